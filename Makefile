@@ -1,0 +1,41 @@
+# The few commands a newcomer types. Each makes .venv on first use (from requirements.lock) and reuses it after.
+VENV := .venv
+STAMP := $(VENV)/.installed
+RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DO_NOT_TRACK=1 PYTHONDONTWRITEBYTECODE=1
+PYTHON ?= python3
+
+.PHONY: pipeline test test-fast lock mlflow contact-sheet lint clean-outputs
+
+$(STAMP): requirements.lock
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.lock
+	touch $(STAMP)
+
+## the whole pipeline on the built-in data, on the CPU (profile from params.yaml, `cpu` by default)
+pipeline: $(STAMP)
+	$(RUN) python -m stages.source
+	$(RUN) dvc repro
+
+## every test, the real services included
+test: $(STAMP)
+	$(RUN) python -m pytest
+
+## the quick subset for the edit loop (no whole-pipeline or service tests)
+test-fast: $(STAMP)
+	$(RUN) python -m pytest -m "not slow"
+
+## refresh source.lock.json after changing ingest.source or the files of a dir: source
+lock: $(STAMP)
+	$(RUN) python -m stages.source
+
+## the MLflow UI over the local store, on 127.0.0.1
+mlflow: $(STAMP)
+	$(RUN) mlflow ui --host 127.0.0.1 --port $${MLFLOW_PORT:-5000} --workers 1 \
+	  --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --default-artifact-root $(CURDIR)/mlruns/artifacts
+
+## the README's 8x8 contact sheet of the generated set
+contact-sheet: $(STAMP)
+	$(RUN) python -m dataset.facegen --contact-sheet docs/contact_sheet.png
+
+lint: $(STAMP)
+	$(RUN) ruff check . && $(RUN) ruff format --check .

@@ -1,0 +1,44 @@
+"""Exit codes the orchestration relies on, and the one wrapper that maps errors to them.
+
+0 done; 2 bad params or bad input that a retry cannot fix; 75 a transient failure (a service down) worth a retry.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_TRANSIENT = 75
+
+
+class PipelineError(Exception):
+    """Base class: the message is written for the user, one line, naming the file/key/value at fault."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class BadInput(PipelineError):
+    """Bad params or bad input: retrying cannot fix it."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class Transient(PipelineError):
+    """A service is down or busy: worth a retry."""
+
+    exit_code = EXIT_TRANSIENT
+
+
+def run_main(main: Callable[[], None], prog: str) -> None:
+    """Run a stage's main and exit with the contract's code; a known error prints one clear line, no traceback."""
+    try:
+        main()
+    except PipelineError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; outputs from the last good run are untouched", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(EXIT_OK)

@@ -1,0 +1,211 @@
+"""The one params loader: `params.yaml` -> typed, validated objects, with profiles chosen in one place.
+
+The top-level values of params.yaml are the `cpu` profile (the default of `make pipeline`); `profiles.smoke` and
+`profiles.gpu` override some of them. `profile:` picks the active one. Every profile is validated on every load, so
+a typo in the gpu overrides fails on a laptop too. A wrong key or value stops with the key path, the value and what
+was expected, e.g.
+
+    params.yaml: ingest.sizes[1]: got 300, expected a value <= 256
+
+Values are cast the lax way on purpose: `dvc exp run -S train.lr=0.00005` writes `5e-05`, which YAML reads as a
+string; it becomes the float it means here.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.errors import BadInput
+
+PROFILES = ("smoke", "cpu", "gpu")
+
+
+class ParamsError(BadInput):
+    pass
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Range(Section):
+    lo: float
+    hi: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.lo > self.hi:
+            raise ValueError(f"lo ({self.lo}) must be <= hi ({self.hi})")
+        return self
+
+
+class NuisanceParams(Section):
+    """Variation that is not an attribute: what makes the generated set hard."""
+
+    tilt_deg: float = Field(20.0, ge=0, le=90)  # head roll, uniform in [-tilt, +tilt]
+    scale: Range = Range(lo=0.7, hi=1.2)  # head size relative to the canonical layout
+    jitter: float = Field(0.08, ge=0, le=0.3)  # centre shift, fraction of the image side
+    brightness: Range = Range(lo=0.6, hi=1.4)  # multiplies the whole image
+    clutter: float = Field(0.7, ge=0, le=1)  # probability of a cluttered (shapes, stripes) background
+    occluder: float = Field(0.2, ge=0, le=1)  # probability of a hand or stray hair strands over the face
+    line_width_jitter: float = Field(0.35, ge=0, le=1)  # relative spread of outline widths
+    color_jitter: float = Field(0.08, ge=0, le=0.5)  # hue/saturation/value spread around each named colour
+
+
+class GeneratedParams(Section):
+    """The built-in generated face set (the default source)."""
+
+    count: int = Field(ge=8, le=5_000_000)  # images
+    views_per_character: int = Field(3, ge=1, le=32)  # same attributes/style, new pose, background, expression
+    render_size: int = Field(128, ge=32, le=1024)  # px of the saved images
+    supersample: int = Field(2, ge=1, le=4)  # drawn this many times larger, then downsampled (anti-aliasing)
+    nuisance: NuisanceParams = NuisanceParams()
+
+
+class SplitParams(Section):
+    val: float = Field(0.1, ge=0, lt=0.5)
+    test: float = Field(0.1, ge=0, lt=0.5)
+
+    @model_validator(mode="after")
+    def _room_for_train(self) -> SplitParams:
+        if self.val + self.test >= 0.9:
+            raise ValueError(f"val + test = {self.val + self.test:g} leaves too little for train (expected < 0.9)")
+        return self
+
+
+class IngestParams(Section):
+    source: str = "generated"  # generated | dir:<path> | zip:<path> | kaggle:<owner>/<dataset>[/versions/<N>]
+    sizes: list[int] = Field(min_length=1)  # one packed shard per size, px
+    split: SplitParams = SplitParams()
+    near_duplicate_bits: int = Field(3, ge=-1, le=32)  # perceptual-hash distance counted as a duplicate; -1: off
+    workers: int = Field(0, ge=0, le=256)  # processes; 0 = one per core
+    max_pixels: int = Field(40_000_000, ge=1024)  # larger images are rejected before decoding (bombs)
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, sizes: list[int]) -> list[int]:
+        for i, s in enumerate(sizes):
+            if not 32 <= s <= 256:
+                raise ValueError(f"sizes[{i}] = {s}: expected a size from 32 to 256 px")
+        if len(set(sizes)) != len(sizes):
+            raise ValueError(f"{sizes}: expected each size once")
+        return sorted(sizes)
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, source: str) -> str:
+        kinds = ("generated", "dir:", "zip:", "kaggle:")
+        if source != "generated" and not source.startswith(kinds[1:]):
+            raise ValueError(
+                f"source {source!r}: expected 'generated', 'dir:<path>', 'zip:<path>' or 'kaggle:<owner>/<dataset>'"
+            )
+        return source
+
+
+class PixelBaselineParams(Section):
+    """A linear model on raw pixels: the measure that the data set is not trivial."""
+
+    size: int = Field(32, ge=16, le=128)  # which shard it reads
+    C: list[float] = Field([0.001, 0.01, 0.1], min_length=1)  # inverse L2 strengths tried; the val split picks
+    max_iter: int = Field(300, ge=10, le=100_000)
+    max_train: int = Field(20_000, ge=10)  # subsample train for speed on big sets
+
+    @field_validator("C")
+    @classmethod
+    def _positive(cls, cs: list[float]) -> list[float]:
+        for i, c in enumerate(cs):
+            if c <= 0:
+                raise ValueError(f"C[{i}] = {c}: expected a positive inverse regularisation strength")
+        return cs
+
+
+class Params(Section):
+    profile: Literal["smoke", "cpu", "gpu"] = "cpu"
+    seed: int = Field(1234, ge=0, le=2**31 - 1)
+    generated: GeneratedParams
+    ingest: IngestParams
+    pixel_baseline: PixelBaselineParams = PixelBaselineParams()
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any], path: str = "") -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value, f"{path}{key}.")
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _explain(err: ValidationError, origin: str) -> str:
+    lines = []
+    for e in err.errors():
+        where = _where(tuple(p for p in e["loc"] if p not in ("function-after",)))
+        value = e.get("input")
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{origin}: {where}: unknown key (value {value!r}); check the spelling")
+        elif e["type"] == "missing":
+            lines.append(f"{origin}: {where}: missing, expected a value")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{origin}: {where}: got {value!r}, expected: {msg}")
+    return "\n".join(lines)
+
+
+def resolve(raw: dict[str, Any], profile: str | None = None, origin: str = "params.yaml") -> Params:
+    """Merge the chosen profile's overrides over the top level and validate; validate every other profile too."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{origin}: expected a mapping at the top level, got {type(raw).__name__}")
+    raw = dict(raw)
+    profiles = raw.pop("profiles", {}) or {}
+    if not isinstance(profiles, dict):
+        raise ParamsError(f"{origin}: profiles: expected a mapping of profile name to overrides")
+    for name in profiles:
+        if name not in PROFILES:
+            raise ParamsError(f"{origin}: profiles.{name}: unknown profile, expected one of {', '.join(PROFILES)}")
+    chosen = profile or raw.get("profile", "cpu")
+    if chosen not in PROFILES:
+        raise ParamsError(f"{origin}: profile: got {chosen!r}, expected one of {', '.join(PROFILES)}")
+    result = None
+    for name in PROFILES:
+        overrides = profiles.get(name) or {}
+        if not isinstance(overrides, dict):
+            raise ParamsError(f"{origin}: profiles.{name}: expected a mapping of overrides")
+        merged = _deep_merge(raw, overrides)
+        merged["profile"] = name
+        try:
+            params = Params.model_validate(merged)
+        except ValidationError as err:
+            label = origin if name == "cpu" else f"{origin} (profile {name})"
+            raise ParamsError(_explain(err, label)) from None
+        if name == chosen:
+            result = params
+    assert result is not None
+    return result
+
+
+def load_params(path: str | Path = "params.yaml", profile: str | None = None) -> Params:
+    """Read and validate params.yaml; `profile` overrides its `profile:` key (the tests use this)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: not found (run from the repository root)") from None
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    return resolve(raw or {}, profile=profile, origin=str(path))

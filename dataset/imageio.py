@@ -1,0 +1,86 @@
+"""The one image reader and writer. Images are RGB uint8 arrays [H, W, 3] everywhere in the pipeline."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+from core.atomic import write_bytes
+
+
+def encode_png(img: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def write_png(path: str | os.PathLike[str], img: np.ndarray) -> None:
+    """Write an RGB uint8 image [H, W, 3] atomically."""
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3, img.shape
+    write_bytes(path, encode_png(img))
+
+
+def center_square(img: np.ndarray) -> np.ndarray:
+    """The largest centred square of an image [H, W, C]."""
+    h, w = img.shape[:2]
+    s = min(h, w)
+    y, x = (h - s) // 2, (w - s) // 2
+    return img[y : y + s, x : x + s]
+
+
+def resize_square(img: np.ndarray, size: int) -> np.ndarray:
+    """Resize a square RGB image to size x size: area interpolation down (no aliasing), cubic up."""
+    if img.shape[0] == size:
+        return np.ascontiguousarray(img)
+    interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_CUBIC
+    return cv2.resize(img, (size, size), interpolation=interp)
+
+
+class RejectedImage(Exception):
+    """An input that cannot become a training image; the message is the reason in the reject report."""
+
+
+def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
+    """Bytes of any common image format -> RGB uint8 [H, W, 3], or RejectedImage with the reason.
+
+    Dimensions are checked from the header before any pixel is decoded (decompression bombs); EXIF rotation is
+    applied; grayscale, 16-bit, CMYK and palette images are converted; transparency is flattened onto white.
+    """
+    import io
+    import warnings
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not data:
+        raise RejectedImage("empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            w, h = im.size
+            if w * h > max_pixels:
+                raise RejectedImage(f"too large: {w}x{h} = {w * h} pixels > ingest.max_pixels {max_pixels}")
+            if w < 8 or h < 8:
+                raise RejectedImage(f"too small: {w}x{h}")
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, np.float64)
+                im = Image.fromarray(np.clip(arr / max(arr.max(), 1) * 255.0, 0, 255).astype(np.uint8))
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                rgba = im.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(white, rgba)
+            rgb = np.asarray(im.convert("RGB"), np.uint8)
+    except RejectedImage:
+        raise
+    except UnidentifiedImageError:
+        raise RejectedImage("not an image (unrecognised format)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise RejectedImage(f"decompression bomb: {err}") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise RejectedImage(f"corrupt image: {err}") from None
+    return np.ascontiguousarray(rgb)

@@ -1,0 +1,1 @@
+"""Networks, losses, training loops and the metrics that judge them."""

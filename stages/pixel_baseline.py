@@ -1,0 +1,67 @@
+"""Stage `pixel_baseline`: macro-F1 of a linear model on raw pixels over the held-out test split.
+
+    python -m stages.pixel_baseline     # metrics/pixel_baseline.json, and an MLflow run in experiment `tagger`
+
+The measure that the data set is not trivial (the generated set must stay below 0.85).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core import tracking
+from core.atomic import write_json
+from core.errors import BadInput, run_main
+from core.params import load_params
+from dataset.shards import ImageShards
+from models.pixel_baseline import fit_predict, macro_f1_by_group
+from stages.ingest import OUT as INGEST
+
+METRICS = Path("metrics/pixel_baseline.json")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--data", default=str(INGEST))
+    ap.add_argument("--metrics", default=str(METRICS))
+    args = ap.parse_args()
+    params = load_params(args.params)
+    p = params.pixel_baseline
+    try:
+        train, val, test = (ImageShards(args.data, p.size, split) for split in ("train", "val", "test"))
+    except FileNotFoundError as err:
+        raise BadInput(str(err)) from None
+    if len(train) < 2 or len(test) < 1:
+        raise BadInput(f"{args.data}: {len(train)} train and {len(test)} test images; expected at least 2 and 1")
+    x_train, y_train = train.arrays()
+    if len(x_train) > p.max_train:
+        pick = np.sort(np.random.default_rng(params.seed).choice(len(x_train), p.max_train, replace=False))
+        x_train, y_train = x_train[pick], y_train[pick]
+    x_val, y_val = val.arrays()
+    x_test, y_test = test.arrays()
+    with tracking.start_run(
+        "tagger", params, "pixel_baseline", ["pixel_baseline"], [args.data], run_name="pixel-baseline"
+    ):
+        t0 = time.perf_counter()
+        pred, chosen = fit_predict(x_train, y_train, x_val, y_val, x_test, p.C, p.max_iter, params.seed)
+        per_group = macro_f1_by_group(y_test, pred)
+        metrics = {
+            "macro_f1": round(float(np.mean(list(per_group.values()))), 4),
+            "macro_f1_by_group": {k: round(v, 4) for k, v in per_group.items()},
+            "C_by_group": chosen,
+            "train_images": len(x_train),
+            "test_images": len(x_test),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        tracking.log_metrics(metrics)
+    write_json(args.metrics, {"pixel_baseline": metrics})
+    print(f"pixel_baseline: macro-F1 {metrics['macro_f1']} on {len(x_test)} test images {metrics['macro_f1_by_group']}")
+
+
+if __name__ == "__main__":
+    run_main(main, "pixel_baseline")

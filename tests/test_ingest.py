@@ -1,0 +1,133 @@
+"""Ingest: shards, manifest, grouped split, duplicates, bad files, atomic output, and the shared Dataset."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.errors import BadInput
+from dataset.imageio import write_png
+from dataset.shards import ImageShards, read_manifest
+from dataset.sources import read_folder
+from stages import ingest as ingest_stage
+
+
+def test_shards_match_manifest(smoke_ingest, smoke_params):
+    rows = read_manifest(smoke_ingest)
+    for size in smoke_params.ingest.sizes:
+        arr = np.load(smoke_ingest / f"images_{size}.npy", mmap_mode="r")
+        assert arr.shape == (len(rows), size, size, 3) and arr.dtype == np.uint8
+    assert {"id", "source", "path", "sha256", "phash", "split", "character", "hair_color", "licence"} <= set(rows[0])
+    assert len({r["id"] for r in rows}) == len(rows)
+    assert {r["split"] for r in rows} == {"train", "val", "test"}
+
+
+def test_characters_and_phash_never_straddle_splits(smoke_ingest):
+    rows = read_manifest(smoke_ingest)
+    by_char: dict[str, set[str]] = {}
+    by_hash: dict[str, set[str]] = {}
+    for r in rows:
+        by_char.setdefault(r["character"], set()).add(r["split"])
+        by_hash.setdefault(r["phash"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in by_char.values())
+    assert all(len(s) == 1 for s in by_hash.values())
+
+
+def test_dataset_items(smoke_ingest):
+    ds = ImageShards(smoke_ingest, 32, split="train")
+    img, labels = ds[0]
+    assert img.shape == (3, 32, 32) and 0.0 <= float(img.min()) and float(img.max()) <= 1.0
+    assert labels.shape == (6,) and int(labels.min()) >= 0
+    signed, _ = ImageShards(smoke_ingest, 32, split="train", signed=True)[0]
+    assert float(signed.min()) < 0
+    with pytest.raises(FileNotFoundError, match="add 48 to ingest.sizes"):
+        ImageShards(smoke_ingest, 48)
+
+
+def test_deterministic(smoke_ingest, smoke_params, tmp_path, monkeypatch):
+    from dataset.sources import open_source
+
+    monkeypatch.chdir(smoke_ingest.parent)  # reuse the rendered source cache
+    ingest_stage.ingest(smoke_params, tmp_path / "again", open_source(smoke_params))
+    for name in ("manifest.csv", "images_32.npy", "images_64.npy", "summary.json", "rejects.csv"):
+        assert (tmp_path / "again" / name).read_bytes() == (smoke_ingest / name).read_bytes(), name
+
+
+def _folder(tmp_path: Path, n: int = 12) -> Path:
+    root = tmp_path / "src"
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img = (rng.random((48, 40, 3)) * 255).astype(np.uint8)
+        write_png(root / "images" / f"{i:03d}.png", img)
+    return root
+
+
+def test_duplicates_and_bad_files_are_reported_not_fatal(tmp_path, smoke_params):
+    root = _folder(tmp_path)
+    shutil.copy(root / "images" / "000.png", root / "images" / "copy.png")  # exact duplicate
+    (root / "images" / "empty.png").write_bytes(b"")
+    (root / "images" / "notes.jpg").write_text("not an image")
+    (root / "images" / "cut.png").write_bytes((root / "images" / "001.png").read_bytes()[:200])
+    params = smoke_params.model_copy(update={"ingest": smoke_params.ingest.model_copy(update={"workers": 2})})
+    metrics = ingest_stage.ingest(params, tmp_path / "out", read_folder(root, "dir:src"))
+    assert metrics["files"] == 16 and metrics["images"] == 12 and metrics["rejected"] == 4
+    with open(tmp_path / "out" / "rejects.csv", newline="") as f:
+        reasons = {r["path"]: r["reason"] for r in csv.DictReader(f)}
+    assert reasons["images/copy.png"].startswith("exact duplicate of images/000.png")
+    assert reasons["images/empty.png"] == "empty file"
+    assert reasons["images/notes.jpg"].startswith("not an image")
+    assert reasons["images/cut.png"].startswith("corrupt image")
+    assert np.load(tmp_path / "out" / "images_32.npy").shape[0] == 12
+
+
+def test_near_duplicate_rejected(tmp_path, smoke_params):
+    root = _folder(tmp_path, 4)
+    img = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(root / "images" / "002.png")).copy()
+    img[0, 0] = 255 - img[0, 0]  # one pixel changed: a different file, the same picture
+    write_png(root / "images" / "zz.png", img)
+    metrics = ingest_stage.ingest(smoke_params, tmp_path / "out", read_folder(root, "dir:src"))
+    assert metrics["images"] == 4
+    text = (tmp_path / "out" / "rejects.csv").read_text()
+    assert "images/zz.png,near duplicate of images/002.png" in text
+
+
+def test_interrupted_run_keeps_last_good_output(tmp_path, smoke_params, monkeypatch):
+    root = _folder(tmp_path)
+    out = tmp_path / "out"
+    ingest_stage.ingest(smoke_params, out, read_folder(root, "dir:src"))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ingest_stage, "assign_splits", crash)
+    write_png(root / "images" / "new.png", np.zeros((40, 40, 3), np.uint8))
+    with pytest.raises(KeyboardInterrupt):
+        ingest_stage.ingest(smoke_params, out, read_folder(root, "dir:src"))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_changed_source_against_lock_is_refused(tmp_path, smoke_params):
+    root = _folder(tmp_path, 3)
+    src = read_folder(root, "dir:src")
+    locked = {it.rel: "0" * 64 for it in src.items}
+    with pytest.raises(BadInput, match="changed since source.lock.json"):
+        ingest_stage.ingest(smoke_params, tmp_path / "out", src, locked)
+    assert not (tmp_path / "out").exists()
+
+
+def test_tags_file_values_checked(tmp_path, smoke_params):
+    root = _folder(tmp_path, 3)
+    (root / "tags.csv").write_text(
+        "file,character,hair_color,smile\nimages/000.png,alice,blonde,yes\n"
+        "images/001.png,bob,plaid,no\nimages/missing.png,,black,no\n"
+    )
+    src = read_folder(root, "dir:src")
+    assert src.items[0].tags["hair_color"] == "blonde" and src.items[0].character == "alice"
+    assert src.items[1].tags["hair_color"] == "" and src.items[1].tags["smile"] == "no"
+    assert [p[0] for p in src.problems] == ["tags.csv:3", "tags.csv:4"]

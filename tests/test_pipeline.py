@@ -1,0 +1,73 @@
+"""The whole DAG with DVC on a copy of the repository (smoke profile): runs, is a no-op when unchanged, re-runs what a
+changed param reaches, pushes to and pulls from the local remote, and stops with exit 2 on a params typo."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+from tests.conftest import run, set_profile
+
+pytestmark = pytest.mark.slow
+
+
+def test_dvc_repro_noop_change_push_pull(repo_copy):
+    run(["python", "-m", "stages.source"], repo_copy)
+    first = run(["dvc", "repro"], repo_copy)
+    assert "Running stage 'ingest'" in first.stdout and "Running stage 'pixel_baseline'" in first.stdout
+    metrics = json.loads((repo_copy / "metrics" / "ingest.json").read_text())["ingest"]
+    assert metrics["images"] > 200 and metrics["split"]["test"] > 0
+    baseline = json.loads((repo_copy / "metrics" / "pixel_baseline.json").read_text())["pixel_baseline"]
+    assert 0.0 < baseline["macro_f1"] < 1.0
+    shown = run(["dvc", "metrics", "show", "--json"], repo_copy).stdout
+    assert "macro_f1" in shown and "images" in shown
+
+    # Unchanged: nothing runs.
+    again = run(["dvc", "repro"], repo_copy)
+    assert "Running stage" not in again.stdout, again.stdout
+    assert "up to date" in again.stdout
+
+    # A change outside the active profile re-runs nothing.
+    doc = yaml.safe_load((repo_copy / "params.yaml").read_text())
+    doc["profiles"]["gpu"]["ingest"]["sizes"] = [64, 256]
+    (repo_copy / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    other = run(["dvc", "repro"], repo_copy)
+    assert "Running stage 'ingest'" not in other.stdout
+
+    # Changing the active profile's ingest.sizes re-runs ingest and what depends on it.
+    set_profile(repo_copy / "params.yaml", "smoke", ingest__sizes=[32, 48, 64])
+    changed = run(["dvc", "repro"], repo_copy)
+    assert "Running stage 'ingest'" in changed.stdout and "Running stage 'pixel_baseline'" in changed.stdout
+    assert (repo_copy / "data" / "ingest" / "images_48.npy").exists()
+
+    # Push to the default local remote, lose the outputs and the cache, pull them back.
+    run(["dvc", "push"], repo_copy)
+    assert (repo_copy / ".dvc-storage").is_dir()
+    before = (repo_copy / "data" / "ingest" / "manifest.csv").read_bytes()
+    shutil.rmtree(repo_copy / "data" / "ingest")
+    shutil.rmtree(repo_copy / ".dvc" / "cache")
+    run(["dvc", "pull"], repo_copy)
+    assert (repo_copy / "data" / "ingest" / "manifest.csv").read_bytes() == before
+    assert "Running stage" not in run(["dvc", "repro"], repo_copy).stdout
+
+
+def test_params_typo_stops_the_pipeline_with_exit_2(repo_copy):
+    set_profile(repo_copy / "params.yaml", "smoke", ingest__sizess=[32])
+    run(["python", "-m", "stages.source"], repo_copy, check=False)
+    proc = run(["dvc", "repro"], repo_copy, check=False)
+    assert proc.returncode != 0
+    assert "ingest.sizess: unknown key" in proc.stderr + proc.stdout
+    direct = run(["python", "-m", "stages.params"], repo_copy, check=False)
+    assert direct.returncode == 2
+
+
+def test_stale_lock_is_refused(repo_copy):
+    run(["python", "-m", "stages.source"], repo_copy)
+    set_profile(repo_copy / "params.yaml", "smoke", generated__count=120)
+    run(["python", "-m", "stages.params"], repo_copy)
+    proc = run(["python", "-m", "stages.ingest"], repo_copy, check=False)
+    assert proc.returncode == 2 and "stale" in proc.stderr and "make lock" in proc.stderr
+    assert run(["python", "-m", "stages.source", "--check"], repo_copy, check=False).returncode == 2
