@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from core.errors import Transient
 from core.params import Params
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,13 +42,32 @@ def artifact_root() -> str:
     return (STORE / "artifacts").as_uri()
 
 
+def check_server(uri: str, timeout: float = 5.0) -> None:
+    """An http(s) tracking URI must answer /health; if not, the run is worth retrying later (exit 75)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as resp:
+            resp.read()
+    except (urllib.error.URLError, OSError) as err:
+        raise Transient(f"MLflow tracking server {uri} is unreachable ({err}); retry when it is up") from None
+
+
 def _client():
     import mlflow
 
+    if tracking_uri().startswith(("http://", "https://")):
+        check_server(tracking_uri())
     mlflow.set_tracking_uri(tracking_uri())
     if tracking_uri().startswith("sqlite:///"):
         Path(tracking_uri().removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return mlflow, mlflow.MlflowClient()
+
+
+def preflight() -> None:
+    """Fail fast, before any expensive work, when the tracking server is down (exit 75)."""
+    _client()
 
 
 def experiment_id(name: str) -> str:

@@ -32,6 +32,7 @@ def main() -> None:
     args = ap.parse_args()
     params = load_params(args.params)
     p = params.pixel_baseline
+    tracking.preflight()
     try:
         train, val, test = (ImageShards(args.data, p.size, split) for split in ("train", "val", "test"))
     except FileNotFoundError as err:
