@@ -78,8 +78,37 @@ class SplitParams(Section):
         return self
 
 
+class CascadeParams(Section):
+    """OpenCV cascade face cropping (lbpcascade_animeface by nagadomi; MIT; not shipped, see the README)."""
+
+    path: str = "lbpcascade_animeface.xml"
+    scale_factor: float = Field(1.1, gt=1.0, le=2.0)
+    min_neighbors: int = Field(5, ge=0, le=50)
+    min_size: int = Field(24, ge=8, le=1024)  # px
+    margin: float = Field(0.0, ge=0, le=1.0)  # extra context around the y-0.1h..y+0.9h square, fraction of h
+
+
+class ArchiveParams(Section):
+    """Limits that keep a hostile zip (bombs, floods) from filling the disk; checked while streaming."""
+
+    max_entries: int = Field(2_000_000, ge=1)
+    max_entry_bytes: int = Field(256 << 20, ge=1024)
+    max_total_bytes: int = Field(50 << 30, ge=1024)
+    max_ratio: float = Field(200.0, ge=1.0)  # uncompressed / compressed size of one entry
+
+
 class IngestParams(Section):
     source: str = "generated"  # generated | dir:<path> | zip:<path> | kaggle:<owner>/<dataset>[/versions/<N>]
+    layout: Literal["auto", "generic", "crypko", "moeimouto", "danbooru", "tagged", "animeface", "mlds"] = "auto"
+    crop: Literal["auto", "none", "center", "cascade"] = "auto"  # auto: cascade for danbooru images, else none
+    cascade: CascadeParams = CascadeParams()
+    archive: ArchiveParams = ArchiveParams()
+    danbooru_ratings: list[Literal["s", "q", "e"]] = ["s"]  # safe only by default
+    tag_map: dict[str, str] = {}  # extra source tag -> "group=value" entries, over the defaults in dataset/tagmap.py
+    executor: Literal["process", "dask"] = "process"
+    dask_address: str = ""  # a Dask scheduler (tcp://host:8786); empty: a local cluster of `workers` processes
+    cache: bool = True  # content-addressed decode cache in .cache/ingest: re-imports decode only new files
+    kaggle_timeout_s: float = Field(10.0, gt=0, le=600)
     sizes: list[int] = Field(min_length=1)  # one packed shard per size, px
     split: SplitParams = SplitParams()
     near_duplicate_bits: int = Field(3, ge=-1, le=32)  # perceptual-hash distance counted as a duplicate; -1: off
@@ -95,6 +124,20 @@ class IngestParams(Section):
         if len(set(sizes)) != len(sizes):
             raise ValueError(f"{sizes}: expected each size once")
         return sorted(sizes)
+
+    @field_validator("tag_map")
+    @classmethod
+    def _tag_map(cls, tag_map: dict[str, str]) -> dict[str, str]:
+        from dataset.attributes import ATTRIBUTES
+
+        for tag, target in tag_map.items():
+            group, _, value = target.partition("=")
+            if group not in ATTRIBUTES or value not in ATTRIBUTES[group]:
+                raise ValueError(
+                    f"tag_map[{tag!r}] = {target!r}: expected '<group>=<value>' with a group of "
+                    f"{list(ATTRIBUTES)} and one of its values"
+                )
+        return tag_map
 
     @field_validator("source")
     @classmethod

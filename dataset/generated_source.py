@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
 
 from core.atomic import atomic_path, write_json
 from core.params import GeneratedParams
+from core.pool import process_pool
 from dataset.attributes import GROUPS
 from dataset.facegen import VERSION, render_index
 from dataset.imageio import encode_png
@@ -49,7 +49,7 @@ def write_generated_source(out: str | os.PathLike[str], p: GeneratedParams, seed
         if workers == 1:
             results = map(_render_chunk, jobs)
         else:
-            pool = ProcessPoolExecutor(workers)
+            pool = process_pool(workers)
             results = pool.map(_render_chunk, jobs)
         for part in results:
             rows.extend(part)

@@ -1,50 +1,32 @@
-"""Sources: a spec in params (`ingest.source`) resolves to a list of image files with their tags, and to a lock.
+"""Sources: the spec in `ingest.source` resolves to a folder, read in its layout (dataset/layouts.py), and to a lock.
 
-    generated         the built-in renderer's set, rendered once into a content-addressed cache folder
-    dir:<path>        a folder in the generic layout: images anywhere below it, optional tags.csv and provenance.json
+    generated                          the built-in renderer's set, rendered once into a content-addressed cache
+    dir:<path>                         a local folder in any supported layout
+    zip:<path>                         a local zip, extracted safely once into .cache/sources/zip-<sha>/
+    kaggle:<owner>/<dataset>[/versions/<N>]   through kagglehub (dataset/kaggle.py)
 
-Generic layout: `tags.csv` has a `file` column (path relative to the folder), optional `character`, one column per
-attribute group (hair_color, ...) and an optional free `tags` column; `provenance.json` may give a `licence`.
-
-The lock (`source.lock.json`, written by `python -m stages.source`, a DVC dependency of ingest) pins the spec and the
-hash of every file, so a changed source re-runs ingest and an unchanged one does not.
+The lock (`source.lock.json`, written by `python -m stages.source`, a DVC dependency of ingest) pins the spec and
+its content: the generator digest, every file's sha256 (dir, kaggle), the archive's sha256 (zip), the Kaggle version.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import BadInput
 from core.params import Params
-from dataset.attributes import ATTRIBUTES, GROUPS, UNKNOWN
+from dataset.archive import archive_sha256, extract_zip
 from dataset.facegen import VERSION as GENERATOR_VERSION
+from dataset.layouts import Source, SourceItem, display, read_layout
+from dataset.tagmap import TagMapper
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
+__all__ = ["Source", "SourceItem", "open_source", "compute_lock", "MAX_FILE_BYTES", "CACHE_DIR"]
+
 CACHE_DIR = Path(".cache")
 MAX_FILE_BYTES = 256 << 20  # no single image file is read past this
-
-
-@dataclass
-class SourceItem:
-    rel: str  # posix path inside the source
-    path: Path
-    character: str = ""
-    tags: dict[str, str] = field(default_factory=lambda: {g: UNKNOWN for g in GROUPS})
-    extra: list[str] = field(default_factory=list)  # tags that map to no attribute group
-
-
-@dataclass
-class Source:
-    spec: str
-    root: Path
-    licence: str
-    items: list[SourceItem]
-    problems: list[tuple[str, str]]  # (where, reason): rows of a tags file that could not be used
 
 
 def generated_digest(params: Params) -> str:
@@ -54,81 +36,52 @@ def generated_digest(params: Params) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def generated_dir(params: Params, cache: Path = CACHE_DIR) -> Path:
+def generated_dir(params: Params, cache: Path | None = None) -> Path:
     """The rendered generated set, made on first use; content-addressed by generator version, seed and params."""
     from dataset.generated_source import write_generated_source
 
-    out = cache / "sources" / f"generated-{generated_digest(params)}"
+    out = (cache or CACHE_DIR) / "sources" / f"generated-{generated_digest(params)}"
     if not (out / "provenance.json").exists():
         write_generated_source(out, params.generated, params.seed, workers=params.ingest.workers)
     return out
 
 
-def _list_images(root: Path) -> list[str]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        for name in sorted(filenames):
-            p = Path(dirpath) / name
-            if p.suffix.lower() in IMAGE_EXTENSIONS and not p.is_symlink():
-                found.append(p.relative_to(root).as_posix())
-    return found
+def _read(root: Path, params: Params, spec: str, layout: str | None = None) -> Source:
+    ip = params.ingest
+    return read_layout(root, spec, layout or ip.layout, TagMapper(ip.tag_map), list(ip.danbooru_ratings))
 
 
-def read_folder(root: Path, spec: str) -> Source:
-    """A folder in the generic layout."""
-    if not root.is_dir():
-        raise BadInput(f"source {spec}: {root} is not a folder")
-    rels = _list_images(root)
-    items = {rel: SourceItem(rel=rel, path=root / rel) for rel in rels}
-    problems: list[tuple[str, str]] = []
-    tags_file = root / "tags.csv"
-    if tags_file.exists():
-        with open(tags_file, newline="", encoding="utf-8", errors="replace") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames or "file" not in reader.fieldnames:
-                raise BadInput(f"{tags_file}: expected a header with a 'file' column, got {reader.fieldnames}")
-            for n, row in enumerate(reader, start=2):
-                item = items.get((row.get("file") or "").strip())
-                if item is None:
-                    problems.append((f"tags.csv:{n}", f"file {row.get('file')!r} is not an image in the source"))
-                    continue
-                item.character = (row.get("character") or "").strip()
-                for g in GROUPS:
-                    value = (row.get(g) or "").strip()
-                    if value and value not in ATTRIBUTES[g]:
-                        problems.append((f"tags.csv:{n}", f"{g}={value!r} is not one of {list(ATTRIBUTES[g])}"))
-                    elif value:
-                        item.tags[g] = value
-                item.extra = sorted(t for t in (row.get("tags") or "").replace(",", " ").split() if t)
-    licence = "unknown"
-    prov = root / "provenance.json"
-    if prov.exists():
-        try:
-            licence = str(json.loads(prov.read_text(encoding="utf-8")).get("licence", licence))
-        except (json.JSONDecodeError, AttributeError):
-            problems.append(("provenance.json", "not a JSON object; licence unknown"))
-    return Source(spec=spec, root=root, licence=licence, items=[items[r] for r in rels], problems=problems)
-
-
-def open_source(params: Params) -> Source:
+def open_source(params: Params, lock: dict | None = None) -> Source:
+    """Resolve and read the source of params; with a lock, a kaggle source uses the pinned version."""
     spec = params.ingest.source
     if spec == "generated":
-        return read_folder(generated_dir(params), spec)
+        return _read(generated_dir(params), params, spec, layout="generic")
     if spec.startswith("dir:"):
-        return read_folder(Path(spec[4:]).expanduser(), spec)
-    raise BadInput(f"ingest.source: {spec!r} is not supported yet (expected 'generated' or 'dir:<path>')")
+        return _read(Path(spec[4:]).expanduser(), params, spec)
+    if spec.startswith("zip:"):
+        archive = Path(spec[4:]).expanduser()
+        if lock is not None and lock.get("sha256") and archive.is_file() and archive_sha256(archive) != lock["sha256"]:
+            raise BadInput(f"source {spec} changed since source.lock.json was written; run `make lock`")
+        root, rejects = extract_zip(archive, CACHE_DIR / "sources", params.ingest.archive)
+        src = _read(root, params, spec)
+        src.problems = [(f"{archive.name}:{name}", why) for name, why in rejects] + src.problems
+        return src
+    if spec.startswith("kaggle:"):
+        from dataset import kaggle
+
+        pinned = lock.get("handle") if lock else None
+        path, _ = kaggle.resolve(f"kaggle:{pinned}" if pinned else spec, params.ingest.kaggle_timeout_s)
+        return _read(path, params, spec)
+    raise BadInput(f"ingest.source: {spec!r}: expected generated, dir:, zip: or kaggle:")
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file; "" for one that cannot be read or is over MAX_FILE_BYTES (ingest rejects those)."""
+    """sha256 of a file; "" for one that is not a regular file, cannot be read, or is over MAX_FILE_BYTES."""
     try:
-        if os.stat(path, follow_symlinks=False).st_size > MAX_FILE_BYTES:
+        st = os.stat(path, follow_symlinks=False)
+        if not os.path.isfile(path) or os.path.islink(path) or st.st_size > MAX_FILE_BYTES:
             return ""
-    except OSError:
-        return ""
-    h = hashlib.sha256()
-    try:
+        h = hashlib.sha256()
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
@@ -137,14 +90,33 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _file_hashes(src: Source) -> dict[str, str]:
+    files = {display(rel): file_sha256(src.root / rel) for rel in src.listed}
+    for dirpath, _, names in os.walk(src.root):  # metadata (tags files, Danbooru JSON) pins the labels too
+        for name in names:
+            p = Path(dirpath) / name
+            rel = display(p.relative_to(src.root).as_posix())
+            if rel not in files and p.suffix.lower() in (".csv", ".json", ".txt"):
+                files[rel] = file_sha256(p)
+    return dict(sorted(files.items()))
+
+
 def compute_lock(params: Params) -> dict:
-    """The source lock: the spec, and what pins its content (generator digest, or every file's sha256)."""
+    """The source lock: the spec and what pins its content."""
     spec = params.ingest.source
     if spec == "generated":
         return {"spec": spec, "generator": GENERATOR_VERSION, "digest": generated_digest(params)}
+    if spec.startswith("zip:"):
+        archive = Path(spec[4:]).expanduser()
+        if not archive.is_file():
+            raise BadInput(f"source {spec}: {archive} is not a file")
+        return {"spec": spec, "sha256": archive_sha256(archive), "bytes": archive.stat().st_size}
     src = open_source(params)
-    files = {it.rel: file_sha256(it.path) for it in src.items}
-    for extra in ("tags.csv", "provenance.json"):
-        if (src.root / extra).exists():
-            files[extra] = file_sha256(src.root / extra)
-    return {"spec": spec, "files": dict(sorted(files.items()))}
+    lock = {"spec": spec, "layout": src.layout, "files": _file_hashes(src)}
+    if spec.startswith("kaggle:"):
+        from dataset import kaggle
+
+        owner, slug, _ = kaggle.parse(spec)
+        _, version = kaggle.resolve(spec, params.ingest.kaggle_timeout_s)
+        lock.update({"handle": f"{owner}/{slug}/versions/{version}", "version": version})
+    return lock

@@ -3,8 +3,9 @@
     python -m stages.ingest                                  # the source of params.yaml, into data/ingest/
     python -m stages.ingest --source dir:/photos --out /tmp/x  # any source by hand (no lock check)
 
-Every file is read once in a worker process: sha256, decode (bad input is rejected with a reason, never a crash),
-centre square, perceptual hash, one resize per size. The parent writes rows straight into memory-mapped shards, then
+Every file is read once in a worker (dataset/decoding.py: process pool or Dask): sha256, decode (bad input is
+rejected with a reason, never a crash), face crop or square, perceptual hash, one resize per size; a content-addressed
+cache makes re-imports decode only new files. The parent writes rows straight into memory-mapped shards, then
 drops exact and near duplicates, groups by character and perceptual hash, splits by group, and compacts the shards
 in place. Outputs appear together by one rename; an interrupted run leaves the last good output.
 """
@@ -13,14 +14,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import json
-import os
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,82 +27,37 @@ from core.atomic import atomic_path, write_json
 from core.errors import BadInput, run_main
 from core.params import Params, load_params
 from dataset.attributes import GROUPS
-from dataset.imageio import RejectedImage, center_square, decode_image, resize_square
-from dataset.phash import near_duplicates, phash
+from dataset.decoding import Decoded, DecodeSettings, decode_all
+from dataset.layouts import display
+from dataset.phash import near_duplicates
 from dataset.shards import ShardWriter, shard_name
-from dataset.sources import MAX_FILE_BYTES, Source, open_source
+from dataset.sources import CACHE_DIR, Source, open_source
 from dataset.split import SPLITS, assign_splits, group_ids
 from stages.source import LOCK, read_lock
 
 OUT = Path("data/ingest")
 METRICS = Path("metrics/ingest.json")
+DECODE_CACHE = CACHE_DIR / "ingest"
 
 
-@dataclass
-class Decoded:
-    rel: str
-    sha256: str = ""
-    phash: int = 0
-    width: int = 0
-    height: int = 0
-    images: tuple[np.ndarray, ...] = ()
-    reject: str = ""
-
-
-def decode_file(path: Path, rel: str, sizes: tuple[int, ...], max_pixels: int) -> Decoded:
-    """Read, hash, decode, square and resize one file; any failure becomes a reject reason."""
-    try:
-        st = os.stat(path, follow_symlinks=False)
-        if st.st_size > MAX_FILE_BYTES:
-            return Decoded(rel, reject=f"file too large: {st.st_size} bytes > {MAX_FILE_BYTES}")
-        data = path.read_bytes()
-    except OSError as err:
-        return Decoded(rel, reject=f"unreadable: {err.strerror or err}")
-    sha = hashlib.sha256(data).hexdigest()
-    try:
-        img = decode_image(data, max_pixels)
-    except RejectedImage as err:
-        return Decoded(rel, sha256=sha, reject=str(err))
-    h, w = img.shape[:2]
-    sq = center_square(img)
-    return Decoded(rel, sha, phash(sq), w, h, tuple(resize_square(sq, s) for s in sizes))
-
-
-def _decode_chunk(job: tuple[list[tuple[str, str]], tuple[int, ...], int]) -> list[Decoded]:
-    files, sizes, max_pixels = job
-    return [decode_file(Path(path), rel, sizes, max_pixels) for rel, path in files]
-
-
-def _decoded_stream(source: Source, sizes: tuple[int, ...], max_pixels: int, workers: int, chunk: int = 32):
-    """Decoded files in source order; a bounded number of chunks in flight keeps memory flat for any source size."""
-    files = [(it.rel, str(it.path)) for it in source.items]
-    jobs = [(files[i : i + chunk], sizes, max_pixels) for i in range(0, len(files), chunk)]
-    if workers == 1:
-        for job in jobs:
-            yield from _decode_chunk(job)
-        return
-    with ProcessPoolExecutor(workers) as pool:
-        window = workers * 4
-        pending = [pool.submit(_decode_chunk, job) for job in jobs[:window]]
-        next_job = len(pending)
-        while pending:
-            done = pending.pop(0).result()
-            if next_job < len(jobs):
-                pending.append(pool.submit(_decode_chunk, jobs[next_job]))
-                next_job += 1
-            yield from done
-
-
-def ingest(params: Params, out: Path, source: Source, locked_files: dict[str, str] | None = None) -> dict:
+def ingest(
+    params: Params,
+    out: Path,
+    source: Source,
+    locked_files: dict[str, str] | None = None,
+    cache_root: Path | None = None,
+) -> dict:
     """Build the ingest outputs of `source` into `out` (replaced atomically). Returns the metrics.
 
-    `locked_files` (rel -> sha256 from the source lock): the files read must be exactly these, else nothing is
-    replaced and the user is told to re-lock.
+        `locked_files` (path -> sha256 from the source lock): the files read must be exactly these, else nothing is
+        replaced and the user is told to re-lock. The decode cache lives in `cache_root` (default DECODE_CACHE) unless
+    ingest.cache is false.
     """
     t0 = time.perf_counter()
     ip = params.ingest
     sizes = tuple(ip.sizes)
-    workers = ip.workers or os.cpu_count() or 1
+    settings = DecodeSettings.from_params(ip, (cache_root or DECODE_CACHE) if ip.cache else None)
+    files = [(it.rel, str(it.path), it.crop if ip.crop == "auto" else ip.crop) for it in source.items]
     n = len(source.items)
     if n == 0:
         raise BadInput(f"source {source.spec}: no image files found under {source.root}")
@@ -114,11 +66,9 @@ def ingest(params: Params, out: Path, source: Source, locked_files: dict[str, st
         tmp.mkdir(parents=True)
         writers = {s: ShardWriter(tmp / shard_name(s), n, s) for s in sizes}
         decoded: list[Decoded] = []
-        for i, d in enumerate(
-            tqdm(
-                _decoded_stream(source, sizes, ip.max_pixels, workers), total=n, desc="ingest", unit="img", disable=None
-            )
-        ):
+        stream = decode_all(files, settings, ip)
+        for i, d in enumerate(tqdm(stream, total=n, desc="ingest", unit="img", disable=None)):
+            d.rel = display(d.rel)
             for s, img in zip(sizes, d.images):
                 writers[s].write(i, img)
             d.images = ()  # the rows live in the shards now
@@ -128,6 +78,7 @@ def ingest(params: Params, out: Path, source: Source, locked_files: dict[str, st
 
         if locked_files is not None:
             _verify_lock(source, decoded, locked_files)
+        cache_hits = sum(d.cached for d in decoded)
         ok = [i for i, d in enumerate(decoded) if not d.reject]
         first_sha: dict[str, int] = {}
         unique = []
@@ -182,7 +133,7 @@ def ingest(params: Params, out: Path, source: Source, locked_files: dict[str, st
                 [
                     id_,
                     source.spec,
-                    it.rel,
+                    display(it.rel),
                     d.sha256,
                     f"{d.phash:016x}",
                     d.width,
@@ -205,21 +156,33 @@ def ingest(params: Params, out: Path, source: Source, locked_files: dict[str, st
 
         seconds = time.perf_counter() - t0
         split_counts = Counter(splits)
-        reasons = Counter(r.split(":")[0].split(" of ")[0] for _, r in rejects)
+        reasons = Counter(r.split(":")[0].split(" of ")[0].split(" (")[0] for _, r in rejects)
+        unmapped = Counter(t for it in source.items for t in it.extra)
         metrics = {
+            "layout": source.layout,
             "files": n,
             "images": len(keep),
             "rejected": len(rejects),
             "rejected_by_reason": dict(sorted(reasons.items())),
             "split": {s: split_counts.get(s, 0) for s in SPLITS},
             "groups": len(set(groups)),
+            "unmapped_tags": sum(unmapped.values()),
+            "decoded": n - cache_hits,
+            "cache_hits": cache_hits,
             "seconds": round(seconds, 2),
             "images_per_s": round(n / seconds, 1),
         }
-        # Timings stay out of the DVC output: an unchanged input must give byte-identical outputs.
-        stable = {k: v for k, v in metrics.items() if k not in ("seconds", "images_per_s")}
+        # Timings and cache counts stay out of the DVC output: an unchanged input gives byte-identical outputs.
+        stable = {k: v for k, v in metrics.items() if k not in ("seconds", "images_per_s", "decoded", "cache_hits")}
         write_json(
-            tmp / "summary.json", {"source": source.spec, "sizes": list(sizes), "licence": source.licence, **stable}
+            tmp / "summary.json",
+            {
+                "source": source.spec,
+                "sizes": list(sizes),
+                "licence": source.licence,
+                "unmapped_top": dict(unmapped.most_common(50)),
+                **stable,
+            },
         )
     return metrics
 
@@ -239,9 +202,12 @@ def check_lock(params: Params, lock_path: Path) -> None:
 
 
 def _verify_lock(source: Source, decoded: list[Decoded], locked: dict[str, str]) -> None:
-    read = {d.rel: d.sha256 for d in decoded}
-    images = {k: v for k, v in locked.items() if k not in ("tags.csv", "provenance.json")}
-    changed = sorted(set(read) ^ set(images) | {k for k in read.keys() & images.keys() if read[k] != images[k]})
+    """Every image file listed now must be in the lock, every locked image must still be there, hashes equal."""
+    listed = {display(r) for r in source.listed}
+    images = {k for k in locked if k in listed or Path(k).suffix.lower() not in (".csv", ".json", ".txt")}
+    changed = set(listed) ^ images
+    changed |= {d.rel for d in decoded if d.sha256 and locked.get(d.rel) != d.sha256}
+    changed = sorted(changed)
     if changed:
         raise BadInput(
             f"source {source.spec} changed since {LOCK} was written ({len(changed)} files differ, "
@@ -257,14 +223,16 @@ def main() -> None:
     ap.add_argument("--metrics", default=str(METRICS))
     args = ap.parse_args()
     params = load_params(args.params)
+    lock = None
     if args.source:
         params = params.model_copy(update={"ingest": params.ingest.model_copy(update={"source": args.source})})
         params = type(params).model_validate(params.model_dump())  # validate the spec like any params value
     else:
         check_lock(params, LOCK)
-    source = open_source(params)
+        lock = read_lock(LOCK)
+    source = open_source(params, lock)
     out = Path(args.out)
-    locked = None if args.source else read_lock(LOCK).get("files")
+    locked = lock.get("files") if lock else None
     metrics = ingest(params, out, source, locked)
     write_json(args.metrics, {"ingest": metrics})
     print(

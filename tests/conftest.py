@@ -31,6 +31,17 @@ COPY_IGNORE = shutil.ignore_patterns(
 )
 
 
+@pytest.fixture(autouse=True)
+def private_caches(tmp_path_factory, monkeypatch):
+    """Tests never write into the repository's own .cache (decode cache, extracted archives)."""
+    import dataset.sources
+    import stages.ingest
+
+    cache = tmp_path_factory.getbasetemp() / "cache"
+    monkeypatch.setattr(stages.ingest, "DECODE_CACHE", cache / "ingest")
+    monkeypatch.setattr(dataset.sources, "CACHE_DIR", cache)
+
+
 @pytest.fixture(scope="session")
 def smoke_params() -> Params:
     return load_params(REPO / "params.yaml", profile="smoke")

@@ -11,8 +11,9 @@ import pytest
 
 from core.errors import BadInput
 from dataset.imageio import write_png
+from dataset.layouts import read_generic
 from dataset.shards import ImageShards, read_manifest
-from dataset.sources import read_folder
+from dataset.tagmap import TagMapper
 from stages import ingest as ingest_stage
 
 
@@ -57,6 +58,10 @@ def test_deterministic(smoke_ingest, smoke_params, tmp_path, monkeypatch):
         assert (tmp_path / "again" / name).read_bytes() == (smoke_ingest / name).read_bytes(), name
 
 
+def read_folder(root: Path):
+    return read_generic(root, "dir:src", TagMapper())
+
+
 def _folder(tmp_path: Path, n: int = 12) -> Path:
     root = tmp_path / "src"
     rng = np.random.default_rng(0)
@@ -72,8 +77,8 @@ def test_duplicates_and_bad_files_are_reported_not_fatal(tmp_path, smoke_params)
     (root / "images" / "empty.png").write_bytes(b"")
     (root / "images" / "notes.jpg").write_text("not an image")
     (root / "images" / "cut.png").write_bytes((root / "images" / "001.png").read_bytes()[:200])
-    params = smoke_params.model_copy(update={"ingest": smoke_params.ingest.model_copy(update={"workers": 2})})
-    metrics = ingest_stage.ingest(params, tmp_path / "out", read_folder(root, "dir:src"))
+    ip = smoke_params.ingest.model_copy(update={"workers": 2, "cache": False})
+    metrics = ingest_stage.ingest(smoke_params.model_copy(update={"ingest": ip}), tmp_path / "out", read_folder(root))
     assert metrics["files"] == 16 and metrics["images"] == 12 and metrics["rejected"] == 4
     with open(tmp_path / "out" / "rejects.csv", newline="") as f:
         reasons = {r["path"]: r["reason"] for r in csv.DictReader(f)}
@@ -89,7 +94,7 @@ def test_near_duplicate_rejected(tmp_path, smoke_params):
     img = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(root / "images" / "002.png")).copy()
     img[0, 0] = 255 - img[0, 0]  # one pixel changed: a different file, the same picture
     write_png(root / "images" / "zz.png", img)
-    metrics = ingest_stage.ingest(smoke_params, tmp_path / "out", read_folder(root, "dir:src"))
+    metrics = ingest_stage.ingest(smoke_params, tmp_path / "out", read_folder(root))
     assert metrics["images"] == 4
     text = (tmp_path / "out" / "rejects.csv").read_text()
     assert "images/zz.png,near duplicate of images/002.png" in text
@@ -98,7 +103,7 @@ def test_near_duplicate_rejected(tmp_path, smoke_params):
 def test_interrupted_run_keeps_last_good_output(tmp_path, smoke_params, monkeypatch):
     root = _folder(tmp_path)
     out = tmp_path / "out"
-    ingest_stage.ingest(smoke_params, out, read_folder(root, "dir:src"))
+    ingest_stage.ingest(smoke_params, out, read_folder(root))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
     def crash(*a, **k):
@@ -107,14 +112,14 @@ def test_interrupted_run_keeps_last_good_output(tmp_path, smoke_params, monkeypa
     monkeypatch.setattr(ingest_stage, "assign_splits", crash)
     write_png(root / "images" / "new.png", np.zeros((40, 40, 3), np.uint8))
     with pytest.raises(KeyboardInterrupt):
-        ingest_stage.ingest(smoke_params, out, read_folder(root, "dir:src"))
+        ingest_stage.ingest(smoke_params, out, read_folder(root))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
 
 
 def test_changed_source_against_lock_is_refused(tmp_path, smoke_params):
     root = _folder(tmp_path, 3)
-    src = read_folder(root, "dir:src")
+    src = read_folder(root)
     locked = {it.rel: "0" * 64 for it in src.items}
     with pytest.raises(BadInput, match="changed since source.lock.json"):
         ingest_stage.ingest(smoke_params, tmp_path / "out", src, locked)
@@ -127,7 +132,62 @@ def test_tags_file_values_checked(tmp_path, smoke_params):
         "file,character,hair_color,smile\nimages/000.png,alice,blonde,yes\n"
         "images/001.png,bob,plaid,no\nimages/missing.png,,black,no\n"
     )
-    src = read_folder(root, "dir:src")
+    src = read_folder(root)
     assert src.items[0].tags["hair_color"] == "blonde" and src.items[0].character == "alice"
     assert src.items[1].tags["hair_color"] == "" and src.items[1].tags["smile"] == "no"
     assert [p[0] for p in src.problems] == ["tags.csv:3", "tags.csv:4"]
+
+
+def test_reimport_decodes_only_new_files(tmp_path, smoke_params):
+    root = _folder(tmp_path, 20)
+    ip = smoke_params.ingest.model_copy(update={"workers": 2, "cache": True})
+    params = smoke_params.model_copy(update={"ingest": ip})
+    cache = tmp_path / "cache"
+    first = ingest_stage.ingest(params, tmp_path / "out", read_folder(root), cache_root=cache)
+    assert first["decoded"] == 20 and first["cache_hits"] == 0
+    rng = np.random.default_rng(1)
+    for i in range(10):
+        write_png(root / "images" / f"new{i}.png", (rng.random((44, 52, 3)) * 255).astype(np.uint8))
+    second = ingest_stage.ingest(params, tmp_path / "out", read_folder(root), cache_root=cache)
+    assert second["decoded"] == 10 and second["cache_hits"] == 20 and second["images"] == 30
+    # the cached rows are the rows a cold run writes
+    cold = ingest_stage.ingest(
+        params.model_copy(update={"ingest": ip.model_copy(update={"cache": False})}),
+        tmp_path / "cold",
+        read_folder(root),
+    )
+    assert cold["decoded"] == 30
+    for name in ("manifest.csv", "images_32.npy", "images_64.npy", "rejects.csv"):
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "cold" / name).read_bytes(), name
+
+
+def test_damaged_cache_entry_is_a_miss(tmp_path, smoke_params):
+    root = _folder(tmp_path, 4)
+    cache = tmp_path / "cache"
+    ingest_stage.ingest(smoke_params, tmp_path / "out", read_folder(root), cache_root=cache)
+    for entry in cache.rglob("*.npz"):
+        entry.write_bytes(b"garbage")
+    again = ingest_stage.ingest(smoke_params, tmp_path / "out2", read_folder(root), cache_root=cache)
+    assert again["decoded"] == 4 and again["cache_hits"] == 0
+    assert (tmp_path / "out" / "images_32.npy").read_bytes() == (tmp_path / "out2" / "images_32.npy").read_bytes()
+
+
+@pytest.mark.timeout(300)
+def test_dask_executor_matches_process_pool(tmp_path, smoke_params):
+    root = _folder(tmp_path, 40)
+    base = smoke_params.ingest.model_copy(update={"workers": 2, "cache": False})
+    for executor in ("process", "dask"):
+        ip = base.model_copy(update={"executor": executor})
+        ingest_stage.ingest(smoke_params.model_copy(update={"ingest": ip}), tmp_path / executor, read_folder(root))
+    for name in ("manifest.csv", "images_32.npy", "images_64.npy", "rejects.csv", "summary.json"):
+        assert (tmp_path / "process" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes(), name
+
+
+def test_unreachable_dask_scheduler_is_transient(tmp_path, smoke_params):
+    from core.errors import Transient
+
+    root = _folder(tmp_path, 2)
+    ip = smoke_params.ingest.model_copy(update={"executor": "dask", "dask_address": "tcp://127.0.0.1:9"})
+    with pytest.raises(Transient, match="no Dask scheduler answered"):
+        ingest_stage.ingest(smoke_params.model_copy(update={"ingest": ip}), tmp_path / "out", read_folder(root))
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,138 @@
+"""Safe extraction of a zip source into a content-addressed cache folder.
+
+Every entry is checked before a byte is written: absolute paths, `..`, drive letters, control characters, links,
+encrypted entries, duplicates, and sizes (entry count, declared size, compression ratio, running total) against
+`ingest.archive`. Bytes are streamed in blocks and counted as they are written (declared sizes can lie), so a zip
+bomb is stopped after at most one block past its limit and never inflated into memory. Only images and the known
+metadata files are extracted; every entry left out is reported with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from core.atomic import atomic_path
+from core.errors import BadInput
+from core.params import ArchiveParams
+from dataset.layouts import IMAGE_EXTENSIONS
+
+METADATA_NAMES = {"tags.csv", "provenance.json", "tags_clean.csv", "color.csv"}
+BLOCK = 1 << 20
+REPORT = ".archive_rejects.json"  # kept in the extracted folder so a cached extraction still reports
+
+
+def archive_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(BLOCK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _wanted(name: PurePosixPath) -> bool:
+    if name.suffix.lower() in IMAGE_EXTENSIONS or name.name in METADATA_NAMES:
+        return True
+    return name.suffix == ".json" and "danbooru-metadata" in name.parts
+
+
+def safe_name(raw: str) -> tuple[PurePosixPath | None, str]:
+    """(relative path, "") for a safe entry name, else (None, reason)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        return None, "unsafe name: control characters"
+    name = raw.replace("\\", "/")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return None, "unsafe name: absolute path"
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        return None, "unsafe name: '..' escapes the archive"
+    if not parts:
+        return None, "unsafe name: empty"
+    return PurePosixPath(*parts), ""
+
+
+def extract_zip(archive: Path, dest_root: Path, limits: ArchiveParams) -> tuple[Path, list[tuple[str, str]]]:
+    """Extract `archive` once into dest_root/zip-<sha>/ (reused later); returns (folder, rejected entries)."""
+    if not archive.is_file():
+        raise BadInput(f"source zip:{archive}: not a file")
+    sha = archive_sha256(archive)
+    dest = dest_root / f"zip-{sha[:16]}"
+    if (dest / REPORT).exists():
+        return dest, [tuple(r) for r in json.loads((dest / REPORT).read_text(encoding="utf-8"))]
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise BadInput(f"source zip:{archive}: not a readable zip archive ({err})") from None
+    rejects: list[tuple[str, str]] = []
+    with zf, atomic_path(dest) as tmp:
+        tmp.mkdir(parents=True)
+        total = 0
+        seen: set[str] = set()
+        infos = zf.infolist()
+        if len(infos) > limits.max_entries:
+            rejects.append(
+                ("*", f"{len(infos)} entries > ingest.archive.max_entries {limits.max_entries}; the rest left out")
+            )
+            infos = infos[: limits.max_entries]
+        for info in infos:
+            shown = info.filename
+            if info.is_dir():
+                continue
+            rel, why = safe_name(info.filename)
+            mode = info.external_attr >> 16
+            if rel is None:
+                rejects.append((shown, why))
+                continue
+            if stat.S_ISLNK(mode):
+                rejects.append((shown, "link entry not extracted"))
+                continue
+            if not _wanted(rel):
+                rejects.append((shown, "not an image or known metadata file"))
+                continue
+            if info.flag_bits & 0x1:
+                rejects.append((shown, "encrypted entry"))
+                continue
+            key = rel.as_posix().lower()
+            if key in seen:
+                rejects.append((shown, "duplicate entry name"))
+                continue
+            if info.file_size > limits.max_entry_bytes:
+                rejects.append((shown, f"entry too large: {info.file_size} bytes > ingest.archive.max_entry_bytes"))
+                continue
+            if info.file_size / max(info.compress_size, 1) > limits.max_ratio:
+                rejects.append(
+                    (
+                        shown,
+                        f"compression ratio {info.file_size / max(info.compress_size, 1):.0f} > "
+                        f"ingest.archive.max_ratio {limits.max_ratio:g} (zip bomb?)",
+                    )
+                )
+                continue
+            if total + info.file_size > limits.max_total_bytes:
+                rejects.append((shown, "archive total size over ingest.archive.max_total_bytes; left out"))
+                continue
+            out = tmp / rel
+            if tmp.resolve() not in out.resolve().parents:  # belt and braces after the name checks
+                rejects.append((shown, "unsafe name: resolves outside the destination"))
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            cap = min(info.file_size, limits.max_entry_bytes)
+            written = 0
+            try:
+                with zf.open(info) as src, open(out, "wb") as dst:
+                    while block := src.read(BLOCK):
+                        written += len(block)
+                        if written > cap:
+                            raise ValueError(f"inflates past its declared size {info.file_size}")
+                        dst.write(block)
+            except (ValueError, zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as err:
+                out.unlink(missing_ok=True)
+                rejects.append((shown, f"corrupt entry: {err}"))
+                continue
+            seen.add(key)
+            total += written
+        (tmp / REPORT).write_text(json.dumps(rejects), encoding="utf-8")
+    return dest, rejects
