@@ -8,15 +8,34 @@ y - 0.1h to y + 0.9h (plus `margin`), padded by edge replication where it leaves
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from core.errors import BadInput
-from core.params import CascadeParams
 from dataset.imageio import RejectedImage, center_square
+
+if TYPE_CHECKING:
+    from core.params import CascadeParams
+
+
+@dataclass(frozen=True)
+class Cascade:
+    """The cascade settings a worker needs: ingest.cascade as a plain value (workers never import pydantic)."""
+
+    path: str
+    scale_factor: float
+    min_neighbors: int
+    min_size: int
+    margin: float
+
+    @classmethod
+    def of(cls, cp: CascadeParams | Cascade) -> Cascade:
+        return cls(str(Path(cp.path).resolve()), cp.scale_factor, cp.min_neighbors, cp.min_size, cp.margin)
 
 
 @lru_cache(maxsize=4)
@@ -35,12 +54,12 @@ def _detector(path: str) -> cv2.CascadeClassifier:
     return det
 
 
-def check_cascade(cp: CascadeParams) -> None:
+def check_cascade(cp: CascadeParams | Cascade) -> None:
     """Fail at once, before the workers start, when the cascade file is missing or bad."""
     _detector(str(Path(cp.path).resolve()))
 
 
-def detect_face(img: np.ndarray, cp: CascadeParams) -> tuple[int, int, int, int] | None:
+def detect_face(img: np.ndarray, cp: CascadeParams | Cascade) -> tuple[int, int, int, int] | None:
     """The largest face (x, y, w, h) in an RGB image, or None."""
     grey = cv2.equalizeHist(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
     faces = _detector(str(Path(cp.path).resolve())).detectMultiScale(
@@ -63,7 +82,7 @@ def crop_face(img: np.ndarray, box: tuple[int, int, int, int], margin: float) ->
     return img[top + pad : top + pad + side, left + pad : left + pad + side]
 
 
-def apply_crop(img: np.ndarray, mode: str, cp: CascadeParams) -> np.ndarray:
+def apply_crop(img: np.ndarray, mode: str, cp: CascadeParams | Cascade) -> np.ndarray:
     """The square the pipeline keeps of `img`; RejectedImage("no face found") when the cascade finds none."""
     if mode == "cascade":
         box = detect_face(img, cp)

@@ -2,13 +2,12 @@
 
 Why plain `.npy` and not HDF5: `np.load(mmap_mode="r")` gives zero-copy random access from any number of DataLoader
 workers (HDF5 handles do not survive fork and need a lock), the format is a 128-byte header plus raw rows that any
-tool reads, DVC hashes one file per size, and writing is a memory-mapped copy with bounded memory. Row i of every
+tool reads, DVC hashes one file per size, and rows are written in place (pwrite) with bounded memory. Row i of every
 shard and line i of `manifest.csv` describe the same image.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
@@ -17,55 +16,9 @@ import torch
 from torch.utils.data import Dataset
 
 from dataset.attributes import GROUPS, index_of
+from dataset.shardfile import HEADER_LEN, ShardWriter, read_manifest, shard_name, write_rows
 
-HEADER_LEN = 128  # bytes; fixed so the row count can be rewritten in place after compaction
-
-
-def shard_name(size: int) -> str:
-    return f"images_{size}.npy"
-
-
-def _header(n: int, size: int) -> bytes:
-    d = {"descr": "|u1", "fortran_order": False, "shape": (n, size, size, 3)}
-    body = b"\x93NUMPY\x01\x00"
-    text = repr(d).encode("latin1")
-    pad = HEADER_LEN - len(body) - 2 - len(text) - 1
-    assert pad >= 0
-    return body + (HEADER_LEN - len(body) - 2).to_bytes(2, "little") + text + b" " * pad + b"\n"
-
-
-class ShardWriter:
-    """Writes rows [S, S, 3] into a preallocated .npy on disk; `finish(keep)` compacts it in place to the kept rows."""
-
-    def __init__(self, path: str | os.PathLike[str], capacity: int, size: int):
-        self.path, self.capacity, self.size = Path(path), capacity, size
-        self.row_bytes = size * size * 3
-        with open(self.path, "wb") as f:
-            f.write(_header(capacity, size))
-            f.truncate(HEADER_LEN + capacity * self.row_bytes)
-        self.rows = np.memmap(self.path, np.uint8, "r+", HEADER_LEN, (max(capacity, 1), size, size, 3))
-
-    def write(self, i: int, img: np.ndarray) -> None:
-        assert img.shape == (self.size, self.size, 3) and img.dtype == np.uint8, img.shape
-        self.rows[i] = img
-
-    def finish(self, keep: np.ndarray) -> None:
-        """Keep rows `keep` (ascending indices), in that order; rows only move towards the start, so in place is safe."""
-        keep = np.asarray(keep, np.int64)
-        assert np.all(np.diff(keep) > 0), "keep must be ascending"
-        for new, old in enumerate(keep):
-            if new != old:
-                self.rows[new] = self.rows[old]
-        self.rows.flush()
-        del self.rows
-        with open(self.path, "r+b") as f:
-            f.write(_header(len(keep), self.size))
-            f.truncate(HEADER_LEN + len(keep) * self.row_bytes)
-
-
-def read_manifest(root: str | os.PathLike[str]) -> list[dict[str, str]]:
-    with open(Path(root) / "manifest.csv", newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+__all__ = ["HEADER_LEN", "ImageShards", "ShardWriter", "read_manifest", "shard_name", "write_rows"]
 
 
 class ImageShards(Dataset):

@@ -4,10 +4,12 @@
     python -m stages.ingest --source dir:/photos --out /tmp/x  # any source by hand (no lock check)
 
 Every file is read once in a worker (dataset/decoding.py: process pool or Dask): sha256, decode (bad input is
-rejected with a reason, never a crash), face crop or square, perceptual hash, one resize per size; a content-addressed
-cache makes re-imports decode only new files. The parent writes rows straight into memory-mapped shards, then
-drops exact and near duplicates, groups by character and perceptual hash, splits by group, and compacts the shards
-in place. Outputs appear together by one rename; an interrupted run leaves the last good output.
+rejected with a reason, never a crash), face crop or square, perceptual hash, one resize per size, the rows written
+straight into the shards; a content-addressed cache makes re-imports decode only new files. While the workers go on,
+the parent drops exact and near duplicates in source order; then the last kept rows fill the places of rejected
+ones (rows stay in source order but for those), and it groups by character and perceptual hash, splits by group and
+writes the manifest in row order. Outputs appear together by
+one rename; an interrupted run leaves the last good output.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from tqdm import tqdm
 from core.atomic import atomic_path, write_json
 from core.errors import BadInput, run_main
 from core.params import Params, load_params
+from core.pool import start_server
 from dataset.attributes import GROUPS
 from dataset.decoding import Decoded, DecodeSettings, decode_all
 from dataset.layouts import display
-from dataset.phash import near_duplicates
-from dataset.shards import ShardWriter, shard_name
+from dataset.phash import NearDuplicates
+from dataset.shardfile import ShardWriter, fill_holes, shard_name
 from dataset.sources import CACHE_DIR, Source, open_source
 from dataset.split import SPLITS, assign_splits, group_ids
 from stages.source import LOCK, read_lock
@@ -66,41 +69,29 @@ def ingest(
         tmp.mkdir(parents=True)
         writers = {s: ShardWriter(tmp / shard_name(s), n, s) for s in sizes}
         decoded: list[Decoded] = []
-        stream = decode_all(files, settings, ip)
+        keep: list[int] = []
+        dedup = _Dedup(ip.near_duplicate_bits, decoded, keep, rejects)
+        stream = decode_all(files, settings, ip, {s: str(w.path) for s, w in writers.items()})
         for i, d in enumerate(tqdm(stream, total=n, desc="ingest", unit="img", disable=None)):
             d.rel = display(d.rel)
-            for s, img in zip(sizes, d.images):
+            for s, img in zip(sizes, d.images):  # the rows that a worker did not write itself
                 writers[s].write(i, img)
             d.images = ()  # the rows live in the shards now
             decoded.append(d)
-            if d.reject:
-                rejects.append((d.rel, d.reject))
+            dedup.pending += 1
+            if dedup.pending >= 256:
+                dedup.settle()  # while the workers go on
+        dedup.settle()
 
         if locked_files is not None:
             _verify_lock(source, decoded, locked_files)
         cache_hits = sum(d.cached for d in decoded)
-        ok = [i for i, d in enumerate(decoded) if not d.reject]
-        first_sha: dict[str, int] = {}
-        unique = []
-        for i in ok:
-            prior = first_sha.setdefault(decoded[i].sha256, i)
-            if prior != i:
-                rejects.append((decoded[i].rel, f"exact duplicate of {decoded[prior].rel}"))
-            else:
-                unique.append(i)
-        dup_of = near_duplicates(np.array([decoded[i].phash for i in unique], np.uint64), ip.near_duplicate_bits)
-        keep = []
-        for k, i in enumerate(unique):
-            if dup_of[k] >= 0:
-                j = unique[dup_of[k]]
-                dist = int(np.bitwise_count(np.uint64(decoded[i].phash ^ decoded[j].phash)))
-                rejects.append((decoded[i].rel, f"near duplicate of {decoded[j].rel} ({dist} bits)"))
-            else:
-                keep.append(i)
         if not keep:
             raise BadInput(f"source {source.spec}: all {n} files were rejected; see the reasons above")
+        keep, moves = fill_holes(keep)
         for w in writers.values():
-            w.finish(np.array(keep))
+            w.move_rows(moves)
+            w.finish(len(keep))
 
         items = [source.items[i] for i in keep]
         ids = [decoded[i].sha256[:16] for i in keep]
@@ -187,6 +178,44 @@ def ingest(
     return metrics
 
 
+class _Dedup:
+    """Drops exact (sha256) and near (pHash) duplicates in source order as results arrive, while the workers go on."""
+
+    def __init__(self, max_bits: int, decoded: list[Decoded], keep: list[int], rejects: list[tuple[str, str]]):
+        self.decoded, self.keep, self.rejects = decoded, keep, rejects
+        self.near = NearDuplicates(max_bits)
+        self.first_sha: dict[str, int] = {}
+        self.unique: list[int] = []  # source index of each hash given to `near`
+        self.done = 0
+        self.pending = 0
+
+    def settle(self) -> None:
+        batch = range(self.done, len(self.decoded))
+        self.done, self.pending = len(self.decoded), 0
+        fresh = []
+        for i in batch:
+            d = self.decoded[i]
+            if d.reject:
+                self.rejects.append((d.rel, d.reject))
+                continue
+            prior = self.first_sha.setdefault(d.sha256, i)
+            if prior != i:
+                self.rejects.append((d.rel, f"exact duplicate of {self.decoded[prior].rel}"))
+            else:
+                fresh.append(i)
+        if not fresh:
+            return
+        dup_of = self.near.add(np.array([self.decoded[i].phash for i in fresh], np.uint64))
+        self.unique.extend(fresh)
+        for i, root in zip(fresh, dup_of):
+            if root >= 0:
+                j = self.unique[root]
+                dist = int(np.bitwise_count(np.uint64(self.decoded[i].phash ^ self.decoded[j].phash)))
+                self.rejects.append((self.decoded[i].rel, f"near duplicate of {self.decoded[j].rel} ({dist} bits)"))
+            else:
+                self.keep.append(i)
+
+
 def check_lock(params: Params, lock_path: Path) -> None:
     """The committed lock must describe the source in params; `make lock` rewrites it."""
     from dataset.sources import compute_lock
@@ -215,7 +244,11 @@ def _verify_lock(source: Source, decoded: list[Decoded], locked: dict[str, str])
         )
 
 
+WORKER_MODULES = ["dataset.decoding"]  # what the fork server imports for the workers
+
+
 def main() -> None:
+    start_server(WORKER_MODULES)  # in the background while params load and the source is listed
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--source", help="a source spec; overrides ingest.source and skips the lock check")

@@ -178,3 +178,55 @@ def test_not_a_zip(tmp_path):
     bad.write_bytes(b"PK\x03\x04 garbage")
     with pytest.raises(BadInput, match="not a readable zip"):
         extract_zip(bad, tmp_path / "cache", ArchiveParams())
+
+
+def _variants():
+    """Encodings users bring: PNG in every mode (interlaced too), JPEG with each subsampling, progressive, grey,
+    CMYK, EXIF-rotated; each decoded both ways."""
+    base = Image.fromarray(_rgb(7, 61)).resize((61, 47))
+    for mode in ("RGB", "L", "RGBA", "P", "LA", "I;16", "1"):
+        im = (
+            base.convert(mode)
+            if mode != "I;16"
+            else Image.fromarray(np.asarray(base.convert("L")).astype(np.uint16) * 257)
+        )
+        yield f"png-{mode}", _png_bytes(im)
+        buf = io.BytesIO()
+        im.save(buf, format="PNG", interlace=1) if mode != "I;16" else im.save(buf, format="PNG")
+        yield f"png-{mode}-interlaced", buf.getvalue()
+    keyed = io.BytesIO()
+    base.save(keyed, format="PNG", transparency=(0, 0, 0))  # an RGB colour key (tRNS)
+    yield "png-rgb-trns", keyed.getvalue()
+    for kw in (
+        dict(quality=90),
+        dict(quality=70, subsampling=0),
+        dict(subsampling=1),
+        dict(progressive=True),
+        dict(quality=95, optimize=True),
+    ):
+        buf = io.BytesIO()
+        base.save(buf, format="JPEG", **kw)
+        yield f"jpeg-{kw}", buf.getvalue()
+    for mode in ("L", "CMYK"):
+        buf = io.BytesIO()
+        base.convert(mode).save(buf, format="JPEG")
+        yield f"jpeg-{mode}", buf.getvalue()
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    for fmt in ("JPEG", "PNG"):
+        buf = io.BytesIO()
+        base.save(buf, format=fmt, exif=exif)
+        yield f"{fmt}-exif-rotated", buf.getvalue()
+
+
+def test_fast_decode_is_pillow_exactly():
+    for name, data in _variants():
+        slow = decode_image(data, 10**6, fast=False)
+        fast = decode_image(data, 10**6, fast=True)
+        assert fast.dtype == np.uint8 and np.array_equal(fast, slow), name
+    truncated = _png_bytes(Image.fromarray(_rgb(3)))[:-40]
+    with pytest.raises(RejectedImage) as slow_err:
+        decode_image(truncated, 10**6, fast=False)
+    with pytest.raises(RejectedImage) as fast_err:
+        decode_image(truncated, 10**6, fast=True)
+    assert str(fast_err.value) == str(slow_err.value)

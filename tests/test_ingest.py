@@ -165,8 +165,13 @@ def test_damaged_cache_entry_is_a_miss(tmp_path, smoke_params):
     root = _folder(tmp_path, 4)
     cache = tmp_path / "cache"
     ingest_stage.ingest(smoke_params, tmp_path / "out", read_folder(root), cache_root=cache)
-    for entry in cache.rglob("*.npz"):
-        entry.write_bytes(b"garbage")
+    packs = sorted(cache.rglob("*.pack"))
+    assert packs
+    packs[0].write_bytes(b"garbage")  # a pack with no index: ignored
+    for pack in packs[1:]:  # an index pointing at garbage: each entry a miss
+        data = bytearray(pack.read_bytes())
+        data[:200] = b"x" * 200
+        pack.write_bytes(bytes(data))
     again = ingest_stage.ingest(smoke_params, tmp_path / "out2", read_folder(root), cache_root=cache)
     assert again["decoded"] == 4 and again["cache_hits"] == 0
     assert (tmp_path / "out" / "images_32.npy").read_bytes() == (tmp_path / "out2" / "images_32.npy").read_bytes()
@@ -191,3 +196,50 @@ def test_unreachable_dask_scheduler_is_transient(tmp_path, smoke_params):
     with pytest.raises(Transient, match="no Dask scheduler answered"):
         ingest_stage.ingest(smoke_params.model_copy(update={"ingest": ip}), tmp_path / "out", read_folder(root))
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rows_compacted_past_rejects_in_the_middle(tmp_path, smoke_params, workers):
+    """Rejects between kept files: every kept row must still be its own file's pixels, in manifest order."""
+    from core.params import CascadeParams
+    from dataset.facecrop import apply_crop
+    from dataset.imageio import decode_image, resize_square
+
+    root = _folder(tmp_path, 70)
+    imgs = root / "images"
+    (imgs / "005b.png").write_bytes(b"")
+    shutil.copy(imgs / "003.png", imgs / "010b.png")
+    (imgs / "040b.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    ip = smoke_params.ingest.model_copy(update={"workers": workers, "cache": False})
+    m = ingest_stage.ingest(smoke_params.model_copy(update={"ingest": ip}), tmp_path / "out", read_folder(root))
+    assert m["images"] == 70 and m["rejected"] == 3
+    rows = read_manifest(tmp_path / "out")
+    for size in smoke_params.ingest.sizes:
+        shard = np.load(tmp_path / "out" / f"images_{size}.npy")
+        assert shard.shape[0] == 70
+        for k, r in enumerate(rows):
+            square = apply_crop(decode_image((root / r["path"]).read_bytes(), 10**8), "none", CascadeParams())
+            expect = resize_square(square, size)
+            assert np.array_equal(shard[k], expect), (size, k, r["path"])
+
+
+def test_near_duplicates_incremental_equals_brute_force():
+    from dataset.phash import NearDuplicates, near_duplicates
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 2**63, 40, dtype=np.uint64)
+    flips = np.uint64(1) << rng.integers(0, 64, 400).astype(np.uint64)
+    hashes = base[rng.integers(0, 40, 400)] ^ flips ^ (flips << np.uint64(1))  # clusters 0 to 4 bits apart
+    brute = np.full(400, -1)
+    for i in range(400):
+        for j in range(i):
+            if int(np.bitwise_count(hashes[i] ^ hashes[j])) <= 3:
+                brute[i] = brute[j] if brute[j] >= 0 else j
+                break
+    assert np.array_equal(near_duplicates(hashes, 3), brute)
+    nd, parts = NearDuplicates(3), []
+    for a, b in [(0, 1), (1, 7), (7, 150), (150, 151), (151, 400)]:
+        parts.append(nd.add(hashes[a:b]))
+    assert np.array_equal(np.concatenate(parts), brute)
+    assert (brute >= 0).sum() > 100  # the clusters did produce duplicates
+    assert np.all(near_duplicates(hashes, -1) == -1)

@@ -211,3 +211,28 @@ def test_zip_source_in_a_layout(tmp_path, smoke_params):
     src = open_source(params)
     assert src.layout == "moeimouto" and len(src.items) == 6
     assert compute_lock(params)["sha256"]
+
+
+def test_ingest_by_hand_on_any_source(tmp_path):
+    """`python -m stages.ingest --source <spec> --out <dir>`, as a user types it, from any folder."""
+    import json
+
+    from tests.conftest import REPO, run
+
+    tree = tmp_path / "tree"
+    build_moeimouto(tree)
+    archive = tmp_path / "moe.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted(tree.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(tree).as_posix())
+    env = {"PYTHONPATH": str(REPO)}
+    base = ["python", "-m", "stages.ingest", "--params", str(REPO / "params.yaml"), "--metrics", "m.json"]
+    proc = run([*base, "--source", f"zip:{archive}", "--out", "out"], tmp_path, env=env)
+    assert "6 images kept of 6 files" in proc.stdout
+    assert json.loads((tmp_path / "m.json").read_text())["ingest"]["layout"] == "moeimouto"
+    assert (tmp_path / "out" / "manifest.csv").read_text().count("\n") == 7
+    assert (tmp_path / ".cache" / "sources").is_dir()  # the extraction is cached beside, never in the output
+    bad = run([*base, "--source", f"dir:{tmp_path / 'nowhere'}", "--out", "out2"], tmp_path, check=False, env=env)
+    assert bad.returncode == 2 and "nowhere" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "out2").exists()
