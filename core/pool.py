@@ -22,8 +22,14 @@ def process_pool(workers: int, preload: list[str] | None = None) -> ProcessPoolE
 
 def start_server(preload: list[str]) -> None:
     """Start the fork server now, importing `preload` in the background, so that it is ready by the time the first
-    pool asks for a worker (a stage calls this first thing; it saves the server's start-up, about 0.4 s)."""
+    pool asks for a worker (a stage calls this first thing; it saves the server's start-up, about 0.4 s).
+
+    Each worker runs the program's main module again as `__mp_main__`; when that is a module (`python -m
+    stages.ingest`), the server imports it too, so that workers start with it loaded."""
+    import sys
     from multiprocessing import forkserver
 
-    multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    extra = [spec.name] if spec is not None and spec.name not in preload else []
+    multiprocessing.get_context("forkserver").set_forkserver_preload([*preload, *extra])
     forkserver.ensure_running()

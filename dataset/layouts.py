@@ -60,19 +60,20 @@ def display(rel: str) -> str:
 def list_images(root: Path, problems: list[tuple[str, str]] | None = None) -> list[str]:
     """Every entry with an image extension below root, sorted; links are listed (ingest rejects them), not followed."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    top = os.fspath(root)
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        prefix = os.path.relpath(dirpath, top).replace(os.sep, "/")
+        prefix = "" if prefix == "." else prefix + "/"
         for d in list(dirnames):
-            if (Path(dirpath) / d).is_symlink():
+            if os.path.islink(os.path.join(dirpath, d)):
                 dirnames.remove(d)
                 if problems is not None:
-                    problems.append(
-                        (display((Path(dirpath) / d).relative_to(root).as_posix()), "symlinked folder not followed")
-                    )
+                    problems.append((display(prefix + d), "symlinked folder not followed"))
         dirnames.sort()
-        for name in filenames + [d for d in dirnames if Path(d).suffix.lower() in IMAGE_EXTENSIONS]:
-            p = Path(dirpath) / name
-            if p.suffix.lower() in IMAGE_EXTENSIONS:
-                found.append(p.relative_to(root).as_posix())
+        # plain string work per file: pathlib cost more than the listing itself on 5,000 files
+        for name in filenames + dirnames:
+            if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                found.append(prefix + name)
     return sorted(set(found))
 
 

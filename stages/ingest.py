@@ -244,7 +244,7 @@ def _verify_lock(source: Source, decoded: list[Decoded], locked: dict[str, str])
         )
 
 
-WORKER_MODULES = ["dataset.decoding"]  # what the fork server imports for the workers
+WORKER_MODULES = ["dataset.decoding"]  # what the fork server imports once for the workers
 
 
 def main() -> None:
