@@ -167,12 +167,44 @@ class PixelBaselineParams(Section):
         return cs
 
 
+class TaggerBaselineParams(Section):
+    """HOG + colour-histogram features, one class-weighted logistic regression per group."""
+
+    C: list[float] = Field([0.01, 0.1], min_length=1)
+    max_iter: int = Field(300, ge=10, le=100_000)
+    max_train: int = Field(20_000, ge=10)
+
+    @field_validator("C")
+    @classmethod
+    def _positive(cls, cs: list[float]) -> list[float]:
+        if any(c <= 0 for c in cs):
+            raise ValueError(f"{cs}: expected positive inverse regularisation strengths")
+        return cs
+
+
+class TaggerParams(Section):
+    """The tagger CNN (and its judge twin, trained with seed + judge_seed_offset) and the baseline."""
+
+    size: int = Field(64, ge=32, le=256)  # which shard the CNN reads
+    width: int = Field(16, ge=4, le=256)  # channels of the first stage; 8x that is the feature dimension
+    epochs: int = Field(24, ge=1, le=10_000)
+    batch: int = Field(128, ge=2, le=4096)
+    lr: float = Field(3e-3, gt=0, le=1)
+    weight_decay: float = Field(5e-4, ge=0, le=1)
+    label_smoothing: float = Field(0.05, ge=0, lt=1)
+    max_minutes: float = Field(8.0, gt=0)  # per CNN; training stops at the end of the epoch that passes it
+    judge: bool = True  # train the independent judge CNN (another seed) for the slider test
+    judge_seed_offset: int = Field(1, ge=1)
+    baseline: TaggerBaselineParams = TaggerBaselineParams()
+
+
 class Params(Section):
     profile: Literal["smoke", "cpu", "gpu"] = "cpu"
     seed: int = Field(1234, ge=0, le=2**31 - 1)
     generated: GeneratedParams
     ingest: IngestParams
     pixel_baseline: PixelBaselineParams = PixelBaselineParams()
+    tagger: TaggerParams = TaggerParams()
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any], path: str = "") -> dict[str, Any]:

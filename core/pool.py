@@ -24,12 +24,9 @@ def start_server(preload: list[str]) -> None:
     """Start the fork server now, importing `preload` in the background, so that it is ready by the time the first
     pool asks for a worker (a stage calls this first thing; it saves the server's start-up, about 0.4 s).
 
-    Each worker runs the program's main module again as `__mp_main__`; when that is a module (`python -m
-    stages.ingest`), the server imports it too, so that workers start with it loaded."""
-    import sys
+    (Each worker also runs the program's main module again as `__mp_main__`; preloading that module itself would
+    make runpy warn, so only the work's modules are preloaded.)"""
     from multiprocessing import forkserver
 
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    extra = [spec.name] if spec is not None and spec.name not in preload else []
-    multiprocessing.get_context("forkserver").set_forkserver_preload([*preload, *extra])
+    multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
     forkserver.ensure_running()

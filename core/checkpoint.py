@@ -1,0 +1,94 @@
+"""Training checkpoints without pickle: tensors in safetensors, everything else in JSON, written atomically.
+
+A training loop saves (model, optimizer, scheduler, RNG, epoch) after every epoch under a key that digests what the
+run depends on (params, data hash, seed, role); after a crash the same run resumes from the last complete epoch, and
+a run with different inputs never picks up a stranger's checkpoint. `clear` removes it when training is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+ROOT = Path(".cache/checkpoints")
+
+
+def key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _paths(folder: Path, name: str) -> tuple[Path, Path]:
+    return folder / f"{name}.safetensors", folder / f"{name}.json"
+
+
+def save(
+    name: str,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    meta: dict,
+    folder: Path | None = None,
+) -> None:
+    folder = folder or ROOT
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    scalars: dict[str, Any] = {}
+    for pid, state in opt["state"].items():
+        for k, v in state.items():
+            if torch.is_tensor(v) and v.dim() > 0:
+                tensors[f"opt.{pid}.{k}"] = v.contiguous()
+            else:
+                scalars[f"{pid}.{k}"] = float(v)
+    tensors["rng.torch"] = torch.get_rng_state()
+    doc = {
+        "meta": meta,
+        "opt_groups": opt["param_groups"],
+        "opt_scalars": scalars,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+    }
+    st, js = _paths(folder, name)
+    tmp_st, tmp_js = st.with_suffix(".safetensors.tmp"), js.with_suffix(".json.tmp")
+    save_file(tensors, str(tmp_st))
+    tmp_js.write_text(json.dumps(doc, default=float))
+    os.replace(tmp_st, st)  # tensors first: a json without its tensors is never read as complete
+    os.replace(tmp_js, js)
+
+
+def load(
+    name: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, folder: Path | None = None
+) -> dict | None:
+    """Restore a checkpoint into the objects; returns its meta, or None when there is none (or it is damaged)."""
+    st, js = _paths(folder or ROOT, name)
+    if not (st.exists() and js.exists()):
+        return None
+    try:
+        doc = json.loads(js.read_text())
+        tensors = load_file(str(st))
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        state: dict[int, dict[str, Any]] = {}
+        for k, v in tensors.items():
+            if k.startswith("opt."):
+                _, pid, name_ = k.split(".", 2)
+                state.setdefault(int(pid), {})[name_] = v
+        for k, v in doc["opt_scalars"].items():
+            pid, name_ = k.split(".", 1)
+            state.setdefault(int(pid), {})[name_] = torch.tensor(v)
+        optimizer.load_state_dict({"state": state, "param_groups": doc["opt_groups"]})
+        if scheduler is not None and doc["scheduler"] is not None:
+            scheduler.load_state_dict(doc["scheduler"])
+        torch.set_rng_state(tensors["rng.torch"])
+    except (OSError, ValueError, KeyError, RuntimeError):
+        return None  # a damaged checkpoint: start over
+    return doc["meta"]
+
+
+def clear(name: str, folder: Path | None = None) -> None:
+    for p in _paths(folder or ROOT, name):
+        p.unlink(missing_ok=True)
