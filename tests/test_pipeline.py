@@ -18,6 +18,10 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     run(["python", "-m", "stages.source"], repo_copy)
     first = run(["dvc", "repro"], repo_copy)
     assert "Running stage 'ingest'" in first.stdout and "Running stage 'pixel_baseline'" in first.stdout
+    assert "Running stage 'tagger'" in first.stdout
+    tagger = json.loads((repo_copy / "metrics" / "tagger.json").read_text())["tagger"]
+    assert {"cnn", "baseline", "judge", "champion"} <= set(tagger)
+    assert (repo_copy / "data" / "tagger" / "tags_auto.csv").exists()
     metrics = json.loads((repo_copy / "metrics" / "ingest.json").read_text())["ingest"]
     assert metrics["images"] > 200 and metrics["split"]["test"] > 0
     baseline = json.loads((repo_copy / "metrics" / "pixel_baseline.json").read_text())["pixel_baseline"]
