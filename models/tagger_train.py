@@ -31,6 +31,7 @@ class TrainConfig:
     label_smoothing: float = 0.05
     max_minutes: float = 10.0
     shift: int = 4
+    group_weights: dict[str, float] = field(default_factory=dict)  # loss weight per group (default 1)
 
 
 @dataclass
@@ -106,7 +107,7 @@ def train_cnn(
     stopped = False
     epoch = start_epoch
     for epoch in range(start_epoch, cfg.epochs):
-        if time.perf_counter() - t0 > cfg.max_minutes * 60:
+        if epoch > start_epoch and time.perf_counter() - t0 > cfg.max_minutes * 60:  # at least one epoch
             stopped = True
             break
         net.train()
@@ -119,7 +120,7 @@ def train_cnn(
                 continue  # batch norm needs two
             xb = _augment(x[idx], cfg.shift, gen).float().div_(255.0).contiguous(memory_format=torch.channels_last)
             out = net(xb)
-            loss = sum(losses[g](out[g], y[idx, k]) for k, g in enumerate(GROUPS))
+            loss = sum(cfg.group_weights.get(g, 1.0) * losses[g](out[g], y[idx, k]) for k, g in enumerate(GROUPS))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -140,9 +141,30 @@ def train_cnn(
             )
     else:
         epoch = cfg.epochs
+    _recalibrate_batch_norm(net, x, cfg.batch)
     if ckpt_name:
         checkpoint.clear(ckpt_name)
     return TrainResult(net.eval(), len(history), stopped, time.perf_counter() - t0, history)
+
+
+@torch.no_grad()
+def _recalibrate_batch_norm(net: TaggerNet, x: torch.Tensor, batch: int, limit: int = 8192) -> None:
+    """Replace the batch-norm running statistics (an exponential average that lags the weights, badly so after few
+    steps) by the exact averages over up to `limit` training images under the final weights ("precise BN"). Without
+    it a short run's eval-mode features can sit in dead ReLUs, which makes fd_tagger meaningless."""
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    net.train()
+    for i in range(0, min(len(x), limit), batch):
+        xb = x[i : min(i + batch, limit)]
+        if len(xb) >= 2:
+            net.trunk(((xb.float().div_(255.0) - net.mean) / net.std).contiguous(memory_format=torch.channels_last))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    net.eval()
 
 
 @torch.no_grad()

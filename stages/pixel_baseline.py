@@ -19,7 +19,8 @@ from core.errors import BadInput, run_main
 from core.params import load_params
 from dataset.shards import ImageShards
 from models.pixel_baseline import fit_predict, macro_f1_by_group
-from stages.ingest import OUT as INGEST
+
+INGEST = Path("data/ingest")  # the ingest stage's output (stages/ingest.OUT)
 
 METRICS = Path("metrics/pixel_baseline.json")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import time
 from pathlib import Path
@@ -33,7 +34,8 @@ from dataset.attributes import ATTRIBUTES, GROUPS
 from dataset.shards import ImageShards, read_manifest
 from models import tagger_baseline, tagger_metrics
 from models.tagger_train import TrainConfig, predict_proba, train_cnn
-from stages.ingest import OUT as INGEST
+
+INGEST = Path("data/ingest")  # the ingest stage's output (stages/ingest.OUT)
 
 OUT = Path("data/tagger")
 METRICS = Path("metrics/tagger.json")
@@ -73,11 +75,12 @@ def _train_cnn_model(params: Params, role: str, seed: int, data: dict, inputs: l
         weight_decay=tp.weight_decay,
         label_smoothing=tp.label_smoothing,
         max_minutes=tp.max_minutes,
+        group_weights=dict(tp.group_weights),
     )
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = data["train"], data["val"], data["test"]
     ckpt = f"tagger-{role}-" + checkpoint.key(
-        params.tagger.model_dump(), params.seed, role, [tracking.dvc_md5(p) for p in inputs]
-    )
+        params.tagger.model_dump(), dataclasses.asdict(cfg), seed, role, [tracking.dvc_md5(p) for p in inputs]
+    )  # the training config as the loop sees it too: a code change that alters it never resumes a stale run
     with tracking.start_run("tagger", params, "tagger", ["tagger"], inputs, run_name=f"tagger-{role}"):
         import mlflow
 

@@ -107,6 +107,31 @@ def test_frechet_and_kernel_distances():
     assert feature_distance.kernel_distance(a, shifted) > 1.0
     with pytest.raises(ValueError):
         feature_distance.frechet_distance(a[:1], b)
+    with pytest.raises(ValueError, match="NaN"):
+        feature_distance.frechet_distance(a, np.where(b > 3, np.nan, b))
+
+
+def test_frechet_distance_is_exact():
+    """Against the closed form for full-rank Gaussians and the scipy.linalg.sqrtm formula, and with dead channels
+    (singular covariances), where an offset on the covariances used to round small distances down to 0."""
+    from scipy import linalg
+
+    rng = np.random.default_rng(1)
+    m1, m2 = rng.normal(size=(6, 6)), rng.normal(size=(6, 6))
+    a = rng.normal(size=(500, 6)) @ m1
+    b = rng.normal(size=(700, 6)) @ m2 + 0.3
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    ref = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1 + s2) - 2 * np.trace(np.real(linalg.sqrtm(s1 @ s2)))
+    assert feature_distance.frechet_distance(a, b) == pytest.approx(ref, rel=1e-8)
+
+    dead = np.zeros((400, 10))  # features of a weak extractor: most channels 0, the rest tiny
+    near, far = dead.copy(), dead.copy()
+    near[:, 3] = rng.normal(0.11, 5e-4, 400)
+    far[:, 3] = rng.normal(0.11, 5e-4, 400) + 1e-3
+    same = dead.copy()
+    same[:, 3] = rng.normal(0.11, 5e-4, 400)
+    assert 0 < feature_distance.frechet_distance(near, same) < feature_distance.frechet_distance(near, far)
+    assert feature_distance.frechet_distance(near, far) == pytest.approx(1e-6, rel=0.1)
 
 
 @pytest.fixture
@@ -169,3 +194,15 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     assert far["fd_tagger"] > same["fd_tagger"] and far["kid_tagger"] > same["kid_tagger"]
     local = predict_proba(net, x[:4])
     assert set(local) == set(GROUPS)
+
+
+def test_tagger_params_checked():
+    from pydantic import ValidationError
+
+    from core.params import TaggerParams
+
+    assert TaggerParams(group_weights={"smile": 2}).group_weights == {"smile": 2}
+    with pytest.raises(ValidationError, match="expected a group of"):
+        TaggerParams(group_weights={"nose": 2})
+    with pytest.raises(ValidationError):
+        TaggerParams(baseline={"C": [0]})
