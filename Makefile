@@ -4,7 +4,7 @@ STAMP := $(VENV)/.installed
 RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DO_NOT_TRACK=1 PYTHONDONTWRITEBYTECODE=1
 PYTHON ?= python3
 
-.PHONY: pipeline test test-fast lock mlflow contact-sheet lint clean-outputs
+.PHONY: pipeline test test-fast lock mlflow labelstudio contact-sheet lint clean-outputs
 
 $(STAMP): requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -33,9 +33,14 @@ mlflow: $(STAMP)
 	$(RUN) mlflow ui --host 127.0.0.1 --port $${MLFLOW_PORT:-5000} --workers 1 \
 	  --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --default-artifact-root $(CURDIR)/mlruns/artifacts
 
-## the README's 8x8 contact sheet of the generated set
+## Label Studio on 127.0.0.1 (its own venv .venv-labelstudio, made on first use; LABEL_STUDIO_PORT, default 8080)
+labelstudio: $(STAMP)
+	$(RUN) python -m labeling.server start
+
+## the README's 8x8 contact sheets: the generated faces and the pose kinds
 contact-sheet: $(STAMP)
 	$(RUN) python -m dataset.facegen --contact-sheet docs/contact_sheet.png
+	$(RUN) python -m dataset.poseset --contact-sheets docs/
 
 lint: $(STAMP)
 	$(RUN) ruff check . && $(RUN) ruff format --check .

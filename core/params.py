@@ -193,9 +193,98 @@ class TaggerParams(Section):
     weight_decay: float = Field(5e-4, ge=0, le=1)
     label_smoothing: float = Field(0.05, ge=0, lt=1)
     max_minutes: float = Field(8.0, gt=0)  # per CNN; training stops at the end of the epoch that passes it
+    group_weights: dict[str, float] = {}  # loss weight per attribute group (1 where not given)
     judge: bool = True  # train the independent judge CNN (another seed) for the slider test
     judge_seed_offset: int = Field(1, ge=1)
     baseline: TaggerBaselineParams = TaggerBaselineParams()
+
+    @field_validator("group_weights")
+    @classmethod
+    def _group_weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        from dataset.attributes import GROUPS
+
+        for g, w in weights.items():
+            if g not in GROUPS or not 0 < w <= 100:
+                raise ValueError(
+                    f"group_weights[{g!r}] = {w}: expected a group of {list(GROUPS)} and a weight in (0, 100]"
+                )
+        return weights
+
+
+class RenderCounts(Section):
+    train: int = Field(6000, ge=2)
+    val: int = Field(600, ge=2)
+    test: int = Field(1200, ge=2)
+
+
+class RenderParams(Section):
+    """The OpenCV pose sets (dataset/skeleton.py, dataset/posegen.py)."""
+
+    size: int = Field(64, ge=32, le=512)  # px of every saved image
+    supersample: int = Field(4, ge=1, le=8)  # drawn this many times larger, then area-averaged down
+    count: RenderCounts = RenderCounts()  # poses (each: a stick figure, a projection and a sketch) per split
+    families: list[str] = ["standing", "walking", "running", "sitting", "arms_raised", "waving", "kicking"]
+    max_yaw: float = Field(70.0, ge=0, le=90)  # degrees either side of the front (or of the back)
+    back_view: float = Field(0.15, ge=0, le=1)  # share of cameras behind the character
+    workers: int = Field(0, ge=0, le=256)  # processes; 0 = one per core
+
+    @field_validator("families")
+    @classmethod
+    def _families(cls, families: list[str]) -> list[str]:
+        from dataset.skeleton import FAMILIES
+
+        bad = [f for f in families if f not in FAMILIES]
+        if bad or not families or len(set(families)) != len(families):
+            raise ValueError(f"a non-empty list of distinct families from {list(FAMILIES)}")
+        return families
+
+
+class PoseParams(Section):
+    """posenet and the retrieval index (stages/pose.py)."""
+
+    width: int = Field(16, ge=4, le=256)  # channels of the first stage
+    epochs: int = Field(8, ge=1, le=10000)
+    batch: int = Field(63, ge=6, le=4096)  # images per step: batch // len(kinds) poses, every kind of each
+    lr: float = Field(3e-3, gt=0, le=1)
+    weight_decay: float = Field(1e-4, ge=0, le=1)
+    heatmap_weight: float = Field(1.0, ge=0, le=100)
+    sigma: float = Field(1.0, gt=0, le=8)  # of the Gaussian heatmap target, in heatmap cells
+    place: float = Field(0.5, ge=0, le=1)  # share of training images placed anew (random scale and translation)
+    scale: Range = Range(lo=0.8, hi=1.15)
+    embed_weight: float = Field(0.3, ge=0, le=100)  # the contrastive loss of the retrieval embedding
+    embed_detached: bool = False  # true: that loss trains the embedding branch only, never the shared trunk
+    temperature: float = Field(0.1, gt=0, le=10)
+    kinds: list[Literal["stick", "sketch", "projection"]] = ["stick", "sketch", "projection"]  # trained on
+    max_minutes: float = Field(9.0, gt=0)
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, kinds: list[str]) -> list[str]:
+        if "projection" not in kinds or len(set(kinds)) != len(kinds):
+            raise ValueError("distinct kinds including projection (the retrieval index embeds projections)")
+        return kinds
+
+
+class LabelParams(Section):
+    """Label Studio projects (labeling/) and the `label` stage."""
+
+    extra_groups: dict[str, list[str]] = {}  # attribute groups to label beyond the pipeline's (tags project only)
+    pose_tasks: int = Field(200, ge=0, le=1_000_000)  # pose-set sketches pushed to the pose project per sync
+    tag_tasks: int = Field(300, ge=0, le=1_000_000)  # ingested images pushed to the tags project per sync
+
+    @field_validator("extra_groups")
+    @classmethod
+    def _extra(cls, groups: dict[str, list[str]]) -> dict[str, list[str]]:
+        from dataset.attributes import ATTRIBUTES
+
+        for g, values in groups.items():
+            if g in ATTRIBUTES or not g.isidentifier():
+                raise ValueError(
+                    f"extra_groups[{g!r}]: a new group name (letters, digits, _), not one of the pipeline's"
+                )
+            if len(values) < 2 or len(set(values)) != len(values):
+                raise ValueError(f"extra_groups[{g!r}]: at least two distinct values")
+        return groups
 
 
 class Params(Section):
@@ -205,6 +294,9 @@ class Params(Section):
     ingest: IngestParams
     pixel_baseline: PixelBaselineParams = PixelBaselineParams()
     tagger: TaggerParams = TaggerParams()
+    render: RenderParams = RenderParams()
+    pose: PoseParams = PoseParams()
+    label: LabelParams = LabelParams()
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any], path: str = "") -> dict[str, Any]:

@@ -1,0 +1,224 @@
+"""The local Label Studio server: its own venv, an admin with a fixed API token, local-files serving of `data/`.
+
+    python -m labeling.server start     # (make labelstudio) runs in the foreground until Ctrl-C
+    python -m labeling.server url       # prints the URL and how to log in
+
+Label Studio cannot share the main venv (its pins conflict with Prefect's), so it lives in `.venv-labelstudio`
+(made on first use from labeling/requirements-labelstudio.txt). The admin's e-mail, password and API token come
+from the environment (`LABEL_STUDIO_USERNAME`, `LABEL_STUDIO_PASSWORD`, `LABEL_STUDIO_API_KEY`), else from the
+ignored file `.labelstudio.env`, generated with random secrets on first use (mode 600). The token is never printed
+in full. The server binds 127.0.0.1 only; its data live in `services/labelstudio/` (ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VENV = REPO / ".venv-labelstudio"
+REQUIREMENTS = Path(__file__).resolve().parent / "requirements-labelstudio.txt"
+ENV_FILE = REPO / ".labelstudio.env"
+DATA_DIR = REPO / "services" / "labelstudio"
+DOCUMENT_ROOT = REPO / "data"
+DEFAULT_PORT = 8080
+# settings Label Studio reads from bare environment names: never pass ours through by accident
+LEAKY = ("PORT", "HOST", "USERNAME", "PASSWORD", "DEBUG")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+    token: str
+
+    def masked_token(self) -> str:
+        return self.token[:4] + "…" + f"({len(self.token)} characters)"
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    out = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                k, v = line.split("=", 1)
+                out[k.strip()] = v.strip()
+    return out
+
+
+def credentials(env_file: Path = ENV_FILE, create: bool = True) -> Credentials:
+    """From the environment, else from env_file; a missing file is generated (random password and token)."""
+    stored = _read_env_file(env_file)
+    if create and not stored and not os.environ.get("LABEL_STUDIO_API_KEY"):
+        stored = {
+            "LABEL_STUDIO_USERNAME": "admin@example.com",
+            "LABEL_STUDIO_PASSWORD": secrets.token_urlsafe(18),
+            "LABEL_STUDIO_API_KEY": secrets.token_hex(20),
+        }
+        env_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("# Label Studio admin for this checkout (generated; never commit)\n")
+            f.writelines(f"{k}={v}\n" for k, v in stored.items())
+
+    def get(name: str) -> str:
+        value = os.environ.get(name) or stored.get(name)
+        if not value:
+            raise KeyError(f"{name} is not set (environment or {env_file})")
+        return value
+
+    return Credentials(get("LABEL_STUDIO_USERNAME"), get("LABEL_STUDIO_PASSWORD"), get("LABEL_STUDIO_API_KEY"))
+
+
+def ensure_venv(venv: Path = VENV) -> Path:
+    """The Label Studio venv, made on first use; returns its `label-studio` executable."""
+    exe = venv / "bin" / "label-studio"
+    if not exe.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "-q", "-r", str(REQUIREMENTS)],
+            check=True,
+        )
+    return exe
+
+
+def server_env(creds: Credentials, data_dir: Path, document_root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in LEAKY}
+    env.update(
+        {
+            "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+            "LABEL_STUDIO_USERNAME": creds.username,
+            "LABEL_STUDIO_PASSWORD": creds.password,
+            "LABEL_STUDIO_USER_TOKEN": creds.token,
+            "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+            "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+            "LOCAL_FILES_SERVING_ENABLED": "true",
+            "LOCAL_FILES_DOCUMENT_ROOT": str(document_root),
+            "DJANGO_DB": "sqlite",
+            "DO_NOT_TRACK": "1",
+            "SENTRY_DSN": "",
+            "FRONTEND_SENTRY_DSN": "",
+        }
+    )
+    return env
+
+
+def init_data_dir(exe: Path, creds: Credentials, data_dir: Path, document_root: Path) -> None:
+    """Migrate a new data dir and create the admin with the fixed token (35 s; copies of it start in seconds)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(exe),
+        "init",
+        "--username",
+        creds.username,
+        "--password",
+        creds.password,
+        "--user-token",
+        creds.token,
+        "--enable-legacy-api-token",
+    ]
+    proc = subprocess.run(cmd, env=server_env(creds, data_dir, document_root), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"label-studio init failed ({proc.returncode}): {proc.stderr[-2000:]}")
+
+
+def wait_healthy(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"Label Studio exited with code {proc.returncode} while starting")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"Label Studio did not answer {url}/health within {timeout:.0f} s")
+
+
+def start(
+    port: int = DEFAULT_PORT,
+    data_dir: Path = DATA_DIR,
+    document_root: Path = DOCUMENT_ROOT,
+    creds: Credentials | None = None,
+    log: Path | None = None,
+    timeout: float = 120.0,
+) -> subprocess.Popen:
+    """Start the server on 127.0.0.1:port (initialising data_dir first if new); returns once /health answers."""
+    creds = creds or credentials()
+    exe = ensure_venv()
+    if not (data_dir / "label_studio.sqlite3").exists():
+        init_data_dir(exe, creds, data_dir, document_root)
+    document_root.mkdir(parents=True, exist_ok=True)
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (the child keeps it)
+    proc = subprocess.Popen(
+        [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)],
+        env=server_env(creds, data_dir, document_root),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", timeout, proc)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
+def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def copy_data_dir(src: Path, dst: Path) -> None:
+    """A throwaway copy of a migrated data dir (the tests start one per session from it)."""
+    shutil.copytree(src, dst, symlinks=False)
+
+
+def _describe(port: int, creds: Credentials) -> str:
+    return (
+        f"Label Studio: http://127.0.0.1:{port}\n"
+        f"  log in as {creds.username} with the password in {ENV_FILE.name} (LABEL_STUDIO_PASSWORD)\n"
+        f"  API token {creds.masked_token()}: `python -m labeling.sync` reads it from the same file"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["start", "url"])
+    ap.add_argument("--port", type=int, default=int(os.environ.get("LABEL_STUDIO_PORT", DEFAULT_PORT)))
+    args = ap.parse_args()
+    creds = credentials()
+    if args.command == "url":
+        print(_describe(args.port, creds))
+        return
+    print(f"starting Label Studio (data in {DATA_DIR.relative_to(REPO)}, files served from {DOCUMENT_ROOT.name}/)")
+    proc = start(args.port, creds=creds, log=DATA_DIR.parent / "labelstudio.log")
+    print(_describe(args.port, creds))
+    print("Ctrl-C stops it.")
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        stop(proc)
+
+
+if __name__ == "__main__":
+    main()
