@@ -4,7 +4,7 @@ STAMP := $(VENV)/.installed
 RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DO_NOT_TRACK=1 PYTHONDONTWRITEBYTECODE=1
 PYTHON ?= python3
 
-.PHONY: pipeline test test-fast lock mlflow labelstudio contact-sheet lint clean-outputs
+.PHONY: pipeline test test-fast lock mlflow labelstudio label-sync contact-sheet lint clean-outputs
 
 $(STAMP): requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ mlflow: $(STAMP)
 ## Label Studio on 127.0.0.1 (its own venv .venv-labelstudio, made on first use; LABEL_STUDIO_PORT, default 8080)
 labelstudio: $(STAMP)
 	$(RUN) python -m labeling.server start
+
+## push new images (with pre-annotations) to Label Studio, then pull finished annotations into labeling/exports/
+label-sync: $(STAMP)
+	$(RUN) python -m labeling.sync push && $(RUN) python -m labeling.sync pull
 
 ## the README's 8x8 contact sheets: the generated faces and the pose kinds
 contact-sheet: $(STAMP)

@@ -81,6 +81,14 @@ def credentials(env_file: Path = ENV_FILE, create: bool = True) -> Credentials:
     return Credentials(get("LABEL_STUDIO_USERNAME"), get("LABEL_STUDIO_PASSWORD"), get("LABEL_STUDIO_API_KEY"))
 
 
+def api_token(env_file: Path = ENV_FILE) -> str:
+    """The API token alone (what a client needs): the environment's, else env_file's."""
+    token = os.environ.get("LABEL_STUDIO_API_KEY") or _read_env_file(env_file).get("LABEL_STUDIO_API_KEY")
+    if not token:
+        raise KeyError(f"LABEL_STUDIO_API_KEY is not set (environment or {env_file})")
+    return token
+
+
 def ensure_venv(venv: Path = VENV) -> Path:
     """The Label Studio venv, made on first use; returns its `label-studio` executable."""
     exe = venv / "bin" / "label-studio"

@@ -75,7 +75,7 @@ def _replaced_sticks(joints: np.ndarray, size: int, seed: int) -> tuple[np.ndarr
     import torch
 
     gen = torch.Generator().manual_seed(seed + 0x51C)
-    _, moved = random_placement(torch.from_numpy(np.asarray(joints, np.float32)), size, gen, (0.75, 1.25), 3.0)
+    _, moved = random_placement(torch.from_numpy(np.array(joints, np.float32)), size, gen, (0.75, 1.25), 3.0)
     moved = moved.numpy()
     rng = np.random.default_rng([seed, 0x51C])
     return moved, np.stack([draw_stick(j, size, 4, rng) for j in moved])

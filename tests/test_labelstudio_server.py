@@ -3,10 +3,12 @@ a wrong one is refused, the labeling configs are accepted, and local files under
 
 from __future__ import annotations
 
+import json
 import socket
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pytest
 
 from labeling import configs, server
@@ -61,3 +63,98 @@ def test_binds_only_loopback(labelstudio):
         with socket.socket() as s:
             s.settimeout(2)
             assert s.connect_ex((addr, port)) != 0, f"Label Studio answers on {addr}"
+
+
+def test_sync_exit_codes(labelstudio, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("LABEL_STUDIO")}
+    t0 = time.monotonic()
+    down = subprocess.run(
+        [sys.executable, "-m", "labeling.sync", "push", "--url", f"http://127.0.0.1:{_free_port()}"],
+        cwd=REPO,
+        env={**env, "LABEL_STUDIO_API_KEY": "x" * 40},
+        capture_output=True,
+        text=True,
+    )
+    assert down.returncode == 75 and time.monotonic() - t0 < 10 and "does not answer" in down.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "labeling.sync", "pull", "--url", labelstudio["url"]],
+        cwd=REPO,
+        env={**env, "LABEL_STUDIO_API_KEY": "0" * 40},
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "refused the API token" in bad.stderr and "0" * 40 not in bad.stderr
+
+
+def test_push_annotate_pull(labelstudio, smoke_params, smoke_ingest, tmp_path, monkeypatch):
+    """Push twice (the second imports nothing), with posenet pre-annotations from the registry, most uncertain
+    first; annotate as an annotator would; pull twice (the second export is byte-identical)."""
+    from core import checkpoint, tracking
+    from labeling import sync
+    from stages import pose, render
+
+    monkeypatch.setattr(tracking, "STORE", tmp_path / "mlruns")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setattr(checkpoint, "ROOT", tmp_path / "ckpt")
+    render.run(smoke_params, tmp_path / "render", workers=1)
+    pose.run(smoke_params, tmp_path / "render", tmp_path / "pose")  # registers anime-posenet (champion)
+    params = smoke_params.model_copy(
+        update={"label": smoke_params.label.model_copy(update={"pose_tasks": 6, "tag_tasks": 5})}
+    )
+    srv = sync.connect(labelstudio["url"], labelstudio["creds"].token)
+    docs = labelstudio["docs"]
+    first = sync.push(srv, params, docs, tmp_path / "render", smoke_ingest, tmp_path / "none.csv")
+    assert first["pose"]["imported"] == 6 and first["pose"]["model_version"] == "anime-posenet/1"
+    assert first["tags"]["imported"] == 5 and first["tags"]["model_version"] is None  # no tagger registered here
+    again = sync.push(srv, params, docs, tmp_path / "render", smoke_ingest, tmp_path / "none.csv")
+    assert again["pose"]["existing"] == 6 and again["tags"]["existing"] == 5
+    ls = srv.client()
+    pose_tasks = sorted(ls.tasks.list(project=first["pose"]["project"], fields="all"), key=lambda t: t.id)
+    assert len(pose_tasks) == 12  # the second push took the next six
+    unc = [t.data["uncertainty"] for t in pose_tasks[:6]]
+    assert unc == sorted(unc, reverse=True)  # imported most uncertain first
+    preds = ls.predictions.list(task=pose_tasks[0].id)
+    assert preds and preds[0].model_version == "anime-posenet/1" and len(preds[0].result) == 11
+    # the image is served from the local-files root
+    import urllib.request
+
+    req = urllib.request.Request(
+        labelstudio["url"] + pose_tasks[0].data["image"], headers={"Authorization": f"Token {srv.token}"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200 and r.read()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    truth = np.load(tmp_path / "render" / "joints.npy")
+    ref = pose_tasks[0].data["ref_id"]
+    row = next(
+        int(m["index"])
+        for m in __import__("dataset.poseset").poseset.PoseSet(tmp_path / "render").meta
+        if m["id"] == ref
+    )
+    ls.annotations.create(id=pose_tasks[0].id, result=sync.keypoint_results(truth[row], 64))
+    tag_task = next(iter(ls.tasks.list(project=first["tags"]["project"], fields="all")))
+    ls.annotations.create(id=tag_task.id, result=sync.choice_results({"smile": "yes", "hair_color": "blue"}))
+
+    exports = tmp_path / "exports"
+    got = sync.pull(srv, exports)
+    assert got["pose"] == {"tasks": 1, "changed": True} and got["tags"]["tasks"] == 1
+    before = {p.name: p.read_bytes() for p in exports.iterdir()}
+    assert sync.pull(srv, exports)["pose"]["changed"] is False
+    assert {p.name: p.read_bytes() for p in exports.iterdir()} == before
+    pose_export = json.loads((exports / "pose.json").read_text())
+    assert pose_export[0]["ref_id"] == ref and len(pose_export[0]["annotations"][0]["result"]) == 11
+
+    # the label stage turns the pulled exports into label files
+    from stages import label
+
+    m = label.run(smoke_params, exports, smoke_ingest, tmp_path / "render", tmp_path / "label")
+    assert m["joint_items_annotated"] == 1 and m["tag_rows_annotated"] == 1 and m["problems"] == 0
+    doc = json.loads((tmp_path / "label" / "joints.json").read_text())
+    item = next(i for i in doc["items"] if i["id"] == ref)
+    assert item["source"] == "label-studio" and np.allclose(np.reshape(item["joints"], (11, 2)), truth[row], atol=1e-3)

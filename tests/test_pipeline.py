@@ -19,6 +19,12 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     first = run(["dvc", "repro"], repo_copy)
     assert "Running stage 'ingest'" in first.stdout and "Running stage 'pixel_baseline'" in first.stdout
     assert "Running stage 'tagger'" in first.stdout
+    assert all(f"Running stage '{st}'" in first.stdout for st in ("render", "pose", "label"))
+    pose = json.loads((repo_copy / "metrics" / "pose.json").read_text())["pose"]
+    assert set(pose["pck_0_05"]) == {"stick", "sketch", "projection"} and pose["retrieval_candidates"] > 0
+    assert (repo_copy / "data" / "label" / "joints.json").exists() and (
+        repo_copy / "data" / "label" / "tags.csv"
+    ).exists()
     tagger = json.loads((repo_copy / "metrics" / "tagger.json").read_text())["tagger"]
     assert {"cnn", "baseline", "judge", "champion"} <= set(tagger)
     assert (repo_copy / "data" / "tagger" / "tags_auto.csv").exists()
