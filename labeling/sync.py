@@ -286,7 +286,7 @@ def push(
                 task["predictions"] = [
                     {
                         "model_version": version,
-                        "score": float(-unc[k]),
+                        "score": float(1.0 / (1.0 + unc[k])),  # confidence in (0, 1]: 1 / (1 + heatmap spread)
                         "result": keypoint_results(joints[k], imgs.shape[1]),
                     }
                 ]

@@ -65,6 +65,12 @@ def test_binds_only_loopback(labelstudio):
             assert s.connect_ex((addr, port)) != 0, f"Label Studio answers on {addr}"
 
 
+def mlflow_champion(name: str) -> str:
+    import mlflow
+
+    return str(mlflow.MlflowClient().get_model_version_by_alias(name, "champion").version)
+
+
 def test_sync_exit_codes(labelstudio, tmp_path):
     import subprocess
     import sys
@@ -102,17 +108,23 @@ def test_push_annotate_pull(labelstudio, smoke_params, smoke_ingest, tmp_path, m
     monkeypatch.setattr(tracking, "STORE", tmp_path / "mlruns")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setattr(checkpoint, "ROOT", tmp_path / "ckpt")
+    from stages import tagger
+
     render.run(smoke_params, tmp_path / "render", workers=1)
     pose.run(smoke_params, tmp_path / "render", tmp_path / "pose")  # registers anime-posenet (champion)
+    monkeypatch.chdir(tmp_path)
+    tagger.run(smoke_params, smoke_ingest, tmp_path / "tagger")  # registers anime-tagger, writes tags_auto.csv
+    tags_auto = tmp_path / "tagger" / "tags_auto.csv"
+    tagger_version = mlflow_champion("anime-tagger")
     params = smoke_params.model_copy(
         update={"label": smoke_params.label.model_copy(update={"pose_tasks": 6, "tag_tasks": 5})}
     )
     srv = sync.connect(labelstudio["url"], labelstudio["creds"].token)
     docs = labelstudio["docs"]
-    first = sync.push(srv, params, docs, tmp_path / "render", smoke_ingest, tmp_path / "none.csv")
+    first = sync.push(srv, params, docs, tmp_path / "render", smoke_ingest, tags_auto)
     assert first["pose"]["imported"] == 6 and first["pose"]["model_version"] == "anime-posenet/1"
-    assert first["tags"]["imported"] == 5 and first["tags"]["model_version"] is None  # no tagger registered here
-    again = sync.push(srv, params, docs, tmp_path / "render", smoke_ingest, tmp_path / "none.csv")
+    assert first["tags"]["imported"] == 5 and first["tags"]["model_version"] == f"anime-tagger/{tagger_version}"
+    again = sync.push(srv, params, docs, tmp_path / "render", smoke_ingest, tags_auto)
     assert again["pose"]["existing"] == 6 and again["tags"]["existing"] == 5
     ls = srv.client()
     pose_tasks = sorted(ls.tasks.list(project=first["pose"]["project"], fields="all"), key=lambda t: t.id)
@@ -138,7 +150,11 @@ def test_push_annotate_pull(labelstudio, smoke_params, smoke_ingest, tmp_path, m
         if m["id"] == ref
     )
     ls.annotations.create(id=pose_tasks[0].id, result=sync.keypoint_results(truth[row], 64))
-    tag_task = next(iter(ls.tasks.list(project=first["tags"]["project"], fields="all")))
+    tag_tasks = sorted(ls.tasks.list(project=first["tags"]["project"], fields="all"), key=lambda t: t.id)
+    tag_task = tag_tasks[0]
+    tag_preds = ls.predictions.list(task=tag_task.id)
+    assert tag_preds and tag_preds[0].model_version == f"anime-tagger/{tagger_version}"
+    assert {r["from_name"] for r in tag_preds[0].result} == set(__import__("dataset.attributes").attributes.GROUPS)
     ls.annotations.create(id=tag_task.id, result=sync.choice_results({"smile": "yes", "hair_color": "blue"}))
 
     exports = tmp_path / "exports"
