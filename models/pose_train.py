@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from core import checkpoint
+from models import batchnorm
 from models.posenet import PoseNet, gaussian_targets
 
 
@@ -191,24 +192,14 @@ def train_posenet(
     return PoseTrainResult(net.eval(), len(history), stopped, time.perf_counter() - t0, history)
 
 
-@torch.no_grad()
 def _recalibrate_batch_norm(net: nn.Module, xt: torch.Tensor, batch: int, limit: int = 8192) -> None:
-    """Exact batch-norm statistics over (up to `limit`, spread over the set) training images under the final
-    weights ("precise BN"), in place of the lagging running averages."""
-    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    net.train()
+    """Precise BN (models/batchnorm.py) over up to `limit` training images spread over the set."""
     pick = torch.linspace(0, len(xt) - 1, min(len(xt), limit)).long()
-    for i in range(0, len(pick), batch):
-        xb = xt[pick[i : i + batch]]
-        if len(xb) >= 2:
-            net(xb.float().div_(255.0).contiguous(memory_format=torch.channels_last))
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    net.eval()
+    batchnorm.recalibrate(
+        net,
+        (xt[pick[i : i + batch]] for i in range(0, len(pick), batch)),
+        lambda xb: net(xb.float().div_(255.0).contiguous(memory_format=torch.channels_last)),
+    )
 
 
 @torch.no_grad()

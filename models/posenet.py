@@ -16,15 +16,14 @@ y down, pixel centres at integers. Saved as config.json + model.safetensors; not
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from dataset.skeleton import JOINTS
+from models import bundle
 
 EMBED_DIM = 64
 
@@ -90,20 +89,17 @@ class PoseNet(nn.Module):
         return torch.stack([xs, ys], dim=-1), logp, emb
 
     def save(self, folder: str | os.PathLike[str], extra: dict | None = None) -> None:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
-        (folder / "config.json").write_text(json.dumps({**self.config, **(extra or {})}, indent=1) + "\n")
+        bundle.save(self, folder, {**self.config, **(extra or {})})
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> PoseNet:
         folder = Path(folder)
         try:
-            config = json.loads((folder / "config.json").read_text())
+            config = bundle.read_config(folder)
             net = cls(int(config["width"]), int(config["size"]), bool(config.get("embed_detached", False)))
             if config["joints"] != list(JOINTS):
                 raise ValueError(f"joints {config['joints']} differ from this code's")
-            net.load_state_dict(load_file(str(folder / "model.safetensors")))
+            bundle.load_weights(net, folder)
         except (OSError, KeyError, ValueError, RuntimeError) as err:
             raise ValueError(f"{folder}: not a posenet bundle ({err})") from None
         net.config = {**net.config, **{k: v for k, v in config.items() if k not in net.config}}

@@ -8,15 +8,14 @@ vector. Saved as a bundle (config.json + model.safetensors); nothing is pickled.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from dataset.attributes import ATTRIBUTES, GROUPS
+from models import bundle
 
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.25, 0.25, 0.25)
@@ -65,20 +64,17 @@ class TaggerNet(nn.Module):
         return {g: logits.softmax(dim=1) for g, logits in self(x).items()}
 
     def save(self, folder: str | os.PathLike[str], extra: dict | None = None) -> None:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
-        (folder / "config.json").write_text(json.dumps({**self.config, **(extra or {})}, indent=1) + "\n")
+        bundle.save(self, folder, {**self.config, **(extra or {})})
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> TaggerNet:
         folder = Path(folder)
         try:
-            config = json.loads((folder / "config.json").read_text())
+            config = bundle.read_config(folder)
             net = cls(config["width"], config["size"], config.get("dropout", 0.0))
             if config["groups"] != net.config["groups"]:
                 raise ValueError(f"attribute groups {config['groups']} differ from this code's")
-            net.load_state_dict(load_file(str(folder / "model.safetensors")))
+            bundle.load_weights(net, folder)
         except (OSError, KeyError, ValueError, RuntimeError) as err:
             raise ValueError(f"{folder}: not a tagger bundle ({err})") from None
         return net.eval()

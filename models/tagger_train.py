@@ -17,6 +17,7 @@ from torch import nn
 
 from core import checkpoint
 from dataset.attributes import ATTRIBUTES, GROUPS
+from models import batchnorm
 from models.tagger_net import TaggerNet
 
 
@@ -147,24 +148,17 @@ def train_cnn(
     return TrainResult(net.eval(), len(history), stopped, time.perf_counter() - t0, history)
 
 
-@torch.no_grad()
 def _recalibrate_batch_norm(net: TaggerNet, x: torch.Tensor, batch: int, limit: int = 8192) -> None:
-    """Replace the batch-norm running statistics (an exponential average that lags the weights, badly so after few
-    steps) by the exact averages over up to `limit` training images under the final weights ("precise BN"). Without
-    it a short run's eval-mode features can sit in dead ReLUs, which makes fd_tagger meaningless."""
-    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    net.train()
-    for i in range(0, min(len(x), limit), batch):
-        xb = x[i : min(i + batch, limit)]
-        if len(xb) >= 2:
-            net.trunk(((xb.float().div_(255.0) - net.mean) / net.std).contiguous(memory_format=torch.channels_last))
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    net.eval()
+    """Precise BN (models/batchnorm.py) over the first `limit` training images: without it a short run's eval-mode
+    features can sit in dead ReLUs, which makes fd_tagger meaningless."""
+    n = min(len(x), limit)
+    batchnorm.recalibrate(
+        net,
+        (x[i : min(i + batch, n)] for i in range(0, n, batch)),
+        lambda xb: net.trunk(
+            ((xb.float().div_(255.0) - net.mean) / net.std).contiguous(memory_format=torch.channels_last)
+        ),
+    )
 
 
 @torch.no_grad()
