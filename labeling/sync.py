@@ -238,10 +238,11 @@ def tag_candidates(ingest_dir: Path, tags_auto: Path, n: int, skip: set[str]):
     cand.sort()
     cand = cand[:n]
     sizes = sorted(int(p.stem.split("_")[1]) for p in ingest_dir.glob("images_*.npy"))
-    shards = ImageShards(ingest_dir, sizes[-1])
-    x, _ = shards.arrays()
+    shards = ImageShards(ingest_dir, sizes[-1])  # memory-mapped: only the chosen rows are read
     ids = [rows[c[2]]["id"] for c in cand]
-    images = x[[c[2] for c in cand]] if cand else np.zeros((0, sizes[-1], sizes[-1], 3), np.uint8)
+    images = (
+        np.asarray(shards.images[[c[2] for c in cand]]) if cand else np.zeros((0, sizes[-1], sizes[-1], 3), np.uint8)
+    )
     preds = [{g: auto[i][g] for g in GROUPS} if i in auto else None for i in ids]
     has_pred = auto and reg_version is not None
     model_version = f"anime-tagger/{reg_version}" if has_pred else None
