@@ -108,3 +108,13 @@ def repo_copy(tmp_path) -> Path:
     run(["git", "add", "-A"], dst)
     run(["git", "commit", "-qm", "copy"], dst)
     return dst
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> Path:
+    """A private local MLflow store (SQLite + artifacts under tmp_path) for one test."""
+    from core import tracking
+
+    monkeypatch.setattr(tracking, "STORE", tmp_path / "mlruns")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path / "mlruns"

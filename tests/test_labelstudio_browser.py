@@ -89,13 +89,11 @@ async def _open_task(ws_url: str, base: str, cookies: dict, path: str, shot: Pat
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
-def test_pose_task_page_shows_the_11_keypoints(labelstudio, smoke_params, tmp_path, monkeypatch):  # noqa: F811
-    from core import checkpoint, tracking
+def test_pose_task_page_shows_the_11_keypoints(labelstudio, smoke_params, store, tmp_path, monkeypatch):  # noqa: F811
+    from core import checkpoint
     from labeling import sync
     from stages import pose, render
 
-    monkeypatch.setattr(tracking, "STORE", tmp_path / "mlruns")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setattr(checkpoint, "ROOT", tmp_path / "ckpt")
     render.run(smoke_params, tmp_path / "render", workers=1)
     pose.run(smoke_params, tmp_path / "render", tmp_path / "pose")

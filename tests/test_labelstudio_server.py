@@ -98,15 +98,13 @@ def test_sync_exit_codes(labelstudio, tmp_path):
     assert bad.returncode == 2 and "refused the API token" in bad.stderr and "0" * 40 not in bad.stderr
 
 
-def test_push_annotate_pull(labelstudio, smoke_params, smoke_ingest, tmp_path, monkeypatch):
+def test_push_annotate_pull(labelstudio, smoke_params, smoke_ingest, store, tmp_path, monkeypatch):
     """Push twice (the second imports nothing), with posenet pre-annotations from the registry, most uncertain
     first; annotate as an annotator would; pull twice (the second export is byte-identical)."""
-    from core import checkpoint, tracking
+    from core import checkpoint
     from labeling import sync
     from stages import pose, render
 
-    monkeypatch.setattr(tracking, "STORE", tmp_path / "mlruns")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setattr(checkpoint, "ROOT", tmp_path / "ckpt")
     from stages import tagger
 

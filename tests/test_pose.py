@@ -9,7 +9,6 @@ import shutil
 import numpy as np
 import pytest
 
-from core import tracking
 from dataset import posegen, skeleton
 from dataset.poseset import PoseSet, render_one
 from models import pose_train
@@ -201,13 +200,6 @@ def test_posenet_learns_and_resumes(smoke_params, tmp_path, monkeypatch):
         assert np.allclose(a.numpy(), b.numpy(), atol=1e-5)
     budget = pose_train.train_posenet(images, y, pose_train.PoseTrainConfig(**{**cfg.__dict__, "max_minutes": 1e-9}), 5)
     assert budget.stopped_by_budget and budget.epochs_done == 1  # the budget is checked between epochs
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setattr(tracking, "STORE", tmp_path / "mlruns")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return tmp_path / "mlruns"
 
 
 @pytest.mark.timeout(600)

@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 
-from core import tracking
 from dataset.attributes import ATTRIBUTES, GROUPS
 from models import feature_distance, tagger_metrics
 from models.tagger_train import TrainConfig, class_weights, predict_proba, train_cnn
@@ -132,13 +131,6 @@ def test_frechet_distance_is_exact():
     same[:, 3] = rng.normal(0.11, 5e-4, 400)
     assert 0 < feature_distance.frechet_distance(near, same) < feature_distance.frechet_distance(near, far)
     assert feature_distance.frechet_distance(near, far) == pytest.approx(1e-6, rel=0.1)
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setattr(tracking, "STORE", tmp_path / "mlruns")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return tmp_path / "mlruns"
 
 
 @pytest.mark.timeout(600)

@@ -5,18 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 import torch
 from safetensors.torch import save_file
 
 from core import tracking
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setattr(tracking, "STORE", tmp_path / "mlruns")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return tmp_path / "mlruns"
 
 
 def test_run_with_lineage_and_registered_bundle(store, tmp_path, smoke_params, monkeypatch):
