@@ -43,8 +43,8 @@ label-sync: $(STAMP)
 
 ## the README's 8x8 contact sheets: the generated faces and the pose kinds
 contact-sheet: $(STAMP)
-	$(RUN) python -m dataset.facegen --contact-sheet docs/contact_sheet.png
-	$(RUN) python -m dataset.poseset --contact-sheets docs/
+	$(RUN) python -m synth.faces.render --contact-sheet docs/contact_sheet.png
+	$(RUN) python -m synth.pose.poseset --contact-sheets docs/
 
 lint: $(STAMP)
 	$(RUN) ruff check . && $(RUN) ruff format --check .

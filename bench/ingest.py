@@ -9,7 +9,7 @@ after one read of every file so that all of them find the files in the OS page c
   naive        one process, a plain loop: read, sha256, Pillow decode (decode_image(fast=False)), square, pHash,
                one resize per size, rows collected in lists, stacked and saved. OpenCV keeps its default thread
                count (one per core), so both variants have all the machine's cores.
-  ingest       the real stage (`stages.ingest.ingest`) on a `dir:` source with a cold, empty decode cache: workers,
+  ingest       the real stage (`dataset.importer.ingest`) on a `dir:` source with a cold, empty decode cache: workers,
                decode cache writes, shards, duplicates, split, manifest, report. It does more than the naive loop.
   decode_pil   one process reading and Pillow-decoding every file, nothing else: the naive loop's floor.
   decode_fast  the same with the stage's decoder (OpenCV for plain PNG / JPEG, same pixels): the stage's floor
@@ -17,9 +17,9 @@ after one read of every file so that all of them find the files in the OS page c
 
 Variants run in this order in odd rounds and in reverse in even ones, each after a `sync` so that none pays for
 writing back another's files; `--repeat` rounds, medians reported (this machine is a shared VM: single runs vary
-by 20 %; the speed-up is naive / ingest within each round, then the median over rounds). The rows, sha256 and pHash of every image the stage keeps are asserted identical to the naive
-loop's. Peak memory is the VmHWM of each variant's process and its workers. Figures go to stdout and, with --json,
-a file.
+by 20 %; the speed-up is naive / ingest within each round, then the median over rounds). The rows, sha256 and pHash
+of every image the stage keeps are asserted identical to the naive loop's. Peak memory is the VmHWM of each
+variant's process and its workers. Figures go to stdout and, with --json, a file.
 """
 
 from __future__ import annotations
@@ -130,8 +130,8 @@ def run_naive(src: Path, out: Path, sizes: list[int], max_pixels: int) -> dict:
 def run_ingest(src: Path, out: Path, sizes: list[int], max_pixels: int) -> dict:
     from core.params import load_params
     from core.pool import start_server
+    from dataset.importer import WORKER_MODULES, ingest
     from dataset.sources import open_source
-    from stages.ingest import WORKER_MODULES, ingest
 
     params = load_params(ROOT / "params.yaml")
     ip = params.ingest.model_copy(
@@ -224,7 +224,7 @@ def _check_identical(naive: Path, ours: Path, sizes: list[int]) -> int:
 
 def _make_source(count: int, render: int, workdir: Path) -> Path:
     from core.params import load_params
-    from dataset.generated_source import write_generated_source
+    from synth.faces.source import write_generated_source
 
     params = load_params(ROOT / "params.yaml")
     gp = params.generated.model_copy(update={"count": count, "render_size": render})

@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import BadInput
+from core.names import ATTRIBUTES, GROUPS, POSE_FAMILIES
 
 PROFILES = ("smoke", "cpu", "gpu")
 
@@ -47,29 +48,29 @@ class Range(Section):
 class NuisanceParams(Section):
     """Variation that is not an attribute: what makes the generated set hard."""
 
-    tilt_deg: float = Field(20.0, ge=0, le=90)  # head roll, uniform in [-tilt, +tilt]
-    scale: Range = Range(lo=0.7, hi=1.2)  # head size relative to the canonical layout
-    jitter: float = Field(0.08, ge=0, le=0.3)  # centre shift, fraction of the image side
-    brightness: Range = Range(lo=0.6, hi=1.4)  # multiplies the whole image
-    clutter: float = Field(0.7, ge=0, le=1)  # probability of a cluttered (shapes, stripes) background
-    occluder: float = Field(0.2, ge=0, le=1)  # probability of a hand or stray hair strands over the face
-    line_width_jitter: float = Field(0.35, ge=0, le=1)  # relative spread of outline widths
-    color_jitter: float = Field(0.08, ge=0, le=0.5)  # hue/saturation/value spread around each named colour
+    tilt_deg: float = Field(ge=0, le=90)  # head roll, uniform in [-tilt, +tilt]
+    scale: Range  # head size relative to the canonical layout
+    jitter: float = Field(ge=0, le=0.3)  # centre shift, fraction of the image side
+    brightness: Range  # multiplies the whole image
+    clutter: float = Field(ge=0, le=1)  # probability of a cluttered (shapes, stripes) background
+    occluder: float = Field(ge=0, le=1)  # probability of a hand or stray hair strands over the face
+    line_width_jitter: float = Field(ge=0, le=1)  # relative spread of outline widths
+    color_jitter: float = Field(ge=0, le=0.5)  # hue/saturation/value spread around each named colour
 
 
 class GeneratedParams(Section):
     """The built-in generated face set (the default source)."""
 
     count: int = Field(ge=8, le=5_000_000)  # images
-    views_per_character: int = Field(3, ge=1, le=32)  # same attributes/style, new pose, background, expression
-    render_size: int = Field(128, ge=32, le=1024)  # px of the saved images
-    supersample: int = Field(2, ge=1, le=4)  # drawn this many times larger, then downsampled (anti-aliasing)
-    nuisance: NuisanceParams = NuisanceParams()
+    views_per_character: int = Field(ge=1, le=32)  # same attributes/style, new pose, background, expression
+    render_size: int = Field(ge=32, le=1024)  # px of the saved images
+    supersample: int = Field(ge=1, le=4)  # drawn this many times larger, then downsampled (anti-aliasing)
+    nuisance: NuisanceParams
 
 
 class SplitParams(Section):
-    val: float = Field(0.1, ge=0, lt=0.5)
-    test: float = Field(0.1, ge=0, lt=0.5)
+    val: float = Field(ge=0, lt=0.5)
+    test: float = Field(ge=0, lt=0.5)
 
     @model_validator(mode="after")
     def _room_for_train(self) -> SplitParams:
@@ -98,7 +99,7 @@ class ArchiveParams(Section):
 
 
 class IngestParams(Section):
-    source: str = "generated"  # generated | dir:<path> | zip:<path> | kaggle:<owner>/<dataset>[/versions/<N>]
+    source: str  # generated | dir:<path> | zip:<path> | kaggle:<owner>/<dataset>[/versions/<N>]
     layout: Literal["auto", "generic", "crypko", "moeimouto", "danbooru", "tagged", "animeface", "mlds"] = "auto"
     crop: Literal["auto", "none", "center", "cascade"] = "auto"  # auto: cascade for danbooru images, else none
     cascade: CascadeParams = CascadeParams()
@@ -110,10 +111,10 @@ class IngestParams(Section):
     cache: bool = True  # content-addressed decode cache in .cache/ingest: re-imports decode only new files
     kaggle_timeout_s: float = Field(10.0, gt=0, le=600)
     sizes: list[int] = Field(min_length=1)  # one packed shard per size, px
-    split: SplitParams = SplitParams()
-    near_duplicate_bits: int = Field(3, ge=-1, le=32)  # perceptual-hash distance counted as a duplicate; -1: off
-    workers: int = Field(0, ge=0, le=256)  # processes; 0 = one per core
-    max_pixels: int = Field(40_000_000, ge=1024)  # larger images are rejected before decoding (bombs)
+    split: SplitParams
+    near_duplicate_bits: int = Field(ge=-1, le=32)  # perceptual-hash distance counted as a duplicate; -1: off
+    workers: int = Field(ge=0, le=256)  # processes; 0 = one per core
+    max_pixels: int = Field(ge=1024)  # larger images are rejected before decoding (bombs)
 
     @field_validator("sizes")
     @classmethod
@@ -128,8 +129,6 @@ class IngestParams(Section):
     @field_validator("tag_map")
     @classmethod
     def _tag_map(cls, tag_map: dict[str, str]) -> dict[str, str]:
-        from dataset.attributes import ATTRIBUTES
-
         for tag, target in tag_map.items():
             group, _, value = target.partition("=")
             if group not in ATTRIBUTES or value not in ATTRIBUTES[group]:
@@ -153,10 +152,10 @@ class IngestParams(Section):
 class PixelBaselineParams(Section):
     """A linear model on raw pixels: the measure that the data set is not trivial."""
 
-    size: int = Field(32, ge=16, le=128)  # which shard it reads
-    C: list[float] = Field([0.001, 0.01, 0.1], min_length=1)  # inverse L2 strengths tried; the val split picks
-    max_iter: int = Field(300, ge=10, le=100_000)
-    max_train: int = Field(20_000, ge=10)  # subsample train for speed on big sets
+    size: int = Field(ge=16, le=128)  # which shard it reads
+    C: list[float] = Field(min_length=1)  # inverse L2 strengths tried; the val split picks
+    max_iter: int = Field(ge=10, le=100_000)
+    max_train: int = Field(ge=10)  # subsample train for speed on big sets
 
     @field_validator("C")
     @classmethod
@@ -170,9 +169,9 @@ class PixelBaselineParams(Section):
 class TaggerBaselineParams(Section):
     """HOG + colour-histogram features, one class-weighted logistic regression per group."""
 
-    C: list[float] = Field([0.01, 0.1], min_length=1)
-    max_iter: int = Field(300, ge=10, le=100_000)
-    max_train: int = Field(20_000, ge=10)
+    C: list[float] = Field(min_length=1)
+    max_iter: int = Field(ge=10, le=100_000)
+    max_train: int = Field(ge=10)
 
     @field_validator("C")
     @classmethod
@@ -185,24 +184,23 @@ class TaggerBaselineParams(Section):
 class TaggerParams(Section):
     """The tagger CNN (and its judge twin, trained with seed + judge_seed_offset) and the baseline."""
 
-    size: int = Field(64, ge=32, le=256)  # which shard the CNN reads
-    width: int = Field(16, ge=4, le=256)  # channels of the first stage; 8x that is the feature dimension
-    epochs: int = Field(24, ge=1, le=10_000)
-    batch: int = Field(128, ge=2, le=4096)
-    lr: float = Field(3e-3, gt=0, le=1)
-    weight_decay: float = Field(5e-4, ge=0, le=1)
-    label_smoothing: float = Field(0.05, ge=0, lt=1)
-    max_minutes: float = Field(8.0, gt=0)  # per CNN; training stops at the end of the epoch that passes it
-    group_weights: dict[str, float] = {}  # loss weight per attribute group (1 where not given)
-    judge: bool = True  # train the independent judge CNN (another seed) for the slider test
-    judge_seed_offset: int = Field(1, ge=1)
-    baseline: TaggerBaselineParams = TaggerBaselineParams()
+    size: int = Field(ge=32, le=256)  # which shard the CNN reads
+    width: int = Field(ge=4, le=256)  # channels of the first stage; 8x that is the feature dimension
+    epochs: int = Field(ge=1, le=10_000)
+    batch: int = Field(ge=2, le=4096)
+    lr: float = Field(gt=0, le=1)
+    weight_decay: float = Field(ge=0, le=1)
+    label_smoothing: float = Field(ge=0, lt=1)
+    shift: int = Field(ge=0, le=32)  # px: one random translation per batch, up to this far (edges replicated)
+    max_minutes: float = Field(gt=0)  # per CNN: a guard against runaway runs (stops after the epoch that passes it)
+    group_weights: dict[str, float]  # loss weight per attribute group (1 where not given)
+    judge: bool  # train the independent judge CNN (another seed) for the slider test
+    judge_seed_offset: int = Field(ge=1)
+    baseline: TaggerBaselineParams
 
     @field_validator("group_weights")
     @classmethod
     def _group_weights(cls, weights: dict[str, float]) -> dict[str, float]:
-        from dataset.attributes import GROUPS
-
         for g, w in weights.items():
             if g not in GROUPS or not 0 < w <= 100:
                 raise ValueError(
@@ -212,50 +210,48 @@ class TaggerParams(Section):
 
 
 class RenderCounts(Section):
-    train: int = Field(6000, ge=2)
-    val: int = Field(600, ge=2)
-    test: int = Field(1200, ge=2)
+    train: int = Field(ge=2)
+    val: int = Field(ge=2)
+    test: int = Field(ge=2)
 
 
 class RenderParams(Section):
-    """The OpenCV pose sets (dataset/skeleton.py, dataset/posegen.py)."""
+    """The OpenCV pose sets (synth/pose/skeleton.py, synth/pose/figure.py)."""
 
-    size: int = Field(64, ge=32, le=512)  # px of every saved image
-    supersample: int = Field(4, ge=1, le=8)  # drawn this many times larger, then area-averaged down
-    count: RenderCounts = RenderCounts()  # poses (each: a stick figure, a projection and a sketch) per split
-    families: list[str] = ["standing", "walking", "running", "sitting", "arms_raised", "waving", "kicking"]
-    max_yaw: float = Field(70.0, ge=0, le=90)  # degrees either side of the front (or of the back)
-    back_view: float = Field(0.15, ge=0, le=1)  # share of cameras behind the character
-    workers: int = Field(0, ge=0, le=256)  # processes; 0 = one per core
+    size: int = Field(ge=32, le=512)  # px of every saved image
+    supersample: int = Field(ge=1, le=8)  # drawn this many times larger, then area-averaged down
+    count: RenderCounts  # poses (each: a stick figure, a projection and a sketch) per split
+    families: list[str]
+    max_yaw: float = Field(ge=0, le=90)  # degrees either side of the front (or of the back)
+    back_view: float = Field(ge=0, le=1)  # share of cameras behind the character
+    workers: int = Field(ge=0, le=256)  # processes; 0 = one per core
 
     @field_validator("families")
     @classmethod
     def _families(cls, families: list[str]) -> list[str]:
-        from dataset.skeleton import FAMILIES
-
-        bad = [f for f in families if f not in FAMILIES]
+        bad = [f for f in families if f not in POSE_FAMILIES]
         if bad or not families or len(set(families)) != len(families):
-            raise ValueError(f"a non-empty list of distinct families from {list(FAMILIES)}")
+            raise ValueError(f"a non-empty list of distinct families from {list(POSE_FAMILIES)}")
         return families
 
 
 class PoseParams(Section):
     """posenet and the retrieval index (stages/pose.py)."""
 
-    width: int = Field(16, ge=4, le=256)  # channels of the first stage
-    epochs: int = Field(8, ge=1, le=10000)
-    batch: int = Field(63, ge=6, le=4096)  # images per step: batch // len(kinds) poses, every kind of each
-    lr: float = Field(3e-3, gt=0, le=1)
-    weight_decay: float = Field(1e-4, ge=0, le=1)
-    heatmap_weight: float = Field(1.0, ge=0, le=100)
-    sigma: float = Field(1.0, gt=0, le=8)  # of the Gaussian heatmap target, in heatmap cells
-    place: float = Field(0.5, ge=0, le=1)  # share of training images placed anew (random scale and translation)
-    scale: Range = Range(lo=0.8, hi=1.15)
-    embed_weight: float = Field(0.3, ge=0, le=100)  # the contrastive loss of the retrieval embedding
-    embed_detached: bool = False  # true: that loss trains the embedding branch only, never the shared trunk
-    temperature: float = Field(0.1, gt=0, le=10)
-    kinds: list[Literal["stick", "sketch", "projection"]] = ["stick", "sketch", "projection"]  # trained on
-    max_minutes: float = Field(9.0, gt=0)
+    width: int = Field(ge=4, le=256)  # channels of the first stage
+    epochs: int = Field(ge=1, le=10000)
+    batch: int = Field(ge=6, le=4096)  # images per step: batch // len(kinds) poses, every kind of each
+    lr: float = Field(gt=0, le=1)
+    weight_decay: float = Field(ge=0, le=1)
+    heatmap_weight: float = Field(ge=0, le=100)
+    sigma: float = Field(gt=0, le=8)  # of the Gaussian heatmap target, in heatmap cells
+    place: float = Field(ge=0, le=1)  # share of training images placed anew (random scale and translation)
+    scale: Range
+    embed_weight: float = Field(ge=0, le=100)  # the contrastive loss of the retrieval embedding
+    embed_detached: bool  # true: that loss trains the embedding branch only, never the shared trunk
+    temperature: float = Field(gt=0, le=10)
+    kinds: list[Literal["stick", "sketch", "projection"]]  # trained on
+    max_minutes: float = Field(gt=0)  # a guard against runaway runs (stops after the epoch that passes it)
 
     @field_validator("kinds")
     @classmethod
@@ -268,15 +264,13 @@ class PoseParams(Section):
 class LabelParams(Section):
     """Label Studio projects (labeling/) and the `label` stage."""
 
-    extra_groups: dict[str, list[str]] = {}  # attribute groups to label beyond the pipeline's (tags project only)
-    pose_tasks: int = Field(200, ge=0, le=1_000_000)  # pose-set sketches pushed to the pose project per sync
-    tag_tasks: int = Field(300, ge=0, le=1_000_000)  # ingested images pushed to the tags project per sync
+    extra_groups: dict[str, list[str]]  # attribute groups to label beyond the pipeline's (tags project only)
+    pose_tasks: int = Field(ge=0, le=1_000_000)  # pose-set sketches pushed to the pose project per sync
+    tag_tasks: int = Field(ge=0, le=1_000_000)  # ingested images pushed to the tags project per sync
 
     @field_validator("extra_groups")
     @classmethod
     def _extra(cls, groups: dict[str, list[str]]) -> dict[str, list[str]]:
-        from dataset.attributes import ATTRIBUTES
-
         for g, values in groups.items():
             if g in ATTRIBUTES or not g.isidentifier():
                 raise ValueError(
@@ -288,15 +282,15 @@ class LabelParams(Section):
 
 
 class Params(Section):
-    profile: Literal["smoke", "cpu", "gpu"] = "cpu"
-    seed: int = Field(1234, ge=0, le=2**31 - 1)
+    profile: Literal["smoke", "cpu", "gpu"]
+    seed: int = Field(ge=0, le=2**31 - 1)
     generated: GeneratedParams
     ingest: IngestParams
-    pixel_baseline: PixelBaselineParams = PixelBaselineParams()
-    tagger: TaggerParams = TaggerParams()
-    render: RenderParams = RenderParams()
-    pose: PoseParams = PoseParams()
-    label: LabelParams = LabelParams()
+    pixel_baseline: PixelBaselineParams
+    tagger: TaggerParams
+    render: RenderParams
+    pose: PoseParams
+    label: LabelParams
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any], path: str = "") -> dict[str, Any]:

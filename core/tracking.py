@@ -54,7 +54,8 @@ def check_server(uri: str, timeout: float = 5.0) -> None:
         raise Transient(f"MLflow tracking server {uri} is unreachable ({err}); retry when it is up") from None
 
 
-def _client():
+def connect():
+    """(mlflow, MlflowClient) on the configured store; an http(s) server that is down is a Transient (exit 75)."""
     import mlflow
 
     if tracking_uri().startswith(("http://", "https://")):
@@ -67,11 +68,11 @@ def _client():
 
 def preflight() -> None:
     """Fail fast, before any expensive work, when the tracking server is down (exit 75)."""
-    _client()
+    connect()
 
 
 def experiment_id(name: str) -> str:
-    mlflow, client = _client()
+    mlflow, client = connect()
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
@@ -163,7 +164,7 @@ def start_run(
     experiment: str, params: Params, stage: str, sections: list[str], inputs: list[str], run_name: str | None = None
 ) -> Iterator[Any]:
     """Open an MLflow run in `experiment` with lineage tags and the params of `sections`; yields the run."""
-    mlflow, _ = _client()
+    mlflow, _ = connect()
     dumped = params.model_dump(mode="json")
     logged = _flatten({s: dumped[s] for s in sections})
     logged.update({"profile": params.profile, "seed": params.seed})
@@ -195,14 +196,13 @@ def log_figure(fig: Any, name: str) -> None:
     mlflow.log_figure(fig, name)
 
 
-def register_bundle(
-    bundle_dir: str | os.PathLike[str], name: str, alias: str | None = None, tags: Mapping[str, str] | None = None
-) -> str:
+def register_bundle(bundle_dir: str | os.PathLike[str], name: str, tags: Mapping[str, str] | None = None) -> str:
     """Log `bundle_dir` (safetensors + JSON + arrays) as artifacts `model/` of the active run and register it.
 
-    Returns the new version number; the version gets the run's lineage tags (plus `tags`) and, if given, `alias`.
+    Returns the new version number; the version gets the run's lineage tags (plus `tags`). Aliases are moved by
+    models/promote.py alone.
     """
-    mlflow, client = _client()
+    mlflow, client = connect()
     run = mlflow.active_run()
     if run is None:
         raise RuntimeError("register_bundle needs an active run (use tracking.start_run)")
@@ -217,6 +217,21 @@ def register_bundle(
     version_tags = {k: v for k, v in run_tags.items() if not k.startswith("mlflow.")}
     version_tags.update(tags or {})
     mv = client.create_model_version(name, source=source, run_id=run.info.run_id, tags=version_tags)
-    if alias:
-        client.set_registered_model_alias(name, alias, mv.version)
     return str(mv.version)
+
+
+def alias_version(name: str, alias: str) -> str | None:
+    """The version of registered model `name` that `alias` points to; None when the model or the alias is absent."""
+    mlflow, client = connect()
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except mlflow.exceptions.MlflowException as err:
+        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def download_version(name: str, version: str, dst: str | os.PathLike[str]) -> str:
+    """Download registered version `version` of `name` (its bundle) into `dst`; returns the local folder."""
+    mlflow, _ = connect()
+    return mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dst))

@@ -19,6 +19,7 @@ from core.atomic import atomic_path
 from core.errors import BadInput
 from core.params import ArchiveParams
 from dataset.layouts import IMAGE_EXTENSIONS
+from dataset.rejects import Reject
 
 METADATA_NAMES = {"tags.csv", "provenance.json", "tags_clean.csv", "color.csv"}
 BLOCK = 1 << 20
@@ -54,28 +55,37 @@ def safe_name(raw: str) -> tuple[PurePosixPath | None, str]:
     return PurePosixPath(*parts), ""
 
 
-def extract_zip(archive: Path, dest_root: Path, limits: ArchiveParams) -> tuple[Path, list[tuple[str, str]]]:
-    """Extract `archive` once into dest_root/zip-<sha>/ (reused later); returns (folder, rejected entries)."""
+def _cached_report(dest: Path) -> list[Reject] | None:
+    """The entries refused when `dest` was extracted; None when it was not, or by a version whose report had no
+    codes (it is extracted again)."""
+    try:
+        return [Reject(*r) for r in json.loads((dest / REPORT).read_text(encoding="utf-8"))]
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def extract_zip(archive: Path, dest_root: Path, limits: ArchiveParams) -> tuple[Path, list[Reject]]:
+    """Extract `archive` once into dest_root/zip-<sha>/ (reused later); returns (folder, refused entries)."""
     if not archive.is_file():
         raise BadInput(f"source zip:{archive}: not a file")
     sha = archive_sha256(archive)
     dest = dest_root / f"zip-{sha[:16]}"
-    if (dest / REPORT).exists():
-        return dest, [tuple(r) for r in json.loads((dest / REPORT).read_text(encoding="utf-8"))]
+    cached = _cached_report(dest)
+    if cached is not None:
+        return dest, cached
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as err:
         raise BadInput(f"source zip:{archive}: not a readable zip archive ({err})") from None
-    rejects: list[tuple[str, str]] = []
+    rejects: list[Reject] = []
     with zf, atomic_path(dest) as tmp:
         tmp.mkdir(parents=True)
         total = 0
         seen: set[str] = set()
         infos = zf.infolist()
         if len(infos) > limits.max_entries:
-            rejects.append(
-                ("*", f"{len(infos)} entries > ingest.archive.max_entries {limits.max_entries}; the rest left out")
-            )
+            why = f"{len(infos)} entries > ingest.archive.max_entries {limits.max_entries}; the rest left out"
+            rejects.append(Reject("*", "archive_too_many_entries", why))
             infos = infos[: limits.max_entries]
         for info in infos:
             shown = info.filename
@@ -84,39 +94,39 @@ def extract_zip(archive: Path, dest_root: Path, limits: ArchiveParams) -> tuple[
             rel, why = safe_name(info.filename)
             mode = info.external_attr >> 16
             if rel is None:
-                rejects.append((shown, why))
+                rejects.append(Reject(shown, "archive_unsafe_name", why))
                 continue
             if stat.S_ISLNK(mode):
-                rejects.append((shown, "link entry not extracted"))
+                rejects.append(Reject(shown, "archive_link", "link entry not extracted"))
                 continue
             if not _wanted(rel):
-                rejects.append((shown, "not an image or known metadata file"))
+                rejects.append(Reject(shown, "archive_not_wanted", "not an image or known metadata file"))
                 continue
             if info.flag_bits & 0x1:
-                rejects.append((shown, "encrypted entry"))
+                rejects.append(Reject(shown, "archive_encrypted", "encrypted entry"))
                 continue
             key = rel.as_posix().lower()
             if key in seen:
-                rejects.append((shown, "duplicate entry name"))
+                rejects.append(Reject(shown, "archive_duplicate_name", "duplicate entry name"))
                 continue
             if info.file_size > limits.max_entry_bytes:
-                rejects.append((shown, f"entry too large: {info.file_size} bytes > ingest.archive.max_entry_bytes"))
+                why = f"entry too large: {info.file_size} bytes > ingest.archive.max_entry_bytes"
+                rejects.append(Reject(shown, "archive_entry_too_large", why))
                 continue
             if info.file_size / max(info.compress_size, 1) > limits.max_ratio:
-                rejects.append(
-                    (
-                        shown,
-                        f"compression ratio {info.file_size / max(info.compress_size, 1):.0f} > "
-                        f"ingest.archive.max_ratio {limits.max_ratio:g} (zip bomb?)",
-                    )
+                why = (
+                    f"compression ratio {info.file_size / max(info.compress_size, 1):.0f} > "
+                    f"ingest.archive.max_ratio {limits.max_ratio:g} (zip bomb?)"
                 )
+                rejects.append(Reject(shown, "archive_ratio", why))
                 continue
             if total + info.file_size > limits.max_total_bytes:
-                rejects.append((shown, "archive total size over ingest.archive.max_total_bytes; left out"))
+                why = "archive total size over ingest.archive.max_total_bytes; left out"
+                rejects.append(Reject(shown, "archive_total_too_large", why))
                 continue
             out = tmp / rel
             if tmp.resolve() not in out.resolve().parents:  # belt and braces after the name checks
-                rejects.append((shown, "unsafe name: resolves outside the destination"))
+                rejects.append(Reject(shown, "archive_unsafe_name", "unsafe name: resolves outside the destination"))
                 continue
             out.parent.mkdir(parents=True, exist_ok=True)
             cap = min(info.file_size, limits.max_entry_bytes)
@@ -130,9 +140,9 @@ def extract_zip(archive: Path, dest_root: Path, limits: ArchiveParams) -> tuple[
                         dst.write(block)
             except (ValueError, zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as err:
                 out.unlink(missing_ok=True)
-                rejects.append((shown, f"corrupt entry: {err}"))
+                rejects.append(Reject(shown, "archive_corrupt_entry", f"corrupt entry: {err}"))
                 continue
             seen.add(key)
             total += written
-        (tmp / REPORT).write_text(json.dumps(rejects), encoding="utf-8")
+        (tmp / REPORT).write_text(json.dumps([[r.path, r.code, r.reason] for r in rejects]), encoding="utf-8")
     return dest, rejects

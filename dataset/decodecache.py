@@ -5,7 +5,7 @@ pixel limit and cascade settings, so a change there starts a new cache). Entries
 chunk of work, because creating one small file per image cost more than decoding the PNG on this disk:
 
     pack = entry* index
-    entry = u32 meta length, meta JSON {phash, width, height, reject}, raw uint8 rows of each size in order
+    entry = u32 meta length, meta JSON {phash, width, height, reject_code, reject}, raw uint8 rows of each size in order
     index = JSON {key: [offset, length]}, u64 index length, MAGIC
 
 A pack appears by rename when complete; a pack with a bad trailer is ignored and a bad entry is a miss, so a damaged
@@ -79,7 +79,7 @@ class PackCache:
             n = int.from_bytes(data[:4], "little")
             meta = json.loads(data[4 : 4 + n])
             images: tuple[np.ndarray, ...] = ()
-            if not meta["reject"]:
+            if not meta["reject_code"]:
                 flat = np.frombuffer(data, np.uint8, offset=4 + n)
                 if flat.size != sum(self.row_bytes):
                     return None

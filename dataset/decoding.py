@@ -30,7 +30,7 @@ from dataset.shardfile import write_rows
 if TYPE_CHECKING:
     from core.params import IngestParams
 
-DECODER_VERSION = "decode-2"  # bump when decoding or resizing changes: invalidates the cache
+DECODER_VERSION = "decode-3"  # bump when decoding, resizing or the cached entry changes: invalidates the cache
 MAX_FILE_BYTES = 256 << 20  # no single image file is read past this
 CHUNK = 32  # files per task
 
@@ -43,7 +43,8 @@ class Decoded:
     width: int = 0
     height: int = 0
     images: tuple[np.ndarray, ...] = ()
-    reject: str = ""
+    reject_code: str = ""  # a dataset/rejects.py CODES key; "" = decoded
+    reject: str = ""  # the reason, for people
     cached: bool = False
 
 
@@ -78,14 +79,16 @@ def read_file(path: Path, rel: str) -> tuple[bytes | None, Decoded | None]:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
         if err.errno == errno.ELOOP:
-            return None, Decoded(rel, reject="symbolic link not followed")
-        return None, Decoded(rel, reject=f"unreadable: {err.strerror or err}")
+            return None, Decoded(rel, reject_code="symlink", reject="symbolic link not followed")
+        return None, Decoded(rel, reject_code="unreadable", reject=f"unreadable: {err.strerror or err}")
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            return None, Decoded(rel, reject="not a regular file")
+            return None, Decoded(rel, reject_code="not_a_regular_file", reject="not a regular file")
         if st.st_size > MAX_FILE_BYTES:
-            return None, Decoded(rel, reject=f"file too large: {st.st_size} bytes > {MAX_FILE_BYTES}")
+            return None, Decoded(
+                rel, reject_code="file_too_large", reject=f"file too large: {st.st_size} bytes > {MAX_FILE_BYTES}"
+            )
         parts, want = [], min(st.st_size, MAX_FILE_BYTES) + 1  # one byte more: a file that grew is still seen
         while want > 0:
             part = os.read(fd, want)
@@ -95,10 +98,12 @@ def read_file(path: Path, rel: str) -> tuple[bytes | None, Decoded | None]:
             want -= len(part)
         data = b"".join(parts) if len(parts) != 1 else parts[0]
         if len(data) > MAX_FILE_BYTES:
-            return None, Decoded(rel, reject=f"file too large: over {MAX_FILE_BYTES} bytes")
+            return None, Decoded(
+                rel, reject_code="file_too_large", reject=f"file too large: over {MAX_FILE_BYTES} bytes"
+            )
         return data, None
     except OSError as err:
-        return None, Decoded(rel, reject=f"unreadable: {err.strerror or err}")
+        return None, Decoded(rel, reject_code="unreadable", reject=f"unreadable: {err.strerror or err}")
     finally:
         os.close(fd)
 
@@ -111,7 +116,7 @@ def decode_bytes(data: bytes, rel: str, sha: str, crop: str, s: DecodeSettings) 
         sq = apply_crop(img, crop, s.cascade)
         return Decoded(rel, sha, phash(sq), w, h, tuple(resize_square(sq, size) for size in s.sizes))
     except RejectedImage as err:
-        return Decoded(rel, sha256=sha, reject=str(err))
+        return Decoded(rel, sha256=sha, reject_code=err.code, reject=err.reason)
 
 
 def decode_chunk(
@@ -137,13 +142,33 @@ def decode_chunk(
             meta, images = hit
             out.append(
                 Decoded(
-                    rel, sha, int(meta["phash"]), meta["width"], meta["height"], images, meta["reject"], cached=True
+                    rel,
+                    sha,
+                    int(meta["phash"]),
+                    meta["width"],
+                    meta["height"],
+                    images,
+                    meta["reject_code"],
+                    meta["reject"],
+                    cached=True,
                 )
             )
             continue
         d = decode_bytes(data, rel, sha, crop, s)
         out.append(d)
-        fresh.append((key, {"phash": d.phash, "width": d.width, "height": d.height, "reject": d.reject}, d.images))
+        fresh.append(
+            (
+                key,
+                {
+                    "phash": d.phash,
+                    "width": d.width,
+                    "height": d.height,
+                    "reject_code": d.reject_code,
+                    "reject": d.reject,
+                },
+                d.images,
+            )
+        )
     if cache is not None:
         cache.put_many(fresh)
     if shards:

@@ -83,11 +83,11 @@ def crop_face(img: np.ndarray, box: tuple[int, int, int, int], margin: float) ->
 
 
 def apply_crop(img: np.ndarray, mode: str, cp: CascadeParams | Cascade) -> np.ndarray:
-    """The square the pipeline keeps of `img`; RejectedImage("no face found") when the cascade finds none."""
+    """The square the pipeline keeps of `img`; RejectedImage (code `no_face`) when the cascade finds none."""
     if mode == "cascade":
         box = detect_face(img, cp)
         if box is None:
-            raise RejectedImage("no face found (ingest.crop: cascade)")
+            raise RejectedImage("no_face", "no face found (ingest.crop: cascade)")
         return crop_face(img, box, cp.margin)
     if mode == "center":
         return center_square(img)

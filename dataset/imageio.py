@@ -55,11 +55,19 @@ def _cv2_decode(data: bytes, fmt: str, mode: str, w: int, h: int) -> np.ndarray 
 
 
 class RejectedImage(Exception):
-    """An input that cannot become a training image; the message is the reason in the reject report."""
+    """An input that cannot become a training image: `code` (dataset/rejects.py CODES) is what metrics count, the
+    message is the reason in the reject report."""
+
+    def __init__(self, code: str, reason: str):
+        super().__init__(code, reason)  # both in args: the exception pickles
+        self.code, self.reason = code, reason
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 def decode_image(data: bytes, max_pixels: int, fast: bool = True) -> np.ndarray:
-    """Bytes of any common image format -> RGB uint8 [H, W, 3], or RejectedImage with the reason.
+    """Bytes of any common image format -> RGB uint8 [H, W, 3], or RejectedImage with a code and the reason.
 
     Dimensions are checked from the header before any pixel is decoded (decompression bombs); EXIF rotation is
     applied; grayscale, 16-bit, CMYK and palette images are converted; transparency is flattened onto white.
@@ -75,7 +83,7 @@ def decode_image(data: bytes, max_pixels: int, fast: bool = True) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if not data:
-        raise RejectedImage("empty file")
+        raise RejectedImage("empty_file", "empty file")
     try:
         with warnings.catch_warnings():
             # Our own limit (ingest.max_pixels, checked from the header below) decides; Pillow still refuses
@@ -84,9 +92,11 @@ def decode_image(data: bytes, max_pixels: int, fast: bool = True) -> np.ndarray:
             im = Image.open(io.BytesIO(data))
             w, h = im.size
             if w * h > max_pixels:
-                raise RejectedImage(f"too large: {w}x{h} = {w * h} pixels > ingest.max_pixels {max_pixels}")
+                raise RejectedImage(
+                    "too_many_pixels", f"too large: {w}x{h} = {w * h} pixels > ingest.max_pixels {max_pixels}"
+                )
             if w < 8 or h < 8:
-                raise RejectedImage(f"too small: {w}x{h}")
+                raise RejectedImage("too_small", f"too small: {w}x{h}")
             if fast and im.format in ("PNG", "JPEG") and im.mode in ("RGB", "L") and "exif" not in im.info:
                 rgb = _cv2_decode(data, im.format, im.mode, w, h)
                 if rgb is not None:
@@ -104,9 +114,9 @@ def decode_image(data: bytes, max_pixels: int, fast: bool = True) -> np.ndarray:
     except RejectedImage:
         raise
     except UnidentifiedImageError:
-        raise RejectedImage("not an image (unrecognised format)") from None
+        raise RejectedImage("not_an_image", "not an image (unrecognised format)") from None
     except Image.DecompressionBombError as err:
-        raise RejectedImage(f"decompression bomb: {err}") from None
+        raise RejectedImage("too_many_pixels", f"decompression bomb: {err}") from None
     except (OSError, SyntaxError, ValueError) as err:
-        raise RejectedImage(f"corrupt image: {err}") from None
+        raise RejectedImage("corrupt_image", f"corrupt image: {err}") from None
     return np.ascontiguousarray(rgb)

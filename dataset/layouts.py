@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import BadInput
-from dataset.attributes import ATTRIBUTES, GROUPS, UNKNOWN
+from core.names import ATTRIBUTES, GROUPS, UNKNOWN
+from dataset.rejects import Reject
 from dataset.tagmap import TagMapper
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
@@ -48,7 +49,7 @@ class Source:
     layout: str
     licence: str
     items: list[SourceItem]
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (where, reason): left out, with why
+    problems: list[Reject] = field(default_factory=list)  # what was left out, with why
     listed: list[str] = field(default_factory=list)  # every image file found, used or not (for the lock check)
 
 
@@ -57,7 +58,7 @@ def display(rel: str) -> str:
     return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def list_images(root: Path, problems: list[tuple[str, str]] | None = None) -> list[str]:
+def list_images(root: Path, problems: list[Reject] | None = None) -> list[str]:
     """Every entry with an image extension below root, sorted; links are listed (ingest rejects them), not followed."""
     found = []
     top = os.fspath(root)
@@ -68,7 +69,7 @@ def list_images(root: Path, problems: list[tuple[str, str]] | None = None) -> li
             if os.path.islink(os.path.join(dirpath, d)):
                 dirnames.remove(d)
                 if problems is not None:
-                    problems.append((display(prefix + d), "symlinked folder not followed"))
+                    problems.append(Reject(display(prefix + d), "symlink", "symlinked folder not followed"))
         dirnames.sort()
         # plain string work per file: pathlib cost more than the listing itself on 5,000 files
         for name in filenames + dirnames:
@@ -128,14 +129,14 @@ def detect(root: Path) -> str:
     return "generic"
 
 
-def _licence(root: Path, problems: list[tuple[str, str]], default: str) -> str:
+def _licence(root: Path, problems: list[Reject], default: str) -> str:
     prov = root / "provenance.json"
     if not prov.exists():
         return default
     try:
         return str(json.loads(prov.read_text(encoding="utf-8")).get("licence", default))
     except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
-        problems.append(("provenance.json", "not a JSON object; licence unknown"))
+        problems.append(Reject("provenance.json", "bad_metadata", "not a JSON object; licence unknown"))
         return default
 
 
@@ -144,7 +145,7 @@ def _items(root: Path, rels: list[str], crop: str = "none") -> dict[str, SourceI
 
 
 def read_generic(root: Path, spec: str, mapper: TagMapper, layout: str = "generic") -> Source:
-    problems: list[tuple[str, str]] = []
+    problems: list[Reject] = []
     rels = list_images(root, problems)
     items = _items(root, rels)
     tags_file = root / "tags.csv"
@@ -156,7 +157,11 @@ def read_generic(root: Path, spec: str, mapper: TagMapper, layout: str = "generi
             for n, row in enumerate(reader, start=2):
                 item = items.get((row.get("file") or "").strip())
                 if item is None:
-                    problems.append((f"tags.csv:{n}", f"file {row.get('file')!r} is not an image in the source"))
+                    problems.append(
+                        Reject(
+                            f"tags.csv:{n}", "tags_no_image", f"file {row.get('file')!r} is not an image in the source"
+                        )
+                    )
                     continue
                 item.character = (row.get("character") or "").strip()
                 mapped = mapper.map((row.get("tags") or "").replace(",", " ").split())
@@ -164,7 +169,11 @@ def read_generic(root: Path, spec: str, mapper: TagMapper, layout: str = "generi
                 for g in GROUPS:
                     value = (row.get(g) or "").strip()
                     if value and value not in ATTRIBUTES[g]:
-                        problems.append((f"tags.csv:{n}", f"{g}={value!r} is not one of {list(ATTRIBUTES[g])}"))
+                        problems.append(
+                            Reject(
+                                f"tags.csv:{n}", "tags_bad_value", f"{g}={value!r} is not one of {list(ATTRIBUTES[g])}"
+                            )
+                        )
                     elif value:
                         item.tags[g] = value
     return Source(spec, root, layout, _licence(root, problems, "unknown"), [items[r] for r in rels], problems, rels)
@@ -174,7 +183,7 @@ def read_moeimouto(root: Path, spec: str, mapper: TagMapper) -> Source:
     base = _moe_root(root)
     if base is None:
         raise BadInput(f"source {spec}: no moeimouto-faces/<NNN>_<character>/ folders under {root}")
-    problems: list[tuple[str, str]] = []
+    problems: list[Reject] = []
     rels = list_images(root, problems)
     items = _items(root, rels)
     for item in items.values():
@@ -193,7 +202,7 @@ def read_moeimouto(root: Path, spec: str, mapper: TagMapper) -> Source:
 
 
 def read_danbooru(root: Path, spec: str, mapper: TagMapper, ratings: list[str], with_moe: bool = False) -> Source:
-    problems: list[tuple[str, str]] = []
+    problems: list[Reject] = []
     rels = list_images(root, problems)
     images_dir = _innermost(_dirs_named(root, "danbooru-images"))
     moe_base = _moe_root(root) if with_moe else None
@@ -203,27 +212,27 @@ def read_danbooru(root: Path, spec: str, mapper: TagMapper, ratings: list[str], 
         if images_dir and images_dir in p.parents and p.stem.isdigit():
             by_id[int(p.stem)] = rel
     posts: dict[int, tuple[str, list[str], list[str]]] = {}  # id -> (rating, general tags, characters)
-    for meta_dir in _dirs_named(root, "danbooru-metadata"):
-        for meta in sorted(meta_dir.rglob("*.json")):
-            with open(meta, encoding="utf-8", errors="replace") as f:
-                for n, line in enumerate(f, start=1):  # JSON Lines, streamed: metadata files run to gigabytes
-                    line = line.strip()
-                    if not line:
-                        continue
-                    try:
-                        post = json.loads(line)
-                        pid = int(post["id"])
-                    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                        problems.append((f"{meta.relative_to(root).as_posix()}:{n}", "not a post (JSON with an id)"))
-                        continue
-                    if pid not in by_id:
-                        continue
-                    tags = post.get("tags") or []
-                    names = [str(t.get("name", "")) for t in tags if isinstance(t, dict)]
-                    chars = [
-                        str(t.get("name", "")) for t in tags if isinstance(t, dict) and str(t.get("category")) == "4"
-                    ]
-                    posts[pid] = (str(post.get("rating", "")), names, chars)
+    # a doubled folder (danbooru-metadata/danbooru-metadata/) is found twice: read each file once
+    metas = sorted({m for d in _dirs_named(root, "danbooru-metadata") for m in d.rglob("*.json")})
+    for meta in metas:
+        with open(meta, encoding="utf-8", errors="replace") as f:
+            for n, line in enumerate(f, start=1):  # JSON Lines, streamed: metadata files run to gigabytes
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    post = json.loads(line)
+                    pid = int(post["id"])
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                    where = f"{meta.relative_to(root).as_posix()}:{n}"
+                    problems.append(Reject(where, "bad_metadata", "not a post (JSON with an id)"))
+                    continue
+                if pid not in by_id:
+                    continue
+                tags = post.get("tags") or []
+                names = [str(t.get("name", "")) for t in tags if isinstance(t, dict)]
+                chars = [str(t.get("name", "")) for t in tags if isinstance(t, dict) and str(t.get("category")) == "4"]
+                posts[pid] = (str(post.get("rating", "")), names, chars)
     items: list[SourceItem] = []
     for rel in rels:
         p = root / rel
@@ -237,11 +246,17 @@ def read_danbooru(root: Path, spec: str, mapper: TagMapper, ratings: list[str], 
             items.append(SourceItem(rel=rel, path=p))  # an image outside danbooru-images: kept, untagged
             continue
         if pid not in posts:
-            problems.append((display(rel), "danbooru image without metadata: rating unknown, left out"))
+            problems.append(
+                Reject(display(rel), "no_metadata", "danbooru image without metadata: rating unknown, left out")
+            )
             continue
         rating, names, chars = posts[pid]
         if rating not in ratings:
-            problems.append((display(rel), f"rating {rating!r} filtered (ingest.danbooru_ratings {ratings})"))
+            problems.append(
+                Reject(
+                    display(rel), "rating_filtered", f"rating {rating!r} filtered (ingest.danbooru_ratings {ratings})"
+                )
+            )
             continue
         character_tags = set(chars)
         mapped = mapper.map(n for n in names if n not in character_tags)
@@ -271,7 +286,7 @@ def read_animeface(root: Path, spec: str, mapper: TagMapper) -> Source:
 
 
 def read_mlds(root: Path, spec: str, mapper: TagMapper) -> Source:
-    problems: list[tuple[str, str]] = []
+    problems: list[Reject] = []
     rels = list_images(root, problems)
     items = _items(root, rels)
     tag_files = sorted(root.rglob("tags_clean.csv"))
@@ -288,7 +303,7 @@ def read_mlds(root: Path, spec: str, mapper: TagMapper) -> Source:
             ident, _, rest = line.partition(",")
             rel = by_stem.get(ident.strip())
             if rel is None:
-                problems.append((f"tags_clean.csv:{n}", f"id {ident!r} has no image in faces/"))
+                problems.append(Reject(f"tags_clean.csv:{n}", "tags_no_image", f"id {ident!r} has no image in faces/"))
                 continue
             raw = [part.rsplit(":", 1)[0] for part in rest.split("\t") if part.strip()]
             mapped = mapper.map(raw)

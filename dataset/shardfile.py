@@ -1,7 +1,9 @@
-"""The shard files without torch (workers import this): the .npy header, the writer, row writes, the manifest.
+"""The shard files without torch (workers import this): the .npy header, the writer, row writes, the manifest
+reader (dataset/manifest.py writes it).
 
 Layout: one `.npy` per size, uint8 [N, S, S, 3] (RGB), with a fixed 128-byte header so that the row count can be
-rewritten in place after compaction. Row i of every shard and line i of `manifest.csv` describe the same image.
+rewritten in place after compaction. Row i of every shard and line i of `manifest.csv` (dataset/manifest.py)
+describe the same image.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from dataset.attributes import GROUPS, index_of
+from core.names import GROUPS, index_of
 from dataset.shardfile import HEADER_LEN, ShardWriter, read_manifest, shard_name, write_rows
 
 __all__ = ["HEADER_LEN", "ImageShards", "ShardWriter", "read_manifest", "shard_name", "write_rows"]

@@ -1,4 +1,4 @@
-"""Source tags (Danbooru `blonde_hair`, MLDS `blue hair`, ...) -> the attribute groups of dataset/attributes.py.
+"""Source tags (Danbooru `blonde_hair`, MLDS `blue hair`, ...) -> the attribute groups of core/names.py.
 
 Tags are normalised (lower case, spaces and dashes to underscores) before lookup, so `blue hair` and `blue_hair`
 are one tag. `ingest.tag_map` in params adds to or overrides the defaults. Tags that map to nothing are kept in the
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from dataset.attributes import GROUPS, UNKNOWN
+from core.names import GROUPS, UNKNOWN
 
 DEFAULT_TAG_MAP: dict[str, str] = {
     **{f"{c}_hair": f"hair_color={c}" for c in ("black", "brown", "blonde", "red", "blue", "pink", "silver", "green")},

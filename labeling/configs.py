@@ -14,8 +14,8 @@ import argparse
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from dataset.attributes import ATTRIBUTES
-from dataset.skeleton import JOINTS
+from core.names import ATTRIBUTES
+from synth.pose.skeleton import JOINTS
 
 HERE = Path(__file__).resolve().parent
 POSE_XML = HERE / "pose.xml"

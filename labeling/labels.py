@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dataset.skeleton import JOINTS
+from synth.pose.skeleton import JOINTS
 
 
 @dataclass

@@ -28,11 +28,11 @@ import numpy as np
 
 from core.atomic import write_json, write_text
 from core.errors import BadInput, run_main
+from core.names import GROUPS
 from core.params import Params, load_params
-from dataset.attributes import GROUPS
-from dataset.skeleton import JOINTS
 from labeling.configs import tag_groups
 from labeling.labels import Parsed, agreement, consensus_joints, consensus_tags, parse_pose, parse_tags
+from synth.pose.skeleton import JOINTS
 
 EXPORTS = Path("labeling/exports")
 INGEST = Path("data/ingest")  # the ingest stage's output
@@ -86,7 +86,7 @@ def run(params: Params, exports: Path, ingest: Path, render: Path, out: Path) ->
     # joints: the pose sets' ground truth, then the annotated poses
     items: dict[str, dict] = {}
     if (render / "info.json").exists():
-        from dataset.poseset import PoseSet
+        from synth.pose.poseset import PoseSet
 
         ps = PoseSet(render)
         truth = np.asarray(ps.array("joints"))

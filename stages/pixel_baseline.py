@@ -18,7 +18,7 @@ from core.atomic import write_json
 from core.errors import BadInput, run_main
 from core.params import load_params
 from dataset.shards import ImageShards
-from models.pixel_baseline import fit_predict, macro_f1_by_group
+from models.tagger.pixel_baseline import fit_predict, macro_f1_by_group
 
 INGEST = Path("data/ingest")  # the ingest stage's output (stages/ingest.OUT)
 

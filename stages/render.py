@@ -1,8 +1,8 @@
 """Stage `render`: the OpenCV pose sets (stick figures, 3D-model projections, sketch targets, joint ground truth).
 
-    python -m stages.render      # data/render/ (see dataset/poseset.py), metrics/render.json
+    python -m stages.render      # data/render/ (see synth/pose/poseset.py), metrics/render.json
 
-Poses are sampled within the joint-angle limits of dataset/skeleton.py from the families in `render.families`, each
+Poses are sampled within the joint-angle limits of synth/pose/skeleton.py from the families in `render.families`, each
 seen from a camera within `render.max_yaw` degrees of the front (or, for a `render.back_view` share, of the back).
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from core.atomic import atomic_path, write_json
 from core.errors import run_main
 from core.params import load_params
-from dataset.poseset import PoseSet, render_sets
+from synth.pose.poseset import PoseSet, render_sets
 
 OUT = Path("data/render")
 METRICS = Path("metrics/render.json")

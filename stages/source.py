@@ -1,4 +1,5 @@
-"""Write the source lock: the spec of `ingest.source` and what pins its content (a DVC dependency of ingest).
+"""Write the source lock (dataset/lock.py): the spec of `ingest.source` and what pins its content (a DVC dependency
+of ingest).
 
     python -m stages.source            # (make lock) rewrites source.lock.json only when the source changed
     python -m stages.source --check    # exit 2 if source.lock.json is stale
@@ -15,18 +16,7 @@ from pathlib import Path
 from core.atomic import write_json
 from core.errors import BadInput, run_main
 from core.params import load_params
-from dataset.sources import compute_lock
-
-LOCK = Path("source.lock.json")
-
-
-def read_lock(path: Path = LOCK) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(f"{path}: missing; run `make lock` (python -m stages.source) first") from None
-    except json.JSONDecodeError as err:
-        raise BadInput(f"{path}: not valid JSON ({err}); run `make lock` to rewrite it") from None
+from dataset.lock import LOCK, compute_lock
 
 
 def main() -> None:

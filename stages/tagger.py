@@ -4,9 +4,9 @@
 
 Three models on the ingest split, each an MLflow run in experiment `tagger` and a version of `anime-tagger`:
 
-  cnn        the TaggerNet (models/tagger_net.py) with seed `seed`: tag `role=cnn`, alias `extractor`; the feature
+  cnn        the TaggerNet (models/tagger/net.py) with seed `seed`: tag `role=cnn`, alias `extractor`; the feature
              space of fd_tagger / kid_tagger (data/tagger/extractor.json pins its version)
-  baseline   HOG + colour histograms + logistic regression (models/tagger_baseline.py): tag `role=baseline`
+  baseline   HOG + colour histograms + logistic regression (models/tagger/baseline.py): tag `role=baseline`
   judge      the same CNN trained with seed + judge_seed_offset: tag `role=judge`, alias `judge`; the independent
              judge of the attribute-slider test
 
@@ -18,158 +18,28 @@ one row per image of the ingest manifest (labelled or not), a probability per ta
 from __future__ import annotations
 
 import argparse
-import csv
-import dataclasses
-import io
-import time
 from pathlib import Path
 
-import numpy as np
-
-from core import checkpoint, tracking
+from core import tracking
 from core.atomic import atomic_path, write_json
 from core.errors import BadInput, run_main
 from core.params import Params, load_params
-from dataset.attributes import ATTRIBUTES, GROUPS
 from dataset.shards import ImageShards, read_manifest
-from models import tagger_baseline, tagger_metrics
-from models.tagger_train import TrainConfig, predict_proba, train_cnn
+from models.promote import promote
+from models.tagger import evaluate, roles
+from models.tagger.net import predict_proba
+from models.tagger.roles import MODEL
 
 INGEST = Path("data/ingest")  # the ingest stage's output (stages/ingest.OUT)
 
 OUT = Path("data/tagger")
 METRICS = Path("metrics/tagger.json")
-MODEL = "anime-tagger"
 
 
 def _round(d):
     if isinstance(d, dict):
         return {k: _round(v) for k, v in d.items()}
     return round(d, 4) if isinstance(d, float) else d
-
-
-def _log_eval(name: str, probs_test: dict, y_test: np.ndarray, thresholds: dict, rep: dict) -> None:
-    import matplotlib.pyplot as plt
-
-    flat = {"macro_f1": rep["macro_f1"], **{f"macro_f1/{g}": v for g, v in rep["macro_f1_by_group"].items()}}
-    for tag, m in rep["tags"].items():
-        safe = tag.replace("=", "/")
-        flat.update({f"{safe}/{k}": float(v) for k, v in m.items() if k != "support"})
-    tracking.log_metrics(flat)
-    pred = tagger_metrics.predict_groups(probs_test, thresholds)
-    fig_cm, fig_pr = tagger_metrics.figures(probs_test, y_test, pred, name)
-    tracking.log_figure(fig_cm, "confusion_matrices.png")
-    tracking.log_figure(fig_pr, "precision_recall.png")
-    plt.close(fig_cm)
-    plt.close(fig_pr)
-
-
-def _train_cnn_model(params: Params, role: str, seed: int, data: dict, inputs: list[str], folder: Path) -> dict:
-    tp = params.tagger
-    cfg = TrainConfig(
-        size=tp.size,
-        width=tp.width,
-        epochs=tp.epochs,
-        batch=tp.batch,
-        lr=tp.lr,
-        weight_decay=tp.weight_decay,
-        label_smoothing=tp.label_smoothing,
-        max_minutes=tp.max_minutes,
-        group_weights=dict(tp.group_weights),
-    )
-    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = data["train"], data["val"], data["test"]
-    ckpt = f"tagger-{role}-" + checkpoint.key(
-        params.tagger.model_dump(), dataclasses.asdict(cfg), seed, role, [tracking.dvc_md5(p) for p in inputs]
-    )  # the training config as the loop sees it too: a code change that alters it never resumes a stale run
-    with tracking.start_run("tagger", params, "tagger", ["tagger"], inputs, run_name=f"tagger-{role}"):
-        import mlflow
-
-        mlflow.set_tag("role", role)
-        res = train_cnn(x_tr, y_tr, cfg, seed, ckpt, log=lambda m, step: tracking.log_metrics(m, step))
-        thresholds = tagger_metrics.calibrate(predict_proba(res.net, x_va), y_va)
-        val = tagger_metrics.report(predict_proba(res.net, x_va), y_va, thresholds)
-        t0 = time.perf_counter()
-        probs_test = predict_proba(res.net, x_te)
-        infer = len(x_te) / max(time.perf_counter() - t0, 1e-9)
-        rep = tagger_metrics.report(probs_test, y_te, thresholds)
-        _log_eval(role, probs_test, y_te, thresholds, rep)
-        tracking.log_metrics(
-            {
-                "val_macro_f1": val["macro_f1"],
-                "train_seconds": res.seconds,
-                "inference_images_per_s": infer,
-                "epochs_done": res.epochs_done,
-            }
-        )
-        res.net.save(folder, {"role": role, "seed": seed, "thresholds": thresholds, "epochs_done": res.epochs_done})
-        version = tracking.register_bundle(
-            folder, MODEL, alias="judge" if role == "judge" else None, tags={"role": role}
-        )
-    if res.stopped_by_budget:
-        print(f"tagger {role}: stopped by tagger.max_minutes after {res.epochs_done} of {tp.epochs} epochs")
-    return {
-        "net": res.net,
-        "thresholds": thresholds,
-        "val": val,
-        "test": rep,
-        "version": version,
-        "train_seconds": res.seconds,
-        "inference_images_per_s": infer,
-        "epochs_done": res.epochs_done,
-        "stopped_by_budget": res.stopped_by_budget,
-    }
-
-
-def _train_baseline(params: Params, data: dict, inputs: list[str], folder: Path) -> dict:
-    bp = params.tagger.baseline
-    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = data["train"], data["val"], data["test"]
-    if len(x_tr) > bp.max_train:
-        pick = np.sort(np.random.default_rng(params.seed).choice(len(x_tr), bp.max_train, replace=False))
-        x_tr, y_tr = x_tr[pick], y_tr[pick]
-    with tracking.start_run("tagger", params, "tagger", ["tagger"], inputs, run_name="tagger-baseline"):
-        import mlflow
-
-        mlflow.set_tag("role", "baseline")
-        t0 = time.perf_counter()
-        f_tr, f_va = tagger_baseline.features(x_tr), tagger_baseline.features(x_va)
-        model = tagger_baseline.fit(f_tr, y_tr, f_va, y_va, bp.C, bp.max_iter, params.seed)
-        seconds = time.perf_counter() - t0
-        probs_val = model.probabilities_from_features(f_va)
-        thresholds = tagger_metrics.calibrate(probs_val, y_va)
-        val = tagger_metrics.report(probs_val, y_va, thresholds)
-        t0 = time.perf_counter()
-        probs_test = model.probabilities(x_te)
-        infer = len(x_te) / max(time.perf_counter() - t0, 1e-9)
-        rep = tagger_metrics.report(probs_test, y_te, thresholds)
-        _log_eval("baseline", probs_test, y_te, thresholds, rep)
-        tracking.log_metrics(
-            {"val_macro_f1": val["macro_f1"], "train_seconds": seconds, "inference_images_per_s": infer}
-        )
-        model.info["thresholds"] = thresholds
-        model.save(folder)
-        version = tracking.register_bundle(folder, MODEL, tags={"role": "baseline"})
-    return {
-        "model": model,
-        "thresholds": thresholds,
-        "val": val,
-        "test": rep,
-        "version": version,
-        "train_seconds": seconds,
-        "inference_images_per_s": infer,
-    }
-
-
-def _tags_auto(path: Path, rows: list[dict], probs: dict[str, np.ndarray], thresholds: dict, model: str) -> None:
-    pred = tagger_metrics.predict_groups(probs, thresholds)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    tags = tagger_metrics.tag_names()
-    w.writerow(["id", "path", "split", "model", *GROUPS, *(f"p:{t}" for t in tags)])
-    for i, r in enumerate(rows):
-        values = [ATTRIBUTES[g][pred[i, k]] for k, g in enumerate(GROUPS)]
-        ps = [f"{probs[g][i, c]:.4f}" for g in GROUPS for c in range(len(ATTRIBUTES[g]))]
-        w.writerow([r["id"], r["path"], r["split"], model, *values, *ps])
-    path.write_text(buf.getvalue(), encoding="utf-8")
 
 
 def run(params: Params, data_dir: Path, out: Path) -> dict:
@@ -187,18 +57,22 @@ def run(params: Params, data_dir: Path, out: Path) -> dict:
     inputs = [str(data_dir)]
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        balance = tagger_metrics.balance({s: data[s][1] for s in data})
+        balance = evaluate.balance({s: data[s][1] for s in data})
         write_json(tmp / "balance.json", balance)
-        cnn = _train_cnn_model(params, "cnn", params.seed, data, inputs, tmp / "cnn")
-        base = _train_baseline(params, data, inputs, tmp / "baseline")
+        cnn = roles.train_cnn_role(params, "cnn", params.seed, data, inputs, tmp / "cnn")
+        base = roles.train_baseline_role(params, data, inputs, tmp / "baseline")
         judge = None
         if tp.judge:
-            judge = _train_cnn_model(params, "judge", params.seed + tp.judge_seed_offset, data, inputs, tmp / "judge")
+            judge = roles.train_cnn_role(
+                params, "judge", params.seed + tp.judge_seed_offset, data, inputs, tmp / "judge"
+            )
         champion = "cnn" if cnn["val"]["macro_f1"] >= base["val"]["macro_f1"] else "baseline"
         chosen = cnn if champion == "cnn" else base
-        _, client = tracking._client()
-        client.set_registered_model_alias(MODEL, "champion", chosen["version"])
-        client.set_registered_model_alias(MODEL, "extractor", cnn["version"])
+        why = f"validation macro-F1 {chosen['val']['macro_f1']:.4f}, the better of cnn and baseline"
+        promote(MODEL, chosen["version"], "champion", why, by="stage tagger")
+        promote(MODEL, cnn["version"], "extractor", "the tagger CNN of this run", by="stage tagger")
+        if judge is not None:
+            promote(MODEL, judge["version"], "judge", "the judge CNN of this run", by="stage tagger")
         write_json(
             tmp / "extractor.json",
             {
@@ -212,7 +86,7 @@ def run(params: Params, data_dir: Path, out: Path) -> dict:
         x_all, _ = every.arrays()
         rows = read_manifest(data_dir)
         probs = predict_proba(cnn["net"], x_all) if champion == "cnn" else base["model"].probabilities(x_all)
-        _tags_auto(tmp / "tags_auto.csv", rows, probs, chosen["thresholds"], f"{MODEL}/{chosen['version']}")
+        roles.write_auto_tags(tmp / "tags_auto.csv", rows, probs, chosen["thresholds"], f"{MODEL}/{chosen['version']}")
 
     def summary(m: dict) -> dict:
         return {

@@ -34,11 +34,11 @@ COPY_IGNORE = shutil.ignore_patterns(
 @pytest.fixture(autouse=True)
 def private_caches(tmp_path_factory, monkeypatch):
     """Tests never write into the repository's own .cache (decode cache, extracted archives)."""
+    import dataset.importer
     import dataset.sources
-    import stages.ingest
 
     cache = tmp_path_factory.getbasetemp() / "cache"
-    monkeypatch.setattr(stages.ingest, "DECODE_CACHE", cache / "ingest")
+    monkeypatch.setattr(dataset.importer, "DECODE_CACHE", cache / "ingest")
     monkeypatch.setattr(dataset.sources, "CACHE_DIR", cache)
 
 
@@ -50,8 +50,8 @@ def smoke_params() -> Params:
 @pytest.fixture(scope="session")
 def smoke_ingest(tmp_path_factory, smoke_params) -> Path:
     """data/ingest of the smoke generated set, built once per test session."""
+    from dataset.importer import ingest
     from dataset.sources import open_source
-    from stages.ingest import ingest
 
     root = tmp_path_factory.mktemp("ingest")
     cwd = os.getcwd()
@@ -118,3 +118,47 @@ def store(tmp_path, monkeypatch) -> Path:
     monkeypatch.setattr(tracking, "STORE", tmp_path / "mlruns")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return tmp_path / "mlruns"
+
+
+def free_port() -> int:
+    """A 127.0.0.1 port nothing listens on (at the time of asking)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def labelstudio(tmp_path_factory):
+    """A real Label Studio server from its own venv on a free 127.0.0.1 port, shared by the session's tests.
+
+    A migrated data dir is made once (about 35 s) and copied for the server, which then starts in seconds. Yields
+    the url, the admin's credentials, the local-files document root and the server's log.
+    """
+    from labeling import server
+
+    root = tmp_path_factory.mktemp("labelstudio")
+    creds = server.Credentials("admin@example.com", "test-password-123", "0123456789abcdef0123456789abcdef01234567")
+    docs = root / "files"
+    (docs / "labeling").mkdir(parents=True)
+    exe = server.ensure_venv()
+    server.init_data_dir(exe, creds, root / "migrated", docs)
+    server.copy_data_dir(root / "migrated", root / "data")
+    port = free_port()
+    proc = server.start(port, root / "data", docs, creds, log=root / "server.log")
+    try:
+        yield {"url": f"http://127.0.0.1:{port}", "creds": creds, "docs": docs, "log": root / "server.log"}
+    finally:
+        server.stop(proc)
+
+
+@pytest.fixture
+def labelstudio_empty(labelstudio):
+    """The session's Label Studio with every project deleted: a test that pushes starts as on a fresh server."""
+    from label_studio_sdk import LabelStudio
+
+    ls = LabelStudio(base_url=labelstudio["url"], api_key=labelstudio["creds"].token)
+    for project in ls.projects.list():
+        ls.projects.delete(id=project.id)
+    return labelstudio

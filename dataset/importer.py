@@ -1,0 +1,143 @@
+"""Import a source: its files -> packed image shards (one per size), a manifest, a reject report and a summary.
+
+Every file is read once in a worker (dataset/decoding.py: process pool or Dask): sha256, decode (bad input is
+rejected with a code and a reason, never a crash), face crop or square, perceptual hash, one resize per size, the
+rows written straight into the shards; a content-addressed cache makes re-imports decode only new files. While the
+workers go on, duplicates are dropped in source order (dataset/dedup.py); then the last kept rows fill the places of
+rejected ones (rows stay in source order but for those), images are grouped by character and perceptual hash, split
+by group, and the manifest is written in row order. The outputs appear together by one rename; an interrupted run
+leaves the last good output.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+from tqdm import tqdm
+
+from core.atomic import atomic_path, write_json
+from core.errors import BadInput
+from core.params import Params
+from dataset.decoding import DecodeSettings, decode_all
+from dataset.dedup import Dedup
+from dataset.layouts import display
+from dataset.lock import verify_files
+from dataset.manifest import ManifestRow, write_manifest
+from dataset.rejects import Reject, count_by_code, describe, write_report
+from dataset.shardfile import ShardWriter, fill_holes, shard_name
+from dataset.sources import CACHE_DIR, Source
+from dataset.split import SPLITS, assign_splits, group_ids
+
+DECODE_CACHE = CACHE_DIR / "ingest"
+WORKER_MODULES = ["dataset.decoding"]  # what the fork server imports once for the workers (core.pool.start_server)
+
+
+def ingest(
+    params: Params,
+    out: Path,
+    source: Source,
+    locked_files: dict[str, str] | None = None,
+    cache_root: Path | None = None,
+) -> dict:
+    """Build the ingest outputs of `source` into `out` (replaced atomically). Returns the metrics.
+
+    `locked_files` (path -> sha256 from the source lock): the files read must be exactly these, else nothing is
+    replaced and the user is told to re-lock. The decode cache lives in `cache_root` (default DECODE_CACHE) unless
+    ingest.cache is false.
+    """
+    t0 = time.perf_counter()
+    ip = params.ingest
+    sizes = tuple(ip.sizes)
+    settings = DecodeSettings.from_params(ip, (cache_root or DECODE_CACHE) if ip.cache else None)
+    files = [(it.rel, str(it.path), it.crop if ip.crop == "auto" else ip.crop) for it in source.items]
+    n = len(source.items)
+    if n == 0 and source.problems:
+        raise BadInput(
+            f"source {source.spec}: nothing to import under {source.root}; "
+            f"{len(source.problems)} left out: {describe(source.problems)}"
+        )
+    if n == 0:
+        raise BadInput(f"source {source.spec}: no image files found under {source.root}")
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        writers = {s: ShardWriter(tmp / shard_name(s), n, s) for s in sizes}
+        dedup = Dedup(ip.near_duplicate_bits)
+        stream = decode_all(files, settings, ip, {s: str(w.path) for s, w in writers.items()})
+        for i, d in enumerate(tqdm(stream, total=n, desc="ingest", unit="img", disable=None)):
+            d.rel = display(d.rel)
+            for s, img in zip(sizes, d.images):  # the rows that a worker did not write itself
+                writers[s].write(i, img)
+            d.images = ()  # the rows live in the shards now
+            dedup.add(d)
+        dedup.settle()
+        decoded = dedup.decoded
+
+        if locked_files is not None:
+            verify_files(source, {d.rel: d.sha256 for d in decoded if d.sha256}, locked_files)
+        if not dedup.keep:
+            raise BadInput(f"source {source.spec}: all {n} files were rejected: {describe(dedup.rejects)}")
+        keep, moves = fill_holes(dedup.keep)
+        for w in writers.values():
+            w.move_rows(moves)
+            w.finish(len(keep))
+
+        items = [source.items[i] for i in keep]
+        ids = [decoded[i].sha256[:16] for i in keep]
+        groups = group_ids([it.character for it in items], [decoded[i].phash for i in keep])
+        keys = [f"c:{it.character}" if it.character else f"i:{id_}" for it, id_ in zip(items, ids)]
+        splits = assign_splits(keys, groups, ip.split.val, ip.split.test, params.seed)
+        rows = [
+            ManifestRow(
+                id=id_,
+                source=source.spec,
+                path=display(it.rel),
+                sha256=decoded[i].sha256,
+                phash=decoded[i].phash,
+                width=decoded[i].width,
+                height=decoded[i].height,
+                split=sp,
+                group=g,
+                character=it.character,
+                tags=it.tags,
+                extra_tags=it.extra,
+                licence=source.licence,
+            )
+            for i, it, id_, g, sp in zip(keep, items, ids, groups, splits)
+        ]
+        write_manifest(tmp / "manifest.csv", rows)
+        rejects: list[Reject] = [*source.problems, *dedup.rejects]
+        write_report(tmp / "rejects.csv", rejects)
+
+        cache_hits = sum(d.cached for d in decoded)
+        seconds = time.perf_counter() - t0
+        split_counts = Counter(splits)
+        unmapped = Counter(t for it in source.items for t in it.extra)
+        metrics = {
+            "layout": source.layout,
+            "files": n,
+            "images": len(keep),
+            "rejected": len(rejects),
+            "rejected_by_reason": count_by_code(rejects),
+            "split": {s: split_counts.get(s, 0) for s in SPLITS},
+            "groups": len(set(groups)),
+            "unmapped_tags": sum(unmapped.values()),
+            "decoded": n - cache_hits,
+            "cache_hits": cache_hits,
+            "seconds": round(seconds, 2),
+            "images_per_s": round(n / seconds, 1),
+        }
+        # Timings and cache counts stay out of the DVC output: an unchanged input gives byte-identical outputs.
+        stable = {k: v for k, v in metrics.items() if k not in ("seconds", "images_per_s", "decoded", "cache_hits")}
+        write_json(
+            tmp / "summary.json",
+            {
+                "source": source.spec,
+                "sizes": list(sizes),
+                "licence": source.licence,
+                "unmapped_top": dict(unmapped.most_common(50)),
+                **stable,
+            },
+        )
+    return metrics

@@ -1,0 +1,137 @@
+"""What a push offers the annotators, most uncertain first, with the champion models' guesses.
+
+- pose: sketches of the pose sets' train split not imported yet; from a pool of 4n, the n on which the champion
+  posenet's heatmaps spread most (the standard deviation of each joint's heatmap, in heatmap cells, averaged over
+  the joints); its 11 joints are the pre-annotation.
+- tags: ingested images not imported yet, unlabelled ones first, then by 1 - the champion tagger's mean top
+  probability per group (read from tags_auto.csv, which the tagger stage writes with its champion); its values are
+  the pre-annotation.
+
+The champion comes from the registry through core/tracking.py. No registered model, or no `champion` alias, is a
+normal state (a fresh store): the candidates then carry no predictions. A tracking server that is down is not:
+core.errors.Transient (exit 75) goes up to the caller, so that a push never quietly loses its pre-annotations.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core import tracking
+from core.names import GROUPS, JOINTS
+
+POSE_MODEL = "anime-posenet"
+TAG_MODEL = "anime-tagger"
+
+
+@dataclass
+class Candidates:
+    """The images one push imports into a project, in the order they go in (most uncertain first)."""
+
+    ids: list[str]  # ref_id of each image
+    images: np.ndarray  # uint8 RGB [k, S, S, 3]; the grey sketches repeated to 3 channels
+    uncertainty: list[float | None]  # per image; None where no model judged it
+    predictions: list | None  # per image the champion's guess (joints [11, 2] px, or {group: value}, or None)
+    model_version: str | None  # "<registered model>/<version>" that made the predictions; None without predictions
+
+
+def heatmap_spread(net, x: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 [N, S, S, 3] -> (joints float32 [N, 11, 2] in pixels, spread float32 [N]).
+
+    The spread is the standard deviation of each joint's heatmap (in heatmap cells), averaged over the joints: a
+    confident posenet puts each joint's mass in a few cells.
+    """
+    import torch
+
+    from models.pose.net import to_input
+
+    net.eval()
+    joints, spread = [np.zeros((0, len(JOINTS), 2), np.float32)], [np.zeros(0, np.float32)]
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            j, logp, _ = net(to_input(x[i : i + batch]))
+            p = logp.exp()  # [B, 11, H*W]
+            hm = int(np.sqrt(p.shape[-1]))
+            g = torch.arange(hm, dtype=p.dtype)
+            px = p.reshape(*p.shape[:2], hm, hm)
+            mx, my = (px.sum(2) * g).sum(-1), (px.sum(3) * g).sum(-1)
+            var = (px.sum(2) * (g - mx[..., None]) ** 2).sum(-1) + (px.sum(3) * (g - my[..., None]) ** 2).sum(-1)
+            joints.append(j.numpy().astype(np.float32))
+            spread.append(var.sqrt().mean(dim=1).numpy().astype(np.float32))
+    return np.concatenate(joints), np.concatenate(spread)
+
+
+def pose_candidates(render_dir: Path, n: int, skip: set[str]) -> Candidates:
+    """Up to n sketches of the train split whose id is not in `skip`; with the champion posenet's joints if any."""
+    from models.pose.net import PoseNet
+    from synth.pose.poseset import PoseSet
+
+    ps = PoseSet(render_dir)
+    rows = [i for i in ps.rows("train") if ps.meta[i]["id"] not in skip][: 4 * n]  # the pool ranked by the model
+    ids = [ps.meta[i]["id"] for i in rows]
+    sketches = np.asarray(ps.array("sketch")[rows]) if rows else np.zeros((0, ps.size, ps.size), np.uint8)
+    images = np.repeat(sketches[..., None], 3, axis=3)
+    version = tracking.alias_version(POSE_MODEL, "champion") if rows else None
+    if version is None:
+        return Candidates(ids[:n], images[:n], [None] * len(ids[:n]), None, None)
+    with tempfile.TemporaryDirectory(prefix="posenet-") as tmp:
+        net = PoseNet.load(tracking.download_version(POSE_MODEL, version, tmp))
+    joints, spread = heatmap_spread(net, images)
+    order = np.argsort(-spread, kind="stable")[:n]
+    return Candidates(
+        ids=[ids[i] for i in order],
+        images=images[order],
+        uncertainty=[float(spread[i]) for i in order],
+        predictions=[joints[i] for i in order],
+        model_version=f"{POSE_MODEL}/{version}",
+    )
+
+
+def _read_auto_tags(tags_auto: Path) -> dict[str, dict[str, str]]:
+    """tags_auto.csv by image id; empty when the tagger has not run."""
+    if not tags_auto.exists():
+        return {}
+    with open(tags_auto, newline="", encoding="utf-8") as f:
+        return {r["id"]: r for r in csv.DictReader(f)}
+
+
+def _top_probability_gap(row: dict[str, str]) -> float:
+    """1 - the mean over groups of the tagger's top probability (columns `p:<group>=<value>`)."""
+    tops = [max(float(v) for k, v in row.items() if k.startswith(f"p:{g}=")) for g in GROUPS]
+    return 1.0 - float(np.mean(tops))
+
+
+def tag_candidates(ingest_dir: Path, tags_auto: Path, n: int, skip: set[str]) -> Candidates:
+    """Up to n ingested images whose id is not in `skip`, unlabelled first, then most uncertain first."""
+    from dataset.shards import ImageShards, read_manifest
+
+    rows = read_manifest(ingest_dir)
+    auto = _read_auto_tags(tags_auto)
+    version = tracking.alias_version(TAG_MODEL, "champion") if auto else None
+    ranked = []
+    for i, r in enumerate(rows):
+        if r["id"] in skip:
+            continue
+        unc = _top_probability_gap(auto[r["id"]]) if r["id"] in auto else None
+        unlabelled = all(not r.get(g) for g in GROUPS)
+        ranked.append((0 if unlabelled else 1, -(unc or 0.0), i, unc))
+    ranked = sorted(ranked)[:n]
+    sizes = sorted(int(p.stem.split("_")[1]) for p in ingest_dir.glob("images_*.npy"))
+    shards = ImageShards(ingest_dir, sizes[-1])  # memory-mapped: only the chosen rows are read
+    chosen = [c[2] for c in ranked]
+    ids = [rows[i]["id"] for i in chosen]
+    images = np.asarray(shards.images[chosen]) if chosen else np.zeros((0, sizes[-1], sizes[-1], 3), np.uint8)
+    predictions = None
+    if version is not None:
+        predictions = [{g: auto[i][g] for g in GROUPS} if i in auto else None for i in ids]
+    return Candidates(
+        ids=ids,
+        images=images,
+        uncertainty=[c[3] for c in ranked],
+        predictions=predictions,
+        model_version=f"{TAG_MODEL}/{version}" if version is not None else None,
+    )

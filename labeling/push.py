@@ -1,0 +1,81 @@
+"""Push: import new tasks into the two Label Studio projects, each with the champion model's pre-annotation.
+
+Idempotent: the projects are found by title (created with labeling/pose.xml and tags.xml otherwise, their configs
+kept current), a local-files storage covers each project's image folder under `<document root>/labeling/`, and an
+image already imported (same `ref_id`) is never imported again. Each new image is written there as a PNG (the one
+image writer, dataset/imageio.py) and imported as a task in the order labeling/candidates.py ranks them, most
+uncertain first: the order Label Studio shows them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.params import Params
+from dataset.imageio import write_png
+from labeling import configs
+from labeling.candidates import Candidates, pose_candidates, tag_candidates
+from labeling.client import Server, ensure_project, ensure_storage, existing_refs, image_url
+from labeling.formats import choice_results, keypoint_results
+
+
+def _project(ls, kind: str, label_config: str, document_root: Path) -> tuple[int, Path, set[str]]:
+    """(project id, its image folder, the ref_ids it already has), project and storage made if absent."""
+    project = ensure_project(ls, kind, label_config)
+    folder = document_root / "labeling" / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    ensure_storage(ls, project, folder)
+    return project, folder, existing_refs(ls, project)
+
+
+def _pose_prediction(cand: Candidates, k: int) -> dict:
+    return {
+        "model_version": cand.model_version,
+        "score": float(1.0 / (1.0 + cand.uncertainty[k])),  # confidence in (0, 1]: 1 / (1 + heatmap spread)
+        "result": keypoint_results(cand.predictions[k], cand.images.shape[1]),
+    }
+
+
+def _tag_prediction(cand: Candidates, k: int) -> dict:
+    return {"model_version": cand.model_version, "result": choice_results(cand.predictions[k])}
+
+
+def _import(ls, project: int, folder: Path, document_root: Path, cand: Candidates, data: dict, prediction) -> int:
+    """Write the candidates' images and import them as tasks (with `data` and a prediction where there is one)."""
+    tasks = []
+    for k, ref in enumerate(cand.ids):
+        path = folder / f"{ref}.png"
+        write_png(path, cand.images[k])
+        task = {"data": {"image": image_url(document_root, path), "ref_id": ref, **data}}
+        if cand.uncertainty[k] is not None:
+            task["data"]["uncertainty"] = round(float(cand.uncertainty[k]), 4)
+        if cand.predictions is not None and cand.predictions[k] is not None:
+            task["predictions"] = [prediction(cand, k)]
+        tasks.append(task)
+    if tasks:
+        ls.projects.import_tasks(id=project, request=tasks, commit_to_project=True)
+    return len(tasks)
+
+
+def push(
+    srv: Server,
+    params: Params,
+    document_root: Path = Path("data"),
+    render_dir: Path = Path("data/render"),
+    ingest_dir: Path = Path("data/ingest"),
+    tags_auto: Path = Path("data/tagger/tags_auto.csv"),
+) -> dict:
+    """Import up to `label.pose_tasks` and `label.tag_tasks` new tasks; per project, the counts and model version."""
+    ls = srv.client()
+    out = {}
+    project, folder, have = _project(ls, "pose", configs.pose_config(), document_root)
+    if render_dir.exists() and params.label.pose_tasks:
+        cand = pose_candidates(render_dir, params.label.pose_tasks, have)
+        n = _import(ls, project, folder, document_root, cand, {"kind": "sketch"}, _pose_prediction)
+        out["pose"] = {"project": project, "imported": n, "existing": len(have), "model_version": cand.model_version}
+    project, folder, have = _project(ls, "tags", configs.tags_config(params.label.extra_groups), document_root)
+    if ingest_dir.exists() and params.label.tag_tasks:
+        cand = tag_candidates(ingest_dir, tags_auto, params.label.tag_tasks, have)
+        n = _import(ls, project, folder, document_root, cand, {}, _tag_prediction)
+        out["tags"] = {"project": project, "imported": n, "existing": len(have), "model_version": cand.model_version}
+    return out

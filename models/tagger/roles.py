@@ -1,0 +1,137 @@
+"""The tagger's three roles as MLflow runs: train, calibrate thresholds on validation, score on test, register.
+
+    cnn        the TaggerNet (models/tagger/net.py) with seed `seed`; the feature space of fd_tagger / kid_tagger
+    judge      the same CNN trained with seed + judge_seed_offset: the independent judge of the slider test
+    baseline   HOG + colour histograms + logistic regression (models/tagger/baseline.py)
+
+Each returns its figures (validation and test reports, version, timings); `write_auto_tags` writes tags_auto.csv.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core import checkpoint, tracking
+from core.names import ATTRIBUTES, GROUPS
+from core.params import Params
+from models.tagger import baseline, evaluate
+from models.tagger.net import predict_proba
+from models.tagger.train import train_cnn
+
+MODEL = "anime-tagger"
+
+
+def log_evaluation(name: str, probs_test: dict, y_test: np.ndarray, thresholds: dict, rep: dict) -> None:
+    import matplotlib.pyplot as plt
+
+    flat = {"macro_f1": rep["macro_f1"], **{f"macro_f1/{g}": v for g, v in rep["macro_f1_by_group"].items()}}
+    for tag, m in rep["tags"].items():
+        safe = tag.replace("=", "/")
+        flat.update({f"{safe}/{k}": float(v) for k, v in m.items() if k != "support"})
+    tracking.log_metrics(flat)
+    pred = evaluate.predict_groups(probs_test, thresholds)
+    fig_cm, fig_pr = evaluate.figures(probs_test, y_test, pred, name)
+    tracking.log_figure(fig_cm, "confusion_matrices.png")
+    tracking.log_figure(fig_pr, "precision_recall.png")
+    plt.close(fig_cm)
+    plt.close(fig_pr)
+
+
+def train_cnn_role(params: Params, role: str, seed: int, data: dict, inputs: list[str], folder: Path) -> dict:
+    """Train, calibrate (validation), score (test), log and register one tagger CNN (`cnn` or `judge`)."""
+    tp = params.tagger
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = data["train"], data["val"], data["test"]
+    ckpt = f"tagger-{role}-" + checkpoint.key(tp.model_dump(), seed, role, [tracking.dvc_md5(p) for p in inputs])
+    with tracking.start_run("tagger", params, "tagger", ["tagger"], inputs, run_name=f"tagger-{role}"):
+        import mlflow
+
+        mlflow.set_tag("role", role)
+        res = train_cnn(x_tr, y_tr, tp, seed, ckpt, log=tracking.log_metrics)
+        thresholds = evaluate.calibrate(predict_proba(res.net, x_va), y_va)
+        val = evaluate.report(predict_proba(res.net, x_va), y_va, thresholds)
+        t0 = time.perf_counter()
+        probs_test = predict_proba(res.net, x_te)
+        infer = len(x_te) / max(time.perf_counter() - t0, 1e-9)
+        rep = evaluate.report(probs_test, y_te, thresholds)
+        log_evaluation(role, probs_test, y_te, thresholds, rep)
+        tracking.log_metrics(
+            {
+                "val_macro_f1": val["macro_f1"],
+                "train_seconds": res.seconds,
+                "inference_images_per_s": infer,
+                "epochs_done": res.epochs_done,
+            }
+        )
+        res.net.save(folder, {"role": role, "seed": seed, "thresholds": thresholds, "epochs_done": res.epochs_done})
+        version = tracking.register_bundle(folder, MODEL, tags={"role": role})
+    if res.stopped_by_budget:
+        print(f"tagger {role}: stopped by tagger.max_minutes after {res.epochs_done} of {tp.epochs} epochs")
+    return {
+        "net": res.net,
+        "thresholds": thresholds,
+        "val": val,
+        "test": rep,
+        "version": version,
+        "train_seconds": res.seconds,
+        "inference_images_per_s": infer,
+        "epochs_done": res.epochs_done,
+        "stopped_by_budget": res.stopped_by_budget,
+    }
+
+
+def train_baseline_role(params: Params, data: dict, inputs: list[str], folder: Path) -> dict:
+    """Fit, calibrate (validation), score (test), log and register the HOG + colour baseline."""
+    bp = params.tagger.baseline
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = data["train"], data["val"], data["test"]
+    if len(x_tr) > bp.max_train:
+        pick = np.sort(np.random.default_rng(params.seed).choice(len(x_tr), bp.max_train, replace=False))
+        x_tr, y_tr = x_tr[pick], y_tr[pick]
+    with tracking.start_run("tagger", params, "tagger", ["tagger"], inputs, run_name="tagger-baseline"):
+        import mlflow
+
+        mlflow.set_tag("role", "baseline")
+        t0 = time.perf_counter()
+        f_tr, f_va = baseline.features(x_tr), baseline.features(x_va)
+        model = baseline.fit(f_tr, y_tr, f_va, y_va, bp.C, bp.max_iter, params.seed)
+        seconds = time.perf_counter() - t0
+        probs_val = model.probabilities_from_features(f_va)
+        thresholds = evaluate.calibrate(probs_val, y_va)
+        val = evaluate.report(probs_val, y_va, thresholds)
+        t0 = time.perf_counter()
+        probs_test = model.probabilities(x_te)
+        infer = len(x_te) / max(time.perf_counter() - t0, 1e-9)
+        rep = evaluate.report(probs_test, y_te, thresholds)
+        log_evaluation("baseline", probs_test, y_te, thresholds, rep)
+        tracking.log_metrics(
+            {"val_macro_f1": val["macro_f1"], "train_seconds": seconds, "inference_images_per_s": infer}
+        )
+        model.info["thresholds"] = thresholds
+        model.save(folder)
+        version = tracking.register_bundle(folder, MODEL, tags={"role": "baseline"})
+    return {
+        "model": model,
+        "thresholds": thresholds,
+        "val": val,
+        "test": rep,
+        "version": version,
+        "train_seconds": seconds,
+        "inference_images_per_s": infer,
+    }
+
+
+def write_auto_tags(path: Path, rows: list[dict], probs: dict[str, np.ndarray], thresholds: dict, model: str) -> None:
+    pred = evaluate.predict_groups(probs, thresholds)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    tags = evaluate.tag_names()
+    w.writerow(["id", "path", "split", "model", *GROUPS, *(f"p:{t}" for t in tags)])
+    for i, r in enumerate(rows):
+        values = [ATTRIBUTES[g][pred[i, k]] for k, g in enumerate(GROUPS)]
+        ps = [f"{probs[g][i, c]:.4f}" for g in GROUPS for c in range(len(ATTRIBUTES[g]))]
+        w.writerow([r["id"], r["path"], r["split"], model, *values, *ps])
+    path.write_text(buf.getvalue(), encoding="utf-8")

@@ -1,0 +1,123 @@
+"""The MLflow helper against a real local store: lineage tags, params, metrics, images, registered bundle + alias."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors.torch import save_file
+
+from core import tracking
+from core.errors import BadInput
+from models.promote import promote, promote_if_absent
+
+
+def test_run_with_lineage_and_registered_bundle(store, tmp_path, smoke_params, monkeypatch):
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "inputs"
+    data.mkdir()
+    (data / "a.bin").write_bytes(b"abc")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    save_file({"w": torch.ones(2, 2)}, str(bundle / "weights.safetensors"))
+    (bundle / "config.json").write_text(json.dumps({"arch": "tiny"}))
+
+    with tracking.start_run("unit", smoke_params, "unit", ["ingest"], [str(data)], run_name="r1") as run:
+        tracking.log_metrics({"macro_f1": 0.5, "by_group": {"hair_color": 0.25}})
+        tracking.log_image(np.zeros((8, 8, 3), np.uint8), "grid.png")
+        version = tracking.register_bundle(bundle, "anime-unit")
+    assert tracking.alias_version("anime-unit", "champion") is None
+    assert promote("anime-unit", version, "champion", "first", by="test") is None
+
+    assert tracking.tracking_uri() == f"sqlite:///{store / 'mlflow.db'}"
+    client = mlflow.MlflowClient()
+    got = client.get_run(run.info.run_id)
+    assert got.data.metrics == {"macro_f1": 0.5, "by_group/hair_color": 0.25}
+    assert got.data.params["ingest.sizes"] == "[32, 64]" and got.data.params["profile"] == "smoke"
+    tags = got.data.tags
+    assert tags["profile"] == "smoke" and tags["stage"] == "unit"
+    commit, dirty = tracking.git_state()
+    assert tags["git_commit"] == commit and tags["git_dirty"] == str(dirty).lower()
+    key = next(k for k in tags if k.startswith("dvc_md5/"))
+    assert tags[key].endswith(".dir")
+    arts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"grid.png", "model"} <= arts
+
+    mv = client.get_model_version_by_alias("anime-unit", "champion")
+    assert str(mv.version) == version == "1" and mv.run_id == run.info.run_id
+    assert mv.tags["profile"] == "smoke" and mv.tags["params_digest"] == tags["params_digest"]
+    local = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(tmp_path / "dl"))
+    assert sorted(p.name for p in __import__("pathlib").Path(local).iterdir()) == ["config.json", "weights.safetensors"]
+    assert mv.source.startswith((store / "artifacts" / "unit").as_uri()), (
+        mv.source
+    )  # artifacts live in the project's store, not the working folder
+
+
+def test_promote_records_who_why_and_the_previous_version(store, tmp_path, smoke_params):
+    import mlflow
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text("{}")
+    versions = []
+    for name in ("a", "b"):
+        with tracking.start_run("unit", smoke_params, "unit", [], [], run_name=name):
+            versions.append(tracking.register_bundle(bundle, "anime-unit"))
+    assert promote_if_absent("anime-unit", versions[0], "champion", "first model", by="test")
+    assert not promote_if_absent("anime-unit", versions[1], "champion", "first model", by="test")
+    assert tracking.alias_version("anime-unit", "champion") == versions[0]
+    assert promote("anime-unit", versions[1], "champion", "better on validation", by="someone") == versions[0]
+    mv = mlflow.MlflowClient().get_model_version("anime-unit", versions[1])
+    assert mv.tags["alias/champion/by"] == "someone" and mv.tags["alias/champion/why"] == "better on validation"
+    assert mv.tags["alias/champion/previous"] == versions[0]
+    with pytest.raises(BadInput, match="no version 9"):
+        promote("anime-unit", "9")
+    with pytest.raises(BadInput, match="alias 'best'"):
+        promote("anime-unit", versions[0], "best")
+
+
+def test_git_state_reads_the_commit_and_local_changes(tmp_path):
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@l", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@l"}
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "x"]):
+        if cmd[1] == "add":
+            (tmp_path / "f.txt").write_text("1")
+        subprocess.run(cmd, cwd=tmp_path, check=True, env={**os.environ, **env})
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    assert tracking.git_state(tmp_path) == (head, False)
+    (tmp_path / "untracked.txt").write_text("new")  # untracked files do not make the code differ
+    assert tracking.git_state(tmp_path) == (head, False)
+    (tmp_path / "f.txt").write_text("2")
+    assert tracking.git_state(tmp_path) == (head, True)
+    assert tracking.git_state(Path("/")) == ("unknown", True)
+
+
+def test_dvc_md5_matches_dvc_for_a_file_and_a_folder(tmp_path):
+    """The hash is the one `dvc add` records, for a file and for a folder (DVC's `.dir` hash)."""
+    f = tmp_path / "x.txt"
+    f.write_bytes(b"hello\n")
+    d = tmp_path / "folder"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.bin").write_bytes(b"\x00\x01")
+    (d / "sub" / "b.txt").write_text("b")
+    dvc = str(Path(sys.executable).parent / "dvc")
+    subprocess.run([dvc, "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([dvc, "config", "core.analytics", "false"], cwd=tmp_path, check=True)
+    subprocess.run([dvc, "add", "-q", "x.txt", "folder"], cwd=tmp_path, check=True)
+    for target in ("x.txt", "folder"):
+        recorded = yaml.safe_load((tmp_path / f"{target}.dvc").read_text())["outs"][0]["md5"]
+        assert tracking.dvc_md5(tmp_path / target, lock=tmp_path / "none.lock") == recorded
+
+
+def test_dvc_md5_prefers_dvc_lock(tmp_path):
+    lock = tmp_path / "dvc.lock"
+    lock.write_text("schema: '2.0'\nstages:\n  ingest:\n    outs:\n    - path: data/ingest\n      md5: abc.dir\n")
+    assert tracking.dvc_md5("data/ingest", lock=lock) == "abc.dir"

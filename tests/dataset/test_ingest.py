@@ -1,0 +1,320 @@
+"""Ingest: shards, manifest, grouped split, duplicates, bad files, atomic output, and the shared Dataset."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.errors import BadInput
+from dataset import importer
+from dataset.imageio import write_png
+from dataset.layouts import read_generic
+from dataset.shards import ImageShards, read_manifest
+from dataset.tagmap import TagMapper
+
+
+def test_shards_match_manifest(smoke_ingest, smoke_params):
+    rows = read_manifest(smoke_ingest)
+    for size in smoke_params.ingest.sizes:
+        arr = np.load(smoke_ingest / f"images_{size}.npy", mmap_mode="r")
+        assert arr.shape == (len(rows), size, size, 3) and arr.dtype == np.uint8
+    assert {"id", "source", "path", "sha256", "phash", "split", "character", "hair_color", "licence"} <= set(rows[0])
+    assert len({r["id"] for r in rows}) == len(rows)
+    assert {r["split"] for r in rows} == {"train", "val", "test"}
+
+
+def test_characters_and_phash_never_straddle_splits(smoke_ingest):
+    rows = read_manifest(smoke_ingest)
+    by_char: dict[str, set[str]] = {}
+    by_hash: dict[str, set[str]] = {}
+    for r in rows:
+        by_char.setdefault(r["character"], set()).add(r["split"])
+        by_hash.setdefault(r["phash"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in by_char.values())
+    assert all(len(s) == 1 for s in by_hash.values())
+
+
+def test_dataset_items(smoke_ingest):
+    ds = ImageShards(smoke_ingest, 32, split="train")
+    img, labels = ds[0]
+    assert img.shape == (3, 32, 32) and 0.0 <= float(img.min()) and float(img.max()) <= 1.0
+    assert labels.shape == (6,) and int(labels.min()) >= 0
+    signed, _ = ImageShards(smoke_ingest, 32, split="train", signed=True)[0]
+    assert float(signed.min()) < 0
+    with pytest.raises(FileNotFoundError, match="add 48 to ingest.sizes"):
+        ImageShards(smoke_ingest, 48)
+
+
+def test_deterministic(smoke_ingest, smoke_params, tmp_path, monkeypatch):
+    from dataset.sources import open_source
+
+    monkeypatch.chdir(smoke_ingest.parent)  # reuse the rendered source cache
+    importer.ingest(smoke_params, tmp_path / "again", open_source(smoke_params))
+    for name in ("manifest.csv", "images_32.npy", "images_64.npy", "summary.json", "rejects.csv"):
+        assert (tmp_path / "again" / name).read_bytes() == (smoke_ingest / name).read_bytes(), name
+
+
+def read_folder(root: Path):
+    return read_generic(root, "dir:src", TagMapper())
+
+
+def _folder(tmp_path: Path, n: int = 12) -> Path:
+    root = tmp_path / "src"
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img = (rng.random((48, 40, 3)) * 255).astype(np.uint8)
+        write_png(root / "images" / f"{i:03d}.png", img)
+    return root
+
+
+def test_duplicates_and_bad_files_are_reported_not_fatal(tmp_path, smoke_params):
+    root = _folder(tmp_path)
+    shutil.copy(root / "images" / "000.png", root / "images" / "copy.png")  # exact duplicate
+    (root / "images" / "empty.png").write_bytes(b"")
+    (root / "images" / "notes.jpg").write_text("not an image")
+    (root / "images" / "cut.png").write_bytes((root / "images" / "001.png").read_bytes()[:200])
+    ip = smoke_params.ingest.model_copy(update={"workers": 2, "cache": False})
+    metrics = importer.ingest(smoke_params.model_copy(update={"ingest": ip}), tmp_path / "out", read_folder(root))
+    assert metrics["files"] == 16 and metrics["images"] == 12 and metrics["rejected"] == 4
+    assert metrics["rejected_by_reason"] == {
+        "corrupt_image": 1,
+        "empty_file": 1,
+        "exact_duplicate": 1,
+        "not_an_image": 1,
+    }
+    with open(tmp_path / "out" / "rejects.csv", newline="") as f:
+        report = list(csv.DictReader(f))
+    assert list(report[0]) == ["path", "code", "reason"]
+    codes = {r["path"]: r["code"] for r in report}
+    reasons = {r["path"]: r["reason"] for r in report}
+    assert codes == {
+        "images/copy.png": "exact_duplicate",
+        "images/empty.png": "empty_file",
+        "images/notes.jpg": "not_an_image",
+        "images/cut.png": "corrupt_image",
+    }
+    assert reasons["images/copy.png"].startswith("exact duplicate of images/000.png")
+    assert reasons["images/empty.png"] == "empty file"
+    assert reasons["images/notes.jpg"].startswith("not an image")
+    assert reasons["images/cut.png"].startswith("corrupt image")
+    assert np.load(tmp_path / "out" / "images_32.npy").shape[0] == 12
+
+
+def test_near_duplicate_rejected(tmp_path, smoke_params):
+    root = _folder(tmp_path, 4)
+    img = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(root / "images" / "002.png")).copy()
+    img[0, 0] = 255 - img[0, 0]  # one pixel changed: a different file, the same picture
+    write_png(root / "images" / "zz.png", img)
+    metrics = importer.ingest(smoke_params, tmp_path / "out", read_folder(root))
+    assert metrics["images"] == 4 and metrics["rejected_by_reason"] == {"near_duplicate": 1}
+    text = (tmp_path / "out" / "rejects.csv").read_text()
+    assert "images/zz.png,near_duplicate,near duplicate of images/002.png" in text
+
+
+def test_reworded_reasons_count_the_same(tmp_path, smoke_params, monkeypatch):
+    """Metrics count codes: a reason written differently for people leaves every count as it was."""
+    import dataset.decoding
+    from dataset.imageio import RejectedImage, decode_image
+
+    root = _folder(tmp_path, 4)
+    (root / "images" / "empty.png").write_bytes(b"")
+    (root / "images" / "notes.jpg").write_text("not an image")
+    (root / "images" / "cut.png").write_bytes((root / "images" / "001.png").read_bytes()[:200])
+    ip = smoke_params.ingest.model_copy(update={"workers": 1, "cache": False})  # in this process: patchable
+    params = smoke_params.model_copy(update={"ingest": ip})
+    plain = importer.ingest(params, tmp_path / "plain", read_folder(root))
+
+    def reworded(data: bytes, max_pixels: int, fast: bool = True) -> np.ndarray:
+        try:
+            return decode_image(data, max_pixels, fast)
+        except RejectedImage as err:
+            raise RejectedImage(err.code, f"Bild unbrauchbar ({err.reason.upper()})") from None
+
+    monkeypatch.setattr(dataset.decoding, "decode_image", reworded)
+    other = importer.ingest(params, tmp_path / "reworded", read_folder(root))
+    expected = {"corrupt_image": 1, "empty_file": 1, "not_an_image": 1}
+    assert plain["rejected_by_reason"] == other["rejected_by_reason"] == expected
+    assert "Bild unbrauchbar (EMPTY FILE)" in (tmp_path / "reworded" / "rejects.csv").read_text()
+
+
+def test_all_files_rejected_says_why(tmp_path, smoke_params):
+    root = _folder(tmp_path, 1)
+    good = (root / "images" / "000.png").read_bytes()
+    (root / "images" / "000.png").write_bytes(good[: len(good) // 2])
+    (root / "images" / "a.png").write_bytes(b"")
+    (root / "images" / "b.png").write_bytes(b"")
+    (root / "images" / "c.jpg").write_text("hello")
+    with pytest.raises(BadInput) as err:
+        importer.ingest(smoke_params, tmp_path / "out", read_folder(root))
+    msg = str(err.value)
+    assert "all 4 files were rejected: corrupt_image 1, empty_file 2, not_an_image 1 (e.g. " in msg
+    assert "images/000.png: corrupt image" in msg and "images/a.png: empty file" in msg
+    assert "images/c.jpg: not an image" in msg
+    assert "above" not in msg and "rejects.csv" not in msg  # nothing is written: it points at nothing
+    assert not (tmp_path / "out").exists()
+
+
+def test_nothing_left_to_import_says_why(tmp_path, smoke_params):
+    from dataset.layouts import read_layout
+    from tests.dataset.test_layouts import build_danbooru
+
+    build_danbooru(tmp_path / "src")
+    src = read_layout(tmp_path / "src", "dir:src", "danbooru", TagMapper(), ratings=["none"])
+    assert src.items == []
+    with pytest.raises(BadInput) as err:
+        importer.ingest(smoke_params, tmp_path / "out", src)
+    msg = str(err.value)
+    assert "nothing to import" in msg and "6 left out: bad_metadata 1, no_metadata 1, rating_filtered 4" in msg
+    assert "danbooru-images/danbooru-images/0001/1001.jpg: rating 's' filtered" in msg
+
+
+def test_interrupted_run_keeps_last_good_output(tmp_path, smoke_params, monkeypatch):
+    root = _folder(tmp_path)
+    out = tmp_path / "out"
+    importer.ingest(smoke_params, out, read_folder(root))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importer, "assign_splits", crash)
+    write_png(root / "images" / "new.png", np.zeros((40, 40, 3), np.uint8))
+    with pytest.raises(KeyboardInterrupt):
+        importer.ingest(smoke_params, out, read_folder(root))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_changed_source_against_lock_is_refused(tmp_path, smoke_params):
+    root = _folder(tmp_path, 3)
+    src = read_folder(root)
+    locked = {it.rel: "0" * 64 for it in src.items}
+    with pytest.raises(BadInput, match="changed since source.lock.json"):
+        importer.ingest(smoke_params, tmp_path / "out", src, locked)
+    assert not (tmp_path / "out").exists()
+
+
+def test_tags_file_values_checked(tmp_path, smoke_params):
+    root = _folder(tmp_path, 3)
+    (root / "tags.csv").write_text(
+        "file,character,hair_color,smile\nimages/000.png,alice,blonde,yes\n"
+        "images/001.png,bob,plaid,no\nimages/missing.png,,black,no\n"
+    )
+    src = read_folder(root)
+    assert src.items[0].tags["hair_color"] == "blonde" and src.items[0].character == "alice"
+    assert src.items[1].tags["hair_color"] == "" and src.items[1].tags["smile"] == "no"
+    assert [(p.path, p.code) for p in src.problems] == [
+        ("tags.csv:3", "tags_bad_value"),
+        ("tags.csv:4", "tags_no_image"),
+    ]
+
+
+def test_reimport_decodes_only_new_files(tmp_path, smoke_params):
+    root = _folder(tmp_path, 20)
+    ip = smoke_params.ingest.model_copy(update={"workers": 2, "cache": True})
+    params = smoke_params.model_copy(update={"ingest": ip})
+    cache = tmp_path / "cache"
+    first = importer.ingest(params, tmp_path / "out", read_folder(root), cache_root=cache)
+    assert first["decoded"] == 20 and first["cache_hits"] == 0
+    rng = np.random.default_rng(1)
+    for i in range(10):
+        write_png(root / "images" / f"new{i}.png", (rng.random((44, 52, 3)) * 255).astype(np.uint8))
+    second = importer.ingest(params, tmp_path / "out", read_folder(root), cache_root=cache)
+    assert second["decoded"] == 10 and second["cache_hits"] == 20 and second["images"] == 30
+    # the cached rows are the rows a cold run writes
+    cold = importer.ingest(
+        params.model_copy(update={"ingest": ip.model_copy(update={"cache": False})}),
+        tmp_path / "cold",
+        read_folder(root),
+    )
+    assert cold["decoded"] == 30
+    for name in ("manifest.csv", "images_32.npy", "images_64.npy", "rejects.csv"):
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "cold" / name).read_bytes(), name
+
+
+def test_damaged_cache_entry_is_a_miss(tmp_path, smoke_params):
+    root = _folder(tmp_path, 4)
+    cache = tmp_path / "cache"
+    importer.ingest(smoke_params, tmp_path / "out", read_folder(root), cache_root=cache)
+    packs = sorted(cache.rglob("*.pack"))
+    assert packs
+    packs[0].write_bytes(b"garbage")  # a pack with no index: ignored
+    for pack in packs[1:]:  # an index pointing at garbage: each entry a miss
+        data = bytearray(pack.read_bytes())
+        data[:200] = b"x" * 200
+        pack.write_bytes(bytes(data))
+    again = importer.ingest(smoke_params, tmp_path / "out2", read_folder(root), cache_root=cache)
+    assert again["decoded"] == 4 and again["cache_hits"] == 0
+    assert (tmp_path / "out" / "images_32.npy").read_bytes() == (tmp_path / "out2" / "images_32.npy").read_bytes()
+
+
+@pytest.mark.timeout(300)
+def test_dask_executor_matches_process_pool(tmp_path, smoke_params):
+    root = _folder(tmp_path, 40)
+    base = smoke_params.ingest.model_copy(update={"workers": 2, "cache": False})
+    for executor in ("process", "dask"):
+        ip = base.model_copy(update={"executor": executor})
+        importer.ingest(smoke_params.model_copy(update={"ingest": ip}), tmp_path / executor, read_folder(root))
+    for name in ("manifest.csv", "images_32.npy", "images_64.npy", "rejects.csv", "summary.json"):
+        assert (tmp_path / "process" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes(), name
+
+
+def test_unreachable_dask_scheduler_is_transient(tmp_path, smoke_params):
+    from core.errors import Transient
+
+    root = _folder(tmp_path, 2)
+    ip = smoke_params.ingest.model_copy(update={"executor": "dask", "dask_address": "tcp://127.0.0.1:9"})
+    with pytest.raises(Transient, match="no Dask scheduler answered"):
+        importer.ingest(smoke_params.model_copy(update={"ingest": ip}), tmp_path / "out", read_folder(root))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rows_compacted_past_rejects_in_the_middle(tmp_path, smoke_params, workers):
+    """Rejects between kept files: every kept row must still be its own file's pixels, in manifest order."""
+    from core.params import CascadeParams
+    from dataset.facecrop import apply_crop
+    from dataset.imageio import decode_image, resize_square
+
+    root = _folder(tmp_path, 70)
+    imgs = root / "images"
+    (imgs / "005b.png").write_bytes(b"")
+    shutil.copy(imgs / "003.png", imgs / "010b.png")
+    (imgs / "040b.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    ip = smoke_params.ingest.model_copy(update={"workers": workers, "cache": False})
+    m = importer.ingest(smoke_params.model_copy(update={"ingest": ip}), tmp_path / "out", read_folder(root))
+    assert m["images"] == 70 and m["rejected"] == 3
+    rows = read_manifest(tmp_path / "out")
+    for size in smoke_params.ingest.sizes:
+        shard = np.load(tmp_path / "out" / f"images_{size}.npy")
+        assert shard.shape[0] == 70
+        for k, r in enumerate(rows):
+            square = apply_crop(decode_image((root / r["path"]).read_bytes(), 10**8), "none", CascadeParams())
+            expect = resize_square(square, size)
+            assert np.array_equal(shard[k], expect), (size, k, r["path"])
+
+
+def test_near_duplicates_incremental_equals_brute_force():
+    from dataset.phash import NearDuplicates, near_duplicates
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 2**63, 40, dtype=np.uint64)
+    flips = np.uint64(1) << rng.integers(0, 64, 400).astype(np.uint64)
+    hashes = base[rng.integers(0, 40, 400)] ^ flips ^ (flips << np.uint64(1))  # clusters 0 to 4 bits apart
+    brute = np.full(400, -1)
+    for i in range(400):
+        for j in range(i):
+            if int(np.bitwise_count(hashes[i] ^ hashes[j])) <= 3:
+                brute[i] = brute[j] if brute[j] >= 0 else j
+                break
+    assert np.array_equal(near_duplicates(hashes, 3), brute)
+    nd, parts = NearDuplicates(3), []
+    for a, b in [(0, 1), (1, 7), (7, 150), (150, 151), (151, 400)]:
+        parts.append(nd.add(hashes[a:b]))
+    assert np.array_equal(np.concatenate(parts), brute)
+    assert (brute >= 0).sum() > 100  # the clusters did produce duplicates
+    assert np.all(near_duplicates(hashes, -1) == -1)

@@ -1,0 +1,100 @@
+"""What a push offers: without a champion, candidates without predictions; with one, its guesses, most uncertain
+first; with the tracking server down, Transient (exit 75), never a quiet push without predictions."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from core import tracking
+from core.errors import EXIT_TRANSIENT, Transient
+from core.names import ATTRIBUTES, GROUPS
+from labeling.candidates import pose_candidates, tag_candidates
+from tests.conftest import free_port
+from tests.labeling.champions import register_posenet, register_tagger
+
+
+@pytest.fixture(scope="module")
+def render_dir(tmp_path_factory, smoke_params):
+    from stages import render
+
+    out = tmp_path_factory.mktemp("render") / "render"
+    render.run(smoke_params, out, workers=1)
+    return out
+
+
+def _train_ids(render_dir) -> list[str]:
+    from synth.pose.poseset import PoseSet
+
+    ps = PoseSet(render_dir)
+    return [ps.meta[i]["id"] for i in ps.rows("train")]
+
+
+def _random_tags_auto(path, ingest_dir) -> None:
+    """tags_auto.csv as the tagger stage writes it, with random probabilities."""
+    from dataset.shards import read_manifest
+    from models.tagger import roles
+
+    rows = read_manifest(ingest_dir)
+    rng = np.random.default_rng(0)
+    probs = {g: rng.dirichlet(np.ones(len(ATTRIBUTES[g])), len(rows)) for g in GROUPS}
+    roles.write_auto_tags(path, rows, probs, {}, "anime-tagger/1")
+
+
+def test_a_down_tracking_server_is_transient(render_dir, smoke_ingest, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(Transient, match="unreachable") as err:
+        pose_candidates(render_dir, 3, set())
+    assert err.value.exit_code == EXIT_TRANSIENT == 75
+    tags_auto = tmp_path / "tags_auto.csv"
+    _random_tags_auto(tags_auto, smoke_ingest)
+    with pytest.raises(Transient, match="unreachable"):
+        tag_candidates(smoke_ingest, tags_auto, 3, set())
+
+
+def test_no_registered_model_means_no_predictions(render_dir, smoke_ingest, smoke_params, store, tmp_path):
+    skip = set(_train_ids(render_dir)[:2])
+    pose = pose_candidates(render_dir, 4, skip)
+    assert pose.ids == _train_ids(render_dir)[2:6]  # in pose-set order: nothing ranks them
+    assert pose.predictions is None and pose.model_version is None and pose.uncertainty == [None] * 4
+    assert pose.images.shape == (4, 64, 64, 3) and pose.images.dtype == np.uint8
+
+    tags_auto = tmp_path / "tags_auto.csv"
+    _random_tags_auto(tags_auto, smoke_ingest)
+    tags = tag_candidates(smoke_ingest, tags_auto, 5, set())
+    assert tags.predictions is None and tags.model_version is None
+    assert len(tags.ids) == 5 and all(u is not None for u in tags.uncertainty)  # tags_auto.csv still ranks them
+
+    # a registered posenet without the `champion` alias: still no predictions
+    tiny = register_posenet(tmp_path / "posenet", smoke_params, 64)[0]
+    _, client = tracking.connect()
+    client.delete_registered_model_alias("anime-posenet", "champion")
+    assert tiny == "1" and tracking.alias_version("anime-posenet", "champion") is None
+    assert pose_candidates(render_dir, 4, skip).predictions is None
+
+
+def test_the_champions_guesses_most_uncertain_first(render_dir, smoke_ingest, smoke_params, store, tmp_path):
+    from models.pose.net import predict
+
+    version, net = register_posenet(tmp_path / "posenet", smoke_params, 64)
+    skip = set(_train_ids(render_dir)[:3])
+    pose = pose_candidates(render_dir, 5, skip)
+    assert pose.model_version == f"anime-posenet/{version}" and len(pose.ids) == 5
+    assert not skip & set(pose.ids) and set(pose.ids) <= set(_train_ids(render_dir)[3:23])  # from the pool of 4n
+    assert pose.uncertainty == sorted(pose.uncertainty, reverse=True) and len(set(pose.uncertainty)) > 1
+    assert np.allclose(np.stack(pose.predictions), predict(net, pose.images), atol=1e-4)  # the registered model's
+
+    tags_auto = tmp_path / "tagger" / "tags_auto.csv"
+    tagger = register_tagger(tmp_path / "tagger_bundle", smoke_params, smoke_ingest, tags_auto)
+    tags = tag_candidates(smoke_ingest, tags_auto, 6, set())
+    assert tags.model_version == f"anime-tagger/{tagger}"
+    with open(tags_auto, newline="", encoding="utf-8") as f:
+        auto = {r["id"]: r for r in csv.DictReader(f)}
+    assert tags.predictions == [{g: auto[i][g] for g in GROUPS} for i in tags.ids]
+    from dataset.shards import read_manifest
+
+    labelled = {r["id"]: any(r.get(g) for g in GROUPS) for r in read_manifest(smoke_ingest)}
+    order = [(labelled[i], -u) for i, u in zip(tags.ids, tags.uncertainty)]
+    assert order == sorted(order)  # unlabelled first, then most uncertain first

@@ -1,0 +1,85 @@
+"""Label Studio: the labeling configs (validated with the SDK's label interface) and the local server's set-up."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from label_studio_sdk.label_interface import LabelInterface
+
+from core.names import ATTRIBUTES
+from labeling import configs, server
+from synth.pose.skeleton import JOINTS
+
+
+def _keypoint(label: str, x: float = 10.0, y: float = 20.0) -> dict:
+    return {
+        "from_name": configs.POSE_CONTROL,
+        "to_name": configs.POSE_IMAGE,
+        "type": "keypointlabels",
+        "original_width": 64,
+        "original_height": 64,
+        "value": {"x": x, "y": y, "width": 0.75, "keypointlabels": [label]},
+    }
+
+
+def test_committed_configs_are_the_generated_ones():
+    assert configs.POSE_XML.read_text() == configs.pose_config()
+    assert configs.TAGS_XML.read_text() == configs.tags_config()  # params.yaml has no extra groups
+
+
+def test_pose_config_has_the_11_joints_in_order_with_hotkeys():
+    li = LabelInterface(configs.pose_config())
+    control = li.get_control(configs.POSE_CONTROL)
+    assert control.tag == "KeyPointLabels" and control.labels == list(JOINTS)
+    hotkeys = [control.labels_attrs[j].attr["hotkey"] for j in JOINTS]
+    assert len(set(hotkeys)) == 11 and not {"v", "p"} & set(hotkeys)  # v and p are Label Studio's tool keys
+    assert li.validate_prediction({"result": [_keypoint(j) for j in JOINTS]})
+    assert not li.validate_prediction({"result": [_keypoint("left_elbow")]})
+
+
+def test_tags_config_has_one_single_choice_per_group_and_extends():
+    li = LabelInterface(configs.tags_config())
+    controls = {c.name: c for c in li.controls}
+    assert list(controls) == list(ATTRIBUTES)
+    for g, values in ATTRIBUTES.items():
+        assert controls[g].tag == "Choices" and controls[g].labels == list(values)
+        assert controls[g].attr["choice"] == "single"
+    ok = {"from_name": "smile", "to_name": "image", "type": "choices", "value": {"choices": ["yes"]}}
+    assert li.validate_prediction({"result": [ok]})
+    bad = {**ok, "value": {"choices": ["grin"]}}
+    assert not li.validate_prediction({"result": [bad]})
+    extended = LabelInterface(configs.tags_config({"hat": ["no", "yes"]}))
+    assert [c.name for c in extended.controls][-1] == "hat"
+    with pytest.raises(ValueError, match="already an attribute group"):
+        configs.tags_config({"smile": ["a", "b"]})
+
+
+def test_label_params_checked():
+    from pydantic import ValidationError
+
+    from core.params import LabelParams
+
+    counts = {"pose_tasks": 1, "tag_tasks": 1}
+    assert LabelParams(extra_groups={"hat": ["no", "yes"]}, **counts).extra_groups == {"hat": ["no", "yes"]}
+    for bad in ({"smile": ["no", "yes"]}, {"hat": ["yes"]}, {"my hat": ["a", "b"]}):
+        with pytest.raises(ValidationError, match="extra_groups"):
+            LabelParams(extra_groups=bad, **counts)
+
+
+def test_credentials_are_generated_once_private_and_masked(tmp_path, monkeypatch):
+    for k in ("LABEL_STUDIO_USERNAME", "LABEL_STUDIO_PASSWORD", "LABEL_STUDIO_API_KEY"):
+        monkeypatch.delenv(k, raising=False)
+    env = tmp_path / ".labelstudio.env"
+    a = server.credentials(env)
+    assert stat.S_IMODE(os.stat(env).st_mode) == 0o600
+    b = server.credentials(env)
+    assert a == b and len(a.token) == 40 and len(a.password) >= 20
+    assert a.token not in a.masked_token() and a.token[:4] in a.masked_token()
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "f" * 40)
+    assert server.credentials(env).token == "f" * 40  # the environment wins
+    senv = server.server_env(a, tmp_path / "d", tmp_path)
+    assert senv["LOCAL_FILES_DOCUMENT_ROOT"] == str(tmp_path) and senv["LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN"] == "true"
+    monkeypatch.setenv("PORT", "1")
+    assert "PORT" not in server.server_env(a, tmp_path / "d", tmp_path)

@@ -1,0 +1,122 @@
+"""The `label` stage: Label Studio exports -> tags.csv and joints.json, with problems reported and agreement."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from core.errors import BadInput
+from core.names import ATTRIBUTES
+from labeling.formats import choice_results, keypoint_results
+from labeling.labels import Parsed, agreement, parse_pose, parse_tags
+from synth.pose.skeleton import JOINTS
+
+
+def _task(ref, *annotations):
+    return {
+        "ref_id": ref,
+        "image": f"/data/local-files/?d=labeling/x/{ref}.png",
+        "annotations": [{"id": i, "completed_by": 1 + i % 2, "result": r} for i, r in annotations],
+    }
+
+
+def test_percent_coordinates_round_trip_to_pixels():
+    joints = np.random.default_rng(0).uniform(0, 63, (11, 2))
+    parsed = Parsed()
+    parse_pose([_task("a", (1, keypoint_results(joints, 64)))], parsed)
+    assert not parsed.problems
+    ((_, got, size),) = parsed.joints["a"]
+    assert size == (64, 64) and np.allclose(got, joints, atol=1e-9)
+
+
+def test_problems_are_reported_not_raised():
+    good = np.full((11, 2), 30.0)
+    res = keypoint_results(good, 64)
+    missing = res[:-1]
+    twice = res + [res[0]]
+    outside = [dict(r, value=dict(r["value"], x=130.0)) if i == 3 else r for i, r in enumerate(res)]
+    unknown = [
+        dict(r, value=dict(r["value"], keypointlabels=["left_elbow"])) if i == 0 else r for i, r in enumerate(res)
+    ]
+    parsed = Parsed()
+    parse_pose([_task("a", (1, missing), (2, twice), (3, outside), (4, unknown), (5, res))], parsed)
+    problems = {p["annotation"]: p["problem"] for p in parsed.problems}
+    assert "missing joints ['right_foot']" in problems[1] and "head placed twice" in problems[2]
+    assert "outside the image" in problems[3] and "unknown joint label" in problems[4]
+    assert [a for a, _, _ in parsed.joints["a"]] == [5]  # only the good one is kept
+    tags = Parsed()
+    bad_choice = [{"from_name": "smile", "to_name": "image", "type": "choices", "value": {"choices": ["grin"]}}]
+    bad_group = [{"from_name": "nose", "to_name": "image", "type": "choices", "value": {"choices": ["yes"]}}]
+    parse_tags([_task("b", (6, bad_choice), (7, bad_group), (8, choice_results({"smile": "yes"})))], ATTRIBUTES, tags)
+    assert len(tags.problems) == 2 and tags.tags["b"] == [(8, {"smile": "yes"})]
+
+
+def test_agreement_between_annotators():
+    rng = np.random.default_rng(1)
+    parsed = Parsed()
+    tasks = []
+    for i in range(20):
+        j = rng.uniform(5, 55, (11, 2))
+        tasks.append(
+            _task(f"p{i}", (2 * i, keypoint_results(j, 64)), (2 * i + 1, keypoint_results(j + [2.0, 0.0], 64)))
+        )
+    parse_pose(tasks, parsed)
+    a = rng.choice(["no", "yes"], 30)
+    b = np.where(rng.random(30) < 0.8, a, rng.choice(["no", "yes"], 30))
+    tag_tasks = [
+        _task(f"t{i}", (100 + 2 * i, choice_results({"smile": a[i]})), (101 + 2 * i, choice_results({"smile": b[i]})))
+        for i in range(30)
+    ]
+    parse_tags(tag_tasks, ATTRIBUTES, parsed)
+    rep = agreement(parsed, ATTRIBUTES)
+    assert rep["pose_tasks_with_several_annotators"] == 20
+    assert all(v == pytest.approx(2.0, abs=1e-6) for v in rep["joint_disagreement_px"].values())
+    from sklearn.metrics import cohen_kappa_score
+
+    assert rep["kappa"]["smile"] == pytest.approx(cohen_kappa_score(a, b), abs=1e-4)
+
+
+def test_label_stage_on_exports(smoke_params, smoke_ingest, tmp_path):
+    from dataset.shards import read_manifest
+    from stages import label, render
+    from synth.pose.poseset import PoseSet
+
+    render.run(smoke_params, tmp_path / "render", workers=1)
+    ps = PoseSet(tmp_path / "render")
+    ref = ps.meta[3]["id"]
+    truth = np.asarray(ps.array("joints"))[3]
+    rows = read_manifest(smoke_ingest)
+    img = rows[0]["id"]
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    pose_tasks = [_task(ref, (1, keypoint_results(truth + 1.0, 64)), (2, keypoint_results(truth + 3.0, 64)))]
+    tag_tasks = [
+        _task(img, (3, choice_results({"smile": "yes", "hair_color": "blue"})), (4, choice_results({"smile": "yes"})))
+    ]
+    (exports / "pose.json").write_text(json.dumps(pose_tasks))
+    (exports / "tags.json").write_text(json.dumps(tag_tasks))
+    out = tmp_path / "label"
+    m = label.run(smoke_params, exports, smoke_ingest, tmp_path / "render", out)
+    assert m["joint_items"] == len(ps.meta) and m["joint_items_annotated"] == 1 and m["problems"] == 0
+    doc = json.loads((out / "joints.json").read_text())
+    assert doc["joints"] == list(JOINTS) and [i["id"] for i in doc["items"]] == sorted(i["id"] for i in doc["items"])
+    item = next(i for i in doc["items"] if i["id"] == ref)
+    assert item["source"] == "label-studio" and np.allclose(
+        np.array(item["joints"]).reshape(11, 2), truth + 2.0, atol=1e-3
+    )
+    with open(out / "tags.csv", newline="") as f:
+        tags = {r["id"]: r for r in csv.DictReader(f)}
+    assert tags[img]["source"] == "label-studio" and tags[img]["smile"] == "yes" and tags[img]["hair_color"] == "blue"
+    assert all(r["source"] == "generated" for k, r in tags.items() if k != img)
+    report = json.loads((out / "report.json").read_text())
+    assert report["agreement"]["joint_disagreement_px"]["head"] == pytest.approx(2 * np.sqrt(2), abs=1e-3)
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
+    label.run(smoke_params, exports, smoke_ingest, tmp_path / "render", out)
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()} == before  # stable, untouched
+
+    (exports / "tags.json").write_text("{not json")
+    with pytest.raises(BadInput, match="not a readable export"):
+        label.run(smoke_params, exports, smoke_ingest, tmp_path / "render", out)

@@ -1,0 +1,167 @@
+"""Pose models: posenet's coordinate conventions and training, PCK, the retrieval index, and the pose stage against a
+real MLflow store."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from core.names import POSE_KINDS
+from core.params import load_params
+from models.metrics.pck import pck
+from models.pose import train as pose_train
+from models.pose.evaluate import replaced_sticks
+from models.pose.net import PoseNet, embed_images, gaussian_targets, predict
+from models.pose.retrieval import RetrievalIndex, embed_joints, retrieval_top1
+from synth.pose.poseset import PoseSet, render_one
+from tests.conftest import REPO
+
+
+def test_soft_argmax_reads_pixel_coordinates(monkeypatch):
+    net = PoseNet(width=4, size=32)
+    joints = np.array([[3.0, 5.0], [27.5, 2.5]] + [[16.0, 16.0]] * 9, np.float32)  # the renderer keeps a margin
+    t = gaussian_targets(__import__("torch").from_numpy(joints[None]), 32, 16, sigma=0.6)
+    monkeypatch.setattr(net, "encode", lambda x: ((t.reshape(1, 11, 16, 16) + 1e-12).log(), x.new_zeros(1, 64)))
+    xy, logp, _ = net(__import__("torch").zeros(1, 3, 32, 32))
+    assert np.allclose(xy[0].numpy(), joints, atol=0.35)
+    assert logp.shape == (1, 11, 256)
+
+
+def test_random_placement_moves_image_and_joints_together():
+    import torch
+
+    from models.pose.train import _place, random_placement
+
+    rng = np.random.default_rng(0)
+    joints = torch.from_numpy(rng.uniform(12, 52, (8, 11, 2)).astype(np.float32))
+    img = torch.zeros(8, 3, 64, 64)
+    for b in range(8):  # a bright 3x3 dot at joint 4 of each image
+        x, y = (int(round(v)) for v in joints[b, 4].tolist())
+        joints[b, 4] = torch.tensor([float(x), float(y)])
+        img[b, :, y - 1 : y + 2, x - 1 : x + 2] = 1.0
+    theta, moved = random_placement(joints, 64, torch.Generator().manual_seed(1), (0.8, 1.2))
+    out = _place(img, theta)
+    for b in range(8):
+        w = out[b, 0]
+        ys, xs = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+        centre = torch.stack([(w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()])
+        assert torch.allclose(centre, moved[b, 4], atol=0.3)
+    assert (moved >= 2).all() and (moved <= 61).all()  # every joint stays inside the margin
+
+
+def test_pck_embedding_and_index(tmp_path):
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0, 64, (50, 11, 2))
+    assert pck(truth, truth, 64) == 1.0
+    off = truth + np.array([3.0, 0.0])  # 3 px: inside 0.05 * 64 = 3.2
+    assert pck(off, truth, 64) == 1.0 and pck(truth + 3.3, truth, 64) == 0.0
+    e = embed_joints(truth)
+    assert np.allclose(embed_joints(truth * 2.5 + 7), e, atol=1e-5)
+    index = RetrievalIndex(e, [f"p{i}" for i in range(50)])
+    assert retrieval_top1(index, e + 1e-4, np.arange(50)) == 1.0
+    index.save(tmp_path / "ix")
+    back = RetrievalIndex.load(tmp_path / "ix")
+    assert back.ids == index.ids and np.array_equal(back.embeddings, index.embeddings)
+    assert not list((tmp_path / "ix").glob("*.pkl"))
+    with pytest.raises(ValueError, match="not a retrieval index"):
+        RetrievalIndex.load(tmp_path)
+    with pytest.raises(ValueError):
+        pck(truth[:3], truth, 64)
+
+
+def test_posenet_learns_and_resumes(smoke_params, tmp_path, monkeypatch):
+    """On a few hundred stick figures the error falls well below chance; a run interrupted after an epoch and
+    resumed from its checkpoint ends with the weights of an unbroken run."""
+    from core import checkpoint
+
+    monkeypatch.setattr(checkpoint, "ROOT", tmp_path / "ckpt")
+    p = smoke_params.render.model_copy(update={"size": 32, "supersample": 2})
+    data = [render_one(3, "train", i, p)[0] for i in range(256)]
+    x = np.stack([d["stick"] for d in data])
+    y = np.stack([d["joints"] for d in data])
+    cfg = smoke_params.pose.model_copy(update={"width": 8, "epochs": 8, "batch": 16, "lr": 5e-3, "place": 0.0})
+    whole = pose_train.train_posenet({"stick": x}, y, cfg, 32, seed=5)
+    mean_pose = np.linalg.norm(y - y.mean(axis=0), axis=-1).mean()  # predicting the average pose: ~6 px here
+    pred = predict(whole.net, x)
+    assert pred.shape == (256, 11, 2) and np.linalg.norm(pred - y, axis=-1).mean() < 0.65 * mean_pose
+    assert whole.history[-1]["train_px_error"] < 0.6 * whole.history[0]["train_px_error"]
+
+    # a run that dies in epoch 3 leaves the checkpoint of epoch 2; the next run goes on from there
+    images = {"stick": x, "projection": np.stack([d["projection"] for d in data])[..., None].repeat(3, axis=3)}
+    cfg = smoke_params.pose.model_copy(update={"width": 4, "epochs": 3, "batch": 64})
+    unbroken = pose_train.train_posenet(images, y, cfg, 32, seed=5)
+
+    def die(metrics, step):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pose_train.train_posenet(images, y, cfg, 32, seed=5, checkpoint_name="t", log=die)
+    assert (tmp_path / "ckpt" / "t.safetensors").exists()
+    resumed = pose_train.train_posenet(images, y, cfg, 32, seed=5, checkpoint_name="t")
+    assert resumed.epochs_done == 3 and not (tmp_path / "ckpt" / "t.safetensors").exists()
+    for a, b in zip(unbroken.net.state_dict().values(), resumed.net.state_dict().values()):
+        assert torch.equal(a, b)  # bit-identical: the resumed run drew what the unbroken one drew
+    budget = pose_train.train_posenet(images, y, cfg.model_copy(update={"max_minutes": 1e-9}), 32, 5)
+    assert budget.stopped_by_budget and budget.epochs_done == 1  # the budget is checked between epochs
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_pose_stage_on_the_smoke_set(smoke_params, store, tmp_path, monkeypatch):
+    import mlflow
+
+    from core import checkpoint
+    from stages import pose, render
+
+    monkeypatch.setattr(checkpoint, "ROOT", tmp_path / "ckpt")
+    render.run(smoke_params, tmp_path / "render", workers=1)
+    m = pose.run(smoke_params, tmp_path / "render", tmp_path / "pose")
+    assert m["retrieval_candidates"] == smoke_params.render.count.test
+    assert m["index_size"] == sum(smoke_params.render.count.model_dump().values())
+    net = PoseNet.load(tmp_path / "pose")
+    index = RetrievalIndex.load(tmp_path / "pose")
+    assert net.config["size"] == smoke_params.render.size and len(index.ids) == m["index_size"]
+    # the figures are those of the saved bundle: recomputed from it on the test split, they agree to the digit
+    ps = PoseSet(tmp_path / "render")
+    for k in POSE_KINDS:
+        x, y = ps.split("test", k)
+        pred = predict(net, x)
+        assert m["pck_0_05"][k] == round(pck(pred, y, ps.size), 4)
+        assert m["px_error"][k] == round(float(np.linalg.norm(pred - y, axis=-1).mean()), 3)
+    n_before = len(ps.rows("train")) + len(ps.rows("val"))
+    query_joints, query = replaced_sticks(ps.split("test", "stick")[1], ps.size, smoke_params.seed)
+    own = np.arange(len(query)) + n_before
+    assert m["retrieval_top1_all"] == round(retrieval_top1(index, embed_images(net, query), own), 4)
+    assert m["pck_0_05_stick_replaced"] == round(pck(predict(net, query), query_joints, ps.size), 4)
+    client = mlflow.MlflowClient()
+    v = client.get_model_version_by_alias("anime-posenet", "challenger")
+    assert v.version == int(m["version"]) and v.tags["role"] == "posenet" and v.tags["profile"] == "smoke"
+    assert client.get_model_version_by_alias("anime-posenet", "champion").version == v.version
+    run = mlflow.search_runs(experiment_names=["posenet"], output_format="list")[0]
+    assert "pck_0_05/stick" in run.data.metrics and "retrieval_top1" in run.data.metrics
+    arts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"per_joint_error.png", "test_sketch_predictions.png", "model"} <= arts
+    # a second run adds a challenger and leaves the champion where it was
+    shutil.rmtree(tmp_path / "pose")
+    m2 = pose.run(smoke_params, tmp_path / "render", tmp_path / "pose")
+    assert client.get_model_version_by_alias("anime-posenet", "challenger").version == int(m2["version"])
+    assert client.get_model_version_by_alias("anime-posenet", "champion").version == v.version
+
+
+def test_pose_params_checked():
+    from pydantic import ValidationError
+
+    from core.params import PoseParams, RenderParams
+
+    params = load_params(REPO / "params.yaml")
+    pose, render = params.pose.model_dump(), params.render.model_dump()
+    with pytest.raises(ValidationError, match="including projection"):
+        PoseParams.model_validate({**pose, "kinds": ["stick"]})
+    with pytest.raises(ValidationError, match="distinct families"):
+        RenderParams.model_validate({**render, "families": ["dancing"]})
+    with pytest.raises(ValidationError):
+        RenderParams.model_validate({**render, "size": 8})

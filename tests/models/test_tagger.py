@@ -1,0 +1,219 @@
+"""The tagger: metrics, thresholds, the baseline's pickle-free bundle, resumable training, FD/KID, and the stage on
+the smoke set against a real local MLflow store (versions, roles, aliases, the pinned extractor, tags_auto.csv)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from core.names import ATTRIBUTES, GROUPS
+from core.params import load_params
+from models.metrics.fd import frechet_distance
+from models.metrics.kid import kernel_distance
+from models.tagger import evaluate, extractor
+from models.tagger.net import predict_proba
+from models.tagger.train import class_weights, train_cnn
+from tests.conftest import REPO
+
+
+def _toy_labels(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.integers(0, len(ATTRIBUTES[g]), n) for g in GROUPS], axis=1)
+
+
+def _perfect_probs(y: np.ndarray) -> dict[str, np.ndarray]:
+    return {g: np.eye(len(ATTRIBUTES[g]), dtype=np.float32)[y[:, k]] for k, g in enumerate(GROUPS)}
+
+
+def test_report_thresholds_and_balance():
+    y = _toy_labels(200)
+    probs = _perfect_probs(y)
+    thresholds = evaluate.calibrate(probs, y)
+    rep = evaluate.report(probs, y, thresholds)
+    assert rep["macro_f1"] == 1.0 and all(m["ap"] == 1.0 for m in rep["tags"].values())
+    # a shifted yes/no score: the calibrated threshold recovers it, 0.5 does not
+    k = GROUPS.index("smile")
+    p_yes = np.where(y[:, k] == 1, 0.3, 0.1)
+    probs["smile"] = np.stack([1 - p_yes, p_yes], axis=1)
+    t = evaluate.calibrate(probs, y)
+    assert 0.1 < t["smile=yes"] <= 0.3
+    assert evaluate.report(probs, y, t)["macro_f1_by_group"]["smile"] == 1.0
+    assert evaluate.report(probs, y, {**t, "smile=yes": 0.5})["macro_f1_by_group"]["smile"] < 0.5
+    y[:10, 0] = -1
+    bal = evaluate.balance({"train": y})
+    assert bal["splits"]["train"]["hair_color"]["unlabelled"] == 10
+    assert sum(v for c, v in bal["splits"]["train"]["glasses"].items() if c != "unlabelled") == 200
+
+
+def test_class_weights_favour_rare_tags():
+    y = _toy_labels(100)
+    k = GROUPS.index("glasses")
+    y[:, k] = 0
+    y[:10, k] = 1  # glasses rare
+    w = class_weights(y)["glasses"]
+    assert float(w[1]) > 2 * float(w[0])
+
+
+def test_baseline_bundle_is_arrays_and_json(tmp_path):
+    from models.tagger import baseline as tagger_baseline
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((60, 64, 64, 3)) * 255).astype(np.uint8)
+    y = _toy_labels(60)
+    f = tagger_baseline.features(x)
+    model = tagger_baseline.fit(f[:40], y[:40], f[40:], y[40:], [0.1], 50, 0)
+    model.save(tmp_path / "b")
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["arrays.npz", "config.json"]
+    again = tagger_baseline.LinearTagger.load(tmp_path / "b")  # np.load with allow_pickle=False inside
+    for g in GROUPS:
+        assert np.allclose(again.probabilities(x)[g], model.probabilities(x)[g])
+        assert np.allclose(model.probabilities(x)[g].sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_training_resumes_from_its_checkpoint(smoke_params, tmp_path, monkeypatch):
+    from core import checkpoint
+
+    monkeypatch.setattr(checkpoint, "ROOT", tmp_path / "ckpt")
+    rng = np.random.default_rng(0)
+    x = (rng.random((40, 32, 32, 3)) * 255).astype(np.uint8)
+    y = _toy_labels(40)
+    cfg = smoke_params.tagger.model_copy(update={"size": 32, "width": 4, "epochs": 3, "batch": 16})
+    whole = train_cnn(x, y, cfg, seed=5)
+    # a run that dies after epoch 2 leaves its checkpoint; the next run goes on from there
+    calls = {"n": 0}
+
+    def die_after_two(metrics, step):
+        calls["n"] += 1
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_cnn(x, y, cfg, seed=5, checkpoint_name="t", log=die_after_two)
+    assert (tmp_path / "ckpt" / "t.safetensors").exists()
+    resumed = train_cnn(x, y, cfg, seed=5, checkpoint_name="t")
+    assert resumed.epochs_done == 3 and len(resumed.history) == 3
+    assert not (tmp_path / "ckpt" / "t.safetensors").exists()  # cleared when done
+    for a, b in zip(whole.net.state_dict().values(), resumed.net.state_dict().values()):
+        assert torch.equal(a, b)  # bit-identical: the resumed run drew what the unbroken one drew
+
+
+def test_frechet_and_kernel_distances():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(2000, 8))
+    b = rng.normal(size=(2000, 8))
+    shifted = b + 2.0
+    assert frechet_distance(a, b) < 0.05
+    assert abs(frechet_distance(a, shifted) - 8 * 4.0) < 1.0  # |mu1 - mu2|^2 = 8 * 2^2
+    assert abs(kernel_distance(a, b)) < 0.02
+    assert kernel_distance(a, shifted) > 1.0
+    with pytest.raises(ValueError):
+        frechet_distance(a[:1], b)
+    with pytest.raises(ValueError, match="NaN"):
+        frechet_distance(a, np.where(b > 3, np.nan, b))
+
+
+def test_frechet_distance_is_exact():
+    """Against the closed form for full-rank Gaussians and the scipy.linalg.sqrtm formula, and with dead channels
+    (singular covariances), where an offset on the covariances used to round small distances down to 0."""
+    from scipy import linalg
+
+    rng = np.random.default_rng(1)
+    m1, m2 = rng.normal(size=(6, 6)), rng.normal(size=(6, 6))
+    a = rng.normal(size=(500, 6)) @ m1
+    b = rng.normal(size=(700, 6)) @ m2 + 0.3
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    ref = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1 + s2) - 2 * np.trace(np.real(linalg.sqrtm(s1 @ s2)))
+    assert frechet_distance(a, b) == pytest.approx(ref, rel=1e-8)
+
+    dead = np.zeros((400, 10))  # features of a weak extractor: most channels 0, the rest tiny
+    near, far = dead.copy(), dead.copy()
+    near[:, 3] = rng.normal(0.11, 5e-4, 400)
+    far[:, 3] = rng.normal(0.11, 5e-4, 400) + 1e-3
+    same = dead.copy()
+    same[:, 3] = rng.normal(0.11, 5e-4, 400)
+    assert 0 < frechet_distance(near, same) < frechet_distance(near, far)
+    assert frechet_distance(near, far) == pytest.approx(1e-6, rel=0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, monkeypatch):
+    import mlflow
+
+    from core import checkpoint
+    from dataset.shards import ImageShards, read_manifest
+    from models.tagger.baseline import LinearTagger
+    from models.tagger.net import TaggerNet
+    from stages import tagger as stage
+
+    monkeypatch.setattr(checkpoint, "ROOT", tmp_path / "ckpt")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "tagger"
+    metrics = stage.run(smoke_params, smoke_ingest, out)
+    assert {"cnn", "baseline", "judge", "champion"} <= set(metrics)
+    # the figures are those of the saved bundles: recomputed from them on the test split, they agree to the digit
+    x_te, y_te = ImageShards(smoke_ingest, 64, "test").arrays()
+    for role in ("cnn", "judge"):
+        bundle = out / role
+        thresholds = json.loads((bundle / "config.json").read_text())["thresholds"]
+        rep = evaluate.report(predict_proba(TaggerNet.load(bundle), x_te), y_te, thresholds)
+        assert metrics[role]["macro_f1"] == round(rep["macro_f1"], 4)
+        assert metrics[role]["macro_f1_by_group"] == {g: round(v, 4) for g, v in rep["macro_f1_by_group"].items()}
+    base = LinearTagger.load(out / "baseline")
+    rep = evaluate.report(base.probabilities(x_te), y_te, base.info["thresholds"])
+    assert metrics["baseline"]["macro_f1"] == round(rep["macro_f1"], 4)
+    assert sorted(p.name for p in (out / "baseline").iterdir()) == ["arrays.npz", "config.json"]
+    assert (out / "cnn" / "model.safetensors").exists() and (out / "judge" / "model.safetensors").exists()
+    assert json.loads((out / "balance.json").read_text())["splits"]["train"]
+
+    rows = read_manifest(smoke_ingest)
+    with open(out / "tags_auto.csv", newline="") as f:
+        auto = list(csv.DictReader(f))
+    assert [r["id"] for r in auto] == [r["id"] for r in rows]  # every image, labelled or not
+    assert all(r["hair_color"] in ATTRIBUTES["hair_color"] for r in auto)
+    p = np.array([[float(r[f"p:hair_color={v}"]) for v in ATTRIBUTES["hair_color"]] for r in auto])
+    assert np.allclose(p.sum(axis=1), 1.0, atol=1e-3)
+
+    client = mlflow.MlflowClient()
+    versions = client.search_model_versions("name='anime-tagger'")
+    assert sorted(v.tags["role"] for v in versions) == ["baseline", "cnn", "judge"]
+    assert all(v.tags.get("git_commit") and v.tags.get("profile") == "smoke" for v in versions)
+    champion = client.get_model_version_by_alias("anime-tagger", "champion")
+    assert champion.tags["role"] == metrics["champion"]
+    assert client.get_model_version_by_alias("anime-tagger", "judge").tags["role"] == "judge"
+    pinned = json.loads((out / "extractor.json").read_text())
+    assert client.get_model_version_by_alias("anime-tagger", "extractor").version == int(pinned["version"])
+    runs = mlflow.search_runs(experiment_names=["tagger"], output_format="list")
+    cnn_run = next(r for r in runs if r.data.tags.get("role") == "cnn")
+    assert "macro_f1" in cnn_run.data.metrics and "hair_color/blonde/ap" in cnn_run.data.metrics
+    arts = {a.path for a in client.list_artifacts(cnn_run.info.run_id)}
+    assert {"confusion_matrices.png", "precision_recall.png", "model"} <= arts
+
+    # the registered extractor, loaded back by its pinned version, scores image sets
+    x, _ = ImageShards(smoke_ingest, 64).arrays()
+    net, version = extractor.load_extractor(pinned=str(out / "extractor.json"))
+    assert version == str(pinned["version"]) and net.feature_dim == 8 * smoke_params.tagger.width
+    same = extractor.score(x[::2], x[1::2], version=version)
+    noise = np.random.default_rng(0).integers(0, 256, x[1::2].shape, dtype=np.uint8)
+    far = extractor.score(x[::2], noise, version=version)
+    assert same["extractor_version"] == version
+    assert far["fd_tagger"] > same["fd_tagger"] and far["kid_tagger"] > same["kid_tagger"]
+    local = predict_proba(net, x[:4])
+    assert set(local) == set(GROUPS)
+
+
+def test_tagger_params_checked():
+    from pydantic import ValidationError
+
+    from core.params import TaggerParams
+
+    base = load_params(REPO / "params.yaml").tagger.model_dump()
+    assert TaggerParams.model_validate({**base, "group_weights": {"smile": 2}}).group_weights == {"smile": 2}
+    with pytest.raises(ValidationError, match="expected a group of"):
+        TaggerParams.model_validate({**base, "group_weights": {"nose": 2}})
+    with pytest.raises(ValidationError):
+        TaggerParams.model_validate({**base, "baseline": {**base["baseline"], "C": [0]}})

@@ -1,0 +1,45 @@
+"""Every domain module a stage imports is a DVC dependency of that stage, so a code change re-runs what it affects
+(and, with explicit lists instead of whole folders, nothing else)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+CHECKED = ("dataset/", "models/", "stages/", "synth/", "labeling/", "core/names.py", "core/checkpoint.py")
+
+STAGES = {
+    name: stage
+    for name, stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items()
+    if stage["cmd"].startswith("python -m stages.")
+}
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_deps_cover_its_imports(name):
+    module = STAGES[name]["cmd"].split()[2]
+    code = (
+        "import json, sys, importlib; importlib.import_module(sys.argv[1]); "
+        "print(json.dumps([getattr(m, '__file__', None) for m in list(sys.modules.values())]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, module], cwd=REPO, capture_output=True, text=True, check=True)
+    files = {
+        str(__import__("pathlib").Path(f).resolve().relative_to(REPO))
+        for f in json.loads(out.stdout.strip().splitlines()[-1])
+        if f and f.startswith(str(REPO)) and "/.venv" not in f
+    }
+    deps = STAGES[name].get("deps", [])
+    missing = [
+        f
+        for f in sorted(files)
+        if f.startswith(CHECKED)
+        and not f.endswith("__init__.py")
+        and not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)
+    ]
+    assert not missing, f"stage {name} imports {missing} but dvc.yaml does not list them as deps"
