@@ -162,3 +162,69 @@ def labelstudio_empty(labelstudio):
     for project in ls.projects.list():
         ls.projects.delete(id=project.id)
     return labelstudio
+
+
+# -- the suite leaves the working tree as it found it --------------------------------------------------------------
+# Tracked files, untracked files git does not ignore, and the DVC state a user's next `dvc repro` reads (the resolved
+# params, the locks, the metrics) are fingerprinted before the session and compared after it; any difference fails
+# the run and names the paths. Child processes still alive at the end (a server a test forgot) fail it too.
+
+WATCHED = ("dvc.lock", "source.lock.json", "data/params", "metrics", "labeling/exports")
+
+
+def _workspace() -> dict[str, str]:
+    import hashlib
+
+    state = {}
+    status = subprocess.run(
+        ["git", "status", "--porcelain=v1", "--untracked-files=all"], cwd=REPO, capture_output=True, text=True
+    )
+    if status.returncode == 0:
+        state["git status"] = status.stdout
+    for name in WATCHED:
+        root = REPO / name
+        for f in sorted([root] if root.is_file() else root.rglob("*") if root.is_dir() else []):
+            if f.is_file():
+                state[str(f.relative_to(REPO))] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return state
+
+
+def _children() -> list[str]:
+    """Live (not zombie) processes whose parent is this one: `pid cmdline`."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == os.getpid() and fields[0] != "Z":
+                cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                out.append(f"{stat.parent.name} {cmd.strip()[:200]}")
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_BEFORE] = _workspace()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = session.config.stash.get(_BEFORE, None)
+    if before is None or getattr(session.config, "workerinput", None) is not None:
+        return
+    after = _workspace()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    left = _children()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if changed:
+        detail = {k: (before.get(k, "")[:2000], after.get(k, "")[:2000]) for k in changed if k == "git status"}
+        msg = f"the tests changed the working tree: {changed} {detail or ''}"
+    elif left:
+        msg = f"the tests left processes running: {left}"
+    else:
+        return
+    if reporter is not None:
+        reporter.write_line(f"ERROR: {msg}", red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_BEFORE = pytest.StashKey[dict]()

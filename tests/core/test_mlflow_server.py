@@ -44,6 +44,14 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.mark.slow
+def _pixel_baseline_cmd(tmp_path, smoke_ingest) -> list[str]:
+    """The pixel_baseline stage on the smoke set, as a user runs it (its metrics into tmp_path/m.json)."""
+    params = tmp_path / "p.yaml"
+    params.write_text((REPO / "params.yaml").read_text().replace("profile: cpu", "profile: smoke", 1))
+    cmd = ["python", "-m", "stages.pixel_baseline", "--params", str(params), "--data", str(smoke_ingest)]
+    return [*cmd, "--metrics", str(tmp_path / "m.json")]
+
+
 def test_stage_logs_to_a_real_server(tmp_path, smoke_ingest):
     port = free_port()
     env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
@@ -71,20 +79,8 @@ def test_stage_logs_to_a_real_server(tmp_path, smoke_ingest):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_health(url, proc)
-        params = tmp_path / "p.yaml"
-        params.write_text((REPO / "params.yaml").read_text().replace("profile: cpu", "profile: smoke", 1))
         run(
-            [
-                "python",
-                "-m",
-                "stages.pixel_baseline",
-                "--params",
-                str(params),
-                "--data",
-                str(smoke_ingest),
-                "--metrics",
-                str(tmp_path / "m.json"),
-            ],
+            _pixel_baseline_cmd(tmp_path, smoke_ingest),
             REPO,
             env={"MLFLOW_TRACKING_URI": url},
         )
@@ -118,21 +114,9 @@ def test_make_mlflow_serves_the_ui_on_localhost():
 
 
 def test_server_down_is_transient_exit_75(tmp_path, smoke_ingest):
-    params = tmp_path / "p.yaml"
-    params.write_text((REPO / "params.yaml").read_text().replace("profile: cpu", "profile: smoke", 1))
     t0 = time.time()
     proc = run(
-        [
-            "python",
-            "-m",
-            "stages.pixel_baseline",
-            "--params",
-            str(params),
-            "--data",
-            str(smoke_ingest),
-            "--metrics",
-            str(tmp_path / "m.json"),
-        ],
+        _pixel_baseline_cmd(tmp_path, smoke_ingest),
         REPO,
         check=False,
         env={"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"},

@@ -199,7 +199,8 @@ def test_kaggle_spec_checked():
         kaggle.parse("kaggle:../etc/passwd")
 
 
-def test_zip_source_in_a_layout(tmp_path, smoke_params):
+def _moeimouto_zip(tmp_path: Path) -> tuple[Path, Path]:
+    """A moeimouto tree and the same files zipped: (tree, archive)."""
     tree = tmp_path / "tree"
     build_moeimouto(tree)
     archive = tmp_path / "moe.zip"
@@ -207,6 +208,11 @@ def test_zip_source_in_a_layout(tmp_path, smoke_params):
         for p in sorted(tree.rglob("*")):
             if p.is_file():
                 zf.write(p, p.relative_to(tree).as_posix())
+    return tree, archive
+
+
+def test_zip_source_in_a_layout(tmp_path, smoke_params):
+    tree, archive = _moeimouto_zip(tmp_path)
     shutil.rmtree(tree)
     params = smoke_params.model_copy(
         update={"ingest": smoke_params.ingest.model_copy(update={"source": f"zip:{archive}"})}
@@ -222,13 +228,7 @@ def test_ingest_by_hand_on_any_source(tmp_path):
 
     from tests.conftest import REPO, run
 
-    tree = tmp_path / "tree"
-    build_moeimouto(tree)
-    archive = tmp_path / "moe.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for p in sorted(tree.rglob("*")):
-            if p.is_file():
-                zf.write(p, p.relative_to(tree).as_posix())
+    tree, archive = _moeimouto_zip(tmp_path)
     env = {"PYTHONPATH": str(REPO)}
     base = ["python", "-m", "stages.ingest", "--params", str(REPO / "params.yaml"), "--metrics", "m.json"]
     proc = run([*base, "--source", f"zip:{archive}", "--out", "out"], tmp_path, env=env)

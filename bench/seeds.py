@@ -1,0 +1,123 @@
+"""Seed spread of the thin-margin figures: the tagger CNN and posenet retrained with several seeds, mean ± std.
+
+    .venv/bin/python bench/seeds.py                         # 3 seeds (seed, seed+1, seed+2) on the active profile
+    .venv/bin/python bench/seeds.py --seeds 1234 1235 1236 --only tagger
+
+It reads the pipeline's own inputs (`data/ingest/`, `data/render/`: run `make pipeline` first), trains exactly what
+the stages train (models/tagger/train.py and models/pose/train.py through the one training loop, the same params
+sections) with each seed, scores validation and test the way the stages do, and writes
+`bench/results/seeds-<profile>.json` with every seed's figures and their mean and sample standard deviation. It logs
+nothing to MLflow and moves no alias: a bench is not a model release. Each seed's training resumes from its own
+checkpoint (under .cache/checkpoints/bench-*) if the bench is interrupted. About an hour on 2 cores for the `cpu`
+profile (3 × 7 min tagger, 3 × 7 min posenet, plus scoring).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from core import checkpoint, tracking
+from core.atomic import write_json
+from core.names import POSE_KINDS
+from core.params import load_params
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def tagger_figures(params, seed: int, data_dir: Path) -> dict:
+    from dataset.shards import ImageShards
+    from models.tagger import evaluate
+    from models.tagger.net import predict_proba
+    from models.tagger.train import train_cnn
+
+    tp = params.tagger
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = (
+        ImageShards(data_dir, tp.size, s).arrays() for s in ("train", "val", "test")
+    )
+    name = "bench-tagger-" + checkpoint.key(tp.model_dump(), seed, tracking.dvc_md5(data_dir))
+    res = train_cnn(x_tr, y_tr, tp, seed, name)
+    thresholds = evaluate.calibrate(predict_proba(res.net, x_va), y_va)
+    val = evaluate.report(predict_proba(res.net, x_va), y_va, thresholds)
+    test = evaluate.report(predict_proba(res.net, x_te), y_te, thresholds)
+    return {
+        "val_macro_f1": val["macro_f1"],
+        "macro_f1": test["macro_f1"],
+        **{f"macro_f1_by_group/{g}": v for g, v in test["macro_f1_by_group"].items()},
+        "epochs_done": res.epochs_done,
+        "train_seconds": res.seconds,
+    }
+
+
+def pose_figures(params, seed: int, render_dir: Path) -> dict:
+    from models.pose.evaluate import evaluate
+    from models.pose.train import train_posenet
+    from synth.pose.poseset import PoseSet
+
+    pp = params.pose
+    ps = PoseSet(render_dir)
+    splits = {s: {k: ps.split(s, k) for k in POSE_KINDS} for s in ("train", "val", "test")}
+    name = "bench-posenet-" + checkpoint.key(pp.model_dump(), ps.size, seed, tracking.dvc_md5(render_dir))
+    images = {k: splits["train"][k][0] for k in pp.kinds}
+    res = train_posenet(images, splits["train"]["stick"][1], pp, ps.size, seed, name)
+    figures, _, _ = evaluate(res.net, ps, splits, ps.size, seed)
+    flat = {
+        "retrieval_top1": figures["retrieval_top1"],
+        "retrieval_top1_all": figures["retrieval_top1_all"],
+        "epochs_done": res.epochs_done,
+        "train_seconds": res.seconds,
+    }
+    for k in POSE_KINDS:
+        flat[f"pck_0_05/{k}"] = figures["pck_0_05"][k]
+        flat[f"val_pck_0_05/{k}"] = figures["val_pck_0_05"][k]
+    return flat
+
+
+def spread(runs: list[dict]) -> dict:
+    """Per figure: mean, sample std (ddof 1; 0 for one run), min, max."""
+    out = {}
+    for key in runs[0]:
+        values = [float(r[key]) for r in runs]
+        out[key] = {
+            "mean": round(statistics.fmean(values), 4),
+            "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
+            "min": round(min(values), 4),
+            "max": round(max(values), 4),
+        }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--profile", help="default: the profile of params.yaml")
+    ap.add_argument("--seeds", type=int, nargs="+", help="default: seed, seed+1, seed+2 of params")
+    ap.add_argument("--only", choices=("tagger", "pose"))
+    ap.add_argument("--ingest", default="data/ingest")
+    ap.add_argument("--render", default="data/render")
+    args = ap.parse_args()
+    params = load_params(args.params, args.profile)
+    seeds = args.seeds or [params.seed, params.seed + 1, params.seed + 2]
+    out = RESULTS / f"seeds-{params.profile}.json"
+    doc = json.loads(out.read_text()) if out.exists() else {}
+    doc.update({"profile": params.profile, "seeds": seeds})
+    for model, fn, data in (("tagger", tagger_figures, args.ingest), ("posenet", pose_figures, args.render)):
+        if args.only and not model.startswith(args.only):
+            continue
+        runs = []
+        for seed in seeds:
+            t0 = time.perf_counter()
+            runs.append({"seed": seed, **fn(params, seed, Path(data))})
+            print(f"seeds: {model} seed {seed}: {runs[-1]} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        doc[model] = {"runs": runs, "spread": spread([{k: v for k, v in r.items() if k != "seed"} for r in runs])}
+        write_json(out, doc)
+    print(f"seeds: wrote {out}")
+
+
+if __name__ == "__main__":
+    from core.errors import run_main
+
+    run_main(main, "seeds")
