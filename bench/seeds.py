@@ -17,15 +17,19 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
-from core import checkpoint, tracking
-from core.atomic import write_json
-from core.names import POSE_KINDS
-from core.params import load_params
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from any folder
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from core import checkpoint, tracking  # noqa: E402
+from core.atomic import write_json  # noqa: E402
+from core.names import POSE_KINDS  # noqa: E402
+from core.params import load_params  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
 
 
 def tagger_figures(params, seed: int, data_dir: Path) -> dict:
