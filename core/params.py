@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core.errors import BadInput
 from core.names import ATTRIBUTES, GROUPS, POSE_FAMILIES
+from core.source_spec import parse_spec
 
 PROFILES = ("smoke", "cpu", "gpu")
 
@@ -141,11 +142,7 @@ class IngestParams(Section):
     @field_validator("source")
     @classmethod
     def _source(cls, source: str) -> str:
-        kinds = ("generated", "dir:", "zip:", "kaggle:")
-        if source != "generated" and not source.startswith(kinds[1:]):
-            raise ValueError(
-                f"source {source!r}: expected 'generated', 'dir:<path>', 'zip:<path>' or 'kaggle:<owner>/<dataset>'"
-            )
+        parse_spec(source)  # the one parser of source specs; its ValueError names the forms expected
         return source
 
 

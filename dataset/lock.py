@@ -12,21 +12,17 @@ matches: `check_lock` before reading the source (spec, generator digest), `verif
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
 
 from core.errors import BadInput
 from core.params import Params
-from dataset.archive import archive_sha256
-from dataset.decoding import MAX_FILE_BYTES
 from dataset.layouts import Source, display
-from dataset.sources import generated_digest, open_source
-from synth.faces.render import VERSION as GENERATOR_VERSION
+from dataset.sources import METADATA_SUFFIXES, compute_lock
+
+__all__ = ["LOCK", "read_lock", "check_lock", "verify_files", "compute_lock"]
 
 LOCK = Path("source.lock.json")
-METADATA_SUFFIXES = (".csv", ".json", ".txt")  # locked beside the images: they carry the labels
 
 
 def read_lock(path: Path = LOCK) -> dict:
@@ -63,50 +59,3 @@ def verify_files(source: Source, read: dict[str, str], locked: dict[str, str]) -
             f"source {source.spec} changed since {LOCK} was written ({len(changed)} files differ, "
             f"e.g. {first!r}); run `make lock` and repeat"
         )
-
-
-def compute_lock(params: Params) -> dict:
-    """The source lock: the spec and what pins its content."""
-    spec = params.ingest.source
-    if spec == "generated":
-        return {"spec": spec, "generator": GENERATOR_VERSION, "digest": generated_digest(params)}
-    if spec.startswith("zip:"):
-        archive = Path(spec[4:]).expanduser()
-        if not archive.is_file():
-            raise BadInput(f"source {spec}: {archive} is not a file")
-        return {"spec": spec, "sha256": archive_sha256(archive), "bytes": archive.stat().st_size}
-    src = open_source(params)
-    lock = {"spec": spec, "layout": src.layout, "files": _file_hashes(src)}
-    if spec.startswith("kaggle:"):
-        from dataset import kaggle
-
-        owner, slug, _ = kaggle.parse(spec)
-        _, version = kaggle.resolve(spec, params.ingest.kaggle_timeout_s)
-        lock.update({"handle": f"{owner}/{slug}/versions/{version}", "version": version})
-    return lock
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file; "" for one that is not a regular file, cannot be read, or is over MAX_FILE_BYTES."""
-    try:
-        st = os.stat(path, follow_symlinks=False)
-        if not os.path.isfile(path) or os.path.islink(path) or st.st_size > MAX_FILE_BYTES:
-            return ""
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    except OSError:
-        return ""
-    return h.hexdigest()
-
-
-def _file_hashes(src: Source) -> dict[str, str]:
-    files = {display(rel): file_sha256(src.root / rel) for rel in src.listed}
-    for dirpath, _, names in os.walk(src.root):  # metadata (tags files, Danbooru JSON) pins the labels too
-        for name in names:
-            p = Path(dirpath) / name
-            rel = display(p.relative_to(src.root).as_posix())
-            if rel not in files and p.suffix.lower() in METADATA_SUFFIXES:
-                files[rel] = file_sha256(p)
-    return dict(sorted(files.items()))

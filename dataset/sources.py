@@ -5,24 +5,30 @@
     zip:<path>                         a local zip, extracted safely once into .cache/sources/zip-<sha>/
     kaggle:<owner>/<dataset>[/versions/<N>]   through kagglehub (dataset/kaggle.py)
 
-What pins a source's content (`source.lock.json`) is dataset/lock.py.
+Each kind is one entry of KINDS: how it is opened and what pins its content in `source.lock.json` (read and
+checked by dataset/lock.py). The spec is parsed once, by `parse_spec`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from core import source_spec
 from core.errors import BadInput
 from core.params import Params
+from core.source_spec import SourceSpec
 from dataset.archive import archive_sha256, extract_zip
-from dataset.layouts import Source, SourceItem, read_layout
+from dataset.decoding import MAX_FILE_BYTES
+from dataset.layouts import Source, SourceItem, display, read_layout
 from dataset.tagmap import TagMapper
 from synth.faces.render import VERSION as GENERATOR_VERSION
 
-__all__ = ["Source", "SourceItem", "open_source", "CACHE_DIR"]
+__all__ = ["Source", "SourceItem", "SourceSpec", "open_source", "compute_lock", "parse_spec", "KINDS", "CACHE_DIR"]
 
 CACHE_DIR = Path(".cache")
 
@@ -44,30 +50,126 @@ def generated_dir(params: Params, cache: Path | None = None) -> Path:
     return out
 
 
-def _read(root: Path, params: Params, spec: str, layout: str | None = None) -> Source:
+def _read(root: Path, params: Params, spec: SourceSpec, layout: str | None = None) -> Source:
     ip = params.ingest
-    return read_layout(root, spec, layout or ip.layout, TagMapper(ip.tag_map), list(ip.danbooru_ratings))
+    return read_layout(root, spec.text, layout or ip.layout, TagMapper(ip.tag_map), list(ip.danbooru_ratings))
+
+
+# -- the kinds: how each one is read, and what pins its content in the lock -----------------------------------------
+
+
+def _open_generated(params: Params, spec: SourceSpec, lock: dict | None) -> Source:
+    return _read(generated_dir(params), params, spec, layout="generic")
+
+
+def _pin_generated(params: Params, spec: SourceSpec) -> dict:
+    return {"spec": spec.text, "generator": GENERATOR_VERSION, "digest": generated_digest(params)}
+
+
+def _open_dir(params: Params, spec: SourceSpec, lock: dict | None) -> Source:
+    return _read(spec.path, params, spec)
+
+
+def _pin_files(params: Params, spec: SourceSpec) -> dict:
+    src = open_source(params)
+    return {"spec": spec.text, "layout": src.layout, "files": content_hashes(src)}
+
+
+def _open_zip(params: Params, spec: SourceSpec, lock: dict | None) -> Source:
+    archive = spec.path
+    if lock is not None and lock.get("sha256") and archive.is_file() and archive_sha256(archive) != lock["sha256"]:
+        raise BadInput(f"source {spec.text} changed since source.lock.json was written; run `make lock`")
+    root, rejects = extract_zip(archive, CACHE_DIR / "sources", params.ingest.archive)
+    src = _read(root, params, spec)
+    src.problems = [replace(r, path=f"{archive.name}:{r.path}") for r in rejects] + src.problems
+    return src
+
+
+def _pin_zip(params: Params, spec: SourceSpec) -> dict:
+    archive = spec.path
+    if not archive.is_file():
+        raise BadInput(f"source {spec.text}: {archive} is not a file")
+    return {"spec": spec.text, "sha256": archive_sha256(archive), "bytes": archive.stat().st_size}
+
+
+def _open_kaggle(params: Params, spec: SourceSpec, lock: dict | None) -> Source:
+    from dataset import kaggle
+
+    pinned = lock.get("handle") if lock else None
+    path, _ = kaggle.resolve(f"kaggle:{pinned}" if pinned else spec.text, params.ingest.kaggle_timeout_s)
+    return _read(path, params, spec)
+
+
+def _pin_kaggle(params: Params, spec: SourceSpec) -> dict:
+    from dataset import kaggle
+
+    lock = _pin_files(params, spec)
+    owner, slug, _ = kaggle.parse(spec.text)
+    _, version = kaggle.resolve(spec.text, params.ingest.kaggle_timeout_s)
+    return {**lock, "handle": f"{owner}/{slug}/versions/{version}", "version": version}
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    open: Callable[[Params, SourceSpec, dict | None], Source]  # read it (a lock pins what it resolves to)
+    pin: Callable[[Params, SourceSpec], dict]  # what its lock records
+
+
+KINDS: dict[str, SourceKind] = {  # keyed like core/source_spec.FORMS (tested)
+    "generated": SourceKind(_open_generated, _pin_generated),
+    "dir": SourceKind(_open_dir, _pin_files),
+    "zip": SourceKind(_open_zip, _pin_zip),
+    "kaggle": SourceKind(_open_kaggle, _pin_kaggle),
+}
+
+
+def parse_spec(text: str) -> SourceSpec:
+    """core/source_spec.parse_spec, with a bad spec as the stage's exit-2 error."""
+    try:
+        return source_spec.parse_spec(text)
+    except ValueError as err:
+        raise BadInput(f"ingest.source: {err}") from None
 
 
 def open_source(params: Params, lock: dict | None = None) -> Source:
     """Resolve and read the source of params; with a lock, a kaggle source uses the pinned version."""
-    spec = params.ingest.source
-    if spec == "generated":
-        return _read(generated_dir(params), params, spec, layout="generic")
-    if spec.startswith("dir:"):
-        return _read(Path(spec[4:]).expanduser(), params, spec)
-    if spec.startswith("zip:"):
-        archive = Path(spec[4:]).expanduser()
-        if lock is not None and lock.get("sha256") and archive.is_file() and archive_sha256(archive) != lock["sha256"]:
-            raise BadInput(f"source {spec} changed since source.lock.json was written; run `make lock`")
-        root, rejects = extract_zip(archive, CACHE_DIR / "sources", params.ingest.archive)
-        src = _read(root, params, spec)
-        src.problems = [replace(r, path=f"{archive.name}:{r.path}") for r in rejects] + src.problems
-        return src
-    if spec.startswith("kaggle:"):
-        from dataset import kaggle
+    spec = parse_spec(params.ingest.source)
+    return KINDS[spec.kind].open(params, spec, lock)
 
-        pinned = lock.get("handle") if lock else None
-        path, _ = kaggle.resolve(f"kaggle:{pinned}" if pinned else spec, params.ingest.kaggle_timeout_s)
-        return _read(path, params, spec)
-    raise BadInput(f"ingest.source: {spec!r}: expected generated, dir:, zip: or kaggle:")
+
+def compute_lock(params: Params) -> dict:
+    """The source lock: the spec and what pins its content (dataset/lock.py reads and checks it)."""
+    spec = parse_spec(params.ingest.source)
+    return KINDS[spec.kind].pin(params, spec)
+
+
+# -- content hashes of a folder source ------------------------------------------------------------------------------
+
+METADATA_SUFFIXES = (".csv", ".json", ".txt")  # locked beside the images: they carry the labels
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file; "" for one that is not a regular file, cannot be read, or is over MAX_FILE_BYTES."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+        if not os.path.isfile(path) or os.path.islink(path) or st.st_size > MAX_FILE_BYTES:
+            return ""
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return ""
+    return h.hexdigest()
+
+
+def content_hashes(src: Source) -> dict[str, str]:
+    """Every listed image's sha256, and every metadata file's (tags files, Danbooru JSON), by display path."""
+    files = {display(rel): file_sha256(src.root / rel) for rel in src.listed}
+    for dirpath, _, names in os.walk(src.root):
+        for name in names:
+            p = Path(dirpath) / name
+            rel = display(p.relative_to(src.root).as_posix())
+            if rel not in files and p.suffix.lower() in METADATA_SUFFIXES:
+                files[rel] = file_sha256(p)
+    return dict(sorted(files.items()))

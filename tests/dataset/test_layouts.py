@@ -239,3 +239,17 @@ def test_ingest_by_hand_on_any_source(tmp_path):
     bad = run([*base, "--source", f"dir:{tmp_path / 'nowhere'}", "--out", "out2"], tmp_path, check=False, env=env)
     assert bad.returncode == 2 and "nowhere" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "out2").exists()
+
+
+def test_the_source_spec_is_parsed_once_and_every_kind_is_registered():
+    from core.source_spec import FORMS, parse_spec
+    from dataset.sources import KINDS
+
+    assert set(KINDS) == set(FORMS)
+    assert parse_spec("generated").kind == "generated"
+    spec = parse_spec("kaggle:splcher/animefacedataset/versions/3")
+    assert (spec.kind, spec.arg) == ("kaggle", "splcher/animefacedataset/versions/3")
+    assert parse_spec("dir:~/faces").path == Path("~/faces").expanduser()
+    for bad in ("ftp://x", "dir:", "generated:x", "zip", ""):
+        with pytest.raises(ValueError, match="expected one of"):
+            parse_spec(bad)
