@@ -189,15 +189,20 @@ def _workspace() -> dict[str, str]:
     return state
 
 
+# the interpreter's own helpers (the ingest fork server, multiprocessing's resource tracker) end with the interpreter
+MULTIPROCESSING_HELPERS = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
+
+
 def _children() -> list[str]:
-    """Live (not zombie) processes whose parent is this one: `pid cmdline`."""
+    """Live (not zombie) processes whose parent is this one, but the interpreter's own helpers: `pid cmdline`."""
     out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
             if int(fields[1]) == os.getpid() and fields[0] != "Z":
                 cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                out.append(f"{stat.parent.name} {cmd.strip()[:200]}")
+                if not any(h in cmd for h in MULTIPROCESSING_HELPERS):
+                    out.append(f"{stat.parent.name} {cmd.strip()[:200]}")
         except (OSError, IndexError, ValueError):
             continue
     return out
