@@ -3,9 +3,11 @@
 By default the store is local: SQLite at `<repo>/mlruns/mlflow.db` (an absolute URI, so the working folder does not
 matter) and artifacts under `<repo>/mlruns/artifacts/`; `MLFLOW_TRACKING_URI` points elsewhere (a server).
 
-Every run carries the lineage tags `git_commit`, `git_dirty`, `profile`, `stage`, `params_digest` and one
-`dvc_md5/<path>` per input (the hash DVC records for it), plus the params of the sections it read. Registered
-versions carry the same tags. Models are registered as bundles (safetensors + JSON + arrays): nothing is pickled.
+Every run carries the lineage tags `git_commit`, `git_dirty` (the code or params differ from the commit; the
+pipeline's own records such as dvc.lock and metrics/ do not count), `profile`, `stage`, `params_digest` and one
+`dvc_md5/<path>` per input (DVC's hash of what the run read, computed from the data, not copied from dvc.lock),
+plus the params of the sections it read. Registered versions carry the same tags. Models are registered as bundles
+(safetensors + JSON + arrays): nothing is pickled.
 """
 
 from __future__ import annotations
@@ -84,24 +86,49 @@ def experiment_id(name: str) -> str:
         return client.get_experiment_by_name(name).experiment_id
 
 
+def pipeline_records(cwd: Path = REPO) -> set[str]:
+    """The git-tracked files the pipeline itself writes: dvc.lock, source.lock.json and every stage's metrics, plots
+    and outs of dvc.yaml. A change to them is a run's record, not a change to the code or the params."""
+    records = {"dvc.lock", "source.lock.json"}
+    try:
+        stages = (yaml.safe_load((cwd / "dvc.yaml").read_text(encoding="utf-8")) or {}).get("stages") or {}
+    except (OSError, yaml.YAMLError):
+        return records
+    for stage in stages.values():
+        for field in ("outs", "metrics", "plots"):
+            for entry in stage.get(field) or []:
+                records.add(next(iter(entry)) if isinstance(entry, dict) else str(entry))
+    return records
+
+
 def git_state(cwd: Path = REPO) -> tuple[str, bool]:
-    """(commit, dirty); ("unknown", True) outside a git checkout."""
+    """(commit, dirty): dirty when a tracked file other than the pipeline's own records (`pipeline_records`) differs
+    from the commit, i.e. the code, the params or committed inputs; ("unknown", True) outside a git checkout."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = bool(
-            subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=cwd,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-        )
-        return commit, dirty
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "-z", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown", True
+    records = pipeline_records(cwd)
+    entries, paths = iter(changed.split("\0")), []
+    for entry in entries:
+        if len(entry) > 3:
+            paths.append(entry[3:])
+            if "R" in entry[:2] or "C" in entry[:2]:  # a rename or copy: its source path is the next entry, bare
+                paths.append(next(entries, ""))
+
+    def recorded(path: str) -> bool:
+        return any(path == r or path.startswith(r.rstrip("/") + "/") for r in records)
+
+    return commit, any(not recorded(p) for p in paths)
 
 
 def _md5_file(path: Path) -> str:
@@ -112,16 +139,9 @@ def _md5_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def dvc_md5(path: str | os.PathLike[str], lock: Path | None = None) -> str:
-    """The md5 DVC records for an output (from dvc.lock), else computed the way DVC does (dirs end in `.dir`)."""
-    rel = Path(path).as_posix()
-    lock = lock or Path("dvc.lock")
-    if lock.exists():
-        doc = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
-        for stage in (doc.get("stages") or {}).values():
-            for out in stage.get("outs", []) or []:
-                if out.get("path") == rel and out.get("md5"):
-                    return str(out["md5"])
+def dvc_md5(path: str | os.PathLike[str]) -> str:
+    """The md5 DVC gives this file or folder (folders: md5 of the sorted entry list, ending in `.dir`), computed from
+    what is on disk now: the hash of what a run reads, equal to dvc.lock's only when the data is what DVC recorded."""
     p = Path(path)
     if p.is_dir():
         entries = [

@@ -120,7 +120,7 @@ def ingest(
             "images": len(keep),
             "rejected": len(rejects),
             "rejected_by_reason": count_by_code(rejects),
-            "split": {s: split_counts.get(s, 0) for s in SPLITS},
+            "images_by_split": {s: split_counts.get(s, 0) for s in SPLITS},
             "groups": len(set(groups)),
             "unmapped_tags": sum(unmapped.values()),
             "decoded": n - cache_hits,

@@ -6,7 +6,8 @@
 
 Every move is recorded on the version it points to: tags `alias/<alias>/by` (who: $USER, or the stage that called),
 `alias/<alias>/why` and `alias/<alias>/previous` (the version the alias pointed to before, so a roll back is one
-command). The stages call `promote` for now; the evaluate stage becomes its caller for `champion` (issue 16).
+command). The stages call `promote` for now; the evaluate stage becomes its caller for `champion` (issue 16). The
+`extractor` alias is not offered here: `python -m stages.extractor --move` moves it and re-scores what used it.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", help="registered model, e.g. anime-posenet")
     ap.add_argument("version")
-    ap.add_argument("--alias", default="champion", choices=ALIASES)
+    ap.add_argument("--alias", default="champion", choices=[a for a in ALIASES if a != "extractor"])
     ap.add_argument("--why", default="", help="the reason, recorded on the version")
     args = ap.parse_args()
     previous = promote(args.model, args.version, args.alias, args.why)

@@ -44,7 +44,7 @@ def main() -> None:
     write_json(args.metrics, {"ingest": metrics})
     print(
         f"ingest: {metrics['images']} images kept of {metrics['files']} files, {metrics['rejected']} rejected "
-        f"(report: {out / 'rejects.csv'}), split {metrics['split']}, {metrics['images_per_s']} files/s"
+        f"(report: {out / 'rejects.csv'}), split {metrics['images_by_split']}, {metrics['images_per_s']} files/s"
     )
 
 

@@ -115,7 +115,7 @@ def run(params: Params, exports: Path, ingest: Path, render: Path, out: Path) ->
         "joint_items": len(items),
         "joint_items_annotated": len(parsed.joints),
         "problems": len(parsed.problems),
-        "kappa": agree["kappa"],
+        "kappa_by_group": agree["kappa"],
         "joint_disagreement_px_mean": (
             round(float(np.mean(list(agree["joint_disagreement_px"].values()))), 3)
             if agree["joint_disagreement_px"]

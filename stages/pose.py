@@ -3,9 +3,10 @@
     python -m stages.pose      # data/pose/ (bundle: posenet + index), metrics/pose.json, MLflow `posenet`
 
 - posenet (models/pose/net.py) learns the 11 joints from the kinds in `pose.kinds` (stick figures, sketches and
-  projections by default), mixed; `pck_0_05` is reported on the test split per kind.
+  projections by default), mixed; `pck_0_05` per kind on validation and test.
 - The retrieval index embeds 3D-model projections from the images alone (posenet's learned pose embedding) in
-  scikit-learn NearestNeighbors; `retrieval_top1` and the other figures are models/pose/evaluate.py's.
+  scikit-learn NearestNeighbors; `retrieval_top1` on validation and test and the other figures are
+  models/pose/evaluate.py's. metrics/pose.json = {pose: {posenet: {...}, joints_embedding: {...}, floor: {...}}}.
 - One MLflow run (experiment `posenet`) with the figures, a per-joint error plot and a grid of test predictions; the
   bundle (model.safetensors, config.json, index.npz, index.json) is registered as a version of `anime-posenet` with
   alias `challenger`, and `champion` too when the model has none yet (the evaluate stage moves it later).
@@ -53,17 +54,17 @@ def run(params: Params, render_dir: Path, out: Path) -> dict:
     with atomic_path(out) as tmp, tracking.start_run("posenet", params, "pose", ["pose", "render"], inputs, "posenet"):
         y_tr = splits["train"]["stick"][1]
         res = train_posenet(train_images, y_tr, pp, size, params.seed, ckpt, log=tracking.log_metrics)
-        figures, preds, index_all = evaluate(res.net, ps, splits, size, params.seed)
-        speed = figures.pop("inference_images_per_s")
-        metrics = {
-            **figures,
-            "train_images": sum(len(v) for v in train_images.values()),
-            "train_seconds": round(res.seconds, 1),
-            "inference_images_per_s": speed,
-            "epochs_done": res.epochs_done,
-            "stopped_by_budget": res.stopped_by_budget,
-            "size": size,
-        }
+        metrics, preds, index_all = evaluate(res.net, ps, splits, size, params.seed)
+        posenet = metrics["posenet"]
+        posenet.update(
+            {
+                "train_images": sum(len(v) for v in train_images.values()),
+                "train_seconds": round(res.seconds, 1),
+                "epochs_done": res.epochs_done,
+                "stopped_by_budget": res.stopped_by_budget,
+                "size": size,
+            }
+        )
         tracking.log_metrics(metrics)
         log_figures(preds, splits)
         tmp.mkdir(parents=True)
@@ -72,7 +73,7 @@ def run(params: Params, render_dir: Path, out: Path) -> dict:
         version = tracking.register_bundle(tmp, MODEL, tags={"role": "posenet"})
         promote(MODEL, version, "challenger", "the posenet of this run", by="stage pose")
         promote_if_absent(MODEL, version, "champion", "the first posenet of this store", by="stage pose")
-        metrics["version"] = version
+        posenet["version"] = version
         write_json(tmp / "metrics.json", metrics)
     if res.stopped_by_budget:
         print(f"pose: stopped by pose.max_minutes after {res.epochs_done} of {pp.epochs} epochs")
@@ -89,10 +90,12 @@ def main() -> None:
     params = load_params(args.params)
     metrics = run(params, Path(args.data), Path(args.out))
     write_json(args.metrics, {"pose": metrics})
+    m = metrics["posenet"]
+    by_kind = ", ".join(f"{k} {v}" for k, v in m["pck_0_05_by_kind"].items())
     print(
-        f"pose: pck_0_05 stick {metrics['pck_0_05']['stick']}, sketch {metrics['pck_0_05']['sketch']}, projection "
-        f"{metrics['pck_0_05']['projection']}; retrieval_top1 {metrics['retrieval_top1']} among "
-        f"{metrics['retrieval_candidates']}; anime-posenet version {metrics['version']}"
+        f"pose: test pck_0_05 {by_kind}; retrieval_top1 val {m['val_retrieval_top1']} among "
+        f"{m['val_retrieval_candidates']}, test {m['retrieval_top1_at_val_size']} among {m['val_retrieval_candidates']} "
+        f"and {m['retrieval_top1']} among {m['retrieval_candidates']}; anime-posenet version {m['version']}"
     )
 
 

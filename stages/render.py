@@ -32,10 +32,11 @@ def run(params, out: Path, workers: int | None = None) -> dict:
     ps = PoseSet(out)
     total = sum(info["counts"].values())
     return {
-        "poses": info["counts"],
+        "poses": total,
+        "poses_by_split": info["counts"],
         "images": 3 * total,
         "size": info["size"],
-        "families": dict(sorted(Counter(r["family"] for r in ps.meta).items())),
+        "poses_by_family": dict(sorted(Counter(r["family"] for r in ps.meta).items())),
         "back_views": sum(abs(float(r["yaw"])) > 90 for r in ps.meta),
         "seconds": round(seconds, 2),
         "poses_per_s": round(total / max(seconds, 1e-9), 1),

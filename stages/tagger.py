@@ -4,15 +4,18 @@
 
 Three models on the ingest split, each an MLflow run in experiment `tagger` and a version of `anime-tagger`:
 
-  cnn        the TaggerNet (models/tagger/net.py) with seed `seed`: tag `role=cnn`, alias `extractor`; the feature
-             space of fd_tagger / kid_tagger (data/tagger/extractor.json pins its version)
+  cnn        the TaggerNet (models/tagger/net.py) with seed `seed`: tag `role=cnn`; a store's first one becomes the
+             feature space of fd_tagger / kid_tagger (the `extractor` stage pins it; retraining does not move it)
   baseline   HOG + colour histograms + logistic regression (models/tagger/baseline.py): tag `role=baseline`
   judge      the same CNN trained with seed + judge_seed_offset: tag `role=judge`, alias `judge`; the independent
              judge of the attribute-slider test
 
-Per-tag thresholds are calibrated on the validation split, every figure is reported on the test split, and the
+Per-tag thresholds are calibrated on the validation split, every figure is reported on validation and test, and the
 model with the better *validation* macro-F1 (cnn or baseline) gets alias `champion` and writes `tags_auto.csv`:
 one row per image of the ingest manifest (labelled or not), a probability per tag, the predicted value per group.
+
+metrics/tagger.json = {tagger: {cnn: {...}, judge: {...}, hog_baseline: {...}, floor: {...}, champion, data: {...}}}
+(`floor`: every group's most common training value answered for every image).
 """
 
 from __future__ import annotations
@@ -27,8 +30,7 @@ from core.params import Params, load_params
 from dataset.shards import ImageShards, read_manifest
 from models.promote import promote
 from models.tagger import evaluate, roles
-from models.tagger.net import predict_proba
-from models.tagger.roles import MODEL
+from models.tagger.net import MODEL, predict_proba
 
 INGEST = Path("data/ingest")  # the ingest stage's output (stages/ingest.OUT)
 
@@ -66,23 +68,16 @@ def run(params: Params, data_dir: Path, out: Path) -> dict:
             judge = roles.train_cnn_role(
                 params, "judge", params.seed + tp.judge_seed_offset, data, inputs, tmp / "judge"
             )
-        champion = "cnn" if cnn["val"]["macro_f1"] >= base["val"]["macro_f1"] else "baseline"
+        champion = "cnn" if cnn["val"]["macro_f1"] >= base["val"]["macro_f1"] else "hog_baseline"
         chosen = cnn if champion == "cnn" else base
         why = f"validation macro-F1 {chosen['val']['macro_f1']:.4f}, the better of cnn and baseline"
         promote(MODEL, chosen["version"], "champion", why, by="stage tagger")
-        promote(MODEL, cnn["version"], "extractor", "the tagger CNN of this run", by="stage tagger")
         if judge is not None:
             promote(MODEL, judge["version"], "judge", "the judge CNN of this run", by="stage tagger")
-        write_json(
-            tmp / "extractor.json",
-            {
-                "model": MODEL,
-                "version": cnn["version"],
-                "role": "cnn",
-                "feature_dim": cnn["net"].feature_dim,
-                "size": tp.size,
-            },
-        )
+        registered = {"model": MODEL, "cnn": cnn["version"], "baseline": base["version"]}
+        if judge is not None:
+            registered["judge"] = judge["version"]
+        write_json(tmp / "registered.json", registered)  # the extractor stage pins a store's first cnn
         x_all, _ = every.arrays()
         rows = read_manifest(data_dir)
         probs = predict_proba(cnn["net"], x_all) if champion == "cnn" else base["model"].probabilities(x_all)
@@ -91,20 +86,31 @@ def run(params: Params, data_dir: Path, out: Path) -> dict:
     def summary(m: dict) -> dict:
         return {
             "macro_f1": m["test"]["macro_f1"],
-            "macro_f1_by_group": m["test"]["macro_f1_by_group"],
             "val_macro_f1": m["val"]["macro_f1"],
+            "macro_f1_by_group": m["test"]["macro_f1_by_group"],
+            "val_macro_f1_by_group": m["val"]["macro_f1_by_group"],
             "version": m["version"],
             "train_seconds": m["train_seconds"],
             "inference_images_per_s": m["inference_images_per_s"],
         }
 
+    floor_test = evaluate.majority_floor(data["train"][1], data["test"][1])
+    floor_val = evaluate.majority_floor(data["train"][1], data["val"][1])
     metrics = {
         "cnn": {**summary(cnn), "epochs_done": cnn["epochs_done"], "stopped_by_budget": cnn["stopped_by_budget"]},
-        "baseline": summary(base),
+        "hog_baseline": summary(base),
+        "floor": {
+            "macro_f1": floor_test["macro_f1"],
+            "val_macro_f1": floor_val["macro_f1"],
+            "macro_f1_by_group": floor_test["macro_f1_by_group"],
+        },
         "champion": champion,
-        "test_images": len(data["test"][0]),
-        "auto_tagged": len(rows),
-        "imbalance_train": balance["imbalance_train"],
+        "data": {
+            "val_images": len(data["val"][0]),
+            "test_images": len(data["test"][0]),
+            "auto_tagged": len(rows),
+            "imbalance_train_by_group": balance["imbalance_train"],
+        },
     }
     if judge is not None:
         metrics["judge"] = {**summary(judge), "epochs_done": judge["epochs_done"]}
@@ -122,9 +128,10 @@ def main() -> None:
     metrics = run(params, Path(args.data), Path(args.out))
     write_json(args.metrics, {"tagger": metrics})
     print(
-        f"tagger: test macro-F1 cnn {metrics['cnn']['macro_f1']}, baseline {metrics['baseline']['macro_f1']}"
+        f"tagger: test macro-F1 cnn {metrics['cnn']['macro_f1']}, hog_baseline {metrics['hog_baseline']['macro_f1']}"
         + (f", judge {metrics['judge']['macro_f1']}" if "judge" in metrics else "")
-        + f"; champion {metrics['champion']}; {metrics['auto_tagged']} images auto-tagged"
+        + f", floor {metrics['floor']['macro_f1']}; champion {metrics['champion']} (by validation macro-F1); "
+        f"{metrics['data']['auto_tagged']} images auto-tagged"
     )
 
 

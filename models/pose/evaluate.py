@@ -1,11 +1,18 @@
-"""Judging posenet: `pck_0_05` per kind on validation and test, the retrieval index and `retrieval_top1`, figures.
+"""Judging posenet: `pck_0_05` per kind and retrieval top-1, on validation (which chooses) and test (which reports).
 
-- `pck_0_05` (models/metrics/pck.py) per kind (stick figures, sketches, projections), validation beside test.
+- `pck_0_05` (models/metrics/pck.py) per kind (stick figures, sketches, projections), validation beside test; the
+  headline `pck_0_05` is the mean over the kinds, the kinds under `pck_0_05_by_kind`.
 - The retrieval index embeds 3D-model projections from the images alone (posenet's pose embedding). The queries are
-  the test stick figures drawn anew at another random scale (0.75-1.25) and place, so that a hit cannot come from
-  where the figure sits in the frame; a hit when the projection of the same pose and camera comes back first.
-  `retrieval_top1` against the test projections, `retrieval_top1_all` against every split's (the index that is
-  saved and served), `retrieval_top1_joints` with posenet's joints instead of the learned embedding.
+  a split's stick figures drawn anew (`replaced_sticks`): each at the size of *another* pose of the split, chosen at
+  random, and at a random place, so that neither where a figure sits nor how big it is says which candidate is its
+  own; a hit when the projection of the same pose and camera comes back first. Like with like:
+  `val_retrieval_top1` (validation queries among the validation projections) and `retrieval_top1_at_val_size` (a
+  random subset of as many test poses, among their projections) count the same number of candidates;
+  `retrieval_top1` asks among every test projection and `retrieval_top1_all` among every split's (the index that is
+  saved and served).
+- Beside posenet, under their own keys: `joints_embedding` (the same retrieval with posenet's joints, centred and
+  scaled, instead of the learned embedding) and `floor` (chance for retrieval; the training split's mean pose
+  predicted for every image for `pck_0_05`).
 """
 
 from __future__ import annotations
@@ -18,20 +25,30 @@ from core.names import JOINTS, POSE_KINDS
 from models.metrics.pck import pck, per_joint_error
 from models.pose.net import PoseNet, embed_images, predict
 from models.pose.retrieval import RetrievalIndex, embed_joints, retrieval_top1
-from models.pose.train import random_placement
 from synth.pose.figure import draw_stick
 from synth.pose.skeleton import STICK_INDEX
 from synth.sheet import tile
 
 KINDS = POSE_KINDS
+QUERY_SALT = {"val": 0x51D, "test": 0x51C}  # the query stream of each split (test's is the one used since issue 5)
+
+
+def _r4(d: dict) -> dict:
+    return {k: round(float(v), 4) for k, v in d.items()}
+
+
+def _top1(index_emb: np.ndarray, ids: list[str], query_emb: np.ndarray) -> float:
+    """Top-1 when query i's own candidate is row i of `index_emb`."""
+    return retrieval_top1(RetrievalIndex(index_emb, ids), query_emb, np.arange(len(query_emb)))
 
 
 def evaluate(net: PoseNet, ps, splits: dict, size: int, seed: int) -> tuple[dict, dict, RetrievalIndex]:
-    """(figures, predictions per (split, kind), the index over every split's projections) of a trained posenet.
+    """(metrics, predictions per (split, kind), the index over every split's projections) of a trained posenet.
 
-    `splits[split][kind]` = (images uint8 [N, S, S, 3], joints [N, 11, 2]); `ps` the PoseSet (for ids)."""
-    figures: dict = {"val": {}, "test": {}}
+    `splits[split][kind]` = (images uint8 [N, S, S, 3], joints [N, 11, 2]); `ps` the PoseSet (for ids). `metrics`
+    = {"posenet": {...}, "joints_embedding": {...}, "floor": {...}} (the layout of metrics/pose.json)."""
     preds: dict = {}
+    found: dict = {"val": {}, "test": {}}
     t_infer, n_infer = 0.0, 0
     for s in ("val", "test"):
         for k in KINDS:
@@ -42,40 +59,89 @@ def evaluate(net: PoseNet, ps, splits: dict, size: int, seed: int) -> tuple[dict
                 t_infer += time.perf_counter() - t0
                 n_infer += len(x)
             preds[s, k] = p
-            figures[s][k] = {
-                "pck_0_05": pck(p, y, size),
-                "px_error": float(np.linalg.norm(p - y, axis=-1).mean()),
-            }
-    # the retrieval index: embeddings of projections, from the images alone. The queries are the test stick
-    # figures drawn anew at another random scale and place, so that a hit cannot come from where the figure sits
-    query_joints, query = replaced_sticks(splits["test"]["stick"][1], size, seed)
-    proj = {s: splits[s]["projection"][0] for s in ("train", "val", "test")}
-    emb = {s: embed_images(net, proj[s]) for s in proj}
-    ids = {s: [ps.meta[i]["id"] for i in ps.rows(s)] for s in proj}
-    q_emb = embed_images(net, query)
-    own = np.arange(len(query))
-    top1 = retrieval_top1(RetrievalIndex(emb["test"], ids["test"]), q_emb, own)
-    q_pred = predict(net, query)
-    top1_joints = retrieval_top1(
-        RetrievalIndex(embed_joints(preds["test", "projection"]), ids["test"]), embed_joints(q_pred), own
-    )
-    index_all = RetrievalIndex(np.concatenate([emb[s] for s in proj]), sum((ids[s] for s in proj), []))
-    top1_all = retrieval_top1(index_all, q_emb, own + len(emb["train"]) + len(emb["val"]))
+            found[s][k] = {"pck": pck(p, y, size), "px": float(np.linalg.norm(p - y, axis=-1).mean())}
 
-    test = figures["test"]
-    metrics = {
-        "pck_0_05": {k: round(test[k]["pck_0_05"], 4) for k in KINDS},
-        "px_error": {k: round(test[k]["px_error"], 3) for k in KINDS},
-        "pck_0_05_stick_replaced": round(pck(q_pred, query_joints, size), 4),
-        "val_pck_0_05": {k: round(figures["val"][k]["pck_0_05"], 4) for k in KINDS},
-        "retrieval_top1": round(top1, 4),
-        "retrieval_candidates": len(emb["test"]),
-        "retrieval_top1_joints": round(top1_joints, 4),
-        "retrieval_top1_all": round(top1_all, 4),
-        "index_size": len(index_all.ids),
-        "inference_images_per_s": round(n_infer / max(t_infer, 1e-9), 1),
+    proj = {s: splits[s]["projection"][0] for s in ("train", "val", "test")}
+    ids = {s: [ps.meta[i]["id"] for i in ps.rows(s)] for s in proj}
+    emb = {s: embed_images(net, proj[s]) for s in proj}
+    joint_emb = {s: embed_joints(preds[s, "projection"]) for s in ("val", "test")}
+    queries = {s: replaced_sticks(splits[s]["stick"][1], size, seed, QUERY_SALT[s]) for s in ("val", "test")}
+    q_pred = {s: predict(net, queries[s][1]) for s in queries}
+    q_emb = {s: embed_images(net, queries[s][1]) for s in queries}
+    q_joint = {s: embed_joints(q_pred[s]) for s in queries}
+
+    # like with like: as many test poses as validation has, drawn once per seed
+    n_val, n_test = len(ids["val"]), len(ids["test"])
+    sub = np.sort(np.random.default_rng([seed, 0x600]).choice(n_test, min(n_val, n_test), replace=False))
+    sub_ids = [ids["test"][i] for i in sub]
+
+    index_all = RetrievalIndex(np.concatenate([emb[s] for s in proj]), sum((ids[s] for s in proj), []))
+    offset = len(ids["train"]) + len(ids["val"])
+    top1_all = retrieval_top1(index_all, q_emb["test"], np.arange(n_test) + offset)
+
+    posenet = {
+        "pck_0_05": float(np.mean([found["test"][k]["pck"] for k in KINDS])),
+        "val_pck_0_05": float(np.mean([found["val"][k]["pck"] for k in KINDS])),
+        "retrieval_top1": _top1(emb["test"], ids["test"], q_emb["test"]),
+        "retrieval_top1_at_val_size": _top1(emb["test"][sub], sub_ids, q_emb["test"][sub]),
+        "val_retrieval_top1": _top1(emb["val"], ids["val"], q_emb["val"]),
+        "retrieval_top1_all": top1_all,
+        "pck_0_05_queries": pck(q_pred["test"], queries["test"][0], size),
     }
-    return metrics, preds, index_all
+    posenet = _r4(posenet)
+    posenet.update(
+        {
+            "pck_0_05_by_kind": _r4({k: found["test"][k]["pck"] for k in KINDS}),
+            "val_pck_0_05_by_kind": _r4({k: found["val"][k]["pck"] for k in KINDS}),
+            "px_error_by_kind": {k: round(found["test"][k]["px"], 3) for k in KINDS},
+            "retrieval_candidates": n_test,
+            "val_retrieval_candidates": n_val,
+            "index_size": len(index_all.ids),
+            "inference_images_per_s": round(n_infer / max(t_infer, 1e-9), 1),
+        }
+    )
+    joints_embedding = _r4(
+        {
+            "retrieval_top1": _top1(joint_emb["test"], ids["test"], q_joint["test"]),
+            "retrieval_top1_at_val_size": _top1(joint_emb["test"][sub], sub_ids, q_joint["test"][sub]),
+            "val_retrieval_top1": _top1(joint_emb["val"], ids["val"], q_joint["val"]),
+        }
+    )
+    mean_pose = splits["train"]["stick"][1].mean(axis=0)
+    floor_pck = {
+        k: pck(np.broadcast_to(mean_pose, splits["test"][k][1].shape), splits["test"][k][1], size) for k in KINDS
+    }
+    floor = {
+        "pck_0_05": round(float(np.mean(list(floor_pck.values()))), 4),
+        "pck_0_05_by_kind": _r4(floor_pck),
+        "retrieval_top1": round(1 / n_test, 6),
+        "val_retrieval_top1": round(1 / n_val, 6),
+    }
+    return {"posenet": posenet, "joints_embedding": joints_embedding, "floor": floor}, preds, index_all
+
+
+def replaced_sticks(
+    joints: np.ndarray, size: int, seed: int, salt: int = QUERY_SALT["test"]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The stick figures of these poses drawn again, each at the size of another pose of the set (a random
+    permutation: independent of its own size) and at a random place 3 px or more inside: (joints, images).
+
+    Size is the RMS distance of the joints from their centroid; a figure that would not fit is shrunk to fit."""
+    j = np.asarray(joints, np.float64)
+    n, margin = len(j), 3.0
+    rng = np.random.default_rng([seed, salt])
+    centred = j - j.mean(axis=1, keepdims=True)
+    radius = np.sqrt((centred**2).sum(axis=-1).mean(axis=1))
+    target = radius[rng.permutation(n)]
+    scale = target / np.maximum(radius, 1e-6)
+    extent = (centred.max(axis=1) - centred.min(axis=1)).max(axis=1)  # the larger of width and height
+    scale = np.minimum(scale, (size - 1 - 2 * margin) / np.maximum(extent, 1e-6))
+    moved = centred * scale[:, None, None]
+    lo = margin - moved.min(axis=1)  # [N, 2]: the smallest offset keeping every joint inside
+    hi = size - 1 - margin - moved.max(axis=1)
+    moved = moved + (lo + rng.random((n, 2)) * (hi - lo))[:, None, :]
+    moved = moved.astype(np.float32)
+    return moved, np.stack([draw_stick(p, size, 4, rng) for p in moved])
 
 
 def overlay(images: np.ndarray, pred: np.ndarray, truth: np.ndarray, zoom: int = 3) -> np.ndarray:
@@ -91,17 +157,6 @@ def overlay(images: np.ndarray, pred: np.ndarray, truth: np.ndarray, zoom: int =
                 cv2.line(big, tuple(int(v) for v in q[a]), tuple(int(v) for v in q[b]), color, 1, cv2.LINE_AA)
         tiles.append(big)
     return tile(tiles, cols=8)
-
-
-def replaced_sticks(joints: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The stick figures of these poses drawn again at a random scale (0.75-1.25) and place: (joints, images)."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed + 0x51C)
-    _, moved = random_placement(torch.from_numpy(np.array(joints, np.float32)), size, gen, (0.75, 1.25), 3.0)
-    moved = moved.numpy()
-    rng = np.random.default_rng([seed, 0x51C])
-    return moved, np.stack([draw_stick(j, size, 4, rng) for j in moved])
 
 
 def joint_plot(errors: dict[str, np.ndarray]):

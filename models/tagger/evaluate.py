@@ -152,3 +152,14 @@ def figures(probs: dict[str, np.ndarray], y: np.ndarray, pred: np.ndarray, title
         ax.legend(fontsize=7)
     fig_pr.tight_layout()
     return fig_cm, fig_pr
+
+
+def majority_floor(y_train: np.ndarray, y: np.ndarray) -> dict:
+    """The report of a tagger that answers every group's most common training value for every image: the floor."""
+    probs = {}
+    for k, g in enumerate(GROUPS):
+        labelled = y_train[y_train[:, k] >= 0, k]
+        top = int(np.bincount(labelled, minlength=len(ATTRIBUTES[g])).argmax()) if len(labelled) else 0
+        probs[g] = np.zeros((len(y), len(ATTRIBUTES[g])), np.float32)
+        probs[g][:, top] = 1.0
+    return report(probs, y, {})

@@ -1,35 +1,50 @@
 """The pinned feature extractor: `fd_tagger` and `kid_tagger` between two image sets, in the feature space of one
 registered `anime-tagger` version.
 
-Every figure records which version made it (`extractor_version`); re-scoring loads that pinned version
-(`data/tagger/extractor.json`), so numbers computed months apart stay comparable.
+Every figure records which version made it (`extractor_version`). The pin is `data/extractor/pin.json` (the
+`extractor` stage, stages/extractor.py): retraining the tagger does not move it, `python -m stages.extractor --move`
+does and re-scores, so numbers computed months apart stay comparable. Loading the pinned version checks its weights
+against the pin's sha256: a store that changed under the pin is refused, not silently used.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from pathlib import Path
 
 from core import tracking
 from models import metrics
-from models.tagger.net import TaggerNet, extract_features
+from models.tagger.net import MODEL, TaggerNet, extract_features
+
+PIN = "data/extractor/pin.json"
 
 
-def load_extractor(version: str | None = None, pinned: str = "data/tagger/extractor.json"):
-    """(TaggerNet, version): the registered `anime-tagger` version given, else the one the tagger stage pinned."""
+def load_extractor(version: str | None = None, pinned: str = PIN):
+    """(TaggerNet, version): the registered `anime-tagger` version given, else the pinned one (weights checked)."""
+    expect = None
     if version is None:
         try:
-            version = str(json.loads(Path(pinned).read_text())["version"])
+            pin = json.loads(Path(pinned).read_text())
+            version, expect = str(pin["version"]), pin["weights_sha256"]
         except (OSError, KeyError, ValueError) as err:
-            raise FileNotFoundError(f"{pinned}: no pinned extractor ({err}); run the tagger stage first") from None
+            raise FileNotFoundError(f"{pinned}: no pinned extractor ({err}); run the extractor stage first") from None
     with tempfile.TemporaryDirectory() as tmp:
-        return TaggerNet.load(tracking.download_version("anime-tagger", version, tmp)), str(version)
+        folder = Path(tracking.download_version(MODEL, version, tmp))
+        if expect is not None:
+            found = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+            if found != expect:
+                raise ValueError(
+                    f"anime-tagger version {version} in this store is not the pinned extractor (weights sha256 "
+                    f"{found[:12]}, pinned {expect[:12]}); move the pin with `python -m stages.extractor --move`"
+                )
+        return TaggerNet.load(folder), str(version)
 
 
-def score(real, fake, version: str | None = None, seed: int = 0) -> dict:
+def score(real, fake, version: str | None = None, seed: int = 0, pinned: str = PIN) -> dict:
     """fd_tagger and kid_tagger between two uint8 image sets [N, S, S, 3], with the extractor version they used."""
-    net, version = load_extractor(version)
+    net, version = load_extractor(version, pinned)
     a, b = extract_features(net, real), extract_features(net, fake)
     return {
         "fd_tagger": metrics.get("fd_tagger").fn(a, b),

@@ -17,6 +17,8 @@ from torch import nn
 from core.names import ATTRIBUTES, GROUPS
 from models.engine import bundle
 
+MODEL = "anime-tagger"  # its name in the MLflow registry
+
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.25, 0.25, 0.25)
 

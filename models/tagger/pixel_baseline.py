@@ -39,24 +39,25 @@ def fit_predict(
     Cs: list[float],
     max_iter: int,
     seed: int,
-) -> tuple[np.ndarray, dict[str, float]]:
+) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """One multinomial logistic regression per group on flattened, standardised pixels.
 
     Each group's C is the one with the best validation macro-F1 (the test split is never looked at).
     x: uint8 [N, S, S, 3]; y: [N, len(GROUPS)] (-1 = unlabelled, skipped).
-    Returns (test predictions [M, len(GROUPS)], chosen C per group).
+    Returns (test predictions [M, len(GROUPS)], validation predictions, chosen C per group).
     """
     scaler = StandardScaler()
     flat = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255.0  # noqa: E731
     xtr = scaler.fit_transform(flat(x_train))
     xva, xte = scaler.transform(flat(x_val)), scaler.transform(flat(x_test))
     pred = np.full((len(x_test), len(GROUPS)), -1, np.int64)
+    pred_val = np.full((len(x_val), len(GROUPS)), -1, np.int64)
     chosen: dict[str, float] = {}
     for g, name in enumerate(GROUPS):
         mask = y_train[:, g] >= 0
         classes = np.unique(y_train[mask, g])
         if len(classes) < 2:
-            pred[:, g] = classes[0] if len(classes) else -1
+            pred[:, g] = pred_val[:, g] = classes[0] if len(classes) else -1
             continue
         vmask = y_val[:, g] >= 0
         best = (-1.0, Cs[0], None)
@@ -75,4 +76,5 @@ def fit_predict(
                 best = (score, C, clf)
         chosen[name] = best[1]
         pred[:, g] = best[2].predict(xte)
-    return pred, chosen
+        pred_val[:, g] = best[2].predict(xva)
+    return pred, pred_val, chosen

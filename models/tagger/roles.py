@@ -20,10 +20,8 @@ from core import checkpoint, tracking
 from core.names import ATTRIBUTES, GROUPS
 from core.params import Params
 from models.tagger import baseline, evaluate
-from models.tagger.net import predict_proba
+from models.tagger.net import MODEL, predict_proba
 from models.tagger.train import train_cnn
-
-MODEL = "anime-tagger"
 
 
 def log_evaluation(name: str, probs_test: dict, y_test: np.ndarray, thresholds: dict, rep: dict) -> None:

@@ -100,6 +100,28 @@ def test_git_state_reads_the_commit_and_local_changes(tmp_path):
     assert tracking.git_state(Path("/")) == ("unknown", True)
 
 
+def test_git_dirty_means_code_or_params_not_the_pipelines_records(tmp_path):
+    """A run rewrites dvc.lock and metrics/: a fresh clone's `make pipeline` is not dirty for that; code is."""
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@l", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@l"}
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  a:\n    cmd: x\n    outs: [{data/a: {cache: false}}]\n    metrics: [{metrics/a.json: {cache: false}}]\n"
+    )
+    for name in ("dvc.lock", "metrics/a.json", "data/a/out.txt", "stages/a.py", "params.yaml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("1")
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "x"]):
+        subprocess.run(cmd, cwd=tmp_path, check=True, env={**os.environ, **env})
+    assert tracking.pipeline_records(tmp_path) == {"dvc.lock", "source.lock.json", "data/a", "metrics/a.json"}
+    for name in ("dvc.lock", "metrics/a.json", "data/a/out.txt"):
+        (tmp_path / name).write_text("2")
+    assert tracking.git_state(tmp_path)[1] is False
+    (tmp_path / "params.yaml").write_text("2")
+    assert tracking.git_state(tmp_path)[1] is True
+    subprocess.run(["git", "checkout", "params.yaml"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "mv", "stages/a.py", "stages/b.py"], cwd=tmp_path, check=True)  # a staged rename
+    assert tracking.git_state(tmp_path)[1] is True
+
+
 def test_dvc_md5_matches_dvc_for_a_file_and_a_folder(tmp_path):
     """The hash is the one `dvc add` records, for a file and for a folder (DVC's `.dir` hash)."""
     f = tmp_path / "x.txt"
@@ -114,10 +136,17 @@ def test_dvc_md5_matches_dvc_for_a_file_and_a_folder(tmp_path):
     subprocess.run([dvc, "add", "-q", "x.txt", "folder"], cwd=tmp_path, check=True)
     for target in ("x.txt", "folder"):
         recorded = yaml.safe_load((tmp_path / f"{target}.dvc").read_text())["outs"][0]["md5"]
-        assert tracking.dvc_md5(tmp_path / target, lock=tmp_path / "none.lock") == recorded
+        assert tracking.dvc_md5(tmp_path / target) == recorded
 
 
-def test_dvc_md5_prefers_dvc_lock(tmp_path):
-    lock = tmp_path / "dvc.lock"
-    lock.write_text("schema: '2.0'\nstages:\n  ingest:\n    outs:\n    - path: data/ingest\n      md5: abc.dir\n")
-    assert tracking.dvc_md5("data/ingest", lock=lock) == "abc.dir"
+def test_dvc_md5_hashes_what_is_read_not_the_lock(tmp_path, monkeypatch):
+    """A hand run on changed data must not log (or resume under) the hash dvc.lock recorded for the old data."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "ingest").mkdir(parents=True)
+    (tmp_path / "data" / "ingest" / "a.txt").write_text("old")
+    before = tracking.dvc_md5("data/ingest")
+    (tmp_path / "dvc.lock").write_text(
+        f"schema: '2.0'\nstages:\n  ingest:\n    outs:\n    - path: data/ingest\n      md5: {before}\n"
+    )
+    (tmp_path / "data" / "ingest" / "a.txt").write_text("new")
+    assert tracking.dvc_md5("data/ingest") != before

@@ -72,6 +72,29 @@ def test_pck_embedding_and_index(tmp_path):
         pck(truth[:3], truth, 64)
 
 
+def test_query_size_says_nothing_of_the_candidate():
+    """Retrieval queries are drawn at the size of another pose: their size does not follow their own pose's size."""
+    rng = np.random.default_rng(3)
+    base = rng.uniform(-1, 1, (400, 11, 2))
+    own_size = rng.uniform(4, 14, 400)  # each pose's own scale, very different from pose to pose
+    joints = base * own_size[:, None, None] + 32
+    moved, images = replaced_sticks(joints, 64, seed=7)
+    assert images.shape == (400, 64, 64, 3) and images.dtype == np.uint8
+    assert (moved >= 3 - 1e-4).all() and (moved <= 60 + 1e-4).all()  # inside the frame, 3 px margin
+
+    def radius(j):
+        c = j - j.mean(axis=1, keepdims=True)
+        return np.sqrt((c**2).sum(-1).mean(1))
+
+    r_own, r_query = radius(joints), radius(moved)
+    assert abs(np.corrcoef(r_own, r_query)[0, 1]) < 0.15  # was ~0.9 when the query was 0.75-1.25x its own size
+    assert np.allclose(np.sort(r_query), np.sort(r_own), rtol=1e-3)  # the same sizes overall, another order
+    # the same shape: only scale and place change
+    assert np.allclose(embed_joints(moved), embed_joints(joints), atol=1e-4)
+    again, _ = replaced_sticks(joints, 64, seed=7)
+    assert np.array_equal(again, moved)
+
+
 def test_posenet_learns_and_resumes(smoke_params, tmp_path, monkeypatch):
     """On a few hundred stick figures the error falls well below chance; a run interrupted after an epoch and
     resumed from its checkpoint ends with the weights of an unbroken run."""
@@ -119,35 +142,52 @@ def test_pose_stage_on_the_smoke_set(smoke_params, store, tmp_path, monkeypatch)
 
     monkeypatch.setattr(checkpoint, "ROOT", tmp_path / "ckpt")
     render.run(smoke_params, tmp_path / "render", workers=1)
-    m = pose.run(smoke_params, tmp_path / "render", tmp_path / "pose")
+    metrics = pose.run(smoke_params, tmp_path / "render", tmp_path / "pose")
+    assert set(metrics) == {"posenet", "joints_embedding", "floor"}  # the one metrics layout
+    m = metrics["posenet"]
     assert m["retrieval_candidates"] == smoke_params.render.count.test
+    assert m["val_retrieval_candidates"] == smoke_params.render.count.val
     assert m["index_size"] == sum(smoke_params.render.count.model_dump().values())
+    assert all(not isinstance(v, dict) for k, v in m.items() if not k.endswith(("_by_kind",)))
     net = PoseNet.load(tmp_path / "pose")
     index = RetrievalIndex.load(tmp_path / "pose")
     assert net.config["size"] == smoke_params.render.size and len(index.ids) == m["index_size"]
-    # the figures are those of the saved bundle: recomputed from it on the test split, they agree to the digit
+    # the figures are those of the saved bundle: recomputed from it on each split, they agree to the digit
     ps = PoseSet(tmp_path / "render")
-    for k in POSE_KINDS:
-        x, y = ps.split("test", k)
-        pred = predict(net, x)
-        assert m["pck_0_05"][k] == round(pck(pred, y, ps.size), 4)
-        assert m["px_error"][k] == round(float(np.linalg.norm(pred - y, axis=-1).mean()), 3)
+    for split, prefix in (("test", ""), ("val", "val_")):
+        found = {}
+        for k in POSE_KINDS:
+            x, y = ps.split(split, k)
+            found[k] = pck(predict(net, x), y, ps.size)
+            assert m[f"{prefix}pck_0_05_by_kind"][k] == round(found[k], 4)
+        assert m[f"{prefix}pck_0_05"] == round(float(np.mean(list(found.values()))), 4)
+    x, y = ps.split("test", "sketch")
+    assert m["px_error_by_kind"]["sketch"] == round(float(np.linalg.norm(predict(net, x) - y, axis=-1).mean()), 3)
     n_before = len(ps.rows("train")) + len(ps.rows("val"))
     query_joints, query = replaced_sticks(ps.split("test", "stick")[1], ps.size, smoke_params.seed)
     own = np.arange(len(query)) + n_before
     assert m["retrieval_top1_all"] == round(retrieval_top1(index, embed_images(net, query), own), 4)
-    assert m["pck_0_05_stick_replaced"] == round(pck(predict(net, query), query_joints, ps.size), 4)
+    assert m["pck_0_05_queries"] == round(pck(predict(net, query), query_joints, ps.size), 4)
+    # validation retrieval: its own queries among the validation projections
+    _, vq = replaced_sticks(ps.split("val", "stick")[1], ps.size, smoke_params.seed, salt=0x51D)
+    val_index = RetrievalIndex(embed_images(net, ps.split("val", "projection")[0]), [str(i) for i in range(len(vq))])
+    assert m["val_retrieval_top1"] == round(retrieval_top1(val_index, embed_images(net, vq), np.arange(len(vq))), 4)
+    floor = metrics["floor"]
+    assert floor["retrieval_top1"] == round(1 / m["retrieval_candidates"], 6)
+    mean_pose = ps.split("train", "stick")[1].mean(axis=0)
+    x, y = ps.split("test", "sketch")
+    assert floor["pck_0_05_by_kind"]["sketch"] == round(pck(np.broadcast_to(mean_pose, y.shape), y, ps.size), 4)
     client = mlflow.MlflowClient()
     v = client.get_model_version_by_alias("anime-posenet", "challenger")
     assert v.version == int(m["version"]) and v.tags["role"] == "posenet" and v.tags["profile"] == "smoke"
     assert client.get_model_version_by_alias("anime-posenet", "champion").version == v.version
     run = mlflow.search_runs(experiment_names=["posenet"], output_format="list")[0]
-    assert "pck_0_05/stick" in run.data.metrics and "retrieval_top1" in run.data.metrics
+    assert "posenet/pck_0_05_by_kind/stick" in run.data.metrics and "posenet/val_retrieval_top1" in run.data.metrics
     arts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"per_joint_error.png", "test_sketch_predictions.png", "model"} <= arts
     # a second run adds a challenger and leaves the champion where it was
     shutil.rmtree(tmp_path / "pose")
-    m2 = pose.run(smoke_params, tmp_path / "render", tmp_path / "pose")
+    m2 = pose.run(smoke_params, tmp_path / "render", tmp_path / "pose")["posenet"]
     assert client.get_model_version_by_alias("anime-posenet", "challenger").version == int(m2["version"])
     assert client.get_model_version_by_alias("anime-posenet", "champion").version == v.version
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from core.errors import BadInput
 from core.names import ATTRIBUTES, GROUPS
 from core.params import load_params
 from models.metrics.fd import frechet_distance
@@ -154,7 +156,8 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "tagger"
     metrics = stage.run(smoke_params, smoke_ingest, out)
-    assert {"cnn", "baseline", "judge", "champion"} <= set(metrics)
+    assert set(metrics) == {"cnn", "hog_baseline", "judge", "floor", "champion", "data"}  # the one metrics layout
+    assert metrics["floor"]["macro_f1"] < metrics["cnn"]["macro_f1"] or metrics["floor"]["macro_f1"] < 0.5
     # the figures are those of the saved bundles: recomputed from them on the test split, they agree to the digit
     x_te, y_te = ImageShards(smoke_ingest, 64, "test").arrays()
     for role in ("cnn", "judge"):
@@ -165,7 +168,10 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
         assert metrics[role]["macro_f1_by_group"] == {g: round(v, 4) for g, v in rep["macro_f1_by_group"].items()}
     base = LinearTagger.load(out / "baseline")
     rep = evaluate.report(base.probabilities(x_te), y_te, base.info["thresholds"])
-    assert metrics["baseline"]["macro_f1"] == round(rep["macro_f1"], 4)
+    assert metrics["hog_baseline"]["macro_f1"] == round(rep["macro_f1"], 4)
+    x_va, y_va = ImageShards(smoke_ingest, 64, "val").arrays()
+    rep_val = evaluate.report(base.probabilities(x_va), y_va, base.info["thresholds"])
+    assert metrics["hog_baseline"]["val_macro_f1"] == round(rep_val["macro_f1"], 4)  # validation chose the champion
     assert sorted(p.name for p in (out / "baseline").iterdir()) == ["arrays.npz", "config.json"]
     assert (out / "cnn" / "model.safetensors").exists() and (out / "judge" / "model.safetensors").exists()
     assert json.loads((out / "balance.json").read_text())["splits"]["train"]
@@ -183,27 +189,53 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     assert sorted(v.tags["role"] for v in versions) == ["baseline", "cnn", "judge"]
     assert all(v.tags.get("git_commit") and v.tags.get("profile") == "smoke" for v in versions)
     champion = client.get_model_version_by_alias("anime-tagger", "champion")
-    assert champion.tags["role"] == metrics["champion"]
+    assert champion.tags["role"] == {"cnn": "cnn", "hog_baseline": "baseline"}.get(metrics["champion"], "?")
     assert client.get_model_version_by_alias("anime-tagger", "judge").tags["role"] == "judge"
-    pinned = json.loads((out / "extractor.json").read_text())
-    assert client.get_model_version_by_alias("anime-tagger", "extractor").version == int(pinned["version"])
+    registered = json.loads((out / "registered.json").read_text())
+    assert client.get_model_version("anime-tagger", registered["cnn"]).tags["role"] == "cnn"
     runs = mlflow.search_runs(experiment_names=["tagger"], output_format="list")
     cnn_run = next(r for r in runs if r.data.tags.get("role") == "cnn")
     assert "macro_f1" in cnn_run.data.metrics and "hair_color/blonde/ap" in cnn_run.data.metrics
     arts = {a.path for a in client.list_artifacts(cnn_run.info.run_id)}
     assert {"confusion_matrices.png", "precision_recall.png", "model"} <= arts
 
-    # the registered extractor, loaded back by its pinned version, scores image sets
+    # the extractor stage pins this run's cnn in a store without a pin; the pinned version scores image sets
+    from stages import extractor as extractor_stage
+
+    pin = extractor_stage.run(out, tmp_path / "extractor")
+    assert pin["version"] == str(registered["cnn"]) and pin["role"] == "cnn"
+    assert json.loads((tmp_path / "extractor" / "pin.json").read_text()) == pin
     x, _ = ImageShards(smoke_ingest, 64).arrays()
-    net, version = extractor.load_extractor(pinned=str(out / "extractor.json"))
-    assert version == str(pinned["version"]) and net.feature_dim == 8 * smoke_params.tagger.width
-    same = extractor.score(x[::2], x[1::2], version=version)
+    pinned = str(tmp_path / "extractor" / "pin.json")
+    net, version = extractor.load_extractor(pinned=pinned)
+    assert version == pin["version"] and net.feature_dim == 8 * smoke_params.tagger.width == pin["feature_dim"]
+    same = extractor.score(x[::2], x[1::2], pinned=pinned)
     noise = np.random.default_rng(0).integers(0, 256, x[1::2].shape, dtype=np.uint8)
-    far = extractor.score(x[::2], noise, version=version)
+    far = extractor.score(x[::2], noise, pinned=pinned)
     assert same["extractor_version"] == version
     assert far["fd_tagger"] > same["fd_tagger"] and far["kid_tagger"] > same["kid_tagger"]
     local = predict_proba(net, x[:4])
     assert set(local) == set(GROUPS)
+
+    # moving it is on purpose only: a baseline has no features; the judge CNN can take it, recorded with the reason
+    with pytest.raises(BadInput, match="only a tagger CNN"):
+        extractor_stage.move(registered["baseline"], "try", repro=False)
+    with pytest.raises(BadInput, match="--why"):
+        extractor_stage.move(registered["judge"], " ", repro=False)
+    assert extractor_stage.move(registered["judge"], "the judge generalises better", repro=False) == pin["version"]
+    moved = client.get_model_version("anime-tagger", registered["judge"]).tags
+    assert moved["alias/extractor/why"] == "the judge generalises better"
+    assert moved["alias/extractor/previous"] == pin["version"]
+    assert extractor_stage.run(out, tmp_path / "extractor")["version"] == str(registered["judge"])
+    # retraining the tagger does not move the pin
+    again = stage.run(smoke_params, smoke_ingest, tmp_path / "tagger2")
+    assert again["cnn"]["version"] not in (pin["version"], registered["judge"])
+    assert extractor_stage.run(tmp_path / "tagger2", tmp_path / "extractor")["version"] == str(registered["judge"])
+    # a store whose pinned weights are not what the pin says is refused
+    doc = json.loads(Path(pinned).read_text())
+    Path(pinned).write_text(json.dumps({**doc, "weights_sha256": "0" * 64}))
+    with pytest.raises(ValueError, match="not the pinned extractor"):
+        extractor.load_extractor(pinned=pinned)
 
 
 def test_tagger_params_checked():

@@ -20,20 +20,28 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     assert "Running stage 'ingest'" in first.stdout and "Running stage 'pixel_baseline'" in first.stdout
     assert "Running stage 'tagger'" in first.stdout
     assert all(f"Running stage '{st}'" in first.stdout for st in ("render", "pose", "label"))
-    pose = json.loads((repo_copy / "metrics" / "pose.json").read_text())["pose"]
-    assert set(pose["pck_0_05"]) == {"stick", "sketch", "projection"} and pose["retrieval_candidates"] > 0
+    pose = json.loads((repo_copy / "metrics" / "pose.json").read_text())["pose"]["posenet"]
+    assert set(pose["pck_0_05_by_kind"]) == {"stick", "sketch", "projection"} and pose["retrieval_candidates"] > 0
     assert (repo_copy / "data" / "label" / "joints.json").exists() and (
         repo_copy / "data" / "label" / "tags.csv"
     ).exists()
     tagger = json.loads((repo_copy / "metrics" / "tagger.json").read_text())["tagger"]
-    assert {"cnn", "baseline", "judge", "champion"} <= set(tagger)
+    assert {"cnn", "hog_baseline", "judge", "floor", "champion"} <= set(tagger)
     assert (repo_copy / "data" / "tagger" / "tags_auto.csv").exists()
     metrics = json.loads((repo_copy / "metrics" / "ingest.json").read_text())["ingest"]
-    assert metrics["images"] > 200 and metrics["split"]["test"] > 0
+    assert metrics["images"] > 200 and metrics["images_by_split"]["test"] > 0
     baseline = json.loads((repo_copy / "metrics" / "pixel_baseline.json").read_text())["pixel_baseline"]
-    assert 0.0 < baseline["macro_f1"] < 1.0
+    assert 0.0 < baseline["pixel_linear"]["macro_f1"] < 1.0
+    from tests.stages.test_metrics_layout import layout_problems
+
+    for path in (repo_copy / "metrics").glob("*.json"):
+        assert layout_problems(json.loads(path.read_text()), path.stem) == [], path.name
     shown = run(["dvc", "metrics", "show", "--json"], repo_copy).stdout
     assert "macro_f1" in shown and "images" in shown
+
+    registered = json.loads((repo_copy / "data" / "tagger" / "registered.json").read_text())
+    pin = json.loads((repo_copy / "data" / "extractor" / "pin.json").read_text())
+    assert pin["version"] == registered["cnn"]  # a store's first tagger CNN is the extractor
 
     # Unchanged: nothing runs.
     again = run(["dvc", "repro"], repo_copy)
@@ -52,6 +60,19 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     changed = run(["dvc", "repro"], repo_copy)
     assert "Running stage 'ingest'" in changed.stdout and "Running stage 'pixel_baseline'" in changed.stdout
     assert (repo_copy / "data" / "ingest" / "images_48.npy").exists()
+    # ... the tagger among them, but the extractor pin does not move with it
+    assert "Running stage 'tagger'" in changed.stdout
+    assert json.loads((repo_copy / "data" / "tagger" / "registered.json").read_text())["cnn"] != pin["version"]
+    assert json.loads((repo_copy / "data" / "extractor" / "pin.json").read_text()) == pin
+    # moving it is a command: the alias moves, the pin is rewritten, DVC's record follows (nothing left to run)
+    moved = run(["python", "-m", "stages.extractor", "--move", registered["judge"], "--why", "test"], repo_copy)
+    assert f"-> version {registered['judge']}" in moved.stdout
+    assert json.loads((repo_copy / "data" / "extractor" / "pin.json").read_text())["version"] == registered["judge"]
+    assert "Running stage" not in run(["dvc", "repro"], repo_copy).stdout
+    refused = run(
+        ["python", "-m", "stages.extractor", "--move", registered["baseline"], "--why", "x"], repo_copy, check=False
+    )
+    assert refused.returncode == 2 and "only a tagger CNN" in refused.stderr
 
     # Push to the default local remote, lose the outputs and the cache, pull them back.
     run(["dvc", "push"], repo_copy)

@@ -97,7 +97,8 @@ def test_render_stage_writes_the_sets(smoke_params, tmp_path):
 
     m = render.run(smoke_params, tmp_path / "render", workers=2)
     ps = PoseSet(tmp_path / "render")
-    n = sum(m["poses"].values())
+    n = sum(m["poses_by_split"].values())
+    assert m["poses"] == n and sum(m["poses_by_family"].values()) == n
     assert len(ps.meta) == n and m["images"] == 3 * n
     assert ps.array("stick").shape == (n, ps.size, ps.size, 3) and ps.array("joints").shape == (n, 11, 2)
     assert [r["split"] for r in ps.meta] == sorted((r["split"] for r in ps.meta), key=["train", "val", "test"].index)

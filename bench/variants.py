@@ -1,0 +1,102 @@
+"""The posenet variant table, reproducible: each variant of bench/pose_variants.yaml trained and scored on validation.
+
+    .venv/bin/python bench/variants.py                   # every variant, the active profile, the pipeline's seed
+    .venv/bin/python bench/variants.py --only chosen joints_only
+
+A variant is a set of overrides of params.yaml's `pose` section; each is validated like params.yaml, trained exactly
+as the pose stage trains (bench/seeds.py `trained_posenet`: the one training loop, kept under .cache/bench/ so a
+re-run re-scores without retraining) and scored by models/pose/evaluate.py. Only validation figures are written,
+to `bench/results/pose-variants-<profile>.json`: the table chooses settings, so test is never looked at. About 8
+minutes per variant on 2 cores for the `cpu` profile (the `chosen` one is free after `bench/seeds.py --only pose`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from any folder
+
+from core.atomic import write_json  # noqa: E402
+from core.errors import BadInput  # noqa: E402
+from core.params import Params, ParamsError, load_params  # noqa: E402
+
+VARIANTS = ROOT / "bench" / "pose_variants.yaml"
+RESULTS = ROOT / "bench" / "results"
+VALIDATION = ("val_pck_0_05", "val_pck_0_05_by_kind", "val_retrieval_top1", "val_retrieval_candidates")
+
+
+def with_overrides(params: Params, name: str, overrides: dict) -> Params:
+    """params with `pose` overridden, validated like params.yaml (an unknown key or a bad value is exit 2)."""
+    if not isinstance(overrides, dict):
+        raise ParamsError(f"{VARIANTS.name}: {name}: expected a mapping of pose keys to values")
+    from pydantic import ValidationError
+
+    try:
+        pose = type(params.pose).model_validate({**params.pose.model_dump(), **overrides})
+    except ValidationError as err:
+        raise ParamsError(f"{VARIANTS.name}: {name}: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}") from None
+    return params.model_copy(update={"pose": pose})
+
+
+def score(params: Params, seed: int, render_dir: Path) -> dict:
+    """Validation figures of posenet and of the joints-only retrieval, for one variant."""
+    from bench.seeds import trained_posenet
+    from core.names import POSE_KINDS
+    from models.pose.evaluate import evaluate
+    from synth.pose.poseset import PoseSet
+
+    ps = PoseSet(render_dir)
+    splits = {s: {k: ps.split(s, k) for k in POSE_KINDS} for s in ("train", "val", "test")}
+    net, epochs_done, seconds = trained_posenet(params, seed, render_dir)
+    metrics, _, _ = evaluate(net, ps, splits, ps.size, seed)
+    return {
+        "posenet": {k: v for k, v in metrics["posenet"].items() if k in VALIDATION},
+        "joints_embedding": {"val_retrieval_top1": metrics["joints_embedding"]["val_retrieval_top1"]},
+        "epochs_done": epochs_done,
+        "train_seconds": seconds,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--profile", help="default: the profile of params.yaml")
+    ap.add_argument("--variants", default=str(VARIANTS))
+    ap.add_argument("--only", nargs="+", help="variant names (default: all)")
+    ap.add_argument("--render", default="data/render")
+    ap.add_argument("--out", help="default: bench/results/pose-variants-<profile>.json")
+    args = ap.parse_args()
+    params = load_params(args.params, args.profile)
+    try:
+        variants = yaml.safe_load(Path(args.variants).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise BadInput(f"{args.variants}: {err}") from None
+    unknown = set(args.only or []) - set(variants)
+    if unknown:
+        raise BadInput(f"{args.variants}: no variant {', '.join(sorted(unknown))}; there are {', '.join(variants)}")
+    chosen = {n: with_overrides(params, n, o or {}) for n, o in variants.items() if not args.only or n in args.only}
+    out = Path(args.out) if args.out else RESULTS / f"pose-variants-{params.profile}.json"
+    doc = {"profile": params.profile, "seed": params.seed, "split": "val", "variants": {}}
+    if out.exists():  # --only re-scores some variants and keeps the others
+        old = json.loads(out.read_text())
+        if (old.get("profile"), old.get("seed")) == (params.profile, params.seed):
+            doc["variants"] = {n: v for n, v in old.get("variants", {}).items() if n in variants}
+    for name, p in chosen.items():
+        t0 = time.perf_counter()
+        doc["variants"][name] = {"overrides": variants[name] or {}, **score(p, params.seed, Path(args.render))}
+        print(f"variants: {name}: {doc['variants'][name]} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        write_json(out, doc)
+    print(f"variants: wrote {out}")
+
+
+if __name__ == "__main__":
+    from core.errors import run_main
+
+    run_main(main, "variants")

@@ -1,0 +1,71 @@
+"""The benches run as a user runs them (scripts, smoke profile, a small pose set): bench/variants.py writes only
+validation figures, equal to bench/seeds.py's for the same params and seed, and re-scores from its kept models."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _bench(script: str, *args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), "--profile", "smoke", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=500,
+    )
+
+
+def test_variants_and_seeds_on_the_smoke_set(smoke_params, tmp_path, monkeypatch):
+    from stages import render
+
+    render.run(smoke_params, tmp_path / "render", workers=1)
+    env = {**os.environ, "BENCH_CACHE": str(tmp_path / "cache"), "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
+    variants = tmp_path / "variants.yaml"
+    variants.write_text("chosen: {}\njoints_only: {embed_weight: 0.0}\n")
+    out = tmp_path / "variants.json"
+    common = ["--render", str(tmp_path / "render"), "--variants", str(variants), "--out", str(out)]
+    r = _bench("variants.py", *common, env=env)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    assert doc["split"] == "val" and set(doc["variants"]) == {"chosen", "joints_only"}
+    chosen = doc["variants"]["chosen"]
+    text = json.dumps(doc)
+    assert '"retrieval_top1"' not in text and '"pck_0_05"' not in text  # nothing of the test split
+    assert chosen["posenet"]["val_retrieval_candidates"] == smoke_params.render.count.val
+    assert doc["variants"]["joints_only"]["overrides"] == {"embed_weight": 0.0}
+
+    # the seeds bench trains the same model for the same seed: same validation figures, from the kept model
+    seeds = tmp_path / "seeds.json"
+    r = _bench(
+        "seeds.py",
+        "--only",
+        "pose",
+        "--seeds",
+        str(smoke_params.seed),
+        "--render",
+        str(tmp_path / "render"),
+        "--out",
+        str(seeds),
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    run = json.loads(seeds.read_text())["posenet"]["runs"][0]
+    assert run["posenet/val_retrieval_top1"] == chosen["posenet"]["val_retrieval_top1"]
+    assert run["posenet/val_pck_0_05"] == chosen["posenet"]["val_pck_0_05"]
+    assert run["train_seconds"] == chosen["train_seconds"]  # not retrained: the kept model was scored
+
+    # a bad variant is a clear exit 2 before any training
+    variants.write_text("typo: {embed_wieght: 1}\n")
+    r = _bench("variants.py", *common, env=env)
+    assert r.returncode == 2 and "typo" in r.stderr and "embed_wieght" in r.stderr
