@@ -65,7 +65,7 @@ def run(params: Params, render_dir: Path, out: Path) -> dict:
                 "size": size,
             }
         )
-        tracking.log_metrics(metrics)
+        tracking.log_metrics({**posenet, **{k: v for k, v in metrics.items() if k != "posenet"}})
         log_figures(preds, splits)
         tmp.mkdir(parents=True)
         res.net.save(tmp, {"kinds": list(pp.kinds), "epochs_done": res.epochs_done, "seed": params.seed})

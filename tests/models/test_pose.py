@@ -182,7 +182,8 @@ def test_pose_stage_on_the_smoke_set(smoke_params, store, tmp_path, monkeypatch)
     assert v.version == int(m["version"]) and v.tags["role"] == "posenet" and v.tags["profile"] == "smoke"
     assert client.get_model_version_by_alias("anime-posenet", "champion").version == v.version
     run = mlflow.search_runs(experiment_names=["posenet"], output_format="list")[0]
-    assert "posenet/pck_0_05_by_kind/stick" in run.data.metrics and "posenet/val_retrieval_top1" in run.data.metrics
+    assert "pck_0_05_by_kind/stick" in run.data.metrics and "val_retrieval_top1" in run.data.metrics
+    assert "joints_embedding/val_retrieval_top1" in run.data.metrics
     arts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"per_joint_error.png", "test_sketch_predictions.png", "model"} <= arts
     # a second run adds a challenger and leaves the champion where it was
