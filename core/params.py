@@ -102,7 +102,7 @@ class ArchiveParams(Section):
 class IngestParams(Section):
     source: str  # generated | dir:<path> | zip:<path> | kaggle:<owner>/<dataset>[/versions/<N>]
     layout: Literal["auto", "generic", "crypko", "moeimouto", "danbooru", "tagged", "animeface", "mlds"] = "auto"
-    crop: Literal["auto", "none", "center", "cascade"] = "auto"  # auto: cascade for danbooru images, else none
+    crop: Literal["auto", "none", "center", "animeface", "cascade"] = "auto"  # auto: animeface for danbooru, else none
     cascade: CascadeParams = CascadeParams()
     archive: ArchiveParams = ArchiveParams()
     danbooru_ratings: list[Literal["s", "q", "e"]] = ["s"]  # safe only by default
@@ -264,6 +264,8 @@ class LabelParams(Section):
     extra_groups: dict[str, list[str]]  # attribute groups to label beyond the pipeline's (tags project only)
     pose_tasks: int = Field(ge=0, le=1_000_000)  # pose-set sketches pushed to the pose project per sync
     tag_tasks: int = Field(ge=0, le=1_000_000)  # ingested images pushed to the tags project per sync
+    joint_tolerance: float = Field(gt=0, le=0.5)  # a pose task is disputed beyond this share of the image size
+    max_annotations: int = Field(ge=1, le=20)  # a disputed task is sent back until it has this many annotations
 
     @field_validator("extra_groups")
     @classmethod

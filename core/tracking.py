@@ -102,8 +102,9 @@ def pipeline_records(cwd: Path = REPO) -> set[str]:
 
 
 def git_state(cwd: Path = REPO) -> tuple[str, bool]:
-    """(commit, dirty): dirty when a tracked file other than the pipeline's own records (`pipeline_records`) differs
-    from the commit, i.e. the code, the params or committed inputs; ("unknown", True) outside a git checkout."""
+    """(commit, dirty): dirty when a tracked file other than the pipeline's own records (`pipeline_records`) and the
+    Markdown documentation differs from the commit, i.e. the code, the params or committed inputs; ("unknown", True)
+    outside a git checkout."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
@@ -125,8 +126,8 @@ def git_state(cwd: Path = REPO) -> tuple[str, bool]:
             if "R" in entry[:2] or "C" in entry[:2]:  # a rename or copy: its source path is the next entry, bare
                 paths.append(next(entries, ""))
 
-    def recorded(path: str) -> bool:
-        return any(path == r or path.startswith(r.rstrip("/") + "/") for r in records)
+    def recorded(path: str) -> bool:  # a run's own record, or documentation
+        return path.endswith(".md") or any(path == r or path.startswith(r.rstrip("/") + "/") for r in records)
 
     return commit, any(not recorded(p) for p in paths)
 

@@ -267,7 +267,7 @@ def read_danbooru(root: Path, spec: str, mapper: TagMapper, ratings: list[str], 
                 character=sorted(chars)[0] if chars else "",
                 tags=mapped.tags,
                 extra=mapped.extra,
-                crop="cascade",
+                crop="animeface",
             )
         )
     layout = "tagged" if with_moe else "danbooru"

@@ -24,7 +24,7 @@ CODES: dict[str, str] = {
     "not_a_regular_file": "a FIFO, device or folder with an image extension",
     "symlink": "a symbolic link (file or folder), never followed",
     "unreadable": "the file could not be opened or read",
-    "no_face": "ingest.crop cascade found no face",
+    "no_face": "ingest.crop animeface or cascade found no face",
     # the same picture twice (dataset/dedup.py)
     "exact_duplicate": "the same bytes (sha256) as an earlier file",
     "near_duplicate": "within ingest.near_duplicate_bits of an earlier file's perceptual hash",

@@ -16,6 +16,12 @@ from labeling.formats import normalise_export
 EXPORTS = Path("labeling/exports")
 
 
+def export_tasks(ls, project: int) -> list[dict]:
+    """The project's annotated tasks as the label stage reads them (labeling/formats.normalise_export)."""
+    raw = b"".join(ls.projects.exports.download_sync(project, export_type="JSON", download_all_tasks=False))
+    return normalise_export(json.loads(raw or b"[]"))
+
+
 def pull(srv: Server, exports: Path = EXPORTS) -> dict:
     """Per project that exists: the number of annotated tasks and whether its export file changed."""
     ls = srv.client()
@@ -24,8 +30,7 @@ def pull(srv: Server, exports: Path = EXPORTS) -> dict:
         project = find_project(ls, kind)
         if project is None:
             continue
-        raw = b"".join(ls.projects.exports.download_sync(project.id, export_type="JSON", download_all_tasks=False))
-        tasks = normalise_export(json.loads(raw or b"[]"))
+        tasks = export_tasks(ls, project.id)
         text = json.dumps(tasks, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
         path = exports / f"{kind}.json"
         changed = not path.exists() or path.read_text(encoding="utf-8") != text

@@ -5,18 +5,27 @@ kept current), a local-files storage covers each project's image folder under `<
 image already imported (same `ref_id`) is never imported again. Each new image is written there as a PNG (the one
 image writer, dataset/imageio.py) and imported as a task in the order labeling/candidates.py ranks them, most
 uncertain first: the order Label Studio shows them.
+
+Disputed tasks (labeling/disputes.py) go back to the queue: for each, a new task with the same image and `ref_id`
+(and `requeue` = the annotations it has, `disputed` = the groups or joints in question) once every earlier task of
+that image is annotated and while it has fewer than `label.max_annotations` annotations. The label stage reads all
+annotations of a `ref_id` together, so the new one can resolve the dispute; a re-run adds nothing while one waits.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from core.names import JOINTS
 from core.params import Params
 from dataset.imageio import write_png
 from labeling import configs
 from labeling.candidates import Candidates, pose_candidates, tag_candidates
 from labeling.client import Server, ensure_project, ensure_storage, existing_refs, image_url
+from labeling.disputes import disputed_refs
 from labeling.formats import choice_results, keypoint_results
+from labeling.labels import Parsed, parse_pose, parse_tags
+from labeling.pull import export_tasks
 
 
 def _project(ls, kind: str, label_config: str, document_root: Path) -> tuple[int, Path, set[str]]:
@@ -57,6 +66,35 @@ def _import(ls, project: int, folder: Path, document_root: Path, cand: Candidate
     return len(tasks)
 
 
+def requeue(ls, project: int, kind: str, params: Params) -> list[str]:
+    """Ask for one more annotation of each disputed task of `project`; returns the `ref_id`s sent back."""
+    parsed = Parsed()
+    if kind == "pose":
+        parse_pose(export_tasks(ls, project), parsed)
+    else:
+        parse_tags(export_tasks(ls, project), configs.tag_groups(params.label.extra_groups), parsed)
+    disputed = disputed_refs(parsed, params.label.joint_tolerance)[kind]
+    if not disputed:
+        return []
+    by_ref: dict[str, list] = {}
+    for t in ls.tasks.list(project=project, fields="all"):
+        if t.data and str(t.data.get("ref_id")) in disputed:
+            by_ref.setdefault(str(t.data["ref_id"]), []).append(t)
+    new, sent = [], []
+    for ref, tasks in sorted(by_ref.items()):
+        done = sum(int(t.total_annotations or 0) for t in tasks)
+        waiting = any(not (t.total_annotations or 0) for t in tasks)
+        if waiting or done >= params.label.max_annotations:
+            continue
+        what = disputed[ref] if kind == "tags" else [JOINTS[j] for j in disputed[ref]]
+        data = {k: v for k, v in tasks[0].data.items() if k not in ("requeue", "disputed", "uncertainty")}
+        new.append({"data": {**data, "requeue": done, "disputed": ", ".join(what)}})
+        sent.append(ref)
+    if new:
+        ls.projects.import_tasks(id=project, request=new, commit_to_project=True)
+    return sent
+
+
 def push(
     srv: Server,
     params: Params,
@@ -73,9 +111,11 @@ def push(
         cand = pose_candidates(render_dir, params.label.pose_tasks, have)
         n = _import(ls, project, folder, document_root, cand, {"kind": "sketch"}, _pose_prediction)
         out["pose"] = {"project": project, "imported": n, "existing": len(have), "model_version": cand.model_version}
+    out.setdefault("pose", {"project": project})["requeued"] = requeue(ls, project, "pose", params)
     project, folder, have = _project(ls, "tags", configs.tags_config(params.label.extra_groups), document_root)
     if ingest_dir.exists() and params.label.tag_tasks:
         cand = tag_candidates(ingest_dir, tags_auto, params.label.tag_tasks, have)
         n = _import(ls, project, folder, document_root, cand, {}, _tag_prediction)
         out["tags"] = {"project": project, "imported": n, "existing": len(have), "model_version": cand.model_version}
+    out.setdefault("tags", {"project": project})["requeued"] = requeue(ls, project, "tags", params)
     return out

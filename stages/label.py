@@ -2,12 +2,16 @@
 
     python -m stages.label      # data/label/{tags.csv, joints.json, report.json}, metrics/label.json
 
-- tags.csv: one row per image id (sorted): `id, source, <group>...`; `source` is `label-studio` where annotators
-  labelled it (their consensus: the most frequent value per group) and `generated` for the generated set's own tags
-  (from the ingest manifest); a human label wins over a generated one.
+- tags.csv: one row per image id (sorted): `id, source, <group>...`: the source's own tags (from the ingest manifest;
+  `source` is its spec, `generated` for the built-in set) with the annotators' consensus over them, group by group:
+  a human value overrides the source's for that group and adds one where the source had none; the row's `source`
+  becomes `label-studio`. The tagger trains on this file.
 - joints.json: `{"joints": [11 names], "items": [{"id", "source", "size": [w, h], "joints": [22 numbers]}]}`, sorted
   by id; the pose sets' ground truth (`render`) plus the annotated poses (the per-joint median of the annotators),
   pixels with centres at integers.
+- Disputed tasks (labeling/disputes.py: a tag group without a strict majority, a joint whose median has no majority
+  within `label.joint_tolerance`) are left out of both files until more annotations resolve them, and listed in
+  the report; `labeling.sync push` asks for another annotation of each.
 - report.json: every problem found in the exports (a missing, duplicated or outside joint, an unknown label or
   choice: the annotation is left out, nothing crashes), and the agreement of several annotators on one task:
   per-joint disagreement in pixels and Cohen's kappa per attribute group.
@@ -31,6 +35,7 @@ from core.errors import BadInput, run_main
 from core.names import GROUPS
 from core.params import Params, load_params
 from labeling.configs import tag_groups
+from labeling.disputes import disputed_refs
 from labeling.labels import Parsed, agreement, consensus_joints, consensus_tags, parse_pose, parse_tags
 from synth.pose.skeleton import JOINTS
 
@@ -64,6 +69,7 @@ def run(params: Params, exports: Path, ingest: Path, render: Path, out: Path) ->
     parsed = Parsed()
     parse_pose(_load_export(exports / "pose.json"), parsed)
     parse_tags(_load_export(exports / "tags.json"), groups, parsed)
+    disputed = disputed_refs(parsed, params.label.joint_tolerance)
 
     # tags: the generated set's own, then the annotators' consensus over them
     rows: dict[str, dict[str, str]] = {}
@@ -75,7 +81,10 @@ def run(params: Params, exports: Path, ingest: Path, render: Path, out: Path) ->
             if any(values.values()):
                 rows[r["id"]] = {"source": r.get("source") or "import", **values}
     for ref, anns in parsed.tags.items():
-        rows[ref] = {"source": "label-studio", **consensus_tags(anns)}
+        if ref in disputed["tags"]:
+            continue  # out of training until resolved; the source's own values stay
+        base = {k: v for k, v in rows.get(ref, {}).items() if k != "source" and v}
+        rows[ref] = {**base, **consensus_tags(anns), "source": "label-studio"}
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     names = list(groups)
@@ -94,6 +103,8 @@ def run(params: Params, exports: Path, ingest: Path, render: Path, out: Path) ->
             j = truth[int(m["index"])]
             items[m["id"]] = {"source": "render", "size": [ps.size, ps.size], "joints": j.reshape(-1).tolist()}
     for ref, anns in parsed.joints.items():
+        if ref in disputed["pose"]:
+            continue
         j = consensus_joints(anns)
         items[ref] = {"source": "label-studio", "size": list(anns[0][2]), "joints": j.reshape(-1).tolist()}
     doc = {
@@ -107,13 +118,20 @@ def run(params: Params, exports: Path, ingest: Path, render: Path, out: Path) ->
     _write_if_changed(out / "tags.csv", buf.getvalue())
     _write_if_changed(out / "joints.json", json.dumps(doc, separators=(",", ":")) + "\n")
     agree = agreement(parsed, groups)
-    report = {"problems": parsed.problems, "agreement": agree}
+    names_of = {"tags": lambda gs: gs, "pose": lambda js: [JOINTS[j] for j in js]}
+    report = {
+        "problems": parsed.problems,
+        "agreement": agree,
+        "disputed": {kind: {ref: names_of[kind](v) for ref, v in sorted(d.items())} for kind, d in disputed.items()},
+    }
     _write_if_changed(out / "report.json", json.dumps(report, indent=1, sort_keys=True) + "\n")
     return {
         "tag_rows": len(rows),
         "tag_rows_annotated": sum(r["source"] == "label-studio" for r in rows.values()),
         "joint_items": len(items),
-        "joint_items_annotated": len(parsed.joints),
+        "joint_items_annotated": len(parsed.joints) - len(disputed["pose"]),
+        "tag_tasks_disputed": len(disputed["tags"]),
+        "pose_tasks_disputed": len(disputed["pose"]),
         "problems": len(parsed.problems),
         "kappa_by_group": agree["kappa"],
         "joint_disagreement_px_mean": (

@@ -10,6 +10,10 @@ Three models on the ingest split, each an MLflow run in experiment `tagger` and 
   judge      the same CNN trained with seed + judge_seed_offset: tag `role=judge`, alias `judge`; the independent
              judge of the attribute-slider test
 
+Labels come from `data/label/tags.csv` (the `label` stage: the source's tags with the annotators' consensus over
+them; models/tagger/labels.py): a human label overrides or adds, images with no known group stay out of training
+and still get auto-tags, and every image keeps its ingest split, so labels of test images only score.
+
 Per-tag thresholds are calibrated on the validation split, every figure is reported on validation and test, and the
 model with the better *validation* macro-F1 (cnn or baseline) gets alias `champion` and writes `tags_auto.csv`:
 one row per image of the ingest manifest (labelled or not), a probability per tag, the predicted value per group.
@@ -23,6 +27,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from core import tracking
 from core.atomic import atomic_path, write_json
 from core.errors import BadInput, run_main
@@ -30,9 +36,11 @@ from core.params import Params, load_params
 from dataset.shards import ImageShards, read_manifest
 from models.promote import promote
 from models.tagger import evaluate, roles
+from models.tagger.labels import count_by_origin, labels_for, read_tags
 from models.tagger.net import MODEL, predict_proba
 
 INGEST = Path("data/ingest")  # the ingest stage's output (stages/ingest.OUT)
+LABELS = Path("data/label/tags.csv")  # the label stage's (stages/label.OUT)
 
 OUT = Path("data/tagger")
 METRICS = Path("metrics/tagger.json")
@@ -44,19 +52,32 @@ def _round(d):
     return round(d, 4) if isinstance(d, float) else d
 
 
-def run(params: Params, data_dir: Path, out: Path) -> dict:
+def run(params: Params, data_dir: Path, out: Path, labels: Path | None = LABELS) -> dict:
+    """Train, choose and auto-tag. `labels`: the label stage's tags.csv (None: the manifest's own tags)."""
     tp = params.tagger
     tracking.preflight()
     try:
         shards = {s: ImageShards(data_dir, tp.size, s) for s in ("train", "val", "test")}
         every = ImageShards(data_dir, tp.size)
+        tags = read_tags(labels) if labels is not None else None
     except FileNotFoundError as err:
+        raise BadInput(f"{err}; run the stage that writes it first (dvc repro)") from None
+    except ValueError as err:
         raise BadInput(str(err)) from None
-    data = {s: d.arrays() for s, d in shards.items()}
+    data, origins = {}, {}
+    for s, d in shards.items():
+        x, y = d.arrays()
+        if tags is not None:
+            y, origins[s] = labels_for(d.ids, tags)
+        else:
+            origins[s] = ["source" if (row >= 0).any() else "none" for row in y]
+        keep = np.flatnonzero((y >= 0).any(axis=1)) if s == "train" else np.arange(len(y))
+        data[s] = (x[keep], y[keep])
+        origins[s] = [origins[s][i] for i in keep]
     for s in ("train", "val", "test"):
         if len(data[s][0]) < 2:
             raise BadInput(f"{data_dir}: the {s} split has {len(data[s][0])} images; the tagger needs at least 2")
-    inputs = [str(data_dir)]
+    inputs = [str(data_dir)] + ([str(labels)] if labels is not None else [])
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         balance = evaluate.balance({s: data[s][1] for s in data})
@@ -108,6 +129,9 @@ def run(params: Params, data_dir: Path, out: Path) -> dict:
         "data": {
             "val_images": len(data["val"][0]),
             "test_images": len(data["test"][0]),
+            "train_images": len(data["train"][0]),
+            "train_images_by_origin": count_by_origin(origins["train"]),
+            "test_images_by_origin": count_by_origin(origins["test"]),
             "auto_tagged": len(rows),
             "imbalance_train_by_group": balance["imbalance_train"],
         },
@@ -121,11 +145,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--data", default=str(INGEST))
+    ap.add_argument("--labels", default=str(LABELS), help="tags.csv of the label stage ('' : the manifest's tags)")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--metrics", default=str(METRICS))
     args = ap.parse_args()
     params = load_params(args.params)
-    metrics = run(params, Path(args.data), Path(args.out))
+    metrics = run(params, Path(args.data), Path(args.out), Path(args.labels) if args.labels else None)
     write_json(args.metrics, {"tagger": metrics})
     print(
         f"tagger: test macro-F1 cnn {metrics['cnn']['macro_f1']}, hog_baseline {metrics['hog_baseline']['macro_f1']}"

@@ -112,7 +112,10 @@ def test_git_dirty_means_code_or_params_not_the_pipelines_records(tmp_path):
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "x"]):
         subprocess.run(cmd, cwd=tmp_path, check=True, env={**os.environ, **env})
     assert tracking.pipeline_records(tmp_path) == {"dvc.lock", "source.lock.json", "data/a", "metrics/a.json"}
-    for name in ("dvc.lock", "metrics/a.json", "data/a/out.txt"):
+    (tmp_path / "README.md").write_text("1")
+    for cmd in (["git", "add", "README.md"], ["git", "commit", "-qm", "docs"]):
+        subprocess.run(cmd, cwd=tmp_path, check=True, env={**os.environ, **env})
+    for name in ("dvc.lock", "metrics/a.json", "data/a/out.txt", "README.md"):
         (tmp_path / name).write_text("2")
     assert tracking.git_state(tmp_path)[1] is False
     (tmp_path / "params.yaml").write_text("2")

@@ -97,3 +97,24 @@ def test_no_face_code_without_the_cascade_file(monkeypatch):
     with pytest.raises(RejectedImage, match="no face found") as err:
         apply_crop(np.zeros((40, 40, 3), np.uint8), "cascade", CascadeParams())
     assert err.value.code == "no_face"
+
+
+def test_animeface_needs_no_file_and_keeps_the_largest_face(monkeypatch):
+    """The AnimeFace detector ships in its wheel: no path, no download. The largest face is cut like the cascade's."""
+    import animeface
+
+    from dataset.facecrop import detect_face_animeface
+
+    blank = np.full((120, 160, 3), 200, np.uint8)
+    assert detect_face_animeface(blank) is None  # the real detector runs and finds nothing on a blank page
+    with pytest.raises(RejectedImage, match="animeface"):
+        apply_crop(blank, "animeface", CascadeParams(path="/nowhere/cascade.xml"))  # the cascade file is not needed
+
+    class Face:
+        def __init__(self, x, y, w, h):
+            self.face = type("P", (), {"pos": type("B", (), {"x": x, "y": y, "width": w, "height": h})()})()
+
+    monkeypatch.setattr(animeface, "detect", lambda im: [Face(5, 5, 10, 10), Face(60, 30, 40, 40)])
+    assert detect_face_animeface(blank) == (60, 30, 40, 40)
+    out = apply_crop(blank, "animeface", CascadeParams(margin=0.0))
+    assert out.shape == (40, 40, 3)

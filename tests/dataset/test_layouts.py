@@ -80,7 +80,7 @@ def test_danbooru_ratings_tags_characters(tmp_path):
     assert set(by_id) == {"1001", "3003"}
     assert by_id["1001"].tags["hair_color"] == "blonde" and by_id["1001"].tags["hair_length"] == "long"
     assert by_id["1001"].tags["smile"] == "yes" and by_id["1001"].character == "kirisame_marisa"
-    assert by_id["1001"].extra == ["1girl"] and by_id["1001"].crop == "cascade"
+    assert by_id["1001"].extra == ["1girl"] and by_id["1001"].crop == "animeface"
     assert by_id["3003"].tags["hair_color"] == "blue" and by_id["3003"].tags["glasses"] == "yes"
     reasons = {p.path: p.reason for p in src.problems}
     assert "filtered" in reasons["danbooru-images/danbooru-images/0002/2002.jpg"]
@@ -98,7 +98,7 @@ def test_tagged_anime_illustrations_has_both_parts(tmp_path):
     assert detect(tmp_path) == "tagged"
     src = read_layout(tmp_path, "dir:x", "auto", TagMapper(), ["s"])
     assert len(src.items) == 8
-    assert {it.crop for it in src.items} == {"none", "cascade"}
+    assert {it.crop for it in src.items} == {"none", "animeface"}
 
 
 def test_animeface_crypko_mlds_generic(tmp_path):

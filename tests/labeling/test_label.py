@@ -92,9 +92,17 @@ def test_label_stage_on_exports(smoke_params, smoke_ingest, tmp_path):
     img = rows[0]["id"]
     exports = tmp_path / "exports"
     exports.mkdir()
-    pose_tasks = [_task(ref, (1, keypoint_results(truth + 1.0, 64)), (2, keypoint_results(truth + 3.0, 64)))]
+    far = truth.copy()
+    far[5] += 12.0  # the right hand 12 px away: beyond 0.05 x 64 px
+    ref2 = ps.meta[4]["id"]
+    pose_tasks = [
+        _task(ref, (1, keypoint_results(truth + 1.0, 64)), (2, keypoint_results(truth + 3.0, 64))),
+        _task(ref2, (11, keypoint_results(truth, 64)), (12, keypoint_results(far, 64))),
+    ]
+    img2 = rows[1]["id"]
     tag_tasks = [
-        _task(img, (3, choice_results({"smile": "yes", "hair_color": "blue"})), (4, choice_results({"smile": "yes"})))
+        _task(img, (3, choice_results({"smile": "yes", "hair_color": "blue"})), (4, choice_results({"smile": "yes"}))),
+        _task(img2, (5, choice_results({"smile": "yes"})), (6, choice_results({"smile": "no"}))),  # a tie
     ]
     (exports / "pose.json").write_text(json.dumps(pose_tasks))
     (exports / "tags.json").write_text(json.dumps(tag_tasks))
@@ -110,9 +118,15 @@ def test_label_stage_on_exports(smoke_params, smoke_ingest, tmp_path):
     with open(out / "tags.csv", newline="") as f:
         tags = {r["id"]: r for r in csv.DictReader(f)}
     assert tags[img]["source"] == "label-studio" and tags[img]["smile"] == "yes" and tags[img]["hair_color"] == "blue"
+    assert tags[img]["hair_length"] == rows[0]["hair_length"]  # a group no annotator gave keeps the source's value
     assert all(r["source"] == "generated" for k, r in tags.items() if k != img)
+    assert tags[img2]["smile"] == rows[1]["smile"]  # disputed: out of the labels until resolved
+    assert m["tag_tasks_disputed"] == 1 and m["pose_tasks_disputed"] == 1
+    assert next(i for i in doc["items"] if i["id"] == ref2)["source"] == "render"
     report = json.loads((out / "report.json").read_text())
-    assert report["agreement"]["joint_disagreement_px"]["head"] == pytest.approx(2 * np.sqrt(2), abs=1e-3)
+    assert report["disputed"] == {"tags": {img2: ["smile"]}, "pose": {ref2: ["right_hand"]}}
+    # the head: 2.83 px apart in the first task, 0 in the second
+    assert report["agreement"]["joint_disagreement_px"]["head"] == pytest.approx(np.sqrt(2), abs=1e-3)
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
     label.run(smoke_params, exports, smoke_ingest, tmp_path / "render", out)
     assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()} == before  # stable, untouched

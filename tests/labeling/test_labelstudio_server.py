@@ -178,3 +178,46 @@ def test_push_annotate_pull(labelstudio_empty, smoke_params, smoke_ingest, store
     doc = json.loads((tmp_path / "label" / "joints.json").read_text())
     item = next(i for i in doc["items"] if i["id"] == ref)
     assert item["source"] == "label-studio" and np.allclose(np.reshape(item["joints"], (11, 2)), truth[row], atol=1e-3)
+
+
+def test_disputed_task_goes_back_to_the_queue(labelstudio_empty, smoke_params, smoke_ingest, store, tmp_path):
+    """Two annotators disagree on smile: the next push asks for a third annotation (a new task of the same image),
+    a re-run asks nothing more, the label stage keeps the disputed label out; the third annotation resolves it."""
+    from stages import label
+
+    labelstudio = labelstudio_empty
+    params = smoke_params.model_copy(
+        update={"label": smoke_params.label.model_copy(update={"pose_tasks": 0, "tag_tasks": 2})}
+    )
+    srv = connect(labelstudio["url"], labelstudio["creds"].token)
+    docs = labelstudio["docs"]
+    first = push(srv, params, docs, tmp_path / "none", smoke_ingest, tmp_path / "none.csv")
+    assert first["tags"]["imported"] == 2 and first["tags"]["requeued"] == []
+    ls = srv.client()
+    project = first["tags"]["project"]
+    task = sorted(ls.tasks.list(project=project, fields="all"), key=lambda t: t.id)[0]
+    ref = task.data["ref_id"]
+    ls.annotations.create(id=task.id, result=choice_results({"smile": "yes", "blush": "no"}))
+    ls.annotations.create(id=task.id, result=choice_results({"smile": "no", "blush": "no"}))
+
+    params = params.model_copy(update={"label": params.label.model_copy(update={"tag_tasks": 0})})
+    again = push(srv, params, docs, tmp_path / "none", smoke_ingest, tmp_path / "none.csv")
+    assert again["tags"]["requeued"] == [ref]
+    tasks = [t for t in ls.tasks.list(project=project, fields="all") if t.data["ref_id"] == ref]
+    assert {(t.data.get("requeue"), t.data.get("disputed")) for t in tasks} == {(None, None), (2, "smile")}
+    assert push(srv, params, docs, tmp_path / "none", smoke_ingest, tmp_path / "none.csv")["tags"]["requeued"] == []
+
+    exports = tmp_path / "exports"
+    pull(srv, exports)
+    m = label.run(params, exports, smoke_ingest, tmp_path / "none", tmp_path / "label")
+    assert m["tag_tasks_disputed"] == 1 and m["tag_rows_annotated"] == 0  # out of the labels until resolved
+
+    waiting = next(t for t in tasks if t.data.get("requeue") == 2)
+    ls.annotations.create(id=waiting.id, result=choice_results({"smile": "yes"}))
+    pull(srv, exports)
+    m = label.run(params, exports, smoke_ingest, tmp_path / "none", tmp_path / "label")
+    assert m["tag_tasks_disputed"] == 0 and m["tag_rows_annotated"] == 1
+    with open(tmp_path / "label" / "tags.csv", newline="") as f:
+        row = next(r for r in csv.DictReader(f) if r["id"] == ref)
+    assert row["smile"] == "yes" and row["source"] == "label-studio"  # 2 of 3 said yes
+    assert push(srv, params, docs, tmp_path / "none", smoke_ingest, tmp_path / "none.csv")["tags"]["requeued"] == []

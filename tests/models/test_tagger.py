@@ -154,8 +154,26 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
 
     monkeypatch.setattr(checkpoint, "ROOT", tmp_path / "ckpt")
     monkeypatch.chdir(tmp_path)
+    from stages import label
+
+    # the labels: the label stage's tags.csv (no annotation yet), then five training images with every group
+    # unknown (they stay out of training) and one with an annotator's label
+    (tmp_path / "exports").mkdir()
+    label.run(smoke_params, tmp_path / "exports", smoke_ingest, tmp_path / "no-render", tmp_path / "label")
+    tags_csv = tmp_path / "label" / "tags.csv"
+    manifest = read_manifest(smoke_ingest)
+    train_ids = [r["id"] for r in manifest if r["split"] == "train"]
+    lines = tags_csv.read_text().splitlines()
+    dropped = set(train_ids[:5])
+    kept = [ln for ln in lines if ln.split(",")[0] not in dropped]
+    kept = [ln.replace(",generated,", ",label-studio,", 1) if ln.startswith(train_ids[5] + ",") else ln for ln in kept]
+    tags_csv.write_text("\n".join(kept) + "\n")
+
     out = tmp_path / "tagger"
-    metrics = stage.run(smoke_params, smoke_ingest, out)
+    metrics = stage.run(smoke_params, smoke_ingest, out, labels=tags_csv)
+    n_train = len(train_ids)
+    assert metrics["data"]["train_images"] == n_train - 5
+    assert metrics["data"]["train_images_by_origin"] == {"generated": n_train - 6, "source": 0, "label_studio": 1}
     assert set(metrics) == {"cnn", "hog_baseline", "judge", "floor", "champion", "data"}  # the one metrics layout
     assert metrics["floor"]["macro_f1"] < metrics["cnn"]["macro_f1"] or metrics["floor"]["macro_f1"] < 0.5
     # the figures are those of the saved bundles: recomputed from them on the test split, they agree to the digit
@@ -228,7 +246,7 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     assert moved["alias/extractor/previous"] == pin["version"]
     assert extractor_stage.run(out, tmp_path / "extractor")["version"] == str(registered["judge"])
     # retraining the tagger does not move the pin
-    again = stage.run(smoke_params, smoke_ingest, tmp_path / "tagger2")
+    again = stage.run(smoke_params, smoke_ingest, tmp_path / "tagger2", labels=tags_csv)
     assert again["cnn"]["version"] not in (pin["version"], registered["judge"])
     assert extractor_stage.run(tmp_path / "tagger2", tmp_path / "extractor")["version"] == str(registered["judge"])
     # a store whose pinned weights are not what the pin says is refused
