@@ -30,7 +30,7 @@ VENV = REPO / ".venv-labelstudio"
 REQUIREMENTS = Path(__file__).resolve().parent / "requirements-labelstudio.txt"
 ENV_FILE = REPO / ".labelstudio.env"
 DATA_DIR = REPO / "services" / "labelstudio"
-DOCUMENT_ROOT = REPO / "data"
+DOCUMENT_ROOT = Path(os.environ.get("LABEL_STUDIO_DOCUMENT_ROOT") or REPO / "data")  # local files served from here
 DEFAULT_PORT = 8080
 # settings Label Studio reads from bare environment names: never pass ours through by accident
 LEAKY = ("PORT", "HOST", "USERNAME", "PASSWORD", "DEBUG")

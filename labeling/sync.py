@@ -4,7 +4,8 @@
     python -m labeling.sync pull     # labeling/exports/{pose,tags}.json, stable: unchanged annotations, same bytes
 
 Server: `LABEL_STUDIO_URL` (default http://127.0.0.1:8080) or `--url`; token: `LABEL_STUDIO_API_KEY` or
-`.labelstudio.env`. Models: the MLflow registry of core/tracking.py (`MLFLOW_TRACKING_URI`).
+`.labelstudio.env`; the folder the server serves local files from: `LABEL_STUDIO_DOCUMENT_ROOT` (default `data/`,
+as `make labelstudio` serves it; task images are written under its `labeling/`). Models: the MLflow registry of core/tracking.py (`MLFLOW_TRACKING_URI`).
 Exit codes: 0 done; 75 Label Studio is down or not answering (within 10 s), or the MLflow tracking server is down;
 2 a bad token or bad input.
 
@@ -29,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
 
 from core.errors import run_main
 from core.params import load_params
@@ -45,7 +48,8 @@ def main() -> None:
     args = ap.parse_args()
     params = load_params(args.params)
     srv = connect(args.url)
-    result = push(srv, params) if args.command == "push" else pull(srv)
+    docs = Path(os.environ.get("LABEL_STUDIO_DOCUMENT_ROOT") or "data")
+    result = push(srv, params, docs) if args.command == "push" else pull(srv)
     print(json.dumps({args.command: result}, sort_keys=True))
 
 

@@ -55,8 +55,9 @@ def main() -> None:
         per_group = macro_f1_by_group(y_test, pred)
         per_group_val = macro_f1_by_group(y_val, pred_val)
         model = {
-            "macro_f1": round(float(np.mean(list(per_group.values()))), 4),
-            "val_macro_f1": round(float(np.mean(list(per_group_val.values()))), 4),
+            # None where no group has a label (an untagged source before any annotation)
+            "macro_f1": round(float(np.mean(list(per_group.values()))), 4) if per_group else None,
+            "val_macro_f1": round(float(np.mean(list(per_group_val.values()))), 4) if per_group_val else None,
             "macro_f1_by_group": {k: round(v, 4) for k, v in per_group.items()},
             "val_macro_f1_by_group": {k: round(v, 4) for k, v in per_group_val.items()},
             "C_by_group": chosen,

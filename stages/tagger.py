@@ -76,7 +76,13 @@ def run(params: Params, data_dir: Path, out: Path, labels: Path | None = LABELS)
         origins[s] = [origins[s][i] for i in keep]
     for s in ("train", "val", "test"):
         if len(data[s][0]) < 2:
-            raise BadInput(f"{data_dir}: the {s} split has {len(data[s][0])} images; the tagger needs at least 2")
+            what = "labelled images" if s == "train" else "images"
+            hint = (
+                ": the source has no tags; label some in Label Studio (make labelstudio, make label-sync) and re-run"
+                if s == "train"
+                else ""
+            )
+            raise BadInput(f"{data_dir}: the {s} split has {len(data[s][0])} {what}; the tagger needs at least 2{hint}")
     inputs = [str(data_dir)] + ([str(labels)] if labels is not None else [])
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)

@@ -115,6 +115,12 @@ def fit(
     for k, g in enumerate(GROUPS):
         n_cls = len(ATTRIBUTES[g])
         mt, mv = y_train[:, k] >= 0, y_val[:, k] >= 0
+        seen = np.unique(y_train[mt, k])
+        if len(seen) < 2:  # no label, or one value only: nothing to fit; predict that value, or nothing known
+            w = np.zeros((n_cls, zt.shape[1]), np.float64)
+            b = np.zeros(n_cls) if len(seen) == 0 else np.where(np.arange(n_cls) == seen[0], 0.0, -1e9)
+            coef[g], bias[g], chosen[g] = w, b, None
+            continue
         best = None
         for C in Cs:
             with warnings.catch_warnings():

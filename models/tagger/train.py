@@ -71,7 +71,14 @@ def train_cnn(
     def step(idx: torch.Tensor, gen: torch.Generator):
         xb = _augment(x[idx], tp.shift, gen).float().div_(255.0).contiguous(memory_format=torch.channels_last)
         out = net(xb)
-        loss = sum(tp.group_weights.get(g, 1.0) * losses[g](out[g], y[idx, k]) for k, g in enumerate(GROUPS))
+        yb = y[idx]
+        # a group with no label in this batch adds nothing (its loss would be 0/0): labels may cover a few groups
+        terms = [
+            tp.group_weights.get(g, 1.0) * losses[g](out[g], yb[:, k])
+            for k, g in enumerate(GROUPS)
+            if bool((yb[:, k] >= 0).any())
+        ]
+        loss = sum(terms) if terms else 0.0 * sum(o.sum() for o in out.values())
         return loss, {"train_loss": float(loss.detach())}, len(idx)
 
     return loop.fit(
