@@ -248,6 +248,7 @@ class PoseParams(Section):
     embed_detached: bool  # true: that loss trains the embedding branch only, never the shared trunk
     temperature: float = Field(gt=0, le=10)
     kinds: list[Literal["stick", "sketch", "projection"]]  # trained on
+    label_weight: float = Field(ge=0, le=100)  # the joint loss of annotated sketches (data/label/joints.json)
     max_minutes: float = Field(gt=0)  # a guard against runaway runs (stops after the epoch that passes it)
 
     @field_validator("kinds")

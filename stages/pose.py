@@ -17,24 +17,31 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from core import checkpoint, tracking
 from core.atomic import atomic_path, write_json
 from core.errors import BadInput, run_main
 from core.names import POSE_KINDS
 from core.params import Params, load_params
+from models.metrics.pck import pck
 from models.pose.evaluate import evaluate, log_figures
+from models.pose.labels import annotated_sets
+from models.pose.net import predict
 from models.pose.train import train_posenet
 from models.promote import promote, promote_if_absent
 from synth.pose.poseset import PoseSet
 
 RENDER = Path("data/render")  # the render stage's output (stages/render.OUT)
+LABELS = Path("data/label/joints.json")  # the label stage's (stages/label.OUT)
 
 OUT = Path("data/pose")
 METRICS = Path("metrics/pose.json")
 MODEL = "anime-posenet"
 
 
-def run(params: Params, render_dir: Path, out: Path) -> dict:
+def run(params: Params, render_dir: Path, out: Path, labels: Path | None = LABELS) -> dict:
+    """Train, score, index, register. `labels`: the label stage's joints.json (None: the pose sets' truth only)."""
     pp = params.pose
     tracking.preflight()
     try:
@@ -49,16 +56,31 @@ def run(params: Params, render_dir: Path, out: Path) -> dict:
         if len(splits[s]["stick"][0]) < 2:
             raise BadInput(f"{render_dir}: the {s} split has fewer than 2 poses")
     train_images = {k: splits["train"][k][0] for k in pp.kinds}
-    inputs = [str(render_dir)]
+    try:
+        annotated = annotated_sets(labels, ps) if labels is not None else None
+    except ValueError as err:
+        raise BadInput(str(err)) from None
+    inputs = [str(render_dir)] + ([str(labels)] if labels is not None else [])
     ckpt = "posenet-" + checkpoint.key(pp.model_dump(), size, params.seed, [tracking.dvc_md5(p) for p in inputs])
     with atomic_path(out) as tmp, tracking.start_run("posenet", params, "pose", ["pose", "render"], inputs, "posenet"):
         y_tr = splits["train"]["stick"][1]
-        res = train_posenet(train_images, y_tr, pp, size, params.seed, ckpt, log=tracking.log_metrics)
+        extra = annotated["train"] if annotated is not None else None
+        res = train_posenet(train_images, y_tr, pp, size, params.seed, ckpt, log=tracking.log_metrics, annotated=extra)
         metrics, preds, index_all = evaluate(res.net, ps, splits, size, params.seed)
         posenet = metrics["posenet"]
+        held_out = [annotated[s] for s in ("val", "test")] if annotated is not None else []
+        held_x = np.concatenate([x for x, _ in held_out]) if held_out else np.zeros((0,))
+        if len(held_x):  # annotated sketches of the validation and test sets: scored, never trained on
+            held_y = np.concatenate([y for _, y in held_out])
+            posenet["pck_0_05_annotated"] = round(pck(predict(res.net, held_x), held_y, size), 4)
+            posenet["annotated_scored"] = len(held_x)
         posenet.update(
             {
-                "train_images": sum(len(v) for v in train_images.values()),
+                "train_images": sum(len(v) for v in train_images.values()) + (len(extra[0]) if extra else 0),
+                "train_images_by_origin": {
+                    "render": sum(len(v) for v in train_images.values()),
+                    "label_studio": len(extra[0]) if extra else 0,
+                },
                 "train_seconds": round(res.seconds, 1),
                 "epochs_done": res.epochs_done,
                 "stopped_by_budget": res.stopped_by_budget,
@@ -84,11 +106,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--data", default=str(RENDER))
+    ap.add_argument("--labels", default=str(LABELS), help="joints.json of the label stage ('': the truth only)")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--metrics", default=str(METRICS))
     args = ap.parse_args()
     params = load_params(args.params)
-    metrics = run(params, Path(args.data), Path(args.out))
+    metrics = run(params, Path(args.data), Path(args.out), Path(args.labels) if args.labels else None)
     write_json(args.metrics, {"pose": metrics})
     m = metrics["posenet"]
     by_kind = ", ".join(f"{k} {v}" for k, v in m["pck_0_05_by_kind"].items())

@@ -78,9 +78,12 @@ def train_posenet(
     seed: int,
     checkpoint_name: str | None = None,
     log=None,
+    annotated: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LoopResult:
     """images: per kind uint8 [N, S, S, 3], all of the same N poses (row i of every kind is pose i);
     y float32 [N, 11, 2] pixels, shared by the kinds. Each step takes batch // kinds poses, every kind of each.
+    `annotated`: images an annotator gave joints to (uint8 [M, S, S, 3], joints [M, 11, 2]); each step adds
+    max(1, batch // 8) of them, drawn at random, whose joint losses count `pose.label_weight` times.
     Settings from params section `pose`; the loop is models/engine/loop.py."""
     kinds = list(images)
     n = len(y)
@@ -97,6 +100,17 @@ def train_posenet(
     )
     hm = size // 2
     scale = (pp.scale.lo, pp.scale.hi)
+    if annotated is not None and len(annotated[0]):
+        xa = torch.from_numpy(np.ascontiguousarray(annotated[0].transpose(0, 3, 1, 2)))
+        ya = torch.from_numpy(np.array(annotated[1], np.float32))
+        per_step_annotated = max(1, pp.batch // 8)
+    else:
+        xa = None
+
+    def joint_loss(pred, logp, yb):
+        l1 = (pred - yb).abs().mean() / size * 10
+        ce = -(gaussian_targets(yb, size, hm, pp.sigma) * logp).sum(-1).mean()
+        return l1 + pp.heatmap_weight * ce / math.log(hm * hm)
 
     def step(idx: torch.Tensor, gen: torch.Generator):
         xb = torch.cat([xt[k][idx] for k in kinds]).float().div_(255.0)
@@ -105,13 +119,17 @@ def train_posenet(
             theta, yb = random_placement(yb, size, gen, scale, share=pp.place)
             xb = _place(xb, theta)
         pred, logp, emb = net(xb.contiguous(memory_format=torch.channels_last))
-        l1 = (pred - yb).abs().mean() / size * 10
-        ce = -(gaussian_targets(yb, size, hm, pp.sigma) * logp).sum(-1).mean()
-        loss = l1 + pp.heatmap_weight * ce / math.log(hm * hm)
+        loss = joint_loss(pred, logp, yb)
         if pp.embed_weight:
             loss = loss + pp.embed_weight * _contrastive(emb, kinds, pp.temperature)
         px = float((pred.detach() - yb).norm(dim=-1).mean())
-        return loss, {"train_loss": float(loss.detach()), "train_px_error": px}, len(xb)
+        logged = {"train_loss": float(loss.detach()), "train_px_error": px}
+        if xa is not None:  # (drawn after everything else: without annotations the run is what it always was)
+            pick = torch.randint(len(xa), (per_step_annotated,), generator=gen)
+            pa, la, _ = net(xa[pick].float().div_(255.0).contiguous(memory_format=torch.channels_last))
+            loss = loss + pp.label_weight * joint_loss(pa, la, ya[pick])
+            logged["train_px_error_annotated"] = float((pa.detach() - ya[pick]).norm(dim=-1).mean())
+        return loss, logged, len(xb)
 
     return loop.fit(
         net,

@@ -105,7 +105,9 @@ def test_posenet_learns_and_resumes(smoke_params, tmp_path, monkeypatch):
     data = [render_one(3, "train", i, p)[0] for i in range(256)]
     x = np.stack([d["stick"] for d in data])
     y = np.stack([d["joints"] for d in data])
-    cfg = smoke_params.pose.model_copy(update={"width": 8, "epochs": 8, "batch": 16, "lr": 5e-3, "place": 0.0})
+    cfg = smoke_params.pose.model_copy(
+        update={"width": 8, "epochs": 8, "batch": 16, "lr": 5e-3, "place": 0.0, "max_minutes": 30}
+    )
     whole = pose_train.train_posenet({"stick": x}, y, cfg, 32, seed=5)
     mean_pose = np.linalg.norm(y - y.mean(axis=0), axis=-1).mean()  # predicting the average pose: ~6 px here
     pred = predict(whole.net, x)
@@ -114,7 +116,7 @@ def test_posenet_learns_and_resumes(smoke_params, tmp_path, monkeypatch):
 
     # a run that dies in epoch 3 leaves the checkpoint of epoch 2; the next run goes on from there
     images = {"stick": x, "projection": np.stack([d["projection"] for d in data])[..., None].repeat(3, axis=3)}
-    cfg = smoke_params.pose.model_copy(update={"width": 4, "epochs": 3, "batch": 64})
+    cfg = smoke_params.pose.model_copy(update={"width": 4, "epochs": 3, "batch": 64, "max_minutes": 30})
     unbroken = pose_train.train_posenet(images, y, cfg, 32, seed=5)
 
     def die(metrics, step):
@@ -142,13 +144,31 @@ def test_pose_stage_on_the_smoke_set(smoke_params, store, tmp_path, monkeypatch)
 
     monkeypatch.setattr(checkpoint, "ROOT", tmp_path / "ckpt")
     render.run(smoke_params, tmp_path / "render", workers=1)
-    metrics = pose.run(smoke_params, tmp_path / "render", tmp_path / "pose")
+    # two annotated training sketches and one validation sketch (the label stage's joints.json)
+    import json
+
+    ps0 = PoseSet(tmp_path / "render")
+    joints = np.asarray(ps0.array("joints"))
+    picked = [m for m in ps0.meta if m["split"] == "train"][:2] + [m for m in ps0.meta if m["split"] == "val"][:1]
+    items = [
+        {
+            "id": m["id"],
+            "source": "label-studio",
+            "size": [64, 64],
+            "joints": joints[int(m["index"])].reshape(-1).tolist(),
+        }
+        for m in picked
+    ]
+    (tmp_path / "joints.json").write_text(json.dumps({"joints": [], "items": items}))
+    metrics = pose.run(smoke_params, tmp_path / "render", tmp_path / "pose", labels=tmp_path / "joints.json")
+    assert metrics["posenet"]["train_images_by_origin"]["label_studio"] == 2
+    assert metrics["posenet"]["annotated_scored"] == 1 and 0 <= metrics["posenet"]["pck_0_05_annotated"] <= 1
     assert set(metrics) == {"posenet", "joints_embedding", "floor"}  # the one metrics layout
     m = metrics["posenet"]
     assert m["retrieval_candidates"] == smoke_params.render.count.test
     assert m["val_retrieval_candidates"] == smoke_params.render.count.val
     assert m["index_size"] == sum(smoke_params.render.count.model_dump().values())
-    assert all(not isinstance(v, dict) for k, v in m.items() if not k.endswith(("_by_kind",)))
+    assert all(not isinstance(v, dict) for k, v in m.items() if "_by_" not in k)
     net = PoseNet.load(tmp_path / "pose")
     index = RetrievalIndex.load(tmp_path / "pose")
     assert net.config["size"] == smoke_params.render.size and len(index.ids) == m["index_size"]
@@ -188,7 +208,7 @@ def test_pose_stage_on_the_smoke_set(smoke_params, store, tmp_path, monkeypatch)
     assert {"per_joint_error.png", "test_sketch_predictions.png", "model"} <= arts
     # a second run adds a challenger and leaves the champion where it was
     shutil.rmtree(tmp_path / "pose")
-    m2 = pose.run(smoke_params, tmp_path / "render", tmp_path / "pose")["posenet"]
+    m2 = pose.run(smoke_params, tmp_path / "render", tmp_path / "pose", labels=None)["posenet"]
     assert client.get_model_version_by_alias("anime-posenet", "challenger").version == int(m2["version"])
     assert client.get_model_version_by_alias("anime-posenet", "champion").version == v.version
 
@@ -206,3 +226,52 @@ def test_pose_params_checked():
         RenderParams.model_validate({**render, "families": ["dancing"]})
     with pytest.raises(ValidationError):
         RenderParams.model_validate({**render, "size": 8})
+
+
+def test_annotated_sketches_join_training_and_keep_their_split(smoke_params, tmp_path):
+    """joints.json items from Label Studio that name pose-set sketches: training ones join posenet's training (and
+    change it), held-out ones are only scored; joints are scaled from the annotated image's size."""
+    import json
+
+    from models.pose.labels import annotated_sets
+    from stages import render
+
+    render.run(smoke_params, tmp_path / "render", workers=1)
+    ps = PoseSet(tmp_path / "render")
+    truth = np.asarray(ps.array("joints"))
+    train_ids = [m for m in ps.meta if m["split"] == "train"][:3]
+    val_ids = [m for m in ps.meta if m["split"] == "val"][:2]
+    items = [
+        {
+            "id": m["id"],
+            "source": "label-studio",
+            "size": [128, 128],
+            "joints": ((truth[int(m["index"])] + 0.5) * 2 - 0.5).reshape(-1).tolist(),
+        }
+        for m in train_ids + val_ids
+    ]
+    items.append({"id": "elsewhere-1", "source": "label-studio", "size": [64, 64], "joints": [1.0] * 22})
+    items.append(
+        {"id": train_ids[0]["id"].replace("train", "test"), "source": "render", "size": [64, 64], "joints": [1.0] * 22}
+    )
+    path = tmp_path / "joints.json"
+    path.write_text(json.dumps({"joints": [], "items": items}))
+    sets = annotated_sets(path, ps)
+    assert [len(sets[s][0]) for s in ("train", "val", "test")] == [3, 2, 0]
+    assert np.allclose(sets["train"][1][0], truth[int(train_ids[0]["index"])], atol=1e-4)  # 128 px -> 64 px
+    assert sets["train"][0].shape == (3, ps.size, ps.size, 3) and sets["train"][0].dtype == np.uint8
+    path.write_text("{}")
+    with pytest.raises(ValueError, match="not the label stage's joints.json"):
+        annotated_sets(path, ps)
+
+    x, y = ps.split("train", "stick")
+    cfg = smoke_params.pose.model_copy(update={"width": 4, "epochs": 1, "batch": 24, "kinds": ["stick"]})
+    plain = pose_train.train_posenet({"stick": x}, y, cfg, ps.size, seed=3)
+    again = pose_train.train_posenet({"stick": x}, y, cfg, ps.size, seed=3, annotated=(x[:0], y[:0]))
+    with_labels = pose_train.train_posenet({"stick": x}, y, cfg, ps.size, seed=3, annotated=sets["train"])
+    for a, b in zip(plain.net.state_dict().values(), again.net.state_dict().values()):
+        assert torch.equal(a, b)  # no annotation: exactly the run it always was
+    assert any(
+        not torch.equal(a, b) for a, b in zip(plain.net.state_dict().values(), with_labels.net.state_dict().values())
+    )
+    assert "train_px_error_annotated" in with_labels.history[-1]
