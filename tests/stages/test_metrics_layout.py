@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import REPO
 
-BY = re.compile(r"^[a-z0-9_]+_by_[a-z0-9_]+$")
+BY = re.compile(r"^[A-Za-z0-9_]+_by_[a-z0-9_]+$")  # the figure keeps its own name (`C` of scikit-learn)
 SCALAR = (int, float, str, bool, type(None))
 
 
