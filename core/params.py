@@ -107,6 +107,9 @@ class IngestParams(Section):
     archive: ArchiveParams = ArchiveParams()
     danbooru_ratings: list[Literal["s", "q", "e"]] = ["s"]  # safe only by default
     tag_map: dict[str, str] = {}  # extra source tag -> "group=value" entries, over the defaults in dataset/tagmap.py
+    # the attribute groups read from the source's tags; the others are left unknown, for annotators to label (a
+    # source whose tags for a group are wrong, or bench/active_learning.py hiding groups from the generated set)
+    groups: list[str] = list(GROUPS)
     executor: Literal["process", "dask"] = "process"
     dask_address: str = ""  # a Dask scheduler (tcp://host:8786); empty: a local cluster of `workers` processes
     cache: bool = True  # content-addressed decode cache in .cache/ingest: re-imports decode only new files
@@ -126,6 +129,14 @@ class IngestParams(Section):
         if len(set(sizes)) != len(sizes):
             raise ValueError(f"{sizes}: expected each size once")
         return sorted(sizes)
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, groups: list[str]) -> list[str]:
+        unknown = [g for g in groups if g not in GROUPS]
+        if unknown or len(set(groups)) != len(groups):
+            raise ValueError(f"{groups}: expected distinct attribute groups of {list(GROUPS)}")
+        return [g for g in GROUPS if g in groups]  # in the one order of core/names.py
 
     @field_validator("tag_map")
     @classmethod
@@ -265,6 +276,7 @@ class LabelParams(Section):
     extra_groups: dict[str, list[str]]  # attribute groups to label beyond the pipeline's (tags project only)
     pose_tasks: int = Field(ge=0, le=1_000_000)  # pose-set sketches pushed to the pose project per sync
     tag_tasks: int = Field(ge=0, le=1_000_000)  # ingested images pushed to the tags project per sync
+    order: Literal["uncertainty", "random"]  # which new images a push offers first (labeling/candidates.py)
     joint_tolerance: float = Field(gt=0, le=0.5)  # a pose task is disputed beyond this share of the image size
     max_annotations: int = Field(ge=1, le=20)  # a disputed task is sent back until it has this many annotations
 

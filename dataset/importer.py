@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from core.atomic import atomic_path, write_json
 from core.errors import BadInput
+from core.names import UNKNOWN
 from core.params import Params
 from dataset.decoding import DecodeSettings, decode_all
 from dataset.dedup import Dedup
@@ -100,7 +101,7 @@ def ingest(
                 split=sp,
                 group=g,
                 character=it.character,
-                tags=it.tags,
+                tags={g: (v if g in ip.groups else UNKNOWN) for g, v in it.tags.items()},
                 extra_tags=it.extra,
                 licence=source.licence,
             )

@@ -4,8 +4,12 @@
   posenet's heatmaps spread most (the standard deviation of each joint's heatmap, in heatmap cells, averaged over
   the joints); its 11 joints are the pre-annotation.
 - tags: ingested images not imported yet, unlabelled ones first, then by 1 - the champion tagger's mean top
-  probability per group (read from tags_auto.csv, which the tagger stage writes with its champion); its values are
-  the pre-annotation.
+  probability over the groups the image has no label for (all groups when it has every one; read from
+  tags_auto.csv, which the tagger stage writes with its champion); its values are the pre-annotation.
+
+`label.order: random` draws the same number of images uniformly instead (seeded by `seed` and the number of tasks
+the project has, so every push draws anew and a re-run draws the same): the baseline that bench/active_learning.py
+measures uncertainty order against, and an unbiased sample when one is wanted.
 
 The champion comes from the registry through core/tracking.py. No registered model, or no `champion` alias, is a
 normal state (a fresh store): the candidates then carry no predictions. A tracking server that is down is not:
@@ -65,13 +69,22 @@ def heatmap_spread(net, x: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np
     return np.concatenate(joints), np.concatenate(spread)
 
 
-def pose_candidates(render_dir: Path, n: int, skip: set[str]) -> Candidates:
+def random_pick(count: int, n: int, seed: int, drawn: int) -> np.ndarray:
+    """n of `count` positions, uniformly, in a random order: seeded by (seed, how many were drawn before)."""
+    return np.random.default_rng([seed, drawn]).permutation(count)[:n]
+
+
+def pose_candidates(render_dir: Path, n: int, skip: set[str], order: str = "uncertainty", seed: int = 0) -> Candidates:
     """Up to n sketches of the train split whose id is not in `skip`; with the champion posenet's joints if any."""
     from models.pose.net import PoseNet
     from synth.pose.poseset import PoseSet
 
     ps = PoseSet(render_dir)
-    rows = [i for i in ps.rows("train") if ps.meta[i]["id"] not in skip][: 4 * n]  # the pool ranked by the model
+    rows = [i for i in ps.rows("train") if ps.meta[i]["id"] not in skip]
+    if order == "random":
+        rows = [rows[k] for k in random_pick(len(rows), n, seed, len(skip))]
+    else:
+        rows = rows[: 4 * n]  # the pool the model ranks
     ids = [ps.meta[i]["id"] for i in rows]
     sketches = np.asarray(ps.array("sketch")[rows]) if rows else np.zeros((0, ps.size, ps.size), np.uint8)
     images = np.repeat(sketches[..., None], 3, axis=3)
@@ -81,12 +94,12 @@ def pose_candidates(render_dir: Path, n: int, skip: set[str]) -> Candidates:
     with tempfile.TemporaryDirectory(prefix="posenet-") as tmp:
         net = PoseNet.load(tracking.download_version(POSE_MODEL, version, tmp))
     joints, spread = heatmap_spread(net, images)
-    order = np.argsort(-spread, kind="stable")[:n]
+    chosen = np.argsort(-spread, kind="stable")[:n] if order != "random" else np.arange(len(ids))[:n]
     return Candidates(
-        ids=[ids[i] for i in order],
-        images=images[order],
-        uncertainty=[float(spread[i]) for i in order],
-        predictions=[joints[i] for i in order],
+        ids=[ids[i] for i in chosen],
+        images=images[chosen],
+        uncertainty=[float(spread[i]) for i in chosen],
+        predictions=[joints[i] for i in chosen],
         model_version=f"{POSE_MODEL}/{version}",
     )
 
@@ -99,14 +112,23 @@ def _read_auto_tags(tags_auto: Path) -> dict[str, dict[str, str]]:
         return {r["id"]: r for r in csv.DictReader(f)}
 
 
-def _top_probability_gap(row: dict[str, str]) -> float:
-    """1 - the mean over groups of the tagger's top probability (columns `p:<group>=<value>`)."""
-    tops = [max(float(v) for k, v in row.items() if k.startswith(f"p:{g}=")) for g in GROUPS]
+def _top_probability_gap(row: dict[str, str], groups: tuple[str, ...] = GROUPS) -> float:
+    """1 - the mean over `groups` of the tagger's top probability (columns `p:<group>=<value>`)."""
+    tops = [max(float(v) for k, v in row.items() if k.startswith(f"p:{g}=")) for g in groups]
     return 1.0 - float(np.mean(tops))
 
 
-def tag_candidates(ingest_dir: Path, tags_auto: Path, n: int, skip: set[str]) -> Candidates:
-    """Up to n ingested images whose id is not in `skip`, unlabelled first, then most uncertain first."""
+def tag_candidates(
+    ingest_dir: Path,
+    tags_auto: Path,
+    n: int,
+    skip: set[str],
+    order: str = "uncertainty",
+    seed: int = 0,
+    splits: tuple[str, ...] = ("train", "val", "test"),
+) -> Candidates:
+    """Up to n ingested images of `splits` whose id is not in `skip`: unlabelled first, then most uncertain first
+    (uncertainty over the groups an image lacks); or uniformly at random (`order="random"`)."""
     from dataset.shards import ImageShards, read_manifest
 
     rows = read_manifest(ingest_dir)
@@ -114,12 +136,15 @@ def tag_candidates(ingest_dir: Path, tags_auto: Path, n: int, skip: set[str]) ->
     version = tracking.alias_version(TAG_MODEL, "champion") if auto else None
     ranked = []
     for i, r in enumerate(rows):
-        if r["id"] in skip:
+        if r["id"] in skip or r["split"] not in splits:
             continue
-        unc = _top_probability_gap(auto[r["id"]]) if r["id"] in auto else None
-        unlabelled = all(not r.get(g) for g in GROUPS)
-        ranked.append((0 if unlabelled else 1, -(unc or 0.0), i, unc))
-    ranked = sorted(ranked)[:n]
+        lacking = tuple(g for g in GROUPS if not r.get(g))
+        unc = _top_probability_gap(auto[r["id"]], lacking or GROUPS) if r["id"] in auto else None
+        ranked.append((0 if len(lacking) == len(GROUPS) else 1, -(unc or 0.0), i, unc))
+    if order == "random":
+        ranked = [ranked[k] for k in random_pick(len(ranked), n, seed, len(skip))]
+    else:
+        ranked = sorted(ranked)[:n]
     sizes = sorted(int(p.stem.split("_")[1]) for p in ingest_dir.glob("images_*.npy"))
     shards = ImageShards(ingest_dir, sizes[-1])  # memory-mapped: only the chosen rows are read
     chosen = [c[2] for c in ranked]

@@ -102,19 +102,23 @@ def push(
     render_dir: Path = Path("data/render"),
     ingest_dir: Path = Path("data/ingest"),
     tags_auto: Path = Path("data/tagger/tags_auto.csv"),
+    tag_splits: tuple[str, ...] = ("train", "val", "test"),
 ) -> dict:
-    """Import up to `label.pose_tasks` and `label.tag_tasks` new tasks; per project, the counts and model version."""
+    """Import up to `label.pose_tasks` and `label.tag_tasks` new tasks (tags: of images in `tag_splits`), in the
+    order `label.order` says; per project, the counts and model version."""
     ls = srv.client()
     out = {}
     project, folder, have = _project(ls, "pose", configs.pose_config(), document_root)
     if render_dir.exists() and params.label.pose_tasks:
-        cand = pose_candidates(render_dir, params.label.pose_tasks, have)
+        cand = pose_candidates(render_dir, params.label.pose_tasks, have, params.label.order, params.seed)
         n = _import(ls, project, folder, document_root, cand, {"kind": "sketch"}, _pose_prediction)
         out["pose"] = {"project": project, "imported": n, "existing": len(have), "model_version": cand.model_version}
     out.setdefault("pose", {"project": project})["requeued"] = requeue(ls, project, "pose", params)
     project, folder, have = _project(ls, "tags", configs.tags_config(params.label.extra_groups), document_root)
     if ingest_dir.exists() and params.label.tag_tasks:
-        cand = tag_candidates(ingest_dir, tags_auto, params.label.tag_tasks, have)
+        cand = tag_candidates(
+            ingest_dir, tags_auto, params.label.tag_tasks, have, params.label.order, params.seed, tag_splits
+        )
         n = _import(ls, project, folder, document_root, cand, {}, _tag_prediction)
         out["tags"] = {"project": project, "imported": n, "existing": len(have), "model_version": cand.model_version}
     out.setdefault("tags", {"project": project})["requeued"] = requeue(ls, project, "tags", params)

@@ -148,7 +148,13 @@ def labelstudio(tmp_path_factory):
     port = free_port()
     proc = server.start(port, root / "data", docs, creds, log=root / "server.log")
     try:
-        yield {"url": f"http://127.0.0.1:{port}", "creds": creds, "docs": docs, "log": root / "server.log"}
+        yield {
+            "url": f"http://127.0.0.1:{port}",
+            "creds": creds,
+            "docs": docs,
+            "log": root / "server.log",
+            "migrated": root / "migrated",  # a data dir to copy for a private server (bench/active_learning.py)
+        }
     finally:
         server.stop(proc)
 

@@ -213,6 +213,26 @@ def test_tags_file_values_checked(tmp_path, smoke_params):
     ]
 
 
+def test_groups_the_source_shows(tmp_path, smoke_params):
+    """`ingest.groups`: the groups read from the source's tags; the others stay unknown (for annotators to label)."""
+    from core.params import ParamsError, resolve
+
+    root = _folder(tmp_path, 3)
+    (root / "tags.csv").write_text(
+        "file,hair_color,smile,glasses\nimages/000.png,blonde,yes,no\nimages/001.png,red,no,yes\n"
+    )
+    ip = smoke_params.ingest.model_copy(update={"groups": ["smile", "hair_color"], "cache": False, "workers": 1})
+    importer.ingest(smoke_params.model_copy(update={"ingest": ip}), tmp_path / "out", read_folder(root))
+    rows = {r["path"]: r for r in read_manifest(tmp_path / "out")}
+    assert (rows["images/000.png"]["hair_color"], rows["images/000.png"]["smile"]) == ("blonde", "yes")
+    assert rows["images/000.png"]["glasses"] == rows["images/001.png"]["glasses"] == ""
+    assert all(rows["images/002.png"][g] == "" for g in ("hair_color", "smile", "glasses"))
+    raw = smoke_params.model_dump()
+    raw["ingest"]["groups"] = ["smile", "hats"]
+    with pytest.raises(ParamsError, match="ingest.groups"):
+        resolve(raw, profile="cpu")
+
+
 def test_reimport_decodes_only_new_files(tmp_path, smoke_params):
     root = _folder(tmp_path, 20)
     ip = smoke_params.ingest.model_copy(update={"workers": 2, "cache": True})

@@ -98,3 +98,57 @@ def test_the_champions_guesses_most_uncertain_first(render_dir, smoke_ingest, sm
     labelled = {r["id"]: any(r.get(g) for g in GROUPS) for r in read_manifest(smoke_ingest)}
     order = [(labelled[i], -u) for i, u in zip(tags.ids, tags.uncertainty)]
     assert order == sorted(order)  # unlabelled first, then most uncertain first
+
+
+def test_random_order_and_splits(render_dir, smoke_ingest, store, tmp_path):
+    """`label.order: random`: a uniform draw, the same for the same (seed, tasks so far), another after a push."""
+    from dataset.shards import read_manifest
+
+    tags_auto = tmp_path / "tags_auto.csv"
+    _random_tags_auto(tags_auto, smoke_ingest)
+    split = {r["id"]: r["split"] for r in read_manifest(smoke_ingest)}
+    ranked = tag_candidates(smoke_ingest, tags_auto, 8, set(), splits=("train",))
+    a = tag_candidates(smoke_ingest, tags_auto, 8, set(), "random", 7, ("train",))
+    assert a.ids == tag_candidates(smoke_ingest, tags_auto, 8, set(), "random", 7, ("train",)).ids
+    assert {split[i] for i in a.ids + ranked.ids} == {"train"} and len(set(a.ids)) == 8
+    assert a.ids != ranked.ids and a.ids != tag_candidates(smoke_ingest, tags_auto, 8, set(), "random", 8).ids
+    b = tag_candidates(smoke_ingest, tags_auto, 8, set(a.ids), "random", 7, ("train",))
+    assert not set(a.ids) & set(b.ids)  # the next push draws anew among what is left
+    train = [i for i, s in split.items() if s == "train"]
+    everything = tag_candidates(smoke_ingest, tags_auto, len(train) + 5, set(), "random", 7, ("train",))
+    assert sorted(everything.ids) == sorted(train)  # every training image once, nothing else
+
+    skip = set(_train_ids(render_dir)[:2])
+    pose = pose_candidates(render_dir, 4, skip, "random", 7)
+    assert len(pose.ids) == 4 and not skip & set(pose.ids) and pose.ids != _train_ids(render_dir)[2:6]
+    assert set(pose.ids) <= set(_train_ids(render_dir))
+
+
+def test_uncertainty_over_the_groups_an_image_lacks(smoke_ingest, store, tmp_path):
+    """An image whose source shows some groups is ranked by the tagger's doubt about the others only."""
+    import shutil
+
+    from dataset.shards import read_manifest
+
+    ingest = tmp_path / "ingest"
+    shutil.copytree(smoke_ingest, ingest)
+    rows = read_manifest(ingest)
+    with open(ingest / "manifest.csv", newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        fields, table = reader.fieldnames, list(reader)
+    for r in table:  # the source shows every group but smile
+        r["smile"] = ""
+    with open(ingest / "manifest.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
+        w.writeheader()
+        w.writerows(table)
+    tags_auto = tmp_path / "tags_auto.csv"
+    from models.tagger import roles
+
+    rng = np.random.default_rng(1)
+    probs = {g: rng.dirichlet(np.ones(len(ATTRIBUTES[g])), len(rows)) for g in GROUPS}
+    roles.write_auto_tags(tags_auto, rows, probs, {}, "anime-tagger/1")
+    cand = tag_candidates(ingest, tags_auto, 5, set())
+    expected = np.argsort(probs["smile"].max(axis=1), kind="stable")[:5]  # least sure of smile first
+    assert cand.ids == [rows[i]["id"] for i in expected]
+    assert cand.uncertainty == pytest.approx([1 - probs["smile"][i].max() for i in expected], abs=1e-4)
