@@ -24,7 +24,7 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(RUN) python -m pytest -m "not slow"
 
-## refresh source.lock.json after changing ingest.source or the files of a dir: source
+## refresh source.lock.json and pose_source.lock.json after changing ingest.source, label.pose_source or their files
 lock: $(STAMP)
 	$(RUN) python -m stages.source
 

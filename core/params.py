@@ -277,8 +277,18 @@ class LabelParams(Section):
     pose_tasks: int = Field(ge=0, le=1_000_000)  # pose-set sketches pushed to the pose project per sync
     tag_tasks: int = Field(ge=0, le=1_000_000)  # ingested images pushed to the tags project per sync
     order: Literal["uncertainty", "random"]  # which new images a push offers first (labeling/candidates.py)
+    # images of the pose project besides the render sketches (an illustration folder, an artist's own sketches):
+    # dir:<path> | zip:<path> | kaggle:<owner>/<dataset>; "" none. Imported by stage pose_import, locked like ingest's
+    pose_source: str
     joint_tolerance: float = Field(gt=0, le=0.5)  # a pose task is disputed beyond this share of the image size
     max_annotations: int = Field(ge=1, le=20)  # a disputed task is sent back until it has this many annotations
+
+    @field_validator("pose_source")
+    @classmethod
+    def _pose_source(cls, source: str) -> str:
+        if source and parse_spec(source).kind == "generated":
+            raise ValueError("the generated faces have no bodies to pose; expected dir:, zip: or kaggle: (or '')")
+        return source
 
     @field_validator("extra_groups")
     @classmethod

@@ -89,7 +89,7 @@ def experiment_id(name: str) -> str:
 def pipeline_records(cwd: Path = REPO) -> set[str]:
     """The git-tracked files the pipeline itself writes: dvc.lock, source.lock.json and every stage's metrics, plots
     and outs of dvc.yaml. A change to them is a run's record, not a change to the code or the params."""
-    records = {"dvc.lock", "source.lock.json"}
+    records = {"dvc.lock", "source.lock.json", "pose_source.lock.json"}
     try:
         stages = (yaml.safe_load((cwd / "dvc.yaml").read_text(encoding="utf-8")) or {}).get("stages") or {}
     except (OSError, yaml.YAMLError):

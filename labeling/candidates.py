@@ -74,21 +74,12 @@ def random_pick(count: int, n: int, seed: int, drawn: int) -> np.ndarray:
     return np.random.default_rng([seed, drawn]).permutation(count)[:n]
 
 
-def pose_candidates(render_dir: Path, n: int, skip: set[str], order: str = "uncertainty", seed: int = 0) -> Candidates:
-    """Up to n sketches of the train split whose id is not in `skip`; with the champion posenet's joints if any."""
+def _ranked_by_posenet(ids: list[str], images: np.ndarray, n: int, order: str) -> Candidates:
+    """The first n of a pool (random order), or the n on which the champion posenet's heatmaps spread most, with its
+    joints as predictions; no champion: the first n without predictions."""
     from models.pose.net import PoseNet
-    from synth.pose.poseset import PoseSet
 
-    ps = PoseSet(render_dir)
-    rows = [i for i in ps.rows("train") if ps.meta[i]["id"] not in skip]
-    if order == "random":
-        rows = [rows[k] for k in random_pick(len(rows), n, seed, len(skip))]
-    else:
-        rows = rows[: 4 * n]  # the pool the model ranks
-    ids = [ps.meta[i]["id"] for i in rows]
-    sketches = np.asarray(ps.array("sketch")[rows]) if rows else np.zeros((0, ps.size, ps.size), np.uint8)
-    images = np.repeat(sketches[..., None], 3, axis=3)
-    version = tracking.alias_version(POSE_MODEL, "champion") if rows else None
+    version = tracking.alias_version(POSE_MODEL, "champion") if ids else None
     if version is None:
         return Candidates(ids[:n], images[:n], [None] * len(ids[:n]), None, None)
     with tempfile.TemporaryDirectory(prefix="posenet-") as tmp:
@@ -102,6 +93,42 @@ def pose_candidates(render_dir: Path, n: int, skip: set[str], order: str = "unce
         predictions=[joints[i] for i in chosen],
         model_version=f"{POSE_MODEL}/{version}",
     )
+
+
+def pose_candidates(render_dir: Path, n: int, skip: set[str], order: str = "uncertainty", seed: int = 0) -> Candidates:
+    """Up to n sketches of the train split whose id is not in `skip`; with the champion posenet's joints if any."""
+    from synth.pose.poseset import PoseSet
+
+    ps = PoseSet(render_dir)
+    rows = [i for i in ps.rows("train") if ps.meta[i]["id"] not in skip]
+    if order == "random":
+        rows = [rows[k] for k in random_pick(len(rows), n, seed, len(skip))]
+    else:
+        rows = rows[: 4 * n]  # the pool the model ranks
+    ids = [ps.meta[i]["id"] for i in rows]
+    sketches = np.asarray(ps.array("sketch")[rows]) if rows else np.zeros((0, ps.size, ps.size), np.uint8)
+    return _ranked_by_posenet(ids, np.repeat(sketches[..., None], 3, axis=3), n, order)
+
+
+def import_candidates(
+    import_dir: Path, n: int, skip: set[str], order: str = "uncertainty", seed: int = 0
+) -> Candidates:
+    """Up to n images of the pose project's own source (stage pose_import, every split: annotated validation and
+    test images are scored) whose id is not in `skip`; ranked like the sketches."""
+    from dataset.shards import ImageShards, read_manifest
+
+    if not (import_dir / "manifest.csv").exists():
+        return Candidates([], np.zeros((0, 1, 1, 3), np.uint8), [], None, None)
+    rows = [i for i, r in enumerate(read_manifest(import_dir)) if r["id"] not in skip]
+    if order == "random":
+        rows = sorted(rows[k] for k in random_pick(len(rows), n, seed, len(skip)))
+    else:
+        rows = rows[: 4 * n]
+    size = int(next(import_dir.glob("images_*.npy")).stem.split("_")[1])
+    shards = ImageShards(import_dir, size)
+    ids = [shards.ids[i] for i in rows]
+    images = np.asarray(shards.images[rows]) if rows else np.zeros((0, size, size, 3), np.uint8)
+    return _ranked_by_posenet(ids, images, n, order)
 
 
 def _read_auto_tags(tags_auto: Path) -> dict[str, dict[str, str]]:

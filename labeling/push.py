@@ -1,5 +1,8 @@
 """Push: import new tasks into the two Label Studio projects, each with the champion model's pre-annotation.
 
+The pose project receives the images of the pose project's own source first (`label.pose_source`, imported by
+stage pose_import: real pictures, any split), then the render sketches (train split), `label.pose_tasks` in all.
+
 Idempotent: the projects are found by title (created with labeling/pose.xml and tags.xml otherwise, their configs
 kept current), a local-files storage covers each project's image folder under `<document root>/labeling/`, and an
 image already imported (same `ref_id`) is never imported again. Each new image is written there as a PNG (the one
@@ -20,7 +23,7 @@ from core.names import JOINTS
 from core.params import Params
 from dataset.imageio import write_png
 from labeling import configs
-from labeling.candidates import Candidates, pose_candidates, tag_candidates
+from labeling.candidates import Candidates, import_candidates, pose_candidates, tag_candidates
 from labeling.client import Server, ensure_project, ensure_storage, existing_refs, image_url
 from labeling.disputes import disputed_refs
 from labeling.formats import choice_results, keypoint_results
@@ -103,16 +106,25 @@ def push(
     ingest_dir: Path = Path("data/ingest"),
     tags_auto: Path = Path("data/tagger/tags_auto.csv"),
     tag_splits: tuple[str, ...] = ("train", "val", "test"),
+    pose_import_dir: Path = Path("data/pose_import"),
 ) -> dict:
     """Import up to `label.pose_tasks` and `label.tag_tasks` new tasks (tags: of images in `tag_splits`), in the
     order `label.order` says; per project, the counts and model version."""
     ls = srv.client()
     out = {}
     project, folder, have = _project(ls, "pose", configs.pose_config(), document_root)
-    if render_dir.exists() and params.label.pose_tasks:
-        cand = pose_candidates(render_dir, params.label.pose_tasks, have, params.label.order, params.seed)
-        n = _import(ls, project, folder, document_root, cand, {"kind": "sketch"}, _pose_prediction)
-        out["pose"] = {"project": project, "imported": n, "existing": len(have), "model_version": cand.model_version}
+    n, left, version = 0, params.label.pose_tasks, None
+    if left:  # the pose project's own source first (real pictures), then the render sketches
+        cand = import_candidates(pose_import_dir, left, have, params.label.order, params.seed)
+        n += _import(ls, project, folder, document_root, cand, {"kind": "import"}, _pose_prediction)
+        left -= len(cand.ids)
+        version = cand.model_version
+    if render_dir.exists() and left:
+        cand = pose_candidates(render_dir, left, have, params.label.order, params.seed)
+        n += _import(ls, project, folder, document_root, cand, {"kind": "sketch"}, _pose_prediction)
+        version = version or cand.model_version
+    if params.label.pose_tasks and (render_dir.exists() or n):
+        out["pose"] = {"project": project, "imported": n, "existing": len(have), "model_version": version}
     out.setdefault("pose", {"project": project})["requeued"] = requeue(ls, project, "pose", params)
     project, folder, have = _project(ls, "tags", configs.tags_config(params.label.extra_groups), document_root)
     if ingest_dir.exists() and params.label.tag_tasks:

@@ -3,7 +3,9 @@
     python -m stages.pose      # data/pose/ (bundle: posenet + index), metrics/pose.json, MLflow `posenet`
 
 - posenet (models/pose/net.py) learns the 11 joints from the kinds in `pose.kinds` (stick figures, sketches and
-  projections by default), mixed; `pck_0_05` per kind on validation and test.
+  projections by default), mixed; `pck_0_05` per kind on validation and test. Annotated sketches and annotated
+  pictures of the pose source (data/label/joints.json, data/pose_import: models/pose/labels.py) join training by
+  their split; held-out ones are scored (`pck_0_05_annotated`, `pck_0_05_imported`).
 - The retrieval index embeds 3D-model projections from the images alone (posenet's learned pose embedding) in
   scikit-learn NearestNeighbors; `retrieval_top1` on validation and test and the other figures are
   models/pose/evaluate.py's. metrics/pose.json = {pose: {posenet: {...}, joints_embedding: {...}, floor: {...}}}.
@@ -26,7 +28,7 @@ from core.names import POSE_KINDS
 from core.params import Params, load_params
 from models.metrics.pck import pck
 from models.pose.evaluate import evaluate, log_figures
-from models.pose.labels import annotated_sets
+from models.pose.labels import annotated_sets, imported_sets
 from models.pose.net import predict
 from models.pose.train import train_posenet
 from models.promote import promote, promote_if_absent
@@ -34,14 +36,16 @@ from synth.pose.poseset import PoseSet
 
 RENDER = Path("data/render")  # the render stage's output (stages/render.OUT)
 LABELS = Path("data/label/joints.json")  # the label stage's (stages/label.OUT)
+IMPORTED = Path("data/pose_import")  # the pose_import stage's: the pose project's own source
 
 OUT = Path("data/pose")
 METRICS = Path("metrics/pose.json")
 MODEL = "anime-posenet"
 
 
-def run(params: Params, render_dir: Path, out: Path, labels: Path | None = LABELS) -> dict:
-    """Train, score, index, register. `labels`: the label stage's joints.json (None: the pose sets' truth only)."""
+def run(params: Params, render_dir: Path, out: Path, labels: Path | None = LABELS, imported: Path = IMPORTED) -> dict:
+    """Train, score, index, register. `labels`: the label stage's joints.json (None: the pose sets' truth only);
+    `imported`: the pose_import stage's images, whose annotated ones join training or scoring by their split."""
     pp = params.pose
     tracking.preflight()
     try:
@@ -58,13 +62,18 @@ def run(params: Params, render_dir: Path, out: Path, labels: Path | None = LABEL
     train_images = {k: splits["train"][k][0] for k in pp.kinds}
     try:
         annotated = annotated_sets(labels, ps) if labels is not None else None
+        own = imported_sets(labels, imported, size) if labels is not None else None
     except ValueError as err:
         raise BadInput(str(err)) from None
     inputs = [str(render_dir)] + ([str(labels)] if labels is not None else [])
+    if own is not None and any(len(own[s][0]) for s in own):
+        inputs.append(str(imported))
     ckpt = "posenet-" + checkpoint.key(pp.model_dump(), size, params.seed, [tracking.dvc_md5(p) for p in inputs])
     with atomic_path(out) as tmp, tracking.start_run("posenet", params, "pose", ["pose", "render"], inputs, "posenet"):
         y_tr = splits["train"]["stick"][1]
         extra = annotated["train"] if annotated is not None else None
+        if own is not None and len(own["train"][0]):  # annotated pictures of the pose source train beside them
+            extra = tuple(np.concatenate([a, b]) for a, b in zip(extra, own["train"]))
         res = train_posenet(train_images, y_tr, pp, size, params.seed, ckpt, log=tracking.log_metrics, annotated=extra)
         metrics, preds, index_all = evaluate(res.net, ps, splits, size, params.seed)
         posenet = metrics["posenet"]
@@ -74,12 +83,21 @@ def run(params: Params, render_dir: Path, out: Path, labels: Path | None = LABEL
             held_y = np.concatenate([y for _, y in held_out])
             posenet["pck_0_05_annotated"] = round(pck(predict(res.net, held_x), held_y, size), 4)
             posenet["annotated_scored"] = len(held_x)
+        own_held = [own[s] for s in ("val", "test") if len(own[s][0])] if own is not None else []
+        if own_held:  # annotated pictures of the pose source's validation and test splits
+            own_y = np.concatenate([y for _, y in own_held])
+            posenet["pck_0_05_imported"] = round(
+                pck(predict(res.net, np.concatenate([x for x, _ in own_held])), own_y, size), 4
+            )
+            posenet["imported_scored"] = len(own_y)
+        n_own = len(own["train"][0]) if own is not None else 0
         posenet.update(
             {
                 "train_images": sum(len(v) for v in train_images.values()) + (len(extra[0]) if extra else 0),
                 "train_images_by_origin": {
                     "render": sum(len(v) for v in train_images.values()),
-                    "label_studio": len(extra[0]) if extra else 0,
+                    "label_studio": (len(extra[0]) if extra else 0) - n_own,
+                    "import": n_own,
                 },
                 "train_seconds": round(res.seconds, 1),
                 "epochs_done": res.epochs_done,
@@ -107,11 +125,13 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--data", default=str(RENDER))
     ap.add_argument("--labels", default=str(LABELS), help="joints.json of the label stage ('': the truth only)")
+    ap.add_argument("--imported", default=str(IMPORTED), help="the pose_import stage's output")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--metrics", default=str(METRICS))
     args = ap.parse_args()
     params = load_params(args.params)
-    metrics = run(params, Path(args.data), Path(args.out), Path(args.labels) if args.labels else None)
+    labels = Path(args.labels) if args.labels else None
+    metrics = run(params, Path(args.data), Path(args.out), labels, Path(args.imported))
     write_json(args.metrics, {"pose": metrics})
     m = metrics["posenet"]
     by_kind = ", ".join(f"{k} {v}" for k, v in m["pck_0_05_by_kind"].items())

@@ -1,8 +1,8 @@
-"""Write the source lock (dataset/lock.py): the spec of `ingest.source` and what pins its content (a DVC dependency
-of ingest).
+"""Write the source locks (dataset/lock.py): the spec of `ingest.source` and what pins its content (a DVC dependency
+of ingest), and the same for `label.pose_source` in pose_source.lock.json (of stage pose_import).
 
-    python -m stages.source            # (make lock) rewrites source.lock.json only when the source changed
-    python -m stages.source --check    # exit 2 if source.lock.json is stale
+    python -m stages.source            # (make lock) rewrites a lock only when its source changed
+    python -m stages.source --check    # exit 2 if a lock is stale
 
 `make pipeline` runs this before `dvc repro`, so a changed source re-runs ingest and an unchanged one does not.
 """
@@ -17,6 +17,8 @@ from core.atomic import write_json
 from core.errors import BadInput, run_main
 from core.params import load_params
 from dataset.lock import LOCK, compute_lock
+from stages.pose_import import LOCK as POSE_LOCK
+from stages.pose_import import compute_pose_lock
 
 
 def main() -> None:
@@ -24,17 +26,19 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--lock", default=str(LOCK))
     ap.add_argument("--check", action="store_true", help="only check; exit 2 when stale")
+    ap.add_argument("--pose-lock", default=str(POSE_LOCK))
     args = ap.parse_args()
-    lock = compute_lock(load_params(args.params))
-    path = Path(args.lock)
-    old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-    if old == lock:
-        print(f"source: {lock['spec']} unchanged")
-        return
-    if args.check:
-        raise BadInput(f"{path} is stale for source {lock['spec']!r}; run `make lock`")
-    write_json(path, lock)
-    print(f"source: {lock['spec']} locked -> {path}")
+    params = load_params(args.params)
+    for lock, path in ((compute_lock(params), Path(args.lock)), (compute_pose_lock(params), Path(args.pose_lock))):
+        old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        name = lock["spec"] or "(none)"
+        if old == lock:
+            print(f"source: {name} unchanged")
+            continue
+        if args.check:
+            raise BadInput(f"{path} is stale for source {name!r}; run `make lock`")
+        write_json(path, lock)
+        print(f"source: {name} locked -> {path}")
 
 
 if __name__ == "__main__":

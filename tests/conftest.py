@@ -175,7 +175,7 @@ def labelstudio_empty(labelstudio):
 # params, the locks, the metrics) are fingerprinted before the session and compared after it; any difference fails
 # the run and names the paths. Child processes still alive at the end (a server a test forgot) fail it too.
 
-WATCHED = ("dvc.lock", "source.lock.json", "data/params", "metrics", "labeling/exports")
+WATCHED = ("dvc.lock", "source.lock.json", "pose_source.lock.json", "data/params", "metrics", "labeling/exports")
 
 
 def _workspace() -> dict[str, str]:

@@ -61,7 +61,14 @@ def test_label_params_checked():
 
     from core.params import LabelParams
 
-    counts = {"pose_tasks": 1, "tag_tasks": 1, "joint_tolerance": 0.05, "max_annotations": 3, "order": "random"}
+    counts = {
+        "pose_tasks": 1,
+        "tag_tasks": 1,
+        "joint_tolerance": 0.05,
+        "max_annotations": 3,
+        "order": "random",
+        "pose_source": "",
+    }
     assert LabelParams(extra_groups={"hat": ["no", "yes"]}, **counts).extra_groups == {"hat": ["no", "yes"]}
     for bad in ({"smile": ["no", "yes"]}, {"hat": ["yes"]}, {"my hat": ["a", "b"]}):
         with pytest.raises(ValidationError, match="extra_groups"):

@@ -221,3 +221,51 @@ def test_disputed_task_goes_back_to_the_queue(labelstudio_empty, smoke_params, s
         row = next(r for r in csv.DictReader(f) if r["id"] == ref)
     assert row["smile"] == "yes" and row["source"] == "label-studio"  # 2 of 3 said yes
     assert push(srv, params, docs, tmp_path / "none", smoke_ingest, tmp_path / "none.csv")["tags"]["requeued"] == []
+
+
+def test_the_pose_source_goes_to_the_pose_project(labelstudio_empty, smoke_params, store, tmp_path):
+    """`label.pose_source` pictures (stage pose_import) are pushed before the render sketches, with the champion's
+    guesses; an annotation of one comes back through pull and the label stage, and posenet's sets pick it up."""
+    from models.pose.labels import imported_sets
+    from stages import label, render
+    from stages.pose_import import compute_pose_lock, run
+    from synth.pose.poseset import PoseSet
+    from tests.stages.test_pose_import import _artist_folder, _params
+
+    render.run(smoke_params, tmp_path / "render", workers=1)
+    truth = _artist_folder(tmp_path / "sketches", PoseSet(tmp_path / "render"), 4)
+    params = _params(smoke_params, f"dir:{tmp_path / 'sketches'}")
+    params = params.model_copy(update={"label": params.label.model_copy(update={"pose_tasks": 6, "tag_tasks": 0})})
+    lock = tmp_path / "pose_source.lock.json"
+    lock.write_text(json.dumps(compute_pose_lock(params)))
+    run(params, tmp_path / "imported", lock)
+    version, _ = register_posenet(tmp_path / "posenet", smoke_params, 64)
+    srv = connect(labelstudio_empty["url"], labelstudio_empty["creds"].token)
+    docs = labelstudio_empty["docs"]
+    out = push(
+        srv,
+        params,
+        docs,
+        tmp_path / "render",
+        tmp_path / "none",
+        tmp_path / "none.csv",
+        pose_import_dir=tmp_path / "imported",
+    )
+    assert out["pose"]["imported"] == 6 and out["pose"]["model_version"] == f"anime-posenet/{version}"
+    ls = srv.client()
+    tasks = sorted(ls.tasks.list(project=out["pose"]["project"], fields="all"), key=lambda t: t.id)
+    assert [t.data["kind"] for t in tasks] == ["import"] * 4 + ["sketch"] * 2
+    assert all(ls.predictions.list(task=t.id) for t in tasks)
+    from dataset.shards import read_manifest
+
+    path_of = {r["id"]: r["path"] for r in read_manifest(tmp_path / "imported")}
+    task = tasks[0]
+    joints = (truth[path_of[task.data["ref_id"]]] + 0.5) * (64 / 96) - 0.5  # the pushed picture is 64 px
+    ls.annotations.create(id=task.id, result=keypoint_results(joints, 64))
+    exports = tmp_path / "exports"
+    pull(srv, exports)
+    m = label.run(params, exports, tmp_path / "none", tmp_path / "render", tmp_path / "label")
+    assert m["joint_items_annotated"] == 1
+    sets = imported_sets(tmp_path / "label" / "joints.json", tmp_path / "imported", 64)
+    found = [y for x, y in sets.values() if len(x)]
+    assert len(found) == 1 and np.allclose(found[0][0], joints, atol=0.05)

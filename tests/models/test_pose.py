@@ -160,7 +160,8 @@ def test_pose_stage_on_the_smoke_set(smoke_params, store, tmp_path, monkeypatch)
         for m in picked
     ]
     (tmp_path / "joints.json").write_text(json.dumps({"joints": [], "items": items}))
-    metrics = pose.run(smoke_params, tmp_path / "render", tmp_path / "pose", labels=tmp_path / "joints.json")
+    labels = tmp_path / "joints.json"
+    metrics = pose.run(smoke_params, tmp_path / "render", tmp_path / "pose", labels, imported=tmp_path / "none")
     assert metrics["posenet"]["train_images_by_origin"]["label_studio"] == 2
     assert metrics["posenet"]["annotated_scored"] == 1 and 0 <= metrics["posenet"]["pck_0_05_annotated"] <= 1
     assert set(metrics) == {"posenet", "joints_embedding", "floor"}  # the one metrics layout
