@@ -83,7 +83,9 @@ def test_both_orders_from_one_round_zero(tmp_path, labelstudio):
 
     # a bad setting is a clear exit 2 before any work
     bad = tmp_path / "bad.yaml"
-    bad.write_text("hidden: [hats]\nper_round: 5\nrounds: 1\nrandom_rounds: 1\nerror_rate: 0\nseeds: [1]\n")
+    bad.write_text(
+        "hidden: [hats]\nmodel: baseline\nper_round: 5\nrounds: 1\nrandom_rounds: 1\nerror_rate: 0\nseeds: [1]\n"
+    )
     r = subprocess.run(
         [*args, "--config", str(bad)], cwd=REPO, env=_env(tmp_path, labelstudio), capture_output=True, text=True
     )
