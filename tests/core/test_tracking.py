@@ -111,7 +111,13 @@ def test_git_dirty_means_code_or_params_not_the_pipelines_records(tmp_path):
         (tmp_path / name).write_text("1")
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "x"]):
         subprocess.run(cmd, cwd=tmp_path, check=True, env={**os.environ, **env})
-    assert tracking.pipeline_records(tmp_path) == {"dvc.lock", "source.lock.json", "data/a", "metrics/a.json"}
+    assert tracking.pipeline_records(tmp_path) == {
+        "dvc.lock",
+        "source.lock.json",
+        "pose_source.lock.json",
+        "data/a",
+        "metrics/a.json",
+    }
     (tmp_path / "README.md").write_text("1")
     for cmd in (["git", "add", "README.md"], ["git", "commit", "-qm", "docs"]):
         subprocess.run(cmd, cwd=tmp_path, check=True, env={**os.environ, **env})
