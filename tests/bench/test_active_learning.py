@@ -81,6 +81,26 @@ def test_both_orders_from_one_round_zero(tmp_path, labelstudio):
     assert out.with_suffix(".png").stat().st_size > 10_000
     assert not _servers_of(tmp_path / "cache" / "active_learning" / "smoke" / "labelstudio")
 
+    # the CNN as the per-round tagger (model: cnn, one epoch): the same loop, other numbers
+    cnn = tmp_path / "cnn.yaml"
+    cnn.write_text(
+        "hidden: [glasses]\nmodel: cnn\nper_round: 12\nrounds: 1\nrandom_rounds: 1\nerror_rate: 0\nseeds: [5]\n"
+        "tagger: {epochs: 1}\n"
+    )
+    out_cnn = tmp_path / "cnn.json"
+    r = subprocess.run(
+        _args(tmp_path, labelstudio, "--random-rounds", "1", "--config", str(cnn), "--out", str(out_cnn)),
+        cwd=REPO,
+        env=_env(tmp_path, labelstudio),
+        capture_output=True,
+        text=True,
+        timeout=500,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    cnn_curves = json.loads(out_cnn.read_text())["curves"]["5"]
+    assert [p["labels"] for p in cnn_curves["random"]] == [12, 24]
+    assert set(cnn_curves["uncertainty"][1]["hidden_macro_f1_by_group"]) == {"glasses"}
+
     # a bad setting is a clear exit 2 before any work
     bad = tmp_path / "bad.yaml"
     bad.write_text(
