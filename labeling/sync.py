@@ -14,12 +14,14 @@ configs kept current), a local-files storage covers each project's image folder 
 image already imported (same `ref_id`) is never imported again. New tasks are imported most uncertain first (the
 order Label Studio shows them), so annotators label what teaches the models most:
 
-- pose: the pose sets' sketches (`label.pose_tasks` per push, from the train split), uncertainty = the spread of
-  the champion posenet's heatmaps; pre-annotated with its 11 joints, `model_version` `anime-posenet/<version>`.
+- pose: the pictures of the pose project's own source first (`label.pose_source`, stage pose_import), then the
+  pose sets' sketches (train split), `label.pose_tasks` per push in all; uncertainty = the spread of the champion
+  posenet's heatmaps; pre-annotated with its 11 joints, `model_version` `anime-posenet/<version>`.
 - tags: the ingested images (`label.tag_tasks` per push; unlabelled ones first), uncertainty = 1 - the champion
   tagger's mean top probability (tags_auto.csv); pre-annotated with its values, `model_version`
   `anime-tagger/<version>`.
 
+`label.order: random` offers a uniform sample instead of the most uncertain (bench/active_learning.py compares them).
 No registered model (or no `champion` alias) yet: tasks go in without pre-annotations.
 
 The work is in labeling/: client.py (the server, projects, storages), candidates.py (what to push, its
