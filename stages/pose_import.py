@@ -14,7 +14,6 @@ posenet's training or scoring by their split (models/pose/labels.py).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from core.atomic import atomic_path, write_json
@@ -45,10 +44,12 @@ def compute_pose_lock(params: Params) -> dict:
 
 
 def run(params: Params, out: Path, lock_path: Path = LOCK) -> dict:
+    from dataset.lock import read_lock  # missing or unreadable: exit 2 saying `make lock`
+
     spec = params.label.pose_source
-    lock = json.loads(lock_path.read_text(encoding="utf-8")) if lock_path.exists() else None
-    if lock is None or lock.get("spec") != spec:
-        raise BadInput(f"{lock_path} is not for label.pose_source {spec!r}; run `make lock`")
+    lock = read_lock(lock_path)
+    if lock.get("spec") != spec:
+        raise BadInput(f"{lock_path} is for {lock.get('spec')!r}, not label.pose_source {spec!r}; run `make lock`")
     if not spec:
         with atomic_path(out) as tmp:
             tmp.mkdir(parents=True)

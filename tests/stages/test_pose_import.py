@@ -54,6 +54,9 @@ def test_pose_import_lock_and_refusals(rendered, smoke_params, tmp_path):
     lock = tmp_path / "pose_source.lock.json"
     with pytest.raises(BadInput, match="make lock"):
         run(params, tmp_path / "out", lock)  # no lock yet
+    lock.write_text("{not json")
+    with pytest.raises(BadInput, match="make lock"):
+        run(params, tmp_path / "out", lock)  # a damaged lock: a clear exit 2, not a traceback
     lock.write_text(json.dumps(compute_pose_lock(params)))
     m = run(params, tmp_path / "out", lock)
     assert m["images"] == 20 and m["source"] == f"dir:{folder}" and sum(m["images_by_split"].values()) == 20
