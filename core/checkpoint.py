@@ -3,6 +3,9 @@
 A training loop saves (model, optimizer, scheduler, RNG, epoch) after every epoch under a key that digests what the
 run depends on (params, data hash, seed, role); after a crash the same run resumes from the last complete epoch, and
 a run with different inputs never picks up a stranger's checkpoint. `clear` removes it when training is done.
+
+The adversarial engine (models/engine/gan.py) keeps several networks and optimizers per run and a checkpoint every N
+steps: `save_state` / `load_latest` write numbered states `step-<n>` into one folder and keep the last K of them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 ROOT = Path(".cache/checkpoints")
@@ -25,6 +29,65 @@ def key(*parts: Any) -> str:
 
 def _paths(folder: Path, name: str) -> tuple[Path, Path]:
     return folder / f"{name}.safetensors", folder / f"{name}.json"
+
+
+def pack_optimizer(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """An optimizer's state as tensors (named `<prefix>.<param id>.<key>`) and a JSON document (groups, scalars)."""
+    opt = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for pid, state in opt["state"].items():
+        for k, v in state.items():
+            if torch.is_tensor(v) and v.dim() > 0:
+                tensors[f"{prefix}.{pid}.{k}"] = v.contiguous()
+            else:
+                # a 0-d tensor (Adam's step) keeps its dtype: a resumed run must compute what an unbroken one does
+                scalars[f"{pid}.{k}"] = [float(v), str(v.dtype).removeprefix("torch.")] if torch.is_tensor(v) else v
+    return tensors, {"groups": opt["param_groups"], "scalars": scalars}
+
+
+def unpack_optimizer(prefix: str, optimizer: torch.optim.Optimizer, tensors: dict, doc: dict) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for k, v in tensors.items():
+        if k.startswith(prefix + "."):
+            _, pid, name_ = k.split(".", 2)
+            state.setdefault(int(pid), {})[name_] = v
+    for k, v in doc["scalars"].items():
+        pid, name_ = k.split(".", 1)
+        if isinstance(v, list):
+            v = torch.tensor(v[0], dtype=getattr(torch, v[1]))
+        state.setdefault(int(pid), {})[name_] = v
+    optimizer.load_state_dict({"state": state, "param_groups": doc["groups"]})
+
+
+def _write_pair(st: Path, js: Path, tensors: dict[str, torch.Tensor], doc: dict) -> None:
+    tmp_st, tmp_js = st.with_suffix(".safetensors.tmp"), js.with_suffix(".json.tmp")
+    save_file(tensors, str(tmp_st))
+    tmp_js.write_text(json.dumps(doc, default=float))
+    os.replace(tmp_st, st)  # tensors first: a json without its tensors is never read as complete
+    os.replace(tmp_js, js)
+
+
+def save_state(folder: Path, step: int, tensors: dict[str, torch.Tensor], doc: dict, keep: int) -> Path:
+    """Write state `step-<step>` atomically into `folder`, then remove all but the newest `keep` states."""
+    folder.mkdir(parents=True, exist_ok=True)
+    st, js = _paths(folder, f"step-{step:09d}")
+    _write_pair(st, js, {k: v.detach().contiguous() for k, v in tensors.items()}, doc)
+    for old in sorted(folder.glob("step-*.json"))[:-keep]:
+        for p in _paths(folder, old.stem):
+            p.unlink(missing_ok=True)
+    return js
+
+
+def load_latest(folder: Path) -> tuple[dict[str, torch.Tensor], dict] | None:
+    """(tensors, doc) of the newest complete state in `folder`, skipping damaged ones; None when there is none."""
+    for js in sorted(folder.glob("step-*.json"), reverse=True):
+        st = js.with_suffix(".safetensors")
+        try:
+            return load_file(str(st)), json.loads(js.read_text())
+        except (OSError, ValueError, SafetensorError):
+            continue  # a damaged newest state: fall back to the one before
+    return None
 
 
 def save(
@@ -92,3 +155,11 @@ def load(
 def clear(name: str, folder: Path | None = None) -> None:
     for p in _paths(folder or ROOT, name):
         p.unlink(missing_ok=True)
+
+
+def clear_states(folder: Path) -> None:
+    """Remove a run's numbered states (once its result is stored) and the folder when nothing else is in it."""
+    for p in list(folder.glob("step-*")):
+        p.unlink(missing_ok=True)
+    if folder.exists() and not any(folder.iterdir()):
+        folder.rmdir()

@@ -303,6 +303,77 @@ class LabelParams(Section):
         return groups
 
 
+class WatchdogParams(Section):
+    """The GAN failure watchdog (models/engine/watchdog.py)."""
+
+    stop: bool  # stop training early when a condition fires (else: tag the run and go on)
+    window: int = Field(ge=1)  # steps in a row of D accuracy >= d_accuracy: `discriminator_wins`
+    d_accuracy: float = Field(gt=0.5, le=1)
+    collapse_ratio: float = Field(ge=0, lt=1)  # sample diversity below this share of the real images': collapse
+    warmup: int = Field(ge=0)  # steps before the collapse check starts: an untrained G is near-constant
+
+
+class TransferParams(Section):
+    """Fine-tune a registered generator on the images of one tag, beside a from-scratch run of the same steps."""
+
+    tag: str  # "<group>=<value>", e.g. hair_color=red; "" : no transfer run
+    source: str  # "run": the version this stage just trained; a version number; or an alias (champion)
+    steps: int = Field(ge=1)
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, tag: str) -> str:
+        group, _, value = tag.partition("=")
+        if tag and (group not in ATTRIBUTES or value not in ATTRIBUTES[group]):
+            raise ValueError(f"'<group>=<value>' with a group of {list(ATTRIBUTES)} and one of its values, or ''")
+        return tag
+
+
+class GanEvalParams(Section):
+    samples: int = Field(ge=16)  # generated images per split (at most the split's size), the same for the floor
+    pca_components: list[int] = Field(min_length=1)  # the PCA-Gaussian baseline's choices (validation picks)
+
+
+class DcganParams(Section):
+    """The DCGAN family (`anime-dcgan`, models/gan/), trained by the adversarial engine (models/engine/gan.py)."""
+
+    sizes: list[int] = Field(min_length=1)  # one model per resolution; the first is the family's headline
+    nz: int = Field(ge=1, le=1024)  # latent size
+    ngf: int = Field(ge=4, le=512)  # G channels at the last doubling (x 2^(k-1) at the first)
+    ndf: int = Field(ge=4, le=512)  # D channels of the first layer
+    embed: int = Field(ge=0, le=256)  # condition embedding per attribute group; 0: unconditional only
+    d_batchnorm: bool
+    cond_dropout: float = Field(ge=0, le=1)  # per group: the share of steps trained unconditioned on it
+    ac_weight: float = Field(ge=0, le=100)  # auxiliary classifier loss (AC-GAN) of D's heads
+    steps: int = Field(ge=1)
+    batch: int = Field(ge=2, le=4096)  # global: over all torchrun processes
+    lr_g: float = Field(gt=0, le=1)
+    lr_d: float = Field(gt=0, le=1)
+    betas: tuple[float, float]  # Adam's
+    r1_gamma: float = Field(ge=0)  # 0: no R1 penalty
+    r1_every: int = Field(ge=1)  # lazy regularisation interval
+    ema_beta: float = Field(ge=0, lt=1)
+    augment: list[Literal["color", "translation", "cutout"]]  # DiffAugment policy
+    amp: Literal["auto", "bf16", "off"]  # auto: bf16 on CUDA only (slower on the CPU, bench/train_step.py)
+    channels_last: bool
+    checkpoint_every: int = Field(ge=1)  # steps
+    keep: int = Field(ge=1)  # checkpoints kept
+    sample_every: int = Field(ge=1)  # grid from fixed latents to MLflow, and the collapse check
+    log_every: int = Field(ge=1)
+    max_minutes: float = Field(gt=0)  # per training: a guard, never the usual stop
+    watchdog: WatchdogParams
+    transfer: TransferParams
+    eval: GanEvalParams
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, sizes: list[int]) -> list[int]:
+        for i, s in enumerate(sizes):
+            if s not in (32, 64, 96, 128, 256):
+                raise ValueError(f"sizes[{i}] = {s}: expected 32, 64, 96, 128 or 256 (also in ingest.sizes)")
+        return sizes
+
+
 class Params(Section):
     profile: Literal["smoke", "cpu", "gpu"]
     seed: int = Field(ge=0, le=2**31 - 1)
@@ -313,6 +384,14 @@ class Params(Section):
     render: RenderParams
     pose: PoseParams
     label: LabelParams
+    dcgan: DcganParams
+
+    @model_validator(mode="after")
+    def _gan_sizes_ingested(self) -> Params:
+        missing = [s for s in self.dcgan.sizes if s not in self.ingest.sizes]
+        if missing:
+            raise ValueError(f"dcgan.sizes {missing} have no shard: add them to ingest.sizes {self.ingest.sizes}")
+        return self
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any], path: str = "") -> dict[str, Any]:

@@ -40,3 +40,12 @@ def load(folder: str | os.PathLike[str], build: Callable[[dict], Net], kind: str
     except (OSError, KeyError, ValueError, RuntimeError) as err:
         raise ValueError(f"{folder}: not a {kind} bundle ({err})") from None
     return net.eval(), config
+
+
+def save_tensors(net: nn.Module, path: str | os.PathLike[str]) -> None:
+    """A second network of a bundle (a GAN's discriminator, kept for fine-tuning) beside its model.safetensors."""
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+
+
+def load_tensors(path: str | os.PathLike[str]) -> dict:
+    return load_file(str(path))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from core import tracking
 from models import metrics
+from models.engine import bundle
 from models.tagger.net import MODEL, TaggerNet, extract_features
 
 PIN = "data/extractor/pin.json"
@@ -23,6 +24,13 @@ PIN = "data/extractor/pin.json"
 
 def load_extractor(version: str | None = None, pinned: str = PIN):
     """(TaggerNet, version): the registered `anime-tagger` version given, else the pinned one (weights checked)."""
+    net, version, _ = load_reader(version, pinned)
+    return net, version
+
+
+def load_reader(version: str | None = None, pinned: str = PIN):
+    """(TaggerNet, version, per-tag thresholds): the extractor and how it reads tags (thresholds chosen on
+    validation by the tagger stage), for the scores that read generated images (tag_tv, cond_accuracy)."""
     expect = None
     if version is None:
         try:
@@ -39,7 +47,8 @@ def load_extractor(version: str | None = None, pinned: str = PIN):
                     f"anime-tagger version {version} in this store is not the pinned extractor (weights sha256 "
                     f"{found[:12]}, pinned {expect[:12]}); move the pin with `python -m stages.extractor --move`"
                 )
-        return TaggerNet.load(folder), str(version)
+        thresholds = bundle.read_config(folder).get("thresholds", {})
+        return TaggerNet.load(folder), str(version), thresholds
 
 
 def score(real, fake, version: str | None = None, seed: int = 0, pinned: str = PIN) -> dict:

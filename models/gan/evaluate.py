@@ -1,0 +1,108 @@
+"""Scores of a generator on one split, in the pinned tagger's eyes (models/tagger/extractor.py).
+
+Every generator (DCGAN, its PCA-Gaussian baseline, the real-vs-real floor, later StyleGAN2) is scored the same way:
+N = min(samples, split size) generated images against a fixed random N of the split's real images, both read by the
+pinned tagger at its input size (the tagger resizes both the same way, `TaggerNet.features`). The judge never gives a
+generator gradients: it is only called here, under no_grad, on uint8 images.
+
+    fd_tagger, kid_tagger       Fréchet / kernel distance of the feature sets (lower is better)
+    precision, recall           k = 3 manifold estimates (Kynkäänniemi et al. 2019)
+    ndb_ratio                   share of 100 k-means bins (fitted on training features) whose generated share
+                                differs from the training share, z-test at 0.05 (lower is better)
+    msssim_diversity            1 - mean MS-SSIM of random pairs of generated images (higher: more diverse)
+    tag_tv                      mean total-variation distance of the tag histograms read on generated and real
+                                images (lower is better)
+    cond_accuracy               conditional samples asked for the split's label combinations: the share of
+                                (image, group) pairs on which the tagger reads the requested value
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.names import GROUPS
+from models import metrics
+from models.metrics.tags import cond_accuracy_by_group
+from models.tagger.evaluate import predict_groups
+from models.tagger.net import TaggerNet, extract_features, predict_proba
+
+# sample(n, cond or None, seed) -> uint8 [n, S, S, 3]; cond [n, groups] with -1 where a group is not asked for
+Sampler = Callable[[int, np.ndarray | None, int], np.ndarray]
+
+
+@dataclass
+class Judge:
+    net: TaggerNet
+    thresholds: dict[str, float]
+    version: str
+
+    def read(self, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(features [N, D], the value read per group: class indices [N])."""
+        pred = predict_groups(predict_proba(self.net, images), self.thresholds)
+        return extract_features(self.net, images), {g: pred[:, k] for k, g in enumerate(GROUPS)}
+
+
+@dataclass
+class Reference:
+    """What every model of one split is compared with, computed once: N real images and their readings."""
+
+    images: np.ndarray
+    labels: np.ndarray  # [N, groups], -1 unknown
+    features: np.ndarray
+    reads: dict[str, np.ndarray]
+    train_features: np.ndarray  # the NDB bins' data
+
+
+def reference(
+    judge: Judge, split_images: np.ndarray, split_labels: np.ndarray, train_images: np.ndarray, n: int, seed: int
+) -> Reference:
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(split_images), min(n, len(split_images)), replace=False))
+    feats, reads = judge.read(split_images[pick])
+    t_pick = np.sort(rng.choice(len(train_images), min(len(train_images), 5000), replace=False))
+    train_feats, _ = judge.read(train_images[t_pick])
+    return Reference(split_images[pick], split_labels[pick], feats, reads, train_feats)
+
+
+def unconditional_scores(judge: Judge, ref: Reference, fake: np.ndarray, seed: int) -> dict:
+    """Every distribution-level figure of a generated set against the reference."""
+    if fake.shape[1:] != ref.images.shape[1:] or fake.dtype != np.uint8:
+        raise ValueError(f"generated images {fake.shape} {fake.dtype}; expected uint8 {ref.images.shape[1:]}")
+    f, reads = judge.read(fake)
+    bins = min(100, len(ref.train_features) // 10)
+    return {
+        "fd_tagger": metrics.get("fd_tagger").fn(ref.features, f),
+        "kid_tagger": metrics.get("kid_tagger").fn(ref.features, f, seed=seed),
+        "precision": metrics.get("precision").fn(ref.features, f),
+        "recall": metrics.get("recall").fn(ref.features, f),
+        "ndb_ratio": metrics.get("ndb_ratio").fn(ref.train_features, f, bins=bins, seed=seed),
+        "msssim_diversity": metrics.get("msssim_diversity").fn(fake, seed=seed),
+        "tag_tv": metrics.get("tag_tv").fn(ref.reads, reads),
+    }
+
+
+def conditional_scores(judge: Judge, ref: Reference, sample: Sampler, seed: int) -> dict:
+    """cond_accuracy: samples asked for the reference's own label combinations (unknown groups not asked), with
+    the tagger's accuracy on the real images beside (`tagger_accuracy_by_group`: the ceiling at this resolution)."""
+    fake = sample(len(ref.labels), ref.labels, seed)
+    _, reads = judge.read(fake)
+    requested = {g: ref.labels[:, k] for k, g in enumerate(GROUPS)}
+    by_group = cond_accuracy_by_group(requested, reads)
+    tagger = cond_accuracy_by_group(requested, ref.reads)
+    return {
+        "cond_accuracy": metrics.get("cond_accuracy").fn(requested, reads),
+        "cond_accuracy_by_group": by_group,
+        "tagger_accuracy_by_group": tagger,
+        # the issue's per-group bar: cond_accuracy >= 0.9 x the tagger's own accuracy on real images
+        "cond_vs_tagger_by_group": {g: by_group[g] / max(tagger[g], 1e-9) for g in by_group},
+    }
+
+
+def floor_scores(judge: Judge, ref: Reference, train_images: np.ndarray, seed: int) -> dict:
+    """The real-vs-real floor: N training images in place of generated ones."""
+    rng = np.random.default_rng(seed + 17)
+    pick = np.sort(rng.choice(len(train_images), min(len(ref.images), len(train_images)), replace=False))
+    return unconditional_scores(judge, ref, train_images[pick], seed)

@@ -1,0 +1,260 @@
+"""The DCGAN family of the `train` stage: train, score, register; the PCA-Gaussian baseline, the floor, transfer.
+
+For each size of `dcgan.sizes` (the first is the headline): one conditional DCGAN (it also samples unconditionally,
+models/gan/net.py) trained by the engine, scored on validation and test (models/gan/evaluate.py), registered as an
+`anime-dcgan` version (role=dcgan) with its lineage, loss curves and sample grids in its MLflow run. Beside it:
+
+- `pca_gaussian`: the baseline (models/gan/pca.py), its component count chosen on validation, registered
+  (role=pca_gaussian);
+- `floor`: training images in place of generated ones, the same N;
+- transfer (`dcgan.transfer.tag`, e.g. hair_color=red): the registered version `transfer.source` ("run": the one
+  just trained) fine-tuned for `transfer.steps` on the training images of that tag, against the same network trained
+  from scratch for the same steps on the same images; both scored on the tag's validation and test images and
+  registered (role=transfer, role=transfer_scratch).
+
+Returns the figures of metrics/dcgan.json.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core import checkpoint, tracking
+from core.names import ATTRIBUTES, GROUPS
+from core.params import Params
+from models.engine import bundle, distributed
+from models.engine.gan import to_uint8
+from models.gan import evaluate
+from models.gan.net import MODEL, Generator
+from models.gan.pca import PcaGaussian
+from models.gan.train import build, engine_config, fit
+
+SECTIONS = ["dcgan"]
+
+
+@dataclass
+class SplitData:
+    images: np.ndarray  # uint8 [N, S, S, 3]
+    labels: np.ndarray  # [N, groups] conditions (-1 unknown)
+
+
+def sampler(G: Generator, batch: int = 256) -> evaluate.Sampler:
+    """sample(n, cond, seed) with the EMA generator in eval mode; cond -1 means "not asked" (the null entry)."""
+    null = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])
+
+    @torch.no_grad()
+    def sample(n: int, cond: np.ndarray | None, seed: int) -> np.ndarray:
+        G.eval()
+        gen = torch.Generator().manual_seed(seed)
+        out = []
+        for i in range(0, n, batch):
+            m = min(batch, n - i)
+            z = torch.randn(m, G.nz, generator=gen)
+            c = None
+            if cond is not None and G.conditional:
+                y = torch.from_numpy(cond[i : i + m])
+                c = torch.where(y < 0, null.expand_as(y), y)
+            out.append(to_uint8(G(z, c)))
+        return np.concatenate(out)
+
+    return sample
+
+
+def _score(judge, refs: dict, sample: evaluate.Sampler, seed: int, conditional: bool) -> dict:
+    figures: dict = {}
+    for split, ref in refs.items():
+        prefix = "" if split == "test" else "val_"
+        scores = evaluate.unconditional_scores(judge, ref, sample(len(ref.images), None, seed), seed)
+        if conditional:
+            scores.update(evaluate.conditional_scores(judge, ref, sample, seed + 1))
+        figures.update({f"{prefix}{k}": v for k, v in scores.items()})
+    return figures
+
+
+def _log_scores(figures: dict) -> None:
+    tracking.log_metrics({k: v for k, v in figures.items() if isinstance(v, (int, float, dict))})
+
+
+def _train_one(
+    params: Params,
+    size: int,
+    data: SplitData,
+    world,
+    folder: Path,
+    name: str,
+    steps: int | None = None,
+    init: Path | None = None,
+):
+    """Train (or fine-tune from bundle `init`) one DCGAN, with MLflow callbacks on rank 0."""
+    p = params.dcgan
+    task = build(p, size, data.images, data.labels, params.seed)
+    if init is not None:
+        bundle.load_weights(task.G, init)
+        task.D.load_state_dict(bundle.load_tensors(init / "discriminator.safetensors"))
+
+    def grid(img: np.ndarray, step: int) -> None:
+        tracking.log_image(img, f"samples/step_{step:07d}.png")
+
+    def tag(tags: dict[str, str]) -> None:
+        import mlflow
+
+        mlflow.set_tags(tags)
+
+    cb = {"log": tracking.log_metrics, "grid": grid, "tag": tag} if world.main else {}
+    result = fit(task, engine_config(p, params.seed, steps), world, folder, **cb)
+    return task, result
+
+
+def _save_and_register(task, result, folder: Path, role: str, extra: dict) -> str:
+    result.g_ema.save(folder, {"role": role, "steps_done": result.steps_done, **extra})
+    bundle.save_tensors(task.D, folder / "discriminator.safetensors")  # for fine-tuning; serving loads G only
+    (folder / "discriminator.json").write_text(json.dumps(task.D.config) + "\n")
+    return tracking.register_bundle(folder, MODEL, tags={"role": role, "size": str(task.G.config["size"])})
+
+
+def run(
+    params: Params,
+    data: dict[int, dict[str, SplitData]],
+    judge: evaluate.Judge,
+    inputs: list[str],
+    out: Path,
+    world: distributed.World,
+) -> dict:
+    """Train and score every size; `data[size][split]`. Only rank 0 logs, scores and registers."""
+    p = params.dcgan
+    ckpt_root = checkpoint.ROOT / "gan"
+    figures: dict = {}
+    for i, size in enumerate(p.sizes):
+        d = data[size]
+        key = checkpoint.key(p.model_dump(), size, params.seed, [tracking.dvc_md5(x) for x in inputs])
+        folder = ckpt_root / f"dcgan-{size}-{key}"
+        section = "dcgan" if i == 0 else f"dcgan_{size}"
+        if not world.main:
+            _train_one(params, size, d["train"], world, folder, section)
+            continue
+        refs = {
+            s: evaluate.reference(judge, d[s].images, d[s].labels, d["train"].images, p.eval.samples, params.seed)
+            for s in ("val", "test")
+        }
+        with tracking.start_run("dcgan", params, "train", SECTIONS, inputs, run_name=f"dcgan-{size}"):
+            import mlflow
+
+            mlflow.set_tags({"role": "dcgan", "size": str(size)})
+            t0 = time.perf_counter()
+            task, result = _train_one(params, size, d["train"], world, folder, section)
+            seconds = time.perf_counter() - t0
+            scores = _score(judge, refs, sampler(result.g_ema), params.seed, result.g_ema.conditional)
+            _log_scores(scores)
+            bundle_dir = out / f"dcgan-{size}"
+            version = _save_and_register(task, result, bundle_dir, "dcgan", {"extractor_version": judge.version})
+            checkpoint.clear_states(folder)
+        figures[section] = {
+            **scores,
+            "size": size,
+            "steps_done": result.steps_done,
+            "stopped_by_budget": result.stopped_by_budget,
+            "watchdog": result.watchdog,
+            "train_seconds": seconds,
+            "version": version,
+        }
+        np.save(out / f"samples-{size}.npy", sampler(result.g_ema)(64, None, params.seed + 5))
+        if i == 0:
+            figures["pca_gaussian"] = _pca_baseline(params, d, judge, refs, inputs, out / "pca_gaussian")
+            figures["floor"] = {
+                **{
+                    f"{'' if s == 'test' else 'val_'}{k}": v
+                    for s, ref in refs.items()
+                    for k, v in evaluate.floor_scores(judge, ref, d["train"].images, params.seed).items()
+                },
+            }
+            if p.transfer.tag:
+                figures.update(_transfer(params, size, d, judge, inputs, out, world, ckpt_root, version))
+    return figures
+
+
+def _pca_baseline(params: Params, d: dict[str, SplitData], judge, refs: dict, inputs: list[str], folder: Path) -> dict:
+    p = params.dcgan
+    with tracking.start_run("dcgan", params, "train", SECTIONS, inputs, run_name="dcgan-pca_gaussian"):
+        import mlflow
+
+        mlflow.set_tag("role", "pca_gaussian")
+        full = PcaGaussian.fit(d["train"].images, max(p.eval.pca_components), params.seed)
+        by_k = {}
+        for k in p.eval.pca_components:
+            fake = full.truncate(k).sample(len(refs["val"].images), params.seed)
+            by_k[k] = evaluate.unconditional_scores(judge, refs["val"], fake, params.seed)["fd_tagger"]
+        best = min(by_k, key=lambda k: (by_k[k], k))
+        model = full.truncate(best)
+        scores = _score(judge, refs, lambda n, c, s: model.sample(n, s), params.seed, conditional=False)
+        scores["components"] = best
+        scores["val_fd_tagger_by_components"] = {str(k): v for k, v in by_k.items()}
+        _log_scores(scores)
+        model.save(folder, {"role": "pca_gaussian"})
+        scores["version"] = tracking.register_bundle(folder, MODEL, tags={"role": "pca_gaussian"})
+    return scores
+
+
+def _unconditional(sample: evaluate.Sampler) -> evaluate.Sampler:
+    return lambda n, cond, seed: sample(n, None, seed)
+
+
+def _subset(d: SplitData, group: str, value: str) -> SplitData:
+    keep = d.labels[:, GROUPS.index(group)] == ATTRIBUTES[group].index(value)
+    return SplitData(d.images[keep], d.labels[keep])
+
+
+def _transfer(params, size, d, judge, inputs, out, world, ckpt_root, run_version) -> dict:
+    """Fine-tune against from-scratch, the same steps on the same images of one tag."""
+    t = params.dcgan.transfer
+    group, value = t.tag.split("=")
+    sub = {s: _subset(d[s], group, value) for s in ("train", "val", "test")}
+    for s, x in sub.items():
+        if len(x.images) < 8:
+            raise ValueError(f"dcgan.transfer.tag {t.tag}: only {len(x.images)} {s} images have it; choose another")
+    refs = {
+        s: evaluate.reference(
+            judge, sub[s].images, sub[s].labels, sub["train"].images, params.dcgan.eval.samples, params.seed
+        )
+        for s in ("val", "test")
+    }
+    source = (
+        run_version
+        if t.source == "run"
+        else (t.source if t.source.isdigit() else tracking.alias_version(MODEL, t.source))
+    )
+    if source is None:
+        raise ValueError(f"dcgan.transfer.source {t.source!r}: {MODEL} has no such alias")
+    figures = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        init = Path(tracking.download_version(MODEL, source, tmp))
+        for role, start in (("transfer", init), ("transfer_scratch", None)):
+            key = checkpoint.key(params.dcgan.model_dump(), size, role, source, [tracking.dvc_md5(x) for x in inputs])
+            folder = ckpt_root / f"dcgan-{role}-{key}"
+            with tracking.start_run("dcgan", params, "train", SECTIONS, inputs, run_name=f"dcgan-{role}-{t.tag}"):
+                import mlflow
+
+                mlflow.set_tags({"role": role, "transfer_tag": t.tag, "transfer_source": source})
+                t0 = time.perf_counter()
+                task, result = _train_one(params, size, sub["train"], world, folder, role, t.steps, start)
+                seconds = time.perf_counter() - t0
+                scores = _score(judge, refs, _unconditional(sampler(result.g_ema)), params.seed, conditional=False)
+                _log_scores(scores)
+                version = _save_and_register(task, result, out / f"dcgan-{role}", role, {"transfer_tag": t.tag})
+                checkpoint.clear_states(folder)
+            figures[role] = {
+                **{k: v for k, v in scores.items() if not isinstance(v, dict)},
+                "tag": t.tag,
+                "train_images": len(sub["train"].images),
+                "steps_done": result.steps_done,
+                "train_seconds": seconds,
+                "version": version,
+                **({"source_version": source} if start is not None else {}),
+            }
+    return figures

@@ -1,0 +1,143 @@
+"""DCGAN networks (`anime-dcgan`) whose layer stack follows the resolution, conditional on the attribute groups.
+
+The PyTorch DCGAN example hard-codes 64 px: G maps z through a 4x4 transposed convolution and four doublings to 64,
+D mirrors it. Here `size` = base * 2^k with base 4 (32, 64, 128, 256) or 3 (96): G starts at base x base with
+ngf * 2^(k-1) channels and halves them at each of its k doublings; D halves the side k times from ndf channels and
+ends in a base x base convolution. At 64 px with ngf = ndf = 64 and nz = 100 these are the example's networks.
+
+One network samples both ways (condition dropout): each attribute group has an embedding with one extra "null"
+entry (index = the group's class count) meaning "not conditioned"; training drops each group's condition with
+probability `cond_dropout`, so all-null is unconditional sampling and any subset of groups can be asked for.
+D is a projection discriminator (Miyato and Koyama 2018; the null entry projects to zero) with an auxiliary classifier
+head per group (AC-GAN): G learns to make D read the requested value. D scores nothing that is reported: the metrics
+use the pinned tagger, which never gives G gradients.
+
+Layouts: z [B, nz], cond [B, groups] (class indices, null where unconditioned), images [B, 3, S, S] in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+from torch import nn
+
+from core.names import ATTRIBUTES, GROUPS
+from models.engine import bundle
+
+MODEL = "anime-dcgan"
+SIZES = (32, 64, 96, 128, 256)
+
+
+def layout(size: int) -> tuple[int, int]:
+    """(base, doublings) with size = base * 2 ** doublings, base 3 or 4."""
+    for base in (4, 3):
+        k = math.log2(size / base)
+        if size % base == 0 and k == int(k) and k >= 2:
+            return base, int(k)
+    raise ValueError(f"size {size}: expected 3 or 4 times a power of two of at least 4 (e.g. {SIZES})")
+
+
+def null_condition(n: int) -> torch.Tensor:
+    """[n, groups]: every group unconditioned."""
+    return torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS]).repeat(n, 1)
+
+
+def _init(m: nn.Module) -> None:  # the DCGAN paper's initialisation
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+class Generator(nn.Module):
+    def __init__(self, size: int = 64, nz: int = 100, ngf: int = 64, embed: int = 0):
+        super().__init__()
+        self.config = {
+            "size": size,
+            "nz": nz,
+            "ngf": ngf,
+            "embed": embed,
+            "groups": {g: list(ATTRIBUTES[g]) for g in GROUPS},
+        }
+        base, k = layout(size)
+        self.nz = nz
+        # one embedding per group, the last row the null condition; embed = 0: unconditional only
+        self.embeds = nn.ModuleList([nn.Embedding(len(ATTRIBUTES[g]) + 1, embed) for g in GROUPS] if embed else [])
+        ch = ngf * 2 ** (k - 1)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(nz + embed * len(self.embeds), ch, base, 1, 0, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(True),
+        ]
+        for _ in range(k - 1):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, 3, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+        self.apply(_init)
+
+    @property
+    def conditional(self) -> bool:
+        return len(self.embeds) > 0
+
+    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """z [B, nz], cond [B, groups] (None: unconditional) -> images [B, 3, S, S] in [-1, 1]."""
+        if self.conditional:
+            if cond is None:
+                cond = null_condition(len(z)).to(z.device)
+            z = torch.cat([z, *(e(cond[:, i]) for i, e in enumerate(self.embeds))], dim=1)
+        return self.main(z[:, :, None, None])
+
+    def save(self, folder: str | os.PathLike[str], extra: dict | None = None) -> None:
+        bundle.save(self, folder, {**self.config, **(extra or {})})
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str]) -> Generator:
+        def build(config: dict) -> Generator:
+            net = cls(config["size"], config["nz"], config["ngf"], config["embed"])
+            if config["groups"] != net.config["groups"]:
+                raise ValueError(f"attribute groups {config['groups']} differ from this code's")
+            return net
+
+        return bundle.load(folder, build, "DCGAN generator")[0]
+
+
+class Discriminator(nn.Module):
+    def __init__(self, size: int = 64, ndf: int = 64, conditional: bool = False, batchnorm: bool = True):
+        super().__init__()
+        self.config = {"size": size, "ndf": ndf, "conditional": conditional, "batchnorm": batchnorm}
+        base, k = layout(size)
+        layers: list[nn.Module] = [nn.Conv2d(3, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        ch = ndf
+        for _ in range(k - 1):
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=not batchnorm)]
+            layers += [nn.BatchNorm2d(ch * 2)] if batchnorm else []
+            layers += [nn.LeakyReLU(0.2, inplace=True)]
+            ch *= 2
+        self.features = nn.Sequential(*layers)  # [B, ch, base, base]
+        self.out = nn.Conv2d(ch, 1, base, 1, 0, bias=False)
+        if conditional:
+            self.project = nn.ModuleList(
+                [nn.Embedding(len(ATTRIBUTES[g]) + 1, ch, padding_idx=len(ATTRIBUTES[g])) for g in GROUPS]
+            )
+            self.classify = nn.ModuleList([nn.Linear(ch, len(ATTRIBUTES[g])) for g in GROUPS])
+        self.apply(_init)
+        if conditional:
+            for p in self.project:  # small, like the rest of D's weights: the projection starts near zero
+                nn.init.normal_(p.weight, 0.0, 0.02)
+                with torch.no_grad():
+                    p.weight[p.padding_idx].zero_()
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+        """x [B, 3, S, S] -> (logits [B], {"classes": [logits [B, classes] per group]} when conditional)."""
+        h = self.features(x)
+        logit = self.out(h).flatten()
+        if not self.config["conditional"]:
+            return logit, {}
+        pooled = h.mean(dim=(2, 3))  # [B, ch]
+        if cond is not None:
+            logit = logit + sum((p(cond[:, i]) * pooled).sum(dim=1) for i, p in enumerate(self.project))
+        return logit, {"classes": [head(pooled) for head in self.classify]}

@@ -1,0 +1,87 @@
+"""The DCGAN family as a task of the adversarial engine (models/engine/gan.py): data, conditions and extra losses.
+
+Training images live in memory as uint8 [N, 3, S, S] (a few MB at 32-64 px) with their conditions [N, groups] (the
+`label` stage's tags, the tagger's auto-tags where an image has none; -1 where neither knows). A step's real images
+are its rows; G is asked for the same rows' conditions, each group dropped to null with probability `cond_dropout`
+(and always where unknown), and D is given the same conditions: real and generated images are judged under the same
+conditions, so D's projection term cannot tell them apart by their labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.names import ATTRIBUTES, GROUPS
+from models.engine import batchnorm
+from models.engine.gan import Batch
+from models.gan.net import Discriminator, Generator
+
+NULL = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])  # the null index of each group
+
+
+class DcganTask:
+    def __init__(
+        self,
+        G: Generator,
+        D: Discriminator,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        images: np.ndarray,
+        labels: np.ndarray,
+        cond_dropout: float,
+        ac_weight: float,
+    ):
+        assert images.ndim == 4 and images.shape[3] == 3, f"expected uint8 [N, S, S, 3], got {images.shape}"
+        self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
+        self.images = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))  # [N, 3, S, S] uint8
+        self.labels = torch.from_numpy(labels.astype(np.int64))  # [N, groups], -1 unknown
+        self.rows = len(images)
+        self.cond_dropout = cond_dropout
+        self.ac_weight = ac_weight
+
+    def batch(self, idx: torch.Tensor, gen: torch.Generator, rows: slice, global_batch: int) -> Batch:
+        real = self.images[idx].float().div_(127.5).sub_(1.0)
+        z = torch.randn(global_batch, self.G.nz, generator=gen)[rows]
+        if not self.G.conditional:
+            return Batch(real, (z,), None)
+        drop = (torch.rand(global_batch, len(GROUPS), generator=gen)[rows] < self.cond_dropout).to(real.device)
+        y = self.labels[idx]
+        cond = torch.where(drop | (y < 0), NULL.expand_as(y), y)
+        return Batch(real, (z, cond), cond)
+
+    def fixed_inputs(self, n: int, gen: torch.Generator) -> tuple:
+        z = torch.randn(n, self.G.nz, generator=gen)
+        return (z,) if not self.G.conditional else (z, None)  # the grid shows unconditional samples
+
+    def _ac(self, aux: dict, cond: torch.Tensor | None) -> tuple[torch.Tensor, float]:
+        if not aux or cond is None or self.ac_weight == 0:
+            return torch.zeros(()), 0.0
+        losses = []
+        for i, logits in enumerate(aux["classes"]):
+            known = cond[:, i] != NULL[i]
+            if known.any():
+                losses.append(F.cross_entropy(logits[known].float(), cond[known, i]))
+        if not losses:
+            return torch.zeros(()), 0.0
+        loss = torch.stack(losses).mean()
+        return self.ac_weight * loss, float(loss.detach())
+
+    def d_extra(self, batch: Batch, aux_real: dict, aux_fake: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        loss, value = self._ac(aux_real, batch.cond)  # D learns the classes on real images only
+        return loss, ({"ac_d": value} if aux_real else {})
+
+    def g_extra(self, batch: Batch, fake: torch.Tensor, aux_fake: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        loss, value = self._ac(aux_fake, batch.cond)  # G makes D read the requested values
+        return loss, ({"ac_g": value} if aux_fake else {})
+
+    def finish(self, g_ema: nn.Module, gen: torch.Generator) -> None:
+        """Exact batch-norm statistics of the EMA generator's own weights over 16 batches of latents, conditioned
+        like training (so conditional and unconditional sampling both see the statistics they were trained with)."""
+        batches = []
+        for _ in range(16):
+            idx = torch.randint(self.rows, (64,), generator=gen)
+            batches.append(self.batch(idx, gen, slice(None), 64).g_in)
+        batchnorm.recalibrate(g_ema, batches, lambda g_in: g_ema(*g_in))

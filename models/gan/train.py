@@ -1,0 +1,92 @@
+"""Train a DCGAN on ingested images with the adversarial engine; runnable alone, on one process or under torchrun.
+
+    python -m models.gan.train --data data/ingest --size 32 --steps 2000 --out /tmp/dcgan            # one process
+    torchrun --nproc-per-node 2 -m models.gan.train --data data/ingest --size 32 --steps 2000 --out /tmp/dcgan
+    torchrun --nproc-per-node 8 -m models.gan.train ... --profile gpu     # GPUs: NCCL, one GPU per process
+
+The pipeline's `train` stage (stages/train.py) calls `build` and `fit` with MLflow callbacks; this entry point trains
+with the `dcgan` params of a profile and the source's own tags as conditions, no MLflow, and writes the EMA
+generator's bundle to `--out` (rank 0). Checkpoints go to `--out/checkpoints` every `checkpoint_every` steps: run
+the same command again after a crash (or `kill -9`) and it resumes where the newest checkpoint left off.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.params import DcganParams, load_params
+from models.engine import distributed, gan
+from models.engine.watchdog import WatchdogConfig
+from models.gan.net import Discriminator, Generator
+from models.gan.task import DcganTask
+
+
+def engine_config(p: DcganParams, seed: int, steps: int | None = None) -> gan.GanConfig:
+    w = p.watchdog
+    return gan.GanConfig(
+        steps=steps if steps is not None else p.steps,
+        batch=p.batch,
+        seed=seed,
+        r1_gamma=p.r1_gamma,
+        r1_every=p.r1_every,
+        ema_beta=p.ema_beta,
+        augment=tuple(p.augment),
+        amp=p.amp,
+        channels_last=p.channels_last,
+        checkpoint_every=p.checkpoint_every,
+        keep=p.keep,
+        sample_every=p.sample_every,
+        log_every=p.log_every,
+        max_minutes=p.max_minutes,
+        watchdog=WatchdogConfig(w.stop, w.window, w.d_accuracy, w.collapse_ratio, w.warmup),
+    )
+
+
+def build(p: DcganParams, size: int, images: np.ndarray, labels: np.ndarray, seed: int) -> DcganTask:
+    """Networks (initialised from `seed`), Adam optimizers and the task over uint8 images [N, S, S, 3]."""
+    torch.manual_seed(seed)
+    G = Generator(size, p.nz, p.ngf, p.embed)
+    D = Discriminator(size, p.ndf, conditional=p.embed > 0, batchnorm=p.d_batchnorm)
+    fused = {"fused": True} if torch.cuda.is_available() else {}
+    opt_g = torch.optim.Adam(G.parameters(), lr=p.lr_g, betas=p.betas, **fused)
+    opt_d = torch.optim.Adam(D.parameters(), lr=p.lr_d, betas=p.betas, **fused)
+    return DcganTask(G, D, opt_g, opt_d, images, labels, p.cond_dropout, p.ac_weight)
+
+
+def fit(task: DcganTask, config: gan.GanConfig, world: distributed.World, folder: Path | None, **callbacks):
+    return gan.train(task, config, world=world, folder=folder, desc=f"dcgan-{task.G.config['size']}", **callbacks)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="data/ingest", help="an ingest output folder (shards + manifest)")
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--steps", type=int, help="default: dcgan.steps of the profile")
+    ap.add_argument("--profile", help="params profile (default: params.yaml's)")
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--every-rank", action="store_true", help="each rank saves generator-rank<r> (rank agreement)")
+    args = ap.parse_args()
+    from dataset.shards import ImageShards
+
+    params = load_params(args.params, args.profile)
+    world = distributed.init()
+    shards = ImageShards(args.data, args.size, "train")
+    images, labels = shards.arrays()
+    task = build(params.dcgan, args.size, images, labels, params.seed)
+    out = Path(args.out)
+    result = fit(task, engine_config(params.dcgan, params.seed, args.steps), world, out / "checkpoints")
+    if world.main or args.every_rank:
+        name = "generator" if world.main else f"generator-rank{world.rank}"
+        result.g_ema.save(out / name, {"steps_done": result.steps_done, "watchdog": result.watchdog})
+    if world.main:
+        print(f"dcgan: {result.steps_done} steps in {result.seconds:.1f} s -> {out / 'generator'}")
+    distributed.finish(world)
+
+
+if __name__ == "__main__":
+    main()

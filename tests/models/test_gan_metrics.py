@@ -1,0 +1,249 @@
+"""The generator's metrics (models/metrics/prd.py, ndb.py, msssim.py, tags.py): each checked on sets whose answer is
+known by construction, so a metric computed the wrong way round or on the wrong axis fails here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.names import ATTRIBUTES
+from models import metrics
+from models.metrics import msssim as msssim_module
+from models.metrics import prd as prd_module
+from models.metrics.msssim import msssim_config, msssim_diversity
+from models.metrics.ndb import ndb_bins, ndb_ratio
+from models.metrics.prd import precision, recall
+from models.metrics.tags import cond_accuracy, cond_accuracy_by_group, tag_tv, tag_tv_by_group
+
+SIZES = (32, 64, 96, 128, 256)
+
+
+def test_registry_lists_every_new_metric_with_its_direction():
+    expected = {
+        "precision": False,
+        "recall": False,
+        "ndb_ratio": True,
+        "msssim_diversity": False,
+        "tag_tv": True,
+        "cond_accuracy": False,
+    }
+    assert set(expected) <= set(metrics.names())
+    assert {n: metrics.get(n).lower_is_better for n in expected} == expected
+
+
+# precision and recall
+
+
+def _brute_precision(real: np.ndarray, fake: np.ndarray, k: int) -> float:
+    radii = [sorted(np.linalg.norm(r - o) for j, o in enumerate(real) if j != i)[k - 1] for i, r in enumerate(real)]
+    inside = [any(np.linalg.norm(f - r) <= rad for r, rad in zip(real, radii)) for f in fake]
+    return float(np.mean(inside))
+
+
+def test_a_set_against_itself_has_full_precision_and_recall():
+    x = np.random.default_rng(0).normal(size=(200, 16))
+    assert precision(x, x) == 1.0 and recall(x, x) == 1.0
+
+
+def test_a_far_shifted_set_has_zero_precision_and_recall():
+    rng = np.random.default_rng(1)
+    real, fake = rng.normal(size=(200, 16)), rng.normal(size=(200, 16)) + 100.0
+    assert precision(real, fake) == 0.0 and recall(real, fake) == 0.0
+
+
+def test_a_fake_set_covering_one_of_two_modes_is_precise_but_recalls_half():
+    rng = np.random.default_rng(2)
+    centres = np.array([[0.0, 0.0], [50.0, 0.0]])  # 2-D: in higher D the tails of 300 samples fall outside anyway
+    real = np.concatenate([rng.normal(size=(300, 2)) + c for c in centres])
+    fake = rng.normal(size=(300, 2)) + centres[0]
+    assert precision(real, fake) > 0.95
+    assert recall(real, fake) == pytest.approx(0.5, abs=0.03)
+
+
+def test_precision_matches_a_brute_force_loop_across_blocks(monkeypatch):
+    rng = np.random.default_rng(3)
+    real, fake = rng.normal(size=(30, 4)), rng.normal(size=(25, 4)) * 1.3 + 0.4
+    monkeypatch.setattr(prd_module, "_BLOCK_ENTRIES", 64)  # a few rows per block: block edges get exercised
+    for k in (1, 3, 5):
+        assert precision(real, fake, k=k) == pytest.approx(_brute_precision(real, fake, k))
+        assert recall(real, fake, k=k) == pytest.approx(_brute_precision(fake, real, k))
+    assert 0.0 < precision(real, fake) < 1.0  # the example is not trivially all-in or all-out
+
+
+def test_a_duplicate_counts_as_a_neighbour_but_self_does_not():
+    # k=1 radii: 0 for the two copies (each other's neighbour), 0.5 for the pair at 10; so (0.1, 0) is outside and
+    # (10.3, 0) inside. Counting self would give every radius 0 (1/3); dropping zero distances would give 1 (3/3).
+    real = np.array([[0.0, 0.0], [0.0, 0.0], [10.0, 0.0], [10.5, 0.0]])
+    assert precision(real, np.array([[0.0, 0.0], [0.1, 0.0], [10.3, 0.0]]), k=1) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize(
+    ("real", "fake", "k", "message"),
+    [
+        (np.zeros((3, 2)), np.zeros((5, 2)), 3, "at least 4 vectors"),
+        (np.zeros((10, 2)), np.zeros((5, 3)), 3, "differ in width"),
+        (np.zeros(10), np.zeros((5, 2)), 3, r"\[N, D\]"),
+        (np.full((10, 2), np.nan), np.zeros((5, 2)), 3, "NaN"),
+        (np.zeros((10, 2)), np.zeros((5, 2)), 0, "positive integer"),
+    ],
+)
+def test_precision_rejects_bad_input(real, fake, k, message):
+    with pytest.raises(ValueError, match=message):
+        precision(real, fake, k=k)
+
+
+def test_recall_needs_k_plus_one_fake_vectors():
+    with pytest.raises(ValueError, match="fake features: need at least 4"):
+        recall(np.zeros((10, 2)), np.zeros((3, 2)))
+
+
+# number of statistically different bins
+
+
+def _clusters(rng: np.random.Generator, n: int) -> np.ndarray:
+    centres = np.random.default_rng(99).normal(size=(6, 4)) * 5  # the same mixture for every draw
+    return centres[rng.integers(0, 6, n)] + rng.normal(size=(n, 4))
+
+
+def test_ndb_of_the_same_distribution_is_small():
+    rng = np.random.default_rng(4)
+    assert ndb_ratio(_clusters(rng, 400), _clusters(rng, 400), bins=20) <= 0.1
+
+
+def test_ndb_of_a_collapsed_set_is_large():
+    rng = np.random.default_rng(5)
+    train = _clusters(rng, 400)
+    collapsed = train[:1] + rng.normal(size=(300, 4)) * 1e-3
+    assert ndb_ratio(train, collapsed, bins=20) >= 0.5
+
+
+def test_ndb_bins_shares_sum_to_one_and_flag_the_bins_that_differ():
+    rng = np.random.default_rng(6)
+    train = _clusters(rng, 300)
+    out = ndb_bins(train, train[:1].repeat(50, axis=0), bins=10)
+    assert out.train_share.sum() == pytest.approx(1.0) and out.fake_share.sum() == pytest.approx(1.0)
+    assert out.fake_share.max() == 1.0  # every copy lands in one bin
+    assert out.p_value[out.fake_share.argmax()] < 0.05 and (out.p_value >= 0).all() and (out.p_value <= 1).all()
+
+
+def test_ndb_needs_two_train_vectors_per_bin():
+    with pytest.raises(ValueError, match="bins=20 needs at least 40 train vectors; got 30"):
+        ndb_ratio(np.zeros((30, 2)), np.zeros((30, 2)), bins=20)
+    with pytest.raises(ValueError, match="NaN"):
+        ndb_ratio(np.full((100, 2), np.inf), np.zeros((30, 2)), bins=20)
+
+
+# MS-SSIM diversity
+
+
+def _smooth_images(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """Blobs of random colour and position: varied, structured images like a generator's, not pixel noise."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    out = np.empty((n, size, size, 3))
+    for i in range(n):
+        cy, cx, r = rng.uniform(0.2, 0.8, 3)
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (0.05 + 0.1 * r))
+        out[i] = rng.uniform(0, 1, 3) * blob[..., None] + rng.uniform(0, 1, 3) * (1 - blob[..., None])
+    return (out * 255).round().astype(np.uint8)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_msssim_config_fits_each_size(size):
+    kernel, betas = msssim_config(size)
+    assert kernel % 2 == 1 and kernel >= 7
+    assert sum(betas) == pytest.approx(1.0)
+    assert betas == pytest.approx(
+        np.asarray(msssim_module.BETAS[: len(betas)]) / sum(msssim_module.BETAS[: len(betas)])
+    )
+    # torchmetrics' check, and the window inside the coarsest scale
+    assert size // max(1, len(betas) - 1) ** 2 > kernel - 1 and size // 2 ** (len(betas) - 1) > kernel - 1
+    rng = np.random.default_rng(size)
+    same = np.repeat(_smooth_images(rng, 1, size), 3, axis=0)
+    assert msssim_diversity(same, pairs=2) == pytest.approx(0.0, abs=1e-4)  # float32 rounding
+
+
+def test_msssim_config_uses_the_standard_at_256_and_fewer_scales_below():
+    assert msssim_config(256) == (11, pytest.approx(msssim_module.BETAS, rel=1e-3))  # they sum to 1.0001
+    assert len(msssim_config(128)[1]) == 5 and len(msssim_config(64)[1]) == 4 and len(msssim_config(32)[1]) == 3
+    with pytest.raises(ValueError, match="at least 8 px"):
+        msssim_config(4)
+
+
+def test_noise_images_are_diverse():
+    noise = np.random.default_rng(7).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+    assert msssim_diversity(noise, pairs=16) > 0.85
+
+
+def test_a_near_constant_set_is_much_less_diverse_than_a_varied_one():
+    rng = np.random.default_rng(8)
+    varied = _smooth_images(rng, 16, 64)
+    base = varied[:1].astype(np.int16).repeat(16, axis=0)
+    near = np.clip(base + rng.integers(-2, 3, base.shape), 0, 255).astype(np.uint8)
+    d_near, d_varied = msssim_diversity(near, pairs=32), msssim_diversity(varied, pairs=32)
+    assert d_near < 0.05 and d_varied > 3 * d_near and d_varied > 0.1
+
+
+def test_msssim_diversity_rejects_bad_images():
+    with pytest.raises(ValueError, match="uint8"):
+        msssim_diversity(np.zeros((4, 32, 32, 3), np.float32))
+    with pytest.raises(ValueError, match=r"\[N, S, S, 3\]"):
+        msssim_diversity(np.zeros((4, 3, 32, 32), np.uint8))
+    with pytest.raises(ValueError, match="at least 2 images"):
+        msssim_diversity(np.zeros((1, 32, 32, 3), np.uint8))
+
+
+# tagger readings
+
+
+def test_tag_tv_is_zero_for_equal_histograms_and_one_for_disjoint_ones():
+    a = {"glasses": np.array([0, 1, 0, 1]), "hair_length": np.array([0, 1, 2, 2])}
+    shuffled = {g: v[::-1].copy() for g, v in a.items()}  # same histograms, different order
+    assert tag_tv(a, shuffled) == 0.0
+    assert tag_tv({"smile": np.zeros(5, int)}, {"smile": np.ones(3, int)}) == 1.0
+
+
+def test_tag_tv_by_hand():
+    real = {"hair_length": np.array([0, 0, 1, 2]), "smile": np.array([0, 0, 0, 1])}
+    fake = {"hair_length": np.array([0, 1, 1, 1]), "smile": np.array([0, 1, 0, 1]), "glasses": np.array([1, 1, 1, 1])}
+    # hair_length: real (.5, .25, .25), fake (.25, .75, 0) -> (.25 + .5 + .25) / 2 = .5
+    # smile: real (.75, .25), fake (.5, .5) -> .25; glasses is only in fake, so it is left out
+    assert tag_tv_by_group(real, fake) == pytest.approx({"hair_length": 0.5, "smile": 0.25})
+    assert tag_tv(real, fake) == pytest.approx(0.375)
+
+
+def test_tag_tv_rejects_bad_readings():
+    with pytest.raises(ValueError, match="unknown attribute groups"):
+        tag_tv({"hair_colour": np.zeros(3, int)}, {"hair_colour": np.zeros(3, int)})
+    with pytest.raises(ValueError, match="outside"):
+        tag_tv({"smile": np.array([0, 2])}, {"smile": np.array([0, 1])})
+    with pytest.raises(ValueError, match="share no attribute group"):
+        tag_tv({"smile": np.array([0])}, {"blush": np.array([0])})
+
+
+def test_cond_accuracy_by_hand_skips_unconditioned():
+    requested = {
+        "hair_color": np.array([2, 2, -1, 7]),
+        "glasses": np.array([1, 0, 1, -1]),
+        "smile": np.array([-1, -1, -1, -1]),
+    }
+    read = {
+        "hair_color": np.array([2, 3, 5, 7]),
+        "glasses": np.array([1, 1, 0, 0]),
+        "smile": np.array([1, 0, 1, 0]),
+        "blush": np.array([0, 0, 0, 0]),
+    }
+    # hair_color 2 of 3 conditioned right; glasses 1 of 3; smile never conditioned; blush not requested
+    assert cond_accuracy_by_group(requested, read) == pytest.approx({"hair_color": 2 / 3, "glasses": 1 / 3})
+    assert cond_accuracy(requested, read) == pytest.approx(3 / 6)
+    assert len(ATTRIBUTES["hair_color"]) == 8  # the 7 above is the last valid class
+
+
+def test_cond_accuracy_rejects_bad_readings():
+    with pytest.raises(ValueError, match="nothing was conditioned"):
+        cond_accuracy({"smile": np.array([-1, -1])}, {"smile": np.array([0, 1])})
+    with pytest.raises(ValueError, match="readings lack it"):
+        cond_accuracy({"smile": np.array([1])}, {"blush": np.array([1])})
+    with pytest.raises(ValueError, match="2 requested but 3 read"):
+        cond_accuracy({"smile": np.array([1, 0])}, {"smile": np.array([1, 0, 1])})
+    with pytest.raises(ValueError, match="outside"):
+        cond_accuracy({"smile": np.array([-2])}, {"smile": np.array([1])})
