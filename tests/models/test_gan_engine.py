@@ -290,10 +290,11 @@ def _judge():
 def test_a_collapsed_generator_is_caught_by_ndb_and_diversity():
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (8, 32, 32, 3)).astype(np.int16)
+
     # "real" images: 8 prototypes with noise; "train" the same distribution
-    make = lambda n: np.clip(base[rng.integers(0, 8, n)] + rng.integers(-40, 40, (n, 32, 32, 3)), 0, 255).astype(
-        np.uint8
-    )  # noqa: E731
+    def make(n):
+        return np.clip(base[rng.integers(0, 8, n)] + rng.integers(-40, 40, (n, 32, 32, 3)), 0, 255).astype(np.uint8)  # noqa: E731
+
     train, split = make(600), make(200)
     judge = _judge()
     ref = evaluate.reference(judge, split, np.full((200, len(GROUPS)), -1), train, 200, seed=0)

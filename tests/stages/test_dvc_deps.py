@@ -15,7 +15,6 @@ from tests.conftest import REPO
 CHECKED = ("dataset/", "models/", "stages/", "synth/", "labeling/", "core/names.py", "core/checkpoint.py")
 
 
-
 def _expand(stages: dict) -> dict:
     """Stages by name, a `foreach` stage as one `<name>@<key>` per item (${key}, ${item.<field>} substituted)."""
     out = {}
@@ -26,7 +25,7 @@ def _expand(stages: dict) -> dict:
         for key, item in stage["foreach"].items():
             text = yaml.safe_dump(stage["do"]).replace("${key}", key)
             for field, value in item.items():
-                text = text.replace("${item.%s}" % field, str(value))
+                text = text.replace(f"${{item.{field}}}", str(value))
             out[f"{name}@{key}"] = yaml.safe_load(text)
     return out
 
@@ -46,7 +45,13 @@ def test_stage_deps_cover_its_imports(name):
         "import json, sys, importlib; [importlib.import_module(m) for m in sys.argv[1:]]; "
         "print(json.dumps([getattr(m, '__file__', None) for m in list(sys.modules.values())]))"
     )
-    out = subprocess.run([sys.executable, "-c", code, module, *lazily.get(module, [])], cwd=REPO, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, module, *lazily.get(module, [])],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     files = {
         str(__import__("pathlib").Path(f).resolve().relative_to(REPO))
         for f in json.loads(out.stdout.strip().splitlines()[-1])
