@@ -123,18 +123,19 @@ def engine_loop(images: np.ndarray, steps: int, warmup: int, device: torch.devic
     if project is None:
         G, D = Generator(SIZE, NZ, 64, 0), Discriminator(SIZE, 64, conditional=False)
         lr, betas, extra = 2e-4, (0.5, 0.999), dict(ENGINE_SAME)
-        cond_dropout, ac = 0.0, 0.0
+        cond_dropout, group_dropout, ac = 0.0, 0.0, 0.0
     else:
         p = project
         G = Generator(SIZE, p["nz"], p["ngf"], p["embed"])
         D = Discriminator(SIZE, p["ndf"], conditional=p["embed"] > 0, batchnorm=p["d_batchnorm"])
-        lr, betas, cond_dropout, ac = p["lr_g"], tuple(p["betas"]), p["cond_dropout"], p["ac_weight"]
+        lr, betas, ac = p["lr_g"], tuple(p["betas"]), p["ac_weight"]
+        cond_dropout, group_dropout = p["cond_dropout"], p["group_dropout"]
         extra = {k: p[k] for k in ("r1_gamma", "r1_every", "ema_beta", "amp", "channels_last")}
         extra["augment"] = tuple(p["augment"])
     fused = {"fused": True} if device.type == "cuda" else {}
     task = DcganTask(
         G, D, torch.optim.Adam(G.parameters(), lr, betas=betas, **fused),
-        torch.optim.Adam(D.parameters(), lr, betas=betas, **fused), images, labels, cond_dropout, ac,
+        torch.optim.Adam(D.parameters(), lr, betas=betas, **fused), images, labels, cond_dropout, group_dropout, ac,
     )  # fmt: skip
     stamps: list[float] = []
 

@@ -343,7 +343,8 @@ class DcganParams(Section):
     ndf: int = Field(ge=4, le=512)  # D channels of the first layer
     embed: int = Field(ge=0, le=256)  # condition embedding per attribute group; 0: unconditional only
     d_batchnorm: bool
-    cond_dropout: float = Field(ge=0, le=1)  # per group: the share of steps trained unconditioned on it
+    cond_dropout: float = Field(ge=0, le=1)  # share of images trained without any condition (unconditional)
+    group_dropout: float = Field(ge=0, le=1)  # of the others, per group: share trained without it (partial)
     ac_weight: float = Field(ge=0, le=100)  # auxiliary classifier loss (AC-GAN) of D's heads
     steps: int = Field(ge=1)
     batch: int = Field(ge=2, le=4096)  # global: over all torchrun processes

@@ -231,6 +231,7 @@ def train(
     g_ema = ema.make(task.G)
     gen = torch.Generator().manual_seed(c.seed)
     fixed = task.fixed_inputs(grid_size, torch.Generator().manual_seed(c.seed + 1))
+    fixed = tuple(t.to(dev) if torch.is_tensor(t) else t for t in fixed)
     real_sample = data_order(task.rows, c.seed + 2, 0, min(grid_size, task.rows))
     real_div = diversity(task.batch(real_sample, torch.Generator().manual_seed(0), slice(None), len(real_sample)).real)
     dog = Watchdog(c.watchdog, real_div)
@@ -245,8 +246,11 @@ def train(
     d_params = [p for p in task.D.parameters() if p.requires_grad]
     sums: dict[str, float] = {}
     n_sums = 0
-    stopped = watchdog_stop = False
+    stopped = False
+    watchdog_stop = dog.reason is not None and c.watchdog.stop  # a run resumed after its watchdog stopped it
     done = start
+    if watchdog_stop:
+        start = c.steps
     bar = tqdm(range(start, c.steps), desc=desc, unit="step", leave=False, disable=None if world.main else True)
     for step in bar:
         if step > start and time.perf_counter() - t0 > c.max_minutes * 60:
@@ -255,6 +259,8 @@ def train(
         idx = data_order(task.rows, c.seed, step, c.batch)
         b = task.batch(idx[rows], gen, rows, len(idx))
         real = b.real.to(dev, memory_format=fmt)
+        b.g_in = tuple(t.to(dev) if torch.is_tensor(t) else t for t in b.g_in)
+        b.cond = b.cond.to(dev) if b.cond is not None else None
 
         def aug(x: torch.Tensor, n: int = len(idx)) -> torch.Tensor:
             return diff_augment(x, c.augment, gen, rows, n) if c.augment else x
@@ -308,6 +314,7 @@ def train(
             sums[k] = sums.get(k, 0.0) + v
         n_sums += 1
         bar.set_postfix({k: f"{figs[k]:.3f}" for k in ("loss_d", "loss_g") if k in figs}, refresh=False)
+        before = dog.reason
         reason = dog.check_losses(step + 1, {k: figs[k] for k in ("loss_d", "loss_g")}, d_acc)
         done = step + 1
         if done % c.log_every == 0 or done == c.steps:
@@ -316,7 +323,7 @@ def train(
             if log is not None and world.main:
                 log({k: v for k, v in record.items() if k != "step"}, done)
             sums, n_sums = {}, 0
-        if done % c.sample_every == 0 or done == c.steps or reason:
+        if done % c.sample_every == 0 or done == c.steps or (reason and not before):  # and when it first fires
             with torch.no_grad():
                 samples = g_ema(*fixed)
                 if done >= c.watchdog.warmup:  # the live G collapses first; the EMA lags it

@@ -4,6 +4,11 @@
 
 Per group: a human or source label wins; an image the labels do not cover in that group takes the tagger champion's
 reading (`tags_auto.csv` covers every image); -1 only where neither knows (never with the tagger's file).
+
+`ConditionPrior` is the training set's table of condition combinations with their counts, saved in the bundle: a
+generator samples *unconditionally* by drawing a combination from it (the data's own joint distribution of
+attributes) and *partially* conditioned (say hair_color=red only) by drawing among the training combinations that
+agree with the request, so the attributes that were not asked for keep their natural correlations.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
 
 from core.names import GROUPS, index_of
 
@@ -49,3 +56,41 @@ def conditions(
             else:
                 counts["unknown"] += 1
     return y, counts
+
+
+class ConditionPrior:
+    def __init__(self, table: np.ndarray, counts: np.ndarray):
+        self.table, self.counts = table.astype(np.int64), counts.astype(np.int64)  # [M, groups], [M]
+
+    @classmethod
+    def fit(cls, labels: np.ndarray) -> ConditionPrior:
+        """From training conditions [N, groups] (-1 unknown stays -1: the generator's null entry)."""
+        table, counts = np.unique(labels.astype(np.int64), axis=0, return_counts=True)
+        return cls(table, counts)
+
+    def sample(self, n: int, rng: np.random.Generator, requested: np.ndarray | None = None) -> np.ndarray:
+        """[n, groups] conditions: drawn from the table by count; rows of `requested` [n, groups] (-1: not asked)
+        fix their asked groups and draw the rest among the agreeing combinations (independently from the table
+        when no training combination agrees)."""
+        p = self.counts / self.counts.sum()
+        out = self.table[rng.choice(len(self.table), n, p=p)]
+        if requested is None:
+            return out
+        for i, req in enumerate(requested):
+            asked = req >= 0
+            if not asked.any():
+                continue
+            agree = np.flatnonzero((self.table[:, asked] == req[asked]).all(axis=1))
+            if len(agree):
+                out[i] = self.table[rng.choice(agree, p=self.counts[agree] / self.counts[agree].sum())]
+            else:
+                out[i, asked] = req[asked]
+        return out
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        save_file({"table": torch.from_numpy(self.table), "counts": torch.from_numpy(self.counts)}, str(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ConditionPrior:
+        t = load_file(str(path))
+        return cls(t["table"].numpy(), t["counts"].numpy())

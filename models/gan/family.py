@@ -27,11 +27,13 @@ import numpy as np
 import torch
 
 from core import checkpoint, tracking
+from core.errors import BadInput
 from core.names import ATTRIBUTES, GROUPS
 from core.params import Params
 from models.engine import bundle, distributed
 from models.engine.gan import to_uint8
 from models.gan import evaluate
+from models.gan.conditions import ConditionPrior
 from models.gan.net import MODEL, Generator
 from models.gan.pca import PcaGaussian
 from models.gan.train import build, engine_config, fit
@@ -45,21 +47,23 @@ class SplitData:
     labels: np.ndarray  # [N, groups] conditions (-1 unknown)
 
 
-def sampler(G: Generator, batch: int = 256) -> evaluate.Sampler:
-    """sample(n, cond, seed) with the EMA generator in eval mode; cond -1 means "not asked" (the null entry)."""
+def sampler(G: Generator, prior: ConditionPrior | None, batch: int = 256) -> evaluate.Sampler:
+    """sample(n, cond, seed) with the EMA generator in eval mode. A conditional G draws what `cond` does not ask
+    (-1, or all of it when cond is None) from the training prior (models/gan/conditions.py)."""
     null = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])
 
     @torch.no_grad()
     def sample(n: int, cond: np.ndarray | None, seed: int) -> np.ndarray:
         G.eval()
         gen = torch.Generator().manual_seed(seed)
+        full = prior.sample(n, np.random.default_rng(seed), cond) if G.conditional and prior is not None else cond
         out = []
         for i in range(0, n, batch):
             m = min(batch, n - i)
             z = torch.randn(m, G.nz, generator=gen)
             c = None
-            if cond is not None and G.conditional:
-                y = torch.from_numpy(cond[i : i + m])
+            if full is not None and G.conditional:
+                y = torch.from_numpy(full[i : i + m])
                 c = torch.where(y < 0, null.expand_as(y), y)
             out.append(to_uint8(G(z, c)))
         return np.concatenate(out)
@@ -112,8 +116,9 @@ def _train_one(
     return task, result
 
 
-def _save_and_register(task, result, folder: Path, role: str, extra: dict) -> str:
+def _save_and_register(task, result, prior: ConditionPrior, folder: Path, role: str, extra: dict) -> str:
     result.g_ema.save(folder, {"role": role, "steps_done": result.steps_done, **extra})
+    prior.save(folder / "conditions.safetensors")  # the training combinations: unconditional / partial sampling
     bundle.save_tensors(task.D, folder / "discriminator.safetensors")  # for fine-tuning; serving loads G only
     (folder / "discriminator.json").write_text(json.dumps(task.D.config) + "\n")
     return tracking.register_bundle(folder, MODEL, tags={"role": role, "size": str(task.G.config["size"])})
@@ -150,10 +155,12 @@ def run(
             t0 = time.perf_counter()
             task, result = _train_one(params, size, d["train"], world, folder, section)
             seconds = time.perf_counter() - t0
-            scores = _score(judge, refs, sampler(result.g_ema), params.seed, result.g_ema.conditional)
+            prior = ConditionPrior.fit(d["train"].labels)
+            scores = _score(judge, refs, sampler(result.g_ema, prior), params.seed, result.g_ema.conditional)
             _log_scores(scores)
             bundle_dir = out / f"dcgan-{size}"
-            version = _save_and_register(task, result, bundle_dir, "dcgan", {"extractor_version": judge.version})
+            extra = {"extractor_version": judge.version}
+            version = _save_and_register(task, result, prior, bundle_dir, "dcgan", extra)
             checkpoint.clear_states(folder)
         figures[section] = {
             **scores,
@@ -164,7 +171,7 @@ def run(
             "train_seconds": seconds,
             "version": version,
         }
-        np.save(out / f"samples-{size}.npy", sampler(result.g_ema)(64, None, params.seed + 5))
+        np.save(out / f"samples-{size}.npy", sampler(result.g_ema, prior)(64, None, params.seed + 5))
         if i == 0:
             figures["pca_gaussian"] = _pca_baseline(params, d, judge, refs, inputs, out / "pca_gaussian")
             figures["floor"] = {
@@ -217,7 +224,9 @@ def _transfer(params, size, d, judge, inputs, out, world, ckpt_root, run_version
     sub = {s: _subset(d[s], group, value) for s in ("train", "val", "test")}
     for s, x in sub.items():
         if len(x.images) < 8:
-            raise ValueError(f"dcgan.transfer.tag {t.tag}: only {len(x.images)} {s} images have it; choose another")
+            raise BadInput(
+                f"dcgan.transfer.tag {t.tag}: only {len(x.images)} {s} images have it (8 needed); choose another"
+            )
     refs = {
         s: evaluate.reference(
             judge, sub[s].images, sub[s].labels, sub["train"].images, params.dcgan.eval.samples, params.seed
@@ -230,7 +239,7 @@ def _transfer(params, size, d, judge, inputs, out, world, ckpt_root, run_version
         else (t.source if t.source.isdigit() else tracking.alias_version(MODEL, t.source))
     )
     if source is None:
-        raise ValueError(f"dcgan.transfer.source {t.source!r}: {MODEL} has no such alias")
+        raise BadInput(f"dcgan.transfer.source {t.source!r}: {MODEL} has no such alias")
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         init = Path(tracking.download_version(MODEL, source, tmp))
@@ -244,9 +253,11 @@ def _transfer(params, size, d, judge, inputs, out, world, ckpt_root, run_version
                 t0 = time.perf_counter()
                 task, result = _train_one(params, size, sub["train"], world, folder, role, t.steps, start)
                 seconds = time.perf_counter() - t0
-                scores = _score(judge, refs, _unconditional(sampler(result.g_ema)), params.seed, conditional=False)
+                prior = ConditionPrior.fit(sub["train"].labels)
+                scores = _score(judge, refs, _unconditional(sampler(result.g_ema, prior)), params.seed, False)
                 _log_scores(scores)
-                version = _save_and_register(task, result, out / f"dcgan-{role}", role, {"transfer_tag": t.tag})
+                folder_out = out / f"dcgan-{role}"
+                version = _save_and_register(task, result, prior, folder_out, role, {"transfer_tag": t.tag})
                 checkpoint.clear_states(folder)
             figures[role] = {
                 **{k: v for k, v in scores.items() if not isinstance(v, dict)},

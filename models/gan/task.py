@@ -2,8 +2,9 @@
 
 Training images live in memory as uint8 [N, 3, S, S] (a few MB at 32-64 px) with their conditions [N, groups] (the
 `label` stage's tags, the tagger's auto-tags where an image has none; -1 where neither knows). A step's real images
-are its rows; G is asked for the same rows' conditions, each group dropped to null with probability `cond_dropout`
-(and always where unknown), and D is given the same conditions: real and generated images are judged under the same
+are its rows; G is asked for the same rows' conditions, all of them dropped to null with probability `cond_dropout`
+(unconditional training), else each group with probability `group_dropout` (partial conditions), and always where
+unknown; D is given the same conditions: real and generated images are judged under the same
 conditions, so D's projection term cannot tell them apart by their labels.
 """
 
@@ -32,6 +33,7 @@ class DcganTask:
         images: np.ndarray,
         labels: np.ndarray,
         cond_dropout: float,
+        group_dropout: float,
         ac_weight: float,
     ):
         assert images.ndim == 4 and images.shape[3] == 3, f"expected uint8 [N, S, S, 3], got {images.shape}"
@@ -40,6 +42,7 @@ class DcganTask:
         self.labels = torch.from_numpy(labels.astype(np.int64))  # [N, groups], -1 unknown
         self.rows = len(images)
         self.cond_dropout = cond_dropout
+        self.group_dropout = group_dropout
         self.ac_weight = ac_weight
 
     def batch(self, idx: torch.Tensor, gen: torch.Generator, rows: slice, global_batch: int) -> Batch:
@@ -47,14 +50,20 @@ class DcganTask:
         z = torch.randn(global_batch, self.G.nz, generator=gen)[rows]
         if not self.G.conditional:
             return Batch(real, (z,), None)
-        drop = (torch.rand(global_batch, len(GROUPS), generator=gen)[rows] < self.cond_dropout).to(real.device)
+        r = torch.rand(global_batch, 1 + len(GROUPS), generator=gen)[rows].to(real.device)
+        # the whole condition dropped (unconditional training), or single groups (partial conditions)
+        drop = (r[:, :1] < self.cond_dropout) | (r[:, 1:] < self.group_dropout)
         y = self.labels[idx]
         cond = torch.where(drop | (y < 0), NULL.expand_as(y), y)
         return Batch(real, (z, cond), cond)
 
     def fixed_inputs(self, n: int, gen: torch.Generator) -> tuple:
+        """Fixed latents and, for a conditional G, the conditions of fixed training rows (the data's prior)."""
         z = torch.randn(n, self.G.nz, generator=gen)
-        return (z,) if not self.G.conditional else (z, None)  # the grid shows unconditional samples
+        if not self.G.conditional:
+            return (z,)
+        y = self.labels[torch.randint(self.rows, (n,), generator=gen)]
+        return (z, torch.where(y < 0, NULL.expand_as(y), y))
 
     def _ac(self, aux: dict, cond: torch.Tensor | None) -> tuple[torch.Tensor, float]:
         if not aux or cond is None or self.ac_weight == 0:
@@ -80,8 +89,11 @@ class DcganTask:
     def finish(self, g_ema: nn.Module, gen: torch.Generator) -> None:
         """Exact batch-norm statistics of the EMA generator's own weights over 16 batches of latents, conditioned
         like training (so conditional and unconditional sampling both see the statistics they were trained with)."""
-        batches = []
+        zs, conds = [], []
         for _ in range(16):
             idx = torch.randint(self.rows, (64,), generator=gen)
-            batches.append(self.batch(idx, gen, slice(None), 64).g_in)
-        batchnorm.recalibrate(g_ema, batches, lambda g_in: g_ema(*g_in))
+            g_in = self.batch(idx, gen, slice(None), 64).g_in
+            zs.append(g_in[0])
+            conds.append(g_in[1] if len(g_in) > 1 else None)
+        it = iter(conds)
+        batchnorm.recalibrate(g_ema, zs, lambda z: g_ema(z, next(it)) if self.G.conditional else g_ema(z))

@@ -54,7 +54,7 @@ def build(p: DcganParams, size: int, images: np.ndarray, labels: np.ndarray, see
     fused = {"fused": True} if torch.cuda.is_available() else {}
     opt_g = torch.optim.Adam(G.parameters(), lr=p.lr_g, betas=p.betas, **fused)
     opt_d = torch.optim.Adam(D.parameters(), lr=p.lr_d, betas=p.betas, **fused)
-    return DcganTask(G, D, opt_g, opt_d, images, labels, p.cond_dropout, p.ac_weight)
+    return DcganTask(G, D, opt_g, opt_d, images, labels, p.cond_dropout, p.group_dropout, p.ac_weight)
 
 
 def fit(task: DcganTask, config: gan.GanConfig, world: distributed.World, folder: Path | None, **callbacks):

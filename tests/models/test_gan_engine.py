@@ -67,6 +67,7 @@ def _task(images: np.ndarray | None = None, lr_g: float = 2e-4, lr_d: float = 2e
         images,
         labels,
         0.2,
+        0.1,
         1.0,
     )
 
@@ -228,7 +229,7 @@ def test_torchrun_two_gloo_processes_stay_identical_and_are_deterministic(smoke_
             "--standalone",
             "--nproc-per-node",
             "2",
-            *_train_cmd(smoke_ingest, out, 6)[2:],
+            *_train_cmd(smoke_ingest, out, 6)[1:],
             "--every-rank",
         ]
         done = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)

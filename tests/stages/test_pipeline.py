@@ -32,6 +32,13 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     assert metrics["images"] > 200 and metrics["images_by_split"]["test"] > 0
     baseline = json.loads((repo_copy / "metrics" / "pixel_baseline.json").read_text())["pixel_baseline"]
     assert 0.0 < baseline["pixel_linear"]["macro_f1"] < 1.0
+    dcgan = json.loads((repo_copy / "metrics" / "dcgan.json").read_text())["dcgan"]
+    assert {"dcgan", "pca_gaussian", "floor", "transfer", "transfer_scratch"} <= set(dcgan)
+    for figure in ("fd_tagger", "precision", "recall", "ndb_ratio", "msssim_diversity", "tag_tv", "cond_accuracy"):
+        assert isinstance(dcgan["dcgan"][figure], float) and isinstance(dcgan["dcgan"][f"val_{figure}"], float)
+    assert dcgan["transfer"]["source_version"] == dcgan["dcgan"]["version"]
+    assert (repo_copy / "docs" / "dcgan_samples.png").stat().st_size > 0
+    assert (repo_copy / "data" / "train" / "dcgan" / "dcgan-32" / "model.safetensors").exists()
     from tests.stages.test_metrics_layout import layout_problems
 
     for path in (repo_copy / "metrics").glob("*.json"):
@@ -54,6 +61,12 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     (repo_copy / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     other = run(["dvc", "repro"], repo_copy)
     assert "Running stage 'ingest'" not in other.stdout
+
+    # A change to one family's params re-runs that family only.
+    set_profile(repo_copy / "params.yaml", "smoke", dcgan__steps=10)
+    family = run(["dvc", "repro"], repo_copy)
+    assert "Running stage 'train@dcgan'" in family.stdout
+    assert not any(f"Running stage '{st}'" in family.stdout for st in ("ingest", "tagger", "pose", "label"))
 
     # Changing the active profile's ingest.sizes re-runs ingest and what depends on it.
     set_profile(repo_copy / "params.yaml", "smoke", ingest__sizes=[32, 48, 64])
