@@ -101,27 +101,15 @@ def save(
     folder = folder or ROOT
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
-    opt = optimizer.state_dict()
-    scalars: dict[str, Any] = {}
-    for pid, state in opt["state"].items():
-        for k, v in state.items():
-            if torch.is_tensor(v) and v.dim() > 0:
-                tensors[f"opt.{pid}.{k}"] = v.contiguous()
-            else:
-                scalars[f"{pid}.{k}"] = float(v)
+    opt_tensors, opt_doc = pack_optimizer("opt", optimizer)
+    tensors.update(opt_tensors)
     tensors["rng.torch"] = torch.get_rng_state()
     doc = {
         "meta": meta,
-        "opt_groups": opt["param_groups"],
-        "opt_scalars": scalars,
+        "optimizer": opt_doc,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
     }
-    st, js = _paths(folder, name)
-    tmp_st, tmp_js = st.with_suffix(".safetensors.tmp"), js.with_suffix(".json.tmp")
-    save_file(tensors, str(tmp_st))
-    tmp_js.write_text(json.dumps(doc, default=float))
-    os.replace(tmp_st, st)  # tensors first: a json without its tensors is never read as complete
-    os.replace(tmp_js, js)
+    _write_pair(*_paths(folder, name), tensors, doc)
 
 
 def load(
@@ -135,20 +123,12 @@ def load(
         doc = json.loads(js.read_text())
         tensors = load_file(str(st))
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        state: dict[int, dict[str, Any]] = {}
-        for k, v in tensors.items():
-            if k.startswith("opt."):
-                _, pid, name_ = k.split(".", 2)
-                state.setdefault(int(pid), {})[name_] = v
-        for k, v in doc["opt_scalars"].items():
-            pid, name_ = k.split(".", 1)
-            state.setdefault(int(pid), {})[name_] = torch.tensor(v)
-        optimizer.load_state_dict({"state": state, "param_groups": doc["opt_groups"]})
+        unpack_optimizer("opt", optimizer, tensors, doc["optimizer"])
         if scheduler is not None and doc["scheduler"] is not None:
             scheduler.load_state_dict(doc["scheduler"])
         torch.set_rng_state(tensors["rng.torch"])
-    except (OSError, ValueError, KeyError, RuntimeError):
-        return None  # a damaged checkpoint: start over
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError):
+        return None  # a damaged checkpoint (or one of an older layout): start over
     return doc["meta"]
 
 

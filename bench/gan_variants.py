@@ -1,0 +1,80 @@
+"""DCGAN settings compared on the validation split: how `params.yaml`'s `dcgan` section was chosen.
+
+    .venv/bin/python bench/gan_variants.py                      # bench/gan_variants.yaml -> bench/results/dcgan-variants-cpu.json
+    .venv/bin/python bench/gan_variants.py --only default,no_color --steps 1500
+
+Each variant is the `cpu` profile's `dcgan` section with a few overrides (bench/gan_variants.yaml), trained with the
+pipeline's seed on the committed `data/ingest` shard at the first of `dcgan.sizes`, conditioned on the ingest tags,
+and scored on the **validation** split only against the pinned extractor (run the pipeline first). It never
+computes a test figure. Steps are the same for every variant (`--steps`, default the yaml's), shorter than the
+pipeline's, so the table ranks settings rather than predicting the final figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.params import load_params  # noqa: E402
+from dataset.shards import ImageShards  # noqa: E402
+from models.engine import distributed  # noqa: E402
+from models.gan import evaluate  # noqa: E402
+from models.gan.conditions import ConditionPrior  # noqa: E402
+from models.gan.family import sampler  # noqa: E402
+from models.gan.train import build, engine_config, fit  # noqa: E402
+from models.tagger.extractor import load_reader  # noqa: E402
+
+
+def run_variant(overrides: dict, steps: int, data: Path, pin: Path) -> dict:
+    params = load_params(ROOT / "params.yaml", "cpu")
+    p = params.dcgan.model_copy(update=overrides)
+    size = p.sizes[0]
+    x, y = ImageShards(data, size, "train").arrays()
+    vx, vy = ImageShards(data, size, "val").arrays()
+    task = build(p, size, x, y, params.seed)
+    t0 = time.perf_counter()
+    result = fit(task, engine_config(p, params.seed, steps), distributed.World(0, 1, torch.device("cpu")), None)
+    seconds = time.perf_counter() - t0
+    net, version, thresholds = load_reader(pinned=str(pin))
+    judge = evaluate.Judge(net, thresholds, version)
+    ref = evaluate.reference(judge, vx, vy, x, p.eval.samples, params.seed)
+    sample = sampler(result.g_ema, ConditionPrior.fit(y))
+    scores = evaluate.unconditional_scores(judge, ref, sample(len(ref.images), None, params.seed), params.seed)
+    scores.update(evaluate.conditional_scores(judge, ref, sample, params.seed + 1))
+    keep = ("fd_tagger", "precision", "recall", "ndb_ratio", "msssim_diversity", "tag_tv", "cond_accuracy")
+    out = {f"val_{k}": round(scores[k], 4) for k in keep}
+    out["val_cond_accuracy_by_group"] = {g: round(v, 3) for g, v in scores["cond_accuracy_by_group"].items()}
+    return {**out, "seconds_per_step": round(seconds / max(result.steps_done, 1), 4), "watchdog": result.watchdog}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variants", default=str(ROOT / "bench" / "gan_variants.yaml"))
+    ap.add_argument("--only", help="comma-separated variant names")
+    ap.add_argument("--steps", type=int)
+    ap.add_argument("--data", default=str(ROOT / "data" / "ingest"))
+    ap.add_argument("--pin", default=str(ROOT / "data" / "extractor" / "pin.json"))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "dcgan-variants-cpu.json"))
+    args = ap.parse_args()
+    spec = yaml.safe_load(Path(args.variants).read_text())
+    steps = args.steps or spec["steps"]
+    names = args.only.split(",") if args.only else list(spec["variants"])
+    results = {}
+    for name in names:
+        results[name] = {"overrides": spec["variants"][name] or {}, "steps": steps}
+        results[name].update(run_variant(spec["variants"][name] or {}, steps, Path(args.data), Path(args.pin)))
+        print(name, json.dumps(results[name]), flush=True)
+    Path(args.out).write_text(json.dumps({"split": "val", "variants": results}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
