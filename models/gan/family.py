@@ -141,8 +141,10 @@ def run(
         key = checkpoint.key(p.model_dump(), size, params.seed, [tracking.dvc_md5(x) for x in inputs])
         folder = ckpt_root / f"dcgan-{size}-{key}"
         section = "dcgan" if i == 0 else f"dcgan_{size}"
-        if not world.main:
+        if not world.main:  # under torchrun: the same trainings, in step with rank 0, which alone scores and registers
             _train_one(params, size, d["train"], world, folder, section)
+            if i == 0 and p.transfer.tag:
+                _transfer(params, size, d, None, inputs, out, world, ckpt_root, None)
             continue
         refs = {
             s: evaluate.reference(judge, d[s].images, d[s].labels, d["train"].images, p.eval.samples, params.seed)
@@ -218,7 +220,7 @@ def _subset(d: SplitData, group: str, value: str) -> SplitData:
 
 
 def _transfer(params, size, d, judge, inputs, out, world, ckpt_root, run_version) -> dict:
-    """Fine-tune against from-scratch, the same steps on the same images of one tag."""
+    """Fine-tune against from-scratch, the same steps on the same images of one tag (rank 0 scores, registers)."""
     t = params.dcgan.transfer
     group, value = t.tag.split("=")
     sub = {s: _subset(d[s], group, value) for s in ("train", "val", "test")}
@@ -227,6 +229,12 @@ def _transfer(params, size, d, judge, inputs, out, world, ckpt_root, run_version
             raise BadInput(
                 f"dcgan.transfer.tag {t.tag}: only {len(x.images)} {s} images have it (8 needed); choose another"
             )
+    figures: dict = {}
+    if not world.main:  # rank 0 broadcasts its starting weights (models/engine/gan.py): only the steps are taken here
+        for role in ("transfer", "transfer_scratch"):
+            key = checkpoint.key(params.dcgan.model_dump(), size, role, t.source, [tracking.dvc_md5(x) for x in inputs])
+            _train_one(params, size, sub["train"], world, ckpt_root / f"dcgan-{role}-{key}", role, t.steps)
+        return figures
     refs = {
         s: evaluate.reference(
             judge, sub[s].images, sub[s].labels, sub["train"].images, params.dcgan.eval.samples, params.seed
@@ -240,11 +248,10 @@ def _transfer(params, size, d, judge, inputs, out, world, ckpt_root, run_version
     )
     if source is None:
         raise BadInput(f"dcgan.transfer.source {t.source!r}: {MODEL} has no such alias")
-    figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         init = Path(tracking.download_version(MODEL, source, tmp))
         for role, start in (("transfer", init), ("transfer_scratch", None)):
-            key = checkpoint.key(params.dcgan.model_dump(), size, role, source, [tracking.dvc_md5(x) for x in inputs])
+            key = checkpoint.key(params.dcgan.model_dump(), size, role, t.source, [tracking.dvc_md5(x) for x in inputs])
             folder = ckpt_root / f"dcgan-{role}-{key}"
             with tracking.start_run("dcgan", params, "train", SECTIONS, inputs, run_name=f"dcgan-{role}-{t.tag}"):
                 import mlflow
