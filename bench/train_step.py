@@ -10,6 +10,8 @@ In every round, interleaved, at batch 64 and 64 px, on the same thread count and
   (b) engine   models/engine/gan.py on the same networks and optimizer settings (the sigmoid folded into the
                logistic loss), with the engine features listed in the output that do not change the maths
                (channels-last, D frozen in the G step, gradients set to None, ...), no R1, no EMA ramp, no augmentation
+  (b') engine_bf16  (b) with bf16 autocast (`amp: bf16`): measures whether `amp: auto` is right to leave it off on
+               the CPU
   (c) project  the engine with the project's own `dcgan` params at 64 px (conditional networks, R1, EMA,
                DiffAugment), as in params.yaml
 
@@ -116,13 +118,15 @@ ENGINE_SAME = {  # (b): the example's maths on the engine
 }  # fmt: skip
 
 
-def engine_loop(images: np.ndarray, steps: int, warmup: int, device: torch.device, project: dict | None) -> float:
+def engine_loop(
+    images: np.ndarray, steps: int, warmup: int, device: torch.device, project: dict | None, amp: str = "auto"
+) -> float:
     """(b) when `project` is None, else (c) with the project's dcgan params: seconds per step, steps only."""
     torch.manual_seed(0)
     labels = np.random.default_rng(0).integers(0, 2, (len(images), 6))
     if project is None:
         G, D = Generator(SIZE, NZ, 64, 0), Discriminator(SIZE, 64, conditional=False)
-        lr, betas, extra = 2e-4, (0.5, 0.999), dict(ENGINE_SAME)
+        lr, betas, extra = 2e-4, (0.5, 0.999), {**ENGINE_SAME, "amp": amp}
         cond_dropout, group_dropout, ac = 0.0, 0.0, 0.0
     else:
         p = project
@@ -165,13 +169,15 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     images = np.random.default_rng(0).integers(0, 256, (2048, SIZE, SIZE, 3), dtype=np.uint8)
     images_t = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
-    times: dict[str, list[float]] = {"plain": [], "engine": [], "project": []}
+    times: dict[str, list[float]] = {"plain": [], "engine": [], "engine_bf16": [], "project": []}
     for r in range(args.rounds):
         times["plain"].append(plain_loop(images_t, args.steps, args.warmup, device))
         times["engine"].append(engine_loop(images, args.steps, args.warmup, device, None))
+        times["engine_bf16"].append(engine_loop(images, args.steps, args.warmup, device, None, amp="bf16"))
         times["project"].append(engine_loop(images, args.steps, args.warmup, device, project))
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1] * 1000:.0f} ms" for k, v in times.items()), flush=True)
-    ratio = {k: statistics.median(t / a for t, a in zip(times[k], times["plain"])) for k in ("engine", "project")}
+    rounds = {k: [t / a for t, a in zip(times[k], times["plain"])] for k in ("engine", "engine_bf16", "project")}
+    ratio = {k: statistics.median(v) for k, v in rounds.items()}
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine()
     result = {
         "device": f"{device.type}: {name}",
@@ -184,6 +190,7 @@ def main() -> None:
         "ms_per_step_median": {k: round(statistics.median(v) * 1000, 1) for k, v in times.items()},
         "images_per_s_median": {k: round(BATCH / statistics.median(v), 1) for k, v in times.items()},
         "ratio_vs_plain_median": {k: round(v, 3) for k, v in ratio.items()},
+        "ratio_vs_plain_per_round": {k: [round(x, 3) for x in v] for k, v in rounds.items()},
         "engine_features_b": {**ENGINE_SAME, "d_frozen_in_g_step": True, "zero_grad_set_to_none": True},
         "project_settings_c": {k: project[k] for k in sorted(project) if k not in ("transfer", "eval", "watchdog")},
     }

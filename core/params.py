@@ -355,7 +355,7 @@ class DcganParams(Section):
     r1_every: int = Field(ge=1)  # lazy regularisation interval
     ema_beta: float = Field(ge=0, lt=1)
     augment: list[Literal["color", "translation", "cutout"]]  # DiffAugment policy
-    amp: Literal["auto", "bf16", "off"]  # auto: bf16 on CUDA only (slower on the CPU, bench/train_step.py)
+    amp: Literal["auto", "bf16", "off"]  # auto: bf16 on CUDA; bf16: also on the CPU (faster there, other numbers)
     channels_last: bool
     checkpoint_every: int = Field(ge=1)  # steps
     keep: int = Field(ge=1)  # checkpoints kept

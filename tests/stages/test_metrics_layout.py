@@ -58,12 +58,16 @@ def test_models_report_validation_beside_test():
     pose = json.loads((REPO / "metrics" / "pose.json").read_text())["pose"]
     tagger = json.loads((REPO / "metrics" / "tagger.json").read_text())["tagger"]
     pixel = json.loads((REPO / "metrics" / "pixel_baseline.json").read_text())["pixel_baseline"]
+    dcgan = json.loads((REPO / "metrics" / "dcgan.json").read_text())["dcgan"]
     for model, figures in (
         (pose["posenet"], ("pck_0_05", "retrieval_top1")),
         (pose["joints_embedding"], ("retrieval_top1",)),
         (tagger["cnn"], ("macro_f1",)),
         (tagger["hog_baseline"], ("macro_f1",)),
         (pixel["pixel_linear"], ("macro_f1",)),
+        (dcgan["dcgan"], ("fd_tagger", "precision", "recall", "ndb_ratio", "tag_tv", "cond_accuracy")),
+        (dcgan["pca_gaussian"], ("fd_tagger",)),
+        (dcgan["transfer"], ("fd_tagger",)),
     ):
         for f in figures:
             assert isinstance(model[f], float) and isinstance(model[f"val_{f}"], float), f
