@@ -73,7 +73,8 @@ def main() -> None:
         results[name] = {"overrides": spec["variants"][name] or {}, "steps": steps}
         results[name].update(run_variant(spec["variants"][name] or {}, steps, Path(args.data), Path(args.pin)))
         print(name, json.dumps(results[name]), flush=True)
-    Path(args.out).write_text(json.dumps({"split": "val", "variants": results}, indent=1) + "\n")
+        # after every variant: a long run cut short keeps what it measured
+        Path(args.out).write_text(json.dumps({"split": "val", "variants": results}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -387,13 +387,6 @@ class Params(Section):
     label: LabelParams
     dcgan: DcganParams
 
-    @model_validator(mode="after")
-    def _gan_sizes_ingested(self) -> Params:
-        missing = [s for s in self.dcgan.sizes if s not in self.ingest.sizes]
-        if missing:
-            raise ValueError(f"dcgan.sizes {missing} have no shard: add them to ingest.sizes {self.ingest.sizes}")
-        return self
-
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any], path: str = "") -> dict[str, Any]:
     out = copy.deepcopy(base)

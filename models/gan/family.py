@@ -225,9 +225,9 @@ def _transfer(params, size, d, judge, inputs, out, world, ckpt_root, run_version
     group, value = t.tag.split("=")
     sub = {s: _subset(d[s], group, value) for s in ("train", "val", "test")}
     for s, x in sub.items():
-        if len(x.images) < 8:
+        if len(x.images) < 4:  # k = 3 nearest neighbours need 4
             raise BadInput(
-                f"dcgan.transfer.tag {t.tag}: only {len(x.images)} {s} images have it (8 needed); choose another"
+                f"dcgan.transfer.tag {t.tag}: only {len(x.images)} {s} images have it (4 needed); choose another"
             )
     figures: dict = {}
     if not world.main:  # rank 0 broadcasts its starting weights (models/engine/gan.py): only the steps are taken here
