@@ -29,6 +29,7 @@ from models.gan import family as dcgan_family
 from models.gan.conditions import conditions, read_auto_tags
 from models.tagger.extractor import PIN, load_reader
 from models.tagger.labels import read_tags
+from synth.sheet import tile
 
 INGEST = Path("data/ingest")  # stages/ingest.OUT
 LABELS = Path("data/label/tags.csv")  # stages/label.OUT
@@ -67,18 +68,11 @@ def load_data(params: Params, sizes: list[int], data_dir: Path, labels: Path, au
     return out, counts
 
 
-def grid_png(samples: np.ndarray, cols: int = 8, scale: int = 2) -> bytes:
-    """An uncurated grid of uint8 [N, S, S, 3] as PNG bytes (nearest-neighbour upscaled for the README)."""
+def grid_png(samples: np.ndarray) -> bytes:
+    """An uncurated 8-column grid of uint8 [N, S, S, 3] as PNG bytes, enlarged 2x for the README."""
     import cv2
 
-    n, s = len(samples), samples.shape[1]
-    rows = -(-n // cols)
-    sheet = np.full((rows * s, cols * s, 3), 255, np.uint8)
-    for i, im in enumerate(samples):
-        r, c = divmod(i, cols)
-        sheet[r * s : (r + 1) * s, c * s : (c + 1) * s] = im
-    sheet = cv2.resize(sheet, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(tile(samples, cols=8, zoom=2), cv2.COLOR_RGB2BGR))
     assert ok
     return buf.tobytes()
 

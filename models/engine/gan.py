@@ -48,6 +48,7 @@ from core import checkpoint
 from models.engine import distributed, ema
 from models.engine.augment import diff_augment
 from models.engine.watchdog import Watchdog, WatchdogConfig, diversity
+from synth.sheet import tile
 
 
 @dataclass(frozen=True)
@@ -196,16 +197,6 @@ def _live_samples(G: nn.Module, inputs: tuple) -> torch.Tensor:
     return out
 
 
-def _grid(images: np.ndarray, cols: int = 8) -> np.ndarray:
-    n, h, w, c = images.shape
-    rows_ = -(-n // cols)
-    out = np.full((rows_ * h, cols * w, c), 255, np.uint8)
-    for i, im in enumerate(images):
-        r, q = divmod(i, cols)
-        out[r * h : (r + 1) * h, q * w : (q + 1) * w] = im
-    return out
-
-
 def train(
     task: GanTask,
     config: GanConfig,
@@ -330,7 +321,7 @@ def train(
                 if done >= c.watchdog.warmup:  # the live G collapses first; the EMA lags it
                     reason = dog.check_samples(done, _live_samples(task.G, fixed)) or reason
             if grid is not None and world.main:
-                grid(_grid(to_uint8(samples)), done)
+                grid(tile(to_uint8(samples)), done)
         if reason and tag is not None and world.main:
             tag({"watchdog": reason, "watchdog_detail": dog.detail[:4000]})
             tag = None  # once
