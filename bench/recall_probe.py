@@ -1,0 +1,79 @@
+"""What `recall` (k = 3, in the pinned tagger's feature space) reads on real images made slightly worse: why DCGAN-32
+has precision near 1 and recall near 0 (README, "DCGAN on the generated set").
+
+    .venv/bin/python bench/recall_probe.py      # after `make pipeline`; -> bench/results/recall-probe-cpu.json
+
+Validation split only. Rows: the committed DCGAN-32 bundle's samples, training images (the floor), and validation
+images after a 3×3 Gaussian blur (σ 0.8), Gaussian pixel noise (σ 8), and a 2× area down-up resize. For each: precision,
+recall, and the median k-NN radius of its features beside the real images' own.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.params import load_params  # noqa: E402
+from dataset.shards import ImageShards  # noqa: E402
+from models.engine import bundle  # noqa: E402
+from models.gan import evaluate  # noqa: E402
+from models.gan.conditions import ConditionPrior  # noqa: E402
+from models.gan.family import sampler  # noqa: E402
+from models.gan.net import Generator  # noqa: E402
+from models.metrics.prd import _knn_radii_sq, precision, recall  # noqa: E402
+from models.tagger.extractor import load_reader  # noqa: E402
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    params = load_params(ROOT / "params.yaml", "cpu")
+    size, n, seed = params.dcgan.sizes[0], params.dcgan.eval.samples, params.seed
+    folder = ROOT / "data/train/dcgan" / f"dcgan-{size}"
+    cfg = bundle.read_config(folder)
+    G = Generator(cfg["size"], cfg["nz"], cfg["ngf"], cfg["embed"])
+    bundle.load_weights(G, folder)
+    data = ROOT / "data/ingest"
+    x, y = ImageShards(data, size, "train").arrays()
+    vx, vy = ImageShards(data, size, "val").arrays()
+    net, version, thresholds = load_reader(pinned=str(ROOT / "data/extractor/pin.json"))
+    judge = evaluate.Judge(net, thresholds, version)
+    ref = evaluate.reference(judge, vx, vy, x, n, seed)
+    real = ref.images
+    rng = np.random.default_rng(seed)
+    rows = {
+        "dcgan_samples": sampler(G, ConditionPrior.fit(y))(len(real), None, seed),
+        "train_images": x[rng.choice(len(x), len(real), replace=False)],
+        "val_blur_3x3": np.stack([cv2.GaussianBlur(im, (3, 3), 0.8) for im in real]),
+        "val_noise_8": np.clip(real + rng.normal(0, 8, real.shape), 0, 255).astype(np.uint8),
+        "val_down_up_2x": np.stack(
+            [cv2.resize(cv2.resize(im, (size // 2, size // 2), interpolation=cv2.INTER_AREA), (size, size)) for im in real]
+        ),
+    }
+
+    def radius(f: np.ndarray) -> float:
+        return round(float(np.median(np.sqrt(_knn_radii_sq(f.astype(np.float64), 3)))), 3)
+
+    out = {"split": "val", "n": len(real), "extractor_version": version, "real_knn_radius": radius(ref.features)}
+    for name, images in rows.items():
+        f, _ = judge.read(images)
+        out[name] = {
+            "precision": round(precision(ref.features, f), 4),
+            "recall": round(recall(ref.features, f), 4),
+            "knn_radius": radius(f),
+        }
+        print(name, out[name], flush=True)
+    path = ROOT / "bench/results/recall-probe-cpu.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"-> {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
