@@ -26,11 +26,11 @@ sys.path.insert(0, str(ROOT))
 
 from core.params import load_params  # noqa: E402
 from dataset.shards import ImageShards  # noqa: E402
-from models.engine import distributed  # noqa: E402
+from models.engine import distributed, gan  # noqa: E402
 from models.gan import evaluate  # noqa: E402
 from models.gan.conditions import ConditionPrior  # noqa: E402
 from models.gan.family import sampler  # noqa: E402
-from models.gan.train import build, engine_config, fit  # noqa: E402
+from models.gan.train import build, fit  # noqa: E402
 from models.tagger.extractor import load_reader  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def run_variant(overrides: dict, steps: int, data: Path, pin: Path) -> dict:
     vx, vy = ImageShards(data, size, "val").arrays()
     task = build(p, size, x, y, params.seed)
     t0 = time.perf_counter()
-    result = fit(task, engine_config(p, params.seed, steps), distributed.World(0, 1, torch.device("cpu")), None)
+    result = fit(task, gan.config(p, params.seed, steps), distributed.World(0, 1, torch.device("cpu")), None)
     seconds = time.perf_counter() - t0
     net, version, thresholds = load_reader(pinned=str(pin))
     judge = evaluate.Judge(net, thresholds, version)

@@ -54,7 +54,10 @@ def main() -> None:
         "val_blur_3x3": np.stack([cv2.GaussianBlur(im, (3, 3), 0.8) for im in real]),
         "val_noise_8": np.clip(real + rng.normal(0, 8, real.shape), 0, 255).astype(np.uint8),
         "val_down_up_2x": np.stack(
-            [cv2.resize(cv2.resize(im, (size // 2, size // 2), interpolation=cv2.INTER_AREA), (size, size)) for im in real]
+            [
+                cv2.resize(cv2.resize(im, (size // 2, size // 2), interpolation=cv2.INTER_AREA), (size, size))
+                for im in real
+            ]
         ),
     }
 

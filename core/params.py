@@ -334,18 +334,9 @@ class GanEvalParams(Section):
     pca_components: list[int] = Field(min_length=1)  # the PCA-Gaussian baseline's choices (validation picks)
 
 
-class DcganParams(Section):
-    """The DCGAN family (`anime-dcgan`, models/gan/), trained by the adversarial engine (models/engine/gan.py)."""
+class GanEngineParams(Section):
+    """How the adversarial engine (models/engine/gan.py) trains a family's G and D: `gan.config(section)`."""
 
-    sizes: list[int] = Field(min_length=1)  # one model per resolution; the first is the family's headline
-    nz: int = Field(ge=1, le=1024)  # latent size
-    ngf: int = Field(ge=4, le=512)  # G channels at the last doubling (x 2^(k-1) at the first)
-    ndf: int = Field(ge=4, le=512)  # D channels of the first layer
-    embed: int = Field(ge=0, le=256)  # condition embedding per attribute group; 0: unconditional only
-    d_batchnorm: bool
-    cond_dropout: float = Field(ge=0, le=1)  # share of images trained without any condition (unconditional)
-    group_dropout: float = Field(ge=0, le=1)  # of the others, per group: share trained without it (partial)
-    ac_weight: float = Field(ge=0, le=100)  # auxiliary classifier loss (AC-GAN) of D's heads
     steps: int = Field(ge=1)
     batch: int = Field(ge=2, le=4096)  # global: over all torchrun processes
     lr_g: float = Field(gt=0, le=1)
@@ -359,10 +350,24 @@ class DcganParams(Section):
     channels_last: bool
     checkpoint_every: int = Field(ge=1)  # steps
     keep: int = Field(ge=1)  # checkpoints kept
-    sample_every: int = Field(ge=1)  # grid from fixed latents to MLflow, and the collapse check
+    sample_every: int = Field(ge=1)  # grid from fixed inputs to MLflow, and the collapse check
     log_every: int = Field(ge=1)
     max_minutes: float = Field(gt=0)  # per training: a guard, never the usual stop
     watchdog: WatchdogParams
+
+
+class DcganParams(GanEngineParams):
+    """The DCGAN family (`anime-dcgan`, models/gan/), trained by the adversarial engine (models/engine/gan.py)."""
+
+    sizes: list[int] = Field(min_length=1)  # one model per resolution; the first is the family's headline
+    nz: int = Field(ge=1, le=1024)  # latent size
+    ngf: int = Field(ge=4, le=512)  # G channels at the last doubling (x 2^(k-1) at the first)
+    ndf: int = Field(ge=4, le=512)  # D channels of the first layer
+    embed: int = Field(ge=0, le=256)  # condition embedding per attribute group; 0: unconditional only
+    d_batchnorm: bool
+    cond_dropout: float = Field(ge=0, le=1)  # share of images trained without any condition (unconditional)
+    group_dropout: float = Field(ge=0, le=1)  # of the others, per group: share trained without it (partial)
+    ac_weight: float = Field(ge=0, le=100)  # auxiliary classifier loss (AC-GAN) of D's heads
     transfer: TransferParams
     eval: GanEvalParams
 
@@ -372,6 +377,43 @@ class DcganParams(Section):
         for i, s in enumerate(sizes):
             if s not in (32, 64, 96, 128, 256):
                 raise ValueError(f"sizes[{i}] = {s}: expected 32, 64, 96, 128 or 256 (also in ingest.sizes)")
+        return sizes
+
+
+class SrContentParams(Section):
+    """`anime-sr`: the super-resolution generator on the content (L1) loss, trained by the one loop."""
+
+    epochs: int = Field(ge=1)
+    batch: int = Field(ge=2, le=4096)
+    lr: float = Field(gt=0, le=1)
+    max_minutes: float = Field(gt=0)  # a guard
+
+
+class SrganParams(GanEngineParams):
+    """`anime-srgan`: `anime-sr` fine-tuned by the adversarial engine with content and perceptual losses."""
+
+    ndf: int = Field(ge=4, le=512)  # D channels of its first layer
+    content_weight: float = Field(ge=0)  # L1 to the true image, beside the adversarial loss (weight 1)
+    perceptual_weights: list[float] = Field(min_length=1)  # one SRGAN each; validation fd_tagger picks
+
+
+class SrParams(Section):
+    """The super-resolution family (models/sr/): `anime-sr` and `anime-srgan`, 4x."""
+
+    sizes: list[int] = Field(min_length=1)  # high-resolution side, one model each (a shard of ingest.sizes)
+    scale: Literal[4]
+    channels: int = Field(ge=4, le=512)
+    blocks: int = Field(ge=1, le=64)  # residual blocks at the low resolution
+    content: SrContentParams
+    gan: SrganParams
+    samples: int = Field(ge=16)  # images per split scored (at most the split's size)
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, sizes: list[int]) -> list[int]:
+        for i, s in enumerate(sizes):
+            if s not in (64, 128, 256):
+                raise ValueError(f"sizes[{i}] = {s}: expected 64, 128 or 256 (also in ingest.sizes)")
         return sizes
 
 
@@ -386,6 +428,7 @@ class Params(Section):
     pose: PoseParams
     label: LabelParams
     dcgan: DcganParams
+    sr: SrParams
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any], path: str = "") -> dict[str, Any]:

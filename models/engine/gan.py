@@ -45,6 +45,7 @@ from torch import nn
 from tqdm import tqdm
 
 from core import checkpoint
+from core.params import GanEngineParams
 from models.engine import distributed, ema
 from models.engine.augment import diff_augment
 from models.engine.watchdog import Watchdog, WatchdogConfig, diversity
@@ -68,6 +69,28 @@ class GanConfig:
     log_every: int
     max_minutes: float
     watchdog: WatchdogConfig
+
+
+def config(p: GanEngineParams, seed: int, steps: int | None = None) -> GanConfig:
+    """The engine's settings from a family's params section (core/params.GanEngineParams); `steps` overrides."""
+    w = p.watchdog
+    return GanConfig(
+        steps=steps if steps is not None else p.steps,
+        batch=p.batch,
+        seed=seed,
+        r1_gamma=p.r1_gamma,
+        r1_every=p.r1_every,
+        ema_beta=p.ema_beta,
+        augment=tuple(p.augment),
+        amp=p.amp,
+        channels_last=p.channels_last,
+        checkpoint_every=p.checkpoint_every,
+        keep=p.keep,
+        sample_every=p.sample_every,
+        log_every=p.log_every,
+        max_minutes=p.max_minutes,
+        watchdog=WatchdogConfig(w.stop, w.window, w.d_accuracy, w.collapse_ratio, w.warmup),
+    )
 
 
 @dataclass

@@ -26,23 +26,10 @@ import numpy as np
 from core.names import GROUPS
 from models import metrics
 from models.metrics.tags import cond_accuracy_by_group
-from models.tagger.evaluate import predict_groups
-from models.tagger.net import TaggerNet, extract_features, predict_proba
+from models.tagger.extractor import Judge
 
 # sample(n, cond or None, seed) -> uint8 [n, S, S, 3]; cond [n, groups] with -1 where a group is not asked for
 Sampler = Callable[[int, np.ndarray | None, int], np.ndarray]
-
-
-@dataclass
-class Judge:
-    net: TaggerNet
-    thresholds: dict[str, float]
-    version: str
-
-    def read(self, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """(features [N, D], the value read per group: class indices [N])."""
-        pred = predict_groups(predict_proba(self.net, images), self.thresholds)
-        return extract_features(self.net, images), {g: pred[:, k] for k, g in enumerate(GROUPS)}
 
 
 @dataclass

@@ -12,7 +12,8 @@ models/gan/net.py) trained by the engine, scored on validation and test (models/
   from scratch for the same steps on the same images; both scored on the tag's validation and test images and
   registered (role=transfer, role=transfer_scratch).
 
-Returns the figures of metrics/dcgan.json.
+Returns the figures of metrics/dcgan.json. The interface every family of the `train` stage gives (stages/train.py):
+`SECTION`, `INPUTS`, `load(params, paths)`, `run(params, data, judge, inputs, out, world)`, `sheet(out)`, `summary(figures)`.
 """
 
 from __future__ import annotations
@@ -30,21 +31,72 @@ from core import checkpoint, tracking
 from core.errors import BadInput
 from core.names import ATTRIBUTES, GROUPS
 from core.params import Params
-from models.engine import bundle, distributed
+from models.engine import bundle, distributed, gan
 from models.engine.gan import to_uint8
 from models.gan import evaluate
 from models.gan.conditions import ConditionPrior
 from models.gan.net import MODEL, Generator
 from models.gan.pca import PcaGaussian
-from models.gan.train import build, engine_config, fit
+from models.gan.train import build, fit
 
-SECTIONS = ["dcgan"]
+SECTION = "dcgan"
+INPUTS = ("data", "labels", "auto_tags")  # keys of stages/train.PATHS
+SECTIONS = [SECTION]
 
 
 @dataclass
 class SplitData:
     images: np.ndarray  # uint8 [N, S, S, 3]
     labels: np.ndarray  # [N, groups] conditions (-1 unknown)
+
+
+def load(params: Params, paths: dict[str, Path]) -> tuple[dict[int, dict[str, SplitData]], dict]:
+    """({size: {split: SplitData}}, what the stage records of the data): the ingest shards of every size with their
+    conditions (the `label` stage's tags, the tagger's auto-tags where an image has none)."""
+    from core.errors import BadInput
+    from dataset.shards import ImageShards
+    from models.gan.conditions import conditions, read_auto_tags
+    from models.tagger.labels import read_tags
+
+    sizes = params.dcgan.sizes
+    try:
+        tags, auto = read_tags(paths["labels"]), read_auto_tags(paths["auto_tags"])
+        out: dict[int, dict] = {}
+        counts: dict[str, int] = {}
+        for size in sizes:
+            out[size] = {}
+            for split in ("train", "val", "test"):
+                shards = ImageShards(paths["data"], size, split)
+                y, c = conditions(shards.ids, tags, auto)
+                out[size][split] = SplitData(shards.arrays()[0], y)
+                if size == sizes[0]:
+                    counts.update({f"{split}_{k}": v for k, v in c.items()})
+    except FileNotFoundError as err:
+        raise BadInput(f"{err}; run the stage that writes it first (dvc repro)") from None
+    except ValueError as err:
+        raise BadInput(str(err)) from None
+    for split, d in out[sizes[0]].items():
+        if len(d.images) < 8:  # k-nearest-neighbour precision/recall (k = 3) and the NDB bins need a few
+            raise BadInput(
+                f"{paths['data']}: the {split} split has {len(d.images)} images; a generator needs at least 8"
+            )
+    return out, {"train_images": len(out[sizes[0]]["train"].images), "conditions_by_origin": counts}
+
+
+def sheet(out: Path) -> np.ndarray:
+    """The README's uncurated grid: 64 samples of the headline size from fixed seeds, 8 columns, enlarged 2x."""
+    from synth.sheet import tile
+
+    return tile(np.load(out / "samples.npy"), cols=8, zoom=2)
+
+
+def summary(figures: dict) -> str:
+    head = figures["dcgan"]
+    return (
+        f"test fd_tagger {head['fd_tagger']} (pca_gaussian {figures['pca_gaussian']['fd_tagger']}, floor "
+        f"{figures['floor']['fd_tagger']}), precision {head['precision']}, recall {head['recall']}, tag_tv "
+        f"{head['tag_tv']}, cond_accuracy {head['cond_accuracy']}; version {head['version']}"
+    )
 
 
 def sampler(G: Generator, prior: ConditionPrior | None, batch: int = 256) -> evaluate.Sampler:
@@ -112,7 +164,7 @@ def _train_one(
         mlflow.set_tags(tags)
 
     cb = {"log": tracking.log_metrics, "grid": grid, "tag": tag} if world.main else {}
-    result = fit(task, engine_config(p, params.seed, steps), world, folder, **cb)
+    result = fit(task, gan.config(p, params.seed, steps), world, folder, **cb)
     return task, result
 
 
@@ -173,8 +225,8 @@ def run(
             "train_seconds": seconds,
             "version": version,
         }
-        np.save(out / f"samples-{size}.npy", sampler(result.g_ema, prior)(64, None, params.seed + 5))
         if i == 0:
+            np.save(out / "samples.npy", sampler(result.g_ema, prior)(64, None, params.seed + 5))
             figures["pca_gaussian"] = _pca_baseline(params, d, judge, refs, inputs, out / "pca_gaussian")
             figures["floor"] = {
                 **{

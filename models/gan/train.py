@@ -20,30 +20,8 @@ import torch
 
 from core.params import DcganParams, load_params
 from models.engine import distributed, gan
-from models.engine.watchdog import WatchdogConfig
 from models.gan.net import Discriminator, Generator
 from models.gan.task import DcganTask
-
-
-def engine_config(p: DcganParams, seed: int, steps: int | None = None) -> gan.GanConfig:
-    w = p.watchdog
-    return gan.GanConfig(
-        steps=steps if steps is not None else p.steps,
-        batch=p.batch,
-        seed=seed,
-        r1_gamma=p.r1_gamma,
-        r1_every=p.r1_every,
-        ema_beta=p.ema_beta,
-        augment=tuple(p.augment),
-        amp=p.amp,
-        channels_last=p.channels_last,
-        checkpoint_every=p.checkpoint_every,
-        keep=p.keep,
-        sample_every=p.sample_every,
-        log_every=p.log_every,
-        max_minutes=p.max_minutes,
-        watchdog=WatchdogConfig(w.stop, w.window, w.d_accuracy, w.collapse_ratio, w.warmup),
-    )
 
 
 def build(p: DcganParams, size: int, images: np.ndarray, labels: np.ndarray, seed: int) -> DcganTask:
@@ -79,7 +57,7 @@ def main() -> None:
     images, labels = shards.arrays()
     task = build(params.dcgan, args.size, images, labels, params.seed)
     out = Path(args.out)
-    result = fit(task, engine_config(params.dcgan, params.seed, args.steps), world, out / "checkpoints")
+    result = fit(task, gan.config(params.dcgan, params.seed, args.steps), world, out / "checkpoints")
     if world.main or args.every_rank:
         name = "generator" if world.main else f"generator-rank{world.rank}"
         result.g_ema.save(out / name, {"steps_done": result.steps_done, "watchdog": result.watchdog})

@@ -10,7 +10,17 @@ import importlib
 
 from models.metrics.registry import REGISTRY, Metric
 
-MODULES = ("fd", "kid", "pck", "prd", "ndb", "msssim", "tags")  # one module per metric family; each registers its names
+MODULES = (
+    "fd",
+    "kid",
+    "pck",
+    "prd",
+    "ndb",
+    "msssim",
+    "tags",
+    "psnr",
+    "ssim",
+)  # one module per metric family; each registers its names
 
 
 def _load_all() -> None:

@@ -12,12 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from core import tracking
+from core.names import GROUPS
 from models import metrics
 from models.engine import bundle
-from models.tagger.net import MODEL, TaggerNet, extract_features
+from models.tagger.evaluate import predict_groups
+from models.tagger.net import MODEL, TaggerNet, extract_features, predict_proba
 
 PIN = "data/extractor/pin.json"
 
@@ -49,6 +54,31 @@ def load_reader(version: str | None = None, pinned: str = PIN):
                 )
         thresholds = bundle.read_config(folder).get("thresholds", {})
         return TaggerNet.load(folder), str(version), thresholds
+
+
+@dataclass
+class Judge:
+    """How a tagger reads images for the generators' scores: features (fd_tagger, precision, ...) and the value it
+    reads per group (tag_tv, cond_accuracy). Only ever called under no_grad on uint8 images: no gradients reach a
+    generator from the network that scores it."""
+
+    net: TaggerNet
+    thresholds: dict[str, float]
+    version: str
+
+    def read(self, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(features [N, D], the value read per group: class indices [N])."""
+        pred = predict_groups(predict_proba(self.net, images), self.thresholds)
+        return extract_features(self.net, images), {g: pred[:, k] for k, g in enumerate(GROUPS)}
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        return extract_features(self.net, images)
+
+
+def load_judge(pinned: str = PIN) -> Judge:
+    """The pinned extractor as a Judge (FileNotFoundError: no pin; run the extractor stage)."""
+    net, version, thresholds = load_reader(pinned=pinned)
+    return Judge(net, thresholds, version)
 
 
 def score(real, fake, version: str | None = None, seed: int = 0, pinned: str = PIN) -> dict:

@@ -40,13 +40,18 @@ STAGES = {
 @pytest.mark.parametrize("name", sorted(STAGES))
 def test_stage_deps_cover_its_imports(name):
     module = STAGES[name]["cmd"].split()[2]
-    lazily = {"stages.train": ["models.metrics.prd", "models.metrics.ndb", "models.metrics.msssim"]}  # registry
+    lazily = []
+    if name.startswith("train@"):  # the family's module (imported by name) and every metric (the registry's)
+        from models.metrics import MODULES
+        from stages.train import FAMILIES
+
+        lazily = [FAMILIES[name.split("@")[1]], *(f"models.metrics.{m}" for m in MODULES)]
     code = (
         "import json, sys, importlib; [importlib.import_module(m) for m in sys.argv[1:]]; "
         "print(json.dumps([getattr(m, '__file__', None) for m in list(sys.modules.values())]))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, module, *lazily.get(module, [])],
+        [sys.executable, "-c", code, module, *lazily],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -66,3 +71,12 @@ def test_stage_deps_cover_its_imports(name):
         and not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)
     ]
     assert not missing, f"stage {name} imports {missing} but dvc.yaml does not list them as deps"
+
+
+def test_every_family_is_a_train_item_with_its_own_folder():
+    from stages.train import FAMILIES
+
+    items = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["train"]["foreach"]
+    assert set(items) == set(FAMILIES)
+    for key, item in items.items():
+        assert FAMILIES[key].startswith(item["code"].replace("/", ".") + "."), (key, item)

@@ -39,6 +39,14 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     assert dcgan["transfer"]["source_version"] == dcgan["dcgan"]["version"]
     assert (repo_copy / "docs" / "dcgan_samples.png").stat().st_size > 0
     assert (repo_copy / "data" / "train" / "dcgan" / "dcgan-32" / "model.safetensors").exists()
+    sr = json.loads((repo_copy / "metrics" / "sr.json").read_text())["sr"]
+    assert {"sr", "srgan", "bicubic", "floor"} <= set(sr)
+    for figure in ("psnr_db", "ssim", "psnr_gain_vs_bicubic_db", "fd_tagger"):
+        for model in ("sr", "srgan", "bicubic"):
+            assert isinstance(sr[model][figure], float) and isinstance(sr[model][f"val_{figure}"], float)
+    assert set(sr["srgan"]["val_fd_tagger_by_weight"]) == {"1", "10"}
+    assert (repo_copy / "docs" / "sr_samples.png").stat().st_size > 0
+    assert (repo_copy / "data" / "train" / "sr" / "srgan-64" / "model.safetensors").exists()
     from tests.stages.test_metrics_layout import layout_problems
 
     for path in (repo_copy / "metrics").glob("*.json"):
@@ -65,7 +73,7 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     # A change to one family's params re-runs that family only.
     set_profile(repo_copy / "params.yaml", "smoke", dcgan__steps=10)
     family = run(["dvc", "repro"], repo_copy)
-    assert "Running stage 'train@dcgan'" in family.stdout
+    assert "Running stage 'train@dcgan'" in family.stdout and "Running stage 'train@sr'" not in family.stdout
     assert not any(f"Running stage '{st}'" in family.stdout for st in ("ingest", "tagger", "pose", "label"))
 
     # Changing the active profile's ingest.sizes re-runs ingest and what depends on it.

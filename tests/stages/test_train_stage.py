@@ -15,4 +15,7 @@ def test_missing_inputs_are_exit_2(tmp_path, smoke_ingest):
     assert no_labels.returncode == 2 and "tags.csv" in no_labels.stderr and "Traceback" not in no_labels.stderr
     unknown = run([*common, "--family", "stylegan3"], REPO, check=False)
     assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+    sr = [*common[:4], "sr", *common[5:], "--data", str(smoke_ingest), "--judge-tagger", str(tmp_path / "judge")]
+    no_judge = run([*sr, *outs], REPO, False, env)
+    assert no_judge.returncode == 2 and "judge" in no_judge.stderr and "Traceback" not in no_judge.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.json").exists()

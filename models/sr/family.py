@@ -1,0 +1,214 @@
+"""The super-resolution family of the `train` stage (`python -m stages.train --family sr`): 4x, `sr.sizes` are the
+high-resolution sides (16 -> 64 px in the `cpu` profile, 32 -> 128 in `gpu`); the first is the headline.
+
+For each size, in MLflow experiment `sr`:
+- `anime-sr` (role=sr): SrNet (models/sr/net.py) on the content loss (models/sr/train.py), registered.
+- SRGAN candidates: the content model fine-tuned adversarially by the engine, one per `sr.gan.perceptual_weights`,
+  each scored on validation; the lowest validation `fd_tagger` (its outputs against the real high-resolution images,
+  in the pinned extractor's space; ties: the higher validation PSNR) is registered as `anime-srgan` (role=srgan).
+  Test figures are computed only for the chosen one.
+- `bicubic`: OpenCV's INTER_CUBIC of the same low-resolution input, the baseline of `psnr_gain_vs_bicubic_db`.
+- `floor`: `fd_tagger` of training images against the split's (the same N).
+
+Every figure on validation (`val_` prefix) and test: N = min(`sr.samples`, split size) images drawn with the
+pipeline's seed, the low-resolution input made by area downsampling, PSNR and SSIM over the same pixels for every
+method (a border of `scale` pixels dropped, models/metrics/psnr.py). Trains on one process: under torchrun the
+other ranks wait.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core import checkpoint, tracking
+from core.errors import BadInput
+from core.params import Params
+from dataset.shards import ImageShards
+from models import metrics
+from models.engine import distributed, gan
+from models.sr.net import MODEL_SR, MODEL_SRGAN, SrNet
+from models.sr.train import Perceptual, SrganTask, bicubic, low_res, train_content, upscale
+from models.tagger.extractor import Judge
+from models.tagger.net import TaggerNet
+
+SECTION = "sr"
+INPUTS = ("data", "judge_tagger")  # keys of stages/train.PATHS
+SECTIONS = [SECTION]
+
+
+def load(params: Params, paths: dict[str, Path]) -> tuple[dict, dict]:
+    """({"images": {size: {split: uint8 [N, S, S, 3]}}, "perceptual": the judge tagger}, what to record)."""
+    images: dict[int, dict[str, np.ndarray]] = {}
+    try:
+        for size in params.sr.sizes:
+            images[size] = {s: ImageShards(paths["data"], size, s).arrays()[0] for s in ("train", "val", "test")}
+        judge_tagger = TaggerNet.load(paths["judge_tagger"])
+    except FileNotFoundError as err:
+        raise BadInput(f"{err}; run the stage that writes it first (dvc repro)") from None
+    except ValueError as err:
+        raise BadInput(str(err)) from None
+    head = images[params.sr.sizes[0]]
+    for split, x in head.items():
+        if len(x) < 4:
+            raise BadInput(f"{paths['data']}: the {split} split has {len(x)} images; super-resolution needs at least 4")
+    return {"images": images, "perceptual": judge_tagger}, {"train_images": len(head["train"])}
+
+
+def _pick(n_rows: int, n: int, seed: int) -> np.ndarray:
+    return np.sort(np.random.default_rng(seed).choice(n_rows, min(n, n_rows), replace=False))
+
+
+class Split:
+    """One split's scored images: the true ones, their inputs, the bicubic baseline, and the real features."""
+
+    def __init__(self, judge: Judge, hi: np.ndarray, scale: int, n: int, seed: int):
+        self.hi = hi[_pick(len(hi), n, seed)]
+        self.lo = low_res(self.hi, scale)
+        self.bicubic = bicubic(self.lo, scale)
+        self.crop = scale
+        self.features = judge.features(self.hi)
+        self.judge = judge
+        self.bicubic_psnr = metrics.get("psnr_db").fn(self.bicubic, self.hi, crop=scale)
+
+    def score(self, restored: np.ndarray) -> dict:
+        psnr = metrics.get("psnr_db").fn(restored, self.hi, crop=self.crop)
+        return {
+            "psnr_db": psnr,
+            "ssim": metrics.get("ssim").fn(restored, self.hi, crop=self.crop),
+            "psnr_gain_vs_bicubic_db": psnr - self.bicubic_psnr,
+            "fd_tagger": metrics.get("fd_tagger").fn(self.features, self.judge.features(restored)),
+        }
+
+
+def _both(splits: dict[str, Split], restore) -> dict:
+    """Test figures, and validation ones with a `val_` prefix."""
+    out = {}
+    for name, split in splits.items():
+        for k, v in split.score(restore(split.lo)).items():
+            out[k if name == "test" else f"val_{k}"] = v
+    return out
+
+
+def _grid(img: np.ndarray, step: int) -> None:
+    tracking.log_image(img, f"samples/step_{step:07d}.png")
+
+
+def _srgan(params: Params, size: int, w: float, hi: np.ndarray, sr_dir: Path, perceptual: Perceptual, key: str):
+    """One SRGAN candidate fine-tuned from the content model (inside an open MLflow run)."""
+    import mlflow
+
+    G = SrNet.load(sr_dir)
+    task = SrganTask(G, hi, params.sr, perceptual, w, params.seed)
+
+    def tag(tags: dict[str, str]) -> None:
+        mlflow.set_tags(tags)
+
+    folder = checkpoint.ROOT / "gan" / f"srgan-{size}-{w:g}-{key}"
+    result = gan.train(
+        task,
+        gan.config(params.sr.gan, params.seed),
+        folder=folder,
+        log=tracking.log_metrics,
+        grid=_grid,
+        tag=tag,
+        desc=f"srgan-{size}-p{w:g}",
+    )
+    return result, folder
+
+
+def run(params: Params, data: dict, judge: Judge, inputs: list[str], out: Path, world: distributed.World) -> dict:
+    if not world.main:
+        return {}
+    import mlflow
+
+    p = params.sr
+    perceptual = Perceptual(data["perceptual"])
+    figures: dict = {}
+    for i, size in enumerate(p.sizes):
+        d = data["images"][size]
+        splits = {s: Split(judge, d[s], p.scale, p.samples, params.seed) for s in ("val", "test")}
+        key = checkpoint.key(p.model_dump(), size, params.seed, [tracking.dvc_md5(x) for x in inputs])
+        suffix = "" if i == 0 else f"_{size}"
+        with tracking.start_run("sr", params, "train", SECTIONS, inputs, run_name=f"sr-{size}"):
+            mlflow.set_tags({"role": "sr", "size": str(size)})
+            t0 = time.perf_counter()
+            res = train_content(p, d["train"], params.seed, f"sr-{size}-{key}", tracking.log_metrics)
+            seconds = time.perf_counter() - t0
+            scores = _both(splits, lambda lo, net=res.net: upscale(net, lo))
+            tracking.log_metrics(scores)
+            sr_dir = out / f"sr-{size}"
+            res.net.save(sr_dir, {"role": "sr", "size": size, "extractor_version": judge.version})
+            version = tracking.register_bundle(sr_dir, MODEL_SR, tags={"role": "sr", "size": str(size)})
+        figures[f"sr{suffix}"] = {
+            **scores,
+            "size": size,
+            "epochs_done": res.epochs_done,
+            "stopped_by_budget": res.stopped_by_budget,
+            "train_seconds": seconds,
+            "version": version,
+        }
+        candidates = {}
+        for w in p.gan.perceptual_weights:
+            with tracking.start_run("sr", params, "train", SECTIONS, inputs, run_name=f"srgan-{size}-p{w:g}") as run:
+                mlflow.set_tags({"role": "srgan_candidate", "size": str(size), "perceptual_weight": str(w)})
+                t0 = time.perf_counter()
+                result, folder = _srgan(params, size, w, d["train"], sr_dir, perceptual, key)
+                val = {f"val_{k}": v for k, v in splits["val"].score(upscale(result.g_ema, splits["val"].lo)).items()}
+                tracking.log_metrics(val)
+                candidates[w] = (val, result, folder, run.info.run_id, time.perf_counter() - t0)
+        best = min(candidates, key=lambda w: (candidates[w][0]["val_fd_tagger"], -candidates[w][0]["val_psnr_db"]))
+        val, result, folder, run_id, seconds = candidates[best]
+        with mlflow.start_run(run_id=run_id):
+            test = {k: v for k, v in splits["test"].score(upscale(result.g_ema, splits["test"].lo)).items()}
+            tracking.log_metrics(test)
+            mlflow.set_tag("role", "srgan")
+            gan_dir = out / f"srgan-{size}"
+            result.g_ema.save(gan_dir, {"role": "srgan", "size": size, "perceptual_weight": best})
+            gan_version = tracking.register_bundle(gan_dir, MODEL_SRGAN, tags={"role": "srgan", "size": str(size)})
+        for _, _, f, _, _ in candidates.values():
+            checkpoint.clear_states(f)
+        figures[f"srgan{suffix}"] = {
+            **test,
+            **val,
+            "perceptual_weight": best,
+            "val_fd_tagger_by_weight": {f"{w:g}": c[0]["val_fd_tagger"] for w, c in candidates.items()},
+            "val_psnr_db_by_weight": {f"{w:g}": c[0]["val_psnr_db"] for w, c in candidates.items()},
+            "steps_done": result.steps_done,
+            "watchdog": result.watchdog,
+            "train_seconds": seconds,
+            "version": gan_version,
+        }
+        figures[f"bicubic{suffix}"] = _both(splits, lambda lo: bicubic(lo, p.scale))
+        floor = {}
+        for name, split in splits.items():
+            train = d["train"][_pick(len(d["train"]), len(split.hi), params.seed + 1)]
+            fd = metrics.get("fd_tagger").fn(split.features, judge.features(train))
+            floor["fd_tagger" if name == "test" else "val_fd_tagger"] = fd
+        figures[f"floor{suffix}"] = floor
+        if i == 0:
+            t = splits["test"]
+            rows = _pick(len(t.hi), 8, params.seed + 5)
+            lo = t.lo[rows]
+            nearest = np.repeat(np.repeat(lo, p.scale, axis=1), p.scale, axis=2)
+            cols = [nearest, t.bicubic[rows], upscale(SrNet.load(sr_dir), lo), upscale(result.g_ema, lo), t.hi[rows]]
+            np.save(out / "sheet.npy", np.stack(cols, axis=1).reshape(-1, *t.hi.shape[1:]))
+    return figures
+
+
+def sheet(out: Path) -> np.ndarray:
+    """8 test images (rows, chosen by seed): the input (nearest), bicubic, anime-sr, anime-srgan, the true image."""
+    from synth.sheet import tile
+
+    return tile(np.load(out / "sheet.npy"), cols=5, pad=2, zoom=2)
+
+
+def summary(figures: dict) -> str:
+    sr, g, b = figures["sr"], figures["srgan"], figures["bicubic"]
+    return (
+        f"test psnr_db sr {sr['psnr_db']} (bicubic {b['psnr_db']}, gain {sr['psnr_gain_vs_bicubic_db']}), ssim "
+        f"{sr['ssim']}; srgan psnr_db {g['psnr_db']}, fd_tagger {g['fd_tagger']} (sr {sr['fd_tagger']}, bicubic "
+        f"{b['fd_tagger']}, floor {figures['floor']['fd_tagger']}); versions {sr['version']}, {g['version']}"
+    )

@@ -1,0 +1,166 @@
+"""Training of the super-resolution pair: `anime-sr` on the content loss through the one loop, then `anime-srgan` as
+a task of the adversarial engine.
+
+Data: high-resolution uint8 images [N, S, S, 3] in memory and their low-resolution inputs, made once by area
+downsampling (`low_res`, OpenCV INTER_AREA, stored as uint8 as a user's small image would be). Both trainings
+flip a pair horizontally with probability 1/2 (drawn from the loop's or the engine's generator).
+
+- Content: L1 between SrNet(low) and the true image, Adam with a cosine schedule, `sr.content` params.
+- SRGAN (models/engine/gan.py does the adversarial part: non-saturating loss, R1, EMA, checkpoints): G starts from
+  the content model; its extra loss is `content_weight` x L1 plus `perceptual_weight` x the mean squared distance of
+  the judge tagger's feature maps (its first three blocks) of the output and the true image. The judge is another
+  seed than the pinned extractor that scores the outputs (`fd_tagger`), and it is frozen: gradients pass through it
+  to G, never into it, and the scoring network never gives G gradients.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.params import SrParams
+from models.engine import loop
+from models.engine.gan import Batch
+from models.sr.net import SrDiscriminator, SrNet
+from models.tagger.net import TaggerNet
+
+
+def low_res(images: np.ndarray, scale: int) -> np.ndarray:
+    """uint8 [N, S, S, 3] -> uint8 [N, S / scale, S / scale, 3] by area averaging."""
+    n, s = len(images), images.shape[1]
+    if s % scale:
+        raise ValueError(f"{s}-px images do not divide by the scale {scale}")
+    out = np.empty((n, s // scale, s // scale, 3), np.uint8)
+    for i, im in enumerate(images):
+        out[i] = cv2.resize(im, (s // scale, s // scale), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def to_nchw(x: np.ndarray) -> torch.Tensor:
+    """uint8 [N, H, W, 3] -> uint8 [N, 3, H, W]."""
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def signed(x: torch.Tensor) -> torch.Tensor:
+    """uint8 -> float in [-1, 1], channels-last."""
+    return x.float().div_(127.5).sub_(1.0).contiguous(memory_format=torch.channels_last)
+
+
+def _flip(lo: torch.Tensor, hi: torch.Tensor, flip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    f = flip.view(-1, 1, 1, 1)
+    return torch.where(f, lo.flip(3), lo), torch.where(f, hi.flip(3), hi)
+
+
+def train_content(p: SrParams, hi: np.ndarray, seed: int, checkpoint_name: str | None = None, log=None):
+    """`anime-sr`: SrNet on L1 through the one loop (models/engine/loop.py); returns its LoopResult."""
+    c = p.content
+    torch.manual_seed(seed)
+    net = SrNet(p.channels, p.blocks, p.scale).to(memory_format=torch.channels_last)
+    H, L = to_nchw(hi), to_nchw(low_res(hi, p.scale))
+    opt = torch.optim.Adam(net.parameters(), lr=c.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=c.epochs * loop.steps_for(len(H), c.batch))
+
+    def step(idx: torch.Tensor, gen: torch.Generator):
+        lo, target = _flip(L[idx], H[idx], torch.rand(len(idx), generator=gen) < 0.5)
+        loss = F.l1_loss(net(signed(lo)), signed(target))
+        return loss, {"l1": float(loss.detach())}, len(idx)
+
+    return loop.fit(
+        net,
+        opt,
+        sched,
+        step,
+        rows=len(H),
+        batch=c.batch,
+        epochs=c.epochs,
+        seed=seed,
+        max_minutes=c.max_minutes,
+        checkpoint_name=checkpoint_name,
+        log=log,
+        desc="sr",
+    )
+
+
+class Perceptual(nn.Module):
+    """Mean squared distance of a frozen tagger's feature maps after its first `depth` blocks (images in [-1, 1])."""
+
+    def __init__(self, net: TaggerNet, depth: int = 3):
+        super().__init__()
+        self.blocks = net.trunk[:depth]
+        self.size = net.config["size"]
+        self.register_buffer("mean", net.mean.clone(), persistent=False)
+        self.register_buffer("std", net.std.clone(), persistent=False)
+        self.eval().requires_grad_(False)
+
+    def maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = ((x + 1) / 2 - self.mean) / self.std
+        if x.shape[-1] != self.size:
+            x = F.interpolate(x, size=self.size, mode="area")
+        out = []
+        for block in self.blocks:
+            x = block(x)
+            out.append(x)
+        return out
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            want = self.maps(real)
+        return torch.stack([F.mse_loss(a, b) for a, b in zip(self.maps(fake), want, strict=True)]).mean()
+
+
+class SrganTask:
+    """`anime-srgan` for the engine: real = the true images, G's input = their low-resolution versions."""
+
+    def __init__(self, G: SrNet, hi: np.ndarray, p: SrParams, perceptual: Perceptual, weight: float, seed: int):
+        g = p.gan
+        torch.manual_seed(seed)
+        self.G = G
+        self.D = SrDiscriminator(hi.shape[1], g.ndf)
+        fused = {"fused": True} if torch.cuda.is_available() else {}
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=g.lr_g, betas=g.betas, **fused)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=g.lr_d, betas=g.betas, **fused)
+        self.hi, self.lo = to_nchw(hi), to_nchw(low_res(hi, p.scale))
+        self.rows = len(hi)
+        self.perceptual = perceptual
+        self.content_weight, self.perceptual_weight = g.content_weight, weight
+
+    def batch(self, idx: torch.Tensor, gen: torch.Generator, rows: slice, global_batch: int) -> Batch:
+        flip = (torch.rand(global_batch, generator=gen) < 0.5)[rows]
+        lo, hi = _flip(self.lo[idx], self.hi[idx], flip)
+        return Batch(signed(hi), (signed(lo),), None)
+
+    def fixed_inputs(self, n: int, gen: torch.Generator) -> tuple:
+        return (signed(self.lo[torch.randint(self.rows, (n,), generator=gen)]),)
+
+    def d_extra(self, batch: Batch, aux_real: dict, aux_fake: dict):
+        return torch.zeros(()), {}
+
+    def g_extra(self, batch: Batch, fake: torch.Tensor, aux_fake: dict):
+        l1 = F.l1_loss(fake.float(), batch.real.float())
+        perc = self.perceptual.to(fake.device)(fake.float(), batch.real.float())
+        loss = self.content_weight * l1 + self.perceptual_weight * perc
+        return loss, {"l1": float(l1.detach()), "perceptual": float(perc.detach())}
+
+    def finish(self, g_ema: nn.Module, gen: torch.Generator) -> None:  # no batch norm to recalibrate
+        pass
+
+
+@torch.no_grad()
+def upscale(net: SrNet, low: np.ndarray, batch: int = 256) -> np.ndarray:
+    """uint8 [N, s, s, 3] -> uint8 [N, scale * s, scale * s, 3] with `net` in eval mode."""
+    from models.engine.gan import to_uint8
+
+    net.eval()
+    out = [to_uint8(net(signed(to_nchw(low[i : i + batch])))) for i in range(0, len(low), batch)]
+    return (
+        np.concatenate(out) if out else np.zeros((0, low.shape[1] * net.scale, low.shape[2] * net.scale, 3), np.uint8)
+    )
+
+
+def bicubic(low: np.ndarray, scale: int) -> np.ndarray:
+    """The baseline: OpenCV's INTER_CUBIC of the same low-resolution input."""
+    s = low.shape[1] * scale
+    return np.stack([cv2.resize(im, (s, s), interpolation=cv2.INTER_CUBIC) for im in low])
