@@ -417,6 +417,15 @@ class SrParams(Section):
         return sizes
 
 
+class Pose2sketchParams(GanEngineParams):
+    """The pose -> sketch family (`anime-pose2sketch`, models/pose2sketch/), at the render stage's size."""
+
+    ngf: int = Field(ge=4, le=512)  # U-Net channels of its first layer
+    ndf: int = Field(ge=4, le=512)  # PatchGAN channels of its first layer
+    l1_weight: float = Field(ge=0)  # L1 to the true sketch beside the adversarial loss (weight 1); pix2pix: 100
+    samples: int = Field(ge=8)  # pairs scored per split (at most the split's size)
+
+
 class Params(Section):
     profile: Literal["smoke", "cpu", "gpu"]
     seed: int = Field(ge=0, le=2**31 - 1)
@@ -429,6 +438,7 @@ class Params(Section):
     label: LabelParams
     dcgan: DcganParams
     sr: SrParams
+    pose2sketch: Pose2sketchParams
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any], path: str = "") -> dict[str, Any]:

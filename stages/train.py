@@ -2,6 +2,7 @@
 
     python -m stages.train --family dcgan                    # data/train/dcgan/, metrics/dcgan.json, docs/dcgan_samples.png
     python -m stages.train --family sr                       # anime-sr and anime-srgan (models/sr/)
+    python -m stages.train --family pose2sketch              # anime-pose2sketch (models/pose2sketch/)
     torchrun --nproc-per-node 2 -m stages.train --family dcgan   # data parallel (gloo on CPU, NCCL on GPUs)
 
 This module only maps a family name to its module (models/<family>/family.py) and writes what it returns. A family
@@ -33,8 +34,10 @@ PATHS = {
     "labels": Path("data/label/tags.csv"),  # stages/label.OUT
     "auto_tags": Path("data/tagger/tags_auto.csv"),  # stages/tagger.OUT
     "judge_tagger": Path("data/tagger/judge"),  # the tagger of another seed: perceptual losses, slider judging
+    "render": Path("data/render"),  # stages/render.OUT: stick figure / sketch / projection pairs
+    "posenet": Path("data/pose"),  # stages/pose.OUT: posenet and its retrieval index
 }
-FAMILIES = {"dcgan": "models.gan.family", "sr": "models.sr.family"}
+FAMILIES = {"dcgan": "models.gan.family", "sr": "models.sr.family", "pose2sketch": "models.pose2sketch.family"}
 
 
 def rounded(d):

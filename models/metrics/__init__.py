@@ -20,6 +20,7 @@ MODULES = (
     "tags",
     "psnr",
     "ssim",
+    "l1",
 )  # one module per metric family; each registers its names
 
 

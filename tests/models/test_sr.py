@@ -102,7 +102,9 @@ def test_an_untrained_network_is_bicubic_and_the_baseline_is_opencv():
 
 def test_content_training_beats_bicubic_on_held_out_images():
     p = load_params(REPO / "params.yaml", "smoke").sr
-    p = p.model_copy(update={"channels": 16, "blocks": 2, "content": p.content.model_copy(update={"epochs": 30, "lr": 0.002})})
+    p = p.model_copy(
+        update={"channels": 16, "blocks": 2, "content": p.content.model_copy(update={"epochs": 30, "lr": 0.002})}
+    )
     train, held = _faces(96, seed=0), _faces(16, seed=1)
     result = train_content(p, train, seed=0)
     assert result.history[-1]["l1"] < result.history[0]["l1"]

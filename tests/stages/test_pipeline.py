@@ -47,6 +47,12 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     assert set(sr["srgan"]["val_fd_tagger_by_weight"]) == {"1", "10"}
     assert (repo_copy / "docs" / "sr_samples.png").stat().st_size > 0
     assert (repo_copy / "data" / "train" / "sr" / "srgan-64" / "model.safetensors").exists()
+    p2s = json.loads((repo_copy / "metrics" / "pose2sketch.json").read_text())["pose2sketch"]
+    assert {"pose2sketch", "retrieval", "floor"} <= set(p2s)
+    for figure in ("l1", "ssim", "pck_0_05"):
+        for model in ("pose2sketch", "retrieval"):
+            assert isinstance(p2s[model][figure], float) and isinstance(p2s[model][f"val_{figure}"], float)
+    assert (repo_copy / "docs" / "pose2sketch_samples.png").stat().st_size > 0
     from tests.stages.test_metrics_layout import layout_problems
 
     for path in (repo_copy / "metrics").glob("*.json"):

@@ -18,4 +18,7 @@ def test_missing_inputs_are_exit_2(tmp_path, smoke_ingest):
     sr = [*common[:4], "sr", *common[5:], "--data", str(smoke_ingest), "--judge-tagger", str(tmp_path / "judge")]
     no_judge = run([*sr, *outs], REPO, False, env)
     assert no_judge.returncode == 2 and "judge" in no_judge.stderr and "Traceback" not in no_judge.stderr
+    p2s = [*common[:4], "pose2sketch", *common[5:], "--render", str(tmp_path / "render")]
+    no_render = run([*p2s, *outs], REPO, False, env)
+    assert no_render.returncode == 2 and "render" in no_render.stderr and "Traceback" not in no_render.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.json").exists()

@@ -1,0 +1,1 @@
+"""Pose -> sketch (pix2pix-style): `anime-pose2sketch`; see family.py."""
