@@ -426,6 +426,37 @@ class Pose2sketchParams(GanEngineParams):
     samples: int = Field(ge=8)  # pairs scored per split (at most the split's size)
 
 
+class SliderParams(Section):
+    """Attribute sliders of the StyleGAN2-style generator (models/stylegan/sliders.py): latents per use."""
+
+    fit: int = Field(ge=20)  # labelled by the pinned extractor, one linear SVM per tag
+    val: int = Field(ge=4)  # raw or orthogonalised direction, per tag
+    test: int = Field(ge=4)  # control_success reported (the issue: at least 500)
+    C: float = Field(gt=0)  # LinearSVC's
+
+
+class StyleganParams(GanEngineParams):
+    """The StyleGAN2-style family (`anime-stylegan`, models/stylegan/), trained by the engine."""
+
+    sizes: list[int] = Field(min_length=1)  # one model per resolution (a shard of ingest.sizes); the first headlines
+    z_dim: int = Field(ge=1, le=1024)
+    w_dim: int = Field(ge=1, le=1024)
+    mapping: int = Field(ge=1, le=8)  # fully connected layers z -> w
+    base: int = Field(ge=8, le=1024)  # channels = base * 32 / resolution, at most cap
+    cap: int = Field(ge=8, le=1024)
+    style_mixing: float = Field(ge=0, le=1)  # share of training samples with two latents
+    samples: int = Field(ge=16)  # generated images per split scored (at most the split's size)
+    sliders: SliderParams
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, sizes: list[int]) -> list[int]:
+        for i, s in enumerate(sizes):
+            if s not in (32, 64, 128, 256):
+                raise ValueError(f"sizes[{i}] = {s}: expected 32, 64, 128 or 256 (also in ingest.sizes)")
+        return sizes
+
+
 class Params(Section):
     profile: Literal["smoke", "cpu", "gpu"]
     seed: int = Field(ge=0, le=2**31 - 1)
@@ -439,6 +470,7 @@ class Params(Section):
     dcgan: DcganParams
     sr: SrParams
     pose2sketch: Pose2sketchParams
+    stylegan: StyleganParams
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any], path: str = "") -> dict[str, Any]:

@@ -199,7 +199,11 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
     """Log numeric metrics; nested dicts become `a/b` names (MLflow allows letters, digits, `_ - . /`, spaces)."""
     import mlflow
 
-    flat = {k.replace(".", "/"): float(v) for k, v in _flatten(metrics).items() if isinstance(v, (int, float))}
+    flat = {
+        k.replace(".", "/").replace("=", "/"): float(v)  # tag names (hair_color=red) as hair_color/red
+        for k, v in _flatten(metrics).items()
+        if isinstance(v, (int, float))
+    }
     mlflow.log_metrics(flat, step=step)
 
 

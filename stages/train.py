@@ -1,6 +1,7 @@
 """Stage `train`: the generator families, one DVC `foreach` item each (dvc.yaml), each its own params section.
 
     python -m stages.train --family dcgan                    # data/train/dcgan/, metrics/dcgan.json, docs/dcgan_samples.png
+    python -m stages.train --family stylegan                 # anime-stylegan and its attribute sliders
     python -m stages.train --family sr                       # anime-sr and anime-srgan (models/sr/)
     python -m stages.train --family pose2sketch              # anime-pose2sketch (models/pose2sketch/)
     torchrun --nproc-per-node 2 -m stages.train --family dcgan   # data parallel (gloo on CPU, NCCL on GPUs)
@@ -37,7 +38,12 @@ PATHS = {
     "render": Path("data/render"),  # stages/render.OUT: stick figure / sketch / projection pairs
     "posenet": Path("data/pose"),  # stages/pose.OUT: posenet and its retrieval index
 }
-FAMILIES = {"dcgan": "models.gan.family", "sr": "models.sr.family", "pose2sketch": "models.pose2sketch.family"}
+FAMILIES = {
+    "dcgan": "models.gan.family",
+    "stylegan": "models.stylegan.family",
+    "sr": "models.sr.family",
+    "pose2sketch": "models.pose2sketch.family",
+}
 
 
 def rounded(d):

@@ -1,0 +1,134 @@
+"""The StyleGAN2-style generator (models/stylegan/): modulation and demodulation, style mixing, truncation, noise
+from a seed, training on the engine, and the attribute sliders (fit, orthogonalise, control_success) on cases whose
+answer is known by construction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.names import ATTRIBUTES, GROUPS
+from core.params import load_params
+from models.engine import gan
+from models.stylegan import sliders
+from models.stylegan.net import Discriminator, Generator, ModConv
+from models.stylegan.train import StyleganTask, latents, render
+from tests.conftest import REPO
+
+
+def _small(size: int = 16) -> Generator:
+    torch.manual_seed(0)
+    return Generator(size, z_dim=16, w_dim=16, mapping=2, base=8, cap=16)
+
+
+def test_shapes_parameters_and_discriminator():
+    G = _small(32)
+    assert G.num_ws == 2 * 3 + 2  # 4x4: one layer; 8, 16, 32: two each; plus the last toRGB
+    x = G(torch.randn(3, 16))
+    assert x.shape == (3, 3, 32, 32)
+    logits, aux = Discriminator(32, base=8, cap=16)(x)
+    assert logits.shape == (3,) and aux == {}
+    with pytest.raises(ValueError, match="power of two"):
+        Generator(24)
+
+
+def test_demodulation_gives_unit_output_per_channel_whatever_the_style():
+    torch.manual_seed(0)
+    conv = ModConv(32, 16, 3, w_dim=8)
+    x = torch.randn(4, 32, 16, 16)
+    for scale in (0.1, 10.0):  # the style scales the weights; demodulation undoes it
+        out = conv(x, scale * torch.randn(4, 8))
+        assert out[:, :, 2:-2, 2:-2].std().item() == pytest.approx(1.0, rel=0.2)
+
+
+def test_style_mixing_takes_later_styles_from_the_second_latent():
+    G = _small().eval()
+    z, z2 = torch.randn(2, 16), torch.randn(2, 16)
+    g = lambda: torch.Generator().manual_seed(1)  # noqa: E731 - the same noise for every call
+    plain = G(z, noise_gen=g())
+    assert torch.equal(G(z, z2, torch.tensor([G.num_ws, G.num_ws]), noise_gen=g()), plain)  # mixing at the end: none
+    assert torch.allclose(G(z2, noise_gen=g()), G(z, z2, torch.tensor([0, 0]), noise_gen=g()))
+    mixed = G(z, z2, torch.tensor([3, 3]), noise_gen=g())
+    assert not torch.allclose(mixed, plain) and not torch.allclose(mixed, G(z2, noise_gen=g()))
+
+
+def test_truncation_pulls_towards_the_mean_w_and_noise_follows_the_seed():
+    G = _small()
+    G.train()
+    for _ in range(50):
+        G(torch.randn(8, 16))  # w_avg follows the mapping's output
+    assert G.w_avg.abs().sum() > 0
+    G.eval()
+    for layer in G.layers:  # an untrained G starts with its noise switched off
+        layer.noise_strength.data.fill_(0.5)
+    w0 = latents(G, 4, seed=3, psi=0.0)
+    assert torch.allclose(w0, G.w_avg.expand(4, -1))
+    ws = latents(G, 4, seed=3)
+    assert np.array_equal(render(G, ws, seed=7), render(G, ws, seed=7))
+    assert not np.array_equal(render(G, ws, seed=7), render(G, ws, seed=8))
+
+
+def test_training_on_the_engine_resumes_bit_identically(tmp_path):
+    p = load_params(REPO / "params.yaml", "smoke").stylegan.model_copy(update={"steps": 6, "batch": 4})
+    images = np.random.default_rng(0).integers(0, 255, (16, 32, 32, 3), dtype=np.uint8)
+    config = gan.config(p, seed=2)
+    whole = gan.train(StyleganTask(images, p, 32, seed=2), config)
+    gan.train(StyleganTask(images, p, 32, seed=2), gan.GanConfig(**{**config.__dict__, "steps": 3}), folder=tmp_path)
+    resumed = gan.train(StyleganTask(images, p, 32, seed=2), config, folder=tmp_path)
+    for a, b in zip(whole.g_ema.state_dict().values(), resumed.g_ema.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+# sliders
+
+
+def test_every_group_gets_its_sliders():
+    names = [t[0] for t in sliders.tags()]
+    assert "glasses=yes" in names and "glasses=no" not in names
+    assert {f"hair_color={v}" for v in ATTRIBUTES["hair_color"]} <= set(names)
+    assert len(names) == sum(1 if list(ATTRIBUTES[g]) == ["no", "yes"] else len(ATTRIBUTES[g]) for g in GROUPS)
+
+
+def test_fit_recovers_a_planted_direction_and_orthogonalising_removes_the_others():
+    rng = np.random.default_rng(0)
+    ws = rng.normal(size=(600, 8)).astype(np.float32)
+    reads = {g: np.zeros(600, np.int64) for g in GROUPS}
+    reads["glasses"] = (ws[:, 0] > 0).astype(np.int64)  # glasses along axis 0
+    reads["smile"] = (ws[:, 0] + ws[:, 1] > 0).astype(np.int64)  # smile mixes axes 0 and 1
+    found, skipped = sliders.fit(ws, reads, C=1.0, seed=0)
+    assert found["glasses=yes"] @ np.eye(8)[0] > 0.98
+    assert "hair_color=red" in skipped  # nobody reads red here: no slider, and a reason
+    orth = sliders.orthogonalised({k: found[k] for k in ("glasses=yes", "smile=yes")})
+    assert abs(orth["smile=yes"] @ found["glasses=yes"]) < 1e-5
+    assert abs(np.linalg.norm(orth["smile=yes"]) - 1) < 1e-5
+    sigma = sliders.spread(ws, found)
+    assert sigma["glasses=yes"] == pytest.approx(1.0, rel=0.1)
+
+
+class _LinearWorld:
+    """A 'generator' whose image encodes w, and a 'judge' reading glasses from w[0] and smile from w[1]."""
+
+    def __init__(self):
+        self.G = _small(16)
+
+    def reads(self, ws: torch.Tensor) -> np.ndarray:
+        out = np.zeros((len(ws), len(GROUPS)), np.int64)
+        out[:, GROUPS.index("glasses")] = (ws[:, 0] > 0).numpy()
+        out[:, GROUPS.index("smile")] = (ws[:, 1] > 0).numpy()
+        return out
+
+
+def test_control_success_counts_crossings_that_leave_other_groups_alone(monkeypatch):
+    world = _LinearWorld()
+    monkeypatch.setattr(sliders, "_reads", lambda G, judge, ws, seed: world.reads(ws))
+    ws = torch.from_numpy(np.random.default_rng(1).normal(size=(400, 4)).astype(np.float32) * 0.3)
+    clean = {"glasses=yes": np.array([1, 0, 0, 0], np.float32)}
+    tangled = {"glasses=yes": np.array([1, 1, 0, 0], np.float32) / np.sqrt(2)}
+    sigma = {"glasses=yes": 1.0}  # +-3: every latent crosses
+    assert sliders.control_success(world.G, None, ws, clean, sigma, 0) == {"glasses=yes": 1.0}
+    # along (1, 1): the smile reading changes for every latent whose smile side differs from the move's
+    got = sliders.control_success(world.G, None, ws, tangled, sigma, 0)["glasses=yes"]
+    assert 0.3 < got < 0.7
+    kept, which = sliders.choose(tangled, clean, {"glasses=yes": got}, {"glasses=yes": 1.0})
+    assert which == {"glasses=yes": "orthogonalised"} and np.array_equal(kept["glasses=yes"], clean["glasses=yes"])
