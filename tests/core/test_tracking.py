@@ -32,7 +32,7 @@ def test_run_with_lineage_and_registered_bundle(store, tmp_path, smoke_params, m
     (bundle / "config.json").write_text(json.dumps({"arch": "tiny"}))
 
     with tracking.start_run("unit", smoke_params, "unit", ["ingest"], [str(data)], run_name="r1") as run:
-        tracking.log_metrics({"macro_f1": 0.5, "by_group": {"hair_color": 0.25}})
+        tracking.log_metrics({"macro_f1": 0.5, "by_group": {"hair_color": 0.25}, "by_tag": {"smile=yes": 0.75}})
         tracking.log_image(np.zeros((8, 8, 3), np.uint8), "grid.png")
         version = tracking.register_bundle(bundle, "anime-unit")
     assert tracking.alias_version("anime-unit", "champion") is None
@@ -41,7 +41,8 @@ def test_run_with_lineage_and_registered_bundle(store, tmp_path, smoke_params, m
     assert tracking.tracking_uri() == f"sqlite:///{store / 'mlflow.db'}"
     client = mlflow.MlflowClient()
     got = client.get_run(run.info.run_id)
-    assert got.data.metrics == {"macro_f1": 0.5, "by_group/hair_color": 0.25}
+    # tag names hold '=', which MLflow refuses in a metric name: smile=yes is logged as smile/yes
+    assert got.data.metrics == {"macro_f1": 0.5, "by_group/hair_color": 0.25, "by_tag/smile/yes": 0.75}
     assert got.data.params["ingest.sizes"] == "[32, 64]" and got.data.params["profile"] == "smoke"
     tags = got.data.tags
     assert tags["profile"] == "smoke" and tags["stage"] == "unit"
