@@ -1,13 +1,16 @@
 """The one place that moves registry aliases (`champion`, `challenger`, and the tagger's `extractor` and `judge`).
 
-    python -m models.promote anime-posenet 3                       # version 3 becomes champion
-    python -m models.promote anime-posenet 2 --why "roll back: 3 fails on real sketches"
+    python -m models.promote anime-posenet 3 --why "better on real sketches"   # version 3 becomes champion
+    python -m models.promote anime-posenet --rollback --why "3 fails on real sketches"   # back to the one before
     python -m models.promote anime-tagger 5 --alias judge
+    python -m models.promote anime-dcgan --show                    # the aliases and their history
 
 Every move is recorded on the version it points to: tags `alias/<alias>/by` (who: $USER, or the stage that called),
 `alias/<alias>/why` and `alias/<alias>/previous` (the version the alias pointed to before, so a roll back is one
-command). The stages call `promote` for now; the evaluate stage becomes its caller for `champion` (issue 16). The
-`extractor` alias is not offered here: `python -m stages.extractor --move` moves it and re-scores what used it.
+command). The evaluate stage (stages/evaluate.py) moves `champion` and `challenger` by the policy of
+models/evaluate/policy.py; the tagger stage moves `judge` and `challenger`, the pose stage `challenger`; a person
+moves any of them here, then `python -m stages.deploy` serves the new champion. The `extractor` alias is not
+offered here: `python -m stages.extractor --move` moves it and re-scores what used it.
 """
 
 from __future__ import annotations
@@ -46,13 +49,54 @@ def promote_if_absent(name: str, version: str, alias: str, why: str, by: str) ->
     return True
 
 
+def rollback(name: str, alias: str, why: str, by: str | None = None) -> tuple[str, str]:
+    """Point `alias` back at the version it pointed to before its last move; returns (from, to)."""
+    _, client = tracking.connect()
+    current = tracking.alias_version(name, alias)
+    if current is None:
+        raise BadInput(f"{name} has no alias {alias!r}: nothing to roll back")
+    before = client.get_model_version(name, current).tags.get(f"alias/{alias}/previous", "-")
+    if before == "-":
+        raise BadInput(f"{name} @{alias} (version {current}) records no previous version; promote one by number")
+    promote(name, before, alias, f"roll back from {current}: {why or '-'}", by)
+    return current, before
+
+
+def history(name: str) -> list[str]:
+    """One line per version that carries an alias record: who moved which alias to it, why, from where."""
+    _, client = tracking.connect()
+    lines = []
+    holders = {alias: tracking.alias_version(name, alias) for alias in ALIASES}
+    for mv in sorted(client.search_model_versions(f"name='{name}'"), key=lambda m: int(m.version)):
+        for alias in ALIASES:
+            by = mv.tags.get(f"alias/{alias}/by")
+            if by:
+                now = " (now)" if holders[alias] == str(mv.version) else ""
+                lines.append(
+                    f"v{mv.version} @{alias}{now}: by {by}, from {mv.tags.get(f'alias/{alias}/previous', '-')}: "
+                    f"{mv.tags.get(f'alias/{alias}/why', '-')}"
+                )
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", help="registered model, e.g. anime-posenet")
-    ap.add_argument("version")
+    ap.add_argument("version", nargs="?", help="the version the alias moves to")
     ap.add_argument("--alias", default="champion", choices=[a for a in ALIASES if a != "extractor"])
     ap.add_argument("--why", default="", help="the reason, recorded on the version")
+    ap.add_argument("--rollback", action="store_true", help="move the alias back to the version before")
+    ap.add_argument("--show", action="store_true", help="print who moved which alias where, and why")
     args = ap.parse_args()
+    if args.show:
+        print("\n".join(history(args.model)) or f"promote: {args.model} has no alias records")
+        return
+    if args.rollback:
+        was, now = rollback(args.model, args.alias, args.why)
+        print(f"promote: {args.model} @{args.alias} rolled back -> version {now} (was {was})")
+        return
+    if args.version is None:
+        raise BadInput("give a version to promote, or --rollback, or --show")
     previous = promote(args.model, args.version, args.alias, args.why)
     print(f"promote: {args.model} @{args.alias} -> version {args.version} (was {previous or 'unset'})")
 

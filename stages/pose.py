@@ -11,7 +11,7 @@
   models/pose/evaluate.py's. metrics/pose.json = {pose: {posenet: {...}, joints_embedding: {...}, floor: {...}}}.
 - One MLflow run (experiment `posenet`) with the figures, a per-joint error plot and a grid of test predictions; the
   bundle (model.safetensors, config.json, index.npz, index.json) is registered as a version of `anime-posenet` with
-  alias `challenger`, and `champion` too when the model has none yet (the evaluate stage moves it later).
+  alias `challenger`; the evaluate stage scores it against the champion and moves `champion`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from models.pose.evaluate import evaluate, log_figures
 from models.pose.labels import annotated_sets, imported_sets
 from models.pose.net import predict
 from models.pose.train import train_posenet
-from models.promote import promote, promote_if_absent
+from models.promote import promote
 from synth.pose.poseset import PoseSet
 
 RENDER = Path("data/render")  # the render stage's output (stages/render.OUT)
@@ -112,7 +112,6 @@ def run(params: Params, render_dir: Path, out: Path, labels: Path | None = LABEL
         index_all.save(tmp, {"size": size})
         version = tracking.register_bundle(tmp, MODEL, tags={"role": "posenet"})
         promote(MODEL, version, "challenger", "the posenet of this run", by="stage pose")
-        promote_if_absent(MODEL, version, "champion", "the first posenet of this store", by="stage pose")
         posenet["version"] = version
         write_json(tmp / "metrics.json", metrics)
     if res.stopped_by_budget:

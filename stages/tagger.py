@@ -15,10 +15,12 @@ them; models/tagger/labels.py): a human label overrides or adds, images with no 
 and still get auto-tags, and every image keeps its ingest split, so labels of test images only score.
 
 Per-tag thresholds are calibrated on the validation split, every figure is reported on validation and test, and the
-model with the better *validation* macro-F1 (cnn or baseline) gets alias `champion` and writes `tags_auto.csv`:
-one row per image of the ingest manifest (labelled or not), a probability per tag, the predicted value per group.
+model with the better *validation* macro-F1 (cnn or baseline) is this run's pick: alias `challenger` (the evaluate
+stage scores it against the champion and moves `champion`) and it writes `tags_auto.csv`: one row per image of the
+ingest manifest (labelled or not), a probability per tag, the predicted value per group.
 
-metrics/tagger.json = {tagger: {cnn: {...}, judge: {...}, hog_baseline: {...}, floor: {...}, champion, data: {...}}}
+metrics/tagger.json = {tagger: {cnn: {...}, judge: {...}, hog_baseline: {...}, floor: {...}, chosen, chosen_version,
+data: {...}}}
 (`floor`: every group's most common training value answered for every image).
 """
 
@@ -95,10 +97,10 @@ def run(params: Params, data_dir: Path, out: Path, labels: Path | None = LABELS)
             judge = roles.train_cnn_role(
                 params, "judge", params.seed + tp.judge_seed_offset, data, inputs, tmp / "judge"
             )
-        champion = "cnn" if cnn["val"]["macro_f1"] >= base["val"]["macro_f1"] else "hog_baseline"
-        chosen = cnn if champion == "cnn" else base
+        pick = "cnn" if cnn["val"]["macro_f1"] >= base["val"]["macro_f1"] else "hog_baseline"
+        chosen = cnn if pick == "cnn" else base
         why = f"validation macro-F1 {chosen['val']['macro_f1']:.4f}, the better of cnn and baseline"
-        promote(MODEL, chosen["version"], "champion", why, by="stage tagger")
+        promote(MODEL, chosen["version"], "challenger", why, by="stage tagger")
         if judge is not None:
             promote(MODEL, judge["version"], "judge", "the judge CNN of this run", by="stage tagger")
         registered = {"model": MODEL, "cnn": cnn["version"], "baseline": base["version"]}
@@ -107,7 +109,7 @@ def run(params: Params, data_dir: Path, out: Path, labels: Path | None = LABELS)
         write_json(tmp / "registered.json", registered)  # the extractor stage pins a store's first cnn
         x_all, _ = every.arrays()
         rows = read_manifest(data_dir)
-        probs = predict_proba(cnn["net"], x_all) if champion == "cnn" else base["model"].probabilities(x_all)
+        probs = predict_proba(cnn["net"], x_all) if pick == "cnn" else base["model"].probabilities(x_all)
         roles.write_auto_tags(tmp / "tags_auto.csv", rows, probs, chosen["thresholds"], f"{MODEL}/{chosen['version']}")
 
     def summary(m: dict) -> dict:
@@ -131,7 +133,8 @@ def run(params: Params, data_dir: Path, out: Path, labels: Path | None = LABELS)
             "val_macro_f1": floor_val["macro_f1"],
             "macro_f1_by_group": floor_test["macro_f1_by_group"],
         },
-        "champion": champion,
+        "chosen": pick,
+        "chosen_version": chosen["version"],
         "data": {
             "val_images": len(data["val"][0]),
             "test_images": len(data["test"][0]),
@@ -161,7 +164,7 @@ def main() -> None:
     print(
         f"tagger: test macro-F1 cnn {metrics['cnn']['macro_f1']}, hog_baseline {metrics['hog_baseline']['macro_f1']}"
         + (f", judge {metrics['judge']['macro_f1']}" if "judge" in metrics else "")
-        + f", floor {metrics['floor']['macro_f1']}; champion {metrics['champion']} (by validation macro-F1); "
+        + f", floor {metrics['floor']['macro_f1']}; chosen {metrics['chosen']} (by validation macro-F1); "
         f"{metrics['data']['auto_tagged']} images auto-tagged"
     )
 

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from core import tracking
 from core.errors import BadInput
-from models.promote import promote, promote_if_absent
+from models.promote import history, promote, promote_if_absent, rollback
 
 
 def test_run_with_lineage_and_registered_bundle(store, tmp_path, smoke_params, monkeypatch):
@@ -84,6 +84,14 @@ def test_promote_records_who_why_and_the_previous_version(store, tmp_path, smoke
         promote("anime-unit", "9")
     with pytest.raises(BadInput, match="alias 'best'"):
         promote("anime-unit", versions[0], "best")
+    # a roll back is one call: back to the version the last move replaced, recorded like any move
+    assert rollback("anime-unit", "champion", "b regressed", by="someone") == (versions[1], versions[0])
+    assert tracking.alias_version("anime-unit", "champion") == versions[0]
+    mv = mlflow.MlflowClient().get_model_version("anime-unit", versions[0])
+    assert mv.tags["alias/champion/why"] == f"roll back from {versions[1]}: b regressed"
+    assert any(line.startswith(f"v{versions[0]} @champion (now): by someone") for line in history("anime-unit"))
+    with pytest.raises(BadInput, match="no alias 'challenger'"):
+        rollback("anime-unit", "challenger", "x")
 
 
 def test_git_state_reads_the_commit_and_local_changes(tmp_path):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from core import tracking
 from core.errors import BadInput
 from core.names import ATTRIBUTES, GROUPS
 from core.params import load_params
@@ -174,7 +175,7 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     n_train = len(train_ids)
     assert metrics["data"]["train_images"] == n_train - 5
     assert metrics["data"]["train_images_by_origin"] == {"generated": n_train - 6, "source": 0, "label_studio": 1}
-    assert set(metrics) == {"cnn", "hog_baseline", "judge", "floor", "champion", "data"}  # the one metrics layout
+    assert set(metrics) == {"cnn", "hog_baseline", "judge", "floor", "chosen", "chosen_version", "data"}  # the one metrics layout
     assert metrics["floor"]["macro_f1"] < metrics["cnn"]["macro_f1"] or metrics["floor"]["macro_f1"] < 0.5
     # the figures are those of the saved bundles: recomputed from them on the test split, they agree to the digit
     x_te, y_te = ImageShards(smoke_ingest, 64, "test").arrays()
@@ -206,8 +207,10 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     versions = client.search_model_versions("name='anime-tagger'")
     assert sorted(v.tags["role"] for v in versions) == ["baseline", "cnn", "judge"]
     assert all(v.tags.get("git_commit") and v.tags.get("profile") == "smoke" for v in versions)
-    champion = client.get_model_version_by_alias("anime-tagger", "champion")
-    assert champion.tags["role"] == {"cnn": "cnn", "hog_baseline": "baseline"}.get(metrics["champion"], "?")
+    pick = client.get_model_version_by_alias("anime-tagger", "challenger")  # the evaluate stage moves champion
+    assert pick.tags["role"] == {"cnn": "cnn", "hog_baseline": "baseline"}.get(metrics["chosen"], "?")
+    assert str(pick.version) == metrics["chosen_version"]
+    assert tracking.alias_version("anime-tagger", "champion") is None
     assert client.get_model_version_by_alias("anime-tagger", "judge").tags["role"] == "judge"
     registered = json.loads((out / "registered.json").read_text())
     assert client.get_model_version("anime-tagger", registered["cnn"]).tags["role"] == "cnn"

@@ -26,7 +26,7 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
         repo_copy / "data" / "label" / "tags.csv"
     ).exists()
     tagger = json.loads((repo_copy / "metrics" / "tagger.json").read_text())["tagger"]
-    assert {"cnn", "hog_baseline", "judge", "floor", "champion"} <= set(tagger)
+    assert {"cnn", "hog_baseline", "judge", "floor", "chosen", "chosen_version"} <= set(tagger)
     assert (repo_copy / "data" / "tagger" / "tags_auto.csv").exists()
     metrics = json.loads((repo_copy / "metrics" / "ingest.json").read_text())["ingest"]
     assert metrics["images"] > 200 and metrics["images_by_split"]["test"] > 0
@@ -66,6 +66,33 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     shown = run(["dvc", "metrics", "show", "--json"], repo_copy).stdout
     assert "macro_f1" in shown and "images" in shown
 
+    # evaluate: every model's candidate scored, a first store's candidates become champions; deploy serves them
+    ev = json.loads((repo_copy / "metrics" / "evaluate.json").read_text())["evaluate"]
+    models = {
+        "anime-tagger",
+        "anime-posenet",
+        "anime-dcgan",
+        "anime-stylegan",
+        "anime-sr",
+        "anime-srgan",
+        "anime-pose2sketch",
+    }
+    assert models <= set(ev) and ev["serving_generator"] in ("anime-dcgan", "anime-stylegan")
+    assert all(ev[m]["promoted"] and ev[m]["champion_version"] == ev[m]["candidate_version"] for m in models)
+    shown = run(["python", "-m", "models.promote", "anime-dcgan", "--show"], repo_copy).stdout
+    assert f"v{ev['anime-dcgan']['champion_version']} @champion (now): by stage evaluate" in shown
+    comparison = (repo_copy / "data" / "evaluate" / "comparison.md").read_text()
+    assert "no champion yet" in comparison
+    deployed = json.loads((repo_copy / "data" / "deploy" / "deployed.json").read_text())
+    assert deployed["families"]["dcgan"]["version"] == str(ev["anime-dcgan"]["champion_version"])
+    assert deployed["generator"] == ev["serving_generator"].removeprefix("anime-") and deployed["smoke"]
+    card = json.loads((repo_copy / "data" / "deploy" / "dcgan" / "card.json").read_text())
+    assert card["metrics"]["val"]["fd_tagger"] == dcgan["dcgan"]["val_fd_tagger"]  # evaluate re-scored: same figure
+    assert card["training_data"]["images"]["licence"] and card["lineage"]["git_commit"]
+    assert not (repo_copy / "data" / "deploy" / "dcgan" / "discriminator.safetensors").exists()
+    plots = run(["dvc", "plots", "show", "--json"], repo_copy).stdout
+    assert "No plots were loaded" not in plots and "loss_g" in plots and "error_px" in plots
+
     registered = json.loads((repo_copy / "data" / "tagger" / "registered.json").read_text())
     pin = json.loads((repo_copy / "data" / "extractor" / "pin.json").read_text())
     assert pin["version"] == registered["cnn"]  # a store's first tagger CNN is the extractor
@@ -87,6 +114,16 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     family = run(["dvc", "repro"], repo_copy)
     assert "Running stage 'train@dcgan'" in family.stdout and "Running stage 'train@sr'" not in family.stdout
     assert not any(f"Running stage '{st}'" in family.stdout for st in ("ingest", "tagger", "pose", "label"))
+    # ... then evaluate meets the new candidate with the champion: the champion moves only to a better model
+    assert "Running stage 'evaluate'" in family.stdout
+    ev2 = json.loads((repo_copy / "metrics" / "evaluate.json").read_text())["evaluate"]["anime-dcgan"]
+    assert ev2["candidate_version"] != ev["anime-dcgan"]["candidate_version"]
+    if not ev2["promoted"]:  # kept: the new candidate is not better on validation fd_tagger (lower is better)
+        assert ev2["candidate_val_fd_tagger"] >= ev2["champion_val_fd_tagger"] - 1e-4
+    expected = ev2["candidate_version"] if ev2["promoted"] else ev["anime-dcgan"]["champion_version"]
+    assert ev2["champion_version"] == expected
+    shown = run(["python", "-m", "models.promote", "anime-dcgan", "--show"], repo_copy).stdout
+    assert f"v{expected} @champion (now)" in shown
 
     # Changing the active profile's ingest.sizes re-runs ingest and what depends on it.
     set_profile(repo_copy / "params.yaml", "smoke", ingest__sizes=[32, 48, 64])

@@ -1,0 +1,247 @@
+"""One scorer per registered model: a bundle folder in, its figures on validation and test out.
+
+Every version of a model (this run's candidate, the registry's champion) goes through the same scorer with the
+same data, sample count, seed and pinned extractor, so the figures in one comparison are comparable. The scorers
+reuse the train stage's own scoring code (models/<family>/family.py and models/gan/evaluate.py), so a figure here
+equals the one the train stage reported for the same version on the same data.
+
+    score(model, folder, ctx) -> {"val": {...}, "test": {...}, "size": int}
+
+`Context` loads each family's data once (lazily) from the stage inputs (stages/train.PATHS).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import BadInput
+from core.params import Params
+from models import metrics
+
+
+class Context:
+    """The data every scorer reads, loaded on first use and kept for the candidate and the champion alike."""
+
+    def __init__(self, params: Params, paths: dict[str, Path], judge):
+        self.params, self.paths, self.judge = params, paths, judge
+
+    @functools.cached_property
+    def dcgan(self) -> dict:
+        from models.gan import family
+
+        return family.load(self.params, self.paths)[0]
+
+    @functools.cached_property
+    def stylegan(self) -> dict:
+        from models.stylegan import family
+
+        return family.load(self.params, self.paths)[0]
+
+    @functools.cached_property
+    def sr(self) -> dict:
+        from models.sr import family
+
+        return family.load(self.params, self.paths)[0]
+
+    @functools.cached_property
+    def pose2sketch(self) -> dict:
+        from models.pose2sketch import family
+
+        return family.load(self.params, self.paths)[0]
+
+    @functools.cached_property
+    def poses(self):
+        from synth.pose.poseset import PoseSet
+
+        try:
+            return PoseSet(self.paths["render"])
+        except FileNotFoundError as err:
+            raise BadInput(str(err)) from None
+
+    @functools.lru_cache(maxsize=4)  # noqa: B019 (one Context per stage run)
+    def tagger_split(self, size: int, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """(images, labels) of one split at `size`: the `label` stage's tags (human labels win), -1 unknown."""
+        from dataset.shards import ImageShards
+        from models.tagger.labels import labels_for, read_tags
+
+        try:
+            shards = ImageShards(self.paths["data"], size, split)
+            y, _ = labels_for(shards.ids, read_tags(self.paths["labels"]))
+            return shards.arrays()[0], y
+        except FileNotFoundError as err:
+            raise BadInput(f"{err}; run the stage that writes it first (dvc repro)") from None
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019
+    def generator_refs(self, family: str, size: int, n: int) -> dict:
+        """The Reference of validation and test (models/gan/evaluate.py) for a generator of `size`."""
+        from core.names import GROUPS
+        from models.gan import evaluate
+
+        seed = self.params.seed
+        if family == "dcgan":
+            if size not in self.dcgan:
+                raise BadInput(f"no {size} px shard for dcgan (dcgan.sizes {self.params.dcgan.sizes})")
+            d = self.dcgan[size]
+            return {
+                s: evaluate.reference(self.judge, d[s].images, d[s].labels, d["train"].images, n, seed)
+                for s in ("val", "test")
+            }
+        if size not in self.stylegan["images"]:
+            raise BadInput(f"no {size} px shard for stylegan (stylegan.sizes {self.params.stylegan.sizes})")
+        d = self.stylegan["images"][size]
+        unknown = np.full((1, len(GROUPS)), -1)
+        return {
+            s: evaluate.reference(self.judge, d[s], unknown.repeat(len(d[s]), 0), d["train"], n, seed)
+            for s in ("val", "test")
+        }
+
+
+def _config(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError) as err:
+        raise BadInput(f"{folder}: not a model bundle ({err})") from None
+
+
+def _split(figures: dict) -> dict:
+    """{"val_x": a, "x": b} (the train stage's layout) -> {"val": {x: a}, "test": {x: b}}, numbers only."""
+    out: dict = {"val": {}, "test": {}}
+    for k, v in figures.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            split, name = ("val", k[4:]) if k.startswith("val_") else ("test", k)
+            out[split][name] = float(v)
+    return out
+
+
+def dcgan(folder: Path, ctx: Context) -> dict:
+    from models.gan import family
+    from models.gan.conditions import ConditionPrior
+    from models.gan.net import Generator
+
+    G = Generator.load(folder)
+    size = int(G.config["size"])
+    cond = folder / "conditions.safetensors"
+    prior = ConditionPrior.load(cond) if cond.exists() else None
+    refs = ctx.generator_refs("dcgan", size, ctx.params.dcgan.eval.samples)
+    scores = family._score(ctx.judge, refs, family.sampler(G, prior), ctx.params.seed, G.conditional)
+    return {**_split(scores), "size": size}
+
+
+def stylegan(folder: Path, ctx: Context) -> dict:
+    from models.gan import evaluate
+    from models.stylegan.net import Generator
+    from models.stylegan.train import sampler
+
+    G = Generator.load(folder)
+    size = int(_config(folder)["size"])
+    refs = ctx.generator_refs("stylegan", size, ctx.params.stylegan.samples)
+    out: dict = {"val": {}, "test": {}, "size": size}
+    for s, ref in refs.items():
+        fake = sampler(G)(len(ref.images), None, ctx.params.seed)
+        out[s] = evaluate.unconditional_scores(ctx.judge, ref, fake, ctx.params.seed)
+    return out
+
+
+def _sr(folder: Path, ctx: Context) -> dict:
+    from models.sr.family import Split
+    from models.sr.net import SrNet
+    from models.sr.train import upscale
+
+    net = SrNet.load(folder)
+    size = int(_config(folder)["size"])
+    p = ctx.params.sr
+    if size not in ctx.sr["images"]:
+        raise BadInput(f"no {size} px shard for sr (sr.sizes {p.sizes})")
+    d = ctx.sr["images"][size]
+    out: dict = {"size": size}
+    for s in ("val", "test"):
+        split = Split(ctx.judge, d[s], p.scale, p.samples, ctx.params.seed)
+        out[s] = split.score(upscale(net, split.lo))
+    return out
+
+
+def pose2sketch(folder: Path, ctx: Context) -> dict:
+    from models.pose2sketch.family import _pick, scores
+    from models.pose2sketch.net import UNet
+    from models.pose2sketch.train import draw
+
+    net = UNet.load(folder)
+    data = ctx.pose2sketch
+    out: dict = {"size": data["size"]}
+    for s in ("val", "test"):
+        sticks, sketches, joints = data["splits"][s]
+        rows = _pick(len(sticks), ctx.params.pose2sketch.samples, ctx.params.seed)
+        out[s] = scores(draw(net, sticks[rows]), sketches[rows], joints[rows], data["posenet"], data["size"])
+    return out
+
+
+def tagger(folder: Path, ctx: Context) -> dict:
+    from models.tagger.baseline import LinearTagger
+    from models.tagger.evaluate import report
+    from models.tagger.net import TaggerNet, predict_proba
+
+    config = _config(folder)
+    if config.get("kind") == "hog-colour-logreg":
+        model = LinearTagger.load(folder)
+        size = ctx.params.tagger.size
+        probs: Callable = model.probabilities
+    else:
+        net = TaggerNet.load(folder)
+        size = int(config["size"])
+        probs = functools.partial(predict_proba, net)
+    thresholds = config.get("thresholds", {})
+    out: dict = {"size": size}
+    for s in ("val", "test"):
+        x, y = ctx.tagger_split(size, s)
+        rep = report(probs(x), y, thresholds)
+        out[s] = {
+            "macro_f1": rep["macro_f1"],
+            **{f"macro_f1_by_group/{g}": v for g, v in rep["macro_f1_by_group"].items()},
+        }
+    return out
+
+
+def posenet(folder: Path, ctx: Context) -> dict:
+    """pck_0_05 over the kinds it was trained on (the render stage's poses), and per kind."""
+    from models.pose.net import PoseNet, predict
+
+    net = PoseNet.load(folder)
+    config = _config(folder)
+    size = int(config["size"])
+    ps = ctx.poses
+    if ps.size != size:
+        raise BadInput(f"posenet of {size} px, pose set of {ps.size} px: not comparable")
+    out: dict = {"size": size}
+    for s in ("val", "test"):
+        per_kind = {}
+        for kind in config.get("kinds", ["stick"]):
+            x, y = ps.split(s, kind)
+            per_kind[kind] = metrics.get("pck_0_05").fn(predict(net, x), y, size)
+        out[s] = {
+            "pck_0_05": float(np.mean(list(per_kind.values()))),
+            **{f"pck_0_05/{k}": v for k, v in per_kind.items()},
+        }
+    return out
+
+
+SCORERS: dict[str, Callable[[Path, Context], dict]] = {
+    "anime-tagger": tagger,
+    "anime-posenet": posenet,
+    "anime-dcgan": dcgan,
+    "anime-stylegan": stylegan,
+    "anime-sr": _sr,
+    "anime-srgan": _sr,
+    "anime-pose2sketch": pose2sketch,
+}
+
+
+def score(model: str, folder: str | Path, ctx: Context) -> dict:
+    """{"val": {...}, "test": {...}, "size": int} of the bundle in `folder`, a version of `model`."""
+    if model not in SCORERS:
+        raise BadInput(f"no scorer for {model!r}; expected one of {', '.join(SCORERS)}")
+    return SCORERS[model](Path(folder), ctx)

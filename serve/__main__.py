@@ -1,0 +1,32 @@
+"""`python -m serve` (or `make serve`): the artist's page and the API on 127.0.0.1:8000.
+
+    python -m serve                          # serves data/deploy (the deploy stage's bundles)
+    python -m serve --port 8001 --batch-window-ms 0     # another port; micro-batching off
+    ANIME_ADMIN_TOKEN=... python -m serve    # enables POST /admin/reload (the deploy stage calls it)
+
+One process, no children: uvicorn stops it on SIGTERM as on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def main() -> None:
+    import uvicorn
+
+    from serve.app import create_app
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--root", default="data/deploy", help="the deploy stage's folder")
+    ap.add_argument("--batch-window-ms", type=float, default=10.0, help="micro-batching window; 0 turns it off")
+    ap.add_argument("--max-batch", type=int, default=64, help="images in one forward pass at most")
+    args = ap.parse_args()
+    app = create_app(args.root, args.batch_window_ms, args.max_batch)
+    uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level="warning", timeout_graceful_shutdown=5)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""The FastAPI app: the JSON API (OpenAPI docs at /docs) and the artist's page at /.
+
+    GET  /healthz               liveness and what is deployed
+    GET  /api/info              the served models, their sliders, conditions and model cards
+    POST /api/generate          {count, seed, truncation, sliders, conditions, family} -> PNGs (micro-batched)
+    POST /api/upscale           an image upload -> the 4x PNG (anime-sr, or anime-srgan with ?model=srgan)
+    POST /api/sketch            {joints: 11 [x, y]} -> stick figure, sketch and the closest 3D-model reference
+    POST /api/tag               an image upload -> the tagger's reading per attribute group
+    POST /api/restore           a PNG this service made -> the settings stored in it (seed, model, sliders...)
+    POST /admin/reload          (Authorization: Bearer $ANIME_ADMIN_TOKEN) load data/deploy again
+
+Every PNG the service returns carries its settings as a tEXt chunk `anime-character` (JSON: seed, model, version,
+truncation, sliders, conditions), so a downloaded image can be uploaded to /api/restore to get them back.
+Bundles are loaded from the deploy stage's folder only (serve/bundles.py), never unpickled.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from fastapi import Depends, FastAPI, File, Header, HTTPException, Query, UploadFile
+from fastapi.responses import FileResponse, Response
+from PIL import Image, PngImagePlugin
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.names import ATTRIBUTES, JOINTS
+from serve.batching import Batcher
+from serve.bundles import BundleError, Models
+
+STATIC = Path(__file__).parent / "static"
+META_KEY = "anime-character"
+MAX_COUNT = 16
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+MAX_TAG_PIXELS = 1024 * 1024  # an image to tag: at most 1024 x 1024
+MAX_UPSCALE_SIDE = 128  # an image to upscale: at most 128 x 128 (512 x 512 out)
+SEED_MAX = 2**31 - 1
+
+
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    count: int = Field(4, ge=1, le=MAX_COUNT, description="images; seeds seed, seed+1, ...")
+    seed: int = Field(0, ge=0, le=SEED_MAX - MAX_COUNT)
+    truncation: float = Field(1.0, ge=0.0, le=1.0, description="psi: 1 = no truncation")
+    sliders: dict[str, float] = Field(default_factory=dict, description="StyleGAN sliders, -1..1 (= -3..3 sigma)")
+    conditions: dict[str, str] = Field(default_factory=dict, description="DCGAN: attribute group -> value")
+    family: str | None = Field(None, description="dcgan or stylegan; default: the best by the evaluate stage")
+    upscale: bool = Field(False, description="also return each image 4x upscaled (anime-sr)")
+
+
+class SketchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    joints: list[tuple[float, float]] = Field(
+        ..., min_length=len(JOINTS), max_length=len(JOINTS), description=f"{', '.join(JOINTS)} in pose pixels"
+    )
+
+
+class Image64(BaseModel):
+    seed: int | None = None
+    png: str = Field(description="base64 PNG")
+
+
+class GenerateResponse(BaseModel):
+    family: str
+    version: str
+    images: list[Image64]
+    upscaled: list[Image64] | None = None
+
+
+def png_bytes(img: np.ndarray, meta: dict | None = None) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    if meta is not None:
+        info.add_text(META_KEY, json.dumps(meta, sort_keys=True))
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(img)).save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def b64(img: np.ndarray, meta: dict | None = None) -> str:
+    return base64.b64encode(png_bytes(img, meta)).decode()
+
+
+async def read_image(upload: UploadFile, max_pixels: int) -> tuple[np.ndarray, Image.Image]:
+    """An uploaded PNG/JPEG/WebP as uint8 RGB, refused (413/415/422) before decoding when too large or not an image."""
+    data = await upload.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise HTTPException(413, f"upload over {MAX_UPLOAD_BYTES} bytes")
+    if not data:
+        raise HTTPException(422, "empty upload")
+    try:
+        im = Image.open(io.BytesIO(data))  # reads the header only
+        if im.format not in ("PNG", "JPEG", "WEBP"):
+            raise HTTPException(415, f"{im.format} images are not accepted; send PNG, JPEG or WebP")
+        w, h = im.size
+        if w * h > max_pixels or w < 1 or h < 1:
+            raise HTTPException(413, f"{w}x{h} pixels: over the limit of {max_pixels} pixels")
+        rgb = np.asarray(im.convert("RGB"))
+    except HTTPException:
+        raise
+    except Image.DecompressionBombError:  # PIL refuses headers claiming far more pixels than anything we take
+        raise HTTPException(413, f"the image claims more than {max_pixels} pixels") from None
+    except (OSError, ValueError) as err:
+        raise HTTPException(422, f"not a readable image ({type(err).__name__})") from None
+    return rgb, im
+
+
+def create_app(
+    root: str | Path = "data/deploy", window_ms: float = 10.0, max_images: int = 64, admin_token: str | None = None
+) -> FastAPI:
+    app = FastAPI(title="anime character service", version="1", description=__doc__)
+    state: dict = {"models": None, "error": None}
+    token = admin_token if admin_token is not None else os.environ.get("ANIME_ADMIN_TOKEN")
+
+    def load() -> None:
+        state["models"] = Models.load(root)
+        state["error"] = None
+
+    try:
+        load()
+    except BundleError as err:  # the service still starts, says why on every call, and can be reloaded
+        state["error"] = str(err)
+
+    def models() -> Models:
+        if state["models"] is None:
+            raise HTTPException(503, f"no models deployed: {state['error']} (run `dvc repro deploy`)")
+        return state["models"]
+
+    def run_batch(key, seeds: list[int]) -> np.ndarray:
+        family, psi, sliders, conditions = key
+        return models().generate(seeds, family, psi, dict(sliders), dict(conditions))
+
+    batcher = Batcher(run_batch, window_ms, max_images)
+    app.state.batcher = batcher
+
+    def admin(authorization: Annotated[str | None, Header()] = None) -> None:
+        if not token:
+            raise HTTPException(403, "admin endpoints are off: start the server with ANIME_ADMIN_TOKEN set")
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "a valid admin token is required (Authorization: Bearer ...)")
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        m = state["models"]
+        return {
+            "status": "ok" if m is not None else "no models",
+            "deployed": m.deployed["families"] if m else {},
+            "error": state["error"],
+        }
+
+    @app.get("/api/info")
+    def info() -> dict:
+        return models().info()
+
+    @app.post("/api/generate", response_model=GenerateResponse)
+    async def generate(req: GenerateRequest) -> GenerateResponse:
+        m = models()
+        family = req.family or m.default_generator
+        if family not in m.generators:
+            raise HTTPException(422, f"family {family!r}: deployed generators are {', '.join(m.generators)}")
+        g = m.generators[family]
+        unknown = sorted(set(req.sliders) - set(g.sliders))
+        if unknown:
+            raise HTTPException(422, f"{family} has no slider {unknown[0]!r}; it has: {', '.join(g.sliders) or 'none'}")
+        if any(not -1.0 <= v <= 1.0 for v in req.sliders.values()):
+            raise HTTPException(422, "slider values are between -1 and 1")
+        if req.conditions and not g.conditional:
+            raise HTTPException(422, f"{family} does not take conditions; use sliders")
+        for group, value in req.conditions.items():
+            if value not in ATTRIBUTES.get(group, ()):
+                raise HTTPException(422, f"condition {group}={value!r}: unknown group or value")
+        if req.upscale and "sr" not in m.upscalers:
+            raise HTTPException(422, "no upscaler deployed")
+        seeds = list(range(req.seed, req.seed + req.count))
+        key = (
+            family,
+            round(req.truncation, 6),
+            tuple(sorted(req.sliders.items())),
+            tuple(sorted(req.conditions.items())),
+        )
+        images = await batcher.submit(key, seeds)
+        version = m.deployed["families"][family]["version"]
+        meta = {
+            "model": f"anime-{family}",
+            "version": version,
+            "truncation": req.truncation,
+            "sliders": req.sliders,
+            "conditions": req.conditions,
+        }
+        out = GenerateResponse(
+            family=family,
+            version=version,
+            images=[Image64(seed=s, png=b64(img, {**meta, "seed": s})) for s, img in zip(seeds, images, strict=True)],
+        )
+        if req.upscale:
+            import asyncio
+
+            big = await asyncio.to_thread(m.upscale, images, "sr")
+            out.upscaled = [
+                Image64(seed=s, png=b64(img, {**meta, "seed": s, "upscaled": "sr"}))
+                for s, img in zip(seeds, big, strict=True)
+            ]
+        return out
+
+    @app.post("/api/upscale", responses={200: {"content": {"image/png": {}}}})
+    async def upscale(
+        file: Annotated[UploadFile, File()], model: Annotated[str, Query(pattern="^(sr|srgan)$")] = "sr"
+    ) -> Response:
+        m = models()
+        if model not in m.upscalers:
+            raise HTTPException(422, f"upscaler {model!r} is not deployed ({', '.join(m.upscalers) or 'none'})")
+        rgb, im = await read_image(file, MAX_UPSCALE_SIDE * MAX_UPSCALE_SIDE)
+        if max(rgb.shape[:2]) > MAX_UPSCALE_SIDE:
+            raise HTTPException(
+                413, f"{rgb.shape[1]}x{rgb.shape[0]}: the upscaler takes at most {MAX_UPSCALE_SIDE} px a side"
+            )
+        import asyncio
+
+        big = await asyncio.to_thread(m.upscale, rgb[None], model)
+        meta = json.loads(im.info[META_KEY]) if isinstance(im.info.get(META_KEY), str) else {}
+        if not isinstance(meta, dict):
+            meta = {}
+        return Response(png_bytes(big[0], {**meta, "upscaled": model}), media_type="image/png")
+
+    @app.post("/api/sketch")
+    def sketch(req: SketchRequest) -> dict:
+        m = models()
+        if m.pose2sketch is None:
+            raise HTTPException(422, "no pose -> sketch model deployed")
+        size = int(m.pose2sketch.config["size"])
+        joints = np.array(req.joints, np.float32)
+        if not np.isfinite(joints).all() or (joints < -size).any() or (joints > 2 * size).any():
+            raise HTTPException(422, f"joints are pixel coordinates of a {size} x {size} canvas")
+        out = m.sketch(joints)
+        return {
+            "size": size,
+            "stick": b64(out["stick"]),
+            "sketch": b64(np.repeat(out["sketch"][..., None], 3, axis=2)),
+            "reference": b64(np.repeat(out["reference"][..., None], 3, axis=2))
+            if out["reference"] is not None
+            else None,
+            "reference_id": out["reference_id"],
+            "version": m.deployed["families"]["pose2sketch"]["version"],
+        }
+
+    @app.post("/api/tag")
+    async def tag(file: Annotated[UploadFile, File()]) -> dict:
+        m = models()
+        if m.tagger is None:
+            raise HTTPException(422, "no tagger deployed")
+        rgb, _ = await read_image(file, MAX_TAG_PIXELS)
+        return {"tags": m.tag(rgb), "version": m.deployed["families"]["tagger"]["version"]}
+
+    @app.post("/api/restore")
+    async def restore(file: Annotated[UploadFile, File()]) -> dict:
+        _, im = await read_image(file, MAX_TAG_PIXELS)
+        raw = im.info.get(META_KEY)
+        if not isinstance(raw, str):
+            raise HTTPException(422, "this PNG carries no settings (it was not made by this service)")
+        try:
+            meta = json.loads(raw)
+            if not isinstance(meta, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            raise HTTPException(422, "this PNG's settings are not readable") from None
+        return meta
+
+    @app.post("/admin/reload", dependencies=[Depends(admin)])
+    def reload() -> dict:
+        try:
+            load()
+        except BundleError as err:
+            raise HTTPException(409, f"reload failed, the previous models stay: {err}") from None
+        return {"reloaded": state["models"].deployed["families"]}
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    return app

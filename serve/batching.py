@@ -1,0 +1,94 @@
+"""Micro-batching of generate requests: concurrent requests with the same settings run as one forward pass.
+
+One consumer takes the oldest waiting request, waits until `window_ms` after its arrival for others with the same
+key (family, truncation, sliders, conditions), and runs them together, up to `max_images` images, in a worker
+thread (the event loop keeps accepting requests). Requests that arrive while a pass runs wait for the next one, so
+under load the batches grow by themselves. With `window_ms = 0` every request runs alone: the baseline of
+bench/serve.py. Each image depends on its own seed only (serve/bundles.py), so batch-mates never change a result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class _Pending:
+    key: Hashable
+    seeds: list[int]
+    future: asyncio.Future
+    arrived: float
+
+
+class Batcher:
+    """`await batcher.submit(key, seeds)` -> uint8 [len(seeds), S, S, 3]; `run(key, seeds)` does the work."""
+
+    def __init__(self, run: Callable[[Hashable, list[int]], np.ndarray], window_ms: float, max_images: int):
+        self.run, self.window, self.max_images = run, window_ms / 1000.0, max_images
+        self.pending: list[_Pending] = []
+        self.wake: asyncio.Event | None = None
+        self.worker: asyncio.Task | None = None
+        self.batches = 0  # forward passes run (the bench and the tests read it)
+        self.images = 0
+
+    async def submit(self, key: Hashable, seeds: list[int]) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        if self.worker is None or self.worker.done():
+            self.wake = asyncio.Event()
+            self.worker = loop.create_task(self._consume())
+        fut: asyncio.Future = loop.create_future()
+        self.pending.append(_Pending(key, seeds, fut, time.monotonic()))
+        self.wake.set()
+        return await fut
+
+    def _batch(self) -> list[_Pending]:
+        """The oldest request and the others of its key, up to max_images (the oldest always goes)."""
+        head = self.pending[0]
+        taken, n = [], 0
+        for p in self.pending:
+            if p.key == head.key and (not taken or n + len(p.seeds) <= self.max_images):
+                taken.append(p)
+                n += len(p.seeds)
+        for p in taken:
+            self.pending.remove(p)
+        return taken
+
+    def _full(self, key: Hashable) -> bool:
+        return sum(len(p.seeds) for p in self.pending if p.key == key) >= self.max_images
+
+    async def _consume(self) -> None:
+        while True:
+            while not self.pending:
+                self.wake.clear()
+                await self.wake.wait()
+            head = self.pending[0]
+            while self.window > 0 and not self._full(head.key):
+                left = head.arrived + self.window - time.monotonic()
+                if left <= 0:
+                    break
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), left)
+                except TimeoutError:
+                    break
+            items = self._batch() if self.window > 0 else [self.pending.pop(0)]
+            seeds = [s for it in items for s in it.seeds]
+            try:
+                images = await asyncio.to_thread(self.run, items[0].key, seeds)
+            except Exception as err:  # noqa: BLE001 (handed to every request of the batch)
+                for it in items:
+                    if not it.future.done():
+                        it.future.set_exception(err)
+                continue
+            self.batches += 1
+            self.images += len(seeds)
+            start = 0
+            for it in items:
+                if not it.future.done():
+                    it.future.set_result(images[start : start + len(it.seeds)])
+                start += len(it.seeds)

@@ -1,0 +1,278 @@
+"""The serving bundles the `deploy` stage writes (data/deploy/<family>/), loaded without unpickling anything.
+
+A bundle is what the registry holds for the champion version: `model.safetensors` + `config.json` (every network),
+plus arrays: `conditions.safetensors` (DCGAN's training combinations), `sliders.safetensors` + `sliders.json`
+(StyleGAN's attribute directions), `index.npz` + `index.json` + `references.npy` (posenet's retrieval index and the
+3D-model projections it points at), `arrays.npz` (the linear tagger). `card.json` is the model card. Loading reads
+safetensors, JSON and `np.load(..., allow_pickle=False)` only.
+
+    models = Models.load(Path("data/deploy"))     # what the service serves
+    models.generate(4, seed=7, psi=0.7, sliders={"smile=yes": 0.5})
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.names import ATTRIBUTES, GROUPS, JOINTS
+
+FAMILIES = ("dcgan", "stylegan", "sr", "srgan", "pose2sketch", "posenet", "tagger")
+DEPLOYED = "deployed.json"
+
+
+class BundleError(ValueError):
+    """A bundle that is missing, incomplete or not what its config says."""
+
+
+def _json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise BundleError(f"{path}: {err}") from None
+
+
+@dataclass
+class Generator:
+    """DCGAN or StyleGAN behind one interface: sample(count, seed, psi, sliders, conditions) -> uint8 [n, S, S, 3]."""
+
+    family: str
+    net: torch.nn.Module
+    size: int
+    prior: object | None = None  # DCGAN: ConditionPrior
+    directions: dict[str, np.ndarray] = field(default_factory=dict)  # StyleGAN: unit directions in W
+    sigma: dict[str, float] = field(default_factory=dict)
+    step_sigmas: float = 3.0
+
+    @property
+    def sliders(self) -> list[str]:
+        return list(self.directions)
+
+    @property
+    def conditional(self) -> bool:
+        return self.family == "dcgan" and bool(getattr(self.net, "conditional", False))
+
+    @torch.no_grad()
+    def sample(
+        self,
+        seeds: list[int],
+        psi: float = 1.0,
+        sliders: dict[str, float] | None = None,
+        conditions: dict[str, str] | None = None,
+    ) -> np.ndarray:
+        """One image per seed (the same seed gives the same character, whatever else is in the batch)."""
+        from models.engine.gan import to_uint8
+
+        self.net.eval()
+        if self.family == "stylegan":
+            from models.stylegan.train import render
+
+            z = torch.cat(
+                [torch.randn(1, self.net.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+            )
+            w = self.net.map(z, psi)
+            for name, value in (sliders or {}).items():  # +-1 on a slider is +-step_sigmas standard deviations
+                n = torch.from_numpy(self.directions[name])
+                w = w + float(value) * self.step_sigmas * self.sigma[name] * n
+            # the noise inputs are drawn per image from its own seed, so a batch-mate never changes a character
+            return np.concatenate([render(self.net, w[i : i + 1], int(s)) for i, s in enumerate(seeds)])
+        cond = None
+        if self.conditional:
+            null = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])
+            rows = []
+            for s in seeds:
+                req = np.full((1, len(GROUPS)), -1)
+                for g, v in (conditions or {}).items():
+                    req[0, GROUPS.index(g)] = ATTRIBUTES[g].index(v)
+                rows.append(self.prior.sample(1, np.random.default_rng(int(s)), req) if self.prior is not None else req)
+            y = torch.from_numpy(np.concatenate(rows))
+            cond = torch.where(y < 0, null.expand_as(y), y)
+        z = torch.cat([torch.randn(1, self.net.nz, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+        if psi != 1.0:  # the truncation trick for a Gaussian prior: shrink z towards its mean (0)
+            z = z * psi
+        return to_uint8(self.net(z, cond))
+
+
+@dataclass
+class Models:
+    """Every deployed bundle, loaded; `generator` is the one evaluate chose (or the only one deployed)."""
+
+    root: Path
+    deployed: dict
+    generators: dict[str, Generator]
+    default_generator: str
+    upscalers: dict[str, torch.nn.Module]
+    pose2sketch: torch.nn.Module | None
+    posenet: torch.nn.Module | None
+    index: object | None
+    references: np.ndarray | None
+    tagger: object | None
+    tagger_thresholds: dict[str, float]
+    cards: dict[str, dict]
+    lock: threading.Lock = field(default_factory=threading.Lock)  # torch modules shared by request threads
+
+    @classmethod
+    def load(cls, root: str | Path) -> Models:
+        root = Path(root)
+        deployed = _json(root / DEPLOYED)
+        families = deployed.get("families", {})
+        if not families:
+            raise BundleError(f"{root / DEPLOYED}: no family deployed")
+        cards = {f: _json(root / f / "card.json") for f in families}
+        gens: dict[str, Generator] = {}
+        if "dcgan" in families:
+            from models.gan.conditions import ConditionPrior
+            from models.gan.net import Generator as DcganG
+
+            net = _load(DcganG, root / "dcgan")
+            cond = root / "dcgan" / "conditions.safetensors"
+            prior = ConditionPrior.load(cond) if cond.exists() else None
+            gens["dcgan"] = Generator("dcgan", net, int(net.config["size"]), prior)
+        if "stylegan" in families:
+            from safetensors.torch import load_file
+
+            from models.stylegan.net import Generator as StyleG
+
+            folder = root / "stylegan"
+            net = _load(StyleG, folder)
+            doc = _json(folder / "sliders.json")
+            arrays = load_file(str(folder / "sliders.safetensors"))
+            names = list(doc.get("tags", []))
+            if len(names) != len(arrays["sigma"]):
+                raise BundleError(
+                    f"{folder}: sliders.json names {len(names)} sliders, the arrays {len(arrays['sigma'])}"
+                )
+            directions = {n: arrays["directions"][i].numpy().astype(np.float32) for i, n in enumerate(names)}
+            sigma = {n: float(arrays["sigma"][i]) for i, n in enumerate(names)}
+            size = int(_json(folder / "config.json")["size"])
+            gens["stylegan"] = Generator(
+                "stylegan", net, size, None, directions, sigma, float(doc.get("step_sigmas", 3.0))
+            )
+        ups = {}
+        for f in ("sr", "srgan"):
+            if f in families:
+                from models.sr.net import SrNet
+
+                ups[f] = _load(SrNet, root / f)
+        p2s = posenet = index = refs = None
+        if "pose2sketch" in families:
+            from models.pose2sketch.net import UNet
+
+            p2s = _load(UNet, root / "pose2sketch")
+        if "posenet" in families:
+            from models.pose.net import PoseNet
+            from models.pose.retrieval import RetrievalIndex
+
+            posenet = _load(PoseNet, root / "posenet")
+            index = RetrievalIndex.load(root / "posenet")
+            ref_path = root / "posenet" / "references.npy"
+            if ref_path.exists():
+                refs = np.load(ref_path, allow_pickle=False)
+                if len(refs) != len(index.ids):
+                    raise BundleError(f"{ref_path}: {len(refs)} references for {len(index.ids)} index entries")
+        tagger, thresholds = None, {}
+        if "tagger" in families:
+            folder = root / "tagger"
+            cfg = _json(folder / "config.json")
+            thresholds = cfg.get("thresholds", {})
+            if cfg.get("kind") == "hog-colour-logreg":
+                from models.tagger.baseline import LinearTagger
+
+                tagger = LinearTagger.load(folder)
+            else:
+                from models.tagger.net import TaggerNet
+
+                tagger = _load(TaggerNet, folder)
+        if not gens:
+            raise BundleError(f"{root}: no generator deployed (dcgan or stylegan)")
+        default = deployed.get("generator") or next(iter(gens))
+        if default not in gens:
+            default = next(iter(gens))
+        return cls(root, deployed, gens, default, ups, p2s, posenet, index, refs, tagger, thresholds, cards)
+
+    # --- the operations of the API --------------------------------------------------------------------------------
+
+    def generate(self, seeds: list[int], family: str | None = None, psi: float = 1.0, sliders=None, conditions=None):
+        g = self.generators[family or self.default_generator]
+        with self.lock:
+            return g.sample(seeds, psi, sliders, conditions)
+
+    def upscale(self, images: np.ndarray, family: str = "sr") -> np.ndarray:
+        from models.sr.train import upscale
+
+        with self.lock:
+            return upscale(self.upscalers[family], images)
+
+    def sketch(self, joints: np.ndarray) -> dict:
+        """joints [11, 2] in pixels of the pose size -> the stick figure, the sketch, and the closest reference."""
+        from models.pose.net import embed_images
+        from models.pose2sketch.train import draw
+        from synth.pose.figure import draw_stick
+
+        size = int(self.pose2sketch.config["size"]) if hasattr(self.pose2sketch, "config") else 64
+        stick = draw_stick(np.asarray(joints, np.float32), size, 4, np.random.default_rng(0))  # fixed: deterministic
+        with self.lock:
+            sketch = draw(self.pose2sketch, stick[None])[0]
+            out = {"stick": stick, "sketch": sketch, "reference": None, "reference_id": None}
+            if self.posenet is not None and self.index is not None:
+                _, rows = self.index.query(embed_images(self.posenet, stick[None]), k=1)
+                r = int(rows[0, 0])
+                out["reference_id"] = self.index.ids[r]
+                if self.references is not None:
+                    out["reference"] = self.references[r]
+        return out
+
+    def tag(self, image: np.ndarray) -> dict:
+        """uint8 [H, W, 3] -> per group the read value and its probability (the tagger's own size)."""
+        import cv2
+
+        from models.tagger.evaluate import predict_groups
+
+        size = int(self.cards["tagger"].get("size", 64))
+        x = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)[None]
+        with self.lock:
+            if hasattr(self.tagger, "probabilities_from_features"):
+                probs = self.tagger.probabilities(x)
+            else:
+                from models.tagger.net import predict_proba
+
+                probs = predict_proba(self.tagger, x)
+        pred = predict_groups(probs, self.tagger_thresholds)[0]
+        return {
+            g: {"value": ATTRIBUTES[g][int(pred[k])], "p": round(float(probs[g][0, int(pred[k])]), 4)}
+            for k, g in enumerate(GROUPS)
+        }
+
+    def info(self) -> dict:
+        gens = {
+            f: {
+                "size": g.size,
+                "sliders": g.sliders,
+                "conditional": g.conditional,
+                "conditions": dict(ATTRIBUTES) if g.conditional else {},
+            }
+            for f, g in self.generators.items()
+        }
+        return {
+            "generator": self.default_generator,
+            "generators": gens,
+            "upscalers": list(self.upscalers),
+            "pose2sketch": self.pose2sketch is not None,
+            "joints": list(JOINTS),
+            "pose_size": int(self.pose2sketch.config["size"]) if self.pose2sketch is not None else None,
+            "tagger": self.tagger is not None,
+            "cards": self.cards,
+            "deployed": self.deployed,
+        }
+
+
+def _load(cls, folder: Path):
+    try:
+        return cls.load(folder)
+    except (OSError, KeyError, ValueError, RuntimeError) as err:
+        raise BundleError(f"{folder}: cannot load {cls.__name__} ({err})") from None
