@@ -4,7 +4,7 @@ STAMP := $(VENV)/.installed
 RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DO_NOT_TRACK=1 PYTHONDONTWRITEBYTECODE=1
 PYTHON ?= python3
 
-.PHONY: pipeline test test-fast lock mlflow labelstudio label-sync contact-sheet lint clean-outputs
+.PHONY: pipeline test test-fast lock mlflow labelstudio label-sync serve contact-sheet lint clean-outputs
 
 $(STAMP): requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ labelstudio: $(STAMP)
 ## push new images (with pre-annotations) to Label Studio, then pull finished annotations into labeling/exports/
 label-sync: $(STAMP)
 	$(RUN) python -m labeling.sync push && $(RUN) python -m labeling.sync pull
+
+## the artist's page and the API on 127.0.0.1 (SERVE_PORT, default 8000) over data/deploy (the deploy stage)
+serve: $(STAMP)
+	$(RUN) python -m serve --port $${SERVE_PORT:-8000}
 
 ## the README's 8x8 contact sheets: the generated faces and the pose kinds
 contact-sheet: $(STAMP)

@@ -27,6 +27,7 @@ import pytest
 
 from core.names import JOINTS
 from tests.conftest import REPO
+from tests.devtools import DevtoolsPage
 from tests.labeling.champions import register_posenet
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -46,25 +47,6 @@ def _session_cookie(url: str, email: str, password: str) -> dict:
     return cookies
 
 
-class _Page:
-    def __init__(self, ws):
-        self.ws, self.n = ws, 0
-
-    async def call(self, method: str, **params):
-        self.n += 1
-        await self.ws.send(json.dumps({"id": self.n, "method": method, "params": params}))
-        while True:
-            msg = json.loads(await self.ws.recv())
-            if msg.get("id") == self.n:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-
-    async def text(self) -> str:
-        r = await self.call("Runtime.evaluate", expression="document.body ? document.body.innerText : ''")
-        return r.get("result", {}).get("value", "")
-
-
 # the regions of the annotation the editor shows (a draft made from the prediction): [joint, x %, y %]
 REGIONS = "Htx.annotationStore.selected.regionStore.regions.map(r => [r.labelName, r.x, r.y])"
 
@@ -76,7 +58,7 @@ async def _open_task(
     import websockets
 
     async with websockets.connect(ws_url, max_size=None) as ws:
-        page = _Page(ws)
+        page = DevtoolsPage(ws)
         await page.call("Page.enable")
         await page.call("Network.enable")
         for name, value in cookies.items():
