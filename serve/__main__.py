@@ -23,7 +23,13 @@ def main() -> None:
     ap.add_argument("--root", default="data/deploy", help="the deploy stage's folder")
     ap.add_argument("--batch-window-ms", type=float, default=10.0, help="micro-batching window; 0 turns it off")
     ap.add_argument("--max-batch", type=int, default=64, help="images in one forward pass at most")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core); 1 keeps a "
+                    "busy machine from stalling each forward pass")  # fmt: skip
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     app = create_app(args.root, args.batch_window_ms, args.max_batch)
     uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level="warning", timeout_graceful_shutdown=5)
 

@@ -3,8 +3,8 @@
 One consumer takes the oldest waiting request, waits until `window_ms` after its arrival for others with the same
 key (family, truncation, sliders, conditions), and runs them together, up to `max_images` images, in a worker
 thread (the event loop keeps accepting requests). Requests that arrive while a pass runs wait for the next one, so
-under load the batches grow by themselves. A lone request on an idle batcher (nothing else waiting, no pass in the
-last window) runs at once: one client pays no window. With `window_ms = 0` every request runs alone: the baseline
+under load the batches grow by themselves. A request alone in the batcher (no other request waiting or in a pass)
+runs at once: one client sending request after request pays no window. With `window_ms = 0` every request runs alone: the baseline
 of bench/serve.py. Each image depends on its own seed only (serve/bundles.py), so batch-mates never change a result.
 """
 
@@ -36,7 +36,7 @@ class Batcher:
         self.worker: asyncio.Task | None = None
         self.batches = 0  # forward passes run (the bench and the tests read it)
         self.images = 0
-        self.last_pass = float("-inf")  # when the last pass ended (monotonic)
+        self.in_flight = 0  # requests submitted and not yet answered
 
     async def submit(self, key: Hashable, seeds: list[int]) -> np.ndarray:
         loop = asyncio.get_running_loop()
@@ -45,8 +45,12 @@ class Batcher:
             self.worker = loop.create_task(self._consume())
         fut: asyncio.Future = loop.create_future()
         self.pending.append(_Pending(key, seeds, fut, time.monotonic()))
+        self.in_flight += 1
         self.wake.set()
-        return await fut
+        try:
+            return await fut
+        finally:
+            self.in_flight -= 1
 
     def _batch(self) -> list[_Pending]:
         """The oldest request and the others of its key, up to max_images (the oldest always goes)."""
@@ -69,7 +73,7 @@ class Batcher:
                 self.wake.clear()
                 await self.wake.wait()
             head = self.pending[0]
-            idle = len(self.pending) == 1 and time.monotonic() - self.last_pass > self.window
+            idle = self.in_flight == 1  # the head alone: nobody to wait for
             while self.window > 0 and not idle and not self._full(head.key):
                 left = head.arrived + self.window - time.monotonic()
                 if left <= 0:
@@ -88,8 +92,6 @@ class Batcher:
                     if not it.future.done():
                         it.future.set_exception(err)
                 continue
-            finally:
-                self.last_pass = time.monotonic()
             self.batches += 1
             self.images += len(seeds)
             start = 0

@@ -7,7 +7,7 @@ plus arrays: `conditions.safetensors` (DCGAN's training combinations), `sliders.
 safetensors, JSON and `np.load(..., allow_pickle=False)` only.
 
     models = Models.load(Path("data/deploy"))     # what the service serves
-    models.generate(4, seed=7, psi=0.7, sliders={"smile=yes": 0.5})
+    models.generate([7, 8, 9, 10], "stylegan", psi=0.7, sliders={"smile=yes": 0.5})   # uint8 [4, S, S, 3]
 """
 
 from __future__ import annotations
