@@ -8,6 +8,7 @@ import atexit
 import base64
 import io
 import json
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,7 +24,7 @@ from PIL import Image
 from serve.app import MAX_UPLOAD_BYTES, META_KEY, create_app
 from tests.serve.tiny import make_deploy
 
-TOKEN = "test-admin-token"
+TOKEN = secrets.token_hex(16)  # made per run: no fixed credential in the repository
 
 
 @pytest.fixture(scope="module")
