@@ -14,6 +14,7 @@ string; it becomes the float it means here.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -457,6 +458,44 @@ class StyleganParams(GanEngineParams):
         return sizes
 
 
+class FlowsParams(Section):
+    """Prefect (flows/): the schedules `make schedule` serves and how a run treats failures and another run."""
+
+    timezone: str  # IANA name; the cron below is read in it (daylight saving included)
+    pipeline_cron: str  # when the scheduled pipeline runs (5 cron fields)
+    label_sync_minutes: float = Field(gt=0, le=24 * 60)  # the Label Studio sync's interval
+    retries: int = Field(ge=0, le=10)  # retries of a stage that exits 75 (transient); exit 2 is never retried
+    retry_delay_seconds: list[float] = Field(min_length=1)  # backoff between those retries (the last repeats)
+    on_busy: Literal["wait", "skip"]  # a pipeline run that finds another in progress
+    wait_minutes: float = Field(ge=0, le=24 * 60)  # how long `wait` waits before giving up (the run fails)
+    workspace: str  # the scheduled run's own clone (relative to the checkout; must lie outside it)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as Europe/Berlin or UTC)") from None
+        return v
+
+    @field_validator("pipeline_cron")
+    @classmethod
+    def _five_fields(cls, v: str) -> str:
+        if len(v.split()) != 5 or not re.fullmatch(r"[0-9*/,\- A-Za-z]+", v):
+            raise ValueError(f"{v!r} is not a 5-field cron expression (minute hour day month weekday)")
+        return v
+
+    @field_validator("retry_delay_seconds")
+    @classmethod
+    def _non_negative(cls, v: list[float]) -> list[float]:
+        if any(d < 0 for d in v):
+            raise ValueError("delays must be >= 0 seconds")
+        return v
+
+
 class Params(Section):
     profile: Literal["smoke", "cpu", "gpu"]
     seed: int = Field(ge=0, le=2**31 - 1)
@@ -467,6 +506,7 @@ class Params(Section):
     render: RenderParams
     pose: PoseParams
     label: LabelParams
+    flows: FlowsParams
     dcgan: DcganParams
     sr: SrParams
     pose2sketch: Pose2sketchParams

@@ -1,6 +1,6 @@
 """The one MLflow helper every training stage uses: open a run with lineage, log metrics and figures, register.
 
-By default the store is local: SQLite at `<repo>/mlruns/mlflow.db` (an absolute URI, so the working folder does not
+By default the store is local: SQLite at `<repo>/mlruns/mlflow.db` (or under $ANIME_MLFLOW_STORE) (an absolute URI, so the working folder does not
 matter) and artifacts under `<repo>/mlruns/artifacts/`; `MLFLOW_TRACKING_URI` points elsewhere (a server).
 
 Every run carries the lineage tags `git_commit`, `git_dirty` (the code or params differ from the commit; the
@@ -29,7 +29,8 @@ from core.errors import Transient
 from core.params import Params
 
 REPO = Path(__file__).resolve().parent.parent
-STORE = REPO / "mlruns"
+# ANIME_MLFLOW_STORE: another checkout's store (a scheduled run's workspace clone shares the checkout's: flows/)
+STORE = Path(os.environ.get("ANIME_MLFLOW_STORE") or REPO / "mlruns")
 
 
 def default_uri() -> str:

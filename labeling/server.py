@@ -1,6 +1,6 @@
 """The local Label Studio server: its own venv, an admin with a fixed API token, local-files serving of `data/`.
 
-    python -m labeling.server start     # (make labelstudio) runs in the foreground until Ctrl-C
+    python -m labeling.server start     # (make labelstudio) runs in the foreground until Ctrl-C or SIGTERM
     python -m labeling.server url       # prints the URL and how to log in
 
 Label Studio cannot share the main venv (its pins conflict with Prefect's), so it lives in `.venv-labelstudio`
@@ -210,22 +210,25 @@ def _describe(port: int, creds: Credentials) -> str:
 
 
 def main() -> None:
+    from core.launch import Supervisor
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", choices=["start", "url"])
     ap.add_argument("--port", type=int, default=int(os.environ.get("LABEL_STUDIO_PORT", DEFAULT_PORT)))
+    ap.add_argument("--data-dir", type=Path, default=DATA_DIR, help="the server's data (made on first use)")
     args = ap.parse_args()
     creds = credentials()
     if args.command == "url":
         print(_describe(args.port, creds))
         return
-    print(f"starting Label Studio (data in {DATA_DIR.relative_to(REPO)}, files served from {DOCUMENT_ROOT.name}/)")
-    proc = start(args.port, creds=creds, log=DATA_DIR.parent / "labelstudio.log")
-    print(_describe(args.port, creds))
-    print("Ctrl-C stops it.")
-    try:
-        proc.wait()
-    except KeyboardInterrupt:
-        stop(proc)
+    print(f"starting Label Studio (data in {args.data_dir}, files served from {DOCUMENT_ROOT})", flush=True)
+    # SIGTERM (a supervisor, a scheduler, `kill`) stops the server as Ctrl-C does, even while it is starting
+    with Supervisor("Label Studio") as sup:
+        sup.adopt(start(args.port, args.data_dir, creds=creds, log=args.data_dir.parent / "labelstudio.log"))
+        print(_describe(args.port, creds))
+        print("Ctrl-C or SIGTERM stops it.", flush=True)
+        sup.wait()
+    sys.exit(sup.exit_code)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Prefect flows over the DVC pipeline (`pipeline`, `label_sync`), their schedules and the local Prefect server."""

@@ -1,0 +1,185 @@
+"""The `pipeline` flow: every DVC stage in order, one Prefect task each (`dvc repro --single-item <stage>`).
+
+    python -m flows.pipeline                          # this checkout, every stage (what is stale runs)
+    python -m flows.pipeline --stages tagger pose     # those stages only, in DAG order
+    python -m flows.pipeline --workspace ../anime-runs --experiment nightly-2026-11-25
+                                                      # a scheduled run: its own clone, recorded as a DVC experiment
+
+A stage that exits 75 (transient: a service down) is retried with backoff (params `flows.retries`,
+`flows.retry_delay_seconds`); any other failure, exit 2 (bad input) first, is not, and the run ends Failed naming the
+stage. A second run while one is in progress waits for it (`flows.on_busy: wait`, up to `flows.wait_minutes`) or
+ends at once with the reason (`skip`). Every run ends with a Markdown artifact (key `pipeline-run`): the stages and
+whether each ran, the key figures from metrics/, the champions evaluate kept or moved. Needs a Prefect server
+(`make prefect-server`, then PREFECT_API_URL=http://127.0.0.1:4200/api).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from prefect.states import Completed
+
+from core.params import load_params
+from flows import dvcrun, workspace
+from flows.lock import Busy, run_lock
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def lock_path(project: Path) -> Path:
+    """The checkout's run lock (flows/lock.py), shared by the pipeline and the label sync."""
+    return Path(project).resolve() / ".dvc" / "tmp" / "anime-flows.lock"
+
+
+def settings(project: Path):
+    """params.yaml's `flows` section: the project's own when it has one, else this repository's."""
+    own = Path(project) / "params.yaml"
+    try:
+        return load_params(own).flows
+    except Exception:  # noqa: BLE001 (a project that is not this pipeline: a test's small DVC project)
+        return load_params(REPO / "params.yaml").flows
+
+
+def retry_if_transient(task, task_run, state) -> bool:
+    """Retry only a stage that exited 75; a bad-input failure (2) or anything else ends the task at once."""
+    try:
+        state.result()
+    except dvcrun.StageFailed as err:
+        return err.transient
+    except BaseException:  # noqa: BLE001 (any other failure is not worth a retry)
+        return False
+    return False
+
+
+@task(name="dvc-repro", task_run_name="{stage}", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient)
+def repro_stage(project: str, stage: str, extra_env: dict[str, str]) -> dict:
+    logger = get_run_logger()
+    result = dvcrun.repro(Path(project), stage, dvcrun.dvc_env(extra_env))
+    logger.info("stage %s: %s in %.1f s", stage, result.status, result.seconds)
+    return asdict(result)
+
+
+def run_stages(
+    project: Path, stages: list[str], retries: int, delays: list[float], extra_env: dict | None = None
+) -> tuple[list[dvcrun.StageResult], dvcrun.StageFailed | None]:
+    """Each stage as a task, in order; stops at the first failure (after its retries) and returns it."""
+    task_ = repro_stage.with_options(retries=retries, retry_delay_seconds=delays)
+    results = []
+    for stage in stages:
+        try:
+            results.append(dvcrun.StageResult(**task_(str(project), stage, extra_env or {})))
+        except dvcrun.StageFailed as err:
+            return results, err
+    return results, None
+
+
+def publish(markdown: str, key: str, description: str) -> None:
+    create_markdown_artifact(markdown=markdown, key=key, description=description)
+
+
+def default_experiment_name() -> str:
+    return f"nightly-{datetime.date.today().isoformat()}"
+
+
+@flow(name="pipeline", log_prints=True)
+def pipeline(
+    project: str = str(REPO),
+    stages: list[str] | None = None,
+    workspace_dir: str | None = None,
+    experiment: str | None = None,
+    push: bool = True,
+    retries: int | None = None,
+    retry_delay_seconds: list[float] | None = None,
+    on_busy: str | None = None,
+    wait_minutes: float | None = None,
+):
+    """Reproduce the DVC pipeline of `project` (or, with workspace_dir, of its own clone of it: a scheduled run)."""
+    logger = get_run_logger()
+    origin = Path(project).resolve()
+    cfg = settings(origin)
+    retries = cfg.retries if retries is None else retries
+    delays = cfg.retry_delay_seconds if retry_delay_seconds is None else retry_delay_seconds
+    on_busy = on_busy or cfg.on_busy
+    wait = 60.0 * (cfg.wait_minutes if wait_minutes is None else wait_minutes) if on_busy == "wait" else 0.0
+    name = flow_run.get_name() or "pipeline"
+    try:
+        with run_lock(lock_path(origin), what=f"pipeline run {name}", wait_seconds=wait):
+            return _pipeline(origin, stages, workspace_dir, experiment, push, retries, delays, logger)
+    except Busy as err:
+        if on_busy == "skip":
+            logger.warning("skipped: %s", err)
+            return Completed(message=f"skipped: {err}")
+        raise RuntimeError(f"gave up waiting after {wait / 60:.0f} min: {err}") from None
+
+
+def _pipeline(origin, stages, workspace_dir, experiment, push, retries, delays, logger):
+    work, extra_env = origin, {}
+    if workspace_dir:
+        ws = Path(workspace_dir)
+        work = workspace.prepare(origin, ws if ws.is_absolute() else origin / ws)
+        extra_env = workspace.store_env(origin)
+        logger.info("workspace %s at %s's HEAD", work, origin)
+    order = dvcrun.stage_order(work)
+    if stages:
+        unknown = sorted(set(stages) - set(order))
+        if unknown:
+            raise ValueError(f"no such stage(s) {unknown} in {work}/dvc.yaml (stages: {order})")
+        order = [s for s in order if s in stages]
+    results, failed = run_stages(work, order, retries, delays, extra_env)
+    recorded = None
+    if failed is None and workspace_dir:
+        recorded = workspace.record(work, experiment or default_experiment_name(), push=push)
+    md = dvcrun.report(results, work, failed, title=f"Pipeline run {flow_run.get_name() or ''}".strip())
+    if recorded:
+        md += (
+            f"\nRecorded as DVC experiment `{recorded['experiment']}`"
+            + (f", outputs pushed to DVC remote `{recorded['remote']}`" if recorded["remote"] else "")
+            + f". Adopt it in the checkout: `dvc exp apply {recorded['experiment']}` then `dvc pull`.\n"
+        )
+    publish(md, "pipeline-run", "stages, key figures and champion changes of this run")
+    if failed is not None:
+        raise failed
+    return {"stages": [asdict(r) for r in results], "experiment": recorded}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--project", default=str(REPO), help="the DVC project (default: this checkout)")
+    ap.add_argument("--stages", nargs="*", help="only these stages (DAG order kept)")
+    ap.add_argument("--workspace", help="run on a clone of the project there, recorded as a DVC experiment")
+    ap.add_argument("--experiment", help="the experiment's name (default nightly-<date>)")
+    ap.add_argument("--no-push", action="store_true", help="record the experiment without pushing it")
+    ap.add_argument("--retries", type=int)
+    ap.add_argument("--retry-delay-seconds", type=float, nargs="+")
+    ap.add_argument("--on-busy", choices=["wait", "skip"])
+    ap.add_argument("--wait-minutes", type=float)
+    a = ap.parse_args(argv)
+    state = pipeline(
+        project=a.project,
+        stages=a.stages,
+        workspace_dir=a.workspace,
+        experiment=a.experiment,
+        push=not a.no_push,
+        retries=a.retries,
+        retry_delay_seconds=a.retry_delay_seconds,
+        on_busy=a.on_busy,
+        wait_minutes=a.wait_minutes,
+        return_state=True,
+    )
+    print(f"pipeline: {state.name}" + (f": {state.message}" if state.message else ""))
+    if state.is_completed():
+        sys.exit(0)
+    err = state.result(raise_on_failure=False)
+    sys.exit(err.code if isinstance(err, dvcrun.StageFailed) and err.code in (2, 75) else 1)
+
+
+if __name__ == "__main__":
+    main()

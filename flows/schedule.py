@@ -1,0 +1,81 @@
+"""`make schedule`: serve the two flows with their schedules from params.yaml (`flows:`), against a Prefect server.
+
+    make prefect-server                 # one shell: the local server on 127.0.0.1:4200
+    make schedule                       # another: deployments pipeline/nightly and label-sync/every-15-minutes
+
+The nightly pipeline runs on its own clone (`flows.workspace`, beside the checkout) and is recorded as a DVC
+experiment `nightly-<date>` (flows/workspace.py says how to adopt it); the label sync runs on the checkout. Cron and
+interval are read in `flows.timezone`. Runs can be started by hand too: `prefect deployment run pipeline/nightly`.
+This process polls the server for due runs and executes them in subprocesses; Ctrl-C or SIGTERM stops it, pauses the
+schedules (no runs pile up while nothing serves them) and leaves no run process behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_API = "http://127.0.0.1:4200/api"
+
+
+def deployments(project: str, cron: str, timezone: str, minutes: float, workspace: str):
+    from prefect.schedules import Cron, Interval
+
+    from flows.label_sync import label_sync
+    from flows.pipeline import pipeline
+
+    nightly = pipeline.to_deployment(
+        name="nightly",
+        schedule=Cron(cron, timezone=timezone),
+        parameters={"project": project, "workspace_dir": workspace},
+        description="the whole DVC pipeline on its own clone, recorded as a DVC experiment",
+        tags=["anime"],
+    )
+    sync = label_sync.to_deployment(
+        name="every-15-minutes" if minutes == 15 else f"every-{minutes:g}-minutes",
+        schedule=Interval(datetime.timedelta(minutes=minutes), timezone=timezone),
+        parameters={"project": project},
+        description="Label Studio push/pull; label and what follows it when the exports changed",
+        tags=["anime"],
+    )
+    return nightly, sync
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--project", default=str(REPO), help="the checkout the flows run on")
+    ap.add_argument("--cron", help="the pipeline's schedule (default: flows.pipeline_cron)")
+    ap.add_argument("--timezone", help="default: flows.timezone")
+    ap.add_argument("--label-sync-minutes", type=float, help="default: flows.label_sync_minutes")
+    ap.add_argument("--workspace", help="the scheduled pipeline's clone (default: flows.workspace)")
+    a = ap.parse_args(argv)
+    api = os.environ.setdefault("PREFECT_API_URL", DEFAULT_API)
+    try:
+        with urllib.request.urlopen(f"{api.rstrip('/')}/health", timeout=5):
+            pass
+    except (urllib.error.URLError, OSError) as err:
+        print(f"schedule: error: no Prefect server answers {api} ({err}); start one with `make prefect-server`")
+        sys.exit(75)
+    from prefect import serve
+
+    from flows.pipeline import settings
+
+    cfg = settings(Path(a.project))
+    nightly, sync = deployments(
+        str(Path(a.project).resolve()),
+        a.cron or cfg.pipeline_cron,
+        a.timezone or cfg.timezone,
+        a.label_sync_minutes or cfg.label_sync_minutes,
+        a.workspace or cfg.workspace,
+    )
+    serve(nightly, sync, pause_on_shutdown=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""A scheduled run's own workspace: a git clone of the checkout, sharing its DVC cache, remote and MLflow store.
+
+The run never touches the user's branch or working tree. It clones the checkout (at its current commit), points
+the clone at the checkout's DVC cache (nothing copied: outputs come back from the cache, so only stale stages run)
+and DVC remote, and at the checkout's MLflow store (one registry: evaluate compares with the same champions). After
+the stages it records the result as a DVC experiment named by date (`dvc exp save`: the stages already ran one by
+one as Prefect tasks, so `dvc exp run` would only run them again) and pushes it: the experiment's git ref to the
+checkout (`refs/exps/...`, no branch moves) and its outputs to the DVC remote.
+
+A person adopts a run's results in the checkout with
+
+    dvc exp show                      # the run's metrics beside the workspace's
+    dvc exp apply nightly-2026-11-25  # dvc.lock, metrics/ and params of that run into the working tree
+    dvc pull                          # its outputs (or `dvc checkout`: the cache is shared)
+    git add dvc.lock metrics && git commit -m "adopt nightly-2026-11-25"
+
+or turns it into a branch: `dvc exp branch nightly-2026-11-25 nightly-2026-11-25`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from flows.dvcrun import dvc_env
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "anime-flows",
+    "GIT_AUTHOR_EMAIL": "anime-flows@localhost",
+    "GIT_COMMITTER_NAME": "anime-flows",
+    "GIT_COMMITTER_EMAIL": "anime-flows@localhost",
+}
+
+
+def _run(cmd: list[str], cwd: Path, env: dict | None = None) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env or dvc_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} (in {cwd}) exited with {proc.returncode}: {proc.stderr.strip()[-1500:]}")
+    return proc.stdout
+
+
+def _dvc_config(project: Path) -> dict:
+    """DVC's merged config of project (tracked .dvc/config, its config.local, the user's and the system's)."""
+    from dvc.repo import Repo
+
+    with Repo(str(project)) as repo:
+        return {"remote": dict(repo.config.get("remote", {})), "core": dict(repo.config.get("core", {}))}
+
+
+def store_env(origin: Path) -> dict[str, str]:
+    """The origin's MLflow store for the workspace's stages (a server in MLFLOW_TRACKING_URI is used as it is)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return {}
+    return {"ANIME_MLFLOW_STORE": str(origin / "mlruns")}
+
+
+def prepare(origin: Path, workspace: Path) -> Path:
+    """Clone (or refresh) `workspace` from `origin` at origin's HEAD; share its DVC cache and remotes."""
+    origin, workspace = origin.resolve(), workspace.resolve()
+    if workspace == origin or origin in workspace.parents:
+        raise ValueError(f"the workspace {workspace} must lie outside the checkout {origin}")
+    if not (workspace / ".git").is_dir():
+        workspace.parent.mkdir(parents=True, exist_ok=True)
+        _run(["git", "clone", "--quiet", "--no-checkout", str(origin), str(workspace)], workspace.parent)
+    _run(["git", "fetch", "--quiet", "origin", "HEAD"], workspace)
+    _run(["git", "checkout", "--quiet", "--force", "--detach", "FETCH_HEAD"], workspace)
+    _run(["git", "clean", "-fdq"], workspace)  # tracked files exactly as committed; ignored outputs stay
+    # the checkout's local config (remote credentials, its default remote) first, then the shared cache and the
+    # remotes' absolute URLs (a local remote's relative URL would point into the clone)
+    local = origin / ".dvc" / "config.local"
+    if local.exists():
+        shutil.copyfile(local, workspace / ".dvc" / "config.local")
+    config = _dvc_config(origin)
+    cache = _run(["dvc", "cache", "dir"], origin).strip()
+    _run(["dvc", "config", "--local", "cache.dir", cache], workspace)
+    for name, remote in config["remote"].items():
+        url = str(remote.get("url", ""))
+        if url and "://" not in url:  # a local path: DVC already resolved it against origin's config file
+            _run(["dvc", "remote", "modify", "--local", name, "url", str(Path(url).resolve())], workspace)
+    # the checkout's outputs from the shared cache; whatever is missing its stage makes again
+    subprocess.run(["dvc", "checkout", "--allow-missing", "--quiet"], cwd=workspace, env=dvc_env(), check=False)
+    return workspace
+
+
+def record(workspace: Path, name: str, push: bool = True) -> dict:
+    """Save the workspace's state as DVC experiment `name` and push it (git ref to origin, outputs to the remote)."""
+    env = dvc_env(GIT_IDENTITY)
+    # new files the stages made that git does not ignore (a first metrics file, an uncached output) belong to the
+    # run: `dvc exp save` leaves untracked files out, so stage them first (the clone is the run's own)
+    _run(["git", "add", "--all"], workspace, env)
+    _run(["dvc", "exp", "save", "--force", "--name", name], workspace, env)
+    info = {"experiment": name, "pushed": False, "remote": None}
+    if push:
+        remote = _default_remote(workspace)
+        cmd = ["dvc", "exp", "push", "--force", "origin", name]
+        if remote is None:
+            cmd.insert(-2, "--no-cache")
+        _run(cmd, workspace, env)
+        info.update(pushed=True, remote=remote)
+    return info
+
+
+def _default_remote(workspace: Path) -> str | None:
+    proc = subprocess.run(["dvc", "config", "core.remote"], cwd=workspace, env=dvc_env(), capture_output=True)
+    return proc.stdout.decode().strip() or None
+
+
+def experiments(origin: Path) -> list[str]:
+    """The experiment names the checkout knows (pushed runs included)."""
+    out = _run(["dvc", "exp", "list", "--name-only", "--all-commits"], origin)
+    return [line.strip() for line in out.splitlines() if line.strip()]

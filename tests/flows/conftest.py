@@ -1,0 +1,137 @@
+"""A real Prefect server for the flow tests (started once per session by the project's own launcher), and small DVC
+projects in the real layout whose stages exit with the code a test asks for."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, VENV_BIN, free_port, run
+
+STEP = """import json, os, pathlib, sys
+name = sys.argv[1]
+code = int(os.environ.get("STEP_EXIT_" + name.upper(), "0"))
+count = os.environ.get("STEP_COUNT")
+if count and code:
+    with open(count, "a") as f:
+        f.write("x")
+if os.environ.get("STEP_SLEEP"):
+    import time; time.sleep(float(os.environ["STEP_SLEEP"]))
+if code:
+    sys.exit(code)
+src = sys.argv[2] if len(sys.argv) > 2 else None
+text = (pathlib.Path(src).read_text() if src and pathlib.Path(src).is_file() else "") + name
+pathlib.Path(name + ".txt").write_text(text)
+json.dump({name: {"l1": len(text) / 10}}, open("m_" + name + ".json", "w"))
+"""
+
+DVC_YAML = """stages:
+  a:
+    cmd: python step.py a
+    deps: [step.py]
+    outs: [a.txt]
+    metrics: [{m_a.json: {cache: false}}]
+  label:
+    cmd: python step.py label labeling/exports/tags.json
+    deps: [step.py, a.txt, labeling/exports]
+    outs: [label.txt]
+    metrics: [{m_label.json: {cache: false}}]
+  b:
+    cmd: python step.py b label.txt
+    deps: [step.py, label.txt]
+    outs: [b.txt]
+    metrics: [{m_b.json: {cache: false}}]
+  c:
+    cmd: python step.py c a.txt
+    deps: [step.py, a.txt]
+    outs: [c.txt]
+    metrics: [{m_c.json: {cache: false}}]
+"""
+
+
+def make_project(root: Path) -> Path:
+    """A git + DVC project: a -> label -> b, a -> c; labeling/exports is an input of `label`; committed."""
+    root.mkdir(parents=True)
+    (root / "step.py").write_text(STEP)
+    (root / "dvc.yaml").write_text(DVC_YAML)
+    (root / "labeling" / "exports").mkdir(parents=True)
+    (root / "labeling" / "exports" / "tags.json").write_text("[]")
+    run(["git", "init", "-q"], root)
+    run(["dvc", "init", "-q"], root)
+    run(["dvc", "config", "core.analytics", "false"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "init"], root)
+    return root
+
+
+def flow_env(api: str, home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "STEP_", "MLFLOW_TRACKING_URI"))}
+    env.update(
+        {
+            "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+            "PREFECT_API_URL": api,
+            "PREFECT_HOME": str(home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+            "DO_NOT_TRACK": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@localhost",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@localhost",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+FLOW_RUN_ID = re.compile(r"/runs/flow-run/([0-9a-f-]{36})")
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """`python -m flows.server` on a free 127.0.0.1 port with a private PREFECT_HOME; SIGTERM stops it."""
+    home = tmp_path_factory.mktemp("prefect")
+    port = free_port()
+    env = flow_env("", home)
+    env.pop("PREFECT_API_URL")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.server", "--port", str(port), "--home", str(home)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.time() + 120
+        import httpx
+
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"prefect server exited {proc.returncode}: {proc.stdout.read()}")
+            try:
+                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline:
+                raise AssertionError("the Prefect server did not start within 120 s")
+            time.sleep(0.5)
+        yield {"api": api, "home": home}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -1,0 +1,207 @@
+"""The Prefect flows against a real Prefect server (tests/flows/conftest.py), on small DVC projects: a run completes
+and reports; exit 75 is retried and the run fails naming the stage; exit 2 is not retried; a second run waits or is
+skipped; the label sync runs what new exports reach; `flows.schedule` creates the deployments with their schedules
+and time zone, a triggered run completes on its own workspace, and SIGTERM stops it all."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from flows.lock import run_lock
+from flows.pipeline import lock_path
+from tests.conftest import REPO, alive, descendants, run
+from tests.flows.conftest import FLOW_RUN_ID, flow_env, make_project
+
+pytestmark = pytest.mark.slow
+
+
+def flow_cli(module: str, project: Path, server, *args: str, **env: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """`python -m flows.<module> --project ...` as a user runs it; returns the process and its flow run (REST)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", f"flows.{module}", "--project", str(project), *args],
+        cwd=REPO,
+        env=flow_env(server["api"], server["home"], **env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    found = FLOW_RUN_ID.findall(proc.stdout + proc.stderr)
+    assert found, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc, httpx.get(f"{server['api']}/flow_runs/{found[0]}", timeout=10).json()
+
+
+def artifact(server, flow_run_id: str, key: str) -> str:
+    body = {"artifacts": {"key": {"any_": [key]}, "flow_run_id": {"any_": [flow_run_id]}}}
+    found = httpx.post(f"{server['api']}/artifacts/filter", json=body, timeout=10).json()
+    assert found, f"no artifact {key} for {flow_run_id}"
+    return found[0]["data"]
+
+
+def task_runs(server, flow_run_id: str) -> list[dict]:
+    body = {"flow_runs": {"id": {"any_": [flow_run_id]}}}
+    return httpx.post(f"{server['api']}/task_runs/filter", json=body, timeout=10).json()
+
+
+def test_a_flow_run_completes_and_reports(prefect_server, tmp_path):
+    proj = make_project(tmp_path / "proj")
+    proc, fr = flow_cli("pipeline", proj, prefect_server)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert fr["state"]["type"] == "COMPLETED" and fr["flow_id"]
+    names = sorted(t["name"] for t in task_runs(prefect_server, fr["id"]))
+    assert names == ["a", "b", "c", "label"]  # one task per stage
+    md = artifact(prefect_server, fr["id"], "pipeline-run")
+    assert all(f"| `{s}` | ran |" in md for s in ("a", "label", "b", "c")), md
+    assert "| m_b.json | b.l1 |" in md  # the key figures from the project's metrics
+    # unchanged: DVC decides, nothing runs again
+    proc, fr = flow_cli("pipeline", proj, prefect_server)
+    md = artifact(prefect_server, fr["id"], "pipeline-run")
+    assert proc.returncode == 0 and "| ran |" not in md and "| `b` | up to date |" in md
+
+
+def test_transient_stage_is_retried_and_the_run_fails_naming_it(prefect_server, tmp_path):
+    proj = make_project(tmp_path / "proj")
+    count = tmp_path / "count"
+    args = ("--retries", "2", "--retry-delay-seconds", "0.2", "0.5")
+    proc, fr = flow_cli("pipeline", proj, prefect_server, *args, STEP_EXIT_B="75", STEP_COUNT=str(count))
+    assert proc.returncode == 75, proc.stderr[-3000:]
+    assert count.read_text() == "xxx"  # the first try and two retries
+    assert fr["state"]["type"] == "FAILED" and "stage 'b' exited with 75" in fr["state"]["message"]
+    tries = [t for t in task_runs(prefect_server, fr["id"]) if t["name"] == "b"]
+    assert len(tries) == 1 and tries[0]["run_count"] == 3 and tries[0]["state"]["type"] == "FAILED"
+    assert "**Failed at stage `b`** (exit code 75)" in artifact(prefect_server, fr["id"], "pipeline-run")
+    assert not (proj / "c.txt").exists()  # nothing after the failed stage ran
+
+
+def test_bad_input_is_not_retried(prefect_server, tmp_path):
+    proj = make_project(tmp_path / "proj")
+    count = tmp_path / "count"
+    args = ("--retries", "3", "--retry-delay-seconds", "0.2")
+    proc, fr = flow_cli("pipeline", proj, prefect_server, *args, STEP_EXIT_LABEL="2", STEP_COUNT=str(count))
+    assert proc.returncode == 2 and count.read_text() == "x"
+    assert fr["state"]["type"] == "FAILED" and "stage 'label' exited with 2" in fr["state"]["message"]
+
+
+def test_a_second_run_is_skipped_or_waits_and_the_label_sync_steps_aside(prefect_server, tmp_path):
+    proj = make_project(tmp_path / "proj")
+    with run_lock(lock_path(proj), what="pipeline run test-holder"):
+        proc, fr = flow_cli("pipeline", proj, prefect_server, "--on-busy", "skip")
+        assert proc.returncode == 0 and fr["state"]["type"] == "COMPLETED"
+        assert "skipped: pipeline run test-holder (pid" in fr["state"]["message"]
+        proc, fr = flow_cli("pipeline", proj, prefect_server, "--on-busy", "wait", "--wait-minutes", "0.05")
+        assert proc.returncode == 1 and fr["state"]["type"] == "FAILED" and "gave up waiting" in fr["state"]["message"]
+        proc, fr = flow_cli("label_sync", proj, prefect_server)
+        assert proc.returncode == 0 and "skipped: pipeline run test-holder" in fr["state"]["message"]
+    assert not (proj / "a.txt").exists()  # none of them touched the outputs
+    # a waiting run goes ahead once the holder is done
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys,time; from pathlib import Path; from flows.lock import run_lock;"
+         f"cm = run_lock(Path({str(lock_path(proj))!r}), 'holder'); cm.__enter__(); print('held', flush=True);"
+         "time.sleep(3)"],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout.readline().strip() == "held"
+    t0 = time.monotonic()
+    proc, fr = flow_cli("pipeline", proj, prefect_server, "--on-busy", "wait")
+    holder.wait(10)
+    assert proc.returncode == 0 and fr["state"]["type"] == "COMPLETED" and (proj / "b.txt").exists()
+    assert time.monotonic() - t0 > 1.0
+
+
+def test_label_sync_runs_what_the_new_exports_reach(prefect_server, tmp_path):
+    proj = make_project(tmp_path / "proj")
+    assert flow_cli("pipeline", proj, prefect_server)[0].returncode == 0
+    # the sync commands a test can give: one that changes nothing, one that brings a new annotation
+    from flows.label_sync import label_sync  # noqa: F401 (the module imports cleanly outside Prefect's runner)
+
+    code = (
+        "import sys; from flows.label_sync import label_sync; "
+        "sys.exit(0 if label_sync(project=sys.argv[1], sync_commands=[sys.argv[2:]], return_state=True)"
+        ".is_completed() else 1)"
+    )
+    env = flow_env(prefect_server["api"], prefect_server["home"])
+
+    def sync(*cmd: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", code, str(proj), *cmd], cwd=REPO, env=env, capture_output=True, text=True
+        )
+
+    quiet = sync("python", "-c", "pass")
+    assert quiet.returncode == 0 and "the exports did not change: nothing to run" in quiet.stdout + quiet.stderr
+    new = 'import pathlib; pathlib.Path("labeling/exports/tags.json").write_text("[1]")'
+    changed = sync("python", "-c", new)
+    out = changed.stdout + changed.stderr
+    assert changed.returncode == 0, out[-3000:]
+    assert "the exports changed: running label, b" in out
+    assert "stage label: ran" in out and "stage b: ran" in out and "stage c:" not in out
+    assert (proj / "label.txt").read_text() == "[1]label"
+
+
+def test_schedule_creates_the_deployments_and_a_triggered_run_completes(prefect_server, tmp_path):
+    proj = make_project(tmp_path / "proj")
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "-d", "--local", "store", str(remote)], proj)
+    head = run(["git", "rev-parse", "HEAD"], proj).stdout
+    api = prefect_server["api"]
+    cmd = [sys.executable, "-m", "flows.schedule", "--project", str(proj), "--workspace", str(tmp_path / "ws")]
+    cmd += ["--cron", "30 2 * * 1-5", "--timezone", "America/New_York", "--label-sync-minutes", "600"]
+    env = flow_env(api, prefect_server["home"], STEP_SLEEP="0")
+    sched = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, deps = time.time() + 90, {}
+        while len(deps) < 2 and time.time() < deadline:
+            assert sched.poll() is None, sched.stdout.read()
+            deps = {d["name"]: d for d in httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()}
+            deps = {k: v for k, v in deps.items() if v["parameters"].get("project") == str(proj)}
+            time.sleep(1)
+        nightly, sync = deps["nightly"], deps["every-600-minutes"]
+        assert nightly["schedules"][0]["schedule"] == {"cron": "30 2 * * 1-5", "timezone": "America/New_York",
+                                                       "day_or": True}  # fmt: skip
+        assert sync["schedules"][0]["schedule"]["interval"] == 36000.0
+        assert sync["schedules"][0]["schedule"]["timezone"] == "America/New_York"
+        # the default schedules come from params.yaml
+        from core.params import load_params
+
+        cfg = load_params(REPO / "params.yaml").flows
+        assert (cfg.pipeline_cron, cfg.timezone, cfg.label_sync_minutes) == ("0 3 * * *", "Europe/Berlin", 15)
+
+        body = {"parameters": {"experiment": "nightly-test"}}
+        fr = httpx.post(f"{api}/deployments/{nightly['id']}/create_flow_run", json=body, timeout=10).json()
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            state = httpx.get(f"{api}/flow_runs/{fr['id']}", timeout=10).json()["state"]
+            if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                break
+            time.sleep(1)
+        assert state["type"] == "COMPLETED", state
+        # the run left the user's branch and working tree alone, and recorded itself as a DVC experiment
+        assert run(["git", "rev-parse", "HEAD"], proj).stdout == head
+        assert run(["git", "status", "--porcelain"], proj).stdout == ""
+        assert not (proj / "b.txt").exists()
+        assert "nightly-test" in run(["dvc", "exp", "list", "--all-commits", "--name-only"], proj).stdout
+        assert any(remote.rglob("*")), "the run's outputs were pushed to the DVC remote"
+        # adopting it: apply the experiment, pull its outputs
+        run(["dvc", "exp", "apply", "nightly-test"], proj)
+        run(["dvc", "pull"], proj)
+        assert (proj / "b.txt").read_text().endswith("b")
+        assert json.loads((proj / "m_b.json").read_text())["b"]["l1"] > 0
+
+        # SIGTERM stops the runner and everything it started; its schedules are paused
+        before = descendants(sched.pid)
+        sched.send_signal(signal.SIGTERM)
+        sched.wait(30)
+        assert not [p for p in before if alive(p)]
+        paused = httpx.get(f"{api}/deployments/{nightly['id']}", timeout=10).json()["paused"]
+        assert paused is True
+    finally:
+        if sched.poll() is None:
+            os.kill(sched.pid, signal.SIGKILL)
+            sched.wait()
