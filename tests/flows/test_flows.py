@@ -205,3 +205,43 @@ def test_schedule_creates_the_deployments_and_a_triggered_run_completes(prefect_
         if sched.poll() is None:
             os.kill(sched.pid, signal.SIGKILL)
             sched.wait()
+
+
+def test_a_work_pool_deployment_runs_on_a_worker(prefect_server, tmp_path):
+    """`flows.deploy` (flow.deploy, the Kubernetes path) on a local process pool, run by a real `prefect worker`."""
+    proj = make_project(tmp_path / "proj")
+    api = prefect_server["api"]
+    env = flow_env(api, prefect_server["home"], PREFECT_WORKER_QUERY_SECONDS="1")
+    run([str(Path(sys.executable).parent / "prefect"), "work-pool", "create", "anime-test", "--type", "process",
+         "--overwrite"], REPO, env=env)  # fmt: skip
+    cmd = [sys.executable, "-m", "flows.deploy", "--pool", "anime-test", "--project", str(proj), "--name", "pool-run"]
+    cmd += ["--workspace", str(tmp_path / "ws"), "--cron", "0 4 * * *", "--timezone", "UTC", "--env", "STEP_SLEEP=0"]
+    deployed = run(cmd, REPO, env=env).stdout
+    assert "deployed pipeline/pool-run" in deployed and "to work pool anime-test" in deployed
+    dep = httpx.get(f"{api}/deployments/name/pipeline/pool-run", timeout=10).json()
+    assert dep["work_pool_name"] == "anime-test"
+    assert dep["schedules"][0]["schedule"]["cron"] == "0 4 * * *" and dep["parameters"]["project"] == str(proj)
+    assert dep["job_variables"] == {"env": {"STEP_SLEEP": "0"}}
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", "anime-test"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        body = {"parameters": {"experiment": "pool-run-1"}}
+        fr = httpx.post(f"{api}/deployments/{dep['id']}/create_flow_run", json=body, timeout=10).json()
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            state = httpx.get(f"{api}/flow_runs/{fr['id']}", timeout=10).json()["state"]
+            if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                break
+            time.sleep(1)
+        assert state["type"] == "COMPLETED", state
+        assert "pool-run-1" in run(["dvc", "exp", "list", "--all-commits", "--name-only"], proj).stdout
+        before = descendants(worker.pid)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+        assert not [p for p in before if alive(p)]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
