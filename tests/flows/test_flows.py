@@ -245,3 +245,13 @@ def test_a_work_pool_deployment_runs_on_a_worker(prefect_server, tmp_path):
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+
+
+def test_the_pipeline_flow_on_this_repository(prefect_server, repo_copy):
+    """The real dvc.yaml and stage code (a copy on the smoke profile): the flow runs the stage it is given."""
+    proc, fr = flow_cli("pipeline", repo_copy, prefect_server, "--stages", "params")
+    assert proc.returncode == 0 and fr["state"]["type"] == "COMPLETED", proc.stderr[-3000:]
+    assert [t["name"] for t in task_runs(prefect_server, fr["id"])] == ["params"]
+    assert json.loads((repo_copy / "data" / "params" / "flows.json").read_text())["timezone"] == "Europe/Berlin"
+    proc, fr = flow_cli("pipeline", repo_copy, prefect_server, "--stages", "nope")
+    assert proc.returncode == 1 and "no such stage(s) ['nope']" in fr["state"]["message"]
