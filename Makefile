@@ -4,7 +4,7 @@ STAMP := $(VENV)/.installed
 RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DO_NOT_TRACK=1 PYTHONDONTWRITEBYTECODE=1
 PYTHON ?= python3
 
-.PHONY: pipeline test test-fast lock mlflow labelstudio label-sync serve contact-sheet lint clean-outputs
+.PHONY: pipeline test test-fast lock mlflow mlflow-server labelstudio label-sync serve prefect-server schedule contact-sheet lint clean-outputs
 
 $(STAMP): requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -28,10 +28,13 @@ test-fast: $(STAMP)
 lock: $(STAMP)
 	$(RUN) python -m stages.source
 
-## the MLflow UI over the local store, on 127.0.0.1
+## the MLflow server and UI over the local store (mlruns/) on 127.0.0.1 (MLFLOW_PORT, default 5000)
 mlflow: $(STAMP)
-	$(RUN) mlflow ui --host 127.0.0.1 --port $${MLFLOW_PORT:-5000} --workers 1 \
-	  --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --default-artifact-root $(CURDIR)/mlruns/artifacts
+	$(RUN) python -m core.mlflow_server
+
+## the MLflow server on a project-local PostgreSQL (services/postgres, port 5433; services/mlflow-artifacts)
+mlflow-server: $(STAMP)
+	$(RUN) python -m core.mlflow_server --postgres
 
 ## Label Studio on 127.0.0.1 (its own venv .venv-labelstudio, made on first use; LABEL_STUDIO_PORT, default 8080)
 labelstudio: $(STAMP)
@@ -44,6 +47,15 @@ label-sync: $(STAMP)
 ## the artist's page and the API on 127.0.0.1 (SERVE_PORT, default 8000) over data/deploy (the deploy stage)
 serve: $(STAMP)
 	$(RUN) python -m serve --port $${SERVE_PORT:-8000}
+
+## the local Prefect server and UI on 127.0.0.1 (PREFECT_PORT, default 4200; data in services/prefect)
+prefect-server: $(STAMP)
+	$(RUN) python -m flows.server
+
+## serve the flows with their schedules from params.yaml (flows:) to that server: nightly pipeline, label sync
+schedule: $(STAMP)
+	$(RUN) PREFECT_HOME=$(CURDIR)/services/prefect PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:$${PREFECT_PORT:-4200}/api} \
+	  python -m flows.schedule
 
 ## the README's 8x8 contact sheets: the generated faces and the pose kinds
 contact-sheet: $(STAMP)
