@@ -175,7 +175,15 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     n_train = len(train_ids)
     assert metrics["data"]["train_images"] == n_train - 5
     assert metrics["data"]["train_images_by_origin"] == {"generated": n_train - 6, "source": 0, "label_studio": 1}
-    assert set(metrics) == {"cnn", "hog_baseline", "judge", "floor", "chosen", "chosen_version", "data"}  # the one metrics layout
+    assert set(metrics) == {
+        "cnn",
+        "hog_baseline",
+        "judge",
+        "floor",
+        "chosen",
+        "chosen_version",
+        "data",
+    }  # the one metrics layout
     assert metrics["floor"]["macro_f1"] < metrics["cnn"]["macro_f1"] or metrics["floor"]["macro_f1"] < 0.5
     # the figures are those of the saved bundles: recomputed from them on the test split, they agree to the digit
     x_te, y_te = ImageShards(smoke_ingest, 64, "test").arrays()
