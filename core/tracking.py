@@ -1,7 +1,8 @@
 """The one MLflow helper every training stage uses: open a run with lineage, log metrics and figures, register.
 
-By default the store is local: SQLite at `<repo>/mlruns/mlflow.db` (or under $ANIME_MLFLOW_STORE) (an absolute URI, so the working folder does not
-matter) and artifacts under `<repo>/mlruns/artifacts/`; `MLFLOW_TRACKING_URI` points elsewhere (a server).
+By default the store is local: SQLite at `<repo>/mlruns/mlflow.db` (an absolute URI, so the working folder does not
+matter) and artifacts under `<repo>/mlruns/artifacts/`; `$ANIME_MLFLOW_STORE` moves that folder (a scheduled run's
+clone logs into its checkout's store), `MLFLOW_TRACKING_URI` points elsewhere (a server).
 
 Every run carries the lineage tags `git_commit`, `git_dirty` (the code or params differ from the commit; the
 pipeline's own records such as dvc.lock and metrics/ do not count), `profile`, `stage`, `params_digest` and one

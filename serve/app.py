@@ -234,9 +234,10 @@ def create_app(
         if m.pose2sketch is None:
             raise HTTPException(422, "no pose -> sketch model deployed")
         size = int(m.pose2sketch.config["size"])
-        joints = np.array(req.joints, np.float32)
+        joints = np.array(req.joints, np.float64)  # checked before the float32 cast, which would overflow
         if not np.isfinite(joints).all() or (joints < -size).any() or (joints > 2 * size).any():
             raise HTTPException(422, f"joints are pixel coordinates of a {size} x {size} canvas")
+        joints = joints.astype(np.float32)
         out = m.sketch(joints)
         return {
             "size": size,
