@@ -123,8 +123,12 @@ class Supervisor:
 
 
 def wait_http(url: str, sup_or_proc, timeout: float = 120.0, what: str = "the server") -> None:
-    """Poll url until it answers 200; fail at once if a child exits meanwhile (Stopped passes through)."""
-    procs = sup_or_proc.children if isinstance(sup_or_proc, Supervisor) else [sup_or_proc]
+    """Poll url until it answers 200; fail at once if a child (a Supervisor's, one Popen, a list of them) exits
+    meanwhile (Stopped passes through)."""
+    if isinstance(sup_or_proc, Supervisor):
+        procs = sup_or_proc.children
+    else:
+        procs = sup_or_proc if isinstance(sup_or_proc, list) else [sup_or_proc]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for proc in procs:

@@ -19,9 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,18 +139,9 @@ def init_data_dir(exe: Path, creds: Credentials, data_dir: Path, document_root: 
 
 
 def wait_healthy(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"Label Studio exited with code {proc.returncode} while starting")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"Label Studio did not answer {url}/health within {timeout:.0f} s")
+    from core.launch import wait_http
+
+    wait_http(f"{url}/health", proc if proc is not None else [], timeout, "Label Studio")
 
 
 def start(

@@ -63,19 +63,21 @@ def smoke_ingest(tmp_path_factory, smoke_params) -> Path:
     return root / "out"
 
 
+# what every command a test runs gets: the venv's tools first, no telemetry, a git identity for commits
+TOOL_ENV = {
+    "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+    "DO_NOT_TRACK": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@localhost",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@localhost",
+}
+
+
 def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     # By default a stage logs to the MLflow store of the tree it runs in (a repo copy's own); `env` may point elsewhere.
-    full_env = {
-        **{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
-        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
-        "DO_NOT_TRACK": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@localhost",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@localhost",
-        **(env or {}),
-    }
+    full_env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, **TOOL_ENV, **(env or {})}
     proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} -> {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, VENV_BIN, free_port, run
+from tests.conftest import REPO, TOOL_ENV, free_port, run
 
 STEP = """import json, os, pathlib, sys
 name = sys.argv[1]
@@ -73,19 +73,13 @@ def make_project(root: Path) -> Path:
 
 def flow_env(api: str, home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "STEP_", "MLFLOW_TRACKING_URI"))}
+    env.update(TOOL_ENV)
     env.update(
         {
-            "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
             "PREFECT_API_URL": api,
             "PREFECT_HOME": str(home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-            "DO_NOT_TRACK": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@localhost",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@localhost",
         }
     )
     env.update(extra)

@@ -51,6 +51,16 @@ def task_runs(server, flow_run_id: str) -> list[dict]:
     return httpx.post(f"{server['api']}/task_runs/filter", json=body, timeout=10).json()
 
 
+def wait_flow_run(api: str, flow_run_id: str, seconds: float = 120) -> dict:
+    """The flow run's final state (or the last one seen when `seconds` run out)."""
+    deadline = time.time() + seconds
+    while True:
+        state = httpx.get(f"{api}/flow_runs/{flow_run_id}", timeout=10).json()["state"]
+        if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") or time.time() > deadline:
+            return state
+        time.sleep(1)
+
+
 def test_a_flow_run_completes_and_reports(prefect_server, tmp_path):
     proj = make_project(tmp_path / "proj")
     proc, fr = flow_cli("pipeline", proj, prefect_server)
@@ -175,12 +185,7 @@ def test_schedule_creates_the_deployments_and_a_triggered_run_completes(prefect_
 
         body = {"parameters": {"experiment": "nightly-test"}}
         fr = httpx.post(f"{api}/deployments/{nightly['id']}/create_flow_run", json=body, timeout=10).json()
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            state = httpx.get(f"{api}/flow_runs/{fr['id']}", timeout=10).json()["state"]
-            if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-                break
-            time.sleep(1)
+        state = wait_flow_run(api, fr["id"])
         assert state["type"] == "COMPLETED", state
         # the run left the user's branch and working tree alone, and recorded itself as a DVC experiment
         assert run(["git", "rev-parse", "HEAD"], proj).stdout == head
@@ -229,12 +234,7 @@ def test_a_work_pool_deployment_runs_on_a_worker(prefect_server, tmp_path):
     try:
         body = {"parameters": {"experiment": "pool-run-1"}}
         fr = httpx.post(f"{api}/deployments/{dep['id']}/create_flow_run", json=body, timeout=10).json()
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            state = httpx.get(f"{api}/flow_runs/{fr['id']}", timeout=10).json()["state"]
-            if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-                break
-            time.sleep(1)
+        state = wait_flow_run(api, fr["id"])
         assert state["type"] == "COMPLETED", state
         assert "pool-run-1" in run(["dvc", "exp", "list", "--all-commits", "--name-only"], proj).stdout
         before = descendants(worker.pid)
