@@ -193,19 +193,18 @@ def create_app(
             "sliders": req.sliders,
             "conditions": req.conditions,
         }
-        out = GenerateResponse(
-            family=family,
-            version=version,
-            images=[Image64(seed=s, png=b64(img, {**meta, "seed": s})) for s, img in zip(seeds, images, strict=True)],
-        )
-        if req.upscale:
-            import asyncio
+        import asyncio
 
-            big = await asyncio.to_thread(m.upscale, images, "sr")
-            out.upscaled = [
-                Image64(seed=s, png=b64(img, {**meta, "seed": s, "upscaled": "sr"}))
-                for s, img in zip(seeds, big, strict=True)
+        def encode(imgs, extra: dict) -> list[Image64]:
+            return [
+                Image64(seed=s, png=b64(img, {**meta, "seed": s, **extra})) for s, img in zip(seeds, imgs, strict=True)
             ]
+
+        # PNG encoding (zlib releases the GIL) off the event loop: it overlaps other requests' parsing and batching
+        out = GenerateResponse(family=family, version=version, images=await asyncio.to_thread(encode, images, {}))
+        if req.upscale:
+            big = await asyncio.to_thread(m.upscale, images, "sr")
+            out.upscaled = await asyncio.to_thread(encode, big, {"upscaled": "sr"})
         return out
 
     @app.post("/api/upscale", responses={200: {"content": {"image/png": {}}}})
