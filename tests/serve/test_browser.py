@@ -195,6 +195,29 @@ def test_moving_a_slider_changes_the_image(browser, server):
     _run(browser, server, slider)
 
 
+def test_choosing_a_dcgan_condition_changes_the_image(browser, server):
+    async def conditions(page: _Page):
+        n = await page.js("window.generations")
+        await page.js("const f = document.getElementById('family'); f.value = 'dcgan';"
+                      "f.dispatchEvent(new Event('change', {bubbles: true}))")  # fmt: skip
+        await page.idle("generations", n)
+        groups = await page.js("[...document.querySelectorAll('select[data-group]')].map(s => s.dataset.group)")
+        assert "glasses" in groups and not await page.js("document.querySelectorAll('input[data-slider]').length")
+        first = await page.js("document.querySelector('#grid img').src")
+        n = await page.js("window.generations")
+        await page.js("document.querySelector('select[data-group=glasses]').focus()")
+        for _ in range(2):  # real key presses on the closed select: "any" -> the first value -> the second
+            await page.key("ArrowDown", 40)
+        chosen = await page.js("document.querySelector('select[data-group=glasses]').value")
+        assert chosen not in ("", None), chosen
+        await page.idle("generations", n)
+        after = await page.js("document.querySelector('#grid img').src")
+        assert after != first, "the condition changed but the first character did not"
+        assert await page.js("document.getElementById('status').className") != "error"
+
+    _run(browser, server, conditions)
+
+
 def test_dragging_a_joint_changes_the_sketch(browser, server):
     async def drag(page: _Page):
         await page.wait("window.sketches >= 1 && document.body.dataset.busy === '0'", what="the first sketch")
