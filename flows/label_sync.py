@@ -83,8 +83,12 @@ def label_sync(
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--project", default=str(REPO))
+    ap.add_argument("--retries", type=int, help="default: flows.retries")
+    ap.add_argument("--retry-delay-seconds", type=float, nargs="+", help="default: flows.retry_delay_seconds")
     a = ap.parse_args(argv)
-    state = label_sync(project=a.project, return_state=True)
+    state = label_sync(
+        project=a.project, retries=a.retries, retry_delay_seconds=a.retry_delay_seconds, return_state=True
+    )
     print(f"label-sync: {state.name}" + (f": {state.message}" if state.message else ""))
     sys.exit(0 if state.is_completed() else 1)
 

@@ -255,3 +255,17 @@ def test_the_pipeline_flow_on_this_repository(prefect_server, repo_copy):
     assert json.loads((repo_copy / "data" / "params" / "flows.json").read_text())["timezone"] == "Europe/Berlin"
     proc, fr = flow_cli("pipeline", repo_copy, prefect_server, "--stages", "nope")
     assert proc.returncode == 1 and "no such stage(s) ['nope']" in fr["state"]["message"]
+
+
+def test_label_sync_with_label_studio_down_is_retried_then_fails(prefect_server, repo_copy):
+    """The real sync commands (python -m labeling.sync push/pull) against a closed port: exit 75, retried, Failed."""
+    from tests.conftest import free_port
+
+    env = {"LABEL_STUDIO_URL": f"http://127.0.0.1:{free_port()}", "LABEL_STUDIO_API_KEY": "x" * 40}
+    args = ("--retries", "1", "--retry-delay-seconds", "0.2")
+    proc, fr = flow_cli("label_sync", repo_copy, prefect_server, *args, **env)
+    assert proc.returncode == 1 and fr["state"]["type"] == "FAILED", proc.stdout[-2000:]
+    assert "stage 'labeling.sync push' exited with 75" in fr["state"]["message"]
+    tries = [t for t in task_runs(prefect_server, fr["id"]) if t["name"] == "labeling.sync push"]
+    assert len(tries) == 1 and tries[0]["run_count"] == 2
+    assert not (repo_copy / "data" / "label").exists()  # nothing ran after the failed sync
