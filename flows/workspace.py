@@ -105,9 +105,3 @@ def record(workspace: Path, name: str, push: bool = True) -> dict:
 def _default_remote(workspace: Path) -> str | None:
     proc = subprocess.run(["dvc", "config", "core.remote"], cwd=workspace, env=dvc_env(), capture_output=True)
     return proc.stdout.decode().strip() or None
-
-
-def experiments(origin: Path) -> list[str]:
-    """The experiment names the checkout knows (pushed runs included)."""
-    out = _run(["dvc", "exp", "list", "--name-only", "--all-commits"], origin)
-    return [line.strip() for line in out.splitlines() if line.strip()]
