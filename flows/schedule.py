@@ -38,7 +38,7 @@ def deployments(project: str, cron: str, timezone: str, minutes: float, workspac
         tags=["anime"],
     )
     sync = label_sync.to_deployment(
-        name="every-15-minutes" if minutes == 15 else f"every-{minutes:g}-minutes",
+        name=f"every-{minutes:g}-minutes",
         schedule=Interval(datetime.timedelta(minutes=minutes), timezone=timezone),
         parameters={"project": project},
         description="Label Studio push/pull; label and what follows it when the exports changed",
