@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,8 +93,6 @@ def stage_exit_code(returncode: int, output: str) -> int | None:
 
 def repro(project: Path, stage: str, env: dict[str, str] | None = None, force: bool = False) -> StageResult:
     """`dvc repro --single-item <stage>` in project; raises StageFailed with the stage's own exit code."""
-    import time
-
     cmd = ["dvc", "repro", "--single-item", stage] + (["--force"] if force else [])
     t0 = time.monotonic()
     proc = subprocess.run(cmd, cwd=project, env=env or dvc_env(), capture_output=True, text=True)

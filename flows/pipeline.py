@@ -84,10 +84,6 @@ def run_stages(
     return results, None
 
 
-def publish(markdown: str, key: str, description: str) -> None:
-    create_markdown_artifact(markdown=markdown, key=key, description=description)
-
-
 def default_experiment_name() -> str:
     return f"nightly-{datetime.date.today().isoformat()}"
 
@@ -147,7 +143,7 @@ def _pipeline(origin, stages, workspace_dir, experiment, push, retries, delays, 
             + (f", outputs pushed to DVC remote `{recorded['remote']}`" if recorded["remote"] else "")
             + f". Adopt it in the checkout: `dvc exp apply {recorded['experiment']}` then `dvc pull`.\n"
         )
-    publish(md, "pipeline-run", "stages, key figures and champion changes of this run")
+    create_markdown_artifact(md, key="pipeline-run", description="stages, key figures and champion changes of this run")
     if failed is not None:
         raise failed
     return {"stages": [asdict(r) for r in results], "experiment": recorded}

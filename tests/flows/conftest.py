@@ -8,11 +8,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from core.launch import wait_http
 from tests.conftest import REPO, TOOL_ENV, free_port, run
 
 STEP = """import json, os, pathlib, sys
@@ -107,20 +107,7 @@ def prefect_server(tmp_path_factory):
     )
     api = f"http://127.0.0.1:{port}/api"
     try:
-        deadline = time.time() + 120
-        import httpx
-
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"prefect server exited {proc.returncode}: {proc.stdout.read()}")
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                raise AssertionError("the Prefect server did not start within 120 s")
-            time.sleep(0.5)
+        wait_http(f"{api}/health", proc, 120, "the Prefect server")  # fails at once if it exits
         yield {"api": api, "home": home}
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -130,8 +130,6 @@ def test_label_sync_runs_what_the_new_exports_reach(prefect_server, tmp_path):
     proj = make_project(tmp_path / "proj")
     assert flow_cli("pipeline", proj, prefect_server)[0].returncode == 0
     # the sync commands a test can give: one that changes nothing, one that brings a new annotation
-    from flows.label_sync import label_sync  # noqa: F401 (the module imports cleanly outside Prefect's runner)
-
     code = (
         "import sys; from flows.label_sync import label_sync; "
         "sys.exit(0 if label_sync(project=sys.argv[1], sync_commands=[sys.argv[2:]], return_state=True)"
