@@ -23,7 +23,6 @@ sys.path.insert(0, str(ROOT))
 
 from core.params import load_params  # noqa: E402
 from dataset.shards import ImageShards  # noqa: E402
-from models.engine import bundle  # noqa: E402
 from models.gan import evaluate  # noqa: E402
 from models.gan.conditions import ConditionPrior  # noqa: E402
 from models.gan.family import sampler  # noqa: E402
@@ -37,9 +36,7 @@ def main() -> None:
     params = load_params(ROOT / "params.yaml", "cpu")
     size, n, seed = params.dcgan.sizes[0], params.dcgan.eval.samples, params.seed
     folder = ROOT / "data/train/dcgan" / f"dcgan-{size}"
-    cfg = bundle.read_config(folder)
-    G = Generator(cfg["size"], cfg["nz"], cfg["ngf"], cfg["embed"])
-    bundle.load_weights(G, folder)
+    G = Generator.load(folder)
     data = ROOT / "data/ingest"
     x, y = ImageShards(data, size, "train").arrays()
     vx, vy = ImageShards(data, size, "val").arrays()

@@ -130,7 +130,7 @@ def engine_loop(
         cond_dropout, group_dropout, ac = 0.0, 0.0, 0.0
     else:
         p = project
-        G = Generator(SIZE, p["nz"], p["ngf"], p["embed"])
+        G = Generator(SIZE, p["nz"], p["ngf"], p["embed"], p.get("cond_bn", False))
         D = Discriminator(SIZE, p["ndf"], conditional=p["embed"] > 0, batchnorm=p["d_batchnorm"])
         lr, betas, ac = p["lr_g"], tuple(p["betas"]), p["ac_weight"]
         cond_dropout, group_dropout = p["cond_dropout"], p["group_dropout"]

@@ -365,6 +365,7 @@ class DcganParams(GanEngineParams):
     ngf: int = Field(ge=4, le=512)  # G channels at the last doubling (x 2^(k-1) at the first)
     ndf: int = Field(ge=4, le=512)  # D channels of the first layer
     embed: int = Field(ge=0, le=256)  # condition embedding per attribute group; 0: unconditional only
+    cond_bn: bool = False  # the condition also sets G's batch-norm gains and biases (BigGAN); needs embed > 0
     d_batchnorm: bool
     cond_dropout: float = Field(ge=0, le=1)  # share of images trained without any condition (unconditional)
     group_dropout: float = Field(ge=0, le=1)  # of the others, per group: share trained without it (partial)

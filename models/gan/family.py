@@ -31,13 +31,13 @@ from core import checkpoint, tracking
 from core.errors import BadInput
 from core.names import ATTRIBUTES, GROUPS
 from core.params import Params
-from models.engine import bundle, distributed, gan
+from models.engine import bundle, distributed, gan, tracked
 from models.engine.gan import to_uint8
 from models.gan import evaluate
 from models.gan.conditions import ConditionPrior
 from models.gan.net import MODEL, Generator
 from models.gan.pca import PcaGaussian
-from models.gan.train import build, fit
+from models.gan.train import build
 
 SECTION = "dcgan"
 INPUTS = ("data", "labels", "auto_tags")  # keys of stages/train.PATHS
@@ -155,16 +155,7 @@ def _train_one(
         bundle.load_weights(task.G, init)
         task.D.load_state_dict(bundle.load_tensors(init / "discriminator.safetensors"))
 
-    def grid(img: np.ndarray, step: int) -> None:
-        tracking.log_image(img, f"samples/step_{step:07d}.png")
-
-    def tag(tags: dict[str, str]) -> None:
-        import mlflow
-
-        mlflow.set_tags(tags)
-
-    cb = {"log": tracking.log_metrics, "grid": grid, "tag": tag} if world.main else {}
-    result = fit(task, gan.config(p, params.seed, steps), world, folder, **cb)
+    result = tracked.train(task, gan.config(p, params.seed, steps), world=world, folder=folder, desc=f"dcgan-{size}")
     return task, result
 
 

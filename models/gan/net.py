@@ -47,36 +47,61 @@ def null_condition(n: int) -> torch.Tensor:
 def _init(m: nn.Module) -> None:  # the DCGAN paper's initialisation
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(m.weight, 0.0, 0.02)
-    elif isinstance(m, nn.BatchNorm2d):
+    elif isinstance(m, nn.BatchNorm2d) and m.affine:
         nn.init.normal_(m.weight, 1.0, 0.02)
         nn.init.zeros_(m.bias)
 
 
-class Generator(nn.Module):
-    def __init__(self, size: int = 64, nz: int = 100, ngf: int = 64, embed: int = 0):
+class CondBatchNorm(nn.Module):
+    """Batch norm whose gain and bias are linear functions of the condition (BigGAN's conditional batch norm):
+    the condition reaches every layer of G, not only its input. Starts as the DCGAN paper's batch norm."""
+
+    def __init__(self, ch: int, cond_dim: int):
         super().__init__()
+        self.bn = nn.BatchNorm2d(ch, affine=False)
+        self.gain = nn.Linear(cond_dim, ch)
+        self.bias = nn.Linear(cond_dim, ch)
+        for lin in (self.gain, self.bias):
+            nn.init.normal_(lin.weight, 0.0, 0.02)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return self.bn(x) * (1 + self.gain(c))[:, :, None, None] + self.bias(c)[:, :, None, None]
+
+
+class Generator(nn.Module):
+    def __init__(self, size: int = 64, nz: int = 100, ngf: int = 64, embed: int = 0, cond_bn: bool = False):
+        super().__init__()
+        if cond_bn and not embed:
+            raise ValueError("cond_bn needs a conditional generator (embed > 0)")
         self.config = {
             "size": size,
             "nz": nz,
             "ngf": ngf,
             "embed": embed,
+            "cond_bn": cond_bn,
             "groups": {g: list(ATTRIBUTES[g]) for g in GROUPS},
         }
         base, k = layout(size)
         self.nz = nz
         # one embedding per group, the last row the null condition; embed = 0: unconditional only
         self.embeds = nn.ModuleList([nn.Embedding(len(ATTRIBUTES[g]) + 1, embed) for g in GROUPS] if embed else [])
+        cond_dim = embed * len(self.embeds)
         ch = ngf * 2 ** (k - 1)
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(nz + embed * len(self.embeds), ch, base, 1, 0, bias=False),
-            nn.BatchNorm2d(ch),
-            nn.ReLU(True),
-        ]
+        convs = [nn.ConvTranspose2d(nz + cond_dim, ch, base, 1, 0, bias=False)]
         for _ in range(k - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            convs.append(nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False))
             ch //= 2
-        layers += [nn.ConvTranspose2d(ch, 3, 4, 2, 1, bias=False), nn.Tanh()]
-        self.main = nn.Sequential(*layers)
+        convs.append(nn.ConvTranspose2d(ch, 3, 4, 2, 1, bias=False))
+        widths = [c.out_channels for c in convs[:-1]]
+        if cond_bn:  # the condition (the groups' embeddings, null where unconditioned) scales every norm
+            self.convs = nn.ModuleList(convs)
+            self.norms = nn.ModuleList([CondBatchNorm(w, cond_dim) for w in widths])
+        else:  # the PyTorch example's stack (its state-dict layout: earlier bundles load)
+            layers: list[nn.Module] = []
+            for conv, w in zip(convs[:-1], widths):
+                layers += [conv, nn.BatchNorm2d(w), nn.ReLU(True)]
+            self.main = nn.Sequential(*layers, convs[-1], nn.Tanh())
         self.apply(_init)
 
     @property
@@ -88,8 +113,14 @@ class Generator(nn.Module):
         if self.conditional:
             if cond is None:
                 cond = null_condition(len(z)).to(z.device)
-            z = torch.cat([z, *(e(cond[:, i]) for i, e in enumerate(self.embeds))], dim=1)
-        return self.main(z[:, :, None, None])
+            c = torch.cat([e(cond[:, i]) for i, e in enumerate(self.embeds)], dim=1)
+            z = torch.cat([z, c], dim=1)
+        if not self.config["cond_bn"]:
+            return self.main(z[:, :, None, None])
+        h = z[:, :, None, None]
+        for conv, norm in zip(self.convs, self.norms):
+            h = torch.relu(norm(conv(h), c))
+        return torch.tanh(self.convs[-1](h))
 
     def save(self, folder: str | os.PathLike[str], extra: dict | None = None) -> None:
         bundle.save(self, folder, {**self.config, **(extra or {})})
@@ -97,7 +128,7 @@ class Generator(nn.Module):
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> Generator:
         def build(config: dict) -> Generator:
-            net = cls(config["size"], config["nz"], config["ngf"], config["embed"])
+            net = cls(config["size"], config["nz"], config["ngf"], config["embed"], config.get("cond_bn", False))
             if config["groups"] != net.config["groups"]:
                 raise ValueError(f"attribute groups {config['groups']} differ from this code's")
             return net

@@ -27,7 +27,7 @@ from models.gan.task import DcganTask
 def build(p: DcganParams, size: int, images: np.ndarray, labels: np.ndarray, seed: int) -> DcganTask:
     """Networks (initialised from `seed`), Adam optimizers and the task over uint8 images [N, S, S, 3]."""
     torch.manual_seed(seed)
-    G = Generator(size, p.nz, p.ngf, p.embed)
+    G = Generator(size, p.nz, p.ngf, p.embed, p.cond_bn)
     D = Discriminator(size, p.ndf, conditional=p.embed > 0, batchnorm=p.d_batchnorm)
     fused = {"fused": True} if torch.cuda.is_available() else {}
     opt_g = torch.optim.Adam(G.parameters(), lr=p.lr_g, betas=p.betas, **fused)

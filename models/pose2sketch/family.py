@@ -25,7 +25,7 @@ from core import checkpoint, tracking
 from core.errors import BadInput
 from core.params import Params
 from models import metrics
-from models.engine import distributed, gan
+from models.engine import distributed, gan, tracked
 from models.pose.net import PoseNet, embed_images, predict
 from models.pose.retrieval import RetrievalIndex
 from models.pose2sketch.net import MODEL
@@ -109,20 +109,8 @@ def run(params: Params, data: dict, judge: Judge, inputs: list[str], out: Path, 
     with tracking.start_run("pose2sketch", params, "train", SECTIONS, inputs, run_name=f"pose2sketch-{size}"):
         mlflow.set_tags({"role": "pose2sketch", "size": str(size)})
         task = Pose2sketchTask(tr_sticks, tr_sketches, p, size, params.seed)
-
-        def grid(img: np.ndarray, step: int) -> None:
-            tracking.log_image(img, f"samples/step_{step:07d}.png")
-
         t0 = time.perf_counter()
-        result = gan.train(
-            task,
-            gan.config(p, params.seed),
-            folder=folder,
-            log=tracking.log_metrics,
-            grid=grid,
-            tag=mlflow.set_tags,
-            desc=f"pose2sketch-{size}",
-        )
+        result = tracked.train(task, gan.config(p, params.seed), folder=folder, desc=f"pose2sketch-{size}")
         seconds = time.perf_counter() - t0
         figures: dict = {"pose2sketch": {}, "retrieval": {}, "floor": {}}
         drawn = {}

@@ -28,7 +28,7 @@ from core.errors import BadInput
 from core.params import Params
 from dataset.shards import ImageShards
 from models import metrics
-from models.engine import distributed, gan
+from models.engine import distributed, gan, tracked
 from models.sr.net import MODEL_SR, MODEL_SRGAN, SrNet
 from models.sr.train import Perceptual, SrganTask, bicubic, low_res, train_content, upscale
 from models.tagger.extractor import Judge
@@ -92,30 +92,12 @@ def _both(splits: dict[str, Split], restore) -> dict:
     return out
 
 
-def _grid(img: np.ndarray, step: int) -> None:
-    tracking.log_image(img, f"samples/step_{step:07d}.png")
-
-
 def _srgan(params: Params, size: int, w: float, hi: np.ndarray, sr_dir: Path, perceptual: Perceptual, key: str):
     """One SRGAN candidate fine-tuned from the content model (inside an open MLflow run)."""
-    import mlflow
-
     G = SrNet.load(sr_dir)
     task = SrganTask(G, hi, params.sr, perceptual, w, params.seed)
-
-    def tag(tags: dict[str, str]) -> None:
-        mlflow.set_tags(tags)
-
     folder = checkpoint.ROOT / "gan" / f"srgan-{size}-{w:g}-{key}"
-    result = gan.train(
-        task,
-        gan.config(params.sr.gan, params.seed),
-        folder=folder,
-        log=tracking.log_metrics,
-        grid=_grid,
-        tag=tag,
-        desc=f"srgan-{size}-p{w:g}",
-    )
+    result = tracked.train(task, gan.config(params.sr.gan, params.seed), folder=folder, desc=f"srgan-{size}-p{w:g}")
     return result, folder
 
 

@@ -29,7 +29,7 @@ from core.errors import BadInput
 from core.names import GROUPS
 from core.params import Params
 from dataset.shards import ImageShards
-from models.engine import distributed, gan
+from models.engine import distributed, gan, tracked
 from models.gan import evaluate
 from models.stylegan import sliders
 from models.stylegan.net import MODEL, Generator
@@ -118,20 +118,9 @@ def run(params: Params, data: dict, judge: Judge, inputs: list[str], out: Path, 
         }
         with tracking.start_run("stylegan", params, "train", SECTIONS, inputs, run_name=f"stylegan-{size}"):
             mlflow.set_tags({"role": "stylegan", "size": str(size)})
-
-            def grid(img: np.ndarray, step: int) -> None:
-                tracking.log_image(img, f"samples/step_{step:07d}.png")
-
             t0 = time.perf_counter()
-            result = gan.train(
-                task,
-                gan.config(p, params.seed),
-                world=world,
-                folder=folder,
-                log=tracking.log_metrics,
-                grid=grid,
-                tag=mlflow.set_tags,
-                desc=f"stylegan-{size}",
+            result = tracked.train(
+                task, gan.config(p, params.seed), world=world, folder=folder, desc=f"stylegan-{size}"
             )
             seconds = time.perf_counter() - t0
             G = result.g_ema

@@ -4,6 +4,7 @@ built from the resolution, the PCA-Gaussian baseline, and the scores catching a 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -128,6 +129,36 @@ def test_a_null_condition_is_unconditional_sampling_and_the_bundle_round_trips(t
     G.save(tmp_path / "g")
     again = Generator.load(tmp_path / "g")
     assert torch.equal(again(z), G(z))
+
+
+def test_conditional_batch_norm_reaches_every_layer_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    G = Generator(32, 8, 4, 2, cond_bn=True)
+    assert len(G.norms) == 3 and not hasattr(G, "main")
+    for norm in G.norms:  # the condition moves every norm's gain and bias, not only G's input
+        c = torch.randn(2, 2 * len(GROUPS))
+        x = torch.randn(2, norm.bn.num_features, 4, 4)
+        assert not torch.allclose(norm(x, c[:1].expand(2, -1)), norm(x, c[1:].expand(2, -1)))
+    gan.train(_task(G=G), _config(steps=2))  # trains (batch norm in train mode, the condition's gradients)
+    G.eval()
+    z, cond = torch.randn(3, 8), null_condition(3)
+    cond[:, 0] = 1
+    assert not torch.equal(G(z, cond), G(z))
+    G.save(tmp_path / "g")
+    again = Generator.load(tmp_path / "g")
+    assert again.config["cond_bn"] and torch.equal(again(z, cond), G(z, cond))
+    with pytest.raises(ValueError, match="cond_bn"):
+        Generator(32, 8, 4, 0, cond_bn=True)
+
+
+def test_a_bundle_saved_before_cond_bn_existed_still_loads(tmp_path):
+    G = Generator(32, 8, 4, 2).eval()
+    G.save(tmp_path / "g")
+    cfg = json.loads((tmp_path / "g" / "config.json").read_text())
+    del cfg["cond_bn"]
+    (tmp_path / "g" / "config.json").write_text(json.dumps(cfg))
+    z = torch.randn(2, 8)
+    assert torch.equal(Generator.load(tmp_path / "g")(z), G(z))
 
 
 def test_engine_trains_logs_and_samples():
@@ -279,6 +310,29 @@ def test_watchdog_catches_each_failure_tags_the_run_and_stops(case, reason):
     assert res.watchdog == reason and res.stopped_by_watchdog and res.steps_done < 300
     assert tags and tags[0]["watchdog"] == reason
     assert grids and grids[-1] == res.steps_done  # a last grid at the stop
+
+
+def test_tracked_training_logs_losses_grids_and_the_watchdog_into_the_open_run(store, smoke_params):
+    import mlflow
+
+    from core import tracking
+    from models.engine import tracked
+
+    with tracking.start_run("unit", smoke_params, "unit", [], [], run_name="ok") as run:
+        res = tracked.train(_task(), _config(steps=4), desc="unit")
+    client = mlflow.MlflowClient()  # the store start_run connected to
+    assert res.watchdog is None and "watchdog" not in client.get_run(run.info.run_id).data.tags
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss_d")] == [2, 4]
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "samples")] == ["samples/step_0000004.png"]
+
+    images = np.random.default_rng(1).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
+    dog = WatchdogConfig(True, 5, 0.99, collapse_ratio=0.0, warmup=0)
+    with tracking.start_run("unit", smoke_params, "unit", [], [], run_name="nan") as run:
+        res = tracked.train(_task(images, G=_Nan(32, 8, 4, 2)), _config(steps=8, watchdog=dog), desc="unit")
+    assert res.watchdog == "nonfinite" and client.get_run(run.info.run_id).data.tags["watchdog"] == "nonfinite"
+    grids = [a.path for a in client.list_artifacts(run.info.run_id, "samples")]
+    assert grids == [f"samples/step_{res.steps_done:07d}.png"]  # the last grid, at the stop
+    assert tracked.callbacks(main=False) == {}  # other ranks are not inside a run
 
 
 def _judge():
