@@ -36,7 +36,7 @@ from models.tagger.extractor import load_reader  # noqa: E402
 
 def run_variant(overrides: dict, steps: int, data: Path, pin: Path) -> dict:
     params = load_params(ROOT / "params.yaml", "cpu")
-    p = params.dcgan.model_copy(update=overrides)
+    p = type(params.dcgan).model_validate({**params.dcgan.model_dump(), **overrides})  # nested sections validated
     size = p.sizes[0]
     x, y = ImageShards(data, size, "train").arrays()
     vx, vy = ImageShards(data, size, "val").arrays()

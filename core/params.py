@@ -357,6 +357,14 @@ class GanEngineParams(Section):
     watchdog: WatchdogParams
 
 
+class ReaderParams(Section):
+    """D's own attribute reader (models/gan/net.py): a tagger-shaped CNN trained on real training images only."""
+
+    width: int = Field(ge=0, le=256)  # 0: none
+    lr: float = Field(gt=0, le=1)
+    weight: float = Field(ge=0, le=100)  # its cross-entropy in G's loss
+
+
 class DcganParams(GanEngineParams):
     """The DCGAN family (`anime-dcgan`, models/gan/), trained by the adversarial engine (models/engine/gan.py)."""
 
@@ -365,11 +373,12 @@ class DcganParams(GanEngineParams):
     ngf: int = Field(ge=4, le=512)  # G channels at the last doubling (x 2^(k-1) at the first)
     ndf: int = Field(ge=4, le=512)  # D channels of the first layer
     embed: int = Field(ge=0, le=256)  # condition embedding per attribute group; 0: unconditional only
-    cond_bn: bool = False  # the condition also sets G's batch-norm gains and biases (BigGAN); needs embed > 0
+    cond_bn: bool  # the condition also sets G's batch-norm gains and biases (BigGAN); needs embed > 0
     d_batchnorm: bool
     cond_dropout: float = Field(ge=0, le=1)  # share of images trained without any condition (unconditional)
     group_dropout: float = Field(ge=0, le=1)  # of the others, per group: share trained without it (partial)
     ac_weight: float = Field(ge=0, le=100)  # auxiliary classifier loss (AC-GAN) of D's heads
+    reader: ReaderParams
     transfer: TransferParams
     eval: GanEvalParams
 

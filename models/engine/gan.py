@@ -273,7 +273,7 @@ def train(
             break
         idx = data_order(task.rows, c.seed, step, c.batch)
         b = task.batch(idx[rows], gen, rows, len(idx))
-        real = b.real.to(dev, memory_format=fmt)
+        real = b.real = b.real.to(dev, memory_format=fmt)  # the task's extra losses see it on the device too
         b.g_in = tuple(t.to(dev) if torch.is_tensor(t) else t for t in b.g_in)
         b.cond = b.cond.to(dev) if b.cond is not None else None
 

@@ -138,6 +138,9 @@ def _log_scores(figures: dict) -> None:
     tracking.log_metrics({k: v for k, v in figures.items() if isinstance(v, (int, float, dict))})
 
 
+_DEFAULTS = {"cond_bn": False, "stem": False, "reader": 0}  # settings bundles written before they existed had off
+
+
 def _train_one(
     params: Params,
     size: int,
@@ -152,6 +155,14 @@ def _train_one(
     p = params.dcgan
     task = build(p, size, data.images, data.labels, params.seed)
     if init is not None:
+        for net, config in ((task.G, "config.json"), (task.D, "discriminator.json")):
+            was = json.loads((init / config).read_text())
+            differ = sorted(k for k, v in net.config.items() if was.get(k, _DEFAULTS.get(k)) != v)
+            if differ:
+                raise BadInput(
+                    f"dcgan.transfer.source: that version's {type(net).__name__} differs from these params in "
+                    f"{', '.join(differ)}; fine-tune a version trained with the same network settings"
+                )
         bundle.load_weights(task.G, init)
         task.D.load_state_dict(bundle.load_tensors(init / "discriminator.safetensors"))
 

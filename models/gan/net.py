@@ -25,6 +25,7 @@ from torch import nn
 
 from core.names import ATTRIBUTES, GROUPS
 from models.engine import bundle
+from models.tagger.net import TaggerNet
 
 MODEL = "anime-dcgan"
 SIZES = (32, 64, 96, 128, 256)
@@ -137,11 +138,29 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, size: int = 64, ndf: int = 64, conditional: bool = False, batchnorm: bool = True):
+    def __init__(
+        self,
+        size: int = 64,
+        ndf: int = 64,
+        conditional: bool = False,
+        batchnorm: bool = True,
+        stem: bool = False,
+        reader: int = 0,
+    ):
         super().__init__()
-        self.config = {"size": size, "ndf": ndf, "conditional": conditional, "batchnorm": batchnorm}
+        self.config = {
+            "size": size,
+            "ndf": ndf,
+            "conditional": conditional,
+            "batchnorm": batchnorm,
+            "stem": stem,
+            "reader": reader,
+        }
         base, k = layout(size)
-        layers: list[nn.Module] = [nn.Conv2d(3, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        # stem: a 3x3 stride-1 convolution at full resolution first (as each of the tagger's stages has), so cues of
+        # a few pixels (eye colour, a smile) are seen before the first stride-2 layer mixes them away
+        layers: list[nn.Module] = [nn.Conv2d(3, ndf, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True)] if stem else []
+        layers += [nn.Conv2d(ndf if stem else 3, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
         ch = ndf
         for _ in range(k - 1):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=not batchnorm)]
@@ -156,11 +175,21 @@ class Discriminator(nn.Module):
             )
             self.classify = nn.ModuleList([nn.Linear(ch, len(ATTRIBUTES[g])) for g in GROUPS])
         self.apply(_init)
+        # reader: D's own attribute classifier, a tagger-shaped CNN of this width (stride-1 and stride-2 convolutions
+        # per stage: it learns cues of a few pixels that D's strided stack does not), trained on real training
+        # images only; G is asked to make it read the requested values. Its weights are D's, never the scoring tagger's.
+        self.reader = TaggerNet(reader, size, dropout=0.0) if reader else None
         if conditional:
             for p in self.project:  # small, like the rest of D's weights: the projection starts near zero
                 nn.init.normal_(p.weight, 0.0, 0.02)
                 with torch.no_grad():
                     p.weight[p.padding_idx].zero_()
+
+    def read(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The reader's logits per group (GROUPS order) for images [B, 3, S, S] in [-1, 1]."""
+        assert self.reader is not None, "this discriminator has no reader"
+        out = self.reader((x + 1) / 2)
+        return [out[g] for g in GROUPS]
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """x [B, 3, S, S] -> (logits [B], {"classes": [logits [B, classes] per group]} when conditional)."""

@@ -35,6 +35,7 @@ class DcganTask:
         cond_dropout: float,
         group_dropout: float,
         ac_weight: float,
+        reader_weight: float = 0.0,
     ):
         assert images.ndim == 4 and images.shape[3] == 3, f"expected uint8 [N, S, S, 3], got {images.shape}"
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
@@ -44,6 +45,7 @@ class DcganTask:
         self.cond_dropout = cond_dropout
         self.group_dropout = group_dropout
         self.ac_weight = ac_weight
+        self.reader_weight = reader_weight if getattr(D, "reader", None) is not None else 0.0
 
     def batch(self, idx: torch.Tensor, gen: torch.Generator, rows: slice, global_batch: int) -> Batch:
         real = self.images[idx].float().div_(127.5).sub_(1.0)
@@ -65,26 +67,41 @@ class DcganTask:
         y = self.labels[torch.randint(self.rows, (n,), generator=gen)]
         return (z, torch.where(y < 0, NULL.expand_as(y), y))
 
-    def _ac(self, aux: dict, cond: torch.Tensor | None) -> tuple[torch.Tensor, float]:
-        if not aux or cond is None or self.ac_weight == 0:
+    @staticmethod
+    def _ce(classes: list[torch.Tensor], cond: torch.Tensor | None, weight: float) -> tuple[torch.Tensor, float]:
+        """Mean cross-entropy over the groups, each over the rows whose condition is not null; times `weight`."""
+        if not classes or cond is None or weight == 0:
             return torch.zeros(()), 0.0
         losses = []
-        for i, logits in enumerate(aux["classes"]):
+        for i, logits in enumerate(classes):
             known = cond[:, i] != NULL[i]
             if known.any():
                 losses.append(F.cross_entropy(logits[known].float(), cond[known, i]))
         if not losses:
             return torch.zeros(()), 0.0
         loss = torch.stack(losses).mean()
-        return self.ac_weight * loss, float(loss.detach())
+        return weight * loss, float(loss.detach())
 
     def d_extra(self, batch: Batch, aux_real: dict, aux_fake: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        loss, value = self._ac(aux_real, batch.cond)  # D learns the classes on real images only
-        return loss, ({"ac_d": value} if aux_real else {})
+        # D learns the classes on real images only
+        loss, value = self._ce(aux_real.get("classes", []), batch.cond, self.ac_weight)
+        figs = {"ac_d": value} if aux_real else {}
+        if self.reader_weight:  # the reader learns them on real images as they are (no augmentation)
+            read, figs["reader_d"] = self._ce(self.D.read(batch.real), batch.cond, 1.0)
+            loss = loss + read
+        return loss, figs
 
     def g_extra(self, batch: Batch, fake: torch.Tensor, aux_fake: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        loss, value = self._ac(aux_fake, batch.cond)  # G makes D read the requested values
-        return loss, ({"ac_g": value} if aux_fake else {})
+        # G makes D read the requested values
+        loss, value = self._ce(aux_fake.get("classes", []), batch.cond, self.ac_weight)
+        figs = {"ac_g": value} if aux_fake else {}
+        if self.reader_weight:  # and the reader, with the batch statistics of real images (eval mode): D is frozen
+            reader = self.D.reader
+            reader.eval()
+            read, figs["reader_g"] = self._ce(self.D.read(fake), batch.cond, self.reader_weight)
+            reader.train()
+            loss = loss + read
+        return loss, figs
 
     def finish(self, g_ema: nn.Module, gen: torch.Generator) -> None:
         """Exact batch-norm statistics of the EMA generator's own weights over 16 batches of latents, conditioned

@@ -28,11 +28,16 @@ def build(p: DcganParams, size: int, images: np.ndarray, labels: np.ndarray, see
     """Networks (initialised from `seed`), Adam optimizers and the task over uint8 images [N, S, S, 3]."""
     torch.manual_seed(seed)
     G = Generator(size, p.nz, p.ngf, p.embed, p.cond_bn)
-    D = Discriminator(size, p.ndf, conditional=p.embed > 0, batchnorm=p.d_batchnorm)
+    reader = p.reader.width if p.embed > 0 else 0
+    D = Discriminator(size, p.ndf, conditional=p.embed > 0, batchnorm=p.d_batchnorm, reader=reader)
     fused = {"fused": True} if torch.cuda.is_available() else {}
     opt_g = torch.optim.Adam(G.parameters(), lr=p.lr_g, betas=p.betas, **fused)
-    opt_d = torch.optim.Adam(D.parameters(), lr=p.lr_d, betas=p.betas, **fused)
-    return DcganTask(G, D, opt_g, opt_d, images, labels, p.cond_dropout, p.group_dropout, p.ac_weight)
+    own = [q for name, q in D.named_parameters() if not name.startswith("reader.")]
+    groups = [{"params": own}]
+    if D.reader is not None:  # the reader is a classifier: its own learning rate and Adam's usual betas
+        groups.append({"params": list(D.reader.parameters()), "lr": p.reader.lr, "betas": (0.9, 0.999)})
+    opt_d = torch.optim.Adam(groups, lr=p.lr_d, betas=p.betas, **fused)
+    return DcganTask(G, D, opt_g, opt_d, images, labels, p.cond_dropout, p.group_dropout, p.ac_weight, p.reader.weight)
 
 
 def fit(task: DcganTask, config: gan.GanConfig, world: distributed.World, folder: Path | None, **callbacks):
