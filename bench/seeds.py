@@ -1,7 +1,8 @@
-"""Seed spread of the thin-margin figures: the tagger CNN and posenet retrained with several seeds, mean ± std.
+"""Seed spread of the thin-margin figures: the tagger CNN, posenet and DCGAN retrained with several seeds, mean ± std.
 
     .venv/bin/python bench/seeds.py                         # 3 seeds (seed, seed+1, seed+2) on the active profile
     .venv/bin/python bench/seeds.py --seeds 1234 1235 1236 --only tagger
+    .venv/bin/python bench/seeds.py --only dcgan --dcgan-pipeline-run metrics/dcgan.json   # seed 1234 = the committed run
 
 It reads the pipeline's own inputs (`data/ingest/`, `data/render/`: run `make pipeline` first), trains exactly what
 the stages train (models/tagger/train.py and models/pose/train.py through the one training loop, the same params
@@ -10,7 +11,8 @@ sections) with each seed, scores validation and test the way the stages do, and 
 nothing to MLflow and moves no alias: a bench is not a model release. Each seed's training resumes from its own
 checkpoint (under .cache/checkpoints/bench-*) if the bench is interrupted, and each trained posenet is kept under
 .cache/bench/ so that a change in how it is scored re-scores without retraining. About an hour on 2 cores for the
-`cpu` profile (3 × 7 min tagger, 3 × 7 min posenet, plus scoring).
+`cpu` profile for the tagger and posenet (3 × 7 min each, plus scoring); DCGAN adds 3 × 14 min (`--only dcgan`
+reads the pipeline's figures for its own seed from `--dcgan-pipeline-run` instead of retraining it).
 """
 
 from __future__ import annotations
@@ -99,6 +101,55 @@ def pose_figures(params, seed: int, render_dir: Path) -> dict:
     return flat
 
 
+DCGAN_FIGURES = ("fd_tagger", "precision", "recall", "tag_tv", "cond_accuracy")
+
+
+def _dcgan_flat(scores: dict) -> dict:
+    """The issue's DCGAN figures of a stage-shaped score dict (test and `val_`), per-group bars flattened."""
+    flat = {}
+    for prefix in ("", "val_"):
+        flat.update({prefix + k: scores[prefix + k] for k in DCGAN_FIGURES})
+        flat.update({f"{prefix}cond_vs_tagger/{g}": v for g, v in scores[f"{prefix}cond_vs_tagger_by_group"].items()})
+    return flat
+
+
+def dcgan_figures(params, seed: int, data_dir: Path) -> dict:
+    """The train@dcgan stage's headline model (its first size) retrained with `seed` and scored as the stage scores
+    it (the same references and sampling seeds: only the training seed moves); no transfer, no MLflow."""
+    import torch
+
+    from models.engine import distributed, gan
+    from models.gan import evaluate, family
+    from models.gan.conditions import ConditionPrior
+    from models.gan.train import build, fit
+    from models.tagger.extractor import PIN, load_judge
+    from stages.train import PATHS
+
+    p = params.dcgan
+    size = p.sizes[0]
+    data, _ = family.load(params, {**PATHS, "data": data_dir})
+    d = data[size]
+    task = build(p, size, d["train"].images, d["train"].labels, seed)
+    name = "bench-dcgan-" + checkpoint.key(p.model_dump(), size, seed, tracking.dvc_md5(data_dir))
+    folder = checkpoint.ROOT / name
+    res = fit(task, gan.config(p, seed), distributed.World(0, 1, torch.device("cpu")), folder)
+    judge = load_judge(PIN)
+    refs = {
+        s: evaluate.reference(judge, d[s].images, d[s].labels, d["train"].images, p.eval.samples, params.seed)
+        for s in ("val", "test")
+    }
+    sample = family.sampler(res.g_ema, ConditionPrior.fit(d["train"].labels))
+    scores = family._score(judge, refs, sample, params.seed, conditional=True)
+    checkpoint.clear_states(folder)
+    return {**_dcgan_flat(scores), "steps_done": res.steps_done, "train_seconds": round(res.seconds, 1)}
+
+
+def dcgan_pipeline_run(metrics: Path) -> dict:
+    """The committed train@dcgan run (seed = params' seed) in dcgan_figures' shape, read from its metrics file."""
+    m = json.loads(metrics.read_text())["dcgan"]["dcgan"]
+    return {**_dcgan_flat(m), "steps_done": m["steps_done"], "train_seconds": m["train_seconds"]}
+
+
 def spread(runs: list[dict]) -> dict:
     """Per figure: mean, sample std (ddof 1; 0 for one run), min, max."""
     out = {}
@@ -118,7 +169,11 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--profile", help="default: the profile of params.yaml")
     ap.add_argument("--seeds", type=int, nargs="+", help="default: seed, seed+1, seed+2 of params")
-    ap.add_argument("--only", choices=("tagger", "pose"))
+    ap.add_argument("--only", choices=("tagger", "pose", "dcgan"))
+    ap.add_argument(
+        "--dcgan-pipeline-run",
+        help="metrics/dcgan.json of the committed run: its figures stand for params' seed instead of retraining it",
+    )
     ap.add_argument("--ingest", default="data/ingest")
     ap.add_argument("--render", default="data/render")
     ap.add_argument("--out", help="default: bench/results/seeds-<profile>.json")
@@ -128,15 +183,26 @@ def main() -> None:
     out = Path(args.out) if args.out else RESULTS / f"seeds-{params.profile}.json"
     doc = json.loads(out.read_text()) if out.exists() else {}
     doc.update({"profile": params.profile, "seeds": seeds})
-    for model, fn, data in (("tagger", tagger_figures, args.ingest), ("posenet", pose_figures, args.render)):
+    benches = (
+        ("tagger", tagger_figures, args.ingest),
+        ("posenet", pose_figures, args.render),
+        ("dcgan", dcgan_figures, args.ingest),
+    )
+    for model, fn, data in benches:
         if args.only and not model.startswith(args.only):
             continue
         runs = []
         for seed in seeds:
             t0 = time.perf_counter()
+            if model == "dcgan" and args.dcgan_pipeline_run and seed == params.seed:
+                runs.append(
+                    {"seed": seed, "from": args.dcgan_pipeline_run, **dcgan_pipeline_run(Path(args.dcgan_pipeline_run))}
+                )
+                continue
             runs.append({"seed": seed, **fn(params, seed, Path(data))})
             print(f"seeds: {model} seed {seed}: {runs[-1]} ({time.perf_counter() - t0:.0f} s)", flush=True)
-        doc[model] = {"runs": runs, "spread": spread([{k: v for k, v in r.items() if k != "seed"} for r in runs])}
+        figures = [{k: v for k, v in r.items() if k not in ("seed", "from")} for r in runs]
+        doc[model] = {"runs": runs, "spread": spread(figures)}
         write_json(out, doc)
     print(f"seeds: wrote {out}")
 

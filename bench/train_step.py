@@ -12,12 +12,13 @@ In every round, interleaved, at batch 64 and 64 px, on the same thread count and
                (channels-last, D frozen in the G step, gradients set to None, ...), no R1, no EMA ramp, no augmentation
   (b') engine_bf16  (b) with bf16 autocast (`amp: bf16`): measures whether `amp: auto` is right to leave it off on
                the CPU
-  (c) project  the engine with the project's own `dcgan` params at 64 px (conditional networks, R1, EMA,
-               DiffAugment), as in params.yaml
+  (c) project  the engine with the project's own `dcgan` params at 64 px (conditional networks, D's reader, R1,
+               EMA, DiffAugment), built as the train stage builds them (models/gan/train.build), as in params.yaml
 
 Only the steps are timed (after `warmup` untimed steps per round): setup, sample grids and the end-of-run batch-norm
 recalibration are not. The figure is the median over rounds of the per-round time ratio against (a). It imports
-only torch, numpy and models/, so it runs on a bare GPU machine too (the device is in the output).
+only torch, numpy, pydantic (the params model) and the repository's models/ and core/, so it runs on a bare GPU
+machine too (the device is in the output).
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.params import DcganParams  # noqa: E402
 from models.engine import distributed, gan  # noqa: E402
 from models.engine.watchdog import WatchdogConfig  # noqa: E402
 from models.gan.net import Discriminator, Generator  # noqa: E402
 from models.gan.task import DcganTask  # noqa: E402
+from models.gan.train import build  # noqa: E402
 
 SIZE, BATCH, NZ = 64, 64, 100
 
@@ -127,20 +130,16 @@ def engine_loop(
     if project is None:
         G, D = Generator(SIZE, NZ, 64, 0), Discriminator(SIZE, 64, conditional=False)
         lr, betas, extra = 2e-4, (0.5, 0.999), {**ENGINE_SAME, "amp": amp}
-        cond_dropout, group_dropout, ac = 0.0, 0.0, 0.0
-    else:
-        p = project
-        G = Generator(SIZE, p["nz"], p["ngf"], p["embed"], p.get("cond_bn", False))
-        D = Discriminator(SIZE, p["ndf"], conditional=p["embed"] > 0, batchnorm=p["d_batchnorm"])
-        lr, betas, ac = p["lr_g"], tuple(p["betas"]), p["ac_weight"]
-        cond_dropout, group_dropout = p["cond_dropout"], p["group_dropout"]
-        extra = {k: p[k] for k in ("r1_gamma", "r1_every", "ema_beta", "amp", "channels_last")}
-        extra["augment"] = tuple(p["augment"])
-    fused = {"fused": True} if device.type == "cuda" else {}
-    task = DcganTask(
-        G, D, torch.optim.Adam(G.parameters(), lr, betas=betas, **fused),
-        torch.optim.Adam(D.parameters(), lr, betas=betas, **fused), images, labels, cond_dropout, group_dropout, ac,
-    )  # fmt: skip
+        fused = {"fused": True} if device.type == "cuda" else {}
+        task = DcganTask(
+            G, D, torch.optim.Adam(G.parameters(), lr, betas=betas, **fused),
+            torch.optim.Adam(D.parameters(), lr, betas=betas, **fused), images, labels, 0.0, 0.0, 0.0,
+        )  # fmt: skip
+    else:  # the networks, optimizers and task exactly as the train stage builds them (D's reader included)
+        p = DcganParams.model_validate(project)
+        task = build(p, SIZE, images, labels, 0)
+        extra = {k: getattr(p, k) for k in ("r1_gamma", "r1_every", "ema_beta", "amp", "channels_last")}
+        extra["augment"] = tuple(p.augment)
     stamps: list[float] = []
 
     def log(_: dict, step: int) -> None:
