@@ -225,9 +225,12 @@ def test_a_work_pool_deployment_runs_on_a_worker(prefect_server, tmp_path):
     assert dep["work_pool_name"] == "anime-test"
     assert dep["schedules"][0]["schedule"]["cron"] == "0 4 * * *" and dep["parameters"]["project"] == str(proj)
     assert dep["job_variables"] == {"env": {"STEP_SLEEP": "0"}}
+    # the worker's output (its flow runs' too) goes to a file: an unread pipe fills up and blocks the worker's writes,
+    # its shutdown included
+    log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
         [str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", "anime-test"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
         body = {"parameters": {"experiment": "pool-run-1"}}
@@ -237,12 +240,18 @@ def test_a_work_pool_deployment_runs_on_a_worker(prefect_server, tmp_path):
         assert "pool-run-1" in run(["dvc", "exp", "list", "--all-commits", "--name-only"], proj).stdout
         before = descendants(worker.pid)
         worker.send_signal(signal.SIGTERM)
-        worker.wait(30)
+        try:
+            worker.wait(60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                "the worker did not stop within 60 s of SIGTERM:\n" + (tmp_path / "worker.log").read_text()[-3000:]
+            )
         assert not [p for p in before if alive(p)]
     finally:
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+        log.close()
 
 
 def test_the_pipeline_flow_on_this_repository(prefect_server, repo_copy):
