@@ -34,9 +34,17 @@ from models.gan.train import build, fit  # noqa: E402
 from models.tagger.extractor import load_reader  # noqa: E402
 
 
+def merged(base: dict, overrides: dict) -> dict:
+    """`base` with `overrides` laid over it, nested sections key by key ({reader: {width: 8}} keeps the rest)."""
+    out = dict(base)
+    for k, v in overrides.items():
+        out[k] = merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
 def run_variant(overrides: dict, steps: int, data: Path, pin: Path) -> dict:
     params = load_params(ROOT / "params.yaml", "cpu")
-    p = type(params.dcgan).model_validate({**params.dcgan.model_dump(), **overrides})  # nested sections validated
+    p = type(params.dcgan).model_validate(merged(params.dcgan.model_dump(), overrides))  # validated again
     size = p.sizes[0]
     x, y = ImageShards(data, size, "train").arrays()
     vx, vy = ImageShards(data, size, "val").arrays()
@@ -68,13 +76,16 @@ def main() -> None:
     spec = yaml.safe_load(Path(args.variants).read_text())
     steps = args.steps or spec["steps"]
     names = args.only.split(",") if args.only else list(spec["variants"])
-    results = {}
+    out = Path(args.out)
+    # a run of some variants (--only) keeps the others' earlier results
+    doc = json.loads(out.read_text()) if out.exists() else {"split": "val", "variants": {}}
     for name in names:
-        results[name] = {"overrides": spec["variants"][name] or {}, "steps": steps}
-        results[name].update(run_variant(spec["variants"][name] or {}, steps, Path(args.data), Path(args.pin)))
-        print(name, json.dumps(results[name]), flush=True)
+        entry = {"overrides": spec["variants"][name] or {}, "steps": steps, "date": time.strftime("%Y-%m-%d")}
+        entry.update(run_variant(spec["variants"][name] or {}, steps, Path(args.data), Path(args.pin)))
+        doc["variants"][name] = entry
+        print(name, json.dumps(entry), flush=True)
         # after every variant: a long run cut short keeps what it measured
-        Path(args.out).write_text(json.dumps({"split": "val", "variants": results}, indent=1) + "\n")
+        out.write_text(json.dumps(doc, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -363,6 +363,11 @@ class ReaderParams(Section):
     width: int = Field(ge=0, le=256)  # 0: none
     lr: float = Field(gt=0, le=1)
     weight: float = Field(ge=0, le=100)  # its cross-entropy in G's loss
+    # how it learns, as the tagger does (models/tagger/train.py): without these it memorises the training images
+    flip: bool  # horizontal flips per image
+    shift: int = Field(ge=0, le=32)  # px: one random translation per batch, up to this far (edges replicated)
+    weight_decay: float = Field(ge=0, le=1)  # decoupled (AdamW), on the reader's weights only
+    label_smoothing: float = Field(ge=0, lt=1)
 
 
 class DcganParams(GanEngineParams):

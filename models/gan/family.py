@@ -138,7 +138,7 @@ def _log_scores(figures: dict) -> None:
     tracking.log_metrics({k: v for k, v in figures.items() if isinstance(v, (int, float, dict))})
 
 
-_DEFAULTS = {"cond_bn": False, "stem": False, "reader": 0}  # settings bundles written before they existed had off
+_DEFAULTS = {"cond_bn": False, "reader": 0}  # settings bundles written before they existed had off
 
 
 def _train_one(

@@ -144,7 +144,6 @@ class Discriminator(nn.Module):
         ndf: int = 64,
         conditional: bool = False,
         batchnorm: bool = True,
-        stem: bool = False,
         reader: int = 0,
     ):
         super().__init__()
@@ -153,14 +152,10 @@ class Discriminator(nn.Module):
             "ndf": ndf,
             "conditional": conditional,
             "batchnorm": batchnorm,
-            "stem": stem,
             "reader": reader,
         }
         base, k = layout(size)
-        # stem: a 3x3 stride-1 convolution at full resolution first (as each of the tagger's stages has), so cues of
-        # a few pixels (eye colour, a smile) are seen before the first stride-2 layer mixes them away
-        layers: list[nn.Module] = [nn.Conv2d(3, ndf, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True)] if stem else []
-        layers += [nn.Conv2d(ndf if stem else 3, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        layers: list[nn.Module] = [nn.Conv2d(3, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
         ch = ndf
         for _ in range(k - 1):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=not batchnorm)]

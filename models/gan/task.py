@@ -6,9 +6,16 @@ are its rows; G is asked for the same rows' conditions, all of them dropped to n
 (unconditional training), else each group with probability `group_dropout` (partial conditions), and always where
 unknown; D is given the same conditions: real and generated images are judged under the same
 conditions, so D's projection term cannot tell them apart by their labels.
+
+D's reader (models/gan/net.py) learns the rows' own labels (none dropped; unknown ones ignored) the way the tagger
+learns them (models/tagger/train.py): horizontal flips, a random shift, label smoothing (and, in `build`, weight
+decay). Without them it memorises the training images (0.99 on them, smile at chance on validation) and G learns
+to satisfy a classifier that does not generalise.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,6 +30,39 @@ from models.gan.net import Discriminator, Generator
 NULL = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])  # the null index of each group
 
 
+@dataclass(frozen=True)
+class ReaderRecipe:
+    """How D's reader learns and guides G (params `dcgan.reader`; its weight decay is the optimizer's)."""
+
+    weight: float = 0.0  # its cross-entropy in G's loss; 0: no reader
+    flip: bool = False  # horizontal flips per image (every attribute is left-right symmetric)
+    shift: int = 0  # px: one random shift per batch, up to this far, edges replicated
+    label_smoothing: float = 0.0
+
+
+@dataclass
+class ReaderBatch(Batch):
+    """A batch with the reader's view of the real rows and their own labels (-1 unknown, nothing dropped)."""
+
+    reader_real: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+
+
+def reader_view(
+    real: torch.Tensor, recipe: ReaderRecipe, gen: torch.Generator, rows: slice, global_batch: int
+) -> torch.Tensor:
+    """The tagger's augmentation (models/tagger/train.py), its randomness drawn for the whole global batch."""
+    if recipe.flip:
+        flip = (torch.rand(global_batch, generator=gen)[rows] < 0.5).to(real.device)
+        real = torch.where(flip[:, None, None, None], real.flip(3), real)
+    if recipe.shift:
+        s = recipe.shift
+        dy, dx = (int(v) for v in torch.randint(-s, s + 1, (2,), generator=gen))
+        side = real.shape[-1]
+        real = F.pad(real, (s, s, s, s), mode="replicate")[:, :, s + dy : s + dy + side, s + dx : s + dx + side]
+    return real
+
+
 class DcganTask:
     def __init__(
         self,
@@ -35,7 +75,7 @@ class DcganTask:
         cond_dropout: float,
         group_dropout: float,
         ac_weight: float,
-        reader_weight: float = 0.0,
+        reader: ReaderRecipe = ReaderRecipe(),
     ):
         assert images.ndim == 4 and images.shape[3] == 3, f"expected uint8 [N, S, S, 3], got {images.shape}"
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
@@ -45,7 +85,7 @@ class DcganTask:
         self.cond_dropout = cond_dropout
         self.group_dropout = group_dropout
         self.ac_weight = ac_weight
-        self.reader_weight = reader_weight if getattr(D, "reader", None) is not None else 0.0
+        self.recipe = reader if D.reader is not None else ReaderRecipe()
 
     def batch(self, idx: torch.Tensor, gen: torch.Generator, rows: slice, global_batch: int) -> Batch:
         real = self.images[idx].float().div_(127.5).sub_(1.0)
@@ -57,7 +97,9 @@ class DcganTask:
         drop = (r[:, :1] < self.cond_dropout) | (r[:, 1:] < self.group_dropout)
         y = self.labels[idx]
         cond = torch.where(drop | (y < 0), NULL.expand_as(y), y)
-        return Batch(real, (z, cond), cond)
+        if not self.recipe.weight:
+            return Batch(real, (z, cond), cond)
+        return ReaderBatch(real, (z, cond), cond, reader_view(real, self.recipe, gen, rows, global_batch), y)
 
     def fixed_inputs(self, n: int, gen: torch.Generator) -> tuple:
         """Fixed latents and, for a conditional G, the conditions of fixed training rows (the data's prior)."""
@@ -86,19 +128,29 @@ class DcganTask:
         # D learns the classes on real images only
         loss, value = self._ce(aux_real.get("classes", []), batch.cond, self.ac_weight)
         figs = {"ac_d": value} if aux_real else {}
-        if self.reader_weight:  # the reader learns them on real images as they are (no augmentation)
-            read, figs["reader_d"] = self._ce(self.D.read(batch.real), batch.cond, 1.0)
-            loss = loss + read
+        if self.recipe.weight:  # the reader learns the rows' own labels on real images (its own augmentation)
+            read = self.D.read(batch.reader_real.to(batch.real.device))
+            labels = batch.labels.to(batch.real.device)
+            losses = [
+                F.cross_entropy(
+                    logits.float(), labels[:, i], ignore_index=-1, label_smoothing=self.recipe.label_smoothing
+                )
+                for i, logits in enumerate(read)
+                if (labels[:, i] >= 0).any()
+            ]
+            if losses:
+                read_loss = torch.stack(losses).mean()
+                loss, figs["reader_d"] = loss + read_loss, float(read_loss.detach())
         return loss, figs
 
     def g_extra(self, batch: Batch, fake: torch.Tensor, aux_fake: dict) -> tuple[torch.Tensor, dict[str, float]]:
         # G makes D read the requested values
         loss, value = self._ce(aux_fake.get("classes", []), batch.cond, self.ac_weight)
         figs = {"ac_g": value} if aux_fake else {}
-        if self.reader_weight:  # and the reader, with the batch statistics of real images (eval mode): D is frozen
+        if self.recipe.weight:  # and the reader, with the batch statistics of real images (eval mode): D is frozen
             reader = self.D.reader
             reader.eval()
-            read, figs["reader_g"] = self._ce(self.D.read(fake), batch.cond, self.reader_weight)
+            read, figs["reader_g"] = self._ce(self.D.read(fake), batch.cond, self.recipe.weight)
             reader.train()
             loss = loss + read
         return loss, figs

@@ -21,7 +21,7 @@ import torch
 from core.params import DcganParams, load_params
 from models.engine import distributed, gan
 from models.gan.net import Discriminator, Generator
-from models.gan.task import DcganTask
+from models.gan.task import DcganTask, ReaderRecipe
 
 
 def build(p: DcganParams, size: int, images: np.ndarray, labels: np.ndarray, seed: int) -> DcganTask:
@@ -33,11 +33,15 @@ def build(p: DcganParams, size: int, images: np.ndarray, labels: np.ndarray, see
     fused = {"fused": True} if torch.cuda.is_available() else {}
     opt_g = torch.optim.Adam(G.parameters(), lr=p.lr_g, betas=p.betas, **fused)
     own = [q for name, q in D.named_parameters() if not name.startswith("reader.")]
-    groups = [{"params": own}]
-    if D.reader is not None:  # the reader is a classifier: its own learning rate and Adam's usual betas
-        groups.append({"params": list(D.reader.parameters()), "lr": p.reader.lr, "betas": (0.9, 0.999)})
-    opt_d = torch.optim.Adam(groups, lr=p.lr_d, betas=p.betas, **fused)
-    return DcganTask(G, D, opt_g, opt_d, images, labels, p.cond_dropout, p.group_dropout, p.ac_weight, p.reader.weight)
+    groups = [{"params": own, "weight_decay": 0.0}]  # AdamW without decay: Adam
+    if D.reader is not None:  # the reader is a classifier: its own learning rate, Adam's usual betas, weight decay
+        r = p.reader
+        groups.append(
+            {"params": list(D.reader.parameters()), "lr": r.lr, "betas": (0.9, 0.999), "weight_decay": r.weight_decay}
+        )
+    opt_d = torch.optim.AdamW(groups, lr=p.lr_d, betas=p.betas, **fused)
+    recipe = ReaderRecipe(p.reader.weight, p.reader.flip, p.reader.shift, p.reader.label_smoothing)
+    return DcganTask(G, D, opt_g, opt_d, images, labels, p.cond_dropout, p.group_dropout, p.ac_weight, recipe)
 
 
 def fit(task: DcganTask, config: gan.GanConfig, world: distributed.World, folder: Path | None, **callbacks):

@@ -26,7 +26,7 @@ from models.gan import evaluate
 from models.gan.conditions import conditions
 from models.gan.net import Discriminator, Generator, layout, null_condition
 from models.gan.pca import PcaGaussian
-from models.gan.task import DcganTask
+from models.gan.task import NULL, DcganTask, ReaderRecipe, reader_view
 from tests.conftest import REPO, VENV_BIN
 
 DOG = WatchdogConfig(stop=True, window=5, d_accuracy=0.99, collapse_ratio=0.15, warmup=0)
@@ -164,24 +164,41 @@ def test_the_reader_learns_on_real_images_and_guides_g_with_real_statistics():
         torch.optim.Adam(D.parameters()),
         rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8),
         rng.integers(0, 2, (16, len(GROUPS))),
-        0.0,
+        1.0,  # every condition dropped: G and D train unconditionally, the reader still learns the rows' labels
         0.0,
         ac_weight=0.0,
-        reader_weight=1.0,
+        reader=ReaderRecipe(1.0, flip=True, shift=2, label_smoothing=0.05),
     )
     b = task.batch(torch.arange(8), torch.Generator().manual_seed(0), slice(None), 8)
-    loss, figs = task.d_extra(b, {}, {})  # D's step: the reader's cross-entropy on the real images as they are
+    assert (b.cond == NULL).all() and torch.equal(b.labels, task.labels[:8])
+    assert b.reader_real.shape == b.real.shape and not torch.equal(b.reader_real, b.real)  # its own augmentation
+    loss, figs = task.d_extra(b, {}, {})  # D's step: the reader's cross-entropy on its view of the real images
     loss.backward()
     assert figs["reader_d"] > 0 and all(q.grad is not None for q in D.reader.parameters())
     assert all(q.grad is None for n, q in D.named_parameters() if not n.startswith("reader."))
     D.zero_grad(set_to_none=True)
     before = {k: v.clone() for k, v in D.reader.named_buffers()}
     D.requires_grad_(False)  # as the engine freezes D in G's step
-    loss, figs = task.g_extra(b, G(*b.g_in), {})
+    b.cond = task.labels[:8]  # G asked for the rows' values
+    loss, figs = task.g_extra(b, G(b.g_in[0], b.cond), {})
     loss.backward()
     assert figs["reader_g"] > 0 and all(q.grad is not None and q.grad.abs().sum() > 0 for q in G.parameters())
     assert D.reader.training  # read in eval mode (real images' running statistics), then back to training
     assert all(torch.equal(v, before[k]) for k, v in D.reader.named_buffers())  # fakes never move its statistics
+
+
+def test_the_readers_view_draws_its_randomness_for_the_global_batch():
+    """Under torchrun each rank keeps its rows of one global draw: two ranks' views are the single process's halves."""
+    real = torch.rand(8, 3, 32, 32) * 2 - 1
+    recipe = ReaderRecipe(1.0, flip=True, shift=3)
+    whole = reader_view(real, recipe, torch.Generator().manual_seed(5), slice(None), 8)
+    halves = [reader_view(real[r], recipe, torch.Generator().manual_seed(5), r, 8) for r in (slice(0, 4), slice(4, 8))]
+    assert torch.equal(torch.cat(halves), whole)
+    assert not torch.equal(whole, real) and whole.abs().max() <= 1  # edges replicated: still images in [-1, 1]
+    flips = reader_view(real, ReaderRecipe(1.0, flip=True), torch.Generator().manual_seed(5), slice(None), 8)
+    flipped = [torch.equal(flips[i], real[i].flip(2)) for i in range(8)]
+    assert all(f or torch.equal(flips[i], real[i]) for i, f in enumerate(flipped)) and 0 < sum(flipped) < 8
+    assert torch.equal(reader_view(real, ReaderRecipe(1.0), torch.Generator(), slice(None), 8), real)  # no recipe
 
 
 def test_fine_tuning_a_version_with_other_network_settings_is_a_clear_error(tmp_path, smoke_params):
@@ -193,7 +210,7 @@ def test_fine_tuning_a_version_with_other_network_settings_is_a_clear_error(tmp_
     old = tmp_path / "old"  # a version trained before the reader: its D has none
     Generator(32, p.nz, p.ngf, p.embed).save(old)
     D = Discriminator(32, p.ndf, conditional=True, batchnorm=p.d_batchnorm)
-    bundle_json = {k: v for k, v in D.config.items() if k not in ("stem", "reader")}
+    bundle_json = {k: v for k, v in D.config.items() if k != "reader"}
     (old / "discriminator.json").write_text(json.dumps(bundle_json))
     params = smoke_params.model_copy(
         update={"dcgan": p.model_copy(update={"reader": p.reader.model_copy(update={"width": 4})})}
