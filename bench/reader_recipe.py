@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from core.names import ATTRIBUTES, GROUPS  # noqa: E402
 from core.params import load_params  # noqa: E402
 from dataset.shards import ImageShards  # noqa: E402
+from models.gan.task import ReaderRecipe, reader_view  # noqa: E402
 from models.tagger.net import TaggerNet  # noqa: E402
 
 RECIPES = {
@@ -69,11 +70,11 @@ def train_reader(
     """{step: {group: validation accuracy}} every 2,000 steps (and at the last)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
-    side = x.shape[1]
+    view = ReaderRecipe(1.0, flip, shift)
     images = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
     labels = torch.from_numpy(y.astype(np.int64))
     val = torch.from_numpy(vx.transpose(0, 3, 1, 2).copy()).float() / 255
-    net = TaggerNet(width, side, dropout)
+    net = TaggerNet(width, x.shape[1], dropout)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=weight_decay)
     weights = {}
     for k, g in enumerate(GROUPS):
@@ -83,15 +84,7 @@ def train_reader(
     log = {}
     for step in range(1, steps + 1):
         idx = torch.randint(len(images), (batch,), generator=gen)
-        xb = images[idx].float() / 255
-        if flip:
-            f = torch.rand(batch, generator=gen) < 0.5
-            xb = torch.where(f[:, None, None, None], xb.flip(3), xb)
-        if shift:
-            dy, dx = (int(v) for v in torch.randint(-shift, shift + 1, (2,), generator=gen))
-            xb = F.pad(xb, (shift,) * 4, mode="replicate")[
-                :, :, shift + dy : shift + dy + side, shift + dx : shift + dx + side
-            ]
+        xb = reader_view(images[idx].float() / 255, view, gen, slice(None), batch)  # D's step's own augmentation
         out, yb = net(xb), labels[idx]
         loss = sum(
             (group_weights or {}).get(g, 1.0)
