@@ -38,6 +38,15 @@ RESULTS = ROOT / "bench" / "results"
 CACHE = Path(os.environ.get("BENCH_CACHE", ROOT / ".cache" / "bench"))
 
 
+def device() -> str:
+    """Where the seeds ran: float results differ between CPU instruction sets (AVX2 and AVX-512 kernels)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads"
+
+
 def tagger_figures(params, seed: int, data_dir: Path) -> dict:
     from dataset.shards import ImageShards
     from models.tagger import evaluate
@@ -218,7 +227,7 @@ def main() -> None:
             runs.append({"seed": seed, **fn(params, seed, Path(data))})
             print(f"seeds: {model} seed {seed}: {runs[-1]} ({time.perf_counter() - t0:.0f} s)", flush=True)
         figures = [{k: v for k, v in r.items() if k not in ("seed", "from")} for r in runs]
-        doc[model] = {"runs": runs, "spread": spread(figures)}
+        doc[model] = {"device": device(), "runs": runs, "spread": spread(figures)}
         write_json(out, doc)
     print(f"seeds: wrote {out}")
 

@@ -256,7 +256,7 @@ def _pca_baseline(params: Params, d: dict[str, SplitData], judge, refs: dict, in
         best = min(by_k, key=lambda k: (by_k[k], k))
         model = full.truncate(best)
         scores = _score(judge, refs, lambda n, c, s: model.sample(n, s), params.seed, conditional=False)
-        scores["components"] = best
+        scores["components"] = len(model.std)  # the grid value, or fewer where the data has fewer (N - 1, pixels)
         scores["val_fd_tagger_by_components"] = {str(k): v for k, v in by_k.items()}
         _log_scores(scores)
         model.save(folder, {"role": "pca_gaussian"})

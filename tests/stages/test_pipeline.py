@@ -37,6 +37,9 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     for figure in ("fd_tagger", "precision", "recall", "ndb_ratio", "msssim_diversity", "tag_tv", "cond_accuracy"):
         assert isinstance(dcgan["dcgan"][figure], float) and isinstance(dcgan["dcgan"][f"val_{figure}"], float)
     assert dcgan["transfer"]["source_version"] == dcgan["dcgan"]["version"]
+    by_k = dcgan["pca_gaussian"]["val_fd_tagger_by_components"]  # the baseline's size: validation's minimum
+    assert set(by_k) == {"2", "4"} and dcgan["pca_gaussian"]["val_fd_tagger"] == min(by_k.values())
+    assert str(dcgan["pca_gaussian"]["components"]) == min(by_k, key=lambda k: (by_k[k], int(k)))
     assert (repo_copy / "docs" / "dcgan_samples.png").stat().st_size > 0
     assert (repo_copy / "data" / "train" / "dcgan" / "dcgan-32" / "model.safetensors").exists()
     sg = json.loads((repo_copy / "metrics" / "stylegan.json").read_text())["stylegan"]["stylegan"]
