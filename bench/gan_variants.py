@@ -2,12 +2,15 @@
 
     .venv/bin/python bench/gan_variants.py                      # bench/gan_variants.yaml -> bench/results/dcgan-variants-cpu.json
     .venv/bin/python bench/gan_variants.py --only default,no_color --steps 1500
+    .venv/bin/python bench/gan_variants.py --only glasses_x --steps 6000 --seed 1235   # full length, another seed
 
 Each variant is the `cpu` profile's `dcgan` section with a few overrides (bench/gan_variants.yaml), trained with the
-pipeline's seed on the committed `data/ingest` shard at the first of `dcgan.sizes`, conditioned on the ingest tags,
-and scored on the **validation** split only against the pinned extractor (run the pipeline first). It never
-computes a test figure. Steps are the same for every variant (`--steps`, default the yaml's), shorter than the
-pipeline's, so the table ranks settings rather than predicting the final figures.
+pipeline's seed (or `--seed`) on the committed `data/ingest` shard at the first of `dcgan.sizes`, conditioned as
+the stage conditions it (the `label` stage's tags, the tagger's auto-tags where an image has none), and scored on
+the **validation** split only against the pinned extractor, with the stage's scoring seeds (run the pipeline
+first). It never computes a test figure. Steps are the same for every variant (`--steps`, default the yaml's),
+shorter than the pipeline's, so the table ranks settings rather than predicting the final figures; a run at other
+steps or with `--seed` is kept under `<variant>@<steps>steps,seed<seed>` beside the yaml-length results.
 """
 
 from __future__ import annotations
@@ -18,20 +21,22 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.names import ATTRIBUTES, GROUPS  # noqa: E402
 from core.params import load_params  # noqa: E402
-from dataset.shards import ImageShards  # noqa: E402
 from models.engine import distributed, gan  # noqa: E402
-from models.gan import evaluate  # noqa: E402
+from models.gan import evaluate, family  # noqa: E402
 from models.gan.conditions import ConditionPrior  # noqa: E402
 from models.gan.family import sampler  # noqa: E402
 from models.gan.train import build, fit  # noqa: E402
 from models.tagger.extractor import load_reader  # noqa: E402
+from stages.train import PATHS  # noqa: E402
 
 
 def merged(base: dict, overrides: dict) -> dict:
@@ -42,15 +47,21 @@ def merged(base: dict, overrides: dict) -> dict:
     return out
 
 
-def run_variant(overrides: dict, steps: int, data: Path, pin: Path) -> dict:
+def run_variant(overrides: dict, steps: int, data: Path, pin: Path, seed: int | None = None) -> dict:
+    """One variant trained with `seed` (default: the pipeline's) on the stage's own training data and conditions
+    (models/gan/family.load: the `label` stage's tags, the tagger's auto-tags where an image has none), scored on
+    validation as the stage scores it."""
     params = load_params(ROOT / "params.yaml", "cpu")
     p = type(params.dcgan).model_validate(merged(params.dcgan.model_dump(), overrides))  # validated again
     size = p.sizes[0]
-    x, y = ImageShards(data, size, "train").arrays()
-    vx, vy = ImageShards(data, size, "val").arrays()
-    task = build(p, size, x, y, params.seed)
+    seed = params.seed if seed is None else seed
+    d = family.load(params.model_copy(update={"dcgan": p}), {**{k: ROOT / v for k, v in PATHS.items()}, "data": data})[
+        0
+    ][size]
+    x, y, vx, vy = d["train"].images, d["train"].labels, d["val"].images, d["val"].labels
+    task = build(p, size, x, y, seed)
     t0 = time.perf_counter()
-    result = fit(task, gan.config(p, params.seed, steps), distributed.World(0, 1, torch.device("cpu")), None)
+    result = fit(task, gan.config(p, seed, steps), distributed.World(0, 1, torch.device("cpu")), None)
     seconds = time.perf_counter() - t0
     net, version, thresholds = load_reader(pinned=str(pin))
     judge = evaluate.Judge(net, thresholds, version)
@@ -61,7 +72,28 @@ def run_variant(overrides: dict, steps: int, data: Path, pin: Path) -> dict:
     keep = ("fd_tagger", "precision", "recall", "ndb_ratio", "msssim_diversity", "tag_tv", "cond_accuracy")
     out = {f"val_{k}": round(scores[k], 4) for k in keep}
     out["val_cond_accuracy_by_group"] = {g: round(v, 3) for g, v in scores["cond_accuracy_by_group"].items()}
+    out["val_cond_vs_tagger_by_group"] = {g: round(v, 3) for g, v in scores["cond_vs_tagger_by_group"].items()}
+    out["val_cond_accuracy_by_value"] = by_value(judge, ref, sample, params.seed + 1)
     return {**out, "seconds_per_step": round(seconds / max(result.steps_done, 1), 4), "watchdog": result.watchdog}
+
+
+def by_value(judge, ref: evaluate.Reference, sample: evaluate.Sampler, seed: int) -> dict:
+    """Where a group's misses fall: per requested value, the share of samples read as asked (the same samples as
+    `cond_accuracy`'s), with the tagger's own share on the real images of that value beside."""
+    _, reads = judge.read(sample(len(ref.labels), ref.labels, seed))
+    out: dict = {}
+    for k, g in enumerate(GROUPS):
+        asked = ref.labels[:, k]
+        out[g] = {
+            name: {
+                "n": int((asked == v).sum()),
+                "generated": round(float(np.mean(reads[g][asked == v] == v)), 3),
+                "real": round(float(np.mean(ref.reads[g][asked == v] == v)), 3),
+            }
+            for v, name in enumerate(ATTRIBUTES[g])
+            if (asked == v).any()
+        }
+    return out
 
 
 def main() -> None:
@@ -69,6 +101,9 @@ def main() -> None:
     ap.add_argument("--variants", default=str(ROOT / "bench" / "gan_variants.yaml"))
     ap.add_argument("--only", help="comma-separated variant names")
     ap.add_argument("--steps", type=int)
+    ap.add_argument(
+        "--seed", type=int, help="training seed (default: the pipeline's); the scoring seeds stay the stage's"
+    )
     ap.add_argument("--data", default=str(ROOT / "data" / "ingest"))
     ap.add_argument("--pin", default=str(ROOT / "data" / "extractor" / "pin.json"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "dcgan-variants-cpu.json"))
@@ -81,8 +116,12 @@ def main() -> None:
     doc = json.loads(out.read_text()) if out.exists() else {"split": "val", "variants": {}}
     for name in names:
         entry = {"overrides": spec["variants"][name] or {}, "steps": steps, "date": time.strftime("%Y-%m-%d")}
-        entry.update(run_variant(spec["variants"][name] or {}, steps, Path(args.data), Path(args.pin)))
-        doc["variants"][name] = entry
+        if args.seed is not None:
+            entry["seed"] = args.seed
+        entry.update(run_variant(spec["variants"][name] or {}, steps, Path(args.data), Path(args.pin), args.seed))
+        entry["device"] = f"cpu {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads"
+        key = name if args.seed is None and steps == spec["steps"] else f"{name}@{steps}steps,seed{args.seed}"
+        doc["variants"][key] = entry
         print(name, json.dumps(entry), flush=True)
         # after every variant: a long run cut short keeps what it measured
         out.write_text(json.dumps(doc, indent=1) + "\n")

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/train_step.py                       # 7 rounds, results to bench/results/train-step-<device>.json
     .venv/bin/python bench/train_step.py --rounds 9 --steps 12 --out /tmp/bench.json
+    .venv/bin/python bench/train_step.py --only engine,project --out bench/results/train-step-cpu-avx2.json
 
 In every round, interleaved, at batch 64 and 64 px, on the same thread count and the same in-memory images:
 
@@ -154,30 +155,49 @@ def engine_loop(
     return (stamps[-1] - stamps[warmup - 1]) / steps
 
 
+VARIANTS = ("engine", "engine_bf16", "project")  # timed beside (a) in every round
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--steps", type=int, default=10, help="timed steps per variant per round")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--params", default=str(Path(__file__).resolve().parent.parent / "params.yaml"))
+    ap.add_argument(
+        "--only",
+        help="comma-separated variants beside (a): engine, engine_bf16, project (default all); on a CPU without "
+        "AVX-512 one bf16 step takes over a minute, so time it apart with --rounds 1 --steps 1",
+    )
     ap.add_argument("--out")
     args = ap.parse_args()
+    chosen = args.only.split(",") if args.only else list(VARIANTS)
+    unknown = set(chosen) - set(VARIANTS)
+    if unknown:
+        ap.error(f"--only: no variant {', '.join(sorted(unknown))} (variants: {', '.join(VARIANTS)})")
     import yaml
 
     project = yaml.safe_load(Path(args.params).read_text())["dcgan"]  # the cpu (top-level) values
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     images = np.random.default_rng(0).integers(0, 256, (2048, SIZE, SIZE, 3), dtype=np.uint8)
     images_t = torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
-    times: dict[str, list[float]] = {"plain": [], "engine": [], "engine_bf16": [], "project": []}
+    loops = {
+        "engine": lambda: engine_loop(images, args.steps, args.warmup, device, None),
+        "engine_bf16": lambda: engine_loop(images, args.steps, args.warmup, device, None, amp="bf16"),
+        "project": lambda: engine_loop(images, args.steps, args.warmup, device, project),
+    }
+    times: dict[str, list[float]] = {"plain": [], **{k: [] for k in chosen}}
     for r in range(args.rounds):
-        times["plain"].append(plain_loop(images_t, args.steps, args.warmup, device))
-        times["engine"].append(engine_loop(images, args.steps, args.warmup, device, None))
-        times["engine_bf16"].append(engine_loop(images, args.steps, args.warmup, device, None, amp="bf16"))
-        times["project"].append(engine_loop(images, args.steps, args.warmup, device, project))
+        times["plain"].append(plain_loop(images_t, args.steps, args.warmup, device))  # (a) runs in every round
+        for k in chosen:
+            times[k].append(loops[k]())
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1] * 1000:.0f} ms" for k, v in times.items()), flush=True)
-    rounds = {k: [t / a for t, a in zip(times[k], times["plain"])] for k in ("engine", "engine_bf16", "project")}
+    rounds = {k: [t / a for t, a in zip(times[k], times["plain"])] for k in chosen}
     ratio = {k: statistics.median(v) for k, v in rounds.items()}
-    name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine()
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name()
+    else:  # the instruction set picks torch's kernels: AVX2 and AVX-512 machines time differently
+        name = f"{platform.processor() or platform.machine()}, {torch.backends.cpu.get_cpu_capability()}"
     result = {
         "device": f"{device.type}: {name}",
         "threads": torch.get_num_threads(),

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import yaml
 
-from bench.gan_variants import merged
+from bench.gan_variants import by_value, merged
 from bench.reader_recipe import RECIPES, train_reader
 from core.names import ATTRIBUTES, GROUPS
 from core.params import DcganParams, load_params
+from models.gan.evaluate import Reference
 from tests.conftest import REPO
 
 
@@ -41,3 +42,34 @@ def test_the_reader_bench_reads_validation_accuracy_per_group(recipe):
     assert list(log) == [3] and set(log[3]) == set(GROUPS)
     assert all(0.0 <= a <= 1.0 for a in log[3].values())
     assert train_reader(x[:16], y[:16], x[16:], y[16:], 4, 1e-3, 8, 3, 0, **RECIPES[recipe]) == log  # its seed decides
+
+
+def test_the_variant_bench_says_which_requested_value_the_misses_fall_on():
+    """glasses=no asked 3 times and read as asked once, glasses=yes asked once and read; the real images' reads beside"""
+    k = GROUPS.index("glasses")
+    labels = np.zeros((4, len(GROUPS)), np.int64)
+    labels[:, k] = [0, 0, 0, 1]  # ATTRIBUTES["glasses"] = (no, yes)
+    labels[3, 0] = -1  # not asked: counted under no value
+    real_reads = {g: labels[:, i].copy() for i, g in enumerate(GROUPS)}
+    real_reads["glasses"] = np.array([0, 0, 1, 1])
+    ref = Reference(np.zeros((4, 8, 8, 3), np.uint8), labels, np.zeros((4, 2)), real_reads, np.zeros((4, 2)))
+
+    class Judge:
+        def read(self, images):
+            reads = {g: labels[:, i].copy() for i, g in enumerate(GROUPS)}
+            reads["glasses"] = np.array([1, 0, 1, 1])
+            return np.zeros((len(images), 2)), reads
+
+    asked = []
+
+    def sample(n, cond, seed):
+        asked.append((n, cond, seed))
+        return np.zeros((n, 8, 8, 3), np.uint8)
+
+    out = by_value(Judge(), ref, sample, 7)
+    assert asked[0][0] == 4 and asked[0][1] is labels and asked[0][2] == 7
+    no, yes = (ATTRIBUTES["glasses"].index(v) for v in ("no", "yes"))
+    assert (no, yes) == (0, 1)
+    assert out["glasses"]["no"] == {"n": 3, "generated": round(1 / 3, 3), "real": round(2 / 3, 3)}
+    assert out["glasses"]["yes"] == {"n": 1, "generated": 1.0, "real": 1.0}
+    assert sum(v["n"] for v in out[GROUPS[0]].values()) == 3  # the unknown row is not a request
