@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/gan_variants.py                      # bench/gan_variants.yaml -> bench/results/dcgan-variants-cpu.json
     .venv/bin/python bench/gan_variants.py --only default,no_color --steps 1500
-    .venv/bin/python bench/gan_variants.py --only glasses_x --steps 6000 --seed 1235   # full length, another seed
+    .venv/bin/python bench/gan_variants.py --only reader_24 --steps 6000 --seed 1235   # full length, another seed
 
 Each variant is the `cpu` profile's `dcgan` section with a few overrides (bench/gan_variants.yaml), trained with the
 pipeline's seed (or `--seed`) on the committed `data/ingest` shard at the first of `dcgan.sizes`, conditioned as
@@ -120,7 +120,11 @@ def main() -> None:
             entry["seed"] = args.seed
         entry.update(run_variant(spec["variants"][name] or {}, steps, Path(args.data), Path(args.pin), args.seed))
         entry["device"] = f"cpu {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads"
-        key = name if args.seed is None and steps == spec["steps"] else f"{name}@{steps}steps,seed{args.seed}"
+        if args.seed is None and steps == spec["steps"]:
+            key = name
+        else:  # another length or seed: kept beside the yaml-length result, named by both
+            seed = args.seed if args.seed is not None else load_params(ROOT / "params.yaml", "cpu").seed
+            key = f"{name}@{steps}steps,seed{seed}"
         doc["variants"][key] = entry
         print(name, json.dumps(entry), flush=True)
         # after every variant: a long run cut short keeps what it measured
