@@ -55,9 +55,8 @@ def run_variant(overrides: dict, steps: int, data: Path, pin: Path, seed: int | 
     p = type(params.dcgan).model_validate(merged(params.dcgan.model_dump(), overrides))  # validated again
     size = p.sizes[0]
     seed = params.seed if seed is None else seed
-    d = family.load(params.model_copy(update={"dcgan": p}), {**{k: ROOT / v for k, v in PATHS.items()}, "data": data})[
-        0
-    ][size]
+    paths = {**{k: ROOT / v for k, v in PATHS.items()}, "data": data}
+    d = family.load(params.model_copy(update={"dcgan": p}), paths)[0][size]
     x, y, vx, vy = d["train"].images, d["train"].labels, d["val"].images, d["val"].labels
     task = build(p, size, x, y, seed)
     t0 = time.perf_counter()
