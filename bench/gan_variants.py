@@ -10,7 +10,8 @@ the stage conditions it (the `label` stage's tags, the tagger's auto-tags where 
 the **validation** split only against the pinned extractor, with the stage's scoring seeds (run the pipeline
 first). It never computes a test figure. Steps are the same for every variant (`--steps`, default the yaml's),
 shorter than the pipeline's, so the table ranks settings rather than predicting the final figures; a run at other
-steps or with `--seed` is kept under `<variant>@<steps>steps,seed<seed>` beside the yaml-length results.
+steps or with `--seed` is kept under `<variant>@<steps>steps,seed<seed>,<CPU capability>` beside the yaml-length
+results (torch's kernels differ between AVX2 and AVX-512 machines, and so do the runs).
 """
 
 from __future__ import annotations
@@ -118,12 +119,13 @@ def main() -> None:
         if args.seed is not None:
             entry["seed"] = args.seed
         entry.update(run_variant(spec["variants"][name] or {}, steps, Path(args.data), Path(args.pin), args.seed))
-        entry["device"] = f"cpu {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads"
+        capability = torch.backends.cpu.get_cpu_capability()
+        entry["device"] = f"cpu {capability}, {torch.get_num_threads()} threads"
         if args.seed is None and steps == spec["steps"]:
             key = name
-        else:  # another length or seed: kept beside the yaml-length result, named by both
+        else:  # another length or seed: kept beside the yaml-length result, named by both and by the machine kind
             seed = args.seed if args.seed is not None else load_params(ROOT / "params.yaml", "cpu").seed
-            key = f"{name}@{steps}steps,seed{seed}"
+            key = f"{name}@{steps}steps,seed{seed},{capability}"  # AVX2 and AVX-512 runs differ from the first step
         doc["variants"][key] = entry
         print(name, json.dumps(entry), flush=True)
         # after every variant: a long run cut short keeps what it measured
