@@ -10,8 +10,8 @@ the stage conditions it (the `label` stage's tags, the tagger's auto-tags where 
 the **validation** split only against the pinned extractor, with the stage's scoring seeds (run the pipeline
 first). It never computes a test figure. Steps are the same for every variant (`--steps`, default the yaml's),
 shorter than the pipeline's, so the table ranks settings rather than predicting the final figures; a run at other
-steps or with `--seed` is kept under `<variant>@<steps>steps,seed<seed>,<CPU capability>` beside the yaml-length
-results (torch's kernels differ between AVX2 and AVX-512 machines, and so do the runs).
+steps or with `--seed` is kept under `<variant>@<steps>steps,seed<seed>,<machine kind>` beside the yaml-length
+results (`AVX2-AMD`, `AVX512-Intel`: torch picks other kernels on each kind, and the runs differ).
 """
 
 from __future__ import annotations
@@ -38,6 +38,20 @@ from models.gan.family import sampler  # noqa: E402
 from models.gan.train import build, fit  # noqa: E402
 from models.tagger.extractor import load_reader  # noqa: E402
 from stages.train import PATHS  # noqa: E402
+
+
+def machine_kind() -> str:
+    """torch's CPU capability and the CPU's vendor, e.g. `AVX512-Intel`: each kind picks its own kernels, so runs of
+    one seed differ between kinds from the first step (an AMD and an Intel AVX-512 machine included)."""
+    vendor = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("vendor_id"):
+                vendor = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD"}.get(line.split(":", 1)[1].strip(), "")
+                break
+    capability = torch.backends.cpu.get_cpu_capability()
+    return f"{capability}-{vendor}" if vendor else capability
 
 
 def merged(base: dict, overrides: dict) -> dict:
@@ -119,13 +133,13 @@ def main() -> None:
         if args.seed is not None:
             entry["seed"] = args.seed
         entry.update(run_variant(spec["variants"][name] or {}, steps, Path(args.data), Path(args.pin), args.seed))
-        capability = torch.backends.cpu.get_cpu_capability()
-        entry["device"] = f"cpu {capability}, {torch.get_num_threads()} threads"
+        kind = machine_kind()
+        entry["device"] = f"cpu {kind}, {torch.get_num_threads()} threads"
         if args.seed is None and steps == spec["steps"]:
             key = name
         else:  # another length or seed: kept beside the yaml-length result, named by both and by the machine kind
             seed = args.seed if args.seed is not None else load_params(ROOT / "params.yaml", "cpu").seed
-            key = f"{name}@{steps}steps,seed{seed},{capability}"  # AVX2 and AVX-512 runs differ from the first step
+            key = f"{name}@{steps}steps,seed{seed},{kind}"
         doc["variants"][key] = entry
         print(name, json.dumps(entry), flush=True)
         # after every variant: a long run cut short keeps what it measured
