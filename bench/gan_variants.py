@@ -29,6 +29,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core import machine  # noqa: E402
 from core.names import ATTRIBUTES, GROUPS  # noqa: E402
 from core.params import load_params  # noqa: E402
 from models.engine import distributed, gan  # noqa: E402
@@ -38,20 +39,6 @@ from models.gan.family import sampler  # noqa: E402
 from models.gan.train import build, fit  # noqa: E402
 from models.tagger.extractor import load_reader  # noqa: E402
 from stages.train import PATHS  # noqa: E402
-
-
-def machine_kind() -> str:
-    """torch's CPU capability and the CPU's vendor, e.g. `AVX512-Intel`: each kind picks its own kernels, so runs of
-    one seed differ between kinds from the first step (an AMD and an Intel AVX-512 machine included)."""
-    vendor = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("vendor_id"):
-                vendor = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD"}.get(line.split(":", 1)[1].strip(), "")
-                break
-    capability = torch.backends.cpu.get_cpu_capability()
-    return f"{capability}-{vendor}" if vendor else capability
 
 
 def merged(base: dict, overrides: dict) -> dict:
@@ -133,13 +120,12 @@ def main() -> None:
         if args.seed is not None:
             entry["seed"] = args.seed
         entry.update(run_variant(spec["variants"][name] or {}, steps, Path(args.data), Path(args.pin), args.seed))
-        kind = machine_kind()
-        entry["device"] = f"cpu {kind}, {torch.get_num_threads()} threads"
+        entry["device"] = f"cpu {machine.kind()}, {torch.get_num_threads()} threads"  # it trains on the CPU
         if args.seed is None and steps == spec["steps"]:
             key = name
         else:  # another length or seed: kept beside the yaml-length result, named by both and by the machine kind
             seed = args.seed if args.seed is not None else load_params(ROOT / "params.yaml", "cpu").seed
-            key = f"{name}@{steps}steps,seed{seed},{kind}"
+            key = f"{name}@{steps}steps,seed{seed},{machine.kind()}"
         doc["variants"][key] = entry
         print(name, json.dumps(entry), flush=True)
         # after every variant: a long run cut short keeps what it measured

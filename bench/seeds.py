@@ -38,15 +38,6 @@ RESULTS = ROOT / "bench" / "results"
 CACHE = Path(os.environ.get("BENCH_CACHE", ROOT / ".cache" / "bench"))
 
 
-def device() -> str:
-    """Where the seeds ran: float results differ between CPU instruction sets (AVX2 and AVX-512 kernels)."""
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f"cpu {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads"
-
-
 def tagger_figures(params, seed: int, data_dir: Path) -> dict:
     from dataset.shards import ImageShards
     from models.tagger import evaluate
@@ -206,6 +197,8 @@ def main() -> None:
     params = load_params(args.params, args.profile)
     seeds = args.seeds or [params.seed, params.seed + 1, params.seed + 2]
     out = Path(args.out) if args.out else RESULTS / f"seeds-{params.profile}.json"
+    from core import machine  # imports torch: after the arguments are read
+
     doc = json.loads(out.read_text()) if out.exists() else {}
     doc.update({"profile": params.profile, "seeds": seeds})
     benches = (
@@ -227,7 +220,7 @@ def main() -> None:
             runs.append({"seed": seed, **fn(params, seed, Path(data))})
             print(f"seeds: {model} seed {seed}: {runs[-1]} ({time.perf_counter() - t0:.0f} s)", flush=True)
         figures = [{k: v for k, v in r.items() if k not in ("seed", "from")} for r in runs]
-        doc[model] = {"device": device(), "runs": runs, "spread": spread(figures)}
+        doc[model] = {"device": machine.describe(), "runs": runs, "spread": spread(figures)}
         write_json(out, doc)
     print(f"seeds: wrote {out}")
 

@@ -38,6 +38,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core import machine  # noqa: E402
 from core.params import DcganParams  # noqa: E402
 from models.engine import distributed, gan  # noqa: E402
 from models.engine.watchdog import WatchdogConfig  # noqa: E402
@@ -197,7 +198,7 @@ def main() -> None:
     if device.type == "cuda":
         name = torch.cuda.get_device_name()
     else:  # the instruction set picks torch's kernels: AVX2 and AVX-512 machines time differently
-        name = f"{platform.processor() or platform.machine()}, {torch.backends.cpu.get_cpu_capability()}"
+        name = f"{platform.processor() or platform.machine()}, {machine.kind()}"
     result = {
         "device": f"{device.type}: {name}",
         "threads": torch.get_num_threads(),

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
-from bench.gan_variants import by_value, machine_kind, merged
+from bench.gan_variants import by_value, merged
 from bench.reader_recipe import RECIPES, train_reader
 from core.names import ATTRIBUTES, GROUPS
 from core.params import DcganParams, load_params
@@ -74,10 +73,3 @@ def test_the_variant_bench_says_which_requested_value_the_misses_fall_on():
     assert out["glasses"]["no"] == {"n": 3, "generated": round(1 / 3, 3), "real": round(2 / 3, 3)}
     assert out["glasses"]["yes"] == {"n": 1, "generated": 1.0, "real": 1.0}
     assert sum(v["n"] for v in out[GROUPS[0]].values()) == 3  # the unknown row is not a request
-
-
-def test_a_full_length_run_is_named_by_the_machine_kind_it_ran_on():
-    # AVX2 and AVX-512 machines (and AMD and Intel ones) pick other kernels: their runs of one seed differ
-    kind = machine_kind()
-    assert kind.split("-")[0] == torch.backends.cpu.get_cpu_capability()
-    assert kind.count("-") <= 1 and "," not in kind  # safe inside a `<variant>@<steps>steps,seed<S>,<kind>` key

@@ -1,0 +1,33 @@
+"""Which kind of machine a measurement ran on: torch's CPU capability and the CPU's vendor, e.g. `AVX512-Intel`.
+
+Each kind picks its own kernels (AVX2 or AVX-512, and an AMD and an Intel AVX-512 machine differ as well), so float
+results of one seed differ between kinds from the first step, and so do timings. Benches record it beside their
+figures and key full-length runs by it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+_VENDORS = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD"}
+
+
+def kind(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """`<capability>-<vendor>` (`AVX2-AMD`, `AVX512-Intel`), the capability alone where the vendor is unknown."""
+    vendor = ""
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("vendor_id"):
+                vendor = _VENDORS.get(line.split(":", 1)[1].strip(), "")
+                break
+    capability = torch.backends.cpu.get_cpu_capability()
+    return f"{capability}-{vendor}" if vendor else capability
+
+
+def describe() -> str:
+    """The device and thread count a run used: the GPU's name, or `cpu <kind>, <n> threads`."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu {kind()}, {torch.get_num_threads()} threads"
