@@ -1,7 +1,7 @@
 """DCGAN settings compared on the validation split: how `params.yaml`'s `dcgan` section was chosen.
 
     .venv/bin/python bench/gan_variants.py                      # bench/gan_variants.yaml -> bench/results/dcgan-variants-cpu.json
-    .venv/bin/python bench/gan_variants.py --only default,no_color --steps 1500
+    .venv/bin/python bench/gan_variants.py --only default,reader_16 --steps 1500
     .venv/bin/python bench/gan_variants.py --only reader_24 --steps 6000 --seed 1235   # full length, another seed
 
 Each variant is the `cpu` profile's `dcgan` section with a few overrides (bench/gan_variants.yaml), trained with the
@@ -75,7 +75,12 @@ def run_variant(overrides: dict, steps: int, data: Path, pin: Path, seed: int | 
     out["val_cond_accuracy_by_group"] = {g: round(v, 3) for g, v in scores["cond_accuracy_by_group"].items()}
     out["val_cond_vs_tagger_by_group"] = {g: round(v, 3) for g, v in scores["cond_vs_tagger_by_group"].items()}
     out["val_cond_accuracy_by_value"] = by_value(judge, ref, sample, params.seed + 1)
-    return {**out, "seconds_per_step": round(seconds / max(result.steps_done, 1), 4), "watchdog": result.watchdog}
+    return {
+        **out,
+        "seconds_per_step": round(seconds / max(result.steps_done, 1), 4),
+        "watchdog": result.watchdog,
+        "settings": p.model_dump(mode="json"),  # what it trained with, whatever params.yaml says later
+    }
 
 
 def by_value(judge, ref: evaluate.Reference, sample: evaluate.Sampler, seed: int) -> dict:

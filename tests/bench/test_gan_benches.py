@@ -30,6 +30,8 @@ def test_every_committed_variant_is_a_valid_dcgan_section():
         p = DcganParams.model_validate(merged(base, overrides or {}))
         for key, value in (overrides or {}).get("reader", {}).items():
             assert getattr(p.reader, key) == value, name
+        if name != "default":  # a variant keeps its meaning when params.yaml's reader changes
+            assert "width" in (overrides or {}).get("reader", {}), name
 
 
 @pytest.mark.parametrize("recipe", ["plain", "tagger"])
