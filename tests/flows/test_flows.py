@@ -238,6 +238,12 @@ def test_a_work_pool_deployment_runs_on_a_worker(prefect_server, tmp_path):
         state = wait_flow_run(api, fr["id"])
         assert state["type"] == "COMPLETED", state
         assert "pool-run-1" in run(["dvc", "exp", "list", "--all-commits", "--name-only"], proj).stdout
+        # the server says COMPLETED before the flow run's process has exited; a SIGTERM in that window reaches a run
+        # still ending (the worker forwards it as SIGINT; PrefectHQ/prefect#22528), which once kept the worker up past
+        # the 60 s below. Stopping an idle worker is what this checks: wait for the run's process to be gone.
+        deadline = time.monotonic() + 60
+        while any("prefect.engine" in cmdline(p) for p in descendants(worker.pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
         before = descendants(worker.pid)
         worker.send_signal(signal.SIGTERM)
         try:
@@ -249,9 +255,23 @@ def test_a_work_pool_deployment_runs_on_a_worker(prefect_server, tmp_path):
         assert not [p for p in before if alive(p)]
     finally:
         if worker.poll() is None:
+            left = descendants(worker.pid)
             worker.kill()
             worker.wait()
+            for pid in left:  # a failed run leaves no process behind either
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         log.close()
+
+
+def cmdline(pid: int) -> str:
+    """pid's command line, '' once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def test_the_pipeline_flow_on_this_repository(prefect_server, repo_copy):
