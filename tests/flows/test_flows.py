@@ -249,9 +249,9 @@ def test_a_work_pool_deployment_runs_on_a_worker(prefect_server, tmp_path):
         try:
             worker.wait(60)
         except subprocess.TimeoutExpired:
-            # Prefect's worker turns the first SIGTERM into a graceful SIGINT, whose teardown twice out of four fresh-clone
-            # `.ci/run`s here outlived 60 s with no flow run left (not reproduced outside them); a second SIGTERM is its
-            # documented escalation (it SIGKILLs itself), as a supervisor's grace period ends
+            # Prefect's worker turns the first SIGTERM into a graceful SIGINT, whose teardown outlived 60 s with no flow
+            # run left in each of three fresh-clone `.ci/run`s here (never in a long-lived checkout; cause not found); a
+            # second SIGTERM is its CLI's escalation (it SIGKILLs itself), as a supervisor's grace period ends
             worker.send_signal(signal.SIGTERM)
             try:
                 worker.wait(30)
