@@ -148,6 +148,14 @@ def descendants(pid: int) -> set[int]:
     return out
 
 
+def cmdline(pid: int) -> str:
+    """pid's command line, '' once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def alive(pid: int) -> bool:
     """pid is a live process (a zombie, dead but not yet reaped, is not)."""
     try:
@@ -234,7 +242,9 @@ def _children() -> list[str]:
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
             if int(fields[1]) == os.getpid() and fields[0] != "Z":
-                cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                cmd = cmdline(int(stat.parent.name))
+                if not cmd:  # gone since its stat was read
+                    continue
                 if not any(h in cmd for h in MULTIPROCESSING_HELPERS):
                     out.append(f"{stat.parent.name} {cmd.strip()[:200]}")
         except (OSError, IndexError, ValueError):

@@ -18,7 +18,7 @@ import pytest
 
 from flows.lock import run_lock
 from flows.pipeline import lock_path
-from tests.conftest import REPO, alive, descendants, run
+from tests.conftest import REPO, alive, cmdline, descendants, run
 from tests.flows.conftest import FLOW_RUN_ID, flow_env, make_project
 
 pytestmark = pytest.mark.slow
@@ -238,9 +238,9 @@ def test_a_work_pool_deployment_runs_on_a_worker(prefect_server, tmp_path):
         state = wait_flow_run(api, fr["id"])
         assert state["type"] == "COMPLETED", state
         assert "pool-run-1" in run(["dvc", "exp", "list", "--all-commits", "--name-only"], proj).stdout
-        # the server says COMPLETED before the flow run's process has exited; a SIGTERM in that window reaches a run
-        # still ending (the worker forwards it as SIGINT; PrefectHQ/prefect#22528), which once kept the worker up past
-        # the 60 s below. Stopping an idle worker is what this checks: wait for the run's process to be gone.
+        # the server says COMPLETED before the flow run's process has exited, and a SIGTERM then would reach a run
+        # still ending (the worker forwards it as SIGINT; PrefectHQ/prefect#22528): stopping an idle worker is what
+        # this checks, so wait for the run's process to be gone
         deadline = time.monotonic() + 60
         while any("prefect.engine" in cmdline(p) for p in descendants(worker.pid)) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -269,14 +269,6 @@ def test_a_work_pool_deployment_runs_on_a_worker(prefect_server, tmp_path):
                 except ProcessLookupError:
                     pass
         log.close()
-
-
-def cmdline(pid: int) -> str:
-    """pid's command line, '' once it is gone."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def test_the_pipeline_flow_on_this_repository(prefect_server, repo_copy):
