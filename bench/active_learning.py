@@ -227,7 +227,16 @@ def run_arm(srv, ls, params0: Params, cfg: dict, seed: int, order: str, data: Da
     for r in range(rounds + 1):
         p = bench_params(params0, cfg, seed, "random" if r == 0 else order)
         t0 = time.perf_counter()
-        pushed = push(srv, p, work / "docs", arm / "no-render", work / "ingest", auto, tag_splits=("train",))
+        pushed = push(
+            srv,
+            p,
+            work / "docs",
+            arm / "no-render",
+            work / "ingest",
+            auto,
+            tag_splits=("train",),
+            projects=exports.parent / "projects.json",
+        )
         project = pushed["tags"]["project"]
         labelled = annotator.label_new_tasks(ls, project)
         pull(srv, exports)

@@ -7,7 +7,8 @@ labeling.sync push`, then `pull`: the same commands as `make label-sync`, retrie
 down). When the exports changed, it runs the `label` stage and every stage after it (DVC still skips what the new
 labels do not reach); when they did not, nothing runs. It never runs while a pipeline run holds the checkout's run
 lock: it is skipped, with the holder named in its log and its final state's message. The exports are the
-annotators' work in the checkout: commit them (and dvc.lock) as after `make label-sync`.
+annotators' work in the checkout: commit them (with labeling/projects.json and dvc.lock) as after `make label-sync`.
+The sync commands inherit the run lock this flow holds (core/runlock.py).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
+from core.runlock import Busy, child_env, lock_path, run_lock
 from flows import dvcrun
-from flows.lock import Busy, run_lock
-from flows.pipeline import REPO, lock_path, retry_if_transient, run_stages, settings
+from flows.pipeline import REPO, retry_if_transient, run_stages, settings
 
 EXPORTS = "labeling/exports"
 SYNC = [["python", "-m", "labeling.sync", "push"], ["python", "-m", "labeling.sync", "pull"]]
@@ -41,8 +42,9 @@ def digest(folder: Path) -> str:
 
 
 @task(name="sync", task_run_name="{label}", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient)
-def sync_step(project: str, cmd: list[str], label: str) -> None:
-    proc = subprocess.run(cmd, cwd=project, env=dvcrun.dvc_env(), capture_output=True, text=True)
+def sync_step(project: str, cmd: list[str], label: str, lock: dict) -> None:
+    env, fds = child_env(lock)  # the sync takes the checkout's run lock too: it inherits the one this flow holds
+    proc = subprocess.run(cmd, cwd=project, env=dvcrun.dvc_env(env), pass_fds=fds, capture_output=True, text=True)
     get_run_logger().info("%s -> %d\n%s", " ".join(cmd), proc.returncode, proc.stdout[-2000:])
     if proc.returncode != 0:
         raise dvcrun.StageFailed(label, proc.returncode, (proc.stdout + proc.stderr).strip()[-1500:])
@@ -61,11 +63,11 @@ def label_sync(
     retries = cfg.retries if retries is None else retries
     delays = cfg.retry_delay_seconds if retry_delay_seconds is None else retry_delay_seconds
     try:
-        with run_lock(lock_path(origin), what="label sync", wait_seconds=0):
+        with run_lock(lock_path(origin), what="label sync", wait_seconds=0) as lock:
             before = digest(origin / EXPORTS)
             step = sync_step.with_options(retries=retries, retry_delay_seconds=delays)
             for cmd in sync_commands or SYNC:
-                step(str(origin), cmd, " ".join(cmd[-2:]))
+                step(str(origin), cmd, " ".join(cmd[-2:]), lock)
             if digest(origin / EXPORTS) == before:
                 logger.info("the exports did not change: nothing to run")
                 return Completed(message="exports unchanged: nothing ran")

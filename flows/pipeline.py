@@ -28,15 +28,10 @@ from prefect.runtime import flow_run
 from prefect.states import Completed
 
 from core.params import load_params
+from core.runlock import Busy, lock_path, run_lock
 from flows import dvcrun, workspace
-from flows.lock import Busy, run_lock
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def lock_path(project: Path) -> Path:
-    """The checkout's run lock (flows/lock.py), shared by the pipeline and the label sync."""
-    return Path(project).resolve() / ".dvc" / "tmp" / "anime-flows.lock"
 
 
 def settings(project: Path):

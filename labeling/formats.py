@@ -13,6 +13,7 @@ import numpy as np
 
 from core.names import JOINTS
 from labeling import configs
+from labeling.labels import export_id, finite_number, id_order
 
 
 def keypoint_results(joints: np.ndarray, size: int) -> list[dict]:
@@ -51,27 +52,110 @@ def _clean_result(r: dict) -> dict:
     return {k: r[k] for k in keep if k in r}
 
 
-def normalise_export(tasks: list[dict]) -> list[dict]:
-    """Only what the label stage reads, in a stable order: tasks by ref_id, annotations by id, regions by label.
+def _author(value, authors: dict[int, str]) -> str | None:
+    """An annotator by e-mail (what survives a move to another server): from the id, or an expanded user object."""
+    if isinstance(value, dict):
+        value = value.get("email", value.get("id"))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return authors.get(value)
+    return value if isinstance(value, str) and "@" in value and len(value) <= 254 else None
 
-    Cancelled (skipped) annotations and tasks without an annotation are left out.
+
+def _time(value) -> str | None:
+    return value if isinstance(value, str) and len(value) <= 40 else None
+
+
+def _lead_time(value) -> float | None:
+    x = finite_number(value)
+    return None if x is None else round(x, 3)
+
+
+def annotation_key(a: dict, id_offset: int = 0) -> int | None:
+    """The id an annotation keeps in the exports, whichever server holds it: Label Studio's `import_id` for one that
+    `labeling.sync restore` brought back (its id in the exports), else the server's id plus the project's recorded
+    offset (so that a restored server's new ids never meet the restored ones)."""
+
+    imported = export_id(a.get("import_id"))
+    if isinstance(imported, int):
+        return imported
+    own = export_id(a.get("id"))
+    return own + id_offset if isinstance(own, int) else None
+
+
+def normalise_export(tasks, authors: dict[int, str] | None = None, id_offset: int = 0) -> tuple[list[dict], list[dict]]:
+    """(tasks, problems): only what the label stage and a restore read, in a stable order (tasks by ref_id then
+    their first annotation, annotations by id, regions by content), and every task or annotation that could not be
+    read, as problem rows. The server is not trusted: a task without an id, an annotation whose result is not a
+    list of objects or holds a number JSON cannot carry (`1e309`) is left out and reported.
+
+    A task keeps its `data` (but the image and ref_id, on top) so that a restore can recreate it; an annotation
+    keeps its author's e-mail (`authors`: user id -> e-mail), its times and lead time. Cancelled (skipped)
+    annotations and tasks without an annotation are left out.
     """
+    authors = authors or {}
+    problems: list[dict] = []
+
+    def problem(ref, ann, what: str) -> None:
+        problems.append({"ref_id": ref, "annotation": ann, "problem": what})
+
+    if not isinstance(tasks, list):
+        problem(None, None, f"the export is a {type(tasks).__name__}, not a list of tasks")
+        return [], problems
     out = []
-    for t in tasks:
+    for n, t in enumerate(tasks):
+        data = t.get("data") if isinstance(t, dict) else None
+        ref = export_id(data.get("ref_id")) if isinstance(data, dict) else None
+        if ref is None:
+            problem(None, None, f"task #{n} has no data with a usable ref_id")
+            continue
+        ref = str(ref)
+        anns_in = t.get("annotations")
+        if not isinstance(anns_in, list):
+            problem(ref, None, f"annotations is {type(anns_in).__name__}, not a list")
+            continue
         anns = []
-        for a in t.get("annotations", []):
-            if a.get("was_cancelled"):
+        for a in anns_in:
+            if not isinstance(a, dict):
+                problem(ref, None, "an annotation that is not an object")
                 continue
-            result = sorted(
-                (_clean_result(r) for r in a.get("result", [])), key=lambda r: json.dumps(r, sort_keys=True)
-            )
-            anns.append({"id": a["id"], "completed_by": a.get("completed_by"), "result": result})
-        if anns:
-            out.append(
+            if a.get("was_cancelled") is True:
+                continue
+            key = annotation_key(a, id_offset)
+            result = a.get("result")
+            if key is None:
+                problem(ref, None, f"an annotation without an integer id ({a.get('id')!r:.40})")
+                continue
+            if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
+                problem(ref, key, "result is not a list of regions")
+                continue
+            try:
+                result = sorted(
+                    (_clean_result(r) for r in result), key=lambda r: json.dumps(r, sort_keys=True, allow_nan=False)
+                )
+            except (TypeError, ValueError, RecursionError) as err:
+                problem(ref, key, f"a region JSON cannot carry ({err})")
+                continue
+            anns.append(
                 {
-                    "ref_id": str(t["data"].get("ref_id")),
-                    "image": t["data"].get("image"),
-                    "annotations": sorted(anns, key=lambda a: a["id"]),
+                    "id": key,
+                    "completed_by": _author(a.get("completed_by"), authors),
+                    "created_at": _time(a.get("created_at")),
+                    "updated_at": _time(a.get("updated_at")),
+                    "lead_time": _lead_time(a.get("lead_time")),
+                    "result": result,
                 }
             )
-    return sorted(out, key=lambda t: t["ref_id"])
+        if anns:
+            rest = {k: v for k, v in data.items() if k not in ("ref_id", "image")}
+            try:
+                json.dumps(rest, allow_nan=False)
+            except (TypeError, ValueError, RecursionError):
+                problem(ref, None, "task data JSON cannot carry: kept without it")
+                rest = {}
+            image = data.get("image")
+            entry = {"ref_id": ref, "image": image if isinstance(image, str) else None}
+            if rest:
+                entry["data"] = rest
+            entry["annotations"] = sorted(anns, key=lambda a: id_order(a["id"]))
+            out.append(entry)
+    return sorted(out, key=lambda t: (t["ref_id"], id_order(t["annotations"][0]["id"]))), problems

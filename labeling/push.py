@@ -19,21 +19,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.errors import BadInput
 from core.names import JOINTS
 from core.params import Params
 from dataset.imageio import write_png
-from labeling import configs
+from labeling import configs, record
 from labeling.candidates import Candidates, import_candidates, pose_candidates, tag_candidates
-from labeling.client import Server, ensure_project, ensure_storage, existing_refs, image_url
+from labeling.client import PROJECTS, Server, ensure_project, ensure_storage, existing_refs, find_project, image_url
 from labeling.disputes import disputed_refs
 from labeling.formats import choice_results, keypoint_results
 from labeling.labels import Parsed, parse_pose, parse_tags
-from labeling.pull import export_tasks
+from labeling.pull import export_tasks, project_record
 
 
-def _project(ls, kind: str, label_config: str, document_root: Path) -> tuple[int, Path, set[str]]:
-    """(project id, its image folder, the ref_ids it already has), project and storage made if absent."""
+def _project(ls, kind: str, label_config: str, document_root: Path, projects: Path) -> tuple[int, Path, set[str]]:
+    """(project id, its image folder, the ref_ids it already has), project and storage made if absent.
+
+    A server without the project that labeling/projects.json records (a reset or another server) is refused before
+    anything is made there: new work on a new project would never be pulled beside the record. The first project of
+    a kind is recorded."""
+    recorded = record.read_projects(projects)
+    rec, found = recorded.get(kind), find_project(ls, kind)
+    here = project_record(found) if found is not None else None
+    if rec is not None and (here is None or (here.id, here.created_at) != (rec.id, rec.created_at)):
+        what = here.describe() if here is not None else f"no project {PROJECTS[kind]!r}"
+        raise BadInput(
+            f"push refused: the exports come from {rec.describe()} ({kind}), this server has {what}; "
+            "`python -m labeling.sync restore` fills a fresh or reset server from the exports first"
+        )
     project = ensure_project(ls, kind, label_config)
+    if rec is None:
+        recorded[kind] = project_record(find_project(ls, kind))
+        record.write_projects(recorded, projects)
     folder = document_root / "labeling" / kind
     folder.mkdir(parents=True, exist_ok=True)
     ensure_storage(ls, project, folder)
@@ -72,10 +89,11 @@ def _import(ls, project: int, folder: Path, document_root: Path, cand: Candidate
 def requeue(ls, project: int, kind: str, params: Params) -> list[str]:
     """Ask for one more annotation of each disputed task of `project`; returns the `ref_id`s sent back."""
     parsed = Parsed()
+    tasks, _ = export_tasks(ls, project)
     if kind == "pose":
-        parse_pose(export_tasks(ls, project), parsed)
+        parse_pose(tasks, parsed)
     else:
-        parse_tags(export_tasks(ls, project), configs.tag_groups(params.label.extra_groups), parsed)
+        parse_tags(tasks, configs.tag_groups(params.label.extra_groups), parsed)
     disputed = disputed_refs(parsed, params.label.joint_tolerance)[kind]
     if not disputed:
         return []
@@ -107,12 +125,13 @@ def push(
     tags_auto: Path = Path("data/tagger/tags_auto.csv"),
     tag_splits: tuple[str, ...] = ("train", "val", "test"),
     pose_import_dir: Path = Path("data/pose_import"),
+    projects: Path = record.PROJECTS,
 ) -> dict:
     """Import up to `label.pose_tasks` and `label.tag_tasks` new tasks (tags: of images in `tag_splits`), in the
     order `label.order` says; per project, the counts and model version."""
     ls = srv.client()
     out = {}
-    project, folder, have = _project(ls, "pose", configs.pose_config(), document_root)
+    project, folder, have = _project(ls, "pose", configs.pose_config(), document_root, projects)
     n, left, version = 0, params.label.pose_tasks, None
     if left:  # the pose project's own source first (real pictures), then the render sketches
         cand = import_candidates(pose_import_dir, left, have, params.label.order, params.seed)
@@ -126,7 +145,9 @@ def push(
     if params.label.pose_tasks and (render_dir.exists() or n):
         out["pose"] = {"project": project, "imported": n, "existing": len(have), "model_version": version}
     out.setdefault("pose", {"project": project})["requeued"] = requeue(ls, project, "pose", params)
-    project, folder, have = _project(ls, "tags", configs.tags_config(params.label.extra_groups), document_root)
+    project, folder, have = _project(
+        ls, "tags", configs.tags_config(params.label.extra_groups), document_root, projects
+    )
     if ingest_dir.exists() and params.label.tag_tasks:
         cand = tag_candidates(
             ingest_dir, tags_auto, params.label.tag_tasks, have, params.label.order, params.seed, tag_splits

@@ -13,7 +13,8 @@
   within `label.joint_tolerance`) are left out of both files until more annotations resolve them, and listed in
   the report; `labeling.sync push` asks for another annotation of each.
 - report.json: every problem found in the exports (a missing, duplicated or outside joint, an unknown label or
-  choice: the annotation is left out, nothing crashes), and the agreement of several annotators on one task:
+  choice, a value of the wrong type or out of range, a task given twice: the task or annotation is left out, the
+  rest is kept, nothing crashes), and the agreement of several annotators on one task:
   per-joint disagreement in pixels and Cohen's kappa per attribute group.
 
 Files are written in a stable order and only when their content changes, so DVC re-runs downstream stages only when
@@ -46,17 +47,15 @@ OUT = Path("data/label")
 METRICS = Path("metrics/label.json")
 
 
-def _load_export(path: Path) -> list[dict]:
+def _load_export(path: Path):
+    """The export's JSON as written (labeling/labels.py checks its shape: a bad task is a problem row, not a crash)."""
     if not path.exists():
         return []
     try:
-        tasks = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:
         msg = f"{path}: not a readable export ({err}); pull it again with `python -m labeling.sync pull`"
         raise BadInput(msg) from None
-    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
-        raise BadInput(f"{path}: expected a list of tasks (as labeling.sync pull writes it)")
-    return tasks
 
 
 def _write_if_changed(path: Path, text: str) -> None:

@@ -3,14 +3,9 @@ reaches, the stage's own exit code inside `dvc repro`'s message, and the run loc
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from flows.dvcrun import downstream, stage_exit_code, stage_order
-from flows.lock import Busy, run_lock
 from tests.conftest import REPO
 
 
@@ -44,24 +39,3 @@ def test_label_reaches_its_consumers_only():
 )
 def test_the_stage_code_is_read_from_dvc_message(rc, output, code):
     assert stage_exit_code(rc, output) == code
-
-
-def test_a_held_lock_names_its_holder(tmp_path):
-    path = tmp_path / "run.lock"
-    code = (
-        "import sys, time; from pathlib import Path; from flows.lock import run_lock\n"
-        "with run_lock(Path(sys.argv[1]), 'pipeline run brave-owl'):\n"
-        "    print('held', flush=True); sys.stdin.readline()\n"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", code, str(path)], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(Busy, match=r"pipeline run brave-owl \(pid \d+ on .*, since .*\) is in progress"):
-            with run_lock(path, "second", wait_seconds=0.3, poll=0.1):
-                pass
-    finally:
-        holder.communicate("\n", timeout=10)
-    with run_lock(Path(path), "third") as info:  # released with its holder
-        assert info["what"] == "third"

@@ -16,8 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows.lock import run_lock
-from flows.pipeline import lock_path
+from core.runlock import lock_path, run_lock
 from tests.conftest import REPO, alive, cmdline, descendants, run
 from tests.flows.conftest import FLOW_RUN_ID, flow_env, make_project
 
@@ -113,7 +112,7 @@ def test_a_second_run_is_skipped_or_waits_and_the_label_sync_steps_aside(prefect
     assert not (proj / "a.txt").exists()  # none of them touched the outputs
     # a waiting run goes ahead once the holder is done
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys,time; from pathlib import Path; from flows.lock import run_lock;"
+        [sys.executable, "-c", "import sys,time; from pathlib import Path; from core.runlock import run_lock;"
          f"cm = run_lock(Path({str(lock_path(proj))!r}), 'holder'); cm.__enter__(); print('held', flush=True);"
          "time.sleep(3)"],
         cwd=REPO, stdout=subprocess.PIPE, text=True,
@@ -142,8 +141,15 @@ def test_label_sync_runs_what_the_new_exports_reach(prefect_server, tmp_path):
             [sys.executable, "-c", code, str(proj), *cmd], cwd=REPO, env=env, capture_output=True, text=True
         )
 
-    quiet = sync("python", "-c", "pass")
-    assert quiet.returncode == 0 and "the exports did not change: nothing to run" in quiet.stdout + quiet.stderr
+    # a sync command takes the checkout's run lock, as `python -m labeling.sync` does: it inherits the flow's
+    takes_lock = (
+        f"import sys, pathlib; sys.path.insert(0, {str(REPO)!r}); from core.runlock import lock_path, run_lock\n"
+        "with run_lock(lock_path(pathlib.Path.cwd()), 'sync', wait_seconds=0) as held:\n"
+        "    assert held.get('inherited'), held"
+    )
+    quiet = sync("python", "-c", takes_lock)
+    assert quiet.returncode == 0, (quiet.stdout + quiet.stderr)[-3000:]
+    assert "the exports did not change: nothing to run" in quiet.stdout + quiet.stderr
     new = 'import pathlib; pathlib.Path("labeling/exports/tags.json").write_text("[1]")'
     changed = sync("python", "-c", new)
     out = changed.stdout + changed.stderr

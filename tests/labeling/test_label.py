@@ -134,3 +134,70 @@ def test_label_stage_on_exports(smoke_params, smoke_ingest, tmp_path):
     (exports / "tags.json").write_text("{not json")
     with pytest.raises(BadInput, match="not a readable export"):
         label.run(smoke_params, exports, smoke_ingest, tmp_path / "render", out)
+
+
+def test_a_hostile_export_becomes_problem_rows_and_the_rest_is_kept(smoke_params, smoke_ingest, tmp_path):
+    """`1e309`, a 400-digit integer, null where an object or a list belongs, missing and mixed-type ids, a point far
+    outside the image, unknown labels, a duplicated task: the `label` stage reads the file written as a hostile
+    server or a bad hand edit would leave it, reports each with its task id, and keeps the good annotations."""
+    from stages import label
+
+    good = np.full((11, 2), 30.0)
+    res = keypoint_results(good, 64)
+    big = "1" + "0" * 400
+    pose = [
+        _task("p-good", (1, res)),
+        _task("p-good", (1, res)),  # the same task twice: read once
+        {"ref_id": "p-inf", "annotations": [{"id": 2, "result": [dict(res[0], original_width="W")] + res[1:]}]},
+        {"ref_id": None, "annotations": [{"id": 3, "result": res}]},
+        {"ref_id": "p-null", "annotations": None},
+        {"ref_id": "p-nullann", "annotations": [None, {"id": None, "result": res}, {"id": 4, "result": None}]},
+        {"ref_id": "p-far", "annotations": [{"id": 5, "result": [dict(res[0], value=dict(res[0]["value"], x=1e12))]}]},
+        {"ref_id": "p-value", "annotations": [{"id": 6, "result": [dict(res[0], value=None), *res[1:]]}]},
+        {"ref_id": "p-label", "annotations": [{"id": 7, "result": [dict(res[0], value={"keypointlabels": 3})]}]},
+        {"ref_id": 12, "annotations": [{"id": "8", "result": res}]},  # an int task id, a string annotation id: fine
+        "not a task",
+    ]
+    text = json.dumps(pose)
+    text = text.replace('"W"', "1e309").replace('"x": 1000000000000.0', f'"x": {big}')
+    tags = [
+        _task("t-good", (20, choice_results({"smile": "yes"}))),
+        {"ref_id": "t-bad", "annotations": [{"id": 21, "result": [{"type": "choices", "from_name": ["smile"]}]}]},
+        {
+            "ref_id": "t-val",
+            "annotations": [{"id": 22, "result": [{"type": "choices", "from_name": "smile", "value": [1]}]}],
+        },
+        {"ref_id": "t-unk", "annotations": [{"id": 23, "result": choice_results({"smile": "grin"})}]},
+        {"ref_id": ["t"], "annotations": []},
+    ]
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "pose.json").write_text(text)
+    (exports / "tags.json").write_text(json.dumps(tags))
+    out = tmp_path / "label"
+    m = label.run(smoke_params, exports, smoke_ingest, tmp_path / "none", out)
+    report = json.loads((out / "report.json").read_text())
+    rows = {(p["project"], p["ref_id"]) for p in report["problems"]}
+    assert {
+        ("pose", "p-good"),
+        ("pose", "p-inf"),
+        ("pose", None),
+        ("pose", "p-null"),
+        ("pose", "p-nullann"),
+        ("pose", "p-far"),
+        ("pose", "p-value"),
+        ("pose", "p-label"),
+        ("tags", "t-bad"),
+        ("tags", "t-val"),
+        ("tags", "t-unk"),
+        ("tags", None),
+    } == rows
+    assert m["problems"] == len(report["problems"]) and m["joint_items_annotated"] == 2  # p-good and 12
+    assert m["tag_rows_annotated"] == 1
+    doc = json.loads((out / "joints.json").read_text())
+    assert {i["id"] for i in doc["items"]} == {"p-good", "12"}
+    (exports / "tags.json").write_text(json.dumps({"tasks": None}))  # not a list at all: one row, nothing kept
+    m = label.run(smoke_params, exports, smoke_ingest, tmp_path / "none", out)
+    assert m["tag_rows_annotated"] == 0 and any(
+        p["ref_id"] is None for p in json.loads((out / "report.json").read_text())["problems"]
+    )

@@ -100,7 +100,15 @@ def test_pose_task_page_shows_the_models_keypoints(labelstudio_empty, smoke_para
         update={"label": smoke_params.label.model_copy(update={"pose_tasks": 2, "tag_tasks": 0})}
     )
     srv = connect(labelstudio["url"], labelstudio["creds"].token)
-    pushed = push(srv, params, labelstudio["docs"], tmp_path / "render", tmp_path / "none", tmp_path / "none.csv")
+    pushed = push(
+        srv,
+        params,
+        labelstudio["docs"],
+        tmp_path / "render",
+        tmp_path / "none",
+        tmp_path / "none.csv",
+        projects=tmp_path / "projects.json",
+    )
     pid = pushed["pose"]["project"]
     task = next(iter(srv.client().tasks.list(project=pid, fields="all")))
     png = labelstudio["docs"] / "labeling" / "pose" / f"{task.data['ref_id']}.png"  # the image the task shows

@@ -93,7 +93,15 @@ def test_push_with_the_tracking_server_down_exits_75(labelstudio_empty, smoke_pa
     # the same through the API
     monkeypatch.setenv("MLFLOW_TRACKING_URI", down)
     with pytest.raises(Transient, match="unreachable"):
-        push(srv, smoke_params, docs, docs / "render", tmp_path / "none", tmp_path / "none.csv")
+        push(
+            srv,
+            smoke_params,
+            docs,
+            docs / "render",
+            tmp_path / "none",
+            tmp_path / "none.csv",
+            projects=tmp_path / "p.json",
+        )
 
 
 def _points(result: list[dict]) -> dict[str, tuple[float, float]]:
@@ -118,10 +126,10 @@ def test_push_annotate_pull(labelstudio_empty, smoke_params, smoke_ingest, store
     )
     srv = connect(labelstudio["url"], labelstudio["creds"].token)
     docs = labelstudio["docs"]
-    first = push(srv, params, docs, tmp_path / "render", smoke_ingest, tags_auto)
+    first = push(srv, params, docs, tmp_path / "render", smoke_ingest, tags_auto, projects=tmp_path / "projects.json")
     assert first["pose"]["imported"] == 6 and first["pose"]["model_version"] == f"anime-posenet/{pose_version}"
     assert first["tags"]["imported"] == 5 and first["tags"]["model_version"] == f"anime-tagger/{tagger_version}"
-    again = push(srv, params, docs, tmp_path / "render", smoke_ingest, tags_auto)
+    again = push(srv, params, docs, tmp_path / "render", smoke_ingest, tags_auto, projects=tmp_path / "projects.json")
     assert again["pose"]["existing"] == 6 and again["tags"]["existing"] == 5
     ls = srv.client()
     pose_tasks = sorted(ls.tasks.list(project=first["pose"]["project"], fields="all"), key=lambda t: t.id)
@@ -163,7 +171,8 @@ def test_push_annotate_pull(labelstudio_empty, smoke_params, smoke_ingest, store
 
     exports = tmp_path / "exports"
     got = pull(srv, exports)
-    assert got["pose"] == {"tasks": 1, "changed": True} and got["tags"]["tasks"] == 1
+    assert got["pose"]["tasks"] == 1 and got["pose"]["changed"] and got["pose"]["added"] == 1
+    assert got["tags"]["tasks"] == 1 and got["pose"]["removed"] == 0 and not got["pose"]["problems"]
     before = {p.name: p.read_bytes() for p in exports.iterdir()}
     assert pull(srv, exports)["pose"]["changed"] is False
     assert {p.name: p.read_bytes() for p in exports.iterdir()} == before
@@ -191,7 +200,9 @@ def test_disputed_task_goes_back_to_the_queue(labelstudio_empty, smoke_params, s
     )
     srv = connect(labelstudio["url"], labelstudio["creds"].token)
     docs = labelstudio["docs"]
-    first = push(srv, params, docs, tmp_path / "none", smoke_ingest, tmp_path / "none.csv")
+    first = push(
+        srv, params, docs, tmp_path / "none", smoke_ingest, tmp_path / "none.csv", projects=tmp_path / "projects.json"
+    )
     assert first["tags"]["imported"] == 2 and first["tags"]["requeued"] == []
     ls = srv.client()
     project = first["tags"]["project"]
@@ -201,11 +212,24 @@ def test_disputed_task_goes_back_to_the_queue(labelstudio_empty, smoke_params, s
     ls.annotations.create(id=task.id, result=choice_results({"smile": "no", "blush": "no"}))
 
     params = params.model_copy(update={"label": params.label.model_copy(update={"tag_tasks": 0})})
-    again = push(srv, params, docs, tmp_path / "none", smoke_ingest, tmp_path / "none.csv")
+    again = push(
+        srv, params, docs, tmp_path / "none", smoke_ingest, tmp_path / "none.csv", projects=tmp_path / "projects.json"
+    )
     assert again["tags"]["requeued"] == [ref]
     tasks = [t for t in ls.tasks.list(project=project, fields="all") if t.data["ref_id"] == ref]
     assert {(t.data.get("requeue"), t.data.get("disputed")) for t in tasks} == {(None, None), (2, "smile")}
-    assert push(srv, params, docs, tmp_path / "none", smoke_ingest, tmp_path / "none.csv")["tags"]["requeued"] == []
+    assert (
+        push(
+            srv,
+            params,
+            docs,
+            tmp_path / "none",
+            smoke_ingest,
+            tmp_path / "none.csv",
+            projects=tmp_path / "projects.json",
+        )["tags"]["requeued"]
+        == []
+    )
 
     exports = tmp_path / "exports"
     pull(srv, exports)
@@ -220,7 +244,18 @@ def test_disputed_task_goes_back_to_the_queue(labelstudio_empty, smoke_params, s
     with open(tmp_path / "label" / "tags.csv", newline="") as f:
         row = next(r for r in csv.DictReader(f) if r["id"] == ref)
     assert row["smile"] == "yes" and row["source"] == "label-studio"  # 2 of 3 said yes
-    assert push(srv, params, docs, tmp_path / "none", smoke_ingest, tmp_path / "none.csv")["tags"]["requeued"] == []
+    assert (
+        push(
+            srv,
+            params,
+            docs,
+            tmp_path / "none",
+            smoke_ingest,
+            tmp_path / "none.csv",
+            projects=tmp_path / "projects.json",
+        )["tags"]["requeued"]
+        == []
+    )
 
 
 def test_the_pose_source_goes_to_the_pose_project(labelstudio_empty, smoke_params, store, tmp_path):
@@ -250,6 +285,7 @@ def test_the_pose_source_goes_to_the_pose_project(labelstudio_empty, smoke_param
         tmp_path / "none",
         tmp_path / "none.csv",
         pose_import_dir=tmp_path / "imported",
+        projects=tmp_path / "projects.json",
     )
     assert out["pose"]["imported"] == 6 and out["pose"]["model_version"] == f"anime-posenet/{version}"
     ls = srv.client()
