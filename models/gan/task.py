@@ -158,11 +158,12 @@ class DcganTask:
     def finish(self, g_ema: nn.Module, gen: torch.Generator) -> None:
         """Exact batch-norm statistics of the EMA generator's own weights over 16 batches of latents, conditioned
         like training (so conditional and unconditional sampling both see the statistics they were trained with)."""
+        device = next(g_ema.parameters()).device  # the latents are drawn on the CPU (one random stream anywhere)
         zs, conds = [], []
         for _ in range(16):
             idx = torch.randint(self.rows, (64,), generator=gen)
             g_in = self.batch(idx, gen, slice(None), 64).g_in
-            zs.append(g_in[0])
-            conds.append(g_in[1] if len(g_in) > 1 else None)
+            zs.append(g_in[0].to(device))
+            conds.append(g_in[1].to(device) if len(g_in) > 1 else None)
         it = iter(conds)
         batchnorm.recalibrate(g_ema, zs, lambda z: g_ema(z, next(it)) if self.G.conditional else g_ema(z))

@@ -452,3 +452,22 @@ def test_conditions_prefer_labels_and_fall_back_to_auto_tags():
     y, counts = conditions(["a", "b", "c"], tags, auto)
     assert y[0, 0] == 1 and (y[0, 1:] == 0).all() and (y[1] == 1).all() and (y[2] == -1).all()
     assert counts == {"labels": 1, "auto_tags": 2 * k - 1, "unknown": k}
+
+
+def test_the_end_of_run_recalibration_feeds_the_generator_on_its_own_device():
+    """On a GPU the EMA generator lives on the device while the latents are drawn on the CPU: the recalibration must
+    move them there (it did not, and every GPU run failed at its end). A generator whose weights are on `meta`
+    stands in for the GPU and records the device of what it is fed."""
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.empty(1, device="meta"))
+            self.seen: list[str] = []
+
+        def forward(self, z, cond=None):
+            self.seen += [t.device.type for t in (z, cond) if t is not None]
+
+    task, spy = _task(), Spy()
+    task.finish(spy, torch.Generator().manual_seed(0))
+    assert spy.seen and set(spy.seen) == {"meta"}
