@@ -4,7 +4,9 @@
     python -m serve --port 8001 --batch-window-ms 0     # another port; micro-batching off
     ANIME_ADMIN_TOKEN=... python -m serve    # enables POST /admin/reload (the deploy stage calls it)
 
-One process, no children: uvicorn stops it on SIGTERM as on Ctrl-C.
+One process, no children: uvicorn stops it on SIGTERM as on Ctrl-C. A deploy folder that is there but broken (a
+truncated or corrupt bundle) stops it at once with exit 2 naming the file; a missing one starts it answering 503
+until a reload brings models.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ def main() -> None:
     ap.add_argument("--root", default="data/deploy", help="the deploy stage's folder")
     ap.add_argument("--batch-window-ms", type=float, default=10.0, help="micro-batching window; 0 turns it off")
     ap.add_argument("--max-batch", type=int, default=64, help="images in one forward pass at most")
+    ap.add_argument("--max-queue", type=int, default=512, help="images waiting at most; more get 503 + Retry-After")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core); 1 keeps a "
                     "busy machine from stalling each forward pass")  # fmt: skip
     args = ap.parse_args()
@@ -30,9 +33,17 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    app = create_app(args.root, args.batch_window_ms, args.max_batch)
+    from core.errors import BadInput
+    from serve.bundles import BundleError
+
+    try:
+        app = create_app(args.root, args.batch_window_ms, args.max_batch, max_queue=args.max_queue, strict=True)
+    except BundleError as err:
+        raise BadInput(f"cannot serve {args.root}: {err}") from None
     uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level="warning", timeout_graceful_shutdown=5)
 
 
 if __name__ == "__main__":
-    main()
+    from core.errors import run_main
+
+    run_main(main, "serve")

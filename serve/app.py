@@ -12,10 +12,17 @@
 Every PNG the service returns carries its settings as a tEXt chunk `anime-character` (JSON: seed, model, version,
 truncation, sliders, conditions), so a downloaded image can be uploaded to /api/restore to get them back.
 Bundles are loaded from the deploy stage's folder only (serve/bundles.py), never unpickled.
+
+Limits come before work (serve/guards.py): a body over its route's limit is refused with 413 before it is read, a
+JSON body nested too deep with 422 before it is parsed, a generate request that would overfill the micro-batcher's
+queue with 503 and Retry-After, and a generate request whose client went away while it waited is dropped, never
+computed. Every error has one shape (serve/guards.ErrorResponse). Model work runs off the event loop. A request is
+answered by, and labelled with, the models it started with, even when a reload lands while it waits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -25,14 +32,15 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
-from fastapi import Depends, FastAPI, File, Header, HTTPException, Query, UploadFile
+from fastapi import Depends, FastAPI, File, Header, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 from PIL import Image, PngImagePlugin
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.names import ATTRIBUTES, JOINTS
-from serve.batching import Batcher
-from serve.bundles import BundleError, Models
+from serve.batching import Batcher, QueueFull
+from serve.bundles import DEPLOYED, BundleError, Models
+from serve.guards import BodyLimit, ErrorResponse, install_error_shape
 
 STATIC = Path(__file__).parent / "static"
 META_KEY = "anime-character"
@@ -110,10 +118,49 @@ async def read_image(upload: UploadFile, max_pixels: int) -> tuple[np.ndarray, I
     return rgb, im
 
 
+UPLOAD_ROUTES = ("/api/upscale", "/api/tag", "/api/restore", "/api/sketch")
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around an upload
+RETRY_AFTER_S = 1
+
+
+class ClientGone(Exception):
+    """The client closed its connection while its request waited."""
+
+
+async def unless_disconnected(request: Request, work):
+    """The result of the awaitable `work`, or ClientGone (work cancelled) as soon as the client disconnects."""
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    task, watch = asyncio.ensure_future(work), asyncio.ensure_future(gone())
+    try:
+        done, _ = await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    raise ClientGone
+
+
 def create_app(
-    root: str | Path = "data/deploy", window_ms: float = 10.0, max_images: int = 64, admin_token: str | None = None
+    root: str | Path = "data/deploy",
+    window_ms: float = 10.0,
+    max_images: int = 64,
+    admin_token: str | None = None,
+    max_queue: int = 512,
+    strict: bool = False,
 ) -> FastAPI:
-    app = FastAPI(title="anime character service", version="1", description=__doc__)
+    """The app over the deploy folder `root`. A missing deploy starts it with every model call answering 503 (and
+    a reload later can bring models); a deploy that is there but broken raises BundleError when `strict` (what
+    `python -m serve` does: exit 2 naming the file) and is reported like a missing one otherwise."""
+    errors = {code: {"model": ErrorResponse} for code in (401, 403, 409, 413, 415, 422, 503)}
+    app = FastAPI(title="anime character service", version="1", description=__doc__, responses=errors)
+    install_error_shape(app)
+    limits = {path: MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD for path in UPLOAD_ROUTES}
+    app.add_middleware(BodyLimit, limits=limits)
     state: dict = {"models": None, "error": None}
     token = admin_token if admin_token is not None else os.environ.get("ANIME_ADMIN_TOKEN")
 
@@ -124,6 +171,8 @@ def create_app(
     try:
         load()
     except BundleError as err:  # the service still starts, says why on every call, and can be reloaded
+        if strict and (Path(root) / DEPLOYED).exists():
+            raise
         state["error"] = str(err)
 
     def models() -> Models:
@@ -132,10 +181,10 @@ def create_app(
         return state["models"]
 
     def run_batch(key, seeds: list[int]) -> np.ndarray:
-        family, psi, sliders, conditions = key
-        return models().generate(seeds, family, psi, dict(sliders), dict(conditions))
+        m, family, psi, sliders, conditions = key  # the models the request started with, not the current ones
+        return m.generate(seeds, family, psi, dict(sliders), dict(conditions))
 
-    batcher = Batcher(run_batch, window_ms, max_images)
+    batcher = Batcher(run_batch, window_ms, max_images, max_queue)
     app.state.batcher = batcher
 
     def admin(authorization: Annotated[str | None, Header()] = None) -> None:
@@ -159,7 +208,7 @@ def create_app(
         return models().info()
 
     @app.post("/api/generate", response_model=GenerateResponse)
-    async def generate(req: GenerateRequest) -> GenerateResponse:
+    async def generate(req: GenerateRequest, request: Request) -> GenerateResponse:
         m = models()
         family = req.family or m.default_generator
         if family not in m.generators:
@@ -179,12 +228,20 @@ def create_app(
             raise HTTPException(422, "no upscaler deployed")
         seeds = list(range(req.seed, req.seed + req.count))
         key = (
+            m,
             family,
             round(req.truncation, 6),
             tuple(sorted(req.sliders.items())),
             tuple(sorted(req.conditions.items())),
         )
-        images = await batcher.submit(key, seeds)
+        try:
+            images = await unless_disconnected(request, batcher.submit(key, seeds))
+        except QueueFull as err:
+            raise HTTPException(
+                503, f"busy: {err}; retry shortly", headers={"Retry-After": str(RETRY_AFTER_S)}
+            ) from None
+        except ClientGone:
+            raise HTTPException(499, "the client closed the request before its turn") from None
         version = m.deployed["families"][family]["version"]
         meta = {
             "model": f"anime-{family}",
@@ -193,7 +250,6 @@ def create_app(
             "sliders": req.sliders,
             "conditions": req.conditions,
         }
-        import asyncio
 
         def encode(imgs, extra: dict) -> list[Image64]:
             return [
@@ -219,8 +275,6 @@ def create_app(
             raise HTTPException(
                 413, f"{rgb.shape[1]}x{rgb.shape[0]}: the upscaler takes at most {MAX_UPSCALE_SIDE} px a side"
             )
-        import asyncio
-
         big = await asyncio.to_thread(m.upscale, rgb[None], model)
         meta = json.loads(im.info[META_KEY]) if isinstance(im.info.get(META_KEY), str) else {}
         if not isinstance(meta, dict):
@@ -255,7 +309,8 @@ def create_app(
         if m.tagger is None:
             raise HTTPException(422, "no tagger deployed")
         rgb, _ = await read_image(file, MAX_TAG_PIXELS)
-        return {"tags": m.tag(rgb), "version": m.deployed["families"]["tagger"]["version"]}
+        tags = await asyncio.to_thread(m.tag, rgb)  # off the event loop: it may wait for a generate pass's lock
+        return {"tags": tags, "version": m.deployed["families"]["tagger"]["version"]}
 
     @app.post("/api/restore")
     async def restore(file: Annotated[UploadFile, File()]) -> dict:

@@ -98,7 +98,7 @@ class Generator:
         return to_uint8(self.net(z, cond))
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: a request is answered by the models it started with
 class Models:
     """Every deployed bundle, loaded; `generator` is the one evaluate chose (or the only one deployed)."""
 
@@ -120,10 +120,26 @@ class Models:
     def load(cls, root: str | Path) -> Models:
         root = Path(root)
         deployed = _json(root / DEPLOYED)
-        families = deployed.get("families", {})
-        if not families:
+        families = deployed.get("families") if isinstance(deployed, dict) else None
+        if not isinstance(families, dict) or not families:
             raise BundleError(f"{root / DEPLOYED}: no family deployed")
+        for f in families:
+            if f not in FAMILIES:
+                raise BundleError(f"{root / DEPLOYED}: unknown family {f!r}")
+            for path in sorted((root / f).glob("*.safetensors")):
+                check_safetensors(path)
+            for path in sorted((root / f).glob("*.np[yz]")):
+                check_numpy(path)
         cards = {f: _json(root / f / "card.json") for f in families}
+        try:
+            return cls._load(root, deployed, families, cards)
+        except BundleError:
+            raise
+        except Exception as err:  # noqa: BLE001 (any loader's failure on a file that passed the checks above)
+            raise BundleError(f"{root}: a bundle did not load ({type(err).__name__}: {err})") from None
+
+    @classmethod
+    def _load(cls, root: Path, deployed: dict, families: dict, cards: dict) -> Models:
         gens: dict[str, Generator] = {}
         if "dcgan" in families:
             from models.gan.conditions import ConditionPrior
@@ -271,7 +287,44 @@ class Models:
         }
 
 
+def check_safetensors(path: Path) -> None:
+    """A safetensors file whose header parses and whose tensors end exactly at the end of the file: a truncated
+    or corrupt one is named here, before a loader fails on it with a message that does not say which file."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if size < 8 or n > min(size - 8, 1 << 26):
+                raise BundleError(f"{path}: truncated or not a safetensors file ({size} bytes)")
+            header = json.loads(f.read(n))
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+    except BundleError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+        raise BundleError(f"{path}: not a readable safetensors file ({type(err).__name__}: {err})") from None
+    if 8 + n + max(ends, default=0) != size:
+        raise BundleError(
+            f"{path}: truncated or padded: {size} bytes, its header describes {8 + n + max(ends, default=0)}"
+        )
+
+
+def check_numpy(path: Path) -> None:
+    """An .npy or .npz file that numpy reads without pickles, every array whole; else BundleError naming it."""
+    import zipfile
+
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                for k in z.files:
+                    z[k]
+        else:
+            np.load(path, allow_pickle=False, mmap_mode="r")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise BundleError(f"{path}: not a readable numpy file ({type(err).__name__}: {err})") from None
+
+
 def _load(cls, folder: Path):
+    _json(folder / "config.json")  # a broken config is named here, file and all
     try:
         return cls.load(folder)
     except (OSError, KeyError, ValueError, RuntimeError) as err:
