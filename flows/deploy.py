@@ -26,7 +26,6 @@ def deploy(
     project: str,
     image: str | None = None,
     name: str = "nightly",
-    workspace: str | None = None,
     cron: str | None = None,
     timezone: str | None = None,
     label_sync_minutes: float | None = None,
@@ -45,7 +44,7 @@ def deploy(
         "pipeline": (
             name,
             Cron(cron or cfg.pipeline_cron, timezone=tz),
-            {"project": project, "workspace_dir": workspace or cfg.workspace},
+            {"project": project, "scheduled": True},  # the workspace: params.yaml's, never a parameter
         ),
         "label-sync": (
             f"every-{minutes:g}-minutes",
@@ -79,7 +78,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--image", help="a container image holding this repository (Kubernetes, Docker pools)")
     ap.add_argument("--project", default=str(REPO), help="the checkout the runs work on, as the worker sees it")
     ap.add_argument("--name", default="nightly", help="the pipeline deployment's name")
-    ap.add_argument("--workspace", help="the scheduled pipeline's clone (default: flows.workspace)")
     ap.add_argument("--cron")
     ap.add_argument("--timezone")
     ap.add_argument("--label-sync-minutes", type=float)
@@ -88,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     env = dict(kv.split("=", 1) for kv in a.env if "=" in kv)
     if len(env) != len(a.env):
         ap.error("--env takes KEY=VALUE")
-    ids = deploy(a.pool, a.project, a.image, a.name, a.workspace, a.cron, a.timezone, a.label_sync_minutes, env)
+    ids = deploy(a.pool, a.project, a.image, a.name, a.cron, a.timezone, a.label_sync_minutes, env)
     for name, dep_id in ids.items():
         print(f"deployed {name} ({dep_id}) to work pool {a.pool}: prefect deployment run '{name}'")
 

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+REAPER = Path(__file__).resolve().parent / "reaper.py"
 EXITED = re.compile(r"exited with (-?\d+)")
 RAN = re.compile(r"Running stage '([^']+)'")
 CACHED = re.compile(r"Stage '([^']+)' is cached|Restored stage '([^']+)'")
@@ -93,7 +94,8 @@ def stage_exit_code(returncode: int, output: str) -> int | None:
 
 def repro(project: Path, stage: str, env: dict[str, str] | None = None, force: bool = False) -> StageResult:
     """`dvc repro --single-item <stage>` in project; raises StageFailed with the stage's own exit code."""
-    cmd = ["dvc", "repro", "--single-item", stage] + (["--force"] if force else [])
+    dvc = ["dvc", "repro", "--single-item", stage] + (["--force"] if force else [])
+    cmd = [sys.executable, str(REAPER), "--", *dvc]  # dies with this process: a killed flow run ends its stage
     t0 = time.monotonic()
     proc = subprocess.run(cmd, cwd=project, env=env or dvc_env(), capture_output=True, text=True)
     seconds = time.monotonic() - t0

@@ -2,8 +2,8 @@
 
     python -m flows.pipeline                          # this checkout, every stage (what is stale runs)
     python -m flows.pipeline --stages tagger pose     # those stages only, in DAG order
-    python -m flows.pipeline --workspace ../anime-runs --experiment nightly-2026-11-25
-                                                      # a scheduled run: its own clone, recorded as a DVC experiment
+    python -m flows.pipeline --scheduled              # a scheduled run: its own clone (params.yaml flows.workspace),
+                                                      # recorded as a DVC experiment nightly-<date>-<time>
 
 A stage that exits 75 (transient: a service down) is retried with backoff (params `flows.retries`,
 `flows.retry_delay_seconds`); any other failure, exit 2 (bad input) first, is not, and the run ends Failed naming the
@@ -11,6 +11,11 @@ stage. A second run while one is in progress waits for it (`flows.on_busy: wait`
 ends at once with the reason (`skip`). Every run ends with a Markdown artifact (key `pipeline-run`): the stages and
 whether each ran, the key figures from metrics/, the champions evaluate kept or moved. Needs a Prefect server
 (`make prefect-server`, then PREFECT_API_URL=http://127.0.0.1:4200/api).
+
+A scheduled run's workspace comes from params.yaml (`flows.workspace`) only, never from the run's parameters: a
+deployment's parameters can say "scheduled" but cannot name a folder to reset (flows/workspace.py refuses one it did
+not make itself). Each stage's `dvc repro` runs under flows/reaper.py, so killing the flow run (SIGKILL included)
+ends the stage it started.
 """
 
 from __future__ import annotations
@@ -80,14 +85,15 @@ def run_stages(
 
 
 def default_experiment_name() -> str:
-    return f"nightly-{datetime.date.today().isoformat()}"
+    """nightly-<date>-<time>: each run its own experiment (two runs on one day never replace each other)."""
+    return f"nightly-{datetime.datetime.now():%Y-%m-%d-%H%M%S}"
 
 
 @flow(name="pipeline", log_prints=True)
 def pipeline(
     project: str = str(REPO),
     stages: list[str] | None = None,
-    workspace_dir: str | None = None,
+    scheduled: bool = False,
     experiment: str | None = None,
     push: bool = True,
     retries: int | None = None,
@@ -95,7 +101,7 @@ def pipeline(
     on_busy: str | None = None,
     wait_minutes: float | None = None,
 ):
-    """Reproduce the DVC pipeline of `project` (or, with workspace_dir, of its own clone of it: a scheduled run)."""
+    """Reproduce the DVC pipeline of `project` (or, `scheduled`, of its own clone at params.yaml's flows.workspace)."""
     logger = get_run_logger()
     origin = Path(project).resolve()
     cfg = settings(origin)
@@ -106,7 +112,8 @@ def pipeline(
     name = flow_run.get_name() or "pipeline"
     try:
         with run_lock(lock_path(origin), what=f"pipeline run {name}", wait_seconds=wait):
-            return _pipeline(origin, stages, workspace_dir, experiment, push, retries, delays, logger)
+            ws = workspace.location(origin, cfg.workspace) if scheduled else None
+            return _pipeline(origin, stages, ws, experiment, push, retries, delays, logger)
     except Busy as err:
         if on_busy == "skip":
             logger.warning("skipped: %s", err)
@@ -114,11 +121,10 @@ def pipeline(
         raise RuntimeError(f"gave up waiting after {wait / 60:.0f} min: {err}") from None
 
 
-def _pipeline(origin, stages, workspace_dir, experiment, push, retries, delays, logger):
+def _pipeline(origin, stages, ws, experiment, push, retries, delays, logger):
     work, extra_env = origin, {}
-    if workspace_dir:
-        ws = Path(workspace_dir)
-        work = workspace.prepare(origin, ws if ws.is_absolute() else origin / ws)
+    if ws is not None:
+        work = workspace.prepare(origin, ws)
         extra_env = workspace.store_env(origin)
         logger.info("workspace %s at %s's HEAD", work, origin)
     order = dvcrun.stage_order(work)
@@ -129,15 +135,21 @@ def _pipeline(origin, stages, workspace_dir, experiment, push, retries, delays, 
         order = [s for s in order if s in stages]
     results, failed = run_stages(work, order, retries, delays, extra_env)
     recorded = None
-    if failed is None and workspace_dir:
+    if failed is None and ws is not None:
         recorded = workspace.record(work, experiment or default_experiment_name(), push=push)
     md = dvcrun.report(results, work, failed, title=f"Pipeline run {flow_run.get_name() or ''}".strip())
     if recorded:
-        md += (
-            f"\nRecorded as DVC experiment `{recorded['experiment']}`"
-            + (f", outputs pushed to DVC remote `{recorded['remote']}`" if recorded["remote"] else "")
-            + f". Adopt it in the checkout: `dvc exp apply {recorded['experiment']}` then `dvc pull`.\n"
-        )
+        md += f"\nRecorded as DVC experiment `{recorded['experiment']}`"
+        if recorded["pushed"]:
+            md += f", outputs pushed to DVC remote `{recorded['remote']}`" if recorded["remote"] else ""
+            md += f". Adopt it in the checkout: `dvc exp apply {recorded['experiment']}` then `dvc pull`.\n"
+        elif recorded.get("push_error"):
+            md += (
+                f". **`dvc exp push` failed**: {recorded['push_error']}\n\nThe experiment is kept in the workspace "
+                f"`{work}` (`dvc exp list` there); push it by hand: `cd {work} && dvc exp push origin "
+                f"{recorded['experiment']}`.\n"
+            )
+            logger.warning("dvc exp push failed: %s", recorded["push_error"])
     create_markdown_artifact(md, key="pipeline-run", description="stages, key figures and champion changes of this run")
     if failed is not None:
         raise failed
@@ -148,8 +160,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--project", default=str(REPO), help="the DVC project (default: this checkout)")
     ap.add_argument("--stages", nargs="*", help="only these stages (DAG order kept)")
-    ap.add_argument("--workspace", help="run on a clone of the project there, recorded as a DVC experiment")
-    ap.add_argument("--experiment", help="the experiment's name (default nightly-<date>)")
+    ap.add_argument(
+        "--scheduled", action="store_true", help="run on the project's own clone (flows.workspace), as an experiment"
+    )
+    ap.add_argument("--experiment", help="the experiment's name (default nightly-<date>-<time>)")
     ap.add_argument("--no-push", action="store_true", help="record the experiment without pushing it")
     ap.add_argument("--retries", type=int)
     ap.add_argument("--retry-delay-seconds", type=float, nargs="+")
@@ -159,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     state = pipeline(
         project=a.project,
         stages=a.stages,
-        workspace_dir=a.workspace,
+        scheduled=a.scheduled,
         experiment=a.experiment,
         push=not a.no_push,
         retries=a.retries,

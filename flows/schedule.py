@@ -4,7 +4,7 @@
     make schedule                       # another: deployments pipeline/nightly and label-sync/every-15-minutes
 
 The nightly pipeline runs on its own clone (`flows.workspace`, beside the checkout) and is recorded as a DVC
-experiment `nightly-<date>` (flows/workspace.py says how to adopt it); the label sync runs on the checkout. Cron and
+experiment `nightly-<date>-<time>` (flows/workspace.py says how to adopt it); the label sync runs on the checkout. Cron and
 interval are read in `flows.timezone`. Runs can be started by hand too: `prefect deployment run pipeline/nightly`.
 This process polls the server for due runs and executes them in subprocesses; Ctrl-C or SIGTERM stops it, pauses the
 schedules (no runs pile up while nothing serves them) and leaves no run process behind.
@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_API = "http://127.0.0.1:4200/api"
 
 
-def deployments(project: str, cron: str, timezone: str, minutes: float, workspace: str):
+def deployments(project: str, cron: str, timezone: str, minutes: float):
     from prefect.schedules import Cron, Interval
 
     from flows.label_sync import label_sync
@@ -33,7 +33,7 @@ def deployments(project: str, cron: str, timezone: str, minutes: float, workspac
     nightly = pipeline.to_deployment(
         name="nightly",
         schedule=Cron(cron, timezone=timezone),
-        parameters={"project": project, "workspace_dir": workspace},
+        parameters={"project": project, "scheduled": True},  # the workspace: params.yaml's, never a parameter
         description="the whole DVC pipeline on its own clone, recorded as a DVC experiment",
         tags=["anime"],
     )
@@ -53,7 +53,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cron", help="the pipeline's schedule (default: flows.pipeline_cron)")
     ap.add_argument("--timezone", help="default: flows.timezone")
     ap.add_argument("--label-sync-minutes", type=float, help="default: flows.label_sync_minutes")
-    ap.add_argument("--workspace", help="the scheduled pipeline's clone (default: flows.workspace)")
     a = ap.parse_args(argv)
     api = os.environ.setdefault("PREFECT_API_URL", DEFAULT_API)
     try:
@@ -72,7 +71,6 @@ def main(argv: list[str] | None = None) -> None:
         a.cron or cfg.pipeline_cron,
         a.timezone or cfg.timezone,
         a.label_sync_minutes or cfg.label_sync_minutes,
-        a.workspace or cfg.workspace,
     )
     serve(nightly, sync, pause_on_shutdown=True)
 

@@ -5,6 +5,10 @@
 
 Then, in another shell: `export PREFECT_API_URL=http://127.0.0.1:4200/api` (printed at start) and `make schedule`,
 or open the UI at http://127.0.0.1:4200. Analytics are off; PREFECT_HOME is project-local (no ~/.prefect).
+
+The API is guarded like a server people browse to: CSRF protection on (every POST, PUT, PATCH and DELETE carries a
+token the client fetched from /api/csrf-token; Prefect's own client, workers and UI do so by themselves, so a web page
+elsewhere cannot make a browser start or delete runs) and cross-origin requests allowed from its own origin only.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ def server_env(home: Path, port: int) -> dict[str, str]:
             "PREFECT_SERVER_API_HOST": "127.0.0.1",
             "PREFECT_SERVER_API_PORT": str(port),
             "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
+            "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
+            "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
         }
     )
     return env

@@ -7,14 +7,21 @@ the stages it records the result as a DVC experiment named by date (`dvc exp sav
 one as Prefect tasks, so `dvc exp run` would only run them again) and pushes it: the experiment's git ref to the
 checkout (`refs/exps/...`, no branch moves) and its outputs to the DVC remote.
 
+The workspace is where params.yaml's `flows.workspace` says (`location`), outside the checkout, and it is the run's
+own: the clone carries a mark (`.git/anime-workspace`, naming the checkout it was cloned from) and `prepare` resets
+only a folder with that mark. Anything else there (a person's checkout, a non-empty folder) is refused, so a
+misconfigured path never loses uncommitted work. Each run is its own experiment: a name already taken is refused
+rather than replaced (no `--force`). A push that fails (remote down, credentials) leaves the experiment in the
+workspace, findable with `dvc exp list` there, and is reported by the run instead of failing it.
+
 A person adopts a run's results in the checkout with
 
     dvc exp show                      # the run's metrics beside the workspace's
-    dvc exp apply nightly-2026-11-25  # dvc.lock, metrics/ and params of that run into the working tree
-    dvc pull                          # its outputs (or `dvc checkout`: the cache is shared)
-    git add dvc.lock metrics && git commit -m "adopt nightly-2026-11-25"
+    dvc exp apply nightly-2026-11-25-030000  # dvc.lock, metrics/ and params of that run into the working tree
+    dvc pull                                 # its outputs (or `dvc checkout`: the cache is shared)
+    git add dvc.lock metrics && git commit -m "adopt nightly-2026-11-25-030000"
 
-or turns it into a branch: `dvc exp branch nightly-2026-11-25 nightly-2026-11-25`.
+or turns it into a branch: `dvc exp branch nightly-2026-11-25-030000 nightly-2026-11-25`.
 """
 
 from __future__ import annotations
@@ -25,6 +32,13 @@ import subprocess
 from pathlib import Path
 
 from flows.dvcrun import dvc_env
+
+MARK = "anime-workspace"  # in the clone's .git: this folder is a scheduled run's own clone of that checkout
+
+
+class NotOurs(ValueError):
+    """The workspace path holds something a run did not create: it is never reset."""
+
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "anime-flows",
@@ -56,14 +70,32 @@ def store_env(origin: Path) -> dict[str, str]:
     return {"ANIME_MLFLOW_STORE": str(origin / "mlruns")}
 
 
+def location(origin: Path, configured: str) -> Path:
+    """The scheduled runs' workspace: params.yaml's `flows.workspace`, relative to the checkout."""
+    ws = Path(configured)
+    return (ws if ws.is_absolute() else Path(origin) / ws).resolve()
+
+
 def prepare(origin: Path, workspace: Path) -> Path:
-    """Clone (or refresh) `workspace` from `origin` at origin's HEAD; share its DVC cache and remotes."""
+    """Clone (or refresh) `workspace` from `origin` at origin's HEAD; share its DVC cache and remotes.
+
+    Only a folder this function made (its mark names `origin`) is refreshed; a missing or empty one is made."""
     origin, workspace = origin.resolve(), workspace.resolve()
-    if workspace == origin or origin in workspace.parents:
-        raise ValueError(f"the workspace {workspace} must lie outside the checkout {origin}")
-    if not (workspace / ".git").is_dir():
+    if workspace == origin or origin in workspace.parents or workspace in origin.parents:
+        raise NotOurs(f"the workspace {workspace} must lie outside the checkout {origin} and not contain it")
+    mark = workspace / ".git" / MARK
+    if mark.is_file():
+        if mark.read_text(encoding="utf-8").strip() != str(origin):
+            raise NotOurs(f"{workspace} is a scheduled run's clone of {mark.read_text().strip()}, not of {origin}")
+    elif workspace.exists() and any(workspace.iterdir()):
+        raise NotOurs(
+            f"{workspace} exists and was not made by a scheduled run (no {MARK} mark): it is never reset; "
+            "point params.yaml's flows.workspace at a new folder"
+        )
+    else:
         workspace.parent.mkdir(parents=True, exist_ok=True)
         _run(["git", "clone", "--quiet", "--no-checkout", str(origin), str(workspace)], workspace.parent)
+        mark.write_text(str(origin) + "\n", encoding="utf-8")
     _run(["git", "fetch", "--quiet", "origin", "HEAD"], workspace)
     _run(["git", "checkout", "--quiet", "--force", "--detach", "FETCH_HEAD"], workspace)
     _run(["git", "clean", "-fdq"], workspace)  # tracked files exactly as committed; ignored outputs stay
@@ -90,15 +122,18 @@ def record(workspace: Path, name: str, push: bool = True) -> dict:
     # new files the stages made that git does not ignore (a first metrics file, an uncached output) belong to the
     # run: `dvc exp save` leaves untracked files out, so stage them first (the clone is the run's own)
     _run(["git", "add", "--all"], workspace, env)
-    _run(["dvc", "exp", "save", "--force", "--name", name], workspace, env)
-    info = {"experiment": name, "pushed": False, "remote": None}
+    _run(["dvc", "exp", "save", "--name", name], workspace, env)  # a taken name fails: never replaced
+    info = {"experiment": name, "pushed": False, "remote": None, "push_error": None}
     if push:
         remote = _default_remote(workspace)
-        cmd = ["dvc", "exp", "push", "--force", "origin", name]
+        cmd = ["dvc", "exp", "push", "origin", name]
         if remote is None:
             cmd.insert(-2, "--no-cache")
-        _run(cmd, workspace, env)
-        info.update(pushed=True, remote=remote)
+        try:
+            _run(cmd, workspace, env)
+            info.update(pushed=True, remote=remote)
+        except RuntimeError as err:  # the run and its experiment stand; the report says the push did not
+            info.update(push_error=str(err)[-800:], remote=remote)
     return info
 
 

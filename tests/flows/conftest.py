@@ -86,6 +86,15 @@ def flow_env(api: str, home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def api_post(api: str, path: str, json: dict, timeout: float = 10):
+    """A POST to the Prefect API with the CSRF token its server asks for (flows/server.py turns the check on)."""
+    import httpx
+
+    token = httpx.get(f"{api}/csrf-token", params={"client": "anime-tests"}, timeout=timeout).json()["token"]
+    headers = {"Prefect-Csrf-Token": token, "Prefect-Csrf-Client": "anime-tests"}
+    return httpx.post(f"{api}{path}", json=json, headers=headers, timeout=timeout)
+
+
 FLOW_RUN_ID = re.compile(r"/runs/flow-run/([0-9a-f-]{36})")
 
 

@@ -1,12 +1,18 @@
 """How the flows read DVC, without a server: the stage order of this repository's dvc.yaml, what the label stage
-reaches, the stage's own exit code inside `dvc repro`'s message, and the run lock naming its holder."""
+reaches, the stage's own exit code inside `dvc repro`'s message, and a killed caller ending the `dvc repro` it started."""
 
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from flows.dvcrun import downstream, stage_exit_code, stage_order
-from tests.conftest import REPO
+from tests.conftest import REPO, alive, cmdline, descendants
 
 
 def test_stage_order_of_this_pipeline():
@@ -39,3 +45,36 @@ def test_label_reaches_its_consumers_only():
 )
 def test_the_stage_code_is_read_from_dvc_message(rc, output, code):
     assert stage_exit_code(rc, output) == code
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_killing_the_caller_ends_the_stage_it_started(tmp_path, how):
+    """A flow run's process (here: a Python process calling dvcrun.repro, as the flow's task does) is killed while
+    its stage sleeps: the stage process ends within seconds instead of training on unrecorded."""
+    from tests.flows.conftest import make_project
+
+    proj = make_project(tmp_path / "proj")
+    code = (
+        f"import sys; sys.path.insert(0, {str(REPO)!r}); from pathlib import Path; from flows import dvcrun\n"
+        f"dvcrun.repro(Path({str(proj)!r}), 'a', dvcrun.dvc_env({{'STEP_SLEEP': '120'}}))"
+    )
+    caller = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, start_new_session=True)
+    try:
+        deadline, stage = time.monotonic() + 60, None
+        while stage is None and time.monotonic() < deadline:
+            stage = next((p for p in descendants(caller.pid) if "step.py a" in cmdline(p)), None)
+            time.sleep(0.2)
+        assert stage is not None, "the stage did not start"
+        left = descendants(caller.pid)
+        os.kill(caller.pid, how)  # only the caller: its children are not signalled by anyone else
+        caller.wait(10)
+        deadline = time.monotonic() + 20
+        while any(alive(p) for p in left) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [cmdline(p) for p in left if alive(p)]
+    finally:
+        for pid in descendants(caller.pid) | {caller.pid}:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -18,7 +18,7 @@ import pytest
 
 from core.runlock import lock_path, run_lock
 from tests.conftest import REPO, alive, cmdline, descendants, run
-from tests.flows.conftest import FLOW_RUN_ID, flow_env, make_project
+from tests.flows.conftest import FLOW_RUN_ID, api_post, flow_env, make_project
 
 pytestmark = pytest.mark.slow
 
@@ -40,14 +40,14 @@ def flow_cli(module: str, project: Path, server, *args: str, **env: str) -> tupl
 
 def artifact(server, flow_run_id: str, key: str) -> str:
     body = {"artifacts": {"key": {"any_": [key]}, "flow_run_id": {"any_": [flow_run_id]}}}
-    found = httpx.post(f"{server['api']}/artifacts/filter", json=body, timeout=10).json()
+    found = api_post(server["api"], "/artifacts/filter", body).json()
     assert found, f"no artifact {key} for {flow_run_id}"
     return found[0]["data"]
 
 
 def task_runs(server, flow_run_id: str) -> list[dict]:
     body = {"flow_runs": {"id": {"any_": [flow_run_id]}}}
-    return httpx.post(f"{server['api']}/task_runs/filter", json=body, timeout=10).json()
+    return api_post(server["api"], "/task_runs/filter", body).json()
 
 
 def wait_flow_run(api: str, flow_run_id: str, seconds: float = 120) -> dict:
@@ -165,7 +165,7 @@ def test_schedule_creates_the_deployments_and_a_triggered_run_completes(prefect_
     run(["dvc", "remote", "add", "-d", "--local", "store", str(remote)], proj)
     head = run(["git", "rev-parse", "HEAD"], proj).stdout
     api = prefect_server["api"]
-    cmd = [sys.executable, "-m", "flows.schedule", "--project", str(proj), "--workspace", str(tmp_path / "ws")]
+    cmd = [sys.executable, "-m", "flows.schedule", "--project", str(proj)]  # the workspace: params.yaml's
     cmd += ["--cron", "30 2 * * 1-5", "--timezone", "America/New_York", "--label-sync-minutes", "600"]
     env = flow_env(api, prefect_server["home"], STEP_SLEEP="0")
     sched = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -173,10 +173,11 @@ def test_schedule_creates_the_deployments_and_a_triggered_run_completes(prefect_
         deadline, deps = time.time() + 90, {}
         while len(deps) < 2 and time.time() < deadline:
             assert sched.poll() is None, sched.stdout.read()
-            deps = {d["name"]: d for d in httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()}
+            deps = {d["name"]: d for d in api_post(api, "/deployments/filter", {}).json()}
             deps = {k: v for k, v in deps.items() if v["parameters"].get("project") == str(proj)}
             time.sleep(1)
         nightly, sync = deps["nightly"], deps["every-600-minutes"]
+        assert nightly["parameters"] == {"project": str(proj), "scheduled": True}  # no folder among them
         assert nightly["schedules"][0]["schedule"] == {"cron": "30 2 * * 1-5", "timezone": "America/New_York",
                                                        "day_or": True}  # fmt: skip
         assert sync["schedules"][0]["schedule"]["interval"] == 36000.0
@@ -188,7 +189,7 @@ def test_schedule_creates_the_deployments_and_a_triggered_run_completes(prefect_
         assert (cfg.pipeline_cron, cfg.timezone, cfg.label_sync_minutes) == ("0 3 * * *", "Europe/Berlin", 15)
 
         body = {"parameters": {"experiment": "nightly-test"}}
-        fr = httpx.post(f"{api}/deployments/{nightly['id']}/create_flow_run", json=body, timeout=10).json()
+        fr = api_post(api, f"/deployments/{nightly['id']}/create_flow_run", body).json()
         state = wait_flow_run(api, fr["id"])
         assert state["type"] == "COMPLETED", state
         # the run left the user's branch and working tree alone, and recorded itself as a DVC experiment
@@ -196,6 +197,7 @@ def test_schedule_creates_the_deployments_and_a_triggered_run_completes(prefect_
         assert run(["git", "status", "--porcelain"], proj).stdout == ""
         assert not (proj / "b.txt").exists()
         assert "nightly-test" in run(["dvc", "exp", "list", "--all-commits", "--name-only"], proj).stdout
+        assert (tmp_path / "anime-runs" / ".git" / "anime-workspace").is_file()  # params.yaml's flows.workspace
         assert any(remote.rglob("*")), "the run's outputs were pushed to the DVC remote"
         # adopting it: apply the experiment, pull its outputs
         run(["dvc", "exp", "apply", "nightly-test"], proj)
@@ -224,7 +226,7 @@ def test_a_work_pool_deployment_runs_on_a_worker(prefect_server, tmp_path):
     run([str(Path(sys.executable).parent / "prefect"), "work-pool", "create", "anime-test", "--type", "process",
          "--overwrite"], REPO, env=env)  # fmt: skip
     cmd = [sys.executable, "-m", "flows.deploy", "--pool", "anime-test", "--project", str(proj), "--name", "pool-run"]
-    cmd += ["--workspace", str(tmp_path / "ws"), "--cron", "0 4 * * *", "--timezone", "UTC", "--env", "STEP_SLEEP=0"]
+    cmd += ["--cron", "0 4 * * *", "--timezone", "UTC", "--env", "STEP_SLEEP=0"]
     deployed = run(cmd, REPO, env=env).stdout
     assert "deployed pipeline/pool-run" in deployed and "to work pool anime-test" in deployed
     dep = httpx.get(f"{api}/deployments/name/pipeline/pool-run", timeout=10).json()
@@ -240,7 +242,7 @@ def test_a_work_pool_deployment_runs_on_a_worker(prefect_server, tmp_path):
     )  # fmt: skip
     try:
         body = {"parameters": {"experiment": "pool-run-1"}}
-        fr = httpx.post(f"{api}/deployments/{dep['id']}/create_flow_run", json=body, timeout=10).json()
+        fr = api_post(api, f"/deployments/{dep['id']}/create_flow_run", body).json()
         state = wait_flow_run(api, fr["id"])
         assert state["type"] == "COMPLETED", state
         assert "pool-run-1" in run(["dvc", "exp", "list", "--all-commits", "--name-only"], proj).stdout
@@ -299,3 +301,21 @@ def test_label_sync_with_label_studio_down_is_retried_then_fails(prefect_server,
     tries = [t for t in task_runs(prefect_server, fr["id"]) if t["name"] == "labeling.sync push"]
     assert len(tries) == 1 and tries[0]["run_count"] == 2
     assert not (repo_copy / "data" / "label").exists()  # nothing ran after the failed sync
+
+
+def test_the_local_server_wants_a_csrf_token_and_its_own_origin(prefect_server):
+    """flows/server.py starts Prefect with CSRF protection on and CORS limited to its own origin: a state-changing
+    call without the token is refused, a page from another origin gets no CORS grant (the flows above, the worker
+    and `make schedule` all ran against this server: Prefect's own client fetches the token by itself)."""
+    api = prefect_server["api"]
+    bare = httpx.post(f"{api}/deployments/filter", json={}, timeout=10)
+    assert bare.status_code == 403 and "CSRF" in bare.text
+    assert api_post(api, "/deployments/filter", {}).status_code == 200
+    own = api.removesuffix("/api")
+    for origin, granted in (("http://evil.example", False), (own, True)):
+        pre = httpx.options(
+            f"{api}/deployments/filter",
+            headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+            timeout=10,
+        )
+        assert (pre.headers.get("access-control-allow-origin") == origin) is granted, (origin, pre.headers)
