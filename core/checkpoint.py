@@ -6,6 +6,11 @@ a run with different inputs never picks up a stranger's checkpoint. `clear` remo
 
 The adversarial engine (models/engine/gan.py) keeps several networks and optimizers per run and a checkpoint every N
 steps: `save_state` / `load_latest` write numbered states `step-<n>` into one folder and keep the last K of them.
+
+A state is two files (tensors, JSON) that make one unit: both carry the same random `pair` tag (the safetensors
+header's metadata and the JSON), written and flushed to disk before either is renamed into place. A crash between the
+two renames leaves new tensors beside an old JSON (or the reverse); their tags differ, and the pair is read as
+damaged: `load` starts over, `load_latest` falls back to the state before. Never a resume with mismatched state.
 """
 
 from __future__ import annotations
@@ -13,12 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+
+from core.atomic import fsync_path
 
 ROOT = Path(".cache/checkpoints")
 
@@ -62,10 +70,24 @@ def unpack_optimizer(prefix: str, optimizer: torch.optim.Optimizer, tensors: dic
 
 def _write_pair(st: Path, js: Path, tensors: dict[str, torch.Tensor], doc: dict) -> None:
     tmp_st, tmp_js = st.with_suffix(".safetensors.tmp"), js.with_suffix(".json.tmp")
-    save_file(tensors, str(tmp_st))
-    tmp_js.write_text(json.dumps(doc, default=float))
+    tag = secrets.token_hex(8)
+    save_file(tensors, str(tmp_st), metadata={"pair": tag})
+    tmp_js.write_text(json.dumps({**doc, "pair": tag}, default=float))
+    fsync_path(tmp_st)
+    fsync_path(tmp_js)
     os.replace(tmp_st, st)  # tensors first: a json without its tensors is never read as complete
     os.replace(tmp_js, js)
+    fsync_path(st.parent)
+
+
+def _read_pair(st: Path, js: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, doc) of one unit; ValueError when the two files are not of the same write."""
+    doc = json.loads(js.read_text())
+    with safe_open(str(st), framework="pt") as f:
+        tag = (f.metadata() or {}).get("pair")
+    if tag is None or doc.get("pair") != tag:
+        raise ValueError(f"{st.name} and {js.name} are not one checkpoint (a write was cut between them)")
+    return load_file(str(st)), doc
 
 
 def save_state(folder: Path, step: int, tensors: dict[str, torch.Tensor], doc: dict, keep: int) -> Path:
@@ -84,7 +106,7 @@ def load_latest(folder: Path) -> tuple[dict[str, torch.Tensor], dict] | None:
     for js in sorted(folder.glob("step-*.json"), reverse=True):
         st = js.with_suffix(".safetensors")
         try:
-            return load_file(str(st)), json.loads(js.read_text())
+            return _read_pair(st, js)
         except (OSError, ValueError, SafetensorError):
             continue  # a damaged newest state: fall back to the one before
     return None
@@ -120,8 +142,7 @@ def load(
     if not (st.exists() and js.exists()):
         return None
     try:
-        doc = json.loads(js.read_text())
-        tensors = load_file(str(st))
+        tensors, doc = _read_pair(st, js)
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         unpack_optimizer("opt", optimizer, tensors, doc["optimizer"])
         if scheduler is not None and doc["scheduler"] is not None:

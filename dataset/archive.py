@@ -78,7 +78,7 @@ def extract_zip(archive: Path, dest_root: Path, limits: ArchiveParams) -> tuple[
     except (zipfile.BadZipFile, OSError) as err:
         raise BadInput(f"source zip:{archive}: not a readable zip archive ({err})") from None
     rejects: list[Reject] = []
-    with zf, atomic_path(dest) as tmp:
+    with zf, atomic_path(dest, durable=False) as tmp:
         tmp.mkdir(parents=True)
         total = 0
         seen: set[str] = set()

@@ -61,7 +61,7 @@ def ingest(
         )
     if n == 0:
         raise BadInput(f"source {source.spec}: no image files found under {source.root}")
-    with atomic_path(out) as tmp:
+    with atomic_path(out, durable=False) as tmp:
         tmp.mkdir(parents=True)
         writers = {s: ShardWriter(tmp / shard_name(s), n, s) for s in sizes}
         dedup = Dedup(ip.near_duplicate_bits)

@@ -41,7 +41,7 @@ def write_generated_source(out: str | os.PathLike[str], p: GeneratedParams, seed
     workers = workers or os.cpu_count() or 1
     chunk = 64
     jobs = []
-    with atomic_path(out) as tmp:
+    with atomic_path(out, durable=False) as tmp:
         (tmp / "images").mkdir(parents=True)
         jobs = [(s, min(s + chunk, p.count), seed, p, str(tmp / "images")) for s in range(0, p.count, chunk)]
         rows: list[tuple[str, int, dict[str, str]]] = []
