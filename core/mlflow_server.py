@@ -338,7 +338,8 @@ def serve(port: int, backend: str, artifacts: str, cluster: LocalPostgres | None
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     cmd += ["--artifacts-destination", artifacts]
     t0 = time.monotonic()
-    with Supervisor("mlflow_server") as sup:
+    # what a launcher killed with SIGKILL left on this port is stopped by the next one (core/launch.py)
+    with Supervisor("mlflow_server", pidfile=tracking.REPO / "services" / f"mlflow-{port}.pids") as sup:
         postmaster = None
         try:
             if cluster is not None:

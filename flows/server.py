@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     a.home.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{a.port}/api"
-    with Supervisor("Prefect server") as sup:
+    with Supervisor("Prefect server", pidfile=a.home / "launcher.pids") as sup:
         sup.spawn(command(a.port), env=server_env(a.home, a.port), log=a.home / "server.log")
         wait_http(f"{url}/health", sup, a.timeout, "the Prefect server")
         print(f"Prefect server: http://127.0.0.1:{a.port} (log {a.home / 'server.log'})")

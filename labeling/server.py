@@ -120,22 +120,26 @@ def server_env(creds: Credentials, data_dir: Path, document_root: Path) -> dict[
 
 
 def init_data_dir(exe: Path, creds: Credentials, data_dir: Path, document_root: Path) -> None:
-    """Migrate a new data dir and create the admin with the fixed token (35 s; copies of it start in seconds)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        str(exe),
-        "init",
-        "--username",
-        creds.username,
-        "--password",
-        creds.password,
-        "--user-token",
-        creds.token,
-        "--enable-legacy-api-token",
-    ]
-    proc = subprocess.run(cmd, env=server_env(creds, data_dir, document_root), capture_output=True, text=True)
-    if proc.returncode != 0:
+    """Migrate a new data dir and create the admin with the fixed token (35 s; copies of it start in seconds).
+
+    The credentials reach `label-studio init` through its environment (LABEL_STUDIO_USERNAME, _PASSWORD,
+    _USER_TOKEN), never its command line, which every user of the machine can read (`ps`). The data dir is built
+    under a staging name and renamed into place when the migrations are done, so an interrupted first start leaves
+    no half-migrated data dir: the next start finds no data dir and does the first start again."""
+    staging = data_dir.with_name(data_dir.name + ".init")
+    shutil.rmtree(staging, ignore_errors=True)  # what an interrupted first start left
+    staging.mkdir(parents=True)
+    cmd = [str(exe), "init", "--enable-legacy-api-token"]
+    proc = subprocess.run(cmd, env=server_env(creds, staging, document_root), capture_output=True, text=True)
+    if proc.returncode != 0 or not (staging / "label_studio.sqlite3").exists():
+        shutil.rmtree(staging, ignore_errors=True)
         raise RuntimeError(f"label-studio init failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    if data_dir.exists() and not any(data_dir.iterdir()):
+        data_dir.rmdir()
+    if data_dir.exists():
+        shutil.rmtree(staging, ignore_errors=True)
+        raise RuntimeError(f"{data_dir} exists without a Label Studio database: move it aside, then start again")
+    os.replace(staging, data_dir)
 
 
 def wait_healthy(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
@@ -211,7 +215,7 @@ def main() -> None:
         return
     print(f"starting Label Studio (data in {args.data_dir}, files served from {DOCUMENT_ROOT})", flush=True)
     # SIGTERM (a supervisor, a scheduler, `kill`) stops the server as Ctrl-C does, even while it is starting
-    with Supervisor("Label Studio") as sup:
+    with Supervisor("Label Studio", pidfile=args.data_dir.parent / "labelstudio.pids") as sup:
         sup.adopt(start(args.port, args.data_dir, creds=creds, log=args.data_dir.parent / "labelstudio.log"))
         print(_describe(args.port, creds))
         print("Ctrl-C or SIGTERM stops it.", flush=True)

@@ -8,6 +8,7 @@ tests/core/test_mlflow_postgres.py; `flows.schedule` in tests/flows/test_flows.p
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -158,3 +159,57 @@ def test_serve_launcher(tmp_path):
         sigterm_leaves_nothing(proc, port, expect_children=False, codes=(0, -signal.SIGTERM))
     finally:
         cleanup(proc)
+
+
+RECORDING = """
+import sys
+from pathlib import Path
+from core.launch import Supervisor
+with Supervisor("recording", grace=1.0, pidfile=Path(sys.argv[1])) as sup:
+    sup.spawn(["sh", "-c", "trap '' TERM; sleep 600 & sleep 600"])
+    sup.spawn(["sleep", "600"])
+    print("ready", flush=True)
+    sup.wait()
+sys.exit(sup.exit_code)
+"""
+
+
+def test_a_launcher_killed_with_sigkill_leaves_a_record_the_next_one_acts_on(tmp_path):
+    """SIGKILL gives a launcher no chance to stop its children; its pid file lets the next launcher stop them (and
+    never a process that merely reused a recorded pid), then run its own and remove the record on a clean stop."""
+    pidfile = tmp_path / "launcher.pids"
+    first = start([sys.executable, "-c", RECORDING, str(pidfile)])
+    orphans: set[int] = set()
+    try:
+        assert first.stdout.readline().strip() == "ready"
+        time.sleep(0.3)
+        orphans = descendants(first.pid)
+        recorded = json.loads(pidfile.read_text())["children"]
+        assert len(recorded) == 2 and all(c["start"] for c in recorded)
+        first.kill()  # SIGKILL: nothing stops the children
+        first.wait(10)
+        assert all(alive(p) for p in orphans)
+        stranger = subprocess.Popen(["sleep", "600"], start_new_session=True)  # a pid the record does not name
+        doc = json.loads(pidfile.read_text())
+        doc["children"].append({"pid": stranger.pid, "pgid": stranger.pid, "start": 1, "cmd": "sleep 600"})
+        pidfile.write_text(json.dumps(doc))
+        second = start([sys.executable, "-c", RECORDING, str(pidfile)])
+        try:
+            said = []
+            while (line := second.stdout.readline().strip()) != "ready":
+                said.append(line)
+            assert len(said) == 2 and all("left by a launcher that was killed" in x for x in said), said
+            assert not [p for p in orphans if alive(p)]
+            assert alive(stranger.pid)  # its start time is not the recorded one: left alone
+            sigterm_leaves_nothing(second)
+            assert not pidfile.exists()
+        finally:
+            cleanup(second)
+            stranger.kill()
+            stranger.wait()
+    finally:
+        for pid in orphans:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -90,3 +90,33 @@ def test_credentials_are_generated_once_private_and_masked(tmp_path, monkeypatch
     assert senv["LOCAL_FILES_DOCUMENT_ROOT"] == str(tmp_path) and senv["LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN"] == "true"
     monkeypatch.setenv("PORT", "1")
     assert "PORT" not in server.server_env(a, tmp_path / "d", tmp_path)
+
+
+def _fake_label_studio(path, fail: bool):
+    """A `label-studio` stand-in that records its command line and environment; it fails half-way when asked."""
+    path.write_text(
+        "#!/bin/sh\n"
+        'printf "%s\\n" "$0" "$@" > "$LABEL_STUDIO_BASE_DATA_DIR/../argv.txt"\n'
+        'env > "$LABEL_STUDIO_BASE_DATA_DIR/../env.txt"\n'
+        'echo half > "$LABEL_STUDIO_BASE_DATA_DIR/label_studio.sqlite3.partial"\n'
+        + ("exit 3\n" if fail else 'mv "$LABEL_STUDIO_BASE_DATA_DIR/label_studio.sqlite3.partial" '
+           '"$LABEL_STUDIO_BASE_DATA_DIR/label_studio.sqlite3"\n')
+    )  # fmt: skip
+    path.chmod(0o755)
+    return path
+
+
+def test_first_start_keeps_secrets_off_the_command_line_and_redoes_an_interrupted_one(tmp_path):
+    from labeling import server
+
+    creds = server.Credentials("admin@example.com", "pw-" + "s" * 20, "t" * 40)
+    data = tmp_path / "services" / "labelstudio"
+    with pytest.raises(RuntimeError, match="init failed"):
+        server.init_data_dir(_fake_label_studio(tmp_path / "ls-bad", fail=True), creds, data, tmp_path / "docs")
+    assert not data.exists()  # nothing half-migrated where the next start looks
+    server.init_data_dir(_fake_label_studio(tmp_path / "ls-good", fail=False), creds, data, tmp_path / "docs")
+    assert (data / "label_studio.sqlite3").is_file() and not (tmp_path / "services" / "labelstudio.init").exists()
+    argv = (tmp_path / "services" / "argv.txt").read_text()
+    assert creds.password not in argv and creds.token not in argv and "init" in argv
+    env = (tmp_path / "services" / "env.txt").read_text()  # the environment carries them (readable by the user only)
+    assert f"LABEL_STUDIO_PASSWORD={creds.password}" in env and f"LABEL_STUDIO_USER_TOKEN={creds.token}" in env
