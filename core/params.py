@@ -91,10 +91,15 @@ class CascadeParams(Section):
     margin: float = Field(0.0, ge=0, le=1.0)  # extra context around the y-0.1h..y+0.9h square, fraction of h
 
 
+# a zip listing more entries than this is refused before its central directory is read: Python holds about 600
+# bytes per entry while parsing it, so a million stays near 600 MB, within ingest's memory budget
+MAX_ZIP_ENTRIES = 1_000_000
+
+
 class ArchiveParams(Section):
     """Limits that keep a hostile zip (bombs, floods) from filling the disk; checked while streaming."""
 
-    max_entries: int = Field(2_000_000, ge=1)
+    max_entries: int = Field(MAX_ZIP_ENTRIES, ge=1, le=MAX_ZIP_ENTRIES)  # extracted; the rest reported
     max_entry_bytes: int = Field(256 << 20, ge=1024)
     max_total_bytes: int = Field(50 << 30, ge=1024)
     max_ratio: float = Field(200.0, ge=1.0)  # uncompressed / compressed size of one entry

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import stat
+import struct
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from core.atomic import atomic_path
 from core.errors import BadInput
-from core.params import ArchiveParams
+from core.params import MAX_ZIP_ENTRIES, ArchiveParams
 from dataset.layouts import IMAGE_EXTENSIONS
 from dataset.rejects import Reject
 
@@ -64,6 +66,30 @@ def _cached_report(dest: Path) -> list[Reject] | None:
         return None
 
 
+def central_directory_entries(path: Path) -> int | None:
+    """The entry count a zip's end-of-central-directory record claims (ZIP64 too), read from the file's tail only;
+    None when there is no such record (zipfile then says the archive is not readable)."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        tail_start = max(0, size - (1 << 16) - 22)
+        f.seek(tail_start)
+        tail = f.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) < at + 22:
+            return None
+        (entries,) = struct.unpack("<H", tail[at + 10 : at + 12])
+        loc = at - 20  # a ZIP64 locator sits just before the classic record
+        if entries == 0xFFFF and loc >= 0 and tail[loc : loc + 4] == b"PK\x06\x07":
+            (offset,) = struct.unpack("<Q", tail[loc + 8 : loc + 16])
+            if offset + 56 <= size:
+                f.seek(offset)
+                rec = f.read(56)
+                if rec[:4] == b"PK\x06\x06":
+                    (entries,) = struct.unpack("<Q", rec[32:40])
+        return entries
+
+
 def extract_zip(archive: Path, dest_root: Path, limits: ArchiveParams) -> tuple[Path, list[Reject]]:
     """Extract `archive` once into dest_root/zip-<sha>/ (reused later); returns (folder, refused entries)."""
     if not archive.is_file():
@@ -73,6 +99,13 @@ def extract_zip(archive: Path, dest_root: Path, limits: ArchiveParams) -> tuple[
     cached = _cached_report(dest)
     if cached is not None:
         return dest, cached
+    claimed = central_directory_entries(archive)
+    if claimed is not None and claimed > MAX_ZIP_ENTRIES:
+        # refused before the central directory is parsed: Python holds about 600 bytes per entry
+        raise BadInput(
+            f"source zip:{archive}: its central directory lists {claimed} entries, more than the {MAX_ZIP_ENTRIES} "
+            "an ingest reads (about 600 bytes of memory per entry to parse); split the archive"
+        )
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as err:
@@ -81,7 +114,8 @@ def extract_zip(archive: Path, dest_root: Path, limits: ArchiveParams) -> tuple[
     with zf, atomic_path(dest, durable=False) as tmp:
         tmp.mkdir(parents=True)
         total = 0
-        seen: set[str] = set()
+        seen: set[str] = set()  # files extracted (lower-case names)
+        folders: set[str] = set()  # the folders they are in
         infos = zf.infolist()
         if len(infos) > limits.max_entries:
             why = f"{len(infos)} entries > ingest.archive.max_entries {limits.max_entries}; the rest left out"
@@ -128,10 +162,15 @@ def extract_zip(archive: Path, dest_root: Path, limits: ArchiveParams) -> tuple[
             if tmp.resolve() not in out.resolve().parents:  # belt and braces after the name checks
                 rejects.append(Reject(shown, "archive_unsafe_name", "unsafe name: resolves outside the destination"))
                 continue
-            out.parent.mkdir(parents=True, exist_ok=True)
+            parents = [p.as_posix().lower() for p in rel.parents if p.as_posix() != "."]
+            if key in folders or any(p in seen for p in parents):
+                why = "a file and a folder of the same name (x.png and x.png/...): the later one left out"
+                rejects.append(Reject(shown, "archive_name_conflict", why))
+                continue
             cap = min(info.file_size, limits.max_entry_bytes)
             written = 0
             try:
+                out.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, open(out, "wb") as dst:
                     while block := src.read(BLOCK):
                         written += len(block)
@@ -143,6 +182,7 @@ def extract_zip(archive: Path, dest_root: Path, limits: ArchiveParams) -> tuple[
                 rejects.append(Reject(shown, "archive_corrupt_entry", f"corrupt entry: {err}"))
                 continue
             seen.add(key)
+            folders.update(parents)
             total += written
         (tmp / REPORT).write_text(json.dumps([[r.path, r.code, r.reason] for r in rejects]), encoding="utf-8")
     return dest, rejects

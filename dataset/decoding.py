@@ -30,7 +30,7 @@ from dataset.shardfile import write_rows
 if TYPE_CHECKING:
     from core.params import IngestParams
 
-DECODER_VERSION = "decode-3"  # bump when decoding, resizing or the cached entry changes: invalidates the cache
+DECODER_VERSION = "decode-4"  # bump when decoding, resizing or the cached entry changes: invalidates the cache
 MAX_FILE_BYTES = 256 << 20  # no single image file is read past this
 CHUNK = 32  # files per task
 

@@ -104,8 +104,11 @@ def decode_image(data: bytes, max_pixels: int, fast: bool = True) -> np.ndarray:
             im.load()
             im = ImageOps.exif_transpose(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im, np.float64)
-                im = Image.fromarray(np.clip(arr / max(arr.max(), 1) * 255.0, 0, 255).astype(np.uint8))
+                # in place, in float32: a 16-bit image near ingest.max_pixels stays a few hundred MB, not GBs
+                arr = np.asarray(im, np.float32)
+                arr *= np.float32(255.0 / max(float(arr.max()), 1.0))
+                np.clip(arr, 0, 255, out=arr)
+                im = Image.fromarray(arr.astype(np.uint8))
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 rgba = im.convert("RGBA")
                 white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

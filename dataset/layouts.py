@@ -16,10 +16,15 @@ Kaggle archives unpack to doubled folders (moeimouto-faces/moeimouto-faces/...);
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import io
 import json
 import os
 import re
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +35,32 @@ from dataset.tagmap import TagMapper
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 MAX_DEPTH = 4
+MAX_TABLE_BYTES = 256 << 20  # a tag table (tags.csv, tags_clean.csv) or provenance.json
+MAX_JSONL_BYTES = 64 << 30  # Danbooru's metadata run to gigabytes; they are streamed line by line
+MAX_LINE_BYTES = 4 << 20  # one JSON Lines post
+
+
+@contextlib.contextmanager
+def metadata_file(path: Path, cap: int) -> Iterator[io.TextIOWrapper]:
+    """A metadata file opened as image files are: a regular file (no link followed, no FIFO or device, which would
+    block or never end), at most `cap` bytes, checked on the open descriptor; BadInput naming it otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        what = "a symbolic link (not followed)" if err.errno == errno.ELOOP else f"unreadable ({err.strerror})"
+        raise BadInput(f"{path}: {what}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BadInput(f"{path}: not a regular file (a FIFO, device or folder is never read as metadata)")
+        if st.st_size > cap:
+            raise BadInput(f"{path}: {st.st_size} bytes, over the {cap} a metadata file of this kind may have")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, encoding="utf-8", errors="replace", newline="") as f:
+        yield f
 
 
 @dataclass
@@ -129,15 +160,41 @@ def detect(root: Path) -> str:
     return "generic"
 
 
+@contextlib.contextmanager
+def _csv_errors(path: Path):
+    """A CSV the csv module cannot read (a field over its size limit, a NUL byte) is BadInput naming the file."""
+    try:
+        yield
+    except csv.Error as err:
+        raise BadInput(f"{path}: not a readable CSV table ({err})") from None
+
+
+def _lines(f: io.TextIOWrapper) -> Iterator[str | None]:
+    """The lines of a text file, each read with a bound: a line over MAX_LINE_BYTES is consumed and yields None."""
+    while True:
+        line = f.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_BYTES and not line.endswith("\n"):
+            while (rest := f.readline(MAX_LINE_BYTES)) and not rest.endswith("\n"):
+                pass
+            yield None
+            continue
+        yield line
+
+
 def _licence(root: Path, problems: list[Reject], default: str) -> str:
     prov = root / "provenance.json"
-    if not prov.exists():
+    if not prov.exists() and not prov.is_symlink():
         return default
     try:
-        return str(json.loads(prov.read_text(encoding="utf-8")).get("licence", default))
-    except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+        with metadata_file(prov, MAX_TABLE_BYTES) as f:
+            return str(json.loads(f.read()).get("licence", default))
+    except BadInput as err:
+        problems.append(Reject("provenance.json", "bad_metadata", f"{err}; licence unknown"))
+    except (json.JSONDecodeError, AttributeError, RecursionError):
         problems.append(Reject("provenance.json", "bad_metadata", "not a JSON object; licence unknown"))
-        return default
+    return default
 
 
 def _items(root: Path, rels: list[str], crop: str = "none") -> dict[str, SourceItem]:
@@ -149,8 +206,8 @@ def read_generic(root: Path, spec: str, mapper: TagMapper, layout: str = "generi
     rels = list_images(root, problems)
     items = _items(root, rels)
     tags_file = root / "tags.csv"
-    if tags_file.exists():
-        with open(tags_file, newline="", encoding="utf-8", errors="replace") as f:
+    if tags_file.exists() or tags_file.is_symlink():
+        with metadata_file(tags_file, MAX_TABLE_BYTES) as f, _csv_errors(tags_file):
             reader = csv.DictReader(f)
             if not reader.fieldnames or "file" not in reader.fieldnames:
                 raise BadInput(f"{tags_file}: expected a header with a 'file' column, got {reader.fieldnames}")
@@ -215,8 +272,12 @@ def read_danbooru(root: Path, spec: str, mapper: TagMapper, ratings: list[str], 
     # a doubled folder (danbooru-metadata/danbooru-metadata/) is found twice: read each file once
     metas = sorted({m for d in _dirs_named(root, "danbooru-metadata") for m in d.rglob("*.json")})
     for meta in metas:
-        with open(meta, encoding="utf-8", errors="replace") as f:
-            for n, line in enumerate(f, start=1):  # JSON Lines, streamed: metadata files run to gigabytes
+        with metadata_file(meta, MAX_JSONL_BYTES) as f:
+            for n, line in enumerate(_lines(f), start=1):  # JSON Lines, streamed: metadata files run to gigabytes
+                if line is None:
+                    where = f"{meta.relative_to(root).as_posix()}:{n}"
+                    problems.append(Reject(where, "bad_metadata", f"a line over {MAX_LINE_BYTES} bytes, skipped"))
+                    continue
                 line = line.strip()
                 if not line:
                     continue
@@ -295,9 +356,9 @@ def read_mlds(root: Path, spec: str, mapper: TagMapper) -> Source:
     tag_file = tag_files[0]
     faces = tag_file.parent / "faces"
     by_stem = {(root / r).stem: r for r in rels if faces in (root / r).parents}
-    with open(tag_file, encoding="utf-8", errors="replace") as f:
+    with metadata_file(tag_file, MAX_TABLE_BYTES) as f:
         for n, line in enumerate(f, start=1):
-            line = line.rstrip("\n")
+            line = line.rstrip("\r\n")
             if not line:
                 continue
             ident, _, rest = line.partition(",")

@@ -39,6 +39,7 @@ CODES: dict[str, str] = {
     "archive_link": "a link entry",
     "archive_encrypted": "an encrypted entry",
     "archive_duplicate_name": "a name already extracted (case-insensitive)",
+    "archive_name_conflict": "a file and a folder of the same name (x.png and x.png/y.png)",
     "archive_not_wanted": "neither an image nor a known metadata file",
     "archive_entry_too_large": "over ingest.archive.max_entry_bytes",
     "archive_ratio": "a compression ratio over ingest.archive.max_ratio (zip bomb)",
