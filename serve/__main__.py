@@ -14,8 +14,27 @@ from __future__ import annotations
 import argparse
 
 
+def fixed_mmap_threshold(nbytes: int = 1 << 20) -> bool:
+    """Allocations of `nbytes` and more are mmap'd and go back to the system when freed (glibc; elsewhere a no-op).
+
+    glibc raises its mmap threshold each time a large block is freed, after which tensors of a few MB (an upscale's
+    activations) come from the heap and stay there, fragmented between request threads: the service's RSS then grew
+    by tens of MB a minute under mixed load (bench/serve_soak.py). A fixed threshold keeps them mmap'd."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        return bool(libc and libc.mallopt(-3, nbytes))  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 def main() -> None:
     import uvicorn
+
+    fixed_mmap_threshold()
 
     from serve.app import create_app
 

@@ -77,3 +77,23 @@ def test_quick_run_writes_every_figure_and_leaves_no_server(tmp_path):
     assert soak["rss_mb_max"] >= max(soak["rss_mb_start"], soak["rss_mb_end"])
     assert isinstance(soak["growth_second_half_mb"], float | int)
     assert "written:" in log and "soak:" in log
+
+
+def test_the_mixed_soak_runs_and_reports_every_endpoint(tmp_path):
+    """bench/serve_soak.py --quick: a real server, 8 clients on the five request kinds of the page; every endpoint is
+    answered, nothing fails, the memory samples and their trend are there, and no server outlives the bench."""
+    out = tmp_path / "soak.json"
+    proc = subprocess.run(
+        [sys.executable, "bench/serve_soak.py", "--quick", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert set(doc["endpoints"]) == {"generate", "generate+upscale", "tag", "sketch", "upload+upscale"}
+    assert all(e["requests"] > 0 and e["statuses"].get("200", 0) > 0 for e in doc["endpoints"].values())
+    assert doc["failures"] == 0 and len(doc["samples"]) >= 5 and "rss_trend_second_half_mb_per_min" in doc
+    assert doc["machine"] and doc["quick"] is True
+    assert not _processes_naming("serve-soak-")
