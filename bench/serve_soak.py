@@ -184,7 +184,13 @@ def main() -> None:
             result = soak(server, clients, seconds, args.only)
         finally:
             server.stop()
-    result.update(only=args.only, machine=kind, quick=args.quick, date=time.strftime("%Y-%m-%d"), server="python -m serve (defaults)")
+    result.update(
+        only=args.only,
+        machine=kind,
+        quick=args.quick,
+        date=time.strftime("%Y-%m-%d"),
+        server="python -m serve (defaults)",
+    )
     out = Path(
         args.out or Path(__file__).parent / "results" / f"serve-soak-{'quick' if args.quick else 'cpu'}-{kind}.json"
     )
