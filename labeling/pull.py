@@ -67,7 +67,8 @@ def pull(srv: Server, exports: Path = EXPORTS, projects: Path | None = None, all
         if rec is not None and (here is None or (here.id, here.created_at) != (rec.id, rec.created_at)):
             found = here.describe() if here is not None else f"no project {PROJECTS[kind]!r}"
             refusals.append(f"{kind}: the exports come from {rec.describe()}, the server has {found}")
-        offset = rec.id_offset if rec is not None and here is not None and here.id == rec.id else 0
+        same = rec is not None and here is not None and (here.id, here.created_at) == (rec.id, rec.created_at)
+        offset = rec.id_offset if same else 0  # another project (even under a reused id) starts from its own ids
         tasks, problems = export_tasks(ls, project.id, offset, users) if project is not None else ([], [])
         cmp = record.compare(old, tasks)
         if cmp.server_tasks < cmp.recorded_tasks:
