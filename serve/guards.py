@@ -2,8 +2,9 @@
 
 - `BodyLimit` (ASGI middleware): a request body over its route's limit is refused with 413 before it is read: at
   once from its Content-Length, else as soon as the streamed bytes pass the limit (nothing is spooled to disk: the
-  body is held in memory up to the limit and replayed to the app). A JSON body nested deeper than `MAX_JSON_DEPTH`
-  is refused with 422 before it is parsed (Python's parser would recurse until it fails).
+  body is held in memory up to the limit and replayed to the app). A body (anything but a multipart upload: FastAPI
+  parses `*/*+json` and untyped bodies as JSON too) nested deeper than `MAX_JSON_DEPTH` is refused with 422 before
+  it is parsed (Python's parser would recurse until it fails).
 - `install_error_shape`: every 4xx and 5xx is `{"detail": "<one line>", "errors": [{"loc": [...], "msg": ...}]}`
   (`errors` lists the fields of a validation error, empty otherwise), whether FastAPI's validation, an
   HTTPException of a route or a refusal above raised it. NaN, Infinity and `1e400` (which Python's JSON parser reads
@@ -114,7 +115,9 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if headers.get(b"content-type", b"").startswith(b"application/json") and json_depth(body) > MAX_JSON_DEPTH:
+        # any body FastAPI may parse as JSON (application/json, */*+json, or none given): not the multipart uploads
+        is_upload = headers.get(b"content-type", b"").startswith(b"multipart/")
+        if not is_upload and json_depth(body) > MAX_JSON_DEPTH:
             return await self._refuse(scope, receive, send, 422, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
         replayed = False
 

@@ -137,6 +137,9 @@ def test_hostile_json_is_a_422_in_one_shape(deploy, body, field):
         assert r.status_code == 422, r.text[:300]
         got = _shape(r)
         assert field in got["detail"] or any(field in ".".join(map(str, e["loc"])) for e in got["errors"])
+        for ctype in ("application/vnd.api+json", "text/plain"):  # parsed as JSON too, or refused as one
+            r = c.post("/api/generate", content=b"[" * 20_000 + b"]" * 20_000, headers={"content-type": ctype})
+            assert r.status_code == 422 and _shape(r)
         joints = json.dumps({"joints": [[float("nan"), 1.0]] * 11}, allow_nan=True)
         r = c.post("/api/sketch", content=joints.encode(), headers={"content-type": "application/json"})
         assert r.status_code == 422 and _shape(r)
