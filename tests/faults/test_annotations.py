@@ -35,17 +35,21 @@ def _files(folder) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-def _sync(args: list[str], cwd, server: dict, **extra) -> subprocess.CompletedProcess:
+def _env(server: dict) -> dict[str, str]:
+    """What `labeling.sync` needs to reach the test's server, and nothing of the caller's own settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO", "MLFLOW", "ANIME_RUN_LOCK"))}
     env.update(
         PYTHONPATH=str(REPO),
         LABEL_STUDIO_URL=server["url"],
         LABEL_STUDIO_API_KEY=server["creds"].token,
         LABEL_STUDIO_DOCUMENT_ROOT=str(server["docs"]),
-        **extra,
     )
+    return env
+
+
+def _sync(args: list[str], cwd, server: dict) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "labeling.sync", *args, "--params", str(REPO / "params.yaml")]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    return subprocess.run(cmd, cwd=cwd, env=_env(server), capture_output=True, text=True)
 
 
 def test_a_reset_server_is_refused_then_restored_from_the_exports(
@@ -155,13 +159,7 @@ def test_two_first_pushes_at_once_make_one_project_per_kind(labelstudio_empty, t
     projects and the others find them."""
     checkout = tmp_path / "checkout"
     checkout.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO", "MLFLOW", "ANIME_RUN_LOCK"))}
-    env.update(
-        PYTHONPATH=str(REPO),
-        LABEL_STUDIO_URL=labelstudio_empty["url"],
-        LABEL_STUDIO_API_KEY=labelstudio_empty["creds"].token,
-        LABEL_STUDIO_DOCUMENT_ROOT=str(labelstudio_empty["docs"]),
-    )
+    env = _env(labelstudio_empty)
     cmd = [sys.executable, "-m", "labeling.sync", "push", "--params", str(REPO / "params.yaml")]
     procs = [subprocess.Popen(cmd, cwd=checkout, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(4)]  # fmt: skip
@@ -184,9 +182,6 @@ def test_a_sync_waits_for_the_run_lock_or_inherits_it(labelstudio_empty, tmp_pat
         assert not list((checkout / "labeling" / "exports").iterdir())
         env, fds = child_env(held)
         cmd = [sys.executable, "-m", "labeling.sync", "pull", "--wait", "1", "--params", str(REPO / "params.yaml")]
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO", "MLFLOW"))}
-        inherited = subprocess.run(cmd, cwd=checkout, pass_fds=fds, capture_output=True, text=True, env={
-            **base, **env, "PYTHONPATH": str(REPO), "LABEL_STUDIO_URL": labelstudio_empty["url"],
-            "LABEL_STUDIO_API_KEY": labelstudio_empty["creds"].token,
-        })  # fmt: skip
+        env = {**_env(labelstudio_empty), **env}
+        inherited = subprocess.run(cmd, cwd=checkout, pass_fds=fds, capture_output=True, text=True, env=env)
         assert inherited.returncode == 0, inherited.stderr[-2000:]
