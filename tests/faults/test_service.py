@@ -74,6 +74,16 @@ def slow_generation(app, seconds: float) -> threading.Event:
     return started
 
 
+def hold_the_models(srv: Served, started: threading.Event, count: int) -> threading.Thread:
+    """A generate request in a thread whose (slow) pass has begun when this returns: the models are busy."""
+    t = threading.Thread(
+        target=httpx.post, args=(f"{srv.url}/api/generate",), kwargs={"json": {"count": count}, "timeout": 30}
+    )
+    t.start()
+    assert started.wait(10)
+    return t
+
+
 def _shape(r: httpx.Response) -> dict:
     body = r.json()
     assert set(body) == {"detail", "errors"} and isinstance(body["detail"], str) and isinstance(body["errors"], list)
@@ -185,11 +195,7 @@ def test_a_request_whose_client_went_away_is_not_computed(deploy):
     app = create_app(deploy, window_ms=0)
     started = slow_generation(app, 1.5)
     with Served(app) as srv:
-        holder = threading.Thread(
-            target=httpx.post, args=(f"{srv.url}/api/generate",), kwargs={"json": {"count": 2}, "timeout": 30}
-        )
-        holder.start()
-        assert started.wait(10)
+        holder = hold_the_models(srv, started, 2)
         body = json.dumps({"count": 5, "seed": 100}).encode()
         with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
             s.sendall(b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -208,11 +214,7 @@ def test_tagging_runs_off_the_event_loop(deploy):
     app = create_app(deploy, window_ms=0)
     started = slow_generation(app, 2.0)
     with Served(app) as srv:
-        gen = threading.Thread(
-            target=httpx.post, args=(f"{srv.url}/api/generate",), kwargs={"json": {"count": 1}, "timeout": 30}
-        )
-        gen.start()
-        assert started.wait(10)
+        gen = hold_the_models(srv, started, 1)
         tagged = {}
 
         def tag():

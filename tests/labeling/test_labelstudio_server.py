@@ -200,9 +200,13 @@ def test_disputed_task_goes_back_to_the_queue(labelstudio_empty, smoke_params, s
     )
     srv = connect(labelstudio["url"], labelstudio["creds"].token)
     docs = labelstudio["docs"]
-    first = push(
-        srv, params, docs, tmp_path / "none", smoke_ingest, tmp_path / "none.csv", projects=tmp_path / "projects.json"
-    )
+
+    def push_tags(p):
+        return push(
+            srv, p, docs, tmp_path / "none", smoke_ingest, tmp_path / "none.csv", projects=tmp_path / "projects.json"
+        )
+
+    first = push_tags(params)
     assert first["tags"]["imported"] == 2 and first["tags"]["requeued"] == []
     ls = srv.client()
     project = first["tags"]["project"]
@@ -212,24 +216,11 @@ def test_disputed_task_goes_back_to_the_queue(labelstudio_empty, smoke_params, s
     ls.annotations.create(id=task.id, result=choice_results({"smile": "no", "blush": "no"}))
 
     params = params.model_copy(update={"label": params.label.model_copy(update={"tag_tasks": 0})})
-    again = push(
-        srv, params, docs, tmp_path / "none", smoke_ingest, tmp_path / "none.csv", projects=tmp_path / "projects.json"
-    )
+    again = push_tags(params)
     assert again["tags"]["requeued"] == [ref]
     tasks = [t for t in ls.tasks.list(project=project, fields="all") if t.data["ref_id"] == ref]
     assert {(t.data.get("requeue"), t.data.get("disputed")) for t in tasks} == {(None, None), (2, "smile")}
-    assert (
-        push(
-            srv,
-            params,
-            docs,
-            tmp_path / "none",
-            smoke_ingest,
-            tmp_path / "none.csv",
-            projects=tmp_path / "projects.json",
-        )["tags"]["requeued"]
-        == []
-    )
+    assert push_tags(params)["tags"]["requeued"] == []
 
     exports = tmp_path / "exports"
     pull(srv, exports)
@@ -244,18 +235,7 @@ def test_disputed_task_goes_back_to_the_queue(labelstudio_empty, smoke_params, s
     with open(tmp_path / "label" / "tags.csv", newline="") as f:
         row = next(r for r in csv.DictReader(f) if r["id"] == ref)
     assert row["smile"] == "yes" and row["source"] == "label-studio"  # 2 of 3 said yes
-    assert (
-        push(
-            srv,
-            params,
-            docs,
-            tmp_path / "none",
-            smoke_ingest,
-            tmp_path / "none.csv",
-            projects=tmp_path / "projects.json",
-        )["tags"]["requeued"]
-        == []
-    )
+    assert push_tags(params)["tags"]["requeued"] == []
 
 
 def test_the_pose_source_goes_to_the_pose_project(labelstudio_empty, smoke_params, store, tmp_path):
