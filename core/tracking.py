@@ -262,3 +262,131 @@ def download_version(name: str, version: str, dst: str | os.PathLike[str]) -> st
     """Download registered version `version` of `name` (its bundle) into `dst`; returns the local folder."""
     mlflow, _ = connect()
     return mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dst))
+
+
+def code_identity(cwd: Path = REPO) -> str:
+    """The code a run used: the commit, plus a digest of the local changes to code and params (tracked files other
+    than the pipeline's records and the documentation, and untracked Python files) when there are any."""
+    commit, dirty = git_state(cwd)
+    if commit == "unknown":
+        return commit
+    skip = [f":(exclude){r}" for r in sorted(pipeline_records(cwd))] + [":(exclude)*.md"]
+    try:
+        untracked = subprocess.run(
+            ["git", "ls-files", "--others", "--exclude-standard", "-z", "--", "*.py"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        names = sorted(n for n in untracked.split("\0") if n)
+        if not dirty and not names:
+            return commit
+        diff = subprocess.run(
+            ["git", "diff", "HEAD", "--binary", "--", ".", *skip], cwd=cwd, capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    h = hashlib.sha256(diff)
+    for name in names:
+        h.update(name.encode() + b"\0" + _md5_file(cwd / name).encode())
+    return f"{commit}+{h.hexdigest()[:16]}"
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as JSON numbers and lists."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+UNIT_TAG = "unit_key"  # on a registered version: the unit of work it is the result of (Units)
+DONE_TAG = "stage_done"  # "true" once the stage run that registered it finished
+
+
+class Units:
+    """The models one stage run registers, each a unit of work under a key; a retried stage takes the units an
+    earlier attempt already registered from the registry instead of training them again.
+
+    A unit's key digests the code (`code_identity`), the stage, the unit's name, all params and what the stage read
+    (DVC's md5 of each input). `register` logs the unit's figures and extra files to its MLflow run (`unit/`) and then
+    registers its bundle with the key as tag `unit_key`: a version exists only once everything needed to take it up
+    again is stored. `earlier` finds such a version that no finished stage run owns yet (a stage that failed after
+    registering it, e.g. when the tracking server went away before the next unit), downloads its bundle and files
+    into `out` and returns its figures. `complete` marks the stage run's versions done (`stage_done`), so that
+    `dvc repro --force` of a finished stage trains anew.
+    """
+
+    def __init__(self, params: Params, stage: str, inputs: list[str]):
+        digest = hashlib.sha256(params.model_dump_json().encode()).hexdigest()
+        self.base = [code_identity(), stage, digest, sorted((Path(p).as_posix(), dvc_md5(p)) for p in inputs)]
+        self.versions: list[tuple[str, str]] = []
+
+    def key(self, unit: str) -> str:
+        return hashlib.sha256(json.dumps([*self.base, unit]).encode()).hexdigest()[:32]
+
+    def earlier(self, unit: str, model: str, out: Path, bundle_to: Path | None = None) -> dict | None:
+        """The figures of `unit` if an unfinished earlier attempt registered it, with `version`; its files are then in
+        `out`, its bundle at `bundle_to` (default: in `out` under the name it was registered from)."""
+        if self.base[0] == "unknown":  # outside a git checkout the code cannot be told apart: train anew
+            return None
+        mlflow, client = connect()
+        key = self.key(unit)
+        try:
+            found = client.search_model_versions(f"name = '{model}' and tags.{UNIT_TAG} = '{key}'")
+        except mlflow.exceptions.MlflowException as err:
+            if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        found = [v for v in found if v.tags.get(DONE_TAG) != "true"]
+        if not found:
+            return None
+        mv = min(found, key=lambda v: int(v.version))
+        import tempfile
+
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out, prefix=".unit-") as tmp:  # in `out`: moves are renames
+            got = Path(mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="unit", dst_path=tmp))
+            doc = json.loads((got / "unit.json").read_text(encoding="utf-8"))
+            for name in [doc["bundle"], *doc["files"]]:
+                if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+                    raise ValueError(f"{model} version {mv.version}: unit file name {name!r} is not a plain name")
+            bundle = Path(mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="model", dst_path=tmp))
+            for name in doc["files"]:
+                os.replace(got / "files" / name, out / name)
+            os.replace(bundle, bundle_to or out / doc["bundle"])
+        if client.get_run(mv.run_id).info.status == "RUNNING":  # the attempt died before closing it
+            client.set_terminated(mv.run_id, "FAILED")
+        self.versions.append((model, str(mv.version)))
+        print(f"{unit}: {model} version {mv.version} was registered by an earlier attempt of this stage; taken as is")
+        return {**doc["figures"], "version": str(mv.version)}
+
+    def register(
+        self,
+        unit: str,
+        model: str,
+        bundle_dir: Path,
+        figures: dict,
+        files: list[Path] = (),  # type: ignore[assignment]
+        tags: Mapping[str, str] | None = None,
+    ) -> str:
+        """Log the unit (figures, `files`) to the active run, register `bundle_dir` under the unit's key; the
+        version."""
+        import mlflow
+
+        names = [Path(f).name for f in files]
+        if len(set(names)) != len(names) or Path(bundle_dir).name in names:
+            raise ValueError(f"{unit}: the unit's files need distinct names ({names}, bundle {Path(bundle_dir).name})")
+        for f in files:
+            mlflow.log_artifact(str(f), artifact_path="unit/files")
+        doc = {"unit": unit, "bundle": Path(bundle_dir).name, "files": names, "figures": figures}
+        mlflow.log_text(json.dumps(doc, default=_plain), "unit/unit.json")
+        version = register_bundle(bundle_dir, model, {**(tags or {}), UNIT_TAG: self.key(unit), "unit": unit})
+        self.versions.append((model, version))
+        return version
+
+    def complete(self) -> None:
+        """Mark every version this stage run registered or took up as owned by a finished stage run."""
+        _, client = connect()
+        for model, version in self.versions:
+            client.set_model_version_tag(model, version, DONE_TAG, "true")

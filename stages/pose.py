@@ -69,53 +69,66 @@ def run(params: Params, render_dir: Path, out: Path, labels: Path | None = LABEL
     if own is not None and any(len(own[s][0]) for s in own):
         inputs.append(str(imported))
     ckpt = "posenet-" + checkpoint.key(pp.model_dump(), size, params.seed, [tracking.dvc_md5(p) for p in inputs])
-    with atomic_path(out) as tmp, tracking.start_run("posenet", params, "pose", ["pose", "render"], inputs, "posenet"):
-        y_tr = splits["train"]["stick"][1]
-        extra = annotated["train"] if annotated is not None else None
-        if own is not None and len(own["train"][0]):  # annotated pictures of the pose source train beside them
-            extra = tuple(np.concatenate([a, b]) for a, b in zip(extra, own["train"]))
-        res = train_posenet(train_images, y_tr, pp, size, params.seed, ckpt, log=tracking.log_metrics, annotated=extra)
-        metrics, preds, index_all = evaluate(res.net, ps, splits, size, params.seed)
-        posenet = metrics["posenet"]
-        held_out = [annotated[s] for s in ("val", "test")] if annotated is not None else []
-        held_x = np.concatenate([x for x, _ in held_out]) if held_out else np.zeros((0,))
-        if len(held_x):  # annotated sketches of the validation and test sets: scored, never trained on
-            held_y = np.concatenate([y for _, y in held_out])
-            posenet["pck_0_05_annotated"] = round(pck(predict(res.net, held_x), held_y, size), 4)
-            posenet["annotated_scored"] = len(held_x)
-        own_held = [own[s] for s in ("val", "test") if len(own[s][0])] if own is not None else []
-        if own_held:  # annotated pictures of the pose source's validation and test splits
-            own_y = np.concatenate([y for _, y in own_held])
-            posenet["pck_0_05_imported"] = round(
-                pck(predict(res.net, np.concatenate([x for x, _ in own_held])), own_y, size), 4
+    units = tracking.Units(params, "pose", inputs)  # a retry takes the posenet an earlier attempt registered
+
+    def train(tmp: Path) -> dict:
+        with tracking.start_run("posenet", params, "pose", ["pose", "render"], inputs, "posenet"):
+            y_tr = splits["train"]["stick"][1]
+            extra = annotated["train"] if annotated is not None else None
+            if own is not None and len(own["train"][0]):  # annotated pictures of the pose source train beside them
+                extra = tuple(np.concatenate([a, b]) for a, b in zip(extra, own["train"]))
+            res = train_posenet(
+                train_images, y_tr, pp, size, params.seed, ckpt, log=tracking.log_metrics, annotated=extra
             )
-            posenet["imported_scored"] = len(own_y)
-        n_own = len(own["train"][0]) if own is not None else 0
-        posenet.update(
-            {
-                "train_images": sum(len(v) for v in train_images.values()) + (len(extra[0]) if extra else 0),
-                "train_images_by_origin": {
-                    "render": sum(len(v) for v in train_images.values()),
-                    "label_studio": (len(extra[0]) if extra else 0) - n_own,
-                    "import": n_own,
-                },
-                "train_seconds": round(res.seconds, 1),
-                "epochs_done": res.epochs_done,
-                "stopped_by_budget": res.stopped_by_budget,
-                "size": size,
-            }
-        )
-        tracking.log_metrics({**posenet, **{k: v for k, v in metrics.items() if k != "posenet"}})
-        log_figures(preds, splits)
-        tmp.mkdir(parents=True)
-        res.net.save(tmp, {"kinds": list(pp.kinds), "epochs_done": res.epochs_done, "seed": params.seed})
-        index_all.save(tmp, {"size": size})
-        version = tracking.register_bundle(tmp, MODEL, tags={"role": "posenet"})
-        promote(MODEL, version, "challenger", "the posenet of this run", by="stage pose")
-        posenet["version"] = version
+            metrics, preds, index_all = evaluate(res.net, ps, splits, size, params.seed)
+            posenet = metrics["posenet"]
+            held_out = [annotated[s] for s in ("val", "test")] if annotated is not None else []
+            held_x = np.concatenate([x for x, _ in held_out]) if held_out else np.zeros((0,))
+            if len(held_x):  # annotated sketches of the validation and test sets: scored, never trained on
+                held_y = np.concatenate([y for _, y in held_out])
+                posenet["pck_0_05_annotated"] = round(pck(predict(res.net, held_x), held_y, size), 4)
+                posenet["annotated_scored"] = len(held_x)
+            own_held = [own[s] for s in ("val", "test") if len(own[s][0])] if own is not None else []
+            if own_held:  # annotated pictures of the pose source's validation and test splits
+                own_y = np.concatenate([y for _, y in own_held])
+                posenet["pck_0_05_imported"] = round(
+                    pck(predict(res.net, np.concatenate([x for x, _ in own_held])), own_y, size), 4
+                )
+                posenet["imported_scored"] = len(own_y)
+            n_own = len(own["train"][0]) if own is not None else 0
+            posenet.update(
+                {
+                    "train_images": sum(len(v) for v in train_images.values()) + (len(extra[0]) if extra else 0),
+                    "train_images_by_origin": {
+                        "render": sum(len(v) for v in train_images.values()),
+                        "label_studio": (len(extra[0]) if extra else 0) - n_own,
+                        "import": n_own,
+                    },
+                    "train_seconds": round(res.seconds, 1),
+                    "epochs_done": res.epochs_done,
+                    "stopped_by_budget": res.stopped_by_budget,
+                    "size": size,
+                }
+            )
+            tracking.log_metrics({**posenet, **{k: v for k, v in metrics.items() if k != "posenet"}})
+            log_figures(preds, splits)
+            tmp.mkdir(parents=True)
+            res.net.save(tmp, {"kinds": list(pp.kinds), "epochs_done": res.epochs_done, "seed": params.seed})
+            index_all.save(tmp, {"size": size})
+            posenet["version"] = units.register("posenet", MODEL, tmp, metrics, tags={"role": "posenet"})
+        if res.stopped_by_budget:
+            print(f"pose: stopped by pose.max_minutes after {res.epochs_done} of {pp.epochs} epochs")
+        return metrics
+
+    with atomic_path(out) as tmp:
+        metrics = units.earlier("posenet", MODEL, tmp.parent, bundle_to=tmp)
+        if metrics is None:
+            metrics = train(tmp)
+        else:
+            metrics["posenet"]["version"] = metrics.pop("version")
+        promote(MODEL, metrics["posenet"]["version"], "challenger", "the posenet of this run", by="stage pose")
         write_json(tmp / "metrics.json", metrics)
-    if res.stopped_by_budget:
-        print(f"pose: stopped by pose.max_minutes after {res.epochs_done} of {pp.epochs} epochs")
+    units.complete()
     return metrics
 
 

@@ -86,16 +86,17 @@ def run(params: Params, data_dir: Path, out: Path, labels: Path | None = LABELS)
             )
             raise BadInput(f"{data_dir}: the {s} split has {len(data[s][0])} {what}; the tagger needs at least 2{hint}")
     inputs = [str(data_dir)] + ([str(labels)] if labels is not None else [])
+    units = tracking.Units(params, "tagger", inputs)  # a retry takes the roles an earlier attempt registered
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         balance = evaluate.balance({s: data[s][1] for s in data})
         write_json(tmp / "balance.json", balance)
-        cnn = roles.train_cnn_role(params, "cnn", params.seed, data, inputs, tmp / "cnn")
-        base = roles.train_baseline_role(params, data, inputs, tmp / "baseline")
+        cnn = roles.train_cnn_role(params, "cnn", params.seed, data, inputs, tmp / "cnn", units)
+        base = roles.train_baseline_role(params, data, inputs, tmp / "baseline", units)
         judge = None
         if tp.judge:
             judge = roles.train_cnn_role(
-                params, "judge", params.seed + tp.judge_seed_offset, data, inputs, tmp / "judge"
+                params, "judge", params.seed + tp.judge_seed_offset, data, inputs, tmp / "judge", units
             )
         pick = "cnn" if cnn["val"]["macro_f1"] >= base["val"]["macro_f1"] else "hog_baseline"
         chosen = cnn if pick == "cnn" else base
@@ -111,6 +112,7 @@ def run(params: Params, data_dir: Path, out: Path, labels: Path | None = LABELS)
         rows = read_manifest(data_dir)
         probs = predict_proba(cnn["net"], x_all) if pick == "cnn" else base["model"].probabilities(x_all)
         roles.write_auto_tags(tmp / "tags_auto.csv", rows, probs, chosen["thresholds"], f"{MODEL}/{chosen['version']}")
+    units.complete()
 
     def summary(m: dict) -> dict:
         return {

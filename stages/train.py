@@ -8,11 +8,15 @@
 
 This module only maps a family name to its module (models/<family>/family.py) and writes what it returns. A family
 module gives `SECTION` (its params section), `load(params, paths)` (its data, and what to record of it),
-`run(params, data, judge, inputs, out, world)` (train, score on validation and test against the pinned extractor,
-register; its figures), `sheet(out)` (the uncurated contact sheet for the README, from fixed seeds) and
+`run(params, data, judge, inputs, out, world, units)` (train, score on validation and test against the pinned
+extractor, register through `units`; its figures), `sheet(out)` (the uncurated contact sheet for the README, from fixed seeds) and
 `summary(figures)` (one line). It writes bundles to `data/train/<family>/`, figures to `metrics/<family>.json`
 ({<family>: {<model>: {...}, <baseline>: {...}, floor: {...}}}) and the sheet to `docs/<family>_samples.png`. A
 change to one family's params section (`data/params/<section>.json`) or code re-runs that family only.
+
+Each registered model is a unit (core/tracking.Units): when an attempt fails after registering some of them (the
+tracking server went away between two sizes: exit 75, and the flow retries), the retry takes those from the
+registry, bundle, figures and contact-sheet data, and trains only the rest; a finished stage marks its versions done.
 """
 
 from __future__ import annotations
@@ -77,15 +81,17 @@ def run(params: Params, name: str, paths: dict[str, Path], out: Path, pin: str) 
         except FileNotFoundError as err:
             raise BadInput(str(err)) from None
     if not world.main:
-        family.run(params, data, judge, inputs, out, world)
+        family.run(params, data, judge, inputs, out, world, None)
         distributed.finish(world)
         return None
+    units = tracking.Units(params, f"train@{name}", inputs)
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        figures = family.run(params, data, judge, inputs, tmp, world)
+        figures = family.run(params, data, judge, inputs, tmp, world, units)
         sheet = family.sheet(tmp)
     write_bytes(Path("docs") / f"{name}_samples.png", png(sheet))
     distributed.finish(world)
+    units.complete()
     figures["extractor_version"] = judge.version
     figures["data"] = record
     return rounded(figures)

@@ -82,3 +82,12 @@ def barrier(world: World) -> None:
 def finish(world: World) -> None:
     if world.size > 1 and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def share(flag: bool, world: World) -> bool:
+    """Rank 0's `flag` on every rank (e.g. whether rank 0 took a unit from the registry, so no rank trains it)."""
+    if world.size == 1:
+        return flag
+    t = torch.tensor([int(flag)], device=world.device)
+    dist.broadcast(t, 0)
+    return bool(t.item())

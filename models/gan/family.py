@@ -170,12 +170,11 @@ def _train_one(
     return task, result
 
 
-def _save_and_register(task, result, prior: ConditionPrior, folder: Path, role: str, extra: dict) -> str:
+def _save(task, result, prior: ConditionPrior, folder: Path, role: str, extra: dict) -> None:
     result.g_ema.save(folder, {"role": role, "steps_done": result.steps_done, **extra})
     prior.save(folder / "conditions.safetensors")  # the training combinations: unconditional / partial sampling
     bundle.save_tensors(task.D, folder / "discriminator.safetensors")  # for fine-tuning; serving loads G only
     (folder / "discriminator.json").write_text(json.dumps(task.D.config) + "\n")
-    return tracking.register_bundle(folder, MODEL, tags={"role": role, "size": str(task.G.config["size"])})
 
 
 def run(
@@ -185,8 +184,10 @@ def run(
     inputs: list[str],
     out: Path,
     world: distributed.World,
+    units: tracking.Units,
 ) -> dict:
-    """Train and score every size; `data[size][split]`. Only rank 0 logs, scores and registers."""
+    """Train and score every size; `data[size][split]`. Only rank 0 logs, scores and registers; a unit that an
+    earlier attempt of the stage registered is taken from the registry (`units`) by every rank, not trained again."""
     p = params.dcgan
     ckpt_root = checkpoint.ROOT / "gan"
     figures: dict = {}
@@ -195,41 +196,49 @@ def run(
         key = checkpoint.key(p.model_dump(), size, params.seed, [tracking.dvc_md5(x) for x in inputs])
         folder = ckpt_root / f"dcgan-{size}-{key}"
         section = "dcgan" if i == 0 else f"dcgan_{size}"
+        unit = f"dcgan-{size}"
         if not world.main:  # under torchrun: the same trainings, in step with rank 0, which alone scores and registers
-            _train_one(params, size, d["train"], world, folder, section)
+            if not distributed.share(False, world):
+                _train_one(params, size, d["train"], world, folder, section)
             if i == 0 and p.transfer.tag:
-                _transfer(params, size, d, None, inputs, out, world, ckpt_root, None)
+                _transfer(params, size, d, None, inputs, out, world, ckpt_root, None, units)
             continue
         refs = {
             s: evaluate.reference(judge, d[s].images, d[s].labels, d["train"].images, p.eval.samples, params.seed)
             for s in ("val", "test")
         }
-        with tracking.start_run("dcgan", params, "train", SECTIONS, inputs, run_name=f"dcgan-{size}"):
-            import mlflow
+        kept = units.earlier(unit, MODEL, out)
+        if not distributed.share(kept is not None, world):
+            with tracking.start_run("dcgan", params, "train", SECTIONS, inputs, run_name=unit):
+                import mlflow
 
-            mlflow.set_tags({"role": "dcgan", "size": str(size)})
-            t0 = time.perf_counter()
-            task, result = _train_one(params, size, d["train"], world, folder, section)
-            seconds = time.perf_counter() - t0
-            prior = ConditionPrior.fit(d["train"].labels)
-            scores = _score(judge, refs, sampler(result.g_ema, prior), params.seed, result.g_ema.conditional)
-            _log_scores(scores)
-            bundle_dir = out / f"dcgan-{size}"
-            extra = {"extractor_version": judge.version}
-            version = _save_and_register(task, result, prior, bundle_dir, "dcgan", extra)
-            checkpoint.clear_states(folder)
-        figures[section] = {
-            **scores,
-            "size": size,
-            "steps_done": result.steps_done,
-            "stopped_by_budget": result.stopped_by_budget,
-            "watchdog": result.watchdog,
-            "train_seconds": seconds,
-            "version": version,
-        }
+                mlflow.set_tags({"role": "dcgan", "size": str(size)})
+                t0 = time.perf_counter()
+                task, result = _train_one(params, size, d["train"], world, folder, section)
+                seconds = time.perf_counter() - t0
+                prior = ConditionPrior.fit(d["train"].labels)
+                scores = _score(judge, refs, sampler(result.g_ema, prior), params.seed, result.g_ema.conditional)
+                _log_scores(scores)
+                bundle_dir = out / unit
+                _save(task, result, prior, bundle_dir, "dcgan", {"extractor_version": judge.version})
+                files = []
+                if i == 0:  # the contact sheet's samples
+                    np.save(out / "samples.npy", sampler(result.g_ema, prior)(64, None, params.seed + 5))
+                    files.append(out / "samples.npy")
+                kept = {
+                    **scores,
+                    "size": size,
+                    "steps_done": result.steps_done,
+                    "stopped_by_budget": result.stopped_by_budget,
+                    "watchdog": result.watchdog,
+                    "train_seconds": seconds,
+                }
+                tags = {"role": "dcgan", "size": str(size)}
+                kept["version"] = units.register(unit, MODEL, bundle_dir, kept, files, tags)
+                checkpoint.clear_states(folder)
+        figures[section] = kept
         if i == 0:
-            np.save(out / "samples.npy", sampler(result.g_ema, prior)(64, None, params.seed + 5))
-            figures["pca_gaussian"] = _pca_baseline(params, d, judge, refs, inputs, out / "pca_gaussian")
+            figures["pca_gaussian"] = _pca_baseline(params, d, judge, refs, inputs, out, units)
             figures["floor"] = {
                 **{
                     f"{'' if s == 'test' else 'val_'}{k}": v
@@ -238,13 +247,19 @@ def run(
                 },
             }
             if p.transfer.tag:
-                figures.update(_transfer(params, size, d, judge, inputs, out, world, ckpt_root, version))
+                figures.update(_transfer(params, size, d, judge, inputs, out, world, ckpt_root, kept["version"], units))
     return figures
 
 
-def _pca_baseline(params: Params, d: dict[str, SplitData], judge, refs: dict, inputs: list[str], folder: Path) -> dict:
+def _pca_baseline(
+    params: Params, d: dict[str, SplitData], judge, refs: dict, inputs: list[str], out: Path, units
+) -> dict:
     p = params.dcgan
-    with tracking.start_run("dcgan", params, "train", SECTIONS, inputs, run_name="dcgan-pca_gaussian"):
+    unit = "dcgan-pca_gaussian"
+    kept = units.earlier(unit, MODEL, out)
+    if kept is not None:
+        return kept
+    with tracking.start_run("dcgan", params, "train", SECTIONS, inputs, run_name=unit):
         import mlflow
 
         mlflow.set_tag("role", "pca_gaussian")
@@ -259,8 +274,8 @@ def _pca_baseline(params: Params, d: dict[str, SplitData], judge, refs: dict, in
         scores["components"] = len(model.std)  # the grid value, or fewer where the data has fewer (N - 1, pixels)
         scores["val_fd_tagger_by_components"] = {str(k): v for k, v in by_k.items()}
         _log_scores(scores)
-        model.save(folder, {"role": "pca_gaussian"})
-        scores["version"] = tracking.register_bundle(folder, MODEL, tags={"role": "pca_gaussian"})
+        model.save(out / "pca_gaussian", {"role": "pca_gaussian"})
+        scores["version"] = units.register(unit, MODEL, out / "pca_gaussian", scores, tags={"role": "pca_gaussian"})
     return scores
 
 
@@ -273,7 +288,7 @@ def _subset(d: SplitData, group: str, value: str) -> SplitData:
     return SplitData(d.images[keep], d.labels[keep])
 
 
-def _transfer(params, size, d, judge, inputs, out, world, ckpt_root, run_version) -> dict:
+def _transfer(params, size, d, judge, inputs, out, world, ckpt_root, run_version, units) -> dict:
     """Fine-tune against from-scratch, the same steps on the same images of one tag (rank 0 scores, registers)."""
     t = params.dcgan.transfer
     group, value = t.tag.split("=")
@@ -284,10 +299,16 @@ def _transfer(params, size, d, judge, inputs, out, world, ckpt_root, run_version
                 f"dcgan.transfer.tag {t.tag}: only {len(x.images)} {s} images have it (4 needed); choose another"
             )
     figures: dict = {}
+    roles = ("transfer", "transfer_scratch")
+    folders = {
+        role: ckpt_root
+        / f"dcgan-{role}-{checkpoint.key(params.dcgan.model_dump(), size, role, t.source, [tracking.dvc_md5(x) for x in inputs])}"
+        for role in roles
+    }
     if not world.main:  # rank 0 broadcasts its starting weights (models/engine/gan.py): only the steps are taken here
-        for role in ("transfer", "transfer_scratch"):
-            key = checkpoint.key(params.dcgan.model_dump(), size, role, t.source, [tracking.dvc_md5(x) for x in inputs])
-            _train_one(params, size, sub["train"], world, ckpt_root / f"dcgan-{role}-{key}", role, t.steps)
+        for role in roles:
+            if not distributed.share(False, world):
+                _train_one(params, size, sub["train"], world, folders[role], role, t.steps)
         return figures
     refs = {
         s: evaluate.reference(
@@ -305,28 +326,31 @@ def _transfer(params, size, d, judge, inputs, out, world, ckpt_root, run_version
     with tempfile.TemporaryDirectory() as tmp:
         init = Path(tracking.download_version(MODEL, source, tmp))
         for role, start in (("transfer", init), ("transfer_scratch", None)):
-            key = checkpoint.key(params.dcgan.model_dump(), size, role, t.source, [tracking.dvc_md5(x) for x in inputs])
-            folder = ckpt_root / f"dcgan-{role}-{key}"
-            with tracking.start_run("dcgan", params, "train", SECTIONS, inputs, run_name=f"dcgan-{role}-{t.tag}"):
-                import mlflow
+            unit = f"dcgan-{role}"
+            kept = units.earlier(unit, MODEL, out)
+            if not distributed.share(kept is not None, world):
+                with tracking.start_run("dcgan", params, "train", SECTIONS, inputs, run_name=f"{unit}-{t.tag}"):
+                    import mlflow
 
-                mlflow.set_tags({"role": role, "transfer_tag": t.tag, "transfer_source": source})
-                t0 = time.perf_counter()
-                task, result = _train_one(params, size, sub["train"], world, folder, role, t.steps, start)
-                seconds = time.perf_counter() - t0
-                prior = ConditionPrior.fit(sub["train"].labels)
-                scores = _score(judge, refs, _unconditional(sampler(result.g_ema, prior)), params.seed, False)
-                _log_scores(scores)
-                folder_out = out / f"dcgan-{role}"
-                version = _save_and_register(task, result, prior, folder_out, role, {"transfer_tag": t.tag})
-                checkpoint.clear_states(folder)
-            figures[role] = {
-                **{k: v for k, v in scores.items() if not isinstance(v, dict)},
-                "tag": t.tag,
-                "train_images": len(sub["train"].images),
-                "steps_done": result.steps_done,
-                "train_seconds": seconds,
-                "version": version,
-                **({"source_version": source} if start is not None else {}),
-            }
+                    mlflow.set_tags({"role": role, "transfer_tag": t.tag, "transfer_source": source})
+                    t0 = time.perf_counter()
+                    task, result = _train_one(params, size, sub["train"], world, folders[role], role, t.steps, start)
+                    seconds = time.perf_counter() - t0
+                    prior = ConditionPrior.fit(sub["train"].labels)
+                    scores = _score(judge, refs, _unconditional(sampler(result.g_ema, prior)), params.seed, False)
+                    _log_scores(scores)
+                    _save(task, result, prior, out / unit, role, {"transfer_tag": t.tag})
+                    kept = {
+                        **{k: v for k, v in scores.items() if not isinstance(v, dict)},
+                        "tag": t.tag,
+                        "train_images": len(sub["train"].images),
+                        "steps_done": result.steps_done,
+                        "train_seconds": seconds,
+                        **({"source_version": source} if start is not None else {}),
+                    }
+                    kept["version"] = units.register(
+                        unit, MODEL, out / unit, kept, tags={"role": role, "size": str(size)}
+                    )
+                    checkpoint.clear_states(folders[role])
+            figures[role] = kept
     return figures

@@ -91,13 +91,26 @@ def retrieve(data: dict, sticks: np.ndarray) -> np.ndarray:
     return data["splits"]["train"][1][rows[:, 0]]
 
 
-def run(params: Params, data: dict, judge: Judge, inputs: list[str], out: Path, world: distributed.World) -> dict:
+def run(
+    params: Params,
+    data: dict,
+    judge: Judge,
+    inputs: list[str],
+    out: Path,
+    world: distributed.World,
+    units: tracking.Units,
+) -> dict:
     if not world.main:
         return {}
     import mlflow
 
     p = params.pose2sketch
     size, posenet = data["size"], data["posenet"]
+    unit = f"pose2sketch-{size}"
+    kept = units.earlier(unit, MODEL, out)
+    if kept is not None:  # the version goes where this family's figures keep it
+        kept["pose2sketch"]["version"] = kept.pop("version")
+        return kept
     picked = {}
     for s in ("val", "test"):
         sticks, sketches, joints = data["splits"][s]
@@ -106,11 +119,11 @@ def run(params: Params, data: dict, judge: Judge, inputs: list[str], out: Path, 
     tr_sticks, tr_sketches, _ = data["splits"]["train"]
     key = checkpoint.key(p.model_dump(), size, params.seed, [tracking.dvc_md5(x) for x in inputs])
     folder = checkpoint.ROOT / "gan" / f"pose2sketch-{size}-{key}"
-    with tracking.start_run("pose2sketch", params, "train", SECTIONS, inputs, run_name=f"pose2sketch-{size}"):
+    with tracking.start_run("pose2sketch", params, "train", SECTIONS, inputs, run_name=unit):
         mlflow.set_tags({"role": "pose2sketch", "size": str(size)})
         task = Pose2sketchTask(tr_sticks, tr_sketches, p, size, params.seed)
         t0 = time.perf_counter()
-        result = tracked.train(task, gan.config(p, params.seed), folder=folder, desc=f"pose2sketch-{size}")
+        result = tracked.train(task, gan.config(p, params.seed), folder=folder, desc=unit)
         seconds = time.perf_counter() - t0
         figures: dict = {"pose2sketch": {}, "retrieval": {}, "floor": {}}
         drawn = {}
@@ -122,25 +135,26 @@ def run(params: Params, data: dict, judge: Judge, inputs: list[str], out: Path, 
             floor_pck = metrics.get("pck_0_05").fn(predict(posenet, _rgb(truth)), joints, size)
             figures["floor"][prefix + "pck_0_05"] = floor_pck
         tracking.log_metrics(figures["pose2sketch"])
-        bundle_dir = out / f"pose2sketch-{size}"
+        bundle_dir = out / unit
         result.g_ema.save(bundle_dir, {"role": "pose2sketch", "posenet_inputs": inputs[1]})
-        version = tracking.register_bundle(bundle_dir, MODEL, tags={"role": "pose2sketch", "size": str(size)})
+        figures["pose2sketch"].update(
+            {
+                "size": size,
+                "steps_done": result.steps_done,
+                "stopped_by_budget": result.stopped_by_budget,
+                "watchdog": result.watchdog,
+                "train_seconds": seconds,
+            }
+        )
+        sticks, truth, _ = picked["test"]
+        rows = _pick(len(sticks), 8, params.seed + 5)
+        gen, ret = drawn["test"]
+        cols = [sticks[rows], _rgb(gen[rows]), _rgb(ret[rows]), _rgb(truth[rows])]
+        np.save(out / "sheet.npy", np.stack(cols, axis=1).reshape(-1, *sticks.shape[1:]))
+        tags = {"role": "pose2sketch", "size": str(size)}
+        version = units.register(unit, MODEL, bundle_dir, figures, [out / "sheet.npy"], tags)
         checkpoint.clear_states(folder)
-    figures["pose2sketch"].update(
-        {
-            "size": size,
-            "steps_done": result.steps_done,
-            "stopped_by_budget": result.stopped_by_budget,
-            "watchdog": result.watchdog,
-            "train_seconds": seconds,
-            "version": version,
-        }
-    )
-    sticks, truth, _ = picked["test"]
-    rows = _pick(len(sticks), 8, params.seed + 5)
-    gen, ret = drawn["test"]
-    cols = [sticks[rows], _rgb(gen[rows]), _rgb(ret[rows]), _rgb(truth[rows])]
-    np.save(out / "sheet.npy", np.stack(cols, axis=1).reshape(-1, *sticks.shape[1:]))
+    figures["pose2sketch"]["version"] = version
     return figures
 
 

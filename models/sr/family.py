@@ -101,7 +101,15 @@ def _srgan(params: Params, size: int, w: float, hi: np.ndarray, sr_dir: Path, pe
     return result, folder
 
 
-def run(params: Params, data: dict, judge: Judge, inputs: list[str], out: Path, world: distributed.World) -> dict:
+def run(
+    params: Params,
+    data: dict,
+    judge: Judge,
+    inputs: list[str],
+    out: Path,
+    world: distributed.World,
+    units: tracking.Units,
+) -> dict:
     if not world.main:
         return {}
     import mlflow
@@ -114,45 +122,74 @@ def run(params: Params, data: dict, judge: Judge, inputs: list[str], out: Path, 
         splits = {s: Split(judge, d[s], p.scale, p.samples, params.seed) for s in ("val", "test")}
         key = checkpoint.key(p.model_dump(), size, params.seed, [tracking.dvc_md5(x) for x in inputs])
         suffix = "" if i == 0 else f"_{size}"
-        with tracking.start_run("sr", params, "train", SECTIONS, inputs, run_name=f"sr-{size}"):
-            mlflow.set_tags({"role": "sr", "size": str(size)})
-            t0 = time.perf_counter()
-            res = train_content(p, d["train"], params.seed, f"sr-{size}-{key}", tracking.log_metrics)
-            seconds = time.perf_counter() - t0
-            scores = _both(splits, lambda lo, net=res.net: upscale(net, lo))
-            tracking.log_metrics(scores)
-            sr_dir = out / f"sr-{size}"
-            res.net.save(sr_dir, {"role": "sr", "size": size, "extractor_version": judge.version})
-            version = tracking.register_bundle(sr_dir, MODEL_SR, tags={"role": "sr", "size": str(size)})
-        figures[f"sr{suffix}"] = {
-            **scores,
-            "size": size,
-            "epochs_done": res.epochs_done,
-            "stopped_by_budget": res.stopped_by_budget,
-            "train_seconds": seconds,
-            "version": version,
-        }
-        candidates = {}
-        for w in p.gan.perceptual_weights:
-            with tracking.start_run("sr", params, "train", SECTIONS, inputs, run_name=f"srgan-{size}-p{w:g}") as run:
-                mlflow.set_tags({"role": "srgan_candidate", "size": str(size), "perceptual_weight": str(w)})
+        sr_dir = out / f"sr-{size}"
+        kept = units.earlier(f"sr-{size}", MODEL_SR, out)
+        if kept is None:
+            with tracking.start_run("sr", params, "train", SECTIONS, inputs, run_name=f"sr-{size}"):
+                mlflow.set_tags({"role": "sr", "size": str(size)})
                 t0 = time.perf_counter()
-                result, folder = _srgan(params, size, w, d["train"], sr_dir, perceptual, key)
-                val = {f"val_{k}": v for k, v in splits["val"].score(upscale(result.g_ema, splits["val"].lo)).items()}
-                tracking.log_metrics(val)
-                candidates[w] = (val, result, folder, run.info.run_id, time.perf_counter() - t0)
-        best = min(candidates, key=lambda w: (candidates[w][0]["val_fd_tagger"], -candidates[w][0]["val_psnr_db"]))
-        val, result, folder, run_id, seconds = candidates[best]
-        with mlflow.start_run(run_id=run_id):
-            test = {k: v for k, v in splits["test"].score(upscale(result.g_ema, splits["test"].lo)).items()}
-            tracking.log_metrics(test)
-            mlflow.set_tag("role", "srgan")
-            gan_dir = out / f"srgan-{size}"
-            result.g_ema.save(gan_dir, {"role": "srgan", "size": size, "perceptual_weight": best})
-            gan_version = tracking.register_bundle(gan_dir, MODEL_SRGAN, tags={"role": "srgan", "size": str(size)})
-        for _, _, f, _, _ in candidates.values():
-            checkpoint.clear_states(f)
-        figures[f"srgan{suffix}"] = {
+                res = train_content(p, d["train"], params.seed, f"sr-{size}-{key}", tracking.log_metrics)
+                seconds = time.perf_counter() - t0
+                scores = _both(splits, lambda lo, net=res.net: upscale(net, lo))
+                tracking.log_metrics(scores)
+                res.net.save(sr_dir, {"role": "sr", "size": size, "extractor_version": judge.version})
+                kept = {
+                    **scores,
+                    "size": size,
+                    "epochs_done": res.epochs_done,
+                    "stopped_by_budget": res.stopped_by_budget,
+                    "train_seconds": seconds,
+                }
+                kept["version"] = units.register(
+                    f"sr-{size}", MODEL_SR, sr_dir, kept, tags={"role": "sr", "size": str(size)}
+                )
+        figures[f"sr{suffix}"] = kept
+        figures[f"srgan{suffix}"] = units.earlier(f"srgan-{size}", MODEL_SRGAN, out) or _srgan_unit(
+            params, size, d, splits, sr_dir, perceptual, key, inputs, out, units, sheet=i == 0
+        )
+        figures[f"bicubic{suffix}"] = _both(splits, lambda lo: bicubic(lo, p.scale))
+        floor = {}
+        for name, split in splits.items():
+            train = d["train"][_pick(len(d["train"]), len(split.hi), params.seed + 1)]
+            fd = metrics.get("fd_tagger").fn(split.features, judge.features(train))
+            floor["fd_tagger" if name == "test" else "val_fd_tagger"] = fd
+        figures[f"floor{suffix}"] = floor
+    return figures
+
+
+def _srgan_unit(params, size, d, splits, sr_dir, perceptual, key, inputs, out, units, sheet: bool) -> dict:
+    """The SRGAN candidates (one per perceptual weight, each its own run), the best on validation scored on test
+    and registered; with `sheet`, the contact sheet's rows (registered with it)."""
+    import mlflow
+
+    p = params.sr
+    candidates = {}
+    for w in p.gan.perceptual_weights:
+        with tracking.start_run("sr", params, "train", SECTIONS, inputs, run_name=f"srgan-{size}-p{w:g}") as run:
+            mlflow.set_tags({"role": "srgan_candidate", "size": str(size), "perceptual_weight": str(w)})
+            t0 = time.perf_counter()
+            result, folder = _srgan(params, size, w, d["train"], sr_dir, perceptual, key)
+            val = {f"val_{k}": v for k, v in splits["val"].score(upscale(result.g_ema, splits["val"].lo)).items()}
+            tracking.log_metrics(val)
+            candidates[w] = (val, result, folder, run.info.run_id, time.perf_counter() - t0)
+    best = min(candidates, key=lambda w: (candidates[w][0]["val_fd_tagger"], -candidates[w][0]["val_psnr_db"]))
+    val, result, folder, run_id, seconds = candidates[best]
+    with mlflow.start_run(run_id=run_id):
+        test = {k: v for k, v in splits["test"].score(upscale(result.g_ema, splits["test"].lo)).items()}
+        tracking.log_metrics(test)
+        mlflow.set_tag("role", "srgan")
+        gan_dir = out / f"srgan-{size}"
+        result.g_ema.save(gan_dir, {"role": "srgan", "size": size, "perceptual_weight": best})
+        files = []
+        if sheet:
+            t = splits["test"]
+            rows = _pick(len(t.hi), 8, params.seed + 5)
+            lo = t.lo[rows]
+            nearest = np.repeat(np.repeat(lo, p.scale, axis=1), p.scale, axis=2)
+            cols = [nearest, t.bicubic[rows], upscale(SrNet.load(sr_dir), lo), upscale(result.g_ema, lo), t.hi[rows]]
+            np.save(out / "sheet.npy", np.stack(cols, axis=1).reshape(-1, *t.hi.shape[1:]))
+            files.append(out / "sheet.npy")
+        kept = {
             **test,
             **val,
             "perceptual_weight": best,
@@ -161,23 +198,12 @@ def run(params: Params, data: dict, judge: Judge, inputs: list[str], out: Path, 
             "steps_done": result.steps_done,
             "watchdog": result.watchdog,
             "train_seconds": seconds,
-            "version": gan_version,
         }
-        figures[f"bicubic{suffix}"] = _both(splits, lambda lo: bicubic(lo, p.scale))
-        floor = {}
-        for name, split in splits.items():
-            train = d["train"][_pick(len(d["train"]), len(split.hi), params.seed + 1)]
-            fd = metrics.get("fd_tagger").fn(split.features, judge.features(train))
-            floor["fd_tagger" if name == "test" else "val_fd_tagger"] = fd
-        figures[f"floor{suffix}"] = floor
-        if i == 0:
-            t = splits["test"]
-            rows = _pick(len(t.hi), 8, params.seed + 5)
-            lo = t.lo[rows]
-            nearest = np.repeat(np.repeat(lo, p.scale, axis=1), p.scale, axis=2)
-            cols = [nearest, t.bicubic[rows], upscale(SrNet.load(sr_dir), lo), upscale(result.g_ema, lo), t.hi[rows]]
-            np.save(out / "sheet.npy", np.stack(cols, axis=1).reshape(-1, *t.hi.shape[1:]))
-    return figures
+        tags = {"role": "srgan", "size": str(size)}
+        kept["version"] = units.register(f"srgan-{size}", MODEL_SRGAN, gan_dir, kept, files, tags)
+    for _, _, f, _, _ in candidates.values():
+        checkpoint.clear_states(f)
+    return kept
 
 
 def sheet(out: Path) -> np.ndarray:

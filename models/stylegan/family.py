@@ -97,7 +97,15 @@ def save_sliders(folder: Path, found: dict) -> None:
     (folder / "sliders.json").write_text(json.dumps(doc, indent=1) + "\n")
 
 
-def run(params: Params, data: dict, judge: Judge, inputs: list[str], out: Path, world: distributed.World) -> dict:
+def run(
+    params: Params,
+    data: dict,
+    judge: Judge,
+    inputs: list[str],
+    out: Path,
+    world: distributed.World,
+    units: tracking.Units,
+) -> dict:
     import mlflow
 
     p = params.stylegan
@@ -106,22 +114,31 @@ def run(params: Params, data: dict, judge: Judge, inputs: list[str], out: Path, 
         d = data["images"][size]
         key = checkpoint.key(p.model_dump(), size, params.seed, [tracking.dvc_md5(x) for x in inputs])
         folder = checkpoint.ROOT / "gan" / f"stylegan-{size}-{key}"
-        task = StyleganTask(d["train"], p, size, params.seed)
+        unit = f"stylegan-{size}"
         if not world.main:  # under torchrun: the same training in step with rank 0, which alone scores and registers
-            gan.train(task, gan.config(p, params.seed), world=world, folder=folder)
+            if not distributed.share(False, world):
+                gan.train(
+                    StyleganTask(d["train"], p, size, params.seed),
+                    gan.config(p, params.seed),
+                    world=world,
+                    folder=folder,
+                )
             continue
         section = "stylegan" if i == 0 else f"stylegan_{size}"
+        kept = units.earlier(unit, MODEL, out)
+        if distributed.share(kept is not None, world):
+            figures[section] = kept
+            continue
+        task = StyleganTask(d["train"], p, size, params.seed)
         unknown = np.full((1, len(GROUPS)), -1)
         refs = {
             s: evaluate.reference(judge, d[s], unknown.repeat(len(d[s]), 0), d["train"], p.samples, params.seed)
             for s in ("val", "test")
         }
-        with tracking.start_run("stylegan", params, "train", SECTIONS, inputs, run_name=f"stylegan-{size}"):
+        with tracking.start_run("stylegan", params, "train", SECTIONS, inputs, run_name=unit):
             mlflow.set_tags({"role": "stylegan", "size": str(size)})
             t0 = time.perf_counter()
-            result = tracked.train(
-                task, gan.config(p, params.seed), world=world, folder=folder, desc=f"stylegan-{size}"
-            )
+            result = tracked.train(task, gan.config(p, params.seed), world=world, folder=folder, desc=unit)
             seconds = time.perf_counter() - t0
             G = result.g_ema
             scores = {}
@@ -130,7 +147,8 @@ def run(params: Params, data: dict, judge: Judge, inputs: list[str], out: Path, 
                 got = evaluate.unconditional_scores(judge, ref, fake, params.seed)
                 scores.update({(k if s == "test" else f"val_{k}"): v for k, v in got.items()})
             extra: dict = {}
-            bundle_dir = out / f"stylegan-{size}"
+            files = []
+            bundle_dir = out / unit
             G.save(bundle_dir, {"role": "stylegan", "size": size, "extractor_version": judge.version})
             if i == 0:
                 t1 = time.perf_counter()
@@ -146,19 +164,21 @@ def run(params: Params, data: dict, judge: Judge, inputs: list[str], out: Path, 
                     "sliders_seconds": time.perf_counter() - t1,
                 }
                 np.save(out / "sheet.npy", _sheet(G, found, params.seed))
+                files.append(out / "sheet.npy")
             tracking.log_metrics({**scores, **extra})
-            version = tracking.register_bundle(bundle_dir, MODEL, tags={"role": "stylegan", "size": str(size)})
+            kept = {
+                **scores,
+                **extra,
+                "size": size,
+                "steps_done": result.steps_done,
+                "stopped_by_budget": result.stopped_by_budget,
+                "watchdog": result.watchdog,
+                "train_seconds": seconds,
+            }
+            tags = {"role": "stylegan", "size": str(size)}
+            kept["version"] = units.register(unit, MODEL, bundle_dir, kept, files, tags)
             checkpoint.clear_states(folder)
-        figures[section] = {
-            **scores,
-            **extra,
-            "size": size,
-            "steps_done": result.steps_done,
-            "stopped_by_budget": result.stopped_by_budget,
-            "watchdog": result.watchdog,
-            "train_seconds": seconds,
-            "version": version,
-        }
+        figures[section] = kept
     return figures
 
 

@@ -20,7 +20,7 @@ from core import checkpoint, tracking
 from core.names import ATTRIBUTES, GROUPS
 from core.params import Params
 from models.tagger import baseline, evaluate
-from models.tagger.net import MODEL, predict_proba
+from models.tagger.net import MODEL, TaggerNet, predict_proba
 from models.tagger.train import train_cnn
 
 
@@ -40,8 +40,14 @@ def log_evaluation(name: str, probs_test: dict, y_test: np.ndarray, thresholds: 
     plt.close(fig_pr)
 
 
-def train_cnn_role(params: Params, role: str, seed: int, data: dict, inputs: list[str], folder: Path) -> dict:
-    """Train, calibrate (validation), score (test), log and register one tagger CNN (`cnn` or `judge`)."""
+def train_cnn_role(
+    params: Params, role: str, seed: int, data: dict, inputs: list[str], folder: Path, units: tracking.Units
+) -> dict:
+    """Train, calibrate (validation), score (test), log and register one tagger CNN (`cnn` or `judge`); one that an
+    earlier attempt of the stage registered is taken from the registry (`units`)."""
+    kept = units.earlier(f"tagger-{role}", MODEL, folder.parent)
+    if kept is not None:
+        return {"net": TaggerNet.load(folder), **kept}
     tp = params.tagger
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = data["train"], data["val"], data["test"]
     ckpt = f"tagger-{role}-" + checkpoint.key(tp.model_dump(), seed, role, [tracking.dvc_md5(p) for p in inputs])
@@ -66,24 +72,27 @@ def train_cnn_role(params: Params, role: str, seed: int, data: dict, inputs: lis
             }
         )
         res.net.save(folder, {"role": role, "seed": seed, "thresholds": thresholds, "epochs_done": res.epochs_done})
-        version = tracking.register_bundle(folder, MODEL, tags={"role": role})
+        figures = {
+            "thresholds": thresholds,
+            "val": val,
+            "test": rep,
+            "train_seconds": res.seconds,
+            "inference_images_per_s": infer,
+            "epochs_done": res.epochs_done,
+            "stopped_by_budget": res.stopped_by_budget,
+        }
+        figures["version"] = units.register(f"tagger-{role}", MODEL, folder, figures, tags={"role": role})
     if res.stopped_by_budget:
         print(f"tagger {role}: stopped by tagger.max_minutes after {res.epochs_done} of {tp.epochs} epochs")
-    return {
-        "net": res.net,
-        "thresholds": thresholds,
-        "val": val,
-        "test": rep,
-        "version": version,
-        "train_seconds": res.seconds,
-        "inference_images_per_s": infer,
-        "epochs_done": res.epochs_done,
-        "stopped_by_budget": res.stopped_by_budget,
-    }
+    return {"net": res.net, **figures}
 
 
-def train_baseline_role(params: Params, data: dict, inputs: list[str], folder: Path) -> dict:
-    """Fit, calibrate (validation), score (test), log and register the HOG + colour baseline."""
+def train_baseline_role(params: Params, data: dict, inputs: list[str], folder: Path, units: tracking.Units) -> dict:
+    """Fit, calibrate (validation), score (test), log and register the HOG + colour baseline (or take the one an
+    earlier attempt of the stage registered)."""
+    kept = units.earlier("tagger-baseline", MODEL, folder.parent)
+    if kept is not None:
+        return {"model": baseline.LinearTagger.load(folder), **kept}
     bp = params.tagger.baseline
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = data["train"], data["val"], data["test"]
     if len(x_tr) > bp.max_train:
@@ -110,16 +119,15 @@ def train_baseline_role(params: Params, data: dict, inputs: list[str], folder: P
         )
         model.info["thresholds"] = thresholds
         model.save(folder)
-        version = tracking.register_bundle(folder, MODEL, tags={"role": "baseline"})
-    return {
-        "model": model,
-        "thresholds": thresholds,
-        "val": val,
-        "test": rep,
-        "version": version,
-        "train_seconds": seconds,
-        "inference_images_per_s": infer,
-    }
+        figures = {
+            "thresholds": thresholds,
+            "val": val,
+            "test": rep,
+            "train_seconds": seconds,
+            "inference_images_per_s": infer,
+        }
+        figures["version"] = units.register("tagger-baseline", MODEL, folder, figures, tags={"role": "baseline"})
+    return {"model": model, **figures}
 
 
 def write_auto_tags(path: Path, rows: list[dict], probs: dict[str, np.ndarray], thresholds: dict, model: str) -> None:

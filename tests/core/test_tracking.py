@@ -168,3 +168,81 @@ def test_dvc_md5_hashes_what_is_read_not_the_lock(tmp_path, monkeypatch):
     )
     (tmp_path / "data" / "ingest" / "a.txt").write_text("new")
     assert tracking.dvc_md5("data/ingest") != before
+
+
+def test_units_are_taken_up_by_a_retry_and_never_after_the_stage_finished(store, tmp_path, smoke_params, monkeypatch):
+    """A unit registered by an attempt that did not finish comes back (bundle, files, figures, version); once the
+    stage run completes, or with other inputs or params, it does not."""
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "inputs"
+    data.mkdir()
+    (data / "a.bin").write_bytes(b"abc")
+    out = tmp_path / "out"
+    (out / "unit-a").mkdir(parents=True)
+    (out / "unit-a" / "config.json").write_text('{"n": 1}')
+    np.save(out / "samples.npy", np.arange(6))
+    units = tracking.Units(smoke_params, "train@unit", [str(data)])
+    assert units.earlier("unit-a", "anime-unit", tmp_path / "x") is None  # no such model yet
+    with tracking.start_run("unit", smoke_params, "train", ["ingest"], [str(data)], run_name="unit-a"):
+        figures = {"fd": np.float32(1.5), "by": {"k": np.arange(2)}}
+        version = units.register("unit-a", "anime-unit", out / "unit-a", figures, [out / "samples.npy"])
+    assert version == "1"
+
+    retry = tracking.Units(smoke_params, "train@unit", [str(data)])
+    again = tmp_path / "again"
+    assert retry.earlier("unit-b", "anime-unit", again) is None  # another unit
+    assert retry.earlier("unit-a", "anime-unit", again) == {"fd": 1.5, "by": {"k": [0, 1]}, "version": "1"}
+    assert json.loads((again / "unit-a" / "config.json").read_text()) == {"n": 1}
+    assert np.load(again / "samples.npy").tolist() == list(range(6))
+    assert sorted(p.name for p in again.iterdir()) == ["samples.npy", "unit-a"]  # no download folder left behind
+
+    other = smoke_params.model_copy(update={"seed": smoke_params.seed + 1})
+    assert tracking.Units(other, "train@unit", [str(data)]).earlier("unit-a", "anime-unit", tmp_path / "o") is None
+    (data / "a.bin").write_bytes(b"abd")
+    assert (
+        tracking.Units(smoke_params, "train@unit", [str(data)]).earlier("unit-a", "anime-unit", tmp_path / "d") is None
+    )
+    (data / "a.bin").write_bytes(b"abc")
+
+    retry.complete()
+    assert mlflow.MlflowClient().get_model_version("anime-unit", "1").tags["stage_done"] == "true"
+    assert (
+        tracking.Units(smoke_params, "train@unit", [str(data)]).earlier("unit-a", "anime-unit", tmp_path / "z") is None
+    )
+
+
+def test_a_unit_record_naming_a_path_is_refused(store, tmp_path, smoke_params, monkeypatch):
+    """unit.json comes from the store: a file name that climbs out of the output folder is refused."""
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "config.json").write_text("{}")
+    units = tracking.Units(smoke_params, "train@unit", [])
+    with tracking.start_run("unit", smoke_params, "train", ["ingest"], [], run_name="u"):
+        units.register("u", "anime-unit", tmp_path / "b", {})
+        mlflow.log_text(json.dumps({"unit": "u", "bundle": "b", "files": ["../evil"], "figures": {}}), "unit/unit.json")
+    with pytest.raises(ValueError, match="not a plain name"):
+        tracking.Units(smoke_params, "train@unit", []).earlier("u", "anime-unit", tmp_path / "o")
+    assert not (tmp_path / "evil").exists()
+
+
+def test_code_identity_follows_local_changes(tmp_path):
+    run = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    run("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    run("add", "a.py")
+    run("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "a")
+    clean = tracking.code_identity(tmp_path)
+    assert "+" not in clean and len(clean) == 40
+    (tmp_path / "a.py").write_text("x = 2\n")
+    one = tracking.code_identity(tmp_path)
+    (tmp_path / "a.py").write_text("x = 3\n")
+    assert one.startswith(clean + "+") and tracking.code_identity(tmp_path) != one
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "notes.md").write_text("docs do not count\n")
+    assert tracking.code_identity(tmp_path) == clean
+    (tmp_path / "new.py").write_text("y = 1\n")
+    assert tracking.code_identity(tmp_path) != clean
