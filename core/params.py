@@ -428,6 +428,7 @@ class SrParams(Section):
     content: SrContentParams
     gan: SrganParams
     samples: int = Field(ge=16)  # images per split scored (at most the split's size)
+    patch: int = Field(0, ge=0)  # high-resolution side of the training crops (0: whole images); scored on whole ones
 
     @field_validator("sizes")
     @classmethod
@@ -436,6 +437,15 @@ class SrParams(Section):
             if s not in (64, 128, 256):
                 raise ValueError(f"sizes[{i}] = {s}: expected 64, 128 or 256 (also in ingest.sizes)")
         return sizes
+
+    @model_validator(mode="after")
+    def _patch(self) -> SrParams:
+        if self.patch and (self.patch % (4 * self.scale) or self.patch > min(self.sizes)):
+            raise ValueError(
+                f"patch {self.patch}: expected 0 (whole images) or a multiple of {4 * self.scale} up to the smallest "
+                f"size ({min(self.sizes)})"
+            )
+        return self
 
 
 class Pose2sketchParams(GanEngineParams):

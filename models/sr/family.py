@@ -1,5 +1,6 @@
 """The super-resolution family of the `train` stage (`python -m stages.train --family sr`): 4x, `sr.sizes` are the
-high-resolution sides (16 -> 64 px in the `cpu` profile, 32 -> 128 in `gpu`); the first is the headline.
+high-resolution sides (32 -> 128 px in the `cpu` profile: the generator's 32 px characters to the page's 128, trained
+on 64 px crops, `sr.patch`; 64 -> 256 in `gpu`); the first is the headline.
 
 For each size, in MLflow experiment `sr`:
 - `anime-sr` (role=sr): SrNet (models/sr/net.py) on the content loss (models/sr/train.py), registered.

@@ -3,7 +3,9 @@ a task of the adversarial engine.
 
 Data: high-resolution uint8 images [N, S, S, 3] in memory and their low-resolution inputs, made once by area
 downsampling (`low_res`, OpenCV INTER_AREA, stored as uint8 as a user's small image would be). Both trainings
-flip a pair horizontally with probability 1/2 (drawn from the loop's or the engine's generator).
+flip a pair horizontally with probability 1/2 and, with `sr.patch`, train on aligned random crops of that side
+(`crop`: the network is fully convolutional, so 32 -> 128 px is learnt on 64 px crops at the cost of 16 -> 64;
+scoring is on whole images); both drawn from the loop's or the engine's generator.
 
 - Content: L1 between SrNet(low) and the true image, Adam with a cosine schedule, `sr.content` params.
 - SRGAN (models/engine/gan.py does the adversarial part: non-saturating loss, R1, EMA, checkpoints): G starts from
@@ -49,6 +51,27 @@ def signed(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(127.5).sub_(1.0).contiguous(memory_format=torch.channels_last)
 
 
+def crop(lo: torch.Tensor, hi: torch.Tensor, patch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Aligned random crops of a batch: `patch` x `patch` of each high-resolution image [B, 3, S, S] at a multiple of
+    the scale, and the matching `patch / scale` crop of its low-resolution input (area averaging works in
+    scale x scale blocks, so the crop of the input is the input of the crop). `patch` 0 or >= S: the whole images."""
+    side = hi.shape[-1]
+    if not patch or patch >= side:
+        return lo, hi
+    scale = side // lo.shape[-1]
+    p, cells = patch // scale, lo.shape[-1] - patch // scale + 1
+    ys = torch.randint(cells, (len(hi),), generator=gen).tolist()
+    xs = torch.randint(cells, (len(hi),), generator=gen).tolist()
+    lo_c = torch.stack([lo[i, :, y : y + p, x : x + p] for i, (y, x) in enumerate(zip(ys, xs, strict=True))])
+    hi_c = torch.stack(
+        [
+            hi[i, :, y * scale : (y + p) * scale, x * scale : (x + p) * scale]
+            for i, (y, x) in enumerate(zip(ys, xs, strict=True))
+        ]
+    )
+    return lo_c, hi_c
+
+
 def _flip(lo: torch.Tensor, hi: torch.Tensor, flip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     f = flip.view(-1, 1, 1, 1)
     return torch.where(f, lo.flip(3), lo), torch.where(f, hi.flip(3), hi)
@@ -64,7 +87,7 @@ def train_content(p: SrParams, hi: np.ndarray, seed: int, checkpoint_name: str |
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=c.epochs * loop.steps_for(len(H), c.batch))
 
     def step(idx: torch.Tensor, gen: torch.Generator):
-        lo, target = _flip(L[idx], H[idx], torch.rand(len(idx), generator=gen) < 0.5)
+        lo, target = _flip(*crop(L[idx], H[idx], p.patch, gen), torch.rand(len(idx), generator=gen) < 0.5)
         loss = F.l1_loss(net(signed(lo)), signed(target))
         return loss, {"l1": float(loss.detach())}, len(idx)
 
@@ -118,7 +141,8 @@ class SrganTask:
         g = p.gan
         torch.manual_seed(seed)
         self.G = G
-        self.D = SrDiscriminator(hi.shape[1], g.ndf)
+        self.patch = p.patch if p.patch and p.patch < hi.shape[1] else 0
+        self.D = SrDiscriminator(self.patch or hi.shape[1], g.ndf)
         fused = {"fused": True} if torch.cuda.is_available() else {}
         self.opt_g = torch.optim.Adam(G.parameters(), lr=g.lr_g, betas=g.betas, **fused)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=g.lr_d, betas=g.betas, **fused)
@@ -129,7 +153,7 @@ class SrganTask:
 
     def batch(self, idx: torch.Tensor, gen: torch.Generator, rows: slice, global_batch: int) -> Batch:
         flip = (torch.rand(global_batch, generator=gen) < 0.5)[rows]
-        lo, hi = _flip(self.lo[idx], self.hi[idx], flip)
+        lo, hi = _flip(*crop(self.lo[idx], self.hi[idx], self.patch, gen), flip)
         return Batch(signed(hi), (signed(lo),), None)
 
     def fixed_inputs(self, n: int, gen: torch.Generator) -> tuple:

@@ -146,3 +146,41 @@ def test_srgan_task_trains_on_the_engine_and_resumes(tmp_path):
     resumed = gan.train(fresh(), config, folder=tmp_path)
     for a, b in zip(whole.g_ema.state_dict().values(), resumed.g_ema.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_crops_are_aligned_and_the_input_crop_is_the_crop_of_the_input():
+    from models.sr.train import crop
+
+    rng = np.random.default_rng(0)
+    hi = rng.integers(0, 256, (6, 128, 128, 3), dtype=np.uint8)
+    H, L = to_nchw(hi), to_nchw(low_res(hi, 4))
+    lo_c, hi_c = crop(L, H, 64, torch.Generator().manual_seed(1))
+    assert lo_c.shape == (6, 3, 16, 16) and hi_c.shape == (6, 3, 64, 64)
+    again = to_nchw(low_res(np.ascontiguousarray(hi_c.numpy().transpose(0, 2, 3, 1)), 4))
+    assert torch.equal(again, lo_c)  # area averaging in 4 x 4 blocks: the crop of the input is the input of the crop
+    offsets = set()
+    for i in range(6):  # each crop is a 64 px window of its own image at a multiple of 4
+        at = [
+            (y, x)
+            for y in range(0, 65, 4)
+            for x in range(0, 65, 4)
+            if torch.equal(H[i, :, y : y + 64, x : x + 64], hi_c[i])
+        ]
+        assert len(at) == 1
+        offsets.add(at[0])
+    assert len(offsets) > 1  # not one place for every image
+    whole = crop(L, H, 0, torch.Generator())
+    assert whole[0] is L and whole[1] is H
+
+
+def test_patch_must_fit_the_scale_and_the_sizes(smoke_params):
+    from pydantic import ValidationError
+
+    from core.params import SrParams
+
+    doc = smoke_params.sr.model_dump()
+    with pytest.raises(ValidationError, match="multiple of 16"):
+        SrParams(**{**doc, "patch": 40})
+    with pytest.raises(ValidationError, match="up to the smallest size"):
+        SrParams(**{**doc, "sizes": [64], "patch": 128})
+    assert SrParams(**{**doc, "sizes": [128], "patch": 64}).patch == 64
