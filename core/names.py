@@ -57,4 +57,5 @@ STICKS: tuple[tuple[str, str], ...] = (
     ("right_knee", "right_foot"),
 )
 POSE_FAMILIES: tuple[str, ...] = ("standing", "walking", "running", "sitting", "arms_raised", "waving", "kicking")
-POSE_KINDS: tuple[str, ...] = ("stick", "sketch", "projection")  # the images of each pose: input, target, reference
+# the images of each pose: input, target, reference, and the one-colour figure a person draws
+POSE_KINDS: tuple[str, ...] = ("stick", "sketch", "projection", "drawn")

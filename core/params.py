@@ -229,8 +229,32 @@ class RenderCounts(Section):
     test: int = Field(ge=2)
 
 
+class DrawnStyle(Section):
+    """How the hand-drawn-style figures are drawn (synth/pose/drawn.py); pixels of a 64 px image."""
+
+    wobble: float = Field(ge=0, le=4)  # px: the largest sideways drift of a stroke (low-frequency noise)
+    width: Range  # px: the stroke width of a figure, uniform in [lo, hi]
+    ends: float = Field(ge=0, le=4)  # px: a stroke's end stops short of its joint or runs past it by up to this
+    elbows: float = Field(ge=0, le=1)  # share of figures whose arms bend at the elbow
+    no_neck: float = Field(ge=0, le=1)  # share of figures whose head sits on the neck (no neck stroke)
+
+    @field_validator("width")
+    @classmethod
+    def _width(cls, width: Range) -> Range:
+        if not 0.3 <= width.lo <= width.hi <= 6:
+            raise ValueError("a stroke width range within [0.3, 6] px")
+        return width
+
+
+class DrawnParams(Section):
+    """The `drawn` kind: the training split's style is chosen on validation; validation and test keep theirs."""
+
+    train: DrawnStyle
+    held_out: DrawnStyle  # val and test: the figures posenet is judged on
+
+
 class RenderParams(Section):
-    """The OpenCV pose sets (synth/pose/skeleton.py, synth/pose/figure.py)."""
+    """The OpenCV pose sets (synth/pose/skeleton.py, synth/pose/figure.py, synth/pose/drawn.py)."""
 
     size: int = Field(ge=32, le=512)  # px of every saved image
     supersample: int = Field(ge=1, le=8)  # drawn this many times larger, then area-averaged down
@@ -239,6 +263,7 @@ class RenderParams(Section):
     max_yaw: float = Field(ge=0, le=90)  # degrees either side of the front (or of the back)
     back_view: float = Field(ge=0, le=1)  # share of cameras behind the character
     workers: int = Field(ge=0, le=256)  # processes; 0 = one per core
+    drawn: DrawnParams
 
     @field_validator("families")
     @classmethod
@@ -264,7 +289,7 @@ class PoseParams(Section):
     embed_weight: float = Field(ge=0, le=100)  # the contrastive loss of the retrieval embedding
     embed_detached: bool  # true: that loss trains the embedding branch only, never the shared trunk
     temperature: float = Field(gt=0, le=10)
-    kinds: list[Literal["stick", "sketch", "projection"]]  # trained on
+    kinds: list[Literal["stick", "sketch", "projection", "drawn"]]  # trained on
     label_weight: float = Field(ge=0, le=100)  # the joint loss of annotated sketches (data/label/joints.json)
     max_minutes: float = Field(gt=0)  # a guard against runaway runs (stops after the epoch that passes it)
 

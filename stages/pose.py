@@ -2,8 +2,9 @@
 
     python -m stages.pose      # data/pose/ (bundle: posenet + index), metrics/pose.json, MLflow `posenet`
 
-- posenet (models/pose/net.py) learns the 11 joints from the kinds in `pose.kinds` (stick figures, sketches and
-  projections by default), mixed; `pck_0_05` per kind on validation and test. Annotated sketches and annotated
+- posenet (models/pose/net.py) learns the 11 joints from the kinds in `pose.kinds` (stick figures, sketches,
+  projections and hand-drawn-style figures by default), mixed; `pck_0_05` per kind on validation and test (the drawn
+  figures labelled and scored by the one-colour left/right rule: docs/pose.md). Annotated sketches and annotated
   pictures of the pose source (data/label/joints.json, data/pose_import: models/pose/labels.py) join training by
   their split; held-out ones are scored (`pck_0_05_annotated`, `pck_0_05_imported`).
 - The retrieval index embeds 3D-model projections from the images alone (posenet's learned pose embedding) in
@@ -73,7 +74,7 @@ def run(params: Params, render_dir: Path, out: Path, labels: Path | None = LABEL
 
     def train(tmp: Path) -> dict:
         with tracking.start_run("posenet", params, "pose", ["pose", "render"], inputs, "posenet"):
-            y_tr = splits["train"]["stick"][1]
+            y_tr = {k: splits["train"][k][1] for k in pp.kinds}  # the drawn kind's by the one-colour rule
             extra = annotated["train"] if annotated is not None else None
             if own is not None and len(own["train"][0]):  # annotated pictures of the pose source train beside them
                 extra = tuple(np.concatenate([a, b]) for a, b in zip(extra, own["train"]))

@@ -1,4 +1,5 @@
-"""Stage `render`: the OpenCV pose sets (stick figures, 3D-model projections, sketch targets, joint ground truth).
+"""Stage `render`: the OpenCV pose sets (stick figures, 3D-model projections, sketch targets, hand-drawn-style
+figures, joint ground truth).
 
     python -m stages.render      # data/render/ (see synth/pose/poseset.py), metrics/render.json
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from core.atomic import atomic_path, write_json
 from core.errors import run_main
 from core.params import load_params
+from synth.pose.figure import KINDS
 from synth.pose.poseset import PoseSet, render_sets
 
 OUT = Path("data/render")
@@ -34,7 +36,7 @@ def run(params, out: Path, workers: int | None = None) -> dict:
     return {
         "poses": total,
         "poses_by_split": info["counts"],
-        "images": 3 * total,
+        "images": len(KINDS) * total,
         "size": info["size"],
         "poses_by_family": dict(sorted(Counter(r["family"] for r in ps.meta).items())),
         "back_views": sum(abs(float(r["yaw"])) > 90 for r in ps.meta),
@@ -53,7 +55,7 @@ def main() -> None:
     metrics = run(params, Path(args.out))
     write_json(args.metrics, {"render": metrics})
     print(
-        f"render: {metrics['poses']} poses x (stick, projection, sketch) at {metrics['size']} px in "
+        f"render: {metrics['poses']} poses x ({', '.join(KINDS)}) at {metrics['size']} px in "
         f"{metrics['seconds']} s ({metrics['poses_per_s']} poses/s) -> {args.out}/"
     )
 

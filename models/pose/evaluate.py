@@ -1,7 +1,8 @@
 """Judging posenet: `pck_0_05` per kind and retrieval top-1, on validation (which chooses) and test (which reports).
 
-- `pck_0_05` (models/metrics/pck.py) per kind (stick figures, sketches, projections), validation beside test; the
-  headline `pck_0_05` is the mean over the kinds, the kinds under `pck_0_05_by_kind`.
+- `pck_0_05` (models/metrics/pck.py) per kind (stick figures, sketches, projections, hand-drawn-style figures; the
+  last scored by the one-colour left/right rule), validation beside test; the headline `pck_0_05` is the mean over
+  the kinds, the kinds under `pck_0_05_by_kind`.
 - The retrieval index embeds 3D-model projections from the images alone (posenet's pose embedding). The queries are
   a split's stick figures drawn anew (`replaced_sticks`): each at the size of *another* pose of the split, chosen at
   random, and at a random place, so that neither where a figure sits nor how big it is says which candidate is its
@@ -11,8 +12,8 @@
   `retrieval_top1` asks among every test projection and `retrieval_top1_all` among every split's (the index that is
   saved and served).
 - Beside posenet, under their own keys: `joints_embedding` (the same retrieval with posenet's joints, centred and
-  scaled, instead of the learned embedding) and `floor` (chance for retrieval; the training split's mean pose
-  predicted for every image for `pck_0_05`).
+  scaled, instead of the learned embedding) and `floor` (chance for retrieval; the training split's mean pose of
+  each kind predicted for every image of the kind for `pck_0_05`).
 """
 
 from __future__ import annotations
@@ -107,9 +108,9 @@ def evaluate(net: PoseNet, ps, splits: dict, size: int, seed: int) -> tuple[dict
             "val_retrieval_top1": _top1(joint_emb["val"], ids["val"], q_joint["val"]),
         }
     )
-    mean_pose = splits["train"]["stick"][1].mean(axis=0)
+    mean_pose = {k: splits["train"][k][1].mean(axis=0) for k in KINDS}  # the drawn kind's by its own rule
     floor_pck = {
-        k: pck(np.broadcast_to(mean_pose, splits["test"][k][1].shape), splits["test"][k][1], size) for k in KINDS
+        k: pck(np.broadcast_to(mean_pose[k], splits["test"][k][1].shape), splits["test"][k][1], size) for k in KINDS
     }
     floor = {
         "pck_0_05": round(float(np.mean(list(floor_pck.values()))), 4),
@@ -186,6 +187,6 @@ def log_figures(preds: dict, splits: dict) -> None:
     fig = joint_plot(errors)
     tracking.log_figure(fig, "per_joint_error.png")
     plt.close(fig)
-    for k in ("stick", "sketch"):
+    for k in ("stick", "sketch", "drawn"):
         x, y = splits["test"][k]
         tracking.log_image(overlay(x[:32], preds["test", k][:32], y[:32]), f"test_{k}_predictions.png")

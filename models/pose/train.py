@@ -72,7 +72,7 @@ def _contrastive(emb: torch.Tensor, kinds: list[str], temperature: float) -> tor
 
 def train_posenet(
     images: dict[str, np.ndarray],
-    y: np.ndarray,
+    y: np.ndarray | dict[str, np.ndarray],
     pp: PoseParams,
     size: int,
     seed: int,
@@ -81,18 +81,23 @@ def train_posenet(
     annotated: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> LoopResult:
     """images: per kind uint8 [N, S, S, 3], all of the same N poses (row i of every kind is pose i);
-    y float32 [N, 11, 2] pixels, shared by the kinds. Each step takes batch // kinds poses, every kind of each.
+    y float32 [N, 11, 2] pixels, shared by the kinds, or per kind (the drawn kind's joints follow the one-colour
+    left/right rule, synth/pose/skeleton.py). Each step takes batch // kinds poses, every kind of each.
     `annotated`: images an annotator gave joints to (uint8 [M, S, S, 3], joints [M, 11, 2]); each step adds
     max(1, batch // 8) of them, drawn at random, whose joint losses count `pose.label_weight` times.
     Settings from params section `pose`; the loop is models/engine/loop.py."""
     kinds = list(images)
-    n = len(y)
-    if any(len(v) != n for v in images.values()) or n < 2:
-        raise ValueError(f"every kind needs the same {n} (>= 2) poses; got {[len(v) for v in images.values()]}")
+    targets = y if isinstance(y, dict) else {k: y for k in kinds}
+    if set(targets) != set(kinds):
+        raise ValueError(f"targets for kinds {sorted(targets)}, images of {sorted(kinds)}")
+    n = len(targets[kinds[0]])
+    sizes = [len(v) for v in images.values()] + [len(v) for v in targets.values()]
+    if any(m != n for m in sizes) or n < 2:
+        raise ValueError(f"every kind needs the same {n} (>= 2) poses and targets; got {sizes}")
     torch.manual_seed(seed)
     net = PoseNet(pp.width, size, pp.embed_detached).to(memory_format=torch.channels_last)
     xt = {k: torch.from_numpy(np.ascontiguousarray(v.transpose(0, 3, 1, 2))) for k, v in images.items()}
-    yt = torch.from_numpy(np.array(y, np.float32))
+    yt = {k: torch.from_numpy(np.array(v, np.float32)) for k, v in targets.items()}
     per_step = max(2, pp.batch // len(kinds))
     opt = torch.optim.AdamW(net.parameters(), lr=pp.lr, weight_decay=pp.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -114,7 +119,7 @@ def train_posenet(
 
     def step(idx: torch.Tensor, gen: torch.Generator):
         xb = torch.cat([xt[k][idx] for k in kinds]).float().div_(255.0)
-        yb = yt[idx].repeat(len(kinds), 1, 1)
+        yb = torch.cat([yt[k][idx] for k in kinds])
         if pp.place > 0:
             theta, yb = random_placement(yb, size, gen, scale, share=pp.place)
             xb = _place(xb, theta)

@@ -5,11 +5,13 @@
 - **Projection** (grey): an articulated mannequin of capsules and spheres on the same skeleton (plus simulated elbows,
   hips, hands, feet and a nose), ray-cast per pixel with a depth buffer, Lambert-shaded under a random light,
   thresholded into cel tones (`cv2.threshold`), then Gaussian-blurred (`cv2.GaussianBlur`).
+- **Drawn** (RGB): the same joints drawn the way a person draws a stick figure, in one colour (synth/pose/drawn.py);
+  labelled by the one-colour left/right rule (synth/pose/skeleton.py `canonical_left_right`) where it is read.
 - **Sketch** (grey): the outline of the same mannequin (body-part boundaries and depth folds of the depth buffer),
   with an anime-style head: spiky hair, and the eyes and mouth when the face turns to the camera. The target of
   pose -> sketch.
 
-The three share one random scale and translation per sample (so that stick figure -> sketch pairs align), and so
+All share one random scale and translation per sample (so that stick figure -> sketch pairs align), and so
 share one ground truth: the 11 joints in output pixels (pixel centres at integers), `left_*` the character's own left
 (see synth/pose/skeleton.py). Everything is drawn `supersample` times larger and reduced with area averaging.
 """
@@ -21,9 +23,11 @@ import math
 import cv2
 import numpy as np
 
+from core.params import DrawnStyle
+from synth.pose.drawn import draw_drawn
 from synth.pose.skeleton import ALL_POINTS, JOINTS, STICK_INDEX, Camera, P, Pose, fit_to_image
 
-KINDS = ("stick", "projection", "sketch")
+KINDS = ("stick", "projection", "sketch", "drawn")
 
 # one colour per stick (RGB), in STICKS order; the character's left limbs warm, its right limbs cool
 STICK_COLORS = (
@@ -196,8 +200,17 @@ def _sketch(
     return _downsample(img, size)
 
 
-def render_sample(pose: Pose, camera: Camera, size: int, ss: int, rng: np.random.Generator) -> dict:
-    """{'stick': RGB [S, S, 3], 'projection': grey [S, S], 'sketch': grey [S, S], 'joints': float32 [11, 2]}."""
+def render_sample(
+    pose: Pose,
+    camera: Camera,
+    size: int,
+    ss: int,
+    rng: np.random.Generator,
+    drawn: tuple[DrawnStyle, np.random.Generator] | None = None,
+) -> dict:
+    """{'stick': RGB [S, S, 3], 'projection': grey [S, S], 'sketch': grey [S, S], 'joints': float32 [11, 2]}, plus
+    'drawn' (RGB [S, S, 3]) when `drawn` gives its style and its own generator (so that the drawn figure's draws
+    never change the other kinds' images)."""
     pts = pose.points3d()
     uv, depth = camera.project(pts)
     # the bounding box counts the head sphere and the hair
@@ -209,12 +222,15 @@ def render_sample(pose: Pose, camera: Camera, size: int, ss: int, rng: np.random
     canvas = _to_canvas(out_xy, ss)
     zc = depth * scale * ss
     zbuf, normal, part = _raster_mannequin(canvas, zc, scale * ss, c)
-    return {
+    out = {
         "stick": draw_stick(joints, size, ss, rng),
         "projection": _projection(zbuf, normal, part, size, ss, rng),
         "sketch": _sketch(zbuf, part, canvas, camera.view(pts), scale * ss, size, ss, rng),
         "joints": joints,
     }
+    if drawn is not None:
+        out["drawn"] = draw_drawn(out_xy, size, ss, drawn[1], drawn[0])
+    return out
 
 
 assert len(STICK_COLORS) == len(STICK_INDEX) and len(ALL_POINTS) == len(set(ALL_POINTS))

@@ -4,14 +4,18 @@
       stick.npy        uint8 [N, S, S, 3]  stick figures (RGB)
       projection.npy   uint8 [N, S, S]     3D-model projections (grey)
       sketch.npy       uint8 [N, S, S]     sketch targets (grey)
-      joints.npy       float32 [N, 11, 2]  the ground truth of all three: pixels, x right, y down, centres at integers
+      drawn.npy        uint8 [N, S, S, 3]  hand-drawn-style figures (one colour; synth/pose/drawn.py)
+      joints.npy       float32 [N, 11, 2]  the ground truth of all four: pixels, x right, y down, centres at integers;
+                                           the drawn figures are scored by the one-colour rule (`split`)
       points3d.npy     float32 [N, 16, 3]  the body-frame 3D points (the 11 joints, then elbows, hips, nose)
       meta.csv         index, id, split, family, yaw, pitch, roll, distance
       info.json        size, counts, joint and stick names, the left/right rule, the generator's version
       sheet_<kind>.png 8 x 8 contact sheets
 
 Rows are train, then val, then test. Sample i is drawn from its own generator, seeded by (seed, split, i), so any
-sample can be re-drawn alone, and changing the test count never changes a training image.
+sample can be re-drawn alone, and changing the test count never changes a training image. The drawn figure has a
+generator of its own (seeded the same way plus a salt) and its own style per split (`render.drawn.train` for
+training, `render.drawn.held_out` for validation and test), so its settings never change the other kinds.
 """
 
 from __future__ import annotations
@@ -30,13 +34,17 @@ from synth.pose import figure as posegen
 from synth.pose import skeleton
 from synth.sheet import tile
 
-VERSION = 1  # bump when a change to the renderer changes its images
+VERSION = 2  # bump when a change to the renderer changes its images
 SPLITS = ("train", "val", "test")
+ONE_COLOUR = ("drawn",)  # kinds whose left and right follow the one-colour rule
 _SPLIT_SEED = {"train": 0, "val": 1, "test": 2}
 
 
-def sample_rng(seed: int, split: str, i: int) -> np.random.Generator:
-    return np.random.default_rng([seed, 0x9053, _SPLIT_SEED[split], i])
+DRAWN_SALT = 0xD4A
+
+
+def sample_rng(seed: int, split: str, i: int, salt: int | None = None) -> np.random.Generator:
+    return np.random.default_rng([seed, 0x9053, _SPLIT_SEED[split], i] + ([] if salt is None else [salt]))
 
 
 def render_one(seed: int, split: str, i: int, p: RenderParams) -> tuple[dict, dict]:
@@ -44,7 +52,9 @@ def render_one(seed: int, split: str, i: int, p: RenderParams) -> tuple[dict, di
     rng = sample_rng(seed, split, i)
     pose = skeleton.sample_pose(rng, str(rng.choice(p.families)))
     cam = skeleton.sample_camera(rng, p.max_yaw, p.back_view)
-    out = posegen.render_sample(pose, cam, p.size, p.supersample, rng)
+    style = p.drawn.train if split == "train" else p.drawn.held_out
+    drawn = (style, sample_rng(seed, split, i, DRAWN_SALT))
+    out = posegen.render_sample(pose, cam, p.size, p.supersample, rng, drawn)
     out["points3d"] = pose.points3d().astype(np.float32)
     meta = {
         "family": pose.family,
@@ -64,6 +74,7 @@ def _render_chunk(args: tuple[int, str, int, int, RenderParams]) -> tuple[dict[s
         "stick": np.empty((n, s, s, 3), np.uint8),
         "projection": np.empty((n, s, s), np.uint8),
         "sketch": np.empty((n, s, s), np.uint8),
+        "drawn": np.empty((n, s, s, 3), np.uint8),
         "joints": np.empty((n, len(skeleton.JOINTS), 2), np.float32),
         "points3d": np.empty((n, len(skeleton.ALL_POINTS), 3), np.float32),
     }
@@ -91,6 +102,7 @@ def render_sets(p: RenderParams, seed: int, out: Path, workers: int = 0) -> dict
         "stick": np.lib.format.open_memmap(out / "stick.npy", "w+", np.uint8, (total, s, s, 3)),
         "projection": np.lib.format.open_memmap(out / "projection.npy", "w+", np.uint8, (total, s, s)),
         "sketch": np.lib.format.open_memmap(out / "sketch.npy", "w+", np.uint8, (total, s, s)),
+        "drawn": np.lib.format.open_memmap(out / "drawn.npy", "w+", np.uint8, (total, s, s, 3)),
         "joints": np.lib.format.open_memmap(out / "joints.npy", "w+", np.float32, (total, len(skeleton.JOINTS), 2)),
         "points3d": np.lib.format.open_memmap(
             out / "points3d.npy", "w+", np.float32, (total, len(skeleton.ALL_POINTS), 3)
@@ -134,6 +146,8 @@ def render_sets(p: RenderParams, seed: int, out: Path, workers: int = 0) -> dict
         "sticks": [list(st) for st in skeleton.STICKS],
         "points3d": list(skeleton.ALL_POINTS),
         "left_right": "left_* is the character's own left, whatever the camera (front view: the image's right)",
+        "left_right_drawn": "drawn figures are read as facing the viewer: the arm whose shoulder is further right "
+        "in the image is the left arm, the leg whose knee is further right the left leg",
         "coordinates": "pixels, x right, y down, pixel centres at integers",
     }
     (out / "info.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
@@ -172,7 +186,7 @@ class PoseSet:
         return np.array([int(r["index"]) for r in self.meta if split is None or r["split"] == split], np.int64)
 
     def array(self, name: str) -> np.ndarray:
-        if name not in ("stick", "projection", "sketch", "joints", "points3d"):
+        if name not in (*posegen.KINDS, "joints", "points3d"):
             raise ValueError(f"unknown pose-set array {name!r}")
         arr = np.load(self.root / f"{name}.npy", mmap_mode="r", allow_pickle=False)
         if len(arr) != len(self.meta):
@@ -180,13 +194,14 @@ class PoseSet:
         return arr
 
     def split(self, split: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
-        """(images uint8 [n, S, S, 3] (grey kinds repeated to 3 channels), joints float32 [n, 11, 2])."""
+        """(images uint8 [n, S, S, 3] (grey kinds repeated to 3 channels), joints float32 [n, 11, 2]); the drawn
+        kind's joints follow the one-colour left/right rule (skeleton.canonical_left_right)."""
         idx = self.rows(split)
         x = np.asarray(self.array(kind)[idx[0] : idx[-1] + 1]) if len(idx) else np.zeros((0, self.size, self.size))
         if x.ndim == 3:
             x = np.repeat(x[..., None], 3, axis=3)
         y = np.asarray(self.array("joints")[idx[0] : idx[-1] + 1]) if len(idx) else np.zeros((0, 11, 2))
-        return x, y
+        return x, skeleton.canonical_left_right(y) if kind in ONE_COLOUR else y
 
 
 def main() -> None:

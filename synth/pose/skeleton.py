@@ -7,6 +7,11 @@ pixels of the image it belongs to, x to the right, y down.
 **Left/right rule:** `left_*` is the character's own left, whatever the camera. Seen from the front (camera yaw 0)
 the character's left is on the image's right; seen from the back, on the image's left.
 
+**One-colour rule** (`canonical_left_right`): a figure drawn in one colour does not say which way it faces, so its
+joints are labelled as if it faced the viewer: of the two arms, the one whose shoulder lies further right in the
+image is the left arm (left_shoulder, left_hand); of the two legs, the one whose knee lies further right is the left
+leg (left_knee, left_foot). posenet's targets for such figures and the truth they are scored against both follow it.
+
 The body frame: x = the character's left, y = up, z = the way the character faces; the pelvis at the origin, a
 standing body about 1.7 units tall. Elbows and hips are simulated (the mannequin bends there) but are not joints of
 the 11. A camera turns the body by yaw (about y), pitch (about x) and roll (about the view axis) and projects with
@@ -26,6 +31,23 @@ J = {name: i for i, name in enumerate(JOINTS)}
 STICK_INDEX = tuple((J[a], J[b]) for a, b in STICKS)
 # the image's mirror swaps these joints (for flip augmentation): the character's left becomes its right
 MIRROR = tuple(J[n.replace("left_", "#").replace("right_", "left_").replace("#", "right_")] for n in JOINTS)
+
+_ARM = (J["left_shoulder"], J["left_hand"], J["right_shoulder"], J["right_hand"])
+_LEG = (J["left_knee"], J["left_foot"], J["right_knee"], J["right_foot"])
+
+
+def canonical_left_right(joints: np.ndarray) -> np.ndarray:
+    """Joints [..., 11, 2] relabelled by the one-colour rule (see the module docstring): the arm whose shoulder has
+    the larger x becomes the left arm, the leg whose knee has the larger x the left leg; a tie keeps the labels."""
+    out = np.array(joints, copy=True)
+    for left_a, left_b, right_a, right_b in (_ARM, _LEG):
+        swap = out[..., left_a, 0] < out[..., right_a, 0]
+        for a, b in ((left_a, right_a), (left_b, right_b)):
+            la, ra = out[..., a, :].copy(), out[..., b, :].copy()
+            out[..., a, :] = np.where(swap[..., None], ra, la)
+            out[..., b, :] = np.where(swap[..., None], la, ra)
+    return out
+
 
 # simulated points beyond the 11 (the mannequin's elbows and hips, the face's direction)
 EXTRA = ("left_elbow", "right_elbow", "left_hip", "right_hip", "nose")
