@@ -4,7 +4,8 @@
     GET  /api/info              the served models, their sliders, conditions and model cards
     POST /api/generate          {count, seed, truncation, sliders, conditions, family} -> PNGs (micro-batched)
     POST /api/upscale           an image upload -> the 4x PNG (anime-sr, or anime-srgan with ?model=srgan)
-    POST /api/sketch            {joints: 11 [x, y]} -> stick figure, sketch and the closest 3D-model reference
+    POST /api/sketch            {joints: 11 [x, y]}, or a drawn stick figure ({image: base64} or an upload) that
+                                posenet reads -> the joints, stick figure, sketch and closest 3D-model reference
     POST /api/tag               an image upload -> the tagger's reading per attribute group
     POST /api/restore           a PNG this service made -> the settings stored in it (seed, model, sliders...)
     POST /admin/reload          (Authorization: Bearer $ANIME_ADMIN_TOKEN) load data/deploy again
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import io
 import json
 import os
@@ -33,9 +35,11 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import Depends, FastAPI, File, Header, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from PIL import Image, PngImagePlugin
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from core.names import ATTRIBUTES, JOINTS
 from serve.batching import Batcher, QueueFull
@@ -48,6 +52,8 @@ MAX_COUNT = 16
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_TAG_PIXELS = 1024 * 1024  # an image to tag: at most 1024 x 1024
 MAX_UPSCALE_SIDE = 128  # an image to upscale: at most 128 x 128 (512 x 512 out)
+MAX_DRAWING_PIXELS = 1024 * 1024  # a drawn figure to read joints from: at most 1024 x 1024
+MAX_IMAGE_FIELD = (MAX_UPLOAD_BYTES + 2) // 3 * 4 + 64  # base64 of MAX_UPLOAD_BYTES, plus a data: URL's prefix
 SEED_MAX = 2**31 - 1
 
 
@@ -63,10 +69,41 @@ class GenerateRequest(BaseModel):
 
 
 class SketchRequest(BaseModel):
+    """Exactly one of `joints` (the pose as it is) and `image` (a drawn stick figure for posenet to read)."""
+
     model_config = ConfigDict(extra="forbid")
-    joints: list[tuple[float, float]] = Field(
-        ..., min_length=len(JOINTS), max_length=len(JOINTS), description=f"{', '.join(JOINTS)} in pose pixels"
+    joints: list[tuple[float, float]] | None = Field(
+        None, min_length=len(JOINTS), max_length=len(JOINTS), description=f"{', '.join(JOINTS)} in pose pixels"
     )
+    image: str | None = Field(
+        None,
+        max_length=MAX_IMAGE_FIELD,
+        description="base64 PNG/JPEG/WebP (or a data: URL) of a stick figure drawn in one colour: posenet reads "
+        "its joints (seen as facing the viewer: the arm whose shoulder is further right is the character's left)",
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> SketchRequest:
+        if (self.joints is None) == (self.image is None):
+            raise ValueError("send either joints or image")
+        return self
+
+
+SKETCH_BODY = {  # the route reads JSON or a multipart upload itself: its OpenAPI body, written out
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": SketchRequest.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary", "description": "a drawn figure"}},
+                    "required": ["file"],
+                }
+            },
+        },
+    }
+}
 
 
 class Image64(BaseModel):
@@ -96,7 +133,11 @@ def b64(img: np.ndarray, meta: dict | None = None) -> str:
 
 async def read_image(upload: UploadFile, max_pixels: int) -> tuple[np.ndarray, Image.Image]:
     """An uploaded PNG/JPEG/WebP as uint8 RGB, refused (413/415/422) before decoding when too large or not an image."""
-    data = await upload.read(MAX_UPLOAD_BYTES + 1)
+    return decode_image(await upload.read(MAX_UPLOAD_BYTES + 1), max_pixels)
+
+
+def decode_image(data: bytes, max_pixels: int) -> tuple[np.ndarray, Image.Image]:
+    """PNG/JPEG/WebP bytes (an upload's, or a base64 field's) as uint8 RGB, refused like an upload."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise HTTPException(413, f"upload over {MAX_UPLOAD_BYTES} bytes")
     if not data:
@@ -116,6 +157,31 @@ async def read_image(upload: UploadFile, max_pixels: int) -> tuple[np.ndarray, I
     except (OSError, ValueError) as err:
         raise HTTPException(422, f"not a readable image ({type(err).__name__})") from None
     return rgb, im
+
+
+async def _sketch_input(request: Request) -> tuple[np.ndarray | None, list | None]:
+    """(the drawn figure of a /api/sketch request as uint8 RGB, None) for an upload `file` or a JSON `image`;
+    (None, the joints) for JSON `joints`. Refusals in the service's one error shape."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=4)
+        upload = form.get("file")
+        if not isinstance(upload, StarletteUpload):
+            raise RequestValidationError([{"loc": ("body", "file"), "msg": "an image upload is required"}])
+        return (await read_image(upload, MAX_DRAWING_PIXELS))[0], None
+    try:
+        req = SketchRequest.model_validate_json(await request.body())
+    except ValidationError as err:
+        raise RequestValidationError(
+            [{"loc": ("body", *e["loc"]), "msg": e["msg"]} for e in err.errors(include_url=False)]
+        ) from None
+    if req.joints is not None:
+        return None, req.joints
+    text = req.image.split(",", 1)[1] if req.image.startswith("data:") else req.image
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        raise HTTPException(422, "image: not base64") from None
+    return decode_image(data, MAX_DRAWING_PIXELS)[0], None
 
 
 UPLOAD_ROUTES = ("/api/upscale", "/api/tag", "/api/restore", "/api/sketch")
@@ -281,19 +347,37 @@ def create_app(
             meta = {}
         return Response(png_bytes(big[0], {**meta, "upscaled": model}), media_type="image/png")
 
-    @app.post("/api/sketch")
-    def sketch(req: SketchRequest) -> dict:
+    @app.post("/api/sketch", openapi_extra=SKETCH_BODY)
+    async def sketch(request: Request) -> dict:
+        """A pose -> its stick figure, sketch and closest 3D-model reference. The pose is `joints`, or the joints
+        posenet reads from a drawn figure: JSON `image` (base64) or a multipart upload `file`, within the upload
+        limits. The answer's `joints` are the pose used: for a drawing, pixels of the pose size over the picture
+        padded to a square, left and right as for a figure facing the viewer."""
         m = models()
         if m.pose2sketch is None:
             raise HTTPException(422, "no pose -> sketch model deployed")
         size = int(m.pose2sketch.config["size"])
-        joints = np.array(req.joints, np.float64)  # checked before the float32 cast, which would overflow
-        if not np.isfinite(joints).all() or (joints < -size).any() or (joints > 2 * size).any():
-            raise HTTPException(422, f"joints are pixel coordinates of a {size} x {size} canvas")
+        rgb, given = await _sketch_input(request)
+        if rgb is not None:
+            if m.posenet is None:
+                raise HTTPException(422, "no posenet deployed to read a drawing; send joints")
+            from models.pose.drawing import NoDrawing
+
+            try:
+                joints = await asyncio.to_thread(m.read_drawing, rgb)
+            except NoDrawing as err:
+                raise HTTPException(422, f"no stick figure found: {err}") from None
+            joints = joints * (size / int(m.posenet.config["size"]))
+        else:
+            joints = np.array(given, np.float64)  # checked before the float32 cast, which would overflow
+            if not np.isfinite(joints).all() or (joints < -size).any() or (joints > 2 * size).any():
+                raise HTTPException(422, f"joints are pixel coordinates of a {size} x {size} canvas")
         joints = joints.astype(np.float32)
-        out = m.sketch(joints)
+        out = await asyncio.to_thread(m.sketch, joints)
         return {
             "size": size,
+            "source": "image" if rgb is not None else "joints",
+            "joints": [[round(float(x), 2), round(float(y), 2)] for x, y in joints],
             "stick": b64(out["stick"]),
             "sketch": b64(np.repeat(out["sketch"][..., None], 3, axis=2)),
             "reference": b64(np.repeat(out["reference"][..., None], 3, axis=2))

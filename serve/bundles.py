@@ -3,8 +3,9 @@
 A bundle is what the registry holds for the champion version: `model.safetensors` + `config.json` (every network),
 plus arrays: `conditions.safetensors` (DCGAN's training combinations), `sliders.safetensors` + `sliders.json`
 (StyleGAN's attribute directions), `index.npz` + `index.json` + `references.npy` (posenet's retrieval index and the
-3D-model projections it points at), `arrays.npz` (the linear tagger). `card.json` is the model card. Loading reads
-safetensors, JSON and `np.load(..., allow_pickle=False)` only.
+3D-model projections it points at; posenet also reads the joints of a drawn stick figure, `read_drawing`),
+`arrays.npz` (the linear tagger). `card.json` is the model card. Loading reads safetensors, JSON and
+`np.load(..., allow_pickle=False)` only.
 
     models = Models.load(Path("data/deploy"))     # what the service serves
     models.generate([7, 8, 9, 10], "stylegan", psi=0.7, sliders={"smile=yes": 0.5})   # uint8 [4, S, S, 3]
@@ -243,6 +244,14 @@ class Models:
                     out["reference"] = self.references[r]
         return out
 
+    def read_drawing(self, image: np.ndarray) -> np.ndarray:
+        """A picture of a stick figure (uint8 [H, W, 3]) -> posenet's 11 joints [11, 2] in pixels of the pose size
+        over the picture padded to a square (models/pose/drawing.py); NoDrawing when it holds no figure."""
+        from models.pose.drawing import read_drawing
+
+        with self.lock:
+            return read_drawing(self.posenet, image)
+
     def tag(self, image: np.ndarray) -> dict:
         """uint8 [H, W, 3] -> per group the read value and its probability (the tagger's own size)."""
         import cv2
@@ -279,6 +288,7 @@ class Models:
             "generators": gens,
             "upscalers": list(self.upscalers),
             "pose2sketch": self.pose2sketch is not None,
+            "posenet": self.posenet is not None,
             "joints": list(JOINTS),
             "pose_size": int(self.pose2sketch.config["size"]) if self.pose2sketch is not None else None,
             "tagger": self.tagger is not None,
