@@ -400,6 +400,13 @@ class ReaderParams(Section):
     label_smoothing: float = Field(ge=0, lt=1)
 
 
+class DcganSliderParams(Section):
+    """DCGAN's attribute sliders (models/gan/sliders.py): latents and conditions scored per split."""
+
+    val: int = Field(ge=4)
+    test: int = Field(ge=4)  # control_success reported (500 or more for a steady figure)
+
+
 class DcganParams(GanEngineParams):
     """The DCGAN family (`anime-dcgan`, models/gan/), trained by the adversarial engine (models/engine/gan.py)."""
 
@@ -416,6 +423,7 @@ class DcganParams(GanEngineParams):
     reader: ReaderParams
     transfer: TransferParams
     eval: GanEvalParams
+    sliders: DcganSliderParams
 
     @field_validator("sizes")
     @classmethod
@@ -487,7 +495,7 @@ class SliderParams(Section):
 
     fit: int = Field(ge=20)  # labelled by the pinned extractor, one linear SVM per tag
     val: int = Field(ge=4)  # raw or orthogonalised direction, per tag
-    test: int = Field(ge=4)  # control_success reported (the issue: at least 500)
+    test: int = Field(ge=4)  # control_success reported (500 or more for a steady figure)
     C: float = Field(gt=0)  # LinearSVC's
 
 

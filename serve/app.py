@@ -62,7 +62,11 @@ class GenerateRequest(BaseModel):
     count: int = Field(4, ge=1, le=MAX_COUNT, description="images; seeds seed, seed+1, ...")
     seed: int = Field(0, ge=0, le=SEED_MAX - MAX_COUNT)
     truncation: float = Field(1.0, ge=0.0, le=1.0, description="psi: 1 = no truncation")
-    sliders: dict[str, float] = Field(default_factory=dict, description="StyleGAN sliders, -1..1 (= -3..3 sigma)")
+    sliders: dict[str, float] = Field(
+        default_factory=dict,
+        description="one per tag, within its range (/api/info): StyleGAN -1..1 (= -3..3 sigma along its direction); "
+        "DCGAN 0..1 from the character's value to the tag, a yes/no group's -1..1",
+    )
     conditions: dict[str, str] = Field(default_factory=dict, description="DCGAN: attribute group -> value")
     family: str | None = Field(None, description="dcgan or stylegan; default: the best by the evaluate stage")
     upscale: bool = Field(False, description="also return each image 4x upscaled (anime-sr)")
@@ -283,8 +287,10 @@ def create_app(
         unknown = sorted(set(req.sliders) - set(g.sliders))
         if unknown:
             raise HTTPException(422, f"{family} has no slider {unknown[0]!r}; it has: {', '.join(g.sliders) or 'none'}")
-        if any(not -1.0 <= v <= 1.0 for v in req.sliders.values()):
-            raise HTTPException(422, "slider values are between -1 and 1")
+        for name, v in req.sliders.items():
+            lo, hi = g.ranges[name]
+            if not lo <= v <= hi:
+                raise HTTPException(422, f"slider {name} of {family} goes from {lo:g} to {hi:g}, not {v}")
         if req.conditions and not g.conditional:
             raise HTTPException(422, f"{family} does not take conditions; use sliders")
         for group, value in req.conditions.items():

@@ -40,7 +40,11 @@ def _json(path: Path) -> dict:
 
 @dataclass
 class Generator:
-    """DCGAN or StyleGAN behind one interface: sample(count, seed, psi, sliders, conditions) -> uint8 [n, S, S, 3]."""
+    """DCGAN or StyleGAN behind one interface: sample(count, seed, psi, sliders, conditions) -> uint8 [n, S, S, 3].
+
+    Both have one slider per tag: StyleGAN's move w along a direction (+-1 = +-step_sigmas standard deviations),
+    DCGAN's blend a group's condition embedding from the character's value towards the tag (models/gan/sliders.py).
+    `ranges` and `control_success` (the bundle's test figure per slider) are what the page shows beside each."""
 
     family: str
     net: torch.nn.Module
@@ -49,10 +53,12 @@ class Generator:
     directions: dict[str, np.ndarray] = field(default_factory=dict)  # StyleGAN: unit directions in W
     sigma: dict[str, float] = field(default_factory=dict)
     step_sigmas: float = 3.0
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    control_success: dict[str, float] = field(default_factory=dict)
 
     @property
     def sliders(self) -> list[str]:
-        return list(self.directions)
+        return list(self.ranges)
 
     @property
     def conditional(self) -> bool:
@@ -96,6 +102,10 @@ class Generator:
         z = torch.cat([torch.randn(1, self.net.nz, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
         if psi != 1.0:  # the truncation trick for a Gaussian prior: shrink z towards its mean (0)
             z = z * psi
+        if sliders and cond is not None:
+            from models.gan.sliders import soft_condition
+
+            return to_uint8(self.net(z, cond, soft_condition(cond, sliders)))
         return to_uint8(self.net(z, cond))
 
 
@@ -149,7 +159,16 @@ class Models:
             net = _load(DcganG, root / "dcgan")
             cond = root / "dcgan" / "conditions.safetensors"
             prior = ConditionPrior.load(cond) if cond.exists() else None
-            gens["dcgan"] = Generator("dcgan", net, int(net.config["size"]), prior)
+            ranges, success = {}, {}
+            if net.conditional:
+                from models.gan.sliders import ranges as dcgan_ranges
+
+                ranges = dcgan_ranges()
+                doc = _json(root / "dcgan" / "sliders.json") if (root / "dcgan" / "sliders.json").exists() else {}
+                success = _figures(doc.get("control_success_by_tag"), ranges)
+            gens["dcgan"] = Generator(
+                "dcgan", net, int(net.config["size"]), prior, ranges=ranges, control_success=success
+            )
         if "stylegan" in families:
             from safetensors.torch import load_file
 
@@ -168,7 +187,15 @@ class Models:
             sigma = {n: float(arrays["sigma"][i]) for i, n in enumerate(names)}
             size = int(_json(folder / "config.json")["size"])
             gens["stylegan"] = Generator(
-                "stylegan", net, size, None, directions, sigma, float(doc.get("step_sigmas", 3.0))
+                "stylegan",
+                net,
+                size,
+                None,
+                directions,
+                sigma,
+                float(doc.get("step_sigmas", 3.0)),
+                {n: (-1.0, 1.0) for n in names},
+                _figures(doc.get("control_success_by_tag"), directions),
             )
         ups = {}
         for f in ("sr", "srgan"):
@@ -278,6 +305,8 @@ class Models:
             f: {
                 "size": g.size,
                 "sliders": g.sliders,
+                "slider_ranges": {n: list(r) for n, r in g.ranges.items()},
+                "control_success_by_tag": g.control_success,
                 "conditional": g.conditional,
                 "conditions": dict(ATTRIBUTES) if g.conditional else {},
             }
@@ -295,6 +324,17 @@ class Models:
             "cards": self.cards,
             "deployed": self.deployed,
         }
+
+
+def _figures(doc: object, names) -> dict[str, float]:
+    """A bundle's control_success per slider (sliders.json), the finite numbers in [0, 1] of known sliders only."""
+    if not isinstance(doc, dict):
+        return {}
+    return {
+        k: float(v)
+        for k, v in doc.items()
+        if k in names and isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0
+    }
 
 
 def check_safetensors(path: Path) -> None:

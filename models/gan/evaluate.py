@@ -23,13 +23,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.names import GROUPS
+from core.names import ATTRIBUTES, GROUPS
 from models import metrics
 from models.metrics.tags import cond_accuracy_by_group
 from models.tagger.extractor import Judge
 
 # sample(n, cond or None, seed) -> uint8 [n, S, S, 3]; cond [n, groups] with -1 where a group is not asked for
 Sampler = Callable[[int, np.ndarray | None, int], np.ndarray]
+
+
+def slider_tags() -> list[tuple[str, str, int]]:
+    """(tag, group, class index) of every attribute slider, for every family: a yes/no group once (`glasses=yes`),
+    a group of other values once per value (`hair_color=red`)."""
+    out = []
+    for g in GROUPS:
+        values = list(ATTRIBUTES[g])
+        if values == ["no", "yes"]:
+            out.append((f"{g}=yes", g, 1))
+        else:
+            out += [(f"{g}={v}", g, k) for k, v in enumerate(values)]
+    return out
 
 
 @dataclass
@@ -83,7 +96,7 @@ def conditional_scores(judge: Judge, ref: Reference, sample: Sampler, seed: int)
         "cond_accuracy": metrics.get("cond_accuracy").fn(requested, reads),
         "cond_accuracy_by_group": by_group,
         "tagger_accuracy_by_group": tagger,
-        # the issue's per-group bar: cond_accuracy >= 0.9 x the tagger's own accuracy on real images
+        # the per-group bar: cond_accuracy >= 0.9 x the tagger's own accuracy on real images
         "cond_vs_tagger_by_group": {g: by_group[g] / max(tagger[g], 1e-9) for g in by_group},
     }
 

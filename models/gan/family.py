@@ -2,7 +2,10 @@
 
 For each size of `dcgan.sizes` (the first is the headline): one conditional DCGAN (it also samples unconditionally,
 models/gan/net.py) trained by the engine, scored on validation and test (models/gan/evaluate.py), registered as an
-`anime-dcgan` version (role=dcgan) with its lineage, loss curves and sample grids in its MLflow run. Beside it:
+`anime-dcgan` version (role=dcgan) with its lineage, loss curves and sample grids in its MLflow run; its attribute
+sliders (models/gan/sliders.py: one per tag, between the condition embeddings) scored by `control_success` on
+`dcgan.sliders.val` and `.test` latents by the judge tagger, the test figure per tag kept in the bundle's
+sliders.json for the page. Beside it:
 
 - `pca_gaussian`: the baseline (models/gan/pca.py), its component count chosen on validation, registered
   (role=pca_gaussian);
@@ -13,7 +16,8 @@ models/gan/net.py) trained by the engine, scored on validation and test (models/
   registered (role=transfer, role=transfer_scratch).
 
 Returns the figures of metrics/dcgan.json. The interface every family of the `train` stage gives (stages/train.py):
-`SECTION`, `INPUTS`, `load(params, paths)`, `run(params, data, judge, inputs, out, world)`, `sheet(out)`, `summary(figures)`.
+`SECTION`, `INPUTS`, `load(params, paths)`, `run(params, data, judge, inputs, out, world, units)`, `sheet(out)`,
+`summary(figures)`.
 """
 
 from __future__ import annotations
@@ -33,14 +37,14 @@ from core.names import ATTRIBUTES, GROUPS
 from core.params import Params
 from models.engine import bundle, distributed, gan, tracked
 from models.engine.gan import to_uint8
-from models.gan import evaluate
+from models.gan import evaluate, sliders
 from models.gan.conditions import ConditionPrior
 from models.gan.net import MODEL, Generator
 from models.gan.pca import PcaGaussian
 from models.gan.train import build
 
 SECTION = "dcgan"
-INPUTS = ("data", "labels", "auto_tags")  # keys of stages/train.PATHS
+INPUTS = ("data", "labels", "auto_tags", "judge_tagger")  # keys of stages/train.PATHS
 SECTIONS = [SECTION]
 
 
@@ -50,9 +54,10 @@ class SplitData:
     labels: np.ndarray  # [N, groups] conditions (-1 unknown)
 
 
-def load(params: Params, paths: dict[str, Path]) -> tuple[dict[int, dict[str, SplitData]], dict]:
-    """({size: {split: SplitData}}, what the stage records of the data): the ingest shards of every size with their
-    conditions (the `label` stage's tags, the tagger's auto-tags where an image has none)."""
+def load(params: Params, paths: dict[str, Path]) -> tuple[dict, dict]:
+    """({"images": {size: {split: SplitData}}, "judge": the slider judge}, what the stage records of the data): the
+    ingest shards of every size with their conditions (the `label` stage's tags, the tagger's auto-tags where an
+    image has none), and the tagger stage's judge CNN that scores the sliders (models/gan/sliders.py)."""
     from core.errors import BadInput
     from dataset.shards import ImageShards
     from models.gan.conditions import conditions, read_auto_tags
@@ -60,6 +65,7 @@ def load(params: Params, paths: dict[str, Path]) -> tuple[dict[int, dict[str, Sp
 
     sizes = params.dcgan.sizes
     try:
+        judge = _judge(paths["judge_tagger"])
         tags, auto = read_tags(paths["labels"]), read_auto_tags(paths["auto_tags"])
         out: dict[int, dict] = {}
         counts: dict[str, int] = {}
@@ -80,7 +86,18 @@ def load(params: Params, paths: dict[str, Path]) -> tuple[dict[int, dict[str, Sp
             raise BadInput(
                 f"{paths['data']}: the {split} split has {len(d.images)} images; a generator needs at least 8"
             )
-    return out, {"train_images": len(out[sizes[0]]["train"].images), "conditions_by_origin": counts}
+    return {"images": out, "judge": judge}, {
+        "train_images": len(out[sizes[0]]["train"].images),
+        "conditions_by_origin": counts,
+    }
+
+
+def _judge(folder: Path) -> evaluate.Judge:
+    """The tagger stage's judge CNN (another seed than the pinned extractor) with its validation thresholds."""
+    from models.tagger.net import TaggerNet
+
+    net = TaggerNet.load(folder)
+    return evaluate.Judge(net, json.loads((Path(folder) / "config.json").read_text()).get("thresholds", {}), "judge")
 
 
 def sheet(out: Path) -> np.ndarray:
@@ -95,7 +112,8 @@ def summary(figures: dict) -> str:
     return (
         f"test fd_tagger {head['fd_tagger']} (pca_gaussian {figures['pca_gaussian']['fd_tagger']}, floor "
         f"{figures['floor']['fd_tagger']}), precision {head['precision']}, recall {head['recall']}, tag_tv "
-        f"{head['tag_tv']}, cond_accuracy {head['cond_accuracy']}; version {head['version']}"
+        f"{head['tag_tv']}, cond_accuracy {head['cond_accuracy']}, control_success {head.get('control_success')}; "
+        f"version {head['version']}"
     )
 
 
@@ -121,6 +139,21 @@ def sampler(G: Generator, prior: ConditionPrior | None, batch: int = 256) -> eva
         return np.concatenate(out)
 
     return sample
+
+
+def _sliders(params: Params, G: Generator, prior: ConditionPrior, judge: evaluate.Judge) -> dict:
+    """control_success of every slider (models/gan/sliders.py) on validation and test latents and conditions."""
+    t0 = time.perf_counter()
+    p = params.dcgan.sliders
+    val = sliders.control_success(G, prior, judge, p.val, params.seed + 11)
+    test = sliders.control_success(G, prior, judge, p.test, params.seed + 12)
+    return {
+        "control_success": float(np.mean(list(test.values()))),
+        "control_success_by_tag": test,
+        "val_control_success": float(np.mean(list(val.values()))),
+        "val_control_success_by_tag": val,
+        "sliders_seconds": time.perf_counter() - t0,
+    }
 
 
 def _score(judge, refs: dict, sample: evaluate.Sampler, seed: int, conditional: bool) -> dict:
@@ -179,20 +212,20 @@ def _save(task, result, prior: ConditionPrior, folder: Path, role: str, extra: d
 
 def run(
     params: Params,
-    data: dict[int, dict[str, SplitData]],
+    data: dict,
     judge: evaluate.Judge,
     inputs: list[str],
     out: Path,
     world: distributed.World,
     units: tracking.Units,
 ) -> dict:
-    """Train and score every size; `data[size][split]`. Only rank 0 logs, scores and registers; a unit that an
+    """Train and score every size; `data["images"][size][split]`. Only rank 0 logs, scores and registers; a unit that an
     earlier attempt of the stage registered is taken from the registry (`units`) by every rank, not trained again."""
     p = params.dcgan
     ckpt_root = checkpoint.ROOT / "gan"
     figures: dict = {}
     for i, size in enumerate(p.sizes):
-        d = data[size]
+        d = data["images"][size]
         key = checkpoint.key(p.model_dump(), size, params.seed, [tracking.dvc_md5(x) for x in inputs])
         folder = ckpt_root / f"dcgan-{size}-{key}"
         section = "dcgan" if i == 0 else f"dcgan_{size}"
@@ -218,9 +251,14 @@ def run(
                 seconds = time.perf_counter() - t0
                 prior = ConditionPrior.fit(d["train"].labels)
                 scores = _score(judge, refs, sampler(result.g_ema, prior), params.seed, result.g_ema.conditional)
+                if result.g_ema.conditional:
+                    scores.update(_sliders(params, result.g_ema, prior, data["judge"]))
                 _log_scores(scores)
                 bundle_dir = out / unit
                 _save(task, result, prior, bundle_dir, "dcgan", {"extractor_version": judge.version})
+                if result.g_ema.conditional:
+                    doc = {"control_success_by_tag": scores["control_success_by_tag"], "ranges": sliders.ranges()}
+                    (bundle_dir / "sliders.json").write_text(json.dumps(doc, indent=1) + "\n")
                 files = []
                 if i == 0:  # the contact sheet's samples
                     np.save(out / "samples.npy", sampler(result.g_ema, prior)(64, None, params.seed + 5))

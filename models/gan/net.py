@@ -109,12 +109,18 @@ class Generator(nn.Module):
     def conditional(self) -> bool:
         return len(self.embeds) > 0
 
-    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        """z [B, nz], cond [B, groups] (None: unconditional) -> images [B, 3, S, S] in [-1, 1]."""
+    def forward(
+        self, z: torch.Tensor, cond: torch.Tensor | None = None, soft: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """z [B, nz], cond [B, groups] (None: unconditional) -> images [B, 3, S, S] in [-1, 1]. `soft` (the sliders,
+        models/gan/sliders.py): per group, weights [B, values + 1] over its embedding rows, in place of `cond`."""
         if self.conditional:
-            if cond is None:
-                cond = null_condition(len(z)).to(z.device)
-            c = torch.cat([e(cond[:, i]) for i, e in enumerate(self.embeds)], dim=1)
+            if soft is not None:
+                c = torch.cat([w.to(e.weight.dtype) @ e.weight for w, e in zip(soft, self.embeds, strict=True)], dim=1)
+            else:
+                if cond is None:
+                    cond = null_condition(len(z)).to(z.device)
+                c = torch.cat([e(cond[:, i]) for i, e in enumerate(self.embeds)], dim=1)
             z = torch.cat([z, c], dim=1)
         if not self.config["cond_bn"]:
             return self.main(z[:, :, None, None])

@@ -11,7 +11,8 @@ and test, N = `stylegan.samples`, truncation psi = 1), then its attribute slider
   stage's second seed, with its own validation thresholds).
 
 The bundle holds the generator (model.safetensors, config.json) and the sliders as arrays (sliders.safetensors:
-directions [tags, w_dim] and sigma [tags]; sliders.json: the tag names, which variant each is, the skipped tags).
+directions [tags, w_dim] and sigma [tags]; sliders.json: the tag names, which variant each is, the skipped tags, the
+test control_success per tag).
 """
 
 from __future__ import annotations
@@ -93,7 +94,13 @@ def save_sliders(folder: Path, found: dict) -> None:
         "sigma": torch.tensor([found["sigma"][n] for n in names], dtype=torch.float32),
     }
     save_file(tensors, str(folder / "sliders.safetensors"))
-    doc = {"tags": names, "variant": found["which"], "skipped": found["skipped"], "step_sigmas": sliders.STEP_SIGMAS}
+    doc = {
+        "tags": names,
+        "variant": found["which"],
+        "skipped": found["skipped"],
+        "step_sigmas": sliders.STEP_SIGMAS,
+        "control_success_by_tag": found["test"],  # shown beside each slider on the page
+    }
     (folder / "sliders.json").write_text(json.dumps(doc, indent=1) + "\n")
 
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.names import ATTRIBUTES, GROUPS
+from core.names import GROUPS
+from models.gan.evaluate import slider_tags
 from models.stylegan.net import Generator
 from models.stylegan.train import render
 from models.tagger.extractor import Judge
@@ -32,16 +33,7 @@ MIN_PER_SIDE = 10
 STEP_SIGMAS = 3.0
 
 
-def tags() -> list[tuple[str, str, int]]:
-    """(tag name, group, class index) of every slider: yes/no groups once, other groups per value."""
-    out = []
-    for g in GROUPS:
-        values = list(ATTRIBUTES[g])
-        if values == ["no", "yes"]:
-            out.append((f"{g}=yes", g, 1))
-        else:
-            out += [(f"{g}={v}", g, k) for k, v in enumerate(values)]
-    return out
+tags = slider_tags  # one slider per tag, the same for every family (models/gan/evaluate.py)
 
 
 def fit(ws: np.ndarray, reads: dict[str, np.ndarray], C: float, seed: int) -> tuple[dict, dict]:

@@ -153,7 +153,8 @@ def test_a_retry_takes_the_size_an_earlier_attempt_registered(tmp_path, smoke_in
     (work / "docs").mkdir(parents=True)
     cmd = [sys.executable, "-m", "stages.train", "--family", "dcgan", "--params", str(params)]
     cmd += ["--data", str(smoke_ingest), "--labels", str(files["labels"]), "--auto-tags", str(files["auto_tags"])]
-    cmd += ["--pin", str(pin), "--out", str(work / "out"), "--metrics", str(work / "m.json")]
+    cmd += ["--pin", str(pin), "--judge-tagger", str(tmp_path / "judge")]
+    cmd += ["--out", str(work / "out"), "--metrics", str(work / "m.json")]
     blink = Blinker(mlflow_server.removeprefix("http://"), down_after=1)
     env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_TRACKING_URI": blink.url}
     env.update({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"})

@@ -100,6 +100,24 @@ def test_generate_is_deterministic_per_seed_and_carries_its_settings(client):
     assert _decode(up["upscaled"][0]["png"])[0].shape == (128, 128, 3)
 
 
+def test_dcgan_sliders_move_between_the_value_and_the_tag(client):
+    info = client.get("/api/info").json()["generators"]
+    dc = info["dcgan"]
+    assert len(dc["sliders"]) == 19 and dc["slider_ranges"]["glasses=yes"] == [-1.0, 1.0]
+    assert dc["slider_ranges"]["hair_color=red"] == [0.0, 1.0]
+    assert dc["control_success_by_tag"] == {"smile=yes": 0.81, "hair_color=red": 0.5}
+    assert info["stylegan"]["control_success_by_tag"] == {"smile=yes": 0.25}
+
+    def image(**body) -> np.ndarray:
+        r = client.post("/api/generate", json={"count": 1, "seed": 5, **body})
+        assert r.status_code == 200, r.text
+        return _decode(r.json()["images"][0]["png"])[0]
+
+    start, half, full = (image(sliders={"hair_color=red": v}) for v in (0.0, 0.5, 1.0))
+    assert not np.array_equal(start, half) and not np.array_equal(half, full)
+    assert np.array_equal(image(sliders={"hair_color=red": 0.0}), image())
+
+
 @pytest.mark.parametrize(
     ("body", "status", "says"),
     [
@@ -110,7 +128,9 @@ def test_generate_is_deterministic_per_seed_and_carries_its_settings(client):
         ({"colour": "red"}, 422, "colour"),
         ({"family": "vae"}, 422, "vae"),
         ({"family": "stylegan", "sliders": {"tail=yes": 0.5}}, 422, "no slider 'tail=yes'"),
-        ({"family": "stylegan", "sliders": {"smile=yes": 2}}, 422, "between -1 and 1"),
+        ({"family": "stylegan", "sliders": {"smile=yes": 2}}, 422, "goes from -1 to 1"),
+        ({"sliders": {"hair_color=red": -0.5}}, 422, "hair_color=red of dcgan goes from 0 to 1"),
+        ({"sliders": {"glasses=no": 1}}, 422, "no slider 'glasses=no'"),
         ({"family": "stylegan", "conditions": {"smile": "yes"}}, 422, "does not take conditions"),
         ({"conditions": {"smile": "maybe"}}, 422, "smile='maybe'"),
     ],

@@ -60,6 +60,7 @@ def make_deploy(root: Path, size: int = 32, generator: str = "dcgan", seed: int 
     net = DcganG(size, nz=16, ngf=8, embed=4).eval()
     net.save(f, {"role": "dcgan"})
     ConditionPrior.fit(rng.integers(0, 2, (50, len(GROUPS)))).save(f / "conditions.safetensors")
+    (f / "sliders.json").write_text(json.dumps({"control_success_by_tag": {"smile=yes": 0.81, "hair_color=red": 0.5}}))
     done("dcgan", f, size)
 
     f = root / "stylegan"
@@ -69,7 +70,14 @@ def make_deploy(root: Path, size: int = 32, generator: str = "dcgan", seed: int 
     d = rng.normal(size=(len(names), 16)).astype(np.float32)
     d /= np.linalg.norm(d, axis=1, keepdims=True)
     save_file({"directions": torch.from_numpy(d), "sigma": torch.ones(len(names))}, str(f / "sliders.safetensors"))
-    (f / "sliders.json").write_text(json.dumps({"tags": names, "variant": {}, "skipped": [], "step_sigmas": 3.0}))
+    doc = {
+        "tags": names,
+        "variant": {},
+        "skipped": [],
+        "step_sigmas": 3.0,
+        "control_success_by_tag": {"smile=yes": 0.25},
+    }
+    (f / "sliders.json").write_text(json.dumps(doc))
     done("stylegan", f, size)
 
     for fam in ("sr", "srgan"):

@@ -1,0 +1,106 @@
+"""DCGAN's attribute sliders: one per tag, as StyleGAN's, each moving a character's condition between embeddings.
+
+A DCGAN character is a latent z and a condition: one value per attribute group, drawn from the training combinations
+(models/gan/conditions.py) or asked for. The slider of tag `g=v` at a in (0, 1] gives group g the blend
+(1 - a) e_g(current value) + a e_g(v) of its embedding rows in place of e_g(current value): at 1 the character is
+conditioned on v, in between it moves continuously, and z and the other groups stay as they were. A yes/no group
+has one slider, `g=yes`, from -1 to 1: below zero it moves towards `g=no`. Sliders of one group share it: their
+shares add up, scaled to 1 when they exceed it. `Generator.forward` takes the blends as `soft` weights.
+
+`control_success` is the rule StyleGAN's sliders are scored by (models/stylegan/sliders.py): latents and conditions
+never used for anything else; each slider moved to the end of its range (+1, and -1 for a yes/no group); the judge
+tagger reads the start and the moved image. A move counts where the start is on the other side of the tag (for +1
+the tag is not read at the start, for -1 it is) and succeeds when the tag's reading crosses while no other group's
+reading changes. Success = successes / counted moves, per tag.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.names import ATTRIBUTES, GROUPS
+from models.engine.gan import to_uint8
+from models.gan.conditions import ConditionPrior
+from models.gan.evaluate import slider_tags
+from models.gan.net import Generator
+from models.tagger.extractor import Judge
+
+
+def two_sided(tag: str) -> bool:
+    """A yes/no group's slider (`g=yes`) goes from -1 (towards no) to 1; the others from 0 to 1."""
+    group, value = tag.split("=", 1)
+    return list(ATTRIBUTES[group]) == ["no", "yes"] and value == "yes"
+
+
+def ranges() -> dict[str, tuple[float, float]]:
+    return {name: (-1.0 if two_sided(name) else 0.0, 1.0) for name, _, _ in slider_tags()}
+
+
+def soft_condition(cond: torch.Tensor, sliders: dict[str, float]) -> list[torch.Tensor]:
+    """Per group, weights [B, values + 1] over its embedding rows: the condition `cond` [B, groups] (class indices,
+    the null row where unconditioned) moved by `sliders` {tag: value in its range}."""
+    weights = [F.one_hot(cond[:, i], len(ATTRIBUTES[g]) + 1).float() for i, g in enumerate(GROUPS)]
+    moves: dict[int, list[tuple[int, float]]] = {}
+    lows = ranges()
+    for name, a in sliders.items():
+        if name not in lows or not lows[name][0] <= a <= 1.0:
+            raise ValueError(f"slider {name}={a}: the sliders are {', '.join(lows)} within their ranges")
+        if a == 0:
+            continue
+        group, value = name.split("=", 1)
+        target = ATTRIBUTES[group].index(value if a > 0 else "no")
+        moves.setdefault(GROUPS.index(group), []).append((target, abs(float(a))))
+    for i, shares in moves.items():
+        total = sum(s for _, s in shares)
+        scale = 1.0 / total if total > 1 else 1.0
+        w = weights[i] * (1.0 - min(total, 1.0))
+        for k, s in shares:
+            w[:, k] += s * scale
+        weights[i] = w
+    return weights
+
+
+def conditions_for(prior: ConditionPrior | None, n: int, seed: int) -> torch.Tensor:
+    """[n, groups] class indices, the null row where a group is not conditioned: drawn from the training prior."""
+    null = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])
+    if prior is None:
+        return null.expand(n, -1).clone()
+    y = torch.from_numpy(prior.sample(n, np.random.default_rng(seed)))
+    return torch.where(y < 0, null.expand_as(y), y)
+
+
+@torch.no_grad()
+def _reads(G: Generator, judge: Judge, z: torch.Tensor, cond: torch.Tensor, sliders: dict, batch: int = 256):
+    out = []
+    for i in range(0, len(z), batch):
+        c = cond[i : i + batch]
+        soft = soft_condition(c, sliders) if sliders else None
+        _, r = judge.read(to_uint8(G(z[i : i + batch], c, soft)))
+        out.append(np.stack([r[g] for g in GROUPS], axis=1))
+    return np.concatenate(out)  # [n, groups]
+
+
+def control_success(G: Generator, prior: ConditionPrior | None, judge: Judge, n: int, seed: int) -> dict[str, float]:
+    """Per tag: the share of counted full-range moves that cross the tag the intended way and change no other
+    group's reading (module docstring); n latents and conditions drawn from `seed`, nothing else uses them."""
+    G.eval()
+    z = torch.randn(n, G.nz, generator=torch.Generator().manual_seed(seed))
+    cond = conditions_for(prior, n, seed)
+    start = _reads(G, judge, z, cond, {})
+    out = {}
+    for name, g, k in slider_tags():
+        col = GROUPS.index(g)
+        others = [i for i in range(len(GROUPS)) if i != col]
+        ok = counted = 0
+        for sign in (1.0, -1.0) if two_sided(name) else (1.0,):
+            moved = _reads(G, judge, z, cond, {name: sign})
+            on0, on1 = start[:, col] == k, moved[:, col] == k
+            eligible = ~on0 if sign > 0 else on0
+            crossed = on1 if sign > 0 else ~on1
+            kept = (moved[:, others] == start[:, others]).all(axis=1)
+            counted += int(eligible.sum())
+            ok += int((eligible & crossed & kept).sum())
+        out[name] = ok / counted if counted else 0.0
+    return out
