@@ -195,27 +195,44 @@ def test_moving_a_slider_changes_the_image(browser, server):
     _run(browser, server, slider)
 
 
-def test_choosing_a_dcgan_condition_changes_the_image(browser, server):
-    async def conditions(page: _Page):
+def test_moving_a_dcgan_slider_changes_the_image_at_128_px(browser, server):
+    async def dcgan(page: _Page):
         n = await page.js("window.generations")
         await page.js("const f = document.getElementById('family'); f.value = 'dcgan';"
                       "f.dispatchEvent(new Event('change', {bubbles: true}))")  # fmt: skip
         await page.idle("generations", n)
-        groups = await page.js("[...document.querySelectorAll('select[data-group]')].map(s => s.dataset.group)")
-        assert "glasses" in groups and not await page.js("document.querySelectorAll('input[data-slider]').length")
-        first = await page.js("document.querySelector('#grid img').src")
+        sliders = await page.js(
+            "[...document.querySelectorAll('input[data-slider]')].map(i => [i.dataset.slider, i.min, i.max])"
+        )
+        assert len(sliders) == 19 and ["hair_color=red", "0", "1"] in sliders and ["glasses=yes", "-1", "1"] in sliders
+        assert not await page.js("document.querySelectorAll('select[data-group]').length")  # sliders, not selects
+        # each slider shows its measured control_success (the bundle's figure)
+        shown = await page.js("document.querySelector('[data-control=\"hair_color=red\"]').textContent")
+        assert shown == "steers 50%"
+        # the characters are 128 px by default: the generator's 32 px through anime-sr, downloads included
+        img = "document.querySelector('#grid img')"
+        await page.wait(f"{img}.naturalWidth > 0", what="the first character")
+        assert await page.js(f"[{img}.naturalWidth, {img}.dataset.px]") == [128, "128"]
+        assert (await page.js("document.querySelector('#grid a.button').download")).endswith("-x4-sr.png")
+        first = await page.js(f"{img}.src")
         n = await page.js("window.generations")
-        await page.js("document.querySelector('select[data-group=glasses]').focus()")
-        for _ in range(2):  # real key presses on the closed select: "any" -> the first value -> the second
-            await page.key("ArrowDown", 40)
-        chosen = await page.js("document.querySelector('select[data-group=glasses]').value")
-        assert chosen not in ("", None), chosen
+        await page.js("document.getElementById('slider-hair_color-red').focus()")
+        for _ in range(6):  # real key presses: 6 steps of 0.05
+            await page.key("ArrowRight", 39)
+        assert float(await page.js("document.getElementById('slider-hair_color-red').value")) == pytest.approx(0.3)
         await page.idle("generations", n)
-        after = await page.js("document.querySelector('#grid img').src")
-        assert after != first, "the condition changed but the first character did not"
+        after = await page.js(f"{img}.src")
+        assert after != first, "the slider moved but the first character did not change"
+        # what the page shows is what the API makes at that setting
+        body = {"count": 1, "seed": 0, "truncation": 0.7, "family": "dcgan", "upscale": True,
+                "sliders": {"hair_color=red": 0.3}}  # fmt: skip
+        req = urllib.request.Request(f"{server}/api/generate", data=json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"})  # fmt: skip
+        want = json.loads(urllib.request.urlopen(req, timeout=60).read())["upscaled"][0]["png"]
+        assert after == f"data:image/png;base64,{want}"
         assert await page.js("document.getElementById('status').className") != "error"
 
-    _run(browser, server, conditions)
+    _run(browser, server, dcgan)
 
 
 def test_dragging_a_joint_changes_the_sketch(browser, server):
@@ -258,10 +275,11 @@ def test_dragging_a_joint_changes_the_sketch(browser, server):
 
 
 def test_restore_sets_the_controls_from_a_png(browser, server, tmp_path):
-    req = {"count": 1, "seed": 4321, "truncation": 0.5, "family": "dcgan", "conditions": {"glasses": "yes"}}
+    req = {"count": 1, "seed": 4321, "truncation": 0.5, "family": "dcgan", "sliders": {"smile=yes": -0.4},
+           "conditions": {"glasses": "yes"}, "upscale": True}  # fmt: skip
     r = urllib.request.Request(f"{server}/api/generate", data=json.dumps(req).encode(),
                                headers={"content-type": "application/json"})  # fmt: skip
-    image = json.loads(urllib.request.urlopen(r, timeout=60).read())["images"][0]
+    image = json.loads(urllib.request.urlopen(r, timeout=60).read())["upscaled"][0]  # the 128 px download
     png = tmp_path / "character.png"
     png.write_bytes(base64.b64decode(image["png"]))
     bad = tmp_path / "not-an-image.png"
@@ -278,8 +296,10 @@ def test_restore_sets_the_controls_from_a_png(browser, server, tmp_path):
         await page.idle("generations", n)
         assert await page.js("document.getElementById('seed').value") == str(image["seed"]) == "4321"
         assert await page.js("document.getElementById('family').value") == "dcgan"
-        assert await page.js("document.querySelector('select[data-group=glasses]').value") == "yes"
-        assert await page.js("document.querySelector('select[data-group=smile]').value") == ""
+        assert float(await page.js("document.getElementById('slider-smile-yes').value")) == pytest.approx(-0.4)
+        assert float(await page.js("document.getElementById('slider-hair_color-red').value")) == 0
+        assert "glasses yes" in await page.js("document.getElementById('fixed').textContent")  # the PNG's condition
+        assert await page.js("document.getElementById('big').checked")  # a 128 px download brings 128 px back
         assert float(await page.js("document.getElementById('truncation').value")) == pytest.approx(0.5)
         assert await page.js("document.querySelector('#grid img').dataset.seed") == "4321"
         assert "restored" in await page.js("document.getElementById('status').textContent")
