@@ -10,7 +10,9 @@ validation and test data, sample count, seed and pinned extractor. models/evalua
 winner and `challenger` to the runner-up, recording who (`stage evaluate`) and why on the version.
 
 The generator served by default is the better champion of anime-dcgan and anime-stylegan by validation fd_tagger
-when both are at the same size (`serving.generator` in comparison.json).
+when both are at the same size (`serving.generator` in comparison.json). Its characters go through the anime-sr
+champion as the page shows them (`sr_on_generated`: the extractor's agreement per group between the native and the
+upscaled image, and docs/sr_on_generated.png).
 
 In MLflow, each model gets an `evaluate` run in its family's experiment: the candidate's figures under the training
 runs' names (`val_fd_tagger`, `fd_tagger`, ...), the champion's under `champion/...`, the decision as tags, and
@@ -30,17 +32,18 @@ from pathlib import Path
 import numpy as np
 
 from core import tracking
-from core.atomic import atomic_path, write_json
+from core.atomic import atomic_path, write_bytes, write_json
 from core.errors import BadInput, run_main
 from core.names import JOINTS
 from core.params import Params, load_params
 from models.evaluate import policy, scorers
 from models.promote import promote
 from models.tagger.extractor import PIN, load_judge
-from stages.train import PATHS, rounded
+from stages.train import PATHS, png, rounded
 
 OUT = Path("data/evaluate")
 METRICS = Path("metrics/evaluate.json")
+SR_SHEET = Path("docs/sr_on_generated.png")  # the served generator's characters, native / bicubic / anime-sr
 # model -> (its stage's metrics file, the keys to this run's version in it, MLflow experiment)
 CANDIDATES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "anime-tagger": ("metrics/tagger.json", ("tagger", "chosen_version"), "tagger"),
@@ -141,6 +144,64 @@ def serving_generator(records: dict) -> dict:
     best = min(scores, key=lambda m: (scores[m]["val"]["fd_tagger"], m))
     line = ", ".join(f"{m} {s['val']['fd_tagger']:.4f}" for m, s in scores.items())
     return {"generator": best, "why": f"lowest validation fd_tagger among the champions ({line})"}
+
+
+def _champion_folder(r: dict) -> str:
+    """The downloaded bundle of the version that holds `champion` after this run's decision."""
+    who = r["candidate"] if r["champion"] == r["candidate"]["version"] else r["champion_before"]
+    return who["folder"]
+
+
+SHEET_ROWS = 8
+
+
+def sr_on_generated(records: dict, serving: dict, ctx: scorers.Context) -> tuple[dict | None, np.ndarray | None]:
+    """The upscaler as the page uses it: the served generator's characters (its native size, fixed seeds, psi 1)
+    through the champion of anime-sr. No true large image exists, so the figure is agreement: per attribute group,
+    the share of characters the pinned extractor reads the same at native size and upscaled. Also the contact
+    sheet: native (nearest), bicubic and anime-sr, one row per character."""
+    from models.sr.net import SrNet
+    from models.sr.train import bicubic, upscale
+    from synth.sheet import tile
+
+    gen, sr = serving.get("generator"), records.get("anime-sr")
+    if gen is None or sr is None:
+        return None, None
+    folder = Path(_champion_folder(records[gen]))
+    n, seed = ctx.params.sr.samples, ctx.params.seed + 31
+    if gen == "anime-dcgan":
+        from models.gan.conditions import ConditionPrior
+        from models.gan.family import sampler
+        from models.gan.net import Generator
+
+        cond = folder / "conditions.safetensors"
+        small = sampler(Generator.load(folder), ConditionPrior.load(cond) if cond.exists() else None)(n, None, seed)
+    else:
+        from models.stylegan.net import Generator
+        from models.stylegan.train import sampler
+
+        small = sampler(Generator.load(folder))(n, None, seed)
+    net = SrNet.load(_champion_folder(sr))
+    scale = ctx.params.sr.scale
+    big = upscale(net, small)
+    _, read_small = ctx.judge.read(small)
+    _, read_big = ctx.judge.read(big)
+    by_group = {g: float(np.mean(read_small[g] == read_big[g])) for g in read_small}
+    figures = {
+        "generator": f"{gen}/{records[gen]['champion']}",
+        "upscaler": f"anime-sr/{sr['champion']}",
+        "images": n,
+        "size": int(small.shape[1]),
+        "upscaled_size": int(big.shape[1]),
+        "tag_agreement": float(np.mean(list(by_group.values()))),
+        "tag_agreement_by_group": by_group,
+    }
+    rows = small[:SHEET_ROWS]
+    nearest = np.repeat(np.repeat(rows, scale, axis=1), scale, axis=2)
+    sheet = tile(
+        np.stack([nearest, bicubic(rows, scale), big[:SHEET_ROWS]], axis=1).reshape(-1, *big.shape[1:]), cols=3, pad=2
+    )
+    return figures, sheet
 
 
 def versions_table(model: str) -> list[dict]:
@@ -340,16 +401,25 @@ def run(params: Params, out: Path, models: list[str] | None = None, pin: str = P
         for model, r in records.items():  # after every choice: the tables show the aliases as they now are
             log_to_mlflow(params, model, r, inputs)
         serving = serving_generator(records)
+        upscaled, sheet = sr_on_generated(records, serving, ctx)
         write_plots(records, tmp / "plots", ctx)  # reads the candidates' downloaded bundles (the PR curve)
         for r in records.values():
             for who in ("candidate", "champion_before"):
                 if r[who]:
                     r[who].pop("folder", None)  # a temporary download
         doc = rounded(
-            {"models": records, "serving": serving, "extractor_version": judge.version, "profile": params.profile}
+            {
+                "models": records,
+                "serving": serving,
+                "sr_on_generated": upscaled,
+                "extractor_version": judge.version,
+                "profile": params.profile,
+            }
         )
         write_json(tmp / "comparison.json", doc)
         (tmp / "comparison.md").write_text(comparison_markdown(records, serving))
+    if sheet is not None:
+        write_bytes(SR_SHEET, png(sheet))
     return doc
 
 
@@ -369,7 +439,8 @@ def dvc_metrics(doc: dict) -> dict:
             "champion_version": int(r["champion"]),
             "promoted": r["decision"] == "candidate",
         }
-    return {"evaluate": {**out, "serving_generator": doc["serving"]["generator"]}}
+    extra = {"sr_on_generated": doc["sr_on_generated"]} if doc.get("sr_on_generated") else {}
+    return {"evaluate": {**out, "serving_generator": doc["serving"]["generator"], **extra}}
 
 
 def main() -> None:

@@ -81,6 +81,13 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
         "anime-pose2sketch",
     }
     assert models <= set(ev) and ev["serving_generator"] in ("anime-dcgan", "anime-stylegan")
+    up = ev["sr_on_generated"]  # the served generator's characters through anime-sr, as the page shows them
+    assert up["generator"].startswith(ev["serving_generator"]) and up["upscaled_size"] == 4 * up["size"] == 128
+    assert 0 <= up["tag_agreement"] <= 1 and len(up["tag_agreement_by_group"]) == 6
+    assert (repo_copy / "docs" / "sr_on_generated.png").stat().st_size > 0
+    d = dcgan["dcgan"]  # the DCGAN's sliders: one per tag, scored on validation and test
+    assert len(d["control_success_by_tag"]) == 19 and 0 <= d["control_success"] <= 1
+    assert set(d["val_control_success_by_tag"]) == set(d["control_success_by_tag"])
     assert all(ev[m]["promoted"] and ev[m]["champion_version"] == ev[m]["candidate_version"] for m in models)
     shown = run(["python", "-m", "models.promote", "anime-dcgan", "--show"], repo_copy).stdout
     assert f"v{ev['anime-dcgan']['champion_version']} @champion (now): by stage evaluate" in shown
