@@ -200,6 +200,16 @@ def _sketch(
     return _downsample(img, size)
 
 
+def place(pose: Pose, camera: Camera, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+    """Where the pose's points land on a size x size image (one random scale and translation): (pixels
+    [len(ALL_POINTS), 2], depth in body units [len(ALL_POINTS)], pixels per body unit)."""
+    uv, depth = camera.project(pose.points3d())
+    # the bounding box counts the head sphere and the hair
+    ext = np.concatenate([uv, uv[P["head"]] + 1.5 * HEAD_R * np.array([[-1, -1], [1, 1], [-1, 1], [1, -1]])])
+    scale, offset = fit_to_image(ext, size, rng)
+    return uv * scale + offset, depth, scale
+
+
 def render_sample(
     pose: Pose,
     camera: Camera,
@@ -212,11 +222,7 @@ def render_sample(
     'drawn' (RGB [S, S, 3]) when `drawn` gives its style and its own generator (so that the drawn figure's draws
     never change the other kinds' images)."""
     pts = pose.points3d()
-    uv, depth = camera.project(pts)
-    # the bounding box counts the head sphere and the hair
-    ext = np.concatenate([uv, uv[P["head"]] + 1.5 * HEAD_R * np.array([[-1, -1], [1, 1], [-1, 1], [1, -1]])])
-    scale, offset = fit_to_image(ext, size, rng)
-    out_xy = uv * scale + offset  # output pixels
+    out_xy, depth, scale = place(pose, camera, size, rng)
     joints = out_xy[: len(JOINTS)].astype(np.float32)
     c = size * ss
     canvas = _to_canvas(out_xy, ss)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import os
 import shutil
 import signal
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from core.names import JOINTS
 from tests.conftest import REPO
 from tests.devtools import DevtoolsPage
 
@@ -58,7 +60,23 @@ def server(tmp_path_factory):
     from tests.serve.tiny import make_deploy
 
     tmp = tmp_path_factory.mktemp("browser-serve")
+    yield from _serving(make_deploy(tmp / "deploy", generator="stylegan"), tmp)
+
+
+@pytest.fixture(scope="module")
+def drawn_server(tmp_path_factory):
+    """The tiny deploy with a small posenet that learnt to read drawn figures (tests/serve/drawn_posenet.py)."""
+    from tests.serve.drawn_posenet import install_posenet, small_drawn_posenet
+    from tests.serve.tiny import make_deploy
+
+    tmp = tmp_path_factory.mktemp("browser-drawn")
     folder = make_deploy(tmp / "deploy", generator="stylegan")
+    install_posenet(folder / "posenet", small_drawn_posenet())
+    yield from _serving(folder, tmp)
+
+
+def _serving(folder: Path, tmp: Path):
+    """`python -m serve` on the deploy `folder` until the generator is closed: yields its URL."""
     port = _free_port()
     log = (tmp / "server.log").open("w")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -136,8 +154,29 @@ class _Page(DevtoolsPage):
             await self.call("Input.dispatchKeyEvent", type=kind, key=key, code=key, windowsVirtualKeyCode=code,
                             nativeVirtualKeyCode=code)  # fmt: skip
 
-    async def mouse(self, kind: str, x: float, y: float, buttons: int = 0) -> None:
-        await self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", buttons=buttons, clickCount=1)
+    async def mouse(self, kind: str, x: float, y: float, buttons: int = 0, pointer: str = "mouse") -> None:
+        """A mouse event, or a pen's (`pointer="pen"`, pressed with force 0.6): the page sees pointer events."""
+        extra = {"pointerType": pointer, "force": 0.6 if buttons else 0.0} if pointer != "mouse" else {}
+        await self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", buttons=buttons, clickCount=1,
+                        **extra)  # fmt: skip
+
+    async def stroke(self, points, pointer: str = "mouse", step: float = 4.0) -> None:
+        """Press, move through `points` (page px) every `step` px or so, release: one stroke of a drawing."""
+        await self.mouse("mouseMoved", *points[0], pointer=pointer)
+        await self.mouse("mousePressed", *points[0], buttons=1, pointer=pointer)
+        for a, b in zip(points[:-1], points[1:]):
+            n = max(1, int(math.hypot(b[0] - a[0], b[1] - a[1]) / step))
+            for k in range(1, n + 1):
+                t = k / n
+                await self.mouse("mouseMoved", a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]), 1, pointer)
+        await self.mouse("mouseReleased", *points[-1], pointer=pointer)
+
+    async def click(self, selector: str) -> None:
+        """A real click in the middle of the element."""
+        x, y = await self.js(f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+                             ".getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()")  # fmt: skip
+        await self.mouse("mousePressed", x, y, buttons=1)
+        await self.mouse("mouseReleased", x, y)
 
     async def shot(self, name: str) -> Path:
         SHOTS.mkdir(parents=True, exist_ok=True)
@@ -335,3 +374,91 @@ def _restore(server: str, png: bytes) -> dict:
     req = urllib.request.Request(f"{server}/api/restore", data=body,
                                  headers={"content-type": f"multipart/form-data; boundary={boundary}"})  # fmt: skip
     return json.loads(urllib.request.urlopen(req, timeout=30).read())
+
+
+def _figure_strokes(j) -> list[list[tuple[float, float]]]:
+    """How a person draws the stick figure of joints j [11, 2]: spine, shoulders, arms, legs, neck, a round head."""
+    at = {name: (float(x), float(y)) for name, (x, y) in zip(JOINTS, j)}
+    head, neck = j[JOINTS.index("head")], j[JOINTS.index("neck")]
+    reach = max(float(math.dist(head, neck)), 2.0)
+    up = (head - neck) / reach
+    r = 0.7 * reach
+    chin = head - up * r
+    circle = [(head[0] + r * math.cos(t), head[1] + r * math.sin(t)) for t in [2 * math.pi * k / 24 for k in range(25)]]
+    return [
+        [at["neck"], at["pelvis"]],
+        [at["left_shoulder"], at["neck"], at["right_shoulder"]],
+        [at["left_shoulder"], at["left_hand"]],
+        [at["right_shoulder"], at["right_hand"]],
+        [at["pelvis"], at["left_knee"], at["left_foot"]],
+        [at["pelvis"], at["right_knee"], at["right_foot"]],
+        [at["neck"], (float(chin[0]), float(chin[1]))],
+        circle,
+    ]
+
+
+@pytest.mark.timeout(900)  # the small posenet trains first: about 30 s on a quiet 2-core machine
+def test_drawing_a_stick_figure_reads_its_joints(browser, drawn_server):
+    """Held-out poses drawn stroke by stroke with real pointer events (mouse and pen) on the pose canvas: posenet's
+    joints become the handles, within pck_0_05 of the pose (left and right by the one-colour rule), far above the
+    mean pose; the sketch follows; a handle can still be dragged."""
+    import numpy as np
+
+    from models.metrics.pck import pck
+    from tests.serve.drawn_posenet import drawn_figures
+
+    _, truth, posed = drawn_figures(8, "test", seed=7)  # poses the posenet never saw (it learnt on train, seed 0)
+    _, train_truth, _ = drawn_figures(200, "train", seed=7)
+
+    async def drawing(page: _Page):
+        await page.wait("window.sketches >= 1 && document.body.dataset.busy === '0'", what="the first sketch")
+        size = await page.js("fetch('/api/info').then(r => r.json()).then(i => i.pose_size)")
+        assert size == 64
+        await page.js("document.getElementById('pose-panel').scrollIntoView({block: 'center'})")
+        rect = await page.js("(() => { const r = document.getElementById('pose').getBoundingClientRect();"
+                             " return [r.left, r.top, r.width]; })()")  # fmt: skip
+        # pose pixels (centres at integers) -> the page's: pixel i spans [i, i + 1) of the canvas
+        to_page = lambda p: (rect[0] + (p[0] + 0.5) * rect[2] / size, rect[1] + (p[1] + 0.5) * rect[2] / size)  # noqa: E731
+        await page.click("#tool-pen")
+        assert await page.js("document.getElementById('tool-pen').getAttribute('aria-pressed')") == "true"
+        found, sketches = [], set()
+        for k, pose in enumerate(posed):
+            await page.click("#drawing-clear")
+            for stroke in _figure_strokes(pose):
+                await page.stroke([to_page(p) for p in stroke], pointer="pen" if k % 2 else "mouse")
+            await page.wait("window.readVersion === window.inkVersion && document.body.dataset.busy === '0'",
+                            what="posenet's reading of the drawing")  # fmt: skip
+            found.append(await page.js("window.poseJoints.map(p => p.slice())"))
+            sketches.add(await page.js("document.getElementById('sketch').src"))
+            assert await page.js("document.getElementById('status').className") != "error"
+            if k == 0:
+                await page.shot("drawing_first_figure")
+        found = np.array(found, np.float32) - 0.5  # the page's pose pixels -> the API's
+        score = pck(found, truth, size)
+        floor = pck(np.broadcast_to(train_truth.mean(axis=0), truth.shape), truth, size)
+        print(f"pck_0_05 of the joints read from {len(found)} drawings: {score:.3f} (mean pose: {floor:.3f})")
+        assert score >= 0.6 and score >= floor + 0.3, (score, floor)
+        assert len(sketches) == len(posed)  # every drawing gave its own sketch
+        assert await page.js("document.getElementById('reference-id').textContent") not in ("", "–")
+        if os.environ.get("ANIME_DOCS_SHOTS") == "1":  # docs/pose_drawing.png: the last drawing, uncurated
+            clip = await page.js("(() => { const r = document.getElementById('pose-panel').getBoundingClientRect();"
+                                 " return {x: r.left, y: r.top, width: r.width, height: r.height, scale: 1}; })()")  # fmt: skip
+            png = await page.call("Page.captureScreenshot", format="png", clip=clip)
+            (REPO / "docs" / "pose_drawing.png").write_bytes(base64.b64decode(png["data"]))
+        # the handles stay draggable: the read left hand moves with a drag in the joints tool
+        await page.click("#tool-joints")
+        i = JOINTS.index("left_hand")
+        j0 = found[-1][i]
+        n = await page.js("window.sketches")
+        x0, y0 = to_page(j0)
+        x1, y1 = x0 + 6 * rect[2] / size, y0
+        await page.mouse("mouseMoved", x0, y0)
+        await page.mouse("mousePressed", x0, y0, buttons=1)
+        for t in range(1, 7):
+            await page.mouse("mouseMoved", x0 + (x1 - x0) * t / 6, y0, buttons=1)
+        await page.mouse("mouseReleased", x1, y1)
+        await page.idle("sketches", n)
+        moved = await page.js("window.poseJoints.map(p => p.slice())")
+        assert moved[i][0] == pytest.approx(min(j0[0] + 0.5 + 6, size - 1), abs=0.6), (j0, moved[i])
+
+    _run(browser, drawn_server, drawing)
