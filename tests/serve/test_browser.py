@@ -417,8 +417,11 @@ def test_drawing_a_stick_figure_reads_its_joints(browser, drawn_server):
         await page.js("document.getElementById('pose-panel').scrollIntoView({block: 'center'})")
         rect = await page.js("(() => { const r = document.getElementById('pose').getBoundingClientRect();"
                              " return [r.left, r.top, r.width]; })()")  # fmt: skip
+
         # pose pixels (centres at integers) -> the page's: pixel i spans [i, i + 1) of the canvas
-        to_page = lambda p: (rect[0] + (p[0] + 0.5) * rect[2] / size, rect[1] + (p[1] + 0.5) * rect[2] / size)  # noqa: E731
+        def to_page(p) -> tuple[float, float]:
+            return float(rect[0] + (p[0] + 0.5) * rect[2] / size), float(rect[1] + (p[1] + 0.5) * rect[2] / size)
+
         await page.click("#tool-pen")
         assert await page.js("document.getElementById('tool-pen').getAttribute('aria-pressed')") == "true"
         found, sketches = [], set()
@@ -442,7 +445,7 @@ def test_drawing_a_stick_figure_reads_its_joints(browser, drawn_server):
         assert await page.js("document.getElementById('reference-id').textContent") not in ("", "–")
         if os.environ.get("ANIME_DOCS_SHOTS") == "1":  # docs/pose_drawing.png: the last drawing, uncurated
             clip = await page.js("(() => { const r = document.getElementById('pose-panel').getBoundingClientRect();"
-                                 " return {x: r.left, y: r.top, width: r.width, height: r.height, scale: 1}; })()")  # fmt: skip
+                                 " return {x: r.left + scrollX, y: r.top + scrollY, width: r.width, height: r.height, scale: 1}; })()")  # fmt: skip
             png = await page.call("Page.captureScreenshot", format="png", clip=clip)
             (REPO / "docs" / "pose_drawing.png").write_bytes(base64.b64decode(png["data"]))
         # the handles stay draggable: the read left hand moves with a drag in the joints tool
