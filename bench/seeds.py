@@ -76,8 +76,9 @@ def trained_posenet(params, seed: int, render_dir: Path):
     if (kept / "model.safetensors").exists():
         doc = json.loads((kept / "bench.json").read_text())
         return PoseNet.load(kept), doc["epochs_done"], doc["train_seconds"]
-    images = {k: ps.split("train", k)[0] for k in pp.kinds}
-    res = train_posenet(images, ps.split("train", "stick")[1], pp, ps.size, seed, name)
+    train = {k: ps.split("train", k) for k in pp.kinds}  # the drawn kind's joints by the one-colour rule
+    res = train_posenet({k: x for k, (x, _) in train.items()}, {k: y for k, (_, y) in train.items()}, pp, ps.size,
+                        seed, name)  # fmt: skip
     res.net.save(kept, {"seed": seed})
     write_json(kept / "bench.json", {"epochs_done": res.epochs_done, "train_seconds": round(res.seconds, 1)})
     return res.net, res.epochs_done, round(res.seconds, 1)

@@ -277,3 +277,24 @@ def test_annotated_sketches_join_training_and_keep_their_split(smoke_params, tmp
         not torch.equal(a, b) for a, b in zip(plain.net.state_dict().values(), with_labels.net.state_dict().values())
     )
     assert "train_px_error_annotated" in with_labels.history[-1]
+
+
+def test_each_kind_trains_on_its_own_targets(smoke_params):
+    """Targets per kind (the drawn kind's by the one-colour rule): the same training as shared targets when they
+    agree, another when they differ; a kind without targets, or of another length, is refused."""
+    from synth.pose.skeleton import canonical_left_right
+
+    p = smoke_params.render.model_copy(update={"size": 32, "supersample": 2})
+    data = [render_one(4, "val", i, p)[0] for i in range(24)]
+    images = {"stick": np.stack([d["stick"] for d in data]), "drawn": np.stack([d["drawn"] for d in data])}
+    y = np.stack([d["joints"] for d in data])
+    cfg = smoke_params.pose.model_copy(update={"width": 4, "epochs": 1, "batch": 8, "max_minutes": 30})
+    shared = pose_train.train_posenet(images, y, cfg, 32, seed=2).net.state_dict()
+    per_kind = pose_train.train_posenet(images, {"stick": y, "drawn": y}, cfg, 32, seed=2).net.state_dict()
+    assert all(torch.equal(shared[k], per_kind[k]) for k in shared)
+    canon = pose_train.train_posenet(images, {"stick": y, "drawn": canonical_left_right(y)}, cfg, 32, seed=2)
+    assert not all(torch.equal(shared[k], v) for k, v in canon.net.state_dict().items())
+    with pytest.raises(ValueError, match="targets for kinds"):
+        pose_train.train_posenet(images, {"stick": y}, cfg, 32, seed=2)
+    with pytest.raises(ValueError, match="same"):
+        pose_train.train_posenet(images, {"stick": y, "drawn": y[:-1]}, cfg, 32, seed=2)

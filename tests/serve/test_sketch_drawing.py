@@ -66,6 +66,9 @@ def test_an_upload_or_a_base64_image_gives_the_joints_read_and_the_sketch(client
     c = client.post("/api/sketch", json={"joints": a["joints"]}).json()
     assert c["source"] == "joints" and c["sketch"] == a["sketch"] and c["joints"] == a["joints"]
     assert client.get("/api/info").json()["posenet"] is True
+    body = client.get("/openapi.json").json()["paths"]["/api/sketch"]["post"]["requestBody"]["content"]
+    assert set(body) == {"application/json", "multipart/form-data"}
+    assert {"joints", "image"} <= set(body["application/json"]["schema"]["properties"])
 
 
 def test_bad_drawings_are_refused_in_the_one_error_shape(client):
