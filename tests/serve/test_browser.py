@@ -368,10 +368,14 @@ def test_clicking_a_character_upscales_it(browser, server):
 
 
 def _restore(server: str, png: bytes) -> dict:
+    return _post_file(server, "/api/restore", png)
+
+
+def _post_file(server: str, route: str, png: bytes) -> dict:
     boundary = "----browser-test"
     body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n'
             f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{boundary}--\r\n".encode()  # fmt: skip
-    req = urllib.request.Request(f"{server}/api/restore", data=body,
+    req = urllib.request.Request(f"{server}{route}", data=body,
                                  headers={"content-type": f"multipart/form-data; boundary={boundary}"})  # fmt: skip
     return json.loads(urllib.request.urlopen(req, timeout=30).read())
 
@@ -398,16 +402,23 @@ def _figure_strokes(j) -> list[list[tuple[float, float]]]:
 
 
 @pytest.mark.timeout(900)  # the small posenet trains first: about 30 s on a quiet 2-core machine
-def test_drawing_a_stick_figure_reads_its_joints(browser, drawn_server):
+def test_drawing_a_stick_figure_reads_its_joints(browser, drawn_server, tmp_path):
     """Held-out poses drawn stroke by stroke with real pointer events (mouse and pen) on the pose canvas: posenet's
     joints become the handles, within pck_0_05 of the pose (left and right by the one-colour rule), far above the
-    mean pose; the sketch follows; a handle can still be dragged."""
+    mean pose; the sketch follows; a handle can still be dragged; an uploaded picture is read as the API reads it."""
+    import cv2
     import numpy as np
+    from PIL import Image
 
     from models.metrics.pck import pck
     from tests.serve.drawn_posenet import drawn_figures
 
     _, truth, posed = drawn_figures(8, "test", seed=7)  # poses the posenet never saw (it learnt on train, seed 0)
+    figure = drawn_figures(1, "test", seed=9)[0][0]
+    picture = np.full((128, 176, 3), 255, np.uint8)  # not square: the page fits it as the server pads it
+    picture[:, 24:152] = cv2.resize(figure, (128, 128), interpolation=cv2.INTER_LINEAR)
+    Image.fromarray(picture).save(tmp_path / "figure.png")
+    want = _post_file(drawn_server, "/api/sketch", (tmp_path / "figure.png").read_bytes())["joints"]
     _, train_truth, _ = drawn_figures(200, "train", seed=7)
 
     async def drawing(page: _Page):
@@ -463,5 +474,14 @@ def test_drawing_a_stick_figure_reads_its_joints(browser, drawn_server):
         await page.idle("sketches", n)
         moved = await page.js("window.poseJoints.map(p => p.slice())")
         assert moved[i][0] == pytest.approx(min(j0[0] + 0.5 + 6, size - 1), abs=0.6), (j0, moved[i])
+        # an uploaded picture: drawn on the canvas, its joints those the API reads from the same file
+        v = await page.js("window.inkVersion")
+        doc = await page.call("DOM.getDocument")
+        node = await page.call("DOM.querySelector", nodeId=doc["root"]["nodeId"], selector="#drawing-upload")
+        await page.call("DOM.setFileInputFiles", files=[str(tmp_path / "figure.png")], nodeId=node["nodeId"])
+        await page.wait(f"window.inkVersion > {v} && window.readVersion === window.inkVersion"
+                        " && document.body.dataset.busy === '0'", what="the upload read")  # fmt: skip
+        got = np.array(await page.js("window.poseJoints.map(p => p.slice())")) - 0.5
+        assert np.abs(got - np.array(want)).max() < 0.02, (got, want)
 
     _run(browser, drawn_server, drawing)
