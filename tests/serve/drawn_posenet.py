@@ -1,10 +1,10 @@
-"""A small posenet that has learnt to read hand-drawn-style stick figures, trained in well under a minute: the tiny
+"""A small posenet that has learnt to read hand-drawn-style stick figures, for the browser test: the tiny
 bundles' untrained posenet (tests/serve/tiny.py) reads nothing, so a test of the joints read from a drawing needs
 one that learnt. Trained by the one posenet trainer (models/pose/train.py) on the `drawn` kind alone, drawn the way
 the render stage draws it (synth/pose/drawn.py, the params' styles) without the rest of each pose set; its truth
 follows the one-colour left/right rule.
 
-    net = small_drawn_posenet()                       # about 20-40 s on 2 cores
+    net = small_drawn_posenet()    # 15,000 training images at width 8; 8 min on 2 cores busy with other training
     install_posenet(deploy_root / "posenet", net)     # into a tiny deploy folder: weights, index, references
 """
 

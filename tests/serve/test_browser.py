@@ -401,7 +401,7 @@ def _figure_strokes(j) -> list[list[tuple[float, float]]]:
     ]
 
 
-@pytest.mark.timeout(900)  # the small posenet trains first: about 30 s on a quiet 2-core machine
+@pytest.mark.timeout(900)  # the small posenet trains first unless cached (minutes on a busy 2-core machine)
 def test_drawing_a_stick_figure_reads_its_joints(browser, drawn_server, tmp_path):
     """Held-out poses drawn stroke by stroke with real pointer events (mouse and pen) on the pose canvas: posenet's
     joints become the handles, within pck_0_05 of the pose (left and right by the one-colour rule), far above the
