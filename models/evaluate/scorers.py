@@ -84,9 +84,9 @@ class Context:
 
         seed = self.params.seed
         if family == "dcgan":
-            if size not in self.dcgan:
+            if size not in self.dcgan["images"]:
                 raise BadInput(f"no {size} px shard for dcgan (dcgan.sizes {self.params.dcgan.sizes})")
-            d = self.dcgan[size]
+            d = self.dcgan["images"][size]
             return {
                 s: evaluate.reference(self.judge, d[s].images, d[s].labels, d["train"].images, n, seed)
                 for s in ("val", "test")
