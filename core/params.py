@@ -461,7 +461,7 @@ class SrParams(Section):
     content: SrContentParams
     gan: SrganParams
     samples: int = Field(ge=16)  # images per split scored (at most the split's size)
-    patch: int = Field(0, ge=0)  # high-resolution side of the training crops (0: whole images); scored on whole ones
+    patch: int = Field(ge=0)  # high-resolution side of the training crops (0: whole images); scored on whole ones
 
     @field_validator("sizes")
     @classmethod

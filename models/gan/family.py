@@ -65,8 +65,8 @@ def load(params: Params, paths: dict[str, Path]) -> tuple[dict, dict]:
 
     sizes = params.dcgan.sizes
     try:
-        judge = _judge(paths["judge_tagger"])
         tags, auto = read_tags(paths["labels"]), read_auto_tags(paths["auto_tags"])
+        judge = _judge(paths["judge_tagger"])
         out: dict[int, dict] = {}
         counts: dict[str, int] = {}
         for size in sizes:

@@ -44,9 +44,9 @@ def load(params: Params, paths: dict[str, Path]) -> tuple[dict, dict]:
     """({"images": {size: {split: uint8 [N, S, S, 3]}}, "perceptual": the judge tagger}, what to record)."""
     images: dict[int, dict[str, np.ndarray]] = {}
     try:
+        judge_tagger = TaggerNet.load(paths["judge_tagger"])  # first: a missing bundle fails before the shards load
         for size in params.sr.sizes:
             images[size] = {s: ImageShards(paths["data"], size, s).arrays()[0] for s in ("train", "val", "test")}
-        judge_tagger = TaggerNet.load(paths["judge_tagger"])
     except FileNotFoundError as err:
         raise BadInput(f"{err}; run the stage that writes it first (dvc repro)") from None
     except ValueError as err:
