@@ -207,7 +207,9 @@ def tagger(folder: Path, ctx: Context) -> dict:
 
 
 def posenet(folder: Path, ctx: Context) -> dict:
-    """pck_0_05 over the kinds it was trained on (the render stage's poses), and per kind."""
+    """pck_0_05 over the kinds this run's params ask posenet to read (`pose.kinds`, the render stage's poses), and
+    per kind: the candidate and the champion on the same images, whatever kinds each was trained on (a champion
+    that never saw drawn figures is scored on them too)."""
     from models.pose.net import PoseNet, predict
 
     net = PoseNet.load(folder)
@@ -219,7 +221,7 @@ def posenet(folder: Path, ctx: Context) -> dict:
     out: dict = {"size": size}
     for s in ("val", "test"):
         per_kind = {}
-        for kind in config.get("kinds", ["stick"]):
+        for kind in ctx.params.pose.kinds:
             x, y = ps.split(s, kind)
             per_kind[kind] = metrics.get("pck_0_05").fn(predict(net, x), y, size)
         out[s] = {

@@ -55,3 +55,24 @@ def test_the_served_generator_is_the_better_champion_at_one_size():
         "anime-stylegan"
     )
     assert serving_generator({})["generator"] is None
+
+
+def test_posenet_candidate_and_champion_are_scored_on_the_same_kinds(tmp_path, smoke_params):
+    """A champion trained on fewer kinds is scored on every kind this run's params ask for, as the candidate is."""
+    from types import SimpleNamespace
+
+    from models.evaluate import scorers
+    from models.pose.net import PoseNet
+    from synth.pose.poseset import PoseSet, render_sets
+
+    p = smoke_params.render.model_copy(
+        update={"count": smoke_params.render.count.model_copy(update={"train": 4, "val": 4, "test": 4})}
+    )
+    (tmp_path / "render").mkdir()
+    render_sets(p, smoke_params.seed, tmp_path / "render", workers=1)
+    ctx = SimpleNamespace(params=smoke_params, poses=PoseSet(tmp_path / "render"))
+    old = tmp_path / "old"
+    PoseNet(width=4, size=p.size).save(old, {"kinds": ["stick"]})
+    got = scorers.posenet(old, ctx)
+    kinds = set(smoke_params.pose.kinds)
+    assert "drawn" in kinds and {k.split("/")[1] for k in got["val"] if "/" in k} == kinds
