@@ -32,6 +32,19 @@ from models.tagger.extractor import Judge
 Sampler = Callable[[int, np.ndarray | None, int], np.ndarray]
 
 
+def slider_moves(start: np.ndarray, moved: np.ndarray, col: int, k: int, sign: float) -> tuple[int, int]:
+    """(successes, counted) of one slider's moves, every family's `control_success` rule: the judge's readings
+    [N, groups] before and after moving towards (`sign` > 0) or away from class `k` of group column `col`. A move
+    counts where the start is on the other side of the tag and succeeds when the tag's reading crosses while no
+    other group's reading changes."""
+    others = [i for i in range(start.shape[1]) if i != col]
+    on0, on1 = start[:, col] == k, moved[:, col] == k
+    eligible = ~on0 if sign > 0 else on0
+    crossed = on1 if sign > 0 else ~on1
+    kept = (moved[:, others] == start[:, others]).all(axis=1)
+    return int((eligible & crossed & kept).sum()), int(eligible.sum())
+
+
 def slider_tags() -> list[tuple[str, str, int]]:
     """(tag, group, class index) of every attribute slider, for every family: a yes/no group once (`glasses=yes`),
     a group of other values once per value (`hair_color=red`)."""

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from core.names import ATTRIBUTES, GROUPS
 from models.engine.gan import to_uint8
 from models.gan.conditions import ConditionPrior
-from models.gan.evaluate import slider_tags
+from models.gan.evaluate import slider_moves, slider_tags
 from models.gan.net import Generator
 from models.tagger.extractor import Judge
 
@@ -92,15 +92,9 @@ def control_success(G: Generator, prior: ConditionPrior | None, judge: Judge, n:
     out = {}
     for name, g, k in slider_tags():
         col = GROUPS.index(g)
-        others = [i for i in range(len(GROUPS)) if i != col]
         ok = counted = 0
         for sign in (1.0, -1.0) if two_sided(name) else (1.0,):
-            moved = _reads(G, judge, z, cond, {name: sign})
-            on0, on1 = start[:, col] == k, moved[:, col] == k
-            eligible = ~on0 if sign > 0 else on0
-            crossed = on1 if sign > 0 else ~on1
-            kept = (moved[:, others] == start[:, others]).all(axis=1)
-            counted += int(eligible.sum())
-            ok += int((eligible & crossed & kept).sum())
+            good, n_moves = slider_moves(start, _reads(G, judge, z, cond, {name: sign}), col, k, sign)
+            ok, counted = ok + good, counted + n_moves
         out[name] = ok / counted if counted else 0.0
     return out

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from core.names import GROUPS
-from models.gan.evaluate import slider_tags
+from models.gan.evaluate import slider_moves, slider_tags
 from models.stylegan.net import Generator
 from models.stylegan.train import render
 from models.tagger.extractor import Judge
@@ -92,17 +92,12 @@ def control_success(
         if name not in directions:
             continue
         col = GROUPS.index(g)
-        others = [i for i in range(len(GROUPS)) if i != col]
         n = torch.from_numpy(directions[name]).to(ws.dtype)
         ok = counted = 0
         for sign in (1.0, -1.0):
             moved = _reads(G, judge, ws + sign * STEP_SIGMAS * sigma[name] * n, seed)
-            on0, on1 = start[:, col] == k, moved[:, col] == k
-            eligible = ~on0 if sign > 0 else on0
-            crossed = on1 if sign > 0 else ~on1
-            kept = (moved[:, others] == start[:, others]).all(axis=1)
-            counted += int(eligible.sum())
-            ok += int((eligible & crossed & kept).sum())
+            good, n_moves = slider_moves(start, moved, col, k, sign)
+            ok, counted = ok + good, counted + n_moves
         out[name] = ok / counted if counted else 0.0
     return out
 
