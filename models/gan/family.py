@@ -265,11 +265,7 @@ def run(
                     files.append(out / "samples.npy")
                 kept = {
                     **scores,
-                    "size": size,
-                    "steps_done": result.steps_done,
-                    "stopped_by_budget": result.stopped_by_budget,
-                    "watchdog": result.watchdog,
-                    "train_seconds": seconds,
+                    **result.figures(size, seconds),
                 }
                 tags = {"role": "dcgan", "size": str(size)}
                 kept["version"] = units.register(unit, MODEL, bundle_dir, kept, files, tags)

@@ -137,15 +137,7 @@ def run(
         tracking.log_metrics(figures["pose2sketch"])
         bundle_dir = out / unit
         result.g_ema.save(bundle_dir, {"role": "pose2sketch", "posenet_inputs": inputs[1]})
-        figures["pose2sketch"].update(
-            {
-                "size": size,
-                "steps_done": result.steps_done,
-                "stopped_by_budget": result.stopped_by_budget,
-                "watchdog": result.watchdog,
-                "train_seconds": seconds,
-            }
-        )
+        figures["pose2sketch"].update(result.figures(size, seconds))
         sticks, truth, _ = picked["test"]
         rows = _pick(len(sticks), 8, params.seed + 5)
         gen, ret = drawn["test"]
