@@ -33,7 +33,7 @@ from core import machine  # noqa: E402
 from core.names import ATTRIBUTES, GROUPS  # noqa: E402
 from core.params import load_params  # noqa: E402
 from models.engine import distributed, gan  # noqa: E402
-from models.gan import evaluate, family  # noqa: E402
+from models.gan import evaluate, family, sliders  # noqa: E402
 from models.gan.conditions import ConditionPrior  # noqa: E402
 from models.gan.family import sampler  # noqa: E402
 from models.gan.train import build, fit  # noqa: E402
@@ -58,7 +58,8 @@ def run_variant(overrides: dict, steps: int, data: Path, pin: Path, seed: int | 
     size = p.sizes[0]
     seed = params.seed if seed is None else seed
     paths = {**{k: ROOT / v for k, v in PATHS.items()}, "data": data}
-    d = family.load(params.model_copy(update={"dcgan": p}), paths)[0][size]
+    data = family.load(params.model_copy(update={"dcgan": p}), paths)[0]
+    d = data["images"][size]
     x, y, vx, vy = d["train"].images, d["train"].labels, d["val"].images, d["val"].labels
     task = build(p, size, x, y, seed)
     t0 = time.perf_counter()
@@ -75,11 +76,46 @@ def run_variant(overrides: dict, steps: int, data: Path, pin: Path, seed: int | 
     out["val_cond_accuracy_by_group"] = {g: round(v, 3) for g, v in scores["cond_accuracy_by_group"].items()}
     out["val_cond_vs_tagger_by_group"] = {g: round(v, 3) for g, v in scores["cond_vs_tagger_by_group"].items()}
     out["val_cond_accuracy_by_value"] = by_value(judge, ref, sample, params.seed + 1)
+    out.update(slider_figures(result.g_ema, ConditionPrior.fit(y), data["judge"], p.sliders.val, params.seed + 11))
     return {
         **out,
         "seconds_per_step": round(seconds / max(result.steps_done, 1), 4),
         "watchdog": result.watchdog,
         "settings": p.model_dump(mode="json"),  # what it trained with, whatever params.yaml says later
+    }
+
+
+def slider_figures(G, prior: ConditionPrior, judge, n: int, seed: int) -> dict:
+    """The stage's validation `control_success` (the same latents, conditions and judge), and where moves fail:
+    per group, the share of the starts whose judge reading is the condition they were drawn with, and the share of
+    the other sliders' crossing moves that changed this group's reading."""
+    scores = sliders.control_success(G, prior, judge, n, seed)
+    z = torch.randn(n, G.nz, generator=torch.Generator().manual_seed(seed))
+    cond = sliders.conditions_for(prior, n, seed)
+    start = sliders._reads(G, judge, z, cond, {})
+    null = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])
+    agree = {
+        g: round(float(np.mean(start[known, i] == cond.numpy()[known, i])), 3)
+        for i, g in enumerate(GROUPS)
+        if (known := cond[:, i].numpy() != int(null[i])).any()
+    }
+    changed = {g: [0, 0] for g in GROUPS}  # [changed, crossing moves of other groups' sliders]
+    for name, g, k in evaluate.slider_tags():
+        col = GROUPS.index(g)
+        for sign in (1.0, -1.0) if sliders.two_sided(name) else (1.0,):
+            moved = sliders._reads(G, judge, z, cond, {name: sign})
+            crossed = (
+                (start[:, col] != k) & (moved[:, col] == k) if sign > 0 else (start[:, col] == k) & (moved[:, col] != k)
+            )
+            for i, other in enumerate(GROUPS):
+                if i != col:
+                    changed[other][0] += int((crossed & (moved[:, i] != start[:, i])).sum())
+                    changed[other][1] += int(crossed.sum())
+    return {
+        "val_control_success": round(float(np.mean(list(scores.values()))), 4),
+        "val_control_success_by_tag": {t: round(v, 3) for t, v in scores.items()},
+        "val_slider_start_agreement_by_group": agree,
+        "val_slider_changed_by_group": {g: round(a / b, 3) for g, (a, b) in changed.items() if b},
     }
 
 

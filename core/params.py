@@ -28,6 +28,14 @@ from core.source_spec import parse_spec
 PROFILES = ("smoke", "cpu", "gpu")
 
 
+def group_weights(weights: dict[str, float]) -> dict[str, float]:
+    """A loss weight per attribute group (1 where not given): known groups, weights in (0, 100]."""
+    for g, w in weights.items():
+        if g not in GROUPS or not 0 < w <= 100:
+            raise ValueError(f"group_weights[{g!r}] = {w}: expected a group of {list(GROUPS)} and a weight in (0, 100]")
+    return weights
+
+
 class ParamsError(BadInput):
     pass
 
@@ -215,12 +223,7 @@ class TaggerParams(Section):
     @field_validator("group_weights")
     @classmethod
     def _group_weights(cls, weights: dict[str, float]) -> dict[str, float]:
-        for g, w in weights.items():
-            if g not in GROUPS or not 0 < w <= 100:
-                raise ValueError(
-                    f"group_weights[{g!r}] = {w}: expected a group of {list(GROUPS)} and a weight in (0, 100]"
-                )
-        return weights
+        return group_weights(weights)
 
 
 class RenderCounts(Section):
@@ -398,6 +401,13 @@ class ReaderParams(Section):
     shift: int = Field(ge=0, le=32)  # px: one random translation per batch, up to this far (edges replicated)
     weight_decay: float = Field(ge=0, le=1)  # decoupled (AdamW), on the reader's weights only
     label_smoothing: float = Field(ge=0, lt=1)
+    # per attribute group, a factor on that group's cross-entropy in G's loss (unnamed groups: 1)
+    group_weights: dict[str, float]
+
+    @field_validator("group_weights")
+    @classmethod
+    def _group_weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        return group_weights(weights)
 
 
 class DcganSliderParams(Section):

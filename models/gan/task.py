@@ -38,6 +38,7 @@ class ReaderRecipe:
     flip: bool = False  # horizontal flips per image (every attribute is left-right symmetric)
     shift: int = 0  # px: one random shift per batch, up to this far, edges replicated
     label_smoothing: float = 0.0
+    group_weights: tuple[float, ...] = ()  # per group (GROUPS' order), a factor on its cross-entropy in G's loss
 
 
 @dataclass
@@ -110,19 +111,24 @@ class DcganTask:
         return (z, torch.where(y < 0, NULL.expand_as(y), y))
 
     @staticmethod
-    def _ce(classes: list[torch.Tensor], cond: torch.Tensor | None, weight: float) -> tuple[torch.Tensor, float]:
-        """Mean cross-entropy over the groups, each over the rows whose condition is not null; times `weight`."""
+    def _ce(
+        classes: list[torch.Tensor], cond: torch.Tensor | None, weight: float, groups: tuple[float, ...] = ()
+    ) -> tuple[torch.Tensor, float]:
+        """Mean cross-entropy over the groups, each over the rows whose condition is not null and times its factor
+        in `groups` (1 where empty); times `weight`. The figure logged is the plain mean."""
         if not classes or cond is None or weight == 0:
             return torch.zeros(()), 0.0
-        losses = []
+        losses, factors = [], []
         for i, logits in enumerate(classes):
             known = cond[:, i] != NULL[i]
             if known.any():
                 losses.append(F.cross_entropy(logits[known].float(), cond[known, i]))
+                factors.append(groups[i] if groups else 1.0)
         if not losses:
             return torch.zeros(()), 0.0
-        loss = torch.stack(losses).mean()
-        return weight * loss, float(loss.detach())
+        stacked = torch.stack(losses)
+        loss = (stacked * torch.tensor(factors, dtype=stacked.dtype, device=stacked.device)).mean()
+        return weight * loss, float(stacked.detach().mean())
 
     def d_extra(self, batch: Batch, aux_real: dict, aux_fake: dict) -> tuple[torch.Tensor, dict[str, float]]:
         # D learns the classes on real images only
@@ -150,7 +156,9 @@ class DcganTask:
         if self.recipe.weight:  # and the reader, with the batch statistics of real images (eval mode): D is frozen
             reader = self.D.reader
             reader.eval()
-            read, figs["reader_g"] = self._ce(self.D.read(fake), batch.cond, self.recipe.weight)
+            read, figs["reader_g"] = self._ce(
+                self.D.read(fake), batch.cond, self.recipe.weight, self.recipe.group_weights
+            )
             reader.train()
             loss = loss + read
         return loss, figs

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.names import GROUPS
 from core.params import DcganParams, load_params
 from models.engine import distributed, gan
 from models.gan.net import Discriminator, Generator
@@ -40,7 +41,9 @@ def build(p: DcganParams, size: int, images: np.ndarray, labels: np.ndarray, see
             {"params": list(D.reader.parameters()), "lr": r.lr, "betas": (0.9, 0.999), "weight_decay": r.weight_decay}
         )
     opt_d = torch.optim.AdamW(groups, lr=p.lr_d, betas=p.betas, **fused)
-    recipe = ReaderRecipe(p.reader.weight, p.reader.flip, p.reader.shift, p.reader.label_smoothing)
+    r = p.reader
+    factors = tuple(float(r.group_weights.get(g, 1.0)) for g in GROUPS)
+    recipe = ReaderRecipe(r.weight, r.flip, r.shift, r.label_smoothing, factors)
     return DcganTask(G, D, opt_g, opt_d, images, labels, p.cond_dropout, p.group_dropout, p.ac_weight, recipe)
 
 

@@ -15,10 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from pydantic import ValidationError
 from torch import nn
 
 from core import checkpoint
-from core.names import GROUPS
+from core.names import ATTRIBUTES, GROUPS
+from core.params import load_params
 from models.engine import ema, gan
 from models.engine.augment import diff_augment
 from models.engine.watchdog import WatchdogConfig
@@ -185,6 +188,34 @@ def test_the_reader_learns_on_real_images_and_guides_g_with_real_statistics():
     assert figs["reader_g"] > 0 and all(q.grad is not None and q.grad.abs().sum() > 0 for q in G.parameters())
     assert D.reader.training  # read in eval mode (real images' running statistics), then back to training
     assert all(torch.equal(v, before[k]) for k, v in D.reader.named_buffers())  # fakes never move its statistics
+
+
+def test_group_factors_weigh_each_groups_cross_entropy_in_gs_reader_loss():
+    torch.manual_seed(0)
+    classes = [torch.randn(6, len(ATTRIBUTES[g]) + 1) for g in GROUPS]
+    cond = torch.stack([torch.randint(len(ATTRIBUTES[g]), (6,)) for g in GROUPS], dim=1)
+    cond[:3, 0] = NULL[0]  # rows without that group's condition are left out of its cross-entropy
+    per = torch.stack(
+        [F.cross_entropy(c[cond[:, i] != NULL[i]], cond[cond[:, i] != NULL[i], i]) for i, c in enumerate(classes)]
+    )
+    plain, logged = DcganTask._ce(classes, cond, 2.0)
+    assert torch.allclose(plain, 2.0 * per.mean()) and logged == pytest.approx(float(per.mean()))
+    factors = tuple(3.0 if g == "glasses" else 1.0 for g in GROUPS)
+    weighted, logged_w = DcganTask._ce(classes, cond, 2.0, factors)
+    k = GROUPS.index("glasses")
+    assert torch.allclose(weighted, 2.0 * (per.sum() + 2.0 * per[k]) / len(GROUPS))
+    assert logged_w == pytest.approx(logged)  # the logged figure stays the plain mean, comparable across settings
+    assert torch.equal(DcganTask._ce(classes, cond, 2.0, (1.0,) * len(GROUPS))[0], plain)  # all ones: the same bits
+
+
+def test_reader_group_weights_name_known_groups():
+    params = load_params(REPO / "params.yaml", "smoke")
+    section = params.dcgan.reader.model_dump()
+    for bad in ({"hair": 2.0}, {"glasses": 0.0}, {"glasses": 101.0}):
+        with pytest.raises(ValidationError, match="group_weights"):
+            type(params.dcgan.reader).model_validate({**section, "group_weights": bad})
+    ok = type(params.dcgan.reader).model_validate({**section, "group_weights": {"glasses": 3.0}})
+    assert ok.group_weights == {"glasses": 3.0}
 
 
 def test_the_readers_view_draws_its_randomness_for_the_global_batch():
