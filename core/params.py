@@ -403,6 +403,8 @@ class ReaderParams(Section):
     label_smoothing: float = Field(ge=0, lt=1)
     # per attribute group, a factor on that group's cross-entropy in G's loss (unnamed groups: 1)
     group_weights: dict[str, float]
+    # moved pairs: each row drawn again with one group's condition moved, read as moved and otherwise as before
+    pair_weight: float = Field(ge=0, le=100)  # 0: none
 
     @field_validator("group_weights")
     @classmethod

@@ -39,6 +39,7 @@ class ReaderRecipe:
     shift: int = 0  # px: one random shift per batch, up to this far, edges replicated
     label_smoothing: float = 0.0
     group_weights: tuple[float, ...] = ()  # per group (GROUPS' order), a factor on its cross-entropy in G's loss
+    pair_weight: float = 0.0  # moved pairs (`DcganTask.g_extra`) in G's loss; 0: none
 
 
 @dataclass
@@ -47,6 +48,8 @@ class ReaderBatch(Batch):
 
     reader_real: torch.Tensor | None = None
     labels: torch.Tensor | None = None
+    pair: torch.Tensor | None = None  # the condition with one group moved to another value (a slider's end)
+    moved: torch.Tensor | None = None  # which group, per row
 
 
 def reader_view(
@@ -62,6 +65,22 @@ def reader_view(
         side = real.shape[-1]
         real = F.pad(real, (s, s, s, s), mode="replicate")[:, :, s + dy : s + dy + side, s + dx : s + dx + side]
     return real
+
+
+def moved_pair(
+    cond: torch.Tensor, gen: torch.Generator, rows: slice, global_batch: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(group moved [B], the condition with it moved [B, groups]): per row one group, uniformly, set to another of
+    its values (any value where it was null), as a slider's end does; the randomness is drawn for the global batch."""
+    which = torch.randint(len(GROUPS), (global_batch,), generator=gen)[rows]
+    u = torch.rand(global_batch, generator=gen)[rows]
+    n = NULL[which]  # values in the moved group
+    current = cond.gather(1, which[:, None]).squeeze(1).cpu()
+    other = (current + 1 + (u * (n - 1)).long().clamp(max=n - 2)) % n  # one of the n - 1 other values
+    value = torch.where(current == n, (u * n).long().clamp(max=n - 1), other)
+    pair = cond.clone()
+    pair[torch.arange(len(which)), which.to(cond.device)] = value.to(cond.device)
+    return which, pair
 
 
 class DcganTask:
@@ -100,7 +119,11 @@ class DcganTask:
         cond = torch.where(drop | (y < 0), NULL.expand_as(y), y)
         if not self.recipe.weight:
             return Batch(real, (z, cond), cond)
-        return ReaderBatch(real, (z, cond), cond, reader_view(real, self.recipe, gen, rows, global_batch), y)
+        view = reader_view(real, self.recipe, gen, rows, global_batch)
+        if not self.recipe.pair_weight:
+            return ReaderBatch(real, (z, cond), cond, view, y)
+        moved, pair = moved_pair(cond, gen, rows, global_batch)
+        return ReaderBatch(real, (z, cond), cond, view, y, pair, moved)
 
     def fixed_inputs(self, n: int, gen: torch.Generator) -> tuple:
         """Fixed latents and, for a conditional G, the conditions of fixed training rows (the data's prior)."""
@@ -156,12 +179,32 @@ class DcganTask:
         if self.recipe.weight:  # and the reader, with the batch statistics of real images (eval mode): D is frozen
             reader = self.D.reader
             reader.eval()
-            read, figs["reader_g"] = self._ce(
-                self.D.read(fake), batch.cond, self.recipe.weight, self.recipe.group_weights
-            )
+            reads = self.D.read(fake)
+            read, figs["reader_g"] = self._ce(reads, batch.cond, self.recipe.weight, self.recipe.group_weights)
+            if self.recipe.pair_weight:
+                pair, figs["pair_move"], figs["pair_keep"] = self._pair(batch, reads)
+                read = read + self.recipe.pair_weight * pair
             reader.train()
             loss = loss + read
         return loss, figs
+
+    def _pair(self, batch: ReaderBatch, reads: list[torch.Tensor]) -> tuple[torch.Tensor, float, float]:
+        """A slider's move trained as the sliders are scored: the same z drawn again with one group's condition
+        moved (`batch.pair`); the reader reads the moved value there (cross-entropy, the groups' factors), and every
+        other group as it reads it on the first image (KL divergence both ways, both images learn)."""
+        z = batch.g_in[0]
+        moved = self.D.read(self.G(z, batch.pair.to(z.device)))
+        ce, ce_value = self._ce(moved, batch.pair.to(z.device), 1.0, self.recipe.group_weights)
+        which = batch.moved.to(z.device)
+        keeps = []
+        for i, (a, b) in enumerate(zip(reads, moved, strict=True)):
+            rows = which != i
+            if rows.any():
+                la, lb = F.log_softmax(a[rows].float(), dim=1), F.log_softmax(b[rows].float(), dim=1)
+                kl = (la.exp() * (la - lb)).sum(dim=1) + (lb.exp() * (lb - la)).sum(dim=1)
+                keeps.append(kl.mean() / 2)
+        keep = torch.stack(keeps).mean() if keeps else torch.zeros((), device=z.device)
+        return ce + keep, ce_value, float(keep.detach())
 
     def finish(self, g_ema: nn.Module, gen: torch.Generator) -> None:
         """Exact batch-norm statistics of the EMA generator's own weights over 16 batches of latents, conditioned

@@ -43,7 +43,7 @@ def build(p: DcganParams, size: int, images: np.ndarray, labels: np.ndarray, see
     opt_d = torch.optim.AdamW(groups, lr=p.lr_d, betas=p.betas, **fused)
     r = p.reader
     factors = tuple(float(r.group_weights.get(g, 1.0)) for g in GROUPS)
-    recipe = ReaderRecipe(r.weight, r.flip, r.shift, r.label_smoothing, factors)
+    recipe = ReaderRecipe(r.weight, r.flip, r.shift, r.label_smoothing, factors, r.pair_weight)
     return DcganTask(G, D, opt_g, opt_d, images, labels, p.cond_dropout, p.group_dropout, p.ac_weight, recipe)
 
 

@@ -29,7 +29,7 @@ from models.gan import evaluate
 from models.gan.conditions import conditions
 from models.gan.net import Discriminator, Generator, layout, null_condition
 from models.gan.pca import PcaGaussian
-from models.gan.task import NULL, DcganTask, ReaderRecipe, reader_view
+from models.gan.task import NULL, DcganTask, ReaderBatch, ReaderRecipe, moved_pair, reader_view
 from tests.conftest import REPO, VENV_BIN
 
 DOG = WatchdogConfig(stop=True, window=5, d_accuracy=0.99, collapse_ratio=0.15, warmup=0)
@@ -206,6 +206,43 @@ def test_group_factors_weigh_each_groups_cross_entropy_in_gs_reader_loss():
     assert torch.allclose(weighted, 2.0 * (per.sum() + 2.0 * per[k]) / len(GROUPS))
     assert logged_w == pytest.approx(logged)  # the logged figure stays the plain mean, comparable across settings
     assert torch.equal(DcganTask._ce(classes, cond, 2.0, (1.0,) * len(GROUPS))[0], plain)  # all ones: the same bits
+
+
+def test_a_moved_pair_changes_exactly_one_group_to_another_value():
+    n = 400
+    cond = torch.stack([torch.randint(len(ATTRIBUTES[g]) + 1, (n,)) for g in GROUPS], dim=1)  # some null
+    which, pair = moved_pair(cond, torch.Generator().manual_seed(3), slice(None), n)
+    changed = pair != cond
+    assert torch.equal(changed.sum(dim=1), torch.ones(n, dtype=torch.long))  # one group per row, always moved
+    assert torch.equal(changed.float().argmax(dim=1), which)
+    assert bool((pair.gather(1, which[:, None]).squeeze(1) < NULL[which]).all())  # to a value, never to null
+    assert set(which.tolist()) == set(range(len(GROUPS)))  # every group gets moved
+    # drawn for the global batch: two ranks' halves are the whole batch's rows
+    halves = [moved_pair(cond[r], torch.Generator().manual_seed(3), r, n) for r in (slice(0, 200), slice(200, n))]
+    assert torch.equal(torch.cat([h[1] for h in halves]), pair)
+
+
+def test_the_pair_loss_teaches_g_the_moved_reading_and_keeps_the_others():
+    torch.manual_seed(0)
+    G = Generator(32, 8, 4, embed=4)
+    D = Discriminator(32, 4, conditional=True, reader=4)
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    labels = np.stack([np.random.default_rng(i).integers(0, len(ATTRIBUTES[g]), 16) for i, g in enumerate(GROUPS)], 1)
+    opt = lambda m: torch.optim.Adam(m.parameters())  # noqa: E731
+    task = DcganTask(G, D, opt(G), opt(D), images, labels, 0.0, 0.0, 1.0, ReaderRecipe(1.0, pair_weight=2.0))
+    b = task.batch(torch.arange(8), torch.Generator().manual_seed(1), slice(None), 8)
+    assert b.pair is not None and int((b.pair != b.cond).sum()) == 8
+    fake = G(*b.g_in)
+    _, plain_figs = DcganTask(G, D, opt(G), opt(D), images, labels, 0.0, 0.0, 1.0, ReaderRecipe(1.0)).g_extra(
+        b, fake, {}
+    )
+    loss, figs = task.g_extra(b, fake, {})
+    assert figs["pair_move"] > 0 and figs["pair_keep"] >= 0 and figs["reader_g"] == plain_figs["reader_g"]
+    loss.backward()
+    assert all(q.grad is not None and q.grad.abs().sum() > 0 for q in G.parameters())
+    # the same image twice keeps every reading: no divergence
+    same = ReaderBatch(b.real, b.g_in, b.cond, b.reader_real, b.labels, b.cond.clone(), b.moved)
+    assert task._pair(same, D.read(G(*b.g_in)))[2] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_reader_group_weights_name_known_groups():
