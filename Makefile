@@ -4,7 +4,7 @@ STAMP := $(VENV)/.installed
 RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DO_NOT_TRACK=1 PYTHONDONTWRITEBYTECODE=1
 PYTHON ?= python3
 
-.PHONY: pipeline test test-fast lock mlflow mlflow-server labelstudio label-sync serve prefect-server schedule contact-sheet lint clean-outputs
+.PHONY: pipeline test test-fast docs lock mlflow mlflow-server labelstudio label-sync serve prefect-server schedule contact-sheet lint clean-outputs
 
 $(STAMP): requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 ## the quick subset for the edit loop (no whole-pipeline or service tests)
 test-fast: $(STAMP)
 	$(RUN) python -m pytest -m "not slow"
+
+## the documentation site (mkdocs.yml, docs/) on 127.0.0.1 (DOCS_PORT, default 8001); make test builds it with --strict
+docs: $(STAMP)
+	$(RUN) NO_MKDOCS_2_WARNING=1 mkdocs serve -a 127.0.0.1:$${DOCS_PORT:-8001}
 
 ## refresh source.lock.json and pose_source.lock.json after changing ingest.source, label.pose_source or their files
 lock: $(STAMP)

@@ -1,0 +1,703 @@
+"""The results tables of README.md and docs/, generated from the committed metrics (metrics/*.json).
+
+Each table sits between two marker comments in a Markdown file:
+
+    <!-- results:dcgan:begin (python -m tools.results --write) -->
+    ...
+    <!-- results:dcgan:end -->
+
+`python -m tools.results` checks that every table is what the metrics give (exit 1 naming the files that differ);
+`python -m tools.results --write` rewrites them. Run it after a pipeline run changed `metrics/`, and commit the
+pages with the metrics. tests/docs/test_results_tables.py runs the check.
+
+The targets are the `cpu` profile's, written here once: the summary table and the model pages both read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+GROUPS = ("hair_color", "hair_length", "eye_color", "glasses", "smile", "blush")  # core/names.py's order
+LOWER_IS_BETTER = {"fd_tagger", "kid_tagger", "ndb_ratio", "tag_tv", "l1"}
+MARKER = re.compile(
+    r"(?P<begin><!-- results:(?P<key>[a-z0-9_-]+):begin[^>]*-->\n)(?P<body>.*?)(?P<end><!-- results:(?P=key):end -->)",
+    re.S,
+)
+DASH = "–"
+
+
+# --- reading ---------------------------------------------------------------------------------------------------
+
+
+class Metrics:
+    """metrics/<stage>.json of one folder; `m["dcgan.dcgan.fd_tagger"]` is that figure or None when absent."""
+
+    def __init__(self, folder: Path):
+        self.docs = {}
+        for path in sorted(Path(folder).glob("*.json")):
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            self.docs.update(doc)
+
+    def __getitem__(self, dotted: str):
+        node = self.docs
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+
+# --- formatting ------------------------------------------------------------------------------------------------
+
+
+def num(v, digits: int = 3, sign: bool = False) -> str:
+    if v is None:
+        return DASH
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return f"{v:+,.{digits}f}" if sign else f"{v:,.{digits}f}"
+
+
+def tv(test, val, digits: int = 3, sign: bool = False) -> str:
+    """A test figure with its validation twin in brackets."""
+    if val is None:
+        return num(test, digits, sign)
+    return f"{num(test, digits, sign)} [{num(val, digits, sign)}]"
+
+
+def duration(seconds) -> str:
+    if seconds is None:
+        return DASH
+    s = round(seconds)
+    return f"{s // 60} min {s % 60} s" if s >= 60 else f"{s} s"
+
+
+def arrow(figure: str) -> str:
+    return f"`{figure}` ↓" if figure in LOWER_IS_BETTER else f"`{figure}`"
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def by_group(d: dict | None, digits: int = 3) -> str:
+    if not d:
+        return DASH
+    return ", ".join(f"{g} {num(d[g], digits)}" for g in GROUPS if g in d)
+
+
+# --- targets ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One figure with its bar: `value(m)` gives (test, validation, note), `bound(m)` the bar's number."""
+
+    model: str
+    label: str
+    op: str  # ">=", "<=", "<", ">"
+    bound: Callable[[Metrics], float | None]
+    text: Callable[[Metrics], str]
+    value: Callable[[Metrics], tuple]
+    page: str
+    digits: int = 3
+    sign: bool = False
+    optional: bool = False  # left out while its figure is not in the metrics
+
+    def present(self, m: Metrics) -> bool:
+        return self.value(m)[0] is not None
+
+    def status(self, m: Metrics) -> str:
+        test, bound = self.value(m)[0], self.bound(m)
+        if test is None or bound is None:
+            return DASH
+        ok = {">=": test >= bound, "<=": test <= bound, "<": test < bound, ">": test > bound}[self.op]
+        return "met" if ok else "**missed**"
+
+    def shown(self, m: Metrics) -> str:
+        test, val, note = self.value(m)
+        s = tv(test, val, self.digits, self.sign)
+        return f"{s} {note}" if note else s
+
+
+def _const(x: float) -> Callable[[Metrics], float]:
+    return lambda m: x
+
+
+def _pair(stage_model: str, figure: str) -> Callable[[Metrics], tuple]:
+    return lambda m: (m[f"{stage_model}.{figure}"], m[f"{stage_model}.val_{figure}"], "")
+
+
+def _kind(kind: str) -> Callable[[Metrics], tuple]:
+    return lambda m: (
+        m[f"pose.posenet.pck_0_05_by_kind.{kind}"],
+        m[f"pose.posenet.val_pck_0_05_by_kind.{kind}"],
+        "",
+    )
+
+
+def _chosen_tagger(m: Metrics) -> tuple:
+    chosen = m["tagger.chosen"] or "cnn"
+    return m[f"tagger.{chosen}.macro_f1"], m[f"tagger.{chosen}.val_macro_f1"], f"(`{chosen}`)"
+
+
+def _lowest_ratio(m: Metrics) -> tuple:
+    test, val = m["dcgan.dcgan.cond_vs_tagger_by_group"], m["dcgan.dcgan.val_cond_vs_tagger_by_group"]
+    if not test:
+        return None, None, ""
+    g = min(test, key=test.get)
+    note = f"({g}"
+    if val:
+        gv = min(val, key=val.get)
+        note += f"; validation: {gv})" if gv != g else ")"
+        return test[g], val[gv], note
+    return test[g], None, note + ")"
+
+
+def _half_baseline(m: Metrics) -> float | None:
+    base = m["dcgan.pca_gaussian.fd_tagger"]
+    return None if base is None else base / 2
+
+
+TARGETS: tuple[Target, ...] = (
+    Target(
+        "generated data set",
+        "linear model on raw pixels, macro-F1 (`pixel_baseline`)",
+        "<",
+        _const(0.85),
+        lambda m: "below 0.85: the set is not trivial",
+        _pair("pixel_baseline.pixel_linear", "macro_f1"),
+        "data.md",
+    ),
+    Target(
+        "`anime-tagger`",
+        "macro-F1 of the chosen model",
+        ">=",
+        _const(0.95),
+        lambda m: "≥ 0.95",
+        _chosen_tagger,
+        "tagger.md",
+    ),
+    Target(
+        "`anime-posenet`",
+        "`pck_0_05`, stick figures",
+        ">=",
+        _const(0.95),
+        lambda m: "≥ 0.95",
+        _kind("stick"),
+        "posenet.md",
+    ),
+    Target(
+        "`anime-posenet`",
+        "`pck_0_05`, sketches",
+        ">=",
+        _const(0.85),
+        lambda m: "≥ 0.85",
+        _kind("sketch"),
+        "posenet.md",
+    ),
+    Target(
+        "`anime-posenet`",
+        "`retrieval_top1` among the split's projections",
+        ">=",
+        _const(0.9),
+        lambda m: "≥ 0.9",
+        _pair("pose.posenet", "retrieval_top1"),
+        "posenet.md",
+    ),
+    Target(
+        "`anime-dcgan`",
+        "`fd_tagger` ↓",
+        "<=",
+        _half_baseline,
+        lambda m: f"≤ {num(_half_baseline(m))}: half the PCA-Gaussian baseline's",
+        _pair("dcgan.dcgan", "fd_tagger"),
+        "dcgan.md",
+    ),
+    Target(
+        "`anime-dcgan`",
+        "`precision`",
+        ">=",
+        _const(0.5),
+        lambda m: "≥ 0.5",
+        _pair("dcgan.dcgan", "precision"),
+        "dcgan.md",
+    ),
+    Target(
+        "`anime-dcgan`",
+        "`recall`",
+        ">=",
+        _const(0.25),
+        lambda m: "≥ 0.25",
+        _pair("dcgan.dcgan", "recall"),
+        "dcgan.md",
+    ),
+    Target(
+        "`anime-dcgan`",
+        "`tag_tv` ↓",
+        "<=",
+        _const(0.2),
+        lambda m: "≤ 0.2",
+        _pair("dcgan.dcgan", "tag_tv"),
+        "dcgan.md",
+    ),
+    Target(
+        "`anime-dcgan`",
+        "`cond_accuracy`",
+        ">=",
+        _const(0.8),
+        lambda m: "≥ 0.8",
+        _pair("dcgan.dcgan", "cond_accuracy"),
+        "dcgan.md",
+    ),
+    Target(
+        "`anime-dcgan`",
+        "lowest group's `cond_accuracy` / the tagger's accuracy",
+        ">=",
+        _const(0.9),
+        lambda m: "≥ 0.9 in every group",
+        _lowest_ratio,
+        "dcgan.md",
+    ),
+    Target(
+        "`anime-dcgan`",
+        "`control_success` of the sliders (mean)",
+        ">=",
+        _const(0.8),
+        lambda m: "≥ 0.8",
+        _pair("dcgan.dcgan", "control_success"),
+        "dcgan.md",
+        optional=True,
+    ),
+    Target(
+        "`anime-stylegan`",
+        "`control_success` of the sliders (mean)",
+        ">=",
+        _const(0.8),
+        lambda m: "≥ 0.8 (an ambition for the `gpu` profile)",
+        _pair("stylegan.stylegan", "control_success"),
+        "stylegan.md",
+    ),
+    Target(
+        "`anime-sr`",
+        "`psnr_gain_vs_bicubic_db`",
+        ">=",
+        _const(1.5),
+        lambda m: "≥ +1.5 dB",
+        lambda m: (m["sr.sr.psnr_gain_vs_bicubic_db"], m["sr.sr.val_psnr_gain_vs_bicubic_db"], "dB"),
+        "sr.md",
+        digits=2,
+        sign=True,
+    ),
+    Target(
+        "`anime-pose2sketch`",
+        "`pck_0_05` (posenet reads the sketch)",
+        ">=",
+        _const(0.7),
+        lambda m: "≥ 0.7",
+        _pair("pose2sketch.pose2sketch", "pck_0_05"),
+        "pose2sketch.md",
+    ),
+    Target(
+        "`anime-pose2sketch`",
+        "`l1` ↓",
+        "<",
+        lambda m: m["pose2sketch.retrieval.l1"],
+        lambda m: f"< {num(m['pose2sketch.retrieval.l1'])}: the retrieval baseline's",
+        _pair("pose2sketch.pose2sketch", "l1"),
+        "pose2sketch.md",
+    ),
+    Target(
+        "`anime-pose2sketch`",
+        "`ssim`",
+        ">",
+        lambda m: m["pose2sketch.retrieval.ssim"],
+        lambda m: f"> {num(m['pose2sketch.retrieval.ssim'])}: the retrieval baseline's",
+        _pair("pose2sketch.pose2sketch", "ssim"),
+        "pose2sketch.md",
+    ),
+)
+
+
+def targets_of(page: str, m: Metrics) -> list[Target]:
+    return [t for t in TARGETS if t.page == page and (t.present(m) or not t.optional)]
+
+
+def target_lines(page: str, m: Metrics) -> list[str]:
+    """The page's targets as a list under its table: `- figure: value, target: met`."""
+    lines = ["", "Targets (`cpu` profile, test split):", ""]
+    for t in targets_of(page, m):
+        lines.append(f"- {t.label}: {num(t.value(m)[0], t.digits, t.sign)}, target {t.text(m)}: {t.status(m)}")
+    return lines
+
+
+# --- the tables ------------------------------------------------------------------------------------------------
+
+
+def summary(m: Metrics) -> list[str]:
+    rows = [[t.model, t.label, t.shown(m), t.text(m), t.status(m)] for t in TARGETS if t.present(m) or not t.optional]
+    out = table(["model", "figure", "test [validation]", "target", ""], rows)
+    served = m["evaluate.serving_generator"]
+    if served:
+        out += ["", f"Served generator: `{served}` (the `evaluate` stage's choice)."]
+    return out
+
+
+def data(m: Metrics) -> list[str]:
+    splits = m["ingest.images_by_split"] or {}
+    split_text = ", ".join(f"{k} {num(splits[k])}" for k in ("train", "val", "test") if k in splits)
+    reasons = m["ingest.rejected_by_reason"] or {}
+    reason_text = ", ".join(f"`{k}` {num(v)}" for k, v in sorted(reasons.items()))
+    poses = m["render.poses_by_split"] or {}
+    pose_text = ", ".join(f"{k} {num(poses[k])}" for k in ("train", "val", "test") if k in poses)
+    px = "pixel_baseline.pixel_linear"
+    rows = [
+        ["files read (`ingest`, layout `" + str(m["ingest.layout"]) + "`)", num(m["ingest.files"])],
+        ["images kept", f"{num(m['ingest.images'])} ({split_text})"],
+        ["rejected", f"{num(m['ingest.rejected'])}" + (f" ({reason_text})" if reason_text else "")],
+        ["groups (a character or identical perceptual hash: one split each)", num(m["ingest.groups"])],
+        [
+            "poses (`render`)",
+            f"{num(m['render.poses'])} ({pose_text}), {num(m['render.images'])} images at {num(m['render.size'])} px",
+        ],
+        ["pictures of the pose project's own source (`pose_import`)", num(m["pose_import.images"])],
+        ["linear model on raw pixels: macro-F1, test [validation]", tv(m[f"{px}.macro_f1"], m[f"{px}.val_macro_f1"])],
+        ["the same per group (test)", by_group(m[f"{px}.macro_f1_by_group"])],
+    ]
+    return table(["figure", "value"], rows) + target_lines("data.md", m)
+
+
+def tagger(m: Metrics) -> list[str]:
+    chosen = m["tagger.chosen"]
+    rows = []
+    for key, name in (
+        ("tagger.cnn", "CNN (`cnn`)"),
+        ("tagger.judge", "judge CNN (`judge`)"),
+        ("tagger.hog_baseline", "HOG + colour baseline (`hog_baseline`)"),
+        ("pixel_baseline.pixel_linear", "linear model on raw pixels (`pixel_baseline`)"),
+        ("tagger.floor", "`floor`: each group's most common training value"),
+    ):
+        if m[key] is None:
+            continue
+        if key == f"tagger.{chosen}":
+            name += ", champion"
+        groups = m[f"{key}.macro_f1_by_group"] or {}
+        seconds = m[f"{key}.train_seconds"] or m[f"{key}.seconds"]
+        training = duration(seconds) if seconds is not None else ""
+        if m[f"{key}.epochs_done"] is not None:
+            training += f" ({m[f'{key}.epochs_done']} epochs)"
+        speed = m[f"{key}.inference_images_per_s"]
+        rows.append(
+            [name, num(m[f"{key}.val_macro_f1"]), num(m[f"{key}.macro_f1"])]
+            + [num(groups.get(g)) for g in GROUPS]
+            + [training, f"{speed:,.0f} images/s" if speed else ""]
+        )
+    header = ["model", "validation macro-F1", "test macro-F1"] + [f"`{g}`" for g in GROUPS] + ["training", "inference"]
+    data_line = (
+        f"Test split: {num(m['tagger.data.test_images'])} images; training {num(m['tagger.data.train_images'])}, "
+        f"validation {num(m['tagger.data.val_images'])}; per-group figures are test macro-F1."
+    )
+    return table(header, rows) + ["", data_line] + target_lines("tagger.md", m)
+
+
+def posenet(m: Metrics) -> list[str]:
+    p, j, f = "pose.posenet", "pose.joints_embedding", "pose.floor"
+    rows = []
+    for kind in ("stick", "sketch", "projection"):
+        rows.append(
+            [
+                f"`pck_0_05`, {kind}",
+                num(m[f"{p}.val_pck_0_05_by_kind.{kind}"]),
+                num(m[f"{p}.pck_0_05_by_kind.{kind}"]),
+                "",
+                "",
+                num(m[f"{f}.pck_0_05_by_kind.{kind}"]),
+            ]
+        )
+    rows.append(["`pck_0_05`, mean of the kinds", num(m[f"{p}.val_pck_0_05"]), num(m[f"{p}.pck_0_05"]), "", "", ""])
+    err = m[f"{p}.px_error_by_kind"] or {}
+    rows.append(
+        [
+            "mean joint error, px (stick / sketch / projection)",
+            "",
+            " / ".join(num(err.get(k), 2) for k in ("stick", "sketch", "projection")),
+            "",
+            "",
+            "",
+        ]
+    )
+    rows.append(["`pck_0_05` of the re-drawn retrieval queries", "", num(m[f"{p}.pck_0_05_queries"]), "", "", ""])
+    rows.append(
+        [
+            f"`retrieval_top1` ({num(m[f'{p}.val_retrieval_candidates'])} validation / "
+            f"{num(m[f'{p}.retrieval_candidates'])} test projections)",
+            num(m[f"{p}.val_retrieval_top1"]),
+            num(m[f"{p}.retrieval_top1"]),
+            num(m[f"{j}.val_retrieval_top1"]),
+            num(m[f"{j}.retrieval_top1"]),
+            num(m[f"{f}.retrieval_top1"], 4),
+        ]
+    )
+    rows.append(
+        [
+            f"`retrieval_top1_at_val_size` ({num(m[f'{p}.val_retrieval_candidates'])} test projections)",
+            "",
+            num(m[f"{p}.retrieval_top1_at_val_size"]),
+            "",
+            num(m[f"{j}.retrieval_top1_at_val_size"]),
+            "",
+        ]
+    )
+    rows.append(
+        [
+            f"`retrieval_top1_all` (all {num(m[f'{p}.index_size'])} projections)",
+            "",
+            num(m[f"{p}.retrieval_top1_all"]),
+            "",
+            "",
+            "",
+        ]
+    )
+    header = [
+        "figure",
+        "posenet, validation",
+        "posenet, test",
+        "`joints_embedding`, validation",
+        "test",
+        "`floor` (test)",
+    ]
+    origins = m[f"{p}.train_images_by_origin"] or {}
+    run = (
+        f"posenet v{m[f'{p}.version']}: {m[f'{p}.epochs_done']} epochs at {m[f'{p}.size']} px on "
+        f"{num(m[f'{p}.train_images'])} training images ("
+        + ", ".join(f"{k} {num(v)}" for k, v in sorted(origins.items()))
+        + f") in {duration(m[f'{p}.train_seconds'])}; stopped by its budget: {num(m[f'{p}.stopped_by_budget'])}; "
+        f"inference {num(m[f'{p}.inference_images_per_s'], 0)} images/s."
+    )
+    return table(header, rows) + ["", run] + target_lines("posenet.md", m)
+
+
+def _gan_run_line(prefix: str, name: str, m: Metrics) -> str:
+    return (
+        f"{name} v{m[f'{prefix}.version']}: {num(m[f'{prefix}.steps_done'])} steps at {m[f'{prefix}.size']} px in "
+        f"{duration(m[f'{prefix}.train_seconds'])}; stopped by its budget: {num(m[f'{prefix}.stopped_by_budget'])}; "
+        f"watchdog: {m[f'{prefix}.watchdog'] or 'quiet'}."
+    )
+
+
+GAN_FIGURES = ("fd_tagger", "kid_tagger", "precision", "recall", "ndb_ratio", "msssim_diversity", "tag_tv")
+
+
+def dcgan(m: Metrics) -> list[str]:
+    d, b, f = "dcgan.dcgan", "dcgan.pca_gaussian", "dcgan.floor"
+    rows = [
+        [arrow(fig), tv(m[f"{d}.{fig}"], m[f"{d}.val_{fig}"]), tv(m[f"{b}.{fig}"], m[f"{b}.val_{fig}"]),
+         tv(m[f"{f}.{fig}"], m[f"{f}.val_{fig}"])]
+        for fig in GAN_FIGURES + ("cond_accuracy",)
+    ]  # fmt: skip
+    if m[f"{d}.control_success"] is not None:
+        rows.append(
+            ["`control_success` (sliders)", tv(m[f"{d}.control_success"], m[f"{d}.val_control_success"]), "", ""]
+        )
+    ratio, val_ratio = m[f"{d}.cond_vs_tagger_by_group"] or {}, m[f"{d}.val_cond_vs_tagger_by_group"] or {}
+    cond, real = m[f"{d}.cond_accuracy_by_group"] or {}, m[f"{d}.tagger_accuracy_by_group"] or {}
+    for g in GROUPS:
+        if g in ratio:
+            rows.append(
+                [
+                    f"`{g}`: `cond_accuracy` / the tagger's on real images (bar ≥ 0.9)",
+                    f"{num(ratio[g])} [{num(val_ratio.get(g))}] = {num(cond.get(g))} / {num(real.get(g))}",
+                    "",
+                    "",
+                ]
+            )
+    comps = m[f"{b}.components"]
+    header = ["figure", "`dcgan`, test [validation]", f"`pca_gaussian` ({num(comps)} components)", "`floor`"]
+    out = table(header, rows) + ["", _gan_run_line(d, "anime-dcgan", m)]
+    t, s = "dcgan.transfer", "dcgan.transfer_scratch"
+    if m[t] is not None:
+        out += [
+            "",
+            f"Transfer to `{m[f'{t}.tag']}` ({num(m[f'{t}.train_images'])} training images, "
+            f"{num(m[f'{t}.steps_done'])} steps each), fine-tuned from v{m[f'{t}.source_version']} against the same "
+            f"network from scratch, test [validation]: `fd_tagger` {tv(m[f'{t}.fd_tagger'], m[f'{t}.val_fd_tagger'])} "
+            f"against {tv(m[f'{s}.fd_tagger'], m[f'{s}.val_fd_tagger'])}; `recall` "
+            f"{tv(m[f'{t}.recall'], m[f'{t}.val_recall'])} against {tv(m[f'{s}.recall'], m[f'{s}.val_recall'])}; "
+            f"`tag_tv` {num(m[f'{t}.tag_tv'])} against {num(m[f'{s}.tag_tv'])}; `msssim_diversity` "
+            f"{num(m[f'{t}.msssim_diversity'])} against {num(m[f'{s}.msssim_diversity'])} "
+            f"({duration(m[f'{t}.train_seconds'])} and {duration(m[f'{s}.train_seconds'])} of training).",
+        ]
+    return out + target_lines("dcgan.md", m)
+
+
+def stylegan(m: Metrics) -> list[str]:
+    s, d, b, f = "stylegan.stylegan", "dcgan.dcgan", "dcgan.pca_gaussian", "dcgan.floor"
+    rows = [[arrow(fig)] + [tv(m[f"{k}.{fig}"], m[f"{k}.val_{fig}"]) for k in (s, d, b, f)] for fig in GAN_FIGURES]
+    rows.append(
+        ["`control_success` (mean of the sliders)", tv(m[f"{s}.control_success"], m[f"{s}.val_control_success"]),
+         tv(m[f"{d}.control_success"], m[f"{d}.val_control_success"]), "", ""]
+    )  # fmt: skip
+    header = ["figure, test [validation]", "`anime-stylegan`", "`anime-dcgan`", "PCA-Gaussian", "`floor`"]
+    per = m[f"{s}.control_success_by_tag"] or {}
+    sliders = (
+        f"`control_success` per slider (test): {', '.join(f'`{k}` {num(v, 2)}' for k, v in sorted(per.items()))}. "
+        f"{m[f'{s}.sliders_orthogonalised']} of the {len(per)} sliders kept their orthogonalised direction, "
+        f"{m[f'{s}.sliders_skipped']} skipped; the sliders took {duration(m[f'{s}.sliders_seconds'])}."
+    )
+    return (
+        table(header, rows) + ["", _gan_run_line(s, "anime-stylegan", m), "", sliders] + target_lines("stylegan.md", m)
+    )
+
+
+def sr(m: Metrics) -> list[str]:
+    size = m["sr.sr.size"]
+    rows = []
+    for key, name in (
+        ("sr.bicubic", "bicubic (OpenCV `INTER_CUBIC`)"),
+        ("sr.sr", "`anime-sr`"),
+        ("sr.srgan", f"`anime-srgan` (perceptual weight {num(m['sr.srgan.perceptual_weight'], 0)})"),
+        ("sr.floor", "`floor`: real images against the split"),
+    ):
+        rows.append(
+            [name]
+            + [tv(m[f"{key}.{fig}"], m[f"{key}.val_{fig}"], 2 if fig.startswith("psnr") else 3, fig.endswith("_db") and "gain" in fig)
+               for fig in ("psnr_db", "psnr_gain_vs_bicubic_db", "ssim", "fd_tagger")]
+        )  # fmt: skip
+    header = [f"method, {size // 4 if size else DASH} → {num(size)} px, test [validation]", "`psnr_db`",
+              "`psnr_gain_vs_bicubic_db`", "`ssim`", "`fd_tagger` ↓"]  # fmt: skip
+    weights = m["sr.srgan.val_fd_tagger_by_weight"] or {}
+    run = (
+        f"`anime-sr` v{m['sr.sr.version']}: {m['sr.sr.epochs_done']} epochs in {duration(m['sr.sr.train_seconds'])}; "
+        f"`anime-srgan` v{m['sr.srgan.version']}: {num(m['sr.srgan.steps_done'])} steps in "
+        f"{duration(m['sr.srgan.train_seconds'])}, chosen by validation `fd_tagger` among perceptual weights "
+        + ", ".join(f"{k} → {num(v)}" for k, v in sorted(weights.items(), key=lambda kv: float(kv[0])))
+        + "."
+    )
+    return table(header, rows) + ["", run] + target_lines("sr.md", m)
+
+
+def pose2sketch(m: Metrics) -> list[str]:
+    p, r, f = "pose2sketch.pose2sketch", "pose2sketch.retrieval", "pose2sketch.floor"
+    rows = [
+        ["`anime-pose2sketch`"] + [tv(m[f"{p}.{x}"], m[f"{p}.val_{x}"]) for x in ("l1", "ssim", "pck_0_05")],
+        ["retrieval baseline (the nearest training projection's sketch)"]
+        + [tv(m[f"{r}.{x}"], m[f"{r}.val_{x}"]) for x in ("l1", "ssim", "pck_0_05")],
+        ["`floor`: posenet on the true sketches", "", "", tv(m[f"{f}.pck_0_05"], m[f"{f}.val_pck_0_05"])],
+    ]
+    run = _gan_run_line(p, "anime-pose2sketch", m) + (
+        f" Training pairs: {num(m['pose2sketch.data.train_pairs'])} rendered, "
+        f"{num(m['pose2sketch.data.annotated_pairs'])} annotated."
+    )
+    return (
+        table(["test [validation]", "`l1` ↓", "`ssim`", "`pck_0_05`"], rows)
+        + ["", run]
+        + target_lines("pose2sketch.md", m)
+    )
+
+
+def evaluate(m: Metrics) -> list[str]:
+    doc = m["evaluate"] or {}
+    rows = []
+    for model in sorted(k for k, v in doc.items() if isinstance(v, dict)):
+        e = doc[model]
+        primary = e.get("primary")
+        way = "lower is better" if primary in LOWER_IS_BETTER else "higher is better"
+
+        def pair(who: str, e=e, primary=primary) -> str:
+            return f"v{e.get(f'{who}_version')}: {num(e.get(f'{who}_val_{primary}'), 4)} / {num(e.get(f'{who}_{primary}'), 4)}"
+
+        rows.append([f"`{model}`", f"`{primary}` ({way})", pair("candidate"), pair("champion"), num(e.get("promoted"))])
+    header = [
+        "model",
+        "primary figure",
+        "candidate (validation / test)",
+        "champion now (validation / test)",
+        "promoted",
+    ]
+    out = table(header, rows)
+    if doc.get("serving_generator"):
+        out += ["", f"Served generator: `{doc['serving_generator']}`."]
+    return out
+
+
+TABLES: dict[str, Callable[[Metrics], list[str]]] = {
+    "summary": summary,
+    "data": data,
+    "tagger": tagger,
+    "posenet": posenet,
+    "dcgan": dcgan,
+    "stylegan": stylegan,
+    "sr": sr,
+    "pose2sketch": pose2sketch,
+    "evaluate": evaluate,
+}
+
+
+# --- the pages -------------------------------------------------------------------------------------------------
+
+
+def pages(root: Path = REPO) -> list[Path]:
+    """README.md and every Markdown page under docs/."""
+    return [root / "README.md"] + sorted((root / "docs").rglob("*.md"))
+
+
+def render(text: str, m: Metrics, where: str = "") -> str:
+    def fill(match: re.Match) -> str:
+        key = match["key"]
+        if key not in TABLES:
+            raise KeyError(f"{where}: results marker {key!r} is none of {sorted(TABLES)}")
+        body = "\n".join(TABLES[key](m)) + "\n"
+        return match["begin"] + body + match["end"]
+
+    return MARKER.sub(fill, text)
+
+
+def keys_in(text: str) -> list[str]:
+    return [match["key"] for match in MARKER.finditer(text)]
+
+
+def stale(root: Path = REPO, metrics: Path | None = None) -> dict[Path, str]:
+    """{page: what the metrics give} for every page whose tables differ from it."""
+    m = Metrics(metrics or root / "metrics")
+    out = {}
+    for page in pages(root):
+        text = page.read_text(encoding="utf-8")
+        new = render(text, m, str(page.relative_to(root)))
+        if new != text:
+            out[page] = new
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--write", action="store_true", help="rewrite the tables that differ (default: only check)")
+    ap.add_argument("--metrics", type=Path, default=None, help="the metrics folder (default: metrics/)")
+    ap.add_argument("--print", dest="show", metavar="KEY", help="print one table (e.g. summary) and exit")
+    args = ap.parse_args(argv)
+    if args.show:
+        print("\n".join(TABLES[args.show](Metrics(args.metrics or REPO / "metrics"))))
+        return 0
+    changed = stale(REPO, args.metrics)
+    for page, text in changed.items():
+        rel = page.relative_to(REPO)
+        if args.write:
+            page.write_text(text, encoding="utf-8")
+            print(f"results: rewrote {rel}")
+        else:
+            print(f"results: {rel} differs from the metrics; run `python -m tools.results --write`", file=sys.stderr)
+    return 0 if args.write or not changed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
