@@ -295,7 +295,11 @@ TARGETS: tuple[Target, ...] = (
         ">=",
         _const(1.5),
         lambda m: "≥ +1.5 dB",
-        lambda m: (m["sr.sr.psnr_gain_vs_bicubic_db"], m["sr.sr.val_psnr_gain_vs_bicubic_db"], "dB"),
+        lambda m: (
+            m["sr.sr.psnr_gain_vs_bicubic_db"],
+            m["sr.sr.val_psnr_gain_vs_bicubic_db"],
+            f"dB ({m['sr.sr.size'] // 4} → {m['sr.sr.size']} px)" if m["sr.sr.size"] else "dB",
+        ),
         "sr.md",
         digits=2,
         sign=True,

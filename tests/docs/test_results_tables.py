@@ -1,0 +1,86 @@
+"""The results tables of README.md and docs/ are what `python -m tools.results` makes from the committed metrics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import REPO
+from tools import results
+
+MODEL_PAGES = {  # page: (its results table, its contact sheet)
+    "tagger.md": ("tagger", "contact_sheet.png"),
+    "posenet.md": ("posenet", "pose_stick.png"),
+    "dcgan.md": ("dcgan", "dcgan_samples.png"),
+    "stylegan.md": ("stylegan", "stylegan_samples.png"),
+    "sr.md": ("sr", "sr_samples.png"),
+    "pose2sketch.md": ("pose2sketch", "pose2sketch_samples.png"),
+}
+
+
+def test_every_table_matches_the_committed_metrics():
+    stale = results.stale(REPO)
+    assert not stale, (
+        "these pages' results tables differ from what metrics/*.json give: "
+        + ", ".join(str(p.relative_to(REPO)) for p in stale)
+        + "; run `python -m tools.results --write` and commit them"
+    )
+
+
+def test_the_readme_has_the_summary_table_once():
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert results.keys_in(text) == ["summary"]
+
+
+@pytest.mark.parametrize("page", sorted(MODEL_PAGES))
+def test_each_model_page_has_its_table_and_contact_sheet(page):
+    key, image = MODEL_PAGES[page]
+    text = (REPO / "docs" / page).read_text(encoding="utf-8")
+    assert key in results.keys_in(text)
+    assert f"]({image})" in text
+
+
+def test_every_marker_names_a_known_table():
+    for page in results.pages(REPO):
+        for key in results.keys_in(page.read_text(encoding="utf-8")):
+            assert key in results.TABLES, f"{page}: unknown results table {key!r}"
+
+
+def test_a_changed_figure_makes_the_table_stale(tmp_path):
+    """The check reads the metrics: a figure that moves shows up in the README's table."""
+    metrics = tmp_path / "metrics"
+    shutil.copytree(REPO / "metrics", metrics)
+    doc = json.loads((metrics / "tagger.json").read_text())
+    chosen = doc["tagger"]["chosen"]
+    doc["tagger"][chosen]["macro_f1"] = 0.5
+    (metrics / "tagger.json").write_text(json.dumps(doc))
+    stale = results.stale(REPO, metrics)
+    assert REPO / "README.md" in stale
+    assert "| 0.500 [" in stale[REPO / "README.md"] and "**missed**" in stale[REPO / "README.md"]
+
+
+def test_a_missing_figure_is_a_dash_not_a_crash(tmp_path):
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "sr.json").write_text(json.dumps({"sr": {"sr": {"psnr_db": 20.0}}}))
+    m = results.Metrics(metrics)
+    for key, make in results.TABLES.items():
+        assert "\n".join(make(m)), key
+    assert results.DASH in "\n".join(results.summary(m))
+
+
+def test_the_command_checks_and_writes(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "repo"
+    (root / "docs").mkdir(parents=True)
+    shutil.copytree(REPO / "metrics", root / "metrics")
+    (root / "README.md").write_text(
+        "# x\n\n<!-- results:summary:begin (python -m tools.results --write) -->\nold\n<!-- results:summary:end -->\n"
+    )
+    monkeypatch.setattr(results, "REPO", root)
+    assert results.main([]) == 1
+    assert "README.md differs" in capsys.readouterr().err
+    assert results.main(["--write"]) == 0
+    assert results.main([]) == 0
+    assert "| `anime-tagger` |" in (root / "README.md").read_text()
