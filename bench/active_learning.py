@@ -15,7 +15,7 @@ answers in both arms). Each seed runs two arms with the same N per round:
   or `random`), the annotator labels them, pull, the `label` stage, retrain the tagger on what is known (`model:`
   `baseline`, the tagger's scikit-learn model, seconds per round; or `cnn`, the tagger CNN with `tagger:` of the
   yaml over the params, e.g. a few epochs: measured, 3 epochs learn nothing of the hidden groups from a few hundred
-  labels, README).
+  labels, docs/reports/).
 
 What is scored after each round: macro-F1 of the hidden groups on the test split (thresholds calibrated on the
 validation split's true values; the same for both arms). The headline is how many labels random order needs to

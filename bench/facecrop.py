@@ -1,6 +1,6 @@
 """The two face detectors of `ingest.crop` side by side: AnimeFace (no download) and the lbpcascade_animeface cascade.
 
-    .venv/bin/python bench/facecrop.py --cascade ../shared/data/lbpcascade_animeface.xml [--count 200]
+    .venv/bin/python bench/facecrop.py --cascade path/to/lbpcascade_animeface.xml [--count 200]
 
 Test images we can make without downloading any: faces of the built-in generated set, each upscaled to a random size
 (96-256 px) and pasted at a random place on a 384 px page of flat or noisy background, so the true face box is

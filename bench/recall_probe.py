@@ -1,5 +1,5 @@
 """What `recall` (k = 3, in the pinned tagger's feature space) reads on real images made slightly worse: why DCGAN-32
-has precision near 1 and recall near 0 (README, the DCGAN results).
+has precision near 1 and recall near 0 (docs/dcgan.md).
 
     .venv/bin/python bench/recall_probe.py      # after `make pipeline`; -> bench/results/recall-probe-cpu.json
 

@@ -90,7 +90,7 @@ class SplitParams(Section):
 
 
 class CascadeParams(Section):
-    """OpenCV cascade face cropping (lbpcascade_animeface by nagadomi; MIT; not shipped, see the README)."""
+    """OpenCV cascade face cropping (lbpcascade_animeface by nagadomi; MIT; not shipped, see docs/data.md)."""
 
     path: str = "lbpcascade_animeface.xml"
     scale_factor: float = Field(1.1, gt=1.0, le=2.0)

@@ -49,7 +49,7 @@ def _detector(path: str) -> cv2.CascadeClassifier:
     if not Path(path).is_file():
         raise BadInput(
             f"ingest.cascade.path: {path} not found; download lbpcascade_animeface.xml from the "
-            "nagadomi/lbpcascade_animeface repository on GitHub and put it there (see the README)"
+            "nagadomi/lbpcascade_animeface repository on GitHub and put it there (see docs/data.md, face cropping)"
         )
     try:
         det = cv2.CascadeClassifier(path)

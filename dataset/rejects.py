@@ -1,7 +1,7 @@
 """Why an input was left out: a stable code for metrics and tests, a sentence for people, and the reject report.
 
 Metrics count rejects by `code`, never by their text, so a reworded reason changes no count. Every code is in CODES
-with what it means; the README's "Hostile and broken input" lists the same codes.
+with what it means; docs/data.md's "Hostile and broken input" lists the same codes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The one contact-sheet tiler: the README's figures, the pose sets' sheets, prediction grids in MLflow."""
+"""The one contact-sheet tiler: the docs' figures, the pose sets' sheets, prediction grids in MLflow."""
 
 from __future__ import annotations
 

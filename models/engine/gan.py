@@ -1,4 +1,4 @@
-"""The adversarial engine: every generator family (DCGAN now; StyleGAN2, SRGAN, pix2pix next) trains on it.
+"""The adversarial engine: every generator family (DCGAN, StyleGAN, SRGAN, pose2sketch) trains on it.
 
     from models.engine import gan
     result = gan.train(task, config, world=distributed.init(), folder=Path(".cache/checkpoints/<key>"))

@@ -1,7 +1,7 @@
 """The one training loop: epochs of shuffled mini-batches, resume, time budget, seeding, checkpoints, progress.
 
-Every trainer (models/tagger/train.py, models/pose/train.py, the generators later) builds its network, optimizer
-and schedule, then hands the loop a `step(idx, gen)` that turns a batch of row indices into a loss. The loop owns
+Every epoch trainer (models/tagger/train.py, models/pose/train.py; the generators train on models/engine/gan.py)
+builds its network, optimizer and schedule, then hands the loop a `step(idx, gen)` that turns a batch of row indices into a loss. The loop owns
 what they must all get right in the same way:
 
 - **Seeding.** Epoch e draws its order (and the step's augmentation) from `gen` reseeded with `seed + 7919 * e`, so

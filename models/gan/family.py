@@ -101,7 +101,7 @@ def _judge(folder: Path) -> evaluate.Judge:
 
 
 def sheet(out: Path) -> np.ndarray:
-    """The README's uncurated grid: 64 samples of the headline size from fixed seeds, 8 columns, enlarged 2x."""
+    """The uncurated grid of the docs: 64 samples of the headline size from fixed seeds, 8 columns, enlarged 2x."""
     from synth.sheet import tile
 
     return tile(np.load(out / "samples.npy"), cols=8, zoom=2)

@@ -3,7 +3,7 @@
     from models import metrics
     metrics.get("fd_tagger").fn(features_real, features_fake)
 
-Names are the ones users see (MLflow and DVC metrics, `../shared/DESIGN.md`); `lower_is_better` says which way is
+Names are the ones users see (MLflow and DVC metrics, docs/pipeline.md); `lower_is_better` says which way is
 good, for comparison tables and promotion. One module per metric registers itself on import (models/metrics/).
 """
 

@@ -11,7 +11,7 @@ validation (`val_` prefix) and test, N = min(`pose2sketch.samples`, split size) 
   index (posenet's pose embedding of the input stick figure as the query), scored the same way;
 - `floor`: posenet on the true sketches (`pck_0_05`'s ceiling for a perfect generator; L1 0, SSIM 1).
 
-Annotated pose/sketch pairs would join the training pairs; the label stage has none to give yet (README).
+Annotated pose/sketch pairs would join the training pairs; the label stage has none to give yet (docs/pose2sketch.md).
 """
 
 from __future__ import annotations

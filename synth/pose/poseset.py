@@ -209,7 +209,7 @@ def main() -> None:
 
     from core.params import load_params
 
-    ap = argparse.ArgumentParser(description="Contact sheets of the rendered pose kinds (the README's figures).")
+    ap = argparse.ArgumentParser(description="Contact sheets of the rendered pose kinds (the docs' figures).")
     ap.add_argument("--contact-sheets", metavar="FOLDER", required=True, help="writes pose_<kind>.png there")
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args()

@@ -126,7 +126,7 @@ def test_prefect_server_launcher(tmp_path):
 
 @pytest.mark.slow
 def test_labelstudio_launcher(labelstudio, tmp_path):
-    """`python -m labeling.server start`: the finding of the issue (SIGTERM left Label Studio orphaned on its port)."""
+    """`python -m labeling.server start`: a fault found in review (SIGTERM left Label Studio orphaned on its port)."""
     data = tmp_path / "ls"
     shutil.copytree(labelstudio["migrated"], data / "data")
     creds = labelstudio["creds"]

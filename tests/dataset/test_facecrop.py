@@ -1,5 +1,5 @@
 """Face cropping: geometry, padding and errors everywhere; detection with the real lbpcascade_animeface (from
-../shared/data, never committed) on drawn faces where that file is present."""
+a data folder beside the repository, never committed) on drawn faces where that file is present."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from synth.faces.render import render_index
 from tests.conftest import REPO
 
 CASCADE = REPO.parent / "shared" / "data" / "lbpcascade_animeface.xml"
-needs_cascade = pytest.mark.skipif(not CASCADE.exists(), reason="needs ../shared/data/lbpcascade_animeface.xml")
+needs_cascade = pytest.mark.skipif(not CASCADE.exists(), reason=f"needs {CASCADE}")
 
 
 def _scene(face: np.ndarray, at: tuple[int, int], shape=(360, 480)) -> np.ndarray:

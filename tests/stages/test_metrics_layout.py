@@ -1,4 +1,4 @@
-"""One metrics layout for every stage (README "Conventions"): `metrics/<stage>.json` = {<stage>: {...}} where a value
+"""One metrics layout for every stage (docs/pipeline.md): `metrics/<stage>.json` = {<stage>: {...}} where a value
 is a scalar (number, string, bool, null) or a dict. A dict named `<figure>_by_<group|kind|...>` holds scalars; any
 other dict is a model, baseline or floor section (top level only) holding scalars and `_by_` dicts. Model figures
 on test have a validation twin (`val_<figure>`) whenever the model chooses anything."""

@@ -21,7 +21,9 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     assert "Running stage 'tagger'" in first.stdout
     assert all(f"Running stage '{st}'" in first.stdout for st in ("render", "pose", "label"))
     pose = json.loads((repo_copy / "metrics" / "pose.json").read_text())["pose"]["posenet"]
-    assert set(pose["pck_0_05_by_kind"]) == {"stick", "sketch", "projection", "drawn"} and pose["retrieval_candidates"] > 0
+    assert (
+        set(pose["pck_0_05_by_kind"]) == {"stick", "sketch", "projection", "drawn"} and pose["retrieval_candidates"] > 0
+    )
     assert (repo_copy / "data" / "label" / "joints.json").exists() and (
         repo_copy / "data" / "label" / "tags.csv"
     ).exists()
