@@ -27,7 +27,7 @@ import pytest
 
 from core.names import JOINTS
 from tests.conftest import REPO
-from tests.devtools import DevtoolsPage
+from tools.devtools import DevtoolsPage
 from tests.labeling.champions import register_posenet
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

@@ -11,14 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import math
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -26,33 +19,10 @@ import pytest
 
 from core.names import JOINTS
 from tests.conftest import REPO
-from tests.devtools import DevtoolsPage
+from tools.browser import CHROMIUM, Page, chromium, figure_strokes, serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = REPO / "artifacts" / "browser"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen, group: bool = False) -> None:
-    """SIGTERM, then SIGKILL after 10 s; with `group`, whatever is left of its process group too (Chromium's)."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    if group:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # its own session (start_new_session): only its helpers
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +30,8 @@ def server(tmp_path_factory):
     from tests.serve.tiny import make_deploy
 
     tmp = tmp_path_factory.mktemp("browser-serve")
-    yield from _serving(make_deploy(tmp / "deploy", generator="stylegan"), tmp)
+    with serving(make_deploy(tmp / "deploy", generator="stylegan"), tmp) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -72,37 +43,8 @@ def drawn_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser-drawn")
     folder = make_deploy(tmp / "deploy", generator="stylegan")
     install_posenet(folder / "posenet", small_drawn_posenet())
-    yield from _serving(folder, tmp)
-
-
-def _serving(folder: Path, tmp: Path):
-    """`python -m serve` on the deploy `folder` until the generator is closed: yields its URL."""
-    port = _free_port()
-    log = (tmp / "server.log").open("w")
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "serve", "--root", str(folder), "--port", str(port)],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = json.loads(urllib.request.urlopen(f"{url}/healthz", timeout=2).read())
-                assert health["status"] == "ok", health
-                break
-            except (OSError, ValueError):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"the server did not start: {(tmp / 'server.log').read_text()[-3000:]}"
-                    ) from None
-                time.sleep(0.2)
+    with serving(folder, tmp) as url:
         yield url
-    finally:
-        _stop(proc)
-        log.close()
-    assert proc.returncode is not None
 
 
 @pytest.fixture(scope="module")
@@ -112,78 +54,13 @@ def browser(tmp_path_factory):
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true but Debian's chromium is not installed: .ci/run should have installed it")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    profile = tmp_path_factory.mktemp("chromium")
-    proc = subprocess.Popen(
-        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--no-first-run", "--no-default-browser-check", "--remote-debugging-port=0",
-         f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        port = int(port_file.read_text().split()[0])
-        targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
-        yield next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
-    finally:
-        _stop(proc, group=True)
+    with chromium(tmp_path_factory.mktemp("chromium")) as ws_url:
+        yield ws_url
 
 
-class _Page(DevtoolsPage):
-    """The service's page: waits on its hooks, real input, screenshots."""
-
-    async def wait(self, expression: str, timeout: float = 60.0, what: str = ""):
-        """Until `expression` is truthy (its value), or fail with the page's status line."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = await self.js(expression)
-            if value:
-                return value
-            await asyncio.sleep(0.1)
-        status = await self.js("document.getElementById('status').textContent")
-        raise AssertionError(f"timed out waiting for {what or expression}; status line: {status!r}")
-
-    async def idle(self, counter: str, above: int, timeout: float = 60.0) -> None:
-        await self.wait(f"window.{counter} > {above} && document.body.dataset.busy === '0'", timeout,
-                        f"{counter} > {above} and the page idle")  # fmt: skip
-
-    async def key(self, key: str, code: int) -> None:
-        for kind in ("rawKeyDown", "keyUp"):
-            await self.call("Input.dispatchKeyEvent", type=kind, key=key, code=key, windowsVirtualKeyCode=code,
-                            nativeVirtualKeyCode=code)  # fmt: skip
-
-    async def mouse(self, kind: str, x: float, y: float, buttons: int = 0, pointer: str = "mouse") -> None:
-        """A mouse event, or a pen's (`pointer="pen"`, pressed with force 0.6): the page sees pointer events."""
-        extra = {"pointerType": pointer, "force": 0.6 if buttons else 0.0} if pointer != "mouse" else {}
-        await self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", buttons=buttons, clickCount=1,
-                        **extra)  # fmt: skip
-
-    async def stroke(self, points, pointer: str = "mouse", step: float = 4.0) -> None:
-        """Press, move through `points` (page px) every `step` px or so, release: one stroke of a drawing."""
-        await self.mouse("mouseMoved", *points[0], pointer=pointer)
-        await self.mouse("mousePressed", *points[0], buttons=1, pointer=pointer)
-        for a, b in zip(points[:-1], points[1:]):
-            n = max(1, int(math.hypot(b[0] - a[0], b[1] - a[1]) / step))
-            for k in range(1, n + 1):
-                t = k / n
-                await self.mouse("mouseMoved", a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]), 1, pointer)
-        await self.mouse("mouseReleased", *points[-1], pointer=pointer)
-
-    async def click(self, selector: str) -> None:
-        """A real click in the middle of the element."""
-        x, y = await self.js(f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
-                             ".getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()")  # fmt: skip
-        await self.mouse("mousePressed", x, y, buttons=1)
-        await self.mouse("mouseReleased", x, y)
-
+class _Page(Page):
     async def shot(self, name: str) -> Path:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        png = await self.call("Page.captureScreenshot", format="png")
-        path = SHOTS / f"{name}.png"
-        path.write_bytes(base64.b64decode(png["data"]))
-        return path
+        return await super().shot(SHOTS / f"{name}.png")
 
 
 async def _session(ws_url: str, url: str, body):
@@ -192,13 +69,8 @@ async def _session(ws_url: str, url: str, body):
 
     async with websockets.connect(ws_url, max_size=None) as ws:
         page = _Page(ws)
-        await page.call("Page.enable")
-        await page.call("Runtime.enable")
-        await page.call("Emulation.setDeviceMetricsOverride", width=1400, height=1000, deviceScaleFactor=1,
-                        mobile=False)  # fmt: skip
-        await page.call("Page.navigate", url=url + "/")
         try:
-            await page.wait("window.generations >= 1 && document.body.dataset.busy === '0'", what="the first grid")
+            await page.open(url)
             return await body(page)
         finally:
             await page.shot(body.__name__)
@@ -380,27 +252,6 @@ def _post_file(server: str, route: str, png: bytes) -> dict:
     return json.loads(urllib.request.urlopen(req, timeout=30).read())
 
 
-def _figure_strokes(j) -> list[list[tuple[float, float]]]:
-    """How a person draws the stick figure of joints j [11, 2]: spine, shoulders, arms, legs, neck, a round head."""
-    at = {name: (float(x), float(y)) for name, (x, y) in zip(JOINTS, j)}
-    head, neck = j[JOINTS.index("head")], j[JOINTS.index("neck")]
-    reach = max(float(math.dist(head, neck)), 2.0)
-    up = (head - neck) / reach
-    r = 0.7 * reach
-    chin = head - up * r
-    circle = [(head[0] + r * math.cos(t), head[1] + r * math.sin(t)) for t in [2 * math.pi * k / 24 for k in range(25)]]
-    return [
-        [at["neck"], at["pelvis"]],
-        [at["left_shoulder"], at["neck"], at["right_shoulder"]],
-        [at["left_shoulder"], at["left_hand"]],
-        [at["right_shoulder"], at["right_hand"]],
-        [at["pelvis"], at["left_knee"], at["left_foot"]],
-        [at["pelvis"], at["right_knee"], at["right_foot"]],
-        [at["neck"], (float(chin[0]), float(chin[1]))],
-        circle,
-    ]
-
-
 @pytest.mark.timeout(900)  # the small posenet trains first unless cached (minutes on a busy 2-core machine)
 def test_drawing_a_stick_figure_reads_its_joints(browser, drawn_server, tmp_path):
     """Held-out poses drawn stroke by stroke with real pointer events (mouse and pen) on the pose canvas: posenet's
@@ -438,7 +289,7 @@ def test_drawing_a_stick_figure_reads_its_joints(browser, drawn_server, tmp_path
         found, sketches = [], set()
         for k, pose in enumerate(posed):
             await page.click("#drawing-clear")
-            for stroke in _figure_strokes(pose):
+            for stroke in figure_strokes(pose):
                 await page.stroke([to_page(p) for p in stroke], pointer="pen" if k % 2 else "mouse")
             await page.wait("window.readVersion === window.inkVersion && document.body.dataset.busy === '0'",
                             what="posenet's reading of the drawing")  # fmt: skip
