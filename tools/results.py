@@ -689,6 +689,29 @@ def evaluate(m: Metrics) -> list[str]:
     return out
 
 
+def sliders(m: Metrics) -> list[str]:
+    """Every slider of the page with its `control_success`, test [validation], for both generator families; the
+    tagger's accuracy on real images of the generator's size per group beside: the judge is that network with
+    another seed, and a slider is read no better than its group."""
+    d, s = "dcgan.dcgan", "stylegan.stylegan"
+    tags = list(m[f"{d}.control_success_by_tag"] or m[f"{s}.control_success_by_tag"] or {})
+    real = m[f"{d}.tagger_accuracy_by_group"] or {}
+    rows = []
+    for tag in tags:
+        group = tag.split("=", 1)[0]
+        cells = [
+            tv((m[f"{k}.control_success_by_tag"] or {}).get(tag), (m[f"{k}.val_control_success_by_tag"] or {}).get(tag))
+            for k in (d, s)
+        ]
+        rows.append([f"`{tag}`", *cells, num(real.get(group))])
+    rows.append(
+        ["mean", tv(m[f"{d}.control_success"], m[f"{d}.val_control_success"]),
+         tv(m[f"{s}.control_success"], m[f"{s}.val_control_success"]), ""]
+    )  # fmt: skip
+    header = ["slider", "`anime-dcgan`", "`anime-stylegan`", "tagger's accuracy on real images of that size, its group"]
+    return table(header, rows)
+
+
 VARIANTS = REPO / "bench" / "results" / "dcgan-variants-cpu.json"
 STAGE_RUN = REPO / "docs" / "reports" / "2026-11-26-artist-tools" / "dcgan.json"  # train@dcgan at the cpu profile
 SLIDER_VARIANTS = (  # bench/gan_variants.yaml's slider study, in the order it was run
@@ -735,6 +758,7 @@ def dcgan_slider_variants(m: Metrics) -> list[str]:
 
 TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "dcgan-slider-variants": dcgan_slider_variants,
+    "sliders": sliders,
     "summary": summary,
     "data": data,
     "tagger": tagger,
