@@ -73,7 +73,7 @@ async def walk(ws_url: str, url: str, out: Path, tmp: Path) -> list[Path]:
         await page.open(url, *VIEWPORT)
         await shot(page, "01-open")
         tags = await page.js("[...document.querySelectorAll('input[data-slider]')].map(i => i.dataset.slider)")
-        colour = next((t for t in tags if t.startswith("hair_color=")), tags[0])
+        colour = "hair_color=blonde" if "hair_color=blonde" in tags else tags[0]
         await _slider_to_end(page, colour)
         await shot(page, "02-slider-colour")
         if "glasses=yes" in tags:
