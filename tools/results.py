@@ -716,7 +716,7 @@ VARIANTS = REPO / "bench" / "results" / "dcgan-variants-cpu.json"
 STAGE_RUN = REPO / "docs" / "reports" / "2026-11-26-artist-tools" / "dcgan.json"  # train@dcgan at the cpu profile
 SLIDER_VARIANTS = (  # bench/gan_variants.yaml's slider study, in the order it was run
     "default", "weak_groups_w3", "reader_w2", "reader_w3", "pairs_1", "reader_w2_pairs_1",
-    "pairs_1@4500steps,seed1234,AVX512-AMD",
+    "pairs_1@4500steps,seed1234,AVX512-AMD", "pairs_1_glasses_3@4500steps,seed1234,AVX512-AMD",
 )  # fmt: skip
 
 
