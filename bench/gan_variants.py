@@ -33,10 +33,10 @@ from core import machine  # noqa: E402
 from core.names import ATTRIBUTES, GROUPS  # noqa: E402
 from core.params import load_params  # noqa: E402
 from models.engine import distributed, gan  # noqa: E402
-from models.gan import evaluate, family, sliders  # noqa: E402
-from models.gan.conditions import ConditionPrior  # noqa: E402
-from models.gan.family import sampler  # noqa: E402
-from models.gan.train import build, fit  # noqa: E402
+from models.dcgan import evaluate, family, sliders  # noqa: E402
+from models.dcgan.conditions import ConditionPrior  # noqa: E402
+from models.dcgan.family import sampler  # noqa: E402
+from models.dcgan.train import build, fit  # noqa: E402
 from models.tagger.extractor import load_reader  # noqa: E402
 from stages.train import PATHS  # noqa: E402
 
@@ -51,7 +51,7 @@ def merged(base: dict, overrides: dict) -> dict:
 
 def run_variant(overrides: dict, steps: int, data: Path, pin: Path, seed: int | None = None) -> dict:
     """One variant trained with `seed` (default: the pipeline's) on the stage's own training data and conditions
-    (models/gan/family.load: the `label` stage's tags, the tagger's auto-tags where an image has none), scored on
+    (models/dcgan/family.load: the `label` stage's tags, the tagger's auto-tags where an image has none), scored on
     validation as the stage scores it."""
     params = load_params(ROOT / "params.yaml", "cpu")
     p = type(params.dcgan).model_validate(merged(params.dcgan.model_dump(), overrides))  # validated again

@@ -4,7 +4,7 @@ validation split only.
     .venv/bin/python bench/reader_recipe.py          # ~4 min per recipe here -> bench/results/dcgan-reader-recipe-cpu.json
     .venv/bin/python bench/reader_recipe.py --only plain,tagger
 
-The reader (models/gan/net.py: a `TaggerNet` of `dcgan.reader.width` at the DCGAN's first size, no dropout) is trained
+The reader (models/dcgan/net.py: a `TaggerNet` of `dcgan.reader.width` at the DCGAN's first size, no dropout) is trained
 on the committed `data/ingest` training shard with the rows' own tags, batch `dcgan.batch`, Adam(W) at
 `dcgan.reader.lr` with betas (0.9, 0.999), for `dcgan.steps` steps (what it gets in one DCGAN training), and its
 accuracy per attribute group is read on the validation images every 2,000 steps. Each recipe differs only in how it
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from core.names import ATTRIBUTES, GROUPS  # noqa: E402
 from core.params import load_params  # noqa: E402
 from dataset.shards import ImageShards  # noqa: E402
-from models.gan.task import ReaderRecipe, reader_view  # noqa: E402
+from models.dcgan.task import ReaderRecipe, reader_view  # noqa: E402
 from models.tagger.net import TaggerNet  # noqa: E402
 
 RECIPES = {

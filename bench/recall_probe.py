@@ -23,10 +23,10 @@ sys.path.insert(0, str(ROOT))
 
 from core.params import load_params  # noqa: E402
 from dataset.shards import ImageShards  # noqa: E402
-from models.gan import evaluate  # noqa: E402
-from models.gan.conditions import ConditionPrior  # noqa: E402
-from models.gan.family import sampler  # noqa: E402
-from models.gan.net import Generator  # noqa: E402
+from models.dcgan import evaluate  # noqa: E402
+from models.dcgan.conditions import ConditionPrior  # noqa: E402
+from models.dcgan.family import sampler  # noqa: E402
+from models.dcgan.net import Generator  # noqa: E402
 from models.metrics.prd import _knn_radii_sq, precision, recall  # noqa: E402
 from models.tagger.extractor import load_reader  # noqa: E402
 

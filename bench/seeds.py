@@ -121,10 +121,10 @@ def dcgan_figures(params, seed: int, data_dir: Path) -> dict:
     import torch
 
     from models.engine import distributed, gan
-    from models.gan import evaluate, family
-    from models.gan.conditions import ConditionPrior
-    from models.gan.net import Generator
-    from models.gan.train import build, fit
+    from models.dcgan import evaluate, family
+    from models.dcgan.conditions import ConditionPrior
+    from models.dcgan.net import Generator
+    from models.dcgan.train import build, fit
     from models.tagger.extractor import PIN, load_judge
     from stages.train import PATHS
 

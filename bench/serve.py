@@ -86,7 +86,7 @@ def build_deploy(folder: Path, size: int, tiny: bool) -> Path:
     """A deploy folder at `folder`: tests/serve/tiny.py's, its DCGAN generator at a realistic width unless `tiny`."""
     import torch
 
-    from models.gan.net import Generator
+    from models.dcgan.net import Generator
     from tests.serve.tiny import make_deploy
 
     make_deploy(folder, size=size)

@@ -14,7 +14,7 @@ In every round, interleaved, at batch 64 and 64 px, on the same thread count and
   (b') engine_bf16  (b) with bf16 autocast (`amp: bf16`): measures whether `amp: auto` is right to leave it off on
                the CPU
   (c) project  the engine with the project's own `dcgan` params at 64 px (conditional networks, D's reader, R1,
-               EMA, DiffAugment), built as the train stage builds them (models/gan/train.build), as in params.yaml
+               EMA, DiffAugment), built as the train stage builds them (models/dcgan/train.build), as in params.yaml
 
 Only the steps are timed (after `warmup` untimed steps per round): setup, sample grids and the end-of-run batch-norm
 recalibration are not. The figure is the median over rounds of the per-round time ratio against (a). It imports
@@ -42,9 +42,9 @@ from core import machine  # noqa: E402
 from core.params import DcganParams  # noqa: E402
 from models.engine import distributed, gan  # noqa: E402
 from models.engine.watchdog import WatchdogConfig  # noqa: E402
-from models.gan.net import Discriminator, Generator  # noqa: E402
-from models.gan.task import DcganTask  # noqa: E402
-from models.gan.train import build  # noqa: E402
+from models.dcgan.net import Discriminator, Generator  # noqa: E402
+from models.dcgan.task import DcganTask  # noqa: E402
+from models.dcgan.train import build  # noqa: E402
 
 SIZE, BATCH, NZ = 64, 64, 100
 

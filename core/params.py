@@ -391,7 +391,7 @@ class GanEngineParams(Section):
 
 
 class ReaderParams(Section):
-    """D's own attribute reader (models/gan/net.py): a tagger-shaped CNN trained on real training images only."""
+    """D's own attribute reader (models/dcgan/net.py): a tagger-shaped CNN trained on real training images only."""
 
     width: int = Field(ge=0, le=256)  # 0: none
     lr: float = Field(gt=0, le=1)
@@ -413,14 +413,14 @@ class ReaderParams(Section):
 
 
 class DcganSliderParams(Section):
-    """DCGAN's attribute sliders (models/gan/sliders.py): latents and conditions scored per split."""
+    """DCGAN's attribute sliders (models/dcgan/sliders.py): latents and conditions scored per split."""
 
     val: int = Field(ge=4)
     test: int = Field(ge=4)  # control_success reported (500 or more for a steady figure)
 
 
 class DcganParams(GanEngineParams):
-    """The DCGAN family (`anime-dcgan`, models/gan/), trained by the adversarial engine (models/engine/gan.py)."""
+    """The DCGAN family (`anime-dcgan`, models/dcgan/), trained by the adversarial engine (models/engine/gan.py)."""
 
     sizes: list[int] = Field(min_length=1)  # one model per resolution; the first is the family's headline
     nz: int = Field(ge=1, le=1024)  # latent size

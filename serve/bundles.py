@@ -43,7 +43,7 @@ class Generator:
     """DCGAN or StyleGAN behind one interface: sample(count, seed, psi, sliders, conditions) -> uint8 [n, S, S, 3].
 
     Both have one slider per tag: StyleGAN's move w along a direction (+-1 = +-step_sigmas standard deviations),
-    DCGAN's blend a group's condition embedding from the character's value towards the tag (models/gan/sliders.py).
+    DCGAN's blend a group's condition embedding from the character's value towards the tag (models/dcgan/sliders.py).
     `ranges` and `control_success` (the bundle's test figure per slider) are what the page shows beside each."""
 
     family: str
@@ -103,7 +103,7 @@ class Generator:
         if psi != 1.0:  # the truncation trick for a Gaussian prior: shrink z towards its mean (0)
             z = z * psi
         if sliders and cond is not None:
-            from models.gan.sliders import soft_condition
+            from models.dcgan.sliders import soft_condition
 
             return to_uint8(self.net(z, cond, soft_condition(cond, sliders)))
         return to_uint8(self.net(z, cond))
@@ -153,15 +153,15 @@ class Models:
     def _load(cls, root: Path, deployed: dict, families: dict, cards: dict) -> Models:
         gens: dict[str, Generator] = {}
         if "dcgan" in families:
-            from models.gan.conditions import ConditionPrior
-            from models.gan.net import Generator as DcganG
+            from models.dcgan.conditions import ConditionPrior
+            from models.dcgan.net import Generator as DcganG
 
             net = _load(DcganG, root / "dcgan")
             cond = root / "dcgan" / "conditions.safetensors"
             prior = ConditionPrior.load(cond) if cond.exists() else None
             ranges, success = {}, {}
             if net.conditional:
-                from models.gan.sliders import ranges as dcgan_ranges
+                from models.dcgan.sliders import ranges as dcgan_ranges
 
                 ranges = dcgan_ranges()
                 doc = _json(root / "dcgan" / "sliders.json") if (root / "dcgan" / "sliders.json").exists() else {}

@@ -170,9 +170,9 @@ def sr_on_generated(records: dict, serving: dict, ctx: scorers.Context) -> tuple
     folder = Path(_champion_folder(records[gen]))
     n, seed = ctx.params.sr.samples, ctx.params.seed + 31
     if gen == "anime-dcgan":
-        from models.gan.conditions import ConditionPrior
-        from models.gan.family import sampler
-        from models.gan.net import Generator
+        from models.dcgan.conditions import ConditionPrior
+        from models.dcgan.family import sampler
+        from models.dcgan.net import Generator
 
         cond = folder / "conditions.safetensors"
         small = sampler(Generator.load(folder), ConditionPrior.load(cond) if cond.exists() else None)(n, None, seed)

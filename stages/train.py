@@ -43,7 +43,7 @@ PATHS = {
     "posenet": Path("data/pose"),  # stages/pose.OUT: posenet and its retrieval index
 }
 FAMILIES = {
-    "dcgan": "models.gan.family",
+    "dcgan": "models.dcgan.family",
     "stylegan": "models.stylegan.family",
     "sr": "models.sr.family",
     "pose2sketch": "models.pose2sketch.family",

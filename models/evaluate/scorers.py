@@ -2,7 +2,7 @@
 
 Every version of a model (this run's candidate, the registry's champion) goes through the same scorer with the
 same data, sample count, seed and pinned extractor, so the figures in one comparison are comparable. The scorers
-reuse the train stage's own scoring code (models/<family>/family.py and models/gan/evaluate.py), so a figure here
+reuse the train stage's own scoring code (models/<family>/family.py and models/dcgan/evaluate.py), so a figure here
 equals the one the train stage reported for the same version on the same data.
 
     score(model, folder, ctx) -> {"val": {...}, "test": {...}, "size": int}
@@ -32,7 +32,7 @@ class Context:
 
     @functools.cached_property
     def dcgan(self) -> dict:
-        from models.gan import family
+        from models.dcgan import family
 
         return family.load(self.params, self.paths)[0]
 
@@ -78,9 +78,9 @@ class Context:
 
     @functools.lru_cache(maxsize=8)  # noqa: B019
     def generator_refs(self, family: str, size: int, n: int) -> dict:
-        """The Reference of validation and test (models/gan/evaluate.py) for a generator of `size`."""
+        """The Reference of validation and test (models/dcgan/evaluate.py) for a generator of `size`."""
         from core.names import GROUPS
-        from models.gan import evaluate
+        from models.dcgan import evaluate
 
         seed = self.params.seed
         if family == "dcgan":
@@ -119,9 +119,9 @@ def _split(figures: dict) -> dict:
 
 
 def dcgan(folder: Path, ctx: Context) -> dict:
-    from models.gan import family
-    from models.gan.conditions import ConditionPrior
-    from models.gan.net import Generator
+    from models.dcgan import family
+    from models.dcgan.conditions import ConditionPrior
+    from models.dcgan.net import Generator
 
     G = Generator.load(folder)
     size = int(G.config["size"])
@@ -133,7 +133,7 @@ def dcgan(folder: Path, ctx: Context) -> dict:
 
 
 def stylegan(folder: Path, ctx: Context) -> dict:
-    from models.gan import evaluate
+    from models.dcgan import evaluate
     from models.stylegan.net import Generator
     from models.stylegan.train import sampler
 

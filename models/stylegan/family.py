@@ -2,7 +2,7 @@
 
 For each size of `stylegan.sizes` (32 in `cpu`; the first is the headline), in MLflow experiment `stylegan`:
 `anime-stylegan` (models/stylegan/net.py) trained by the engine on the ingest shard, scored like DCGAN
-(models/gan/evaluate.py: fd_tagger, kid_tagger, precision, recall, ndb_ratio, msssim_diversity, tag_tv; validation
+(models/dcgan/evaluate.py: fd_tagger, kid_tagger, precision, recall, ndb_ratio, msssim_diversity, tag_tv; validation
 and test, N = `stylegan.samples`, truncation psi = 1), then its attribute sliders (models/stylegan/sliders.py):
 
 - fitted on `sliders.fit` latents labelled by the pinned extractor (the labelling tagger);
@@ -31,7 +31,7 @@ from core.names import GROUPS
 from core.params import Params
 from dataset.shards import ImageShards
 from models.engine import distributed, gan, tracked
-from models.gan import evaluate
+from models.dcgan import evaluate
 from models.stylegan import sliders
 from models.stylegan.net import MODEL, Generator
 from models.stylegan.train import StyleganTask, latents, render, sampler

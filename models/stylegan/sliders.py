@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from core.names import GROUPS
-from models.gan.evaluate import slider_moves, slider_tags
+from models.dcgan.evaluate import slider_moves, slider_tags
 from models.stylegan.net import Generator
 from models.stylegan.train import render
 from models.tagger.extractor import Judge
@@ -33,7 +33,7 @@ MIN_PER_SIDE = 10
 STEP_SIGMAS = 3.0
 
 
-tags = slider_tags  # one slider per tag, the same for every family (models/gan/evaluate.py)
+tags = slider_tags  # one slider per tag, the same for every family (models/dcgan/evaluate.py)
 
 
 def fit(ws: np.ndarray, reads: dict[str, np.ndarray], C: float, seed: int) -> tuple[dict, dict]:

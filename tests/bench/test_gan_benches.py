@@ -10,7 +10,7 @@ from bench.gan_variants import by_value, merged
 from bench.reader_recipe import RECIPES, train_reader
 from core.names import ATTRIBUTES, GROUPS
 from core.params import DcganParams, load_params
-from models.gan.evaluate import Reference
+from models.dcgan.evaluate import Reference
 from tests.conftest import REPO
 
 

@@ -25,11 +25,11 @@ from core.params import load_params
 from models.engine import ema, gan
 from models.engine.augment import diff_augment
 from models.engine.watchdog import WatchdogConfig
-from models.gan import evaluate
-from models.gan.conditions import conditions
-from models.gan.net import Discriminator, Generator, layout, null_condition
-from models.gan.pca import PcaGaussian
-from models.gan.task import NULL, DcganTask, ReaderBatch, ReaderRecipe, moved_pair, reader_view
+from models.dcgan import evaluate
+from models.dcgan.conditions import conditions
+from models.dcgan.net import Discriminator, Generator, layout, null_condition
+from models.dcgan.pca import PcaGaussian
+from models.dcgan.task import NULL, DcganTask, ReaderBatch, ReaderRecipe, moved_pair, reader_view
 from tests.conftest import REPO, VENV_BIN
 
 DOG = WatchdogConfig(stop=True, window=5, d_accuracy=0.99, collapse_ratio=0.15, warmup=0)
@@ -272,7 +272,7 @@ def test_the_readers_view_draws_its_randomness_for_the_global_batch():
 def test_fine_tuning_a_version_with_other_network_settings_is_a_clear_error(tmp_path, smoke_params):
     from core.errors import BadInput
     from models.engine import distributed
-    from models.gan.family import SplitData, _train_one
+    from models.dcgan.family import SplitData, _train_one
 
     p = smoke_params.dcgan
     old = tmp_path / "old"  # a version trained before the reader: its D has none
@@ -346,7 +346,7 @@ def _train_cmd(data: Path, out: Path, steps: int) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "models.gan.train",
+        "models.dcgan.train",
         "--data",
         str(data),
         "--size",

@@ -1,4 +1,4 @@
-"""DCGAN's sliders (models/gan/sliders.py): blends between condition embeddings, and control_success's counting."""
+"""DCGAN's sliders (models/dcgan/sliders.py): blends between condition embeddings, and control_success's counting."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from core.names import ATTRIBUTES, GROUPS
-from models.gan import sliders
-from models.gan.conditions import ConditionPrior
-from models.gan.evaluate import slider_tags
-from models.gan.net import Generator
+from models.dcgan import sliders
+from models.dcgan.conditions import ConditionPrior
+from models.dcgan.evaluate import slider_tags
+from models.dcgan.net import Generator
 
 G_IDX, S_IDX, H_IDX = GROUPS.index("glasses"), GROUPS.index("smile"), GROUPS.index("hair_color")
 

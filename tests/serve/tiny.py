@@ -37,8 +37,8 @@ def _card(model: str, size: int) -> dict:
 
 def make_deploy(root: Path, size: int = 32, generator: str = "dcgan", seed: int = 0) -> Path:
     """Write a tiny deploy folder at `root`; returns it."""
-    from models.gan.conditions import ConditionPrior
-    from models.gan.net import Generator as DcganG
+    from models.dcgan.conditions import ConditionPrior
+    from models.dcgan.net import Generator as DcganG
     from models.pose.net import PoseNet, embed_images
     from models.pose.retrieval import RetrievalIndex
     from models.pose2sketch.net import UNet

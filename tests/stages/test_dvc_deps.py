@@ -15,7 +15,7 @@ from tests.conftest import REPO
 CHECKED = ("dataset/", "models/", "stages/", "synth/", "labeling/", "serve/", "core/names.py", "core/checkpoint.py")
 # what the evaluate and deploy stages import lazily (models/evaluate/scorers.py, serve/bundles.py)
 SCORED = [
-    "models.gan.family",
+    "models.dcgan.family",
     "models.stylegan.family",
     "models.sr.family",
     "models.pose2sketch.family",
@@ -25,8 +25,8 @@ SCORED = [
     "synth.pose.poseset",
 ]
 SERVED = [
-    "models.gan.net",
-    "models.gan.conditions",
+    "models.dcgan.net",
+    "models.dcgan.conditions",
     "models.stylegan.net",
     "models.stylegan.train",
     "models.sr.net",

@@ -1,13 +1,13 @@
 """The DCGAN family of the `train` stage: train, score, register; the PCA-Gaussian baseline, the floor, transfer.
 
 For each size of `dcgan.sizes` (the first is the headline): one conditional DCGAN (it also samples unconditionally,
-models/gan/net.py) trained by the engine, scored on validation and test (models/gan/evaluate.py), registered as an
+models/dcgan/net.py) trained by the engine, scored on validation and test (models/dcgan/evaluate.py), registered as an
 `anime-dcgan` version (role=dcgan) with its lineage, loss curves and sample grids in its MLflow run; its attribute
-sliders (models/gan/sliders.py: one per tag, between the condition embeddings) scored by `control_success` on
+sliders (models/dcgan/sliders.py: one per tag, between the condition embeddings) scored by `control_success` on
 `dcgan.sliders.val` and `.test` latents by the judge tagger, the test figure per tag kept in the bundle's
 sliders.json for the page. Beside it:
 
-- `pca_gaussian`: the baseline (models/gan/pca.py), its component count chosen on validation, registered
+- `pca_gaussian`: the baseline (models/dcgan/pca.py), its component count chosen on validation, registered
   (role=pca_gaussian);
 - `floor`: training images in place of generated ones, the same N;
 - transfer (`dcgan.transfer.tag`, e.g. hair_color=red): the registered version `transfer.source` ("run": the one
@@ -37,11 +37,11 @@ from core.names import ATTRIBUTES, GROUPS
 from core.params import Params
 from models.engine import bundle, distributed, gan, tracked
 from models.engine.gan import to_uint8
-from models.gan import evaluate, sliders
-from models.gan.conditions import ConditionPrior
-from models.gan.net import MODEL, Generator
-from models.gan.pca import PcaGaussian
-from models.gan.train import build
+from models.dcgan import evaluate, sliders
+from models.dcgan.conditions import ConditionPrior
+from models.dcgan.net import MODEL, Generator
+from models.dcgan.pca import PcaGaussian
+from models.dcgan.train import build
 
 SECTION = "dcgan"
 INPUTS = ("data", "labels", "auto_tags", "judge_tagger")  # keys of stages/train.PATHS
@@ -57,10 +57,10 @@ class SplitData:
 def load(params: Params, paths: dict[str, Path]) -> tuple[dict, dict]:
     """({"images": {size: {split: SplitData}}, "judge": the slider judge}, what the stage records of the data): the
     ingest shards of every size with their conditions (the `label` stage's tags, the tagger's auto-tags where an
-    image has none), and the tagger stage's judge CNN that scores the sliders (models/gan/sliders.py)."""
+    image has none), and the tagger stage's judge CNN that scores the sliders (models/dcgan/sliders.py)."""
     from core.errors import BadInput
     from dataset.shards import ImageShards
-    from models.gan.conditions import conditions, read_auto_tags
+    from models.dcgan.conditions import conditions, read_auto_tags
     from models.tagger.labels import read_tags
 
     sizes = params.dcgan.sizes
@@ -119,7 +119,7 @@ def summary(figures: dict) -> str:
 
 def sampler(G: Generator, prior: ConditionPrior | None, batch: int = 256) -> evaluate.Sampler:
     """sample(n, cond, seed) with the EMA generator in eval mode. A conditional G draws what `cond` does not ask
-    (-1, or all of it when cond is None) from the training prior (models/gan/conditions.py)."""
+    (-1, or all of it when cond is None) from the training prior (models/dcgan/conditions.py)."""
     null = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])
 
     @torch.no_grad()
@@ -142,7 +142,7 @@ def sampler(G: Generator, prior: ConditionPrior | None, batch: int = 256) -> eva
 
 
 def _sliders(params: Params, G: Generator, prior: ConditionPrior, judge: evaluate.Judge) -> dict:
-    """control_success of every slider (models/gan/sliders.py) on validation and test latents and conditions."""
+    """control_success of every slider (models/dcgan/sliders.py) on validation and test latents and conditions."""
     t0 = time.perf_counter()
     p = params.dcgan.sliders
     val = sliders.control_success(G, prior, judge, p.val, params.seed + 11)

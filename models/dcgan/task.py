@@ -7,7 +7,7 @@ are its rows; G is asked for the same rows' conditions, all of them dropped to n
 unknown; D is given the same conditions: real and generated images are judged under the same
 conditions, so D's projection term cannot tell them apart by their labels.
 
-D's reader (models/gan/net.py) learns the rows' own labels (none dropped; unknown ones ignored) the way the tagger
+D's reader (models/dcgan/net.py) learns the rows' own labels (none dropped; unknown ones ignored) the way the tagger
 learns them (models/tagger/train.py): horizontal flips, a random shift, label smoothing (and, in `build`, weight
 decay). Without them it memorises the training images (0.99 on them, smile at chance on validation) and G learns
 to satisfy a classifier that does not generalise.
@@ -25,7 +25,7 @@ from torch import nn
 from core.names import ATTRIBUTES, GROUPS
 from models.engine import batchnorm
 from models.engine.gan import Batch
-from models.gan.net import Discriminator, Generator
+from models.dcgan.net import Discriminator, Generator
 
 NULL = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])  # the null index of each group
 

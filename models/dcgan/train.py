@@ -1,8 +1,8 @@
 """Train a DCGAN on ingested images with the adversarial engine; runnable alone, on one process or under torchrun.
 
-    python -m models.gan.train --data data/ingest --size 32 --steps 2000 --out /tmp/dcgan            # one process
-    torchrun --nproc-per-node 2 -m models.gan.train --data data/ingest --size 32 --steps 2000 --out /tmp/dcgan
-    torchrun --nproc-per-node 8 -m models.gan.train ... --profile gpu     # GPUs: NCCL, one GPU per process
+    python -m models.dcgan.train --data data/ingest --size 32 --steps 2000 --out /tmp/dcgan            # one process
+    torchrun --nproc-per-node 2 -m models.dcgan.train --data data/ingest --size 32 --steps 2000 --out /tmp/dcgan
+    torchrun --nproc-per-node 8 -m models.dcgan.train ... --profile gpu     # GPUs: NCCL, one GPU per process
 
 The pipeline's `train` stage (stages/train.py) calls `build` and `fit` with MLflow callbacks; this entry point trains
 with the `dcgan` params of a profile and the source's own tags as conditions, no MLflow, and writes the EMA
@@ -21,8 +21,8 @@ import torch
 from core.names import GROUPS
 from core.params import DcganParams, load_params
 from models.engine import distributed, gan
-from models.gan.net import Discriminator, Generator
-from models.gan.task import DcganTask, ReaderRecipe
+from models.dcgan.net import Discriminator, Generator
+from models.dcgan.task import DcganTask, ReaderRecipe
 
 
 def build(p: DcganParams, size: int, images: np.ndarray, labels: np.ndarray, seed: int) -> DcganTask:

@@ -1,7 +1,7 @@
 """DCGAN's attribute sliders: one per tag, as StyleGAN's, each moving a character's condition between embeddings.
 
 A DCGAN character is a latent z and a condition: one value per attribute group, drawn from the training combinations
-(models/gan/conditions.py) or asked for. The slider of tag `g=v` at a in (0, 1] gives group g the blend
+(models/dcgan/conditions.py) or asked for. The slider of tag `g=v` at a in (0, 1] gives group g the blend
 (1 - a) e_g(current value) + a e_g(v) of its embedding rows in place of e_g(current value): at 1 the character is
 conditioned on v, in between it moves continuously, and z and the other groups stay as they were. A yes/no group
 has one slider, `g=yes`, from -1 to 1: below zero it moves towards `g=no`. Sliders of one group share it: their
@@ -22,9 +22,9 @@ import torch.nn.functional as F
 
 from core.names import ATTRIBUTES, GROUPS
 from models.engine.gan import to_uint8
-from models.gan.conditions import ConditionPrior
-from models.gan.evaluate import slider_moves, slider_tags
-from models.gan.net import Generator
+from models.dcgan.conditions import ConditionPrior
+from models.dcgan.evaluate import slider_moves, slider_tags
+from models.dcgan.net import Generator
 from models.tagger.extractor import Judge
 
 

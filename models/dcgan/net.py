@@ -113,7 +113,7 @@ class Generator(nn.Module):
         self, z: torch.Tensor, cond: torch.Tensor | None = None, soft: list[torch.Tensor] | None = None
     ) -> torch.Tensor:
         """z [B, nz], cond [B, groups] (None: unconditional) -> images [B, 3, S, S] in [-1, 1]. `soft` (the sliders,
-        models/gan/sliders.py): per group, weights [B, values + 1] over its embedding rows, in place of `cond`."""
+        models/dcgan/sliders.py): per group, weights [B, values + 1] over its embedding rows, in place of `cond`."""
         if self.conditional:
             if soft is not None:
                 c = torch.cat([w.to(e.weight.dtype) @ e.weight for w, e in zip(soft, self.embeds, strict=True)], dim=1)
