@@ -38,7 +38,7 @@ from core.names import JOINTS
 from core.params import Params, load_params
 from models.evaluate import policy, scorers
 from models.promote import promote
-from models.tagger.extractor import PIN, load_judge
+from models.tagger.extractor import PIN, load_extractor
 from stages.train import PATHS, png, rounded
 
 OUT = Path("data/evaluate")
@@ -184,8 +184,8 @@ def sr_on_generated(records: dict, serving: dict, ctx: scorers.Context) -> tuple
     net = SrNet.load(_champion_folder(sr))
     scale = ctx.params.sr.scale
     big = upscale(net, small)
-    _, read_small = ctx.judge.read(small)
-    _, read_big = ctx.judge.read(big)
+    _, read_small = ctx.extractor.read(small)
+    _, read_big = ctx.extractor.read(big)
     by_group = {g: float(np.mean(read_small[g] == read_big[g])) for g in read_small}
     figures = {
         "generator": f"{gen}/{records[gen]['champion']}",
@@ -384,10 +384,10 @@ def log_to_mlflow(params: Params, model: str, r: dict, inputs: list[str]) -> Non
 def run(params: Params, out: Path, models: list[str] | None = None, pin: str = PIN) -> dict:
     tracking.preflight()
     try:
-        judge = load_judge(pin)
+        extractor = load_extractor(pin)
     except FileNotFoundError as err:
         raise BadInput(str(err)) from None
-    ctx = scorers.Context(params, PATHS, judge)
+    ctx = scorers.Context(params, PATHS, extractor)
     inputs = [str(PATHS[k]) for k in ("data", "labels", "render", "posenet")]
     records: dict = {}
     with tempfile.TemporaryDirectory() as td, atomic_path(out) as tmp:
@@ -412,7 +412,7 @@ def run(params: Params, out: Path, models: list[str] | None = None, pin: str = P
                 "models": records,
                 "serving": serving,
                 "sr_on_generated": upscaled,
-                "extractor_version": judge.version,
+                "extractor_version": extractor.version,
                 "profile": params.profile,
             }
         )

@@ -8,7 +8,7 @@
 
 This module only maps a family name to its module (models/<family>/family.py) and writes what it returns. A family
 module gives `SECTION` (its params section), `load(params, paths)` (its data, and what to record of it),
-`run(params, data, judge, inputs, out, world, units)` (train, score on validation and test against the pinned
+`run(params, data, extractor, inputs, out, world, units)` (train, score on validation and test against the pinned
 extractor, register through `units`; its figures), `sheet(out)` (the uncurated contact sheet for the docs, from fixed seeds) and
 `summary(figures)` (one line). It writes bundles to `data/train/<family>/`, figures to `metrics/<family>.json`
 ({<family>: {<model>: {...}, <baseline>: {...}, floor: {...}}}) and the sheet to `docs/<family>_samples.png`. A
@@ -32,7 +32,7 @@ from core.atomic import atomic_path, write_bytes, write_json
 from core.errors import BadInput, run_main
 from core.params import Params, load_params
 from models.engine import distributed
-from models.tagger.extractor import PIN, load_judge
+from models.tagger.extractor import PIN, load_extractor
 
 PATHS = {
     "data": Path("data/ingest"),  # stages/ingest.OUT
@@ -74,25 +74,25 @@ def run(params: Params, name: str, paths: dict[str, Path], out: Path, pin: str) 
         tracking.preflight()
     data, record = family.load(params, paths)
     inputs = [str(paths[k]) for k in family.INPUTS]  # its lineage in MLflow, and its checkpoints' key
-    judge = None
+    extractor = None
     if world.main:
         try:
-            judge = load_judge(pin)
+            extractor = load_extractor(pin)
         except FileNotFoundError as err:
             raise BadInput(str(err)) from None
     if not world.main:
-        family.run(params, data, judge, inputs, out, world, None)
+        family.run(params, data, extractor, inputs, out, world, None)
         distributed.finish(world)
         return None
     units = tracking.Units(params, f"train@{name}", inputs)
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        figures = family.run(params, data, judge, inputs, tmp, world, units)
+        figures = family.run(params, data, extractor, inputs, tmp, world, units)
         sheet = family.sheet(tmp)
     write_bytes(Path("docs") / f"{name}_samples.png", png(sheet))
     distributed.finish(world)
     units.complete()
-    figures["extractor_version"] = judge.version
+    figures["extractor_version"] = extractor.version
     figures["data"] = record
     return rounded(figures)
 

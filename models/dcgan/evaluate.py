@@ -1,9 +1,10 @@
-"""Scores of a generator on one split, in the pinned tagger's eyes (models/tagger/extractor.py).
+"""Scores of a generator on one split, in the pinned extractor's eyes (models/tagger/extractor.py).
 
-Every generator (DCGAN, its PCA-Gaussian baseline, the real-vs-real floor, later StyleGAN2) is scored the same way:
-N = min(samples, split size) generated images against a fixed random N of the split's real images, both read by the
-pinned tagger at its input size (the tagger resizes both the same way, `TaggerNet.features`). The judge never gives a
-generator gradients: it is only called here, under no_grad, on uint8 images.
+Every generator family (DCGAN with its PCA-Gaussian baseline and the real-vs-real floor, StyleGAN, super-resolution;
+the evaluate stage too) is scored the same way: N = min(samples, split size) generated images against a fixed random
+N of the split's real images, both read by the extractor at its input size (the tagger resizes both the same way,
+`TaggerNet.features`). The extractor never gives a generator gradients: it is only called here, under no_grad, on
+uint8 images.
 
     fd_tagger, kid_tagger       Fréchet / kernel distance of the feature sets (lower is better)
     precision, recall           k = 3 manifold estimates (Kynkäänniemi et al. 2019)
@@ -26,7 +27,7 @@ import numpy as np
 from core.names import ATTRIBUTES, GROUPS
 from models import metrics
 from models.metrics.tags import cond_accuracy_by_group
-from models.tagger.extractor import Judge
+from models.tagger.extractor import Tagger
 
 # sample(n, cond or None, seed) -> uint8 [n, S, S, 3]; cond [n, groups] with -1 where a group is not asked for
 Sampler = Callable[[int, np.ndarray | None, int], np.ndarray]
@@ -70,21 +71,21 @@ class Reference:
 
 
 def reference(
-    judge: Judge, split_images: np.ndarray, split_labels: np.ndarray, train_images: np.ndarray, n: int, seed: int
+    extractor: Tagger, split_images: np.ndarray, split_labels: np.ndarray, train_images: np.ndarray, n: int, seed: int
 ) -> Reference:
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(split_images), min(n, len(split_images)), replace=False))
-    feats, reads = judge.read(split_images[pick])
+    feats, reads = extractor.read(split_images[pick])
     t_pick = np.sort(rng.choice(len(train_images), min(len(train_images), 5000), replace=False))
-    train_feats, _ = judge.read(train_images[t_pick])
+    train_feats, _ = extractor.read(train_images[t_pick])
     return Reference(split_images[pick], split_labels[pick], feats, reads, train_feats)
 
 
-def unconditional_scores(judge: Judge, ref: Reference, fake: np.ndarray, seed: int) -> dict:
+def unconditional_scores(extractor: Tagger, ref: Reference, fake: np.ndarray, seed: int) -> dict:
     """Every distribution-level figure of a generated set against the reference."""
     if fake.shape[1:] != ref.images.shape[1:] or fake.dtype != np.uint8:
         raise ValueError(f"generated images {fake.shape} {fake.dtype}; expected uint8 {ref.images.shape[1:]}")
-    f, reads = judge.read(fake)
+    f, reads = extractor.read(fake)
     bins = min(100, len(ref.train_features) // 10)
     return {
         "fd_tagger": metrics.get("fd_tagger").fn(ref.features, f),
@@ -97,11 +98,11 @@ def unconditional_scores(judge: Judge, ref: Reference, fake: np.ndarray, seed: i
     }
 
 
-def conditional_scores(judge: Judge, ref: Reference, sample: Sampler, seed: int) -> dict:
+def conditional_scores(extractor: Tagger, ref: Reference, sample: Sampler, seed: int) -> dict:
     """cond_accuracy: samples asked for the reference's own label combinations (unknown groups not asked), with
     the tagger's accuracy on the real images beside (`tagger_accuracy_by_group`: the ceiling at this resolution)."""
     fake = sample(len(ref.labels), ref.labels, seed)
-    _, reads = judge.read(fake)
+    _, reads = extractor.read(fake)
     requested = {g: ref.labels[:, k] for k, g in enumerate(GROUPS)}
     by_group = cond_accuracy_by_group(requested, reads)
     tagger = cond_accuracy_by_group(requested, ref.reads)
@@ -114,8 +115,8 @@ def conditional_scores(judge: Judge, ref: Reference, sample: Sampler, seed: int)
     }
 
 
-def floor_scores(judge: Judge, ref: Reference, train_images: np.ndarray, seed: int) -> dict:
+def floor_scores(extractor: Tagger, ref: Reference, train_images: np.ndarray, seed: int) -> dict:
     """The real-vs-real floor: N training images in place of generated ones."""
     rng = np.random.default_rng(seed + 17)
     pick = np.sort(rng.choice(len(train_images), min(len(ref.images), len(train_images)), replace=False))
-    return unconditional_scores(judge, ref, train_images[pick], seed)
+    return unconditional_scores(extractor, ref, train_images[pick], seed)

@@ -16,7 +16,7 @@ sliders.json for the page. Beside it:
   registered (role=transfer, role=transfer_scratch).
 
 Returns the figures of metrics/dcgan.json. The interface every family of the `train` stage gives (stages/train.py):
-`SECTION`, `INPUTS`, `load(params, paths)`, `run(params, data, judge, inputs, out, world, units)`, `sheet(out)`,
+`SECTION`, `INPUTS`, `load(params, paths)`, `run(params, data, extractor, inputs, out, world, units)`, `sheet(out)`,
 `summary(figures)`.
 """
 
@@ -42,6 +42,7 @@ from models.dcgan.conditions import ConditionPrior
 from models.dcgan.net import MODEL, Generator
 from models.dcgan.pca import PcaGaussian
 from models.dcgan.train import build
+from models.tagger.extractor import Tagger, load_judge
 
 SECTION = "dcgan"
 INPUTS = ("data", "labels", "auto_tags", "judge_tagger")  # keys of stages/train.PATHS
@@ -66,7 +67,7 @@ def load(params: Params, paths: dict[str, Path]) -> tuple[dict, dict]:
     sizes = params.dcgan.sizes
     try:
         tags, auto = read_tags(paths["labels"]), read_auto_tags(paths["auto_tags"])
-        judge = _judge(paths["judge_tagger"])
+        judge = load_judge(paths["judge_tagger"])
         out: dict[int, dict] = {}
         counts: dict[str, int] = {}
         for size in sizes:
@@ -90,14 +91,6 @@ def load(params: Params, paths: dict[str, Path]) -> tuple[dict, dict]:
         "train_images": len(out[sizes[0]]["train"].images),
         "conditions_by_origin": counts,
     }
-
-
-def _judge(folder: Path) -> evaluate.Judge:
-    """The tagger stage's judge CNN (another seed than the pinned extractor) with its validation thresholds."""
-    from models.tagger.net import TaggerNet
-
-    net = TaggerNet.load(folder)
-    return evaluate.Judge(net, json.loads((Path(folder) / "config.json").read_text()).get("thresholds", {}), "judge")
 
 
 def sheet(out: Path) -> np.ndarray:
@@ -141,7 +134,7 @@ def sampler(G: Generator, prior: ConditionPrior | None, batch: int = 256) -> eva
     return sample
 
 
-def _sliders(params: Params, G: Generator, prior: ConditionPrior, judge: evaluate.Judge) -> dict:
+def _sliders(params: Params, G: Generator, prior: ConditionPrior, judge: Tagger) -> dict:
     """control_success of every slider (models/dcgan/sliders.py) on validation and test latents and conditions."""
     t0 = time.perf_counter()
     p = params.dcgan.sliders
@@ -156,13 +149,13 @@ def _sliders(params: Params, G: Generator, prior: ConditionPrior, judge: evaluat
     }
 
 
-def _score(judge, refs: dict, sample: evaluate.Sampler, seed: int, conditional: bool) -> dict:
+def _score(extractor: Tagger, refs: dict, sample: evaluate.Sampler, seed: int, conditional: bool) -> dict:
     figures: dict = {}
     for split, ref in refs.items():
         prefix = "" if split == "test" else "val_"
-        scores = evaluate.unconditional_scores(judge, ref, sample(len(ref.images), None, seed), seed)
+        scores = evaluate.unconditional_scores(extractor, ref, sample(len(ref.images), None, seed), seed)
         if conditional:
-            scores.update(evaluate.conditional_scores(judge, ref, sample, seed + 1))
+            scores.update(evaluate.conditional_scores(extractor, ref, sample, seed + 1))
         figures.update({f"{prefix}{k}": v for k, v in scores.items()})
     return figures
 
@@ -213,7 +206,7 @@ def _save(task, result, prior: ConditionPrior, folder: Path, role: str, extra: d
 def run(
     params: Params,
     data: dict,
-    judge: evaluate.Judge,
+    extractor: Tagger,
     inputs: list[str],
     out: Path,
     world: distributed.World,
@@ -237,7 +230,7 @@ def run(
                 _transfer(params, size, d, None, inputs, out, world, ckpt_root, None, units)
             continue
         refs = {
-            s: evaluate.reference(judge, d[s].images, d[s].labels, d["train"].images, p.eval.samples, params.seed)
+            s: evaluate.reference(extractor, d[s].images, d[s].labels, d["train"].images, p.eval.samples, params.seed)
             for s in ("val", "test")
         }
         kept = units.earlier(unit, MODEL, out)
@@ -250,12 +243,12 @@ def run(
                 task, result = _train_one(params, size, d["train"], world, folder, section)
                 seconds = time.perf_counter() - t0
                 prior = ConditionPrior.fit(d["train"].labels)
-                scores = _score(judge, refs, sampler(result.g_ema, prior), params.seed, result.g_ema.conditional)
+                scores = _score(extractor, refs, sampler(result.g_ema, prior), params.seed, result.g_ema.conditional)
                 if result.g_ema.conditional:
                     scores.update(_sliders(params, result.g_ema, prior, data["judge"]))
                 _log_scores(scores)
                 bundle_dir = out / unit
-                _save(task, result, prior, bundle_dir, "dcgan", {"extractor_version": judge.version})
+                _save(task, result, prior, bundle_dir, "dcgan", {"extractor_version": extractor.version})
                 if result.g_ema.conditional:
                     doc = {"control_success_by_tag": scores["control_success_by_tag"], "ranges": sliders.ranges()}
                     (bundle_dir / "sliders.json").write_text(json.dumps(doc, indent=1) + "\n")
@@ -272,21 +265,21 @@ def run(
                 checkpoint.clear_states(folder)
         figures[section] = kept
         if i == 0:
-            figures["pca_gaussian"] = _pca_baseline(params, d, judge, refs, inputs, out, units)
+            figures["pca_gaussian"] = _pca_baseline(params, d, extractor, refs, inputs, out, units)
             figures["floor"] = {
                 **{
                     f"{'' if s == 'test' else 'val_'}{k}": v
                     for s, ref in refs.items()
-                    for k, v in evaluate.floor_scores(judge, ref, d["train"].images, params.seed).items()
+                    for k, v in evaluate.floor_scores(extractor, ref, d["train"].images, params.seed).items()
                 },
             }
             if p.transfer.tag:
-                figures.update(_transfer(params, size, d, judge, inputs, out, world, ckpt_root, kept["version"], units))
+                figures.update(_transfer(params, size, d, extractor, inputs, out, world, ckpt_root, kept["version"], units))
     return figures
 
 
 def _pca_baseline(
-    params: Params, d: dict[str, SplitData], judge, refs: dict, inputs: list[str], out: Path, units
+    params: Params, d: dict[str, SplitData], extractor: Tagger, refs: dict, inputs: list[str], out: Path, units
 ) -> dict:
     p = params.dcgan
     unit = "dcgan-pca_gaussian"
@@ -301,10 +294,10 @@ def _pca_baseline(
         by_k = {}
         for k in p.eval.pca_components:
             fake = full.truncate(k).sample(len(refs["val"].images), params.seed)
-            by_k[k] = evaluate.unconditional_scores(judge, refs["val"], fake, params.seed)["fd_tagger"]
+            by_k[k] = evaluate.unconditional_scores(extractor, refs["val"], fake, params.seed)["fd_tagger"]
         best = min(by_k, key=lambda k: (by_k[k], k))
         model = full.truncate(best)
-        scores = _score(judge, refs, lambda n, c, s: model.sample(n, s), params.seed, conditional=False)
+        scores = _score(extractor, refs, lambda n, c, s: model.sample(n, s), params.seed, conditional=False)
         scores["components"] = len(model.std)  # the grid value, or fewer where the data has fewer (N - 1, pixels)
         scores["val_fd_tagger_by_components"] = {str(k): v for k, v in by_k.items()}
         _log_scores(scores)
@@ -322,7 +315,7 @@ def _subset(d: SplitData, group: str, value: str) -> SplitData:
     return SplitData(d.images[keep], d.labels[keep])
 
 
-def _transfer(params, size, d, judge, inputs, out, world, ckpt_root, run_version, units) -> dict:
+def _transfer(params, size, d, extractor, inputs, out, world, ckpt_root, run_version, units) -> dict:
     """Fine-tune against from-scratch, the same steps on the same images of one tag (rank 0 scores, registers)."""
     t = params.dcgan.transfer
     group, value = t.tag.split("=")
@@ -346,7 +339,7 @@ def _transfer(params, size, d, judge, inputs, out, world, ckpt_root, run_version
         return figures
     refs = {
         s: evaluate.reference(
-            judge, sub[s].images, sub[s].labels, sub["train"].images, params.dcgan.eval.samples, params.seed
+            extractor, sub[s].images, sub[s].labels, sub["train"].images, params.dcgan.eval.samples, params.seed
         )
         for s in ("val", "test")
     }
@@ -371,7 +364,7 @@ def _transfer(params, size, d, judge, inputs, out, world, ckpt_root, run_version
                     task, result = _train_one(params, size, sub["train"], world, folders[role], role, t.steps, start)
                     seconds = time.perf_counter() - t0
                     prior = ConditionPrior.fit(sub["train"].labels)
-                    scores = _score(judge, refs, _unconditional(sampler(result.g_ema, prior)), params.seed, False)
+                    scores = _score(extractor, refs, _unconditional(sampler(result.g_ema, prior)), params.seed, False)
                     _log_scores(scores)
                     _save(task, result, prior, out / unit, role, {"transfer_tag": t.tag})
                     kept = {

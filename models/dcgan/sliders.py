@@ -25,7 +25,7 @@ from models.engine.gan import to_uint8
 from models.dcgan.conditions import ConditionPrior
 from models.dcgan.evaluate import slider_moves, slider_tags
 from models.dcgan.net import Generator
-from models.tagger.extractor import Judge
+from models.tagger.extractor import Tagger
 
 
 def two_sided(tag: str) -> bool:
@@ -72,7 +72,7 @@ def conditions_for(prior: ConditionPrior | None, n: int, seed: int) -> torch.Ten
 
 
 @torch.no_grad()
-def _reads(G: Generator, judge: Judge, z: torch.Tensor, cond: torch.Tensor, sliders: dict, batch: int = 256):
+def _reads(G: Generator, judge: Tagger, z: torch.Tensor, cond: torch.Tensor, sliders: dict, batch: int = 256):
     out = []
     for i in range(0, len(z), batch):
         c = cond[i : i + batch]
@@ -82,7 +82,7 @@ def _reads(G: Generator, judge: Judge, z: torch.Tensor, cond: torch.Tensor, slid
     return np.concatenate(out)  # [n, groups]
 
 
-def control_success(G: Generator, prior: ConditionPrior | None, judge: Judge, n: int, seed: int) -> dict[str, float]:
+def control_success(G: Generator, prior: ConditionPrior | None, judge: Tagger, n: int, seed: int) -> dict[str, float]:
     """Per tag: the share of counted full-range moves that cross the tag the intended way and change no other
     group's reading (module docstring); n latents and conditions drawn from `seed`, nothing else uses them."""
     G.eval()

@@ -27,8 +27,8 @@ from models import metrics
 class Context:
     """The data every scorer reads, loaded on first use and kept for the candidate and the champion alike."""
 
-    def __init__(self, params: Params, paths: dict[str, Path], judge):
-        self.params, self.paths, self.judge = params, paths, judge
+    def __init__(self, params: Params, paths: dict[str, Path], extractor):
+        self.params, self.paths, self.extractor = params, paths, extractor
 
     @functools.cached_property
     def dcgan(self) -> dict:
@@ -88,7 +88,7 @@ class Context:
                 raise BadInput(f"no {size} px shard for dcgan (dcgan.sizes {self.params.dcgan.sizes})")
             d = self.dcgan["images"][size]
             return {
-                s: evaluate.reference(self.judge, d[s].images, d[s].labels, d["train"].images, n, seed)
+                s: evaluate.reference(self.extractor, d[s].images, d[s].labels, d["train"].images, n, seed)
                 for s in ("val", "test")
             }
         if size not in self.stylegan["images"]:
@@ -96,7 +96,7 @@ class Context:
         d = self.stylegan["images"][size]
         unknown = np.full((1, len(GROUPS)), -1)
         return {
-            s: evaluate.reference(self.judge, d[s], unknown.repeat(len(d[s]), 0), d["train"], n, seed)
+            s: evaluate.reference(self.extractor, d[s], unknown.repeat(len(d[s]), 0), d["train"], n, seed)
             for s in ("val", "test")
         }
 
@@ -128,7 +128,7 @@ def dcgan(folder: Path, ctx: Context) -> dict:
     cond = folder / "conditions.safetensors"
     prior = ConditionPrior.load(cond) if cond.exists() else None
     refs = ctx.generator_refs("dcgan", size, ctx.params.dcgan.eval.samples)
-    scores = family._score(ctx.judge, refs, family.sampler(G, prior), ctx.params.seed, G.conditional)
+    scores = family._score(ctx.extractor, refs, family.sampler(G, prior), ctx.params.seed, G.conditional)
     return {**_split(scores), "size": size}
 
 
@@ -143,7 +143,7 @@ def stylegan(folder: Path, ctx: Context) -> dict:
     out: dict = {"val": {}, "test": {}, "size": size}
     for s, ref in refs.items():
         fake = sampler(G)(len(ref.images), None, ctx.params.seed)
-        out[s] = evaluate.unconditional_scores(ctx.judge, ref, fake, ctx.params.seed)
+        out[s] = evaluate.unconditional_scores(ctx.extractor, ref, fake, ctx.params.seed)
     return out
 
 
@@ -160,7 +160,7 @@ def _sr(folder: Path, ctx: Context) -> dict:
     d = ctx.sr["images"][size]
     out: dict = {"size": size}
     for s in ("val", "test"):
-        split = Split(ctx.judge, d[s], p.scale, p.samples, ctx.params.seed)
+        split = Split(ctx.extractor, d[s], p.scale, p.samples, ctx.params.seed)
         out[s] = split.score(upscale(net, split.lo))
     return out
 

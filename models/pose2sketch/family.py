@@ -30,7 +30,7 @@ from models.pose.net import PoseNet, embed_images, predict
 from models.pose.retrieval import RetrievalIndex
 from models.pose2sketch.net import MODEL
 from models.pose2sketch.train import Pose2sketchTask, draw
-from models.tagger.extractor import Judge
+from models.tagger.extractor import Tagger
 from synth.pose.poseset import PoseSet
 
 SECTION = "pose2sketch"
@@ -94,7 +94,7 @@ def retrieve(data: dict, sticks: np.ndarray) -> np.ndarray:
 def run(
     params: Params,
     data: dict,
-    judge: Judge,
+    extractor: Tagger,
     inputs: list[str],
     out: Path,
     world: distributed.World,

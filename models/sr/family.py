@@ -32,7 +32,7 @@ from models import metrics
 from models.engine import distributed, gan, tracked
 from models.sr.net import MODEL_SR, MODEL_SRGAN, SrNet
 from models.sr.train import Perceptual, SrganTask, bicubic, low_res, train_content, upscale
-from models.tagger.extractor import Judge
+from models.tagger.extractor import Tagger
 from models.tagger.net import TaggerNet
 
 SECTION = "sr"
@@ -63,15 +63,16 @@ def _pick(n_rows: int, n: int, seed: int) -> np.ndarray:
 
 
 class Split:
-    """One split's scored images: the true ones, their inputs, the bicubic baseline, and the real features."""
+    """One split's scored images: the true ones, their inputs, the bicubic baseline, and the real features (the
+    extractor's)."""
 
-    def __init__(self, judge: Judge, hi: np.ndarray, scale: int, n: int, seed: int):
+    def __init__(self, extractor: Tagger, hi: np.ndarray, scale: int, n: int, seed: int):
         self.hi = hi[_pick(len(hi), n, seed)]
         self.lo = low_res(self.hi, scale)
         self.bicubic = bicubic(self.lo, scale)
         self.crop = scale
-        self.features = judge.features(self.hi)
-        self.judge = judge
+        self.features = extractor.features(self.hi)
+        self.extractor = extractor
         self.bicubic_psnr = metrics.get("psnr_db").fn(self.bicubic, self.hi, crop=scale)
 
     def score(self, restored: np.ndarray) -> dict:
@@ -80,7 +81,7 @@ class Split:
             "psnr_db": psnr,
             "ssim": metrics.get("ssim").fn(restored, self.hi, crop=self.crop),
             "psnr_gain_vs_bicubic_db": psnr - self.bicubic_psnr,
-            "fd_tagger": metrics.get("fd_tagger").fn(self.features, self.judge.features(restored)),
+            "fd_tagger": metrics.get("fd_tagger").fn(self.features, self.extractor.features(restored)),
         }
 
 
@@ -105,7 +106,7 @@ def _srgan(params: Params, size: int, w: float, hi: np.ndarray, sr_dir: Path, pe
 def run(
     params: Params,
     data: dict,
-    judge: Judge,
+    extractor: Tagger,
     inputs: list[str],
     out: Path,
     world: distributed.World,
@@ -120,7 +121,7 @@ def run(
     figures: dict = {}
     for i, size in enumerate(p.sizes):
         d = data["images"][size]
-        splits = {s: Split(judge, d[s], p.scale, p.samples, params.seed) for s in ("val", "test")}
+        splits = {s: Split(extractor, d[s], p.scale, p.samples, params.seed) for s in ("val", "test")}
         key = checkpoint.key(p.model_dump(), size, params.seed, [tracking.dvc_md5(x) for x in inputs])
         suffix = "" if i == 0 else f"_{size}"
         sr_dir = out / f"sr-{size}"
@@ -133,7 +134,7 @@ def run(
                 seconds = time.perf_counter() - t0
                 scores = _both(splits, lambda lo, net=res.net: upscale(net, lo))
                 tracking.log_metrics(scores)
-                res.net.save(sr_dir, {"role": "sr", "size": size, "extractor_version": judge.version})
+                res.net.save(sr_dir, {"role": "sr", "size": size, "extractor_version": extractor.version})
                 kept = {
                     **scores,
                     "size": size,
@@ -152,7 +153,7 @@ def run(
         floor = {}
         for name, split in splits.items():
             train = d["train"][_pick(len(d["train"]), len(split.hi), params.seed + 1)]
-            fd = metrics.get("fd_tagger").fn(split.features, judge.features(train))
+            fd = metrics.get("fd_tagger").fn(split.features, extractor.features(train))
             floor["fd_tagger" if name == "test" else "val_fd_tagger"] = fd
         figures[f"floor{suffix}"] = floor
     return figures

@@ -35,8 +35,7 @@ from models.dcgan import evaluate
 from models.stylegan import sliders
 from models.stylegan.net import MODEL, Generator
 from models.stylegan.train import StyleganTask, latents, render, sampler
-from models.tagger.extractor import Judge
-from models.tagger.net import TaggerNet
+from models.tagger.extractor import Tagger, load_judge
 
 SECTION = "stylegan"
 INPUTS = ("data", "judge_tagger")  # keys of stages/train.PATHS
@@ -44,14 +43,12 @@ SECTIONS = [SECTION]
 
 
 def load(params: Params, paths: dict[str, Path]) -> tuple[dict, dict]:
-    """({"images": {size: {split: uint8 [N, S, S, 3]}}, "judge": the judge tagger as a Judge}, what to record)."""
+    """({"images": {size: {split: uint8 [N, S, S, 3]}}, "judge": the judge tagger}, what to record)."""
     images: dict[int, dict[str, np.ndarray]] = {}
     try:
         for size in params.stylegan.sizes:
             images[size] = {s: ImageShards(paths["data"], size, s).arrays()[0] for s in ("train", "val", "test")}
-        folder = Path(paths["judge_tagger"])
-        net = TaggerNet.load(folder)
-        thresholds = json.loads((folder / "config.json").read_text()).get("thresholds", {})
+        judge = load_judge(paths["judge_tagger"])
     except FileNotFoundError as err:
         raise BadInput(f"{err}; run the stage that writes it first (dvc repro)") from None
     except ValueError as err:
@@ -60,19 +57,19 @@ def load(params: Params, paths: dict[str, Path]) -> tuple[dict, dict]:
     for split, x in head.items():
         if len(x) < 8:  # k-nearest-neighbour precision/recall (k = 3) and the NDB bins need a few
             raise BadInput(f"{paths['data']}: the {split} split has {len(x)} images; a generator needs at least 8")
-    return {"images": images, "judge": Judge(net, thresholds, "judge")}, {"train_images": len(head["train"])}
+    return {"images": images, "judge": judge}, {"train_images": len(head["train"])}
 
 
-def _reads(judge: Judge, G: Generator, ws: torch.Tensor, seed: int) -> dict[str, np.ndarray]:
-    return judge.read(render(G, ws, seed))[1]
+def _reads(tagger: Tagger, G: Generator, ws: torch.Tensor, seed: int) -> dict[str, np.ndarray]:
+    return tagger.read(render(G, ws, seed))[1]
 
 
-def fit_sliders(params: Params, G: Generator, labeller: Judge, judge: Judge) -> dict:
+def fit_sliders(params: Params, G: Generator, extractor: Tagger, judge: Tagger) -> dict:
     """Directions, sigma, which variant per tag, and control_success on validation and test latents."""
     s = params.stylegan.sliders
     seed = params.seed
     ws_fit = latents(G, s.fit, seed + 10)
-    raw, skipped = sliders.fit(ws_fit.numpy(), _reads(labeller, G, ws_fit, seed + 20), s.C, seed)
+    raw, skipped = sliders.fit(ws_fit.numpy(), _reads(extractor, G, ws_fit, seed + 20), s.C, seed)
     orth = sliders.orthogonalised(raw)
     ws_val, ws_test = latents(G, s.val, seed + 11), latents(G, s.test, seed + 12)
     fit_np = ws_fit.numpy()
@@ -107,7 +104,7 @@ def save_sliders(folder: Path, found: dict) -> None:
 def run(
     params: Params,
     data: dict,
-    judge: Judge,
+    extractor: Tagger,
     inputs: list[str],
     out: Path,
     world: distributed.World,
@@ -139,7 +136,7 @@ def run(
         task = StyleganTask(d["train"], p, size, params.seed)
         unknown = np.full((1, len(GROUPS)), -1)
         refs = {
-            s: evaluate.reference(judge, d[s], unknown.repeat(len(d[s]), 0), d["train"], p.samples, params.seed)
+            s: evaluate.reference(extractor, d[s], unknown.repeat(len(d[s]), 0), d["train"], p.samples, params.seed)
             for s in ("val", "test")
         }
         with tracking.start_run("stylegan", params, "train", SECTIONS, inputs, run_name=unit):
@@ -151,15 +148,15 @@ def run(
             scores = {}
             for s, ref in refs.items():
                 fake = sampler(G)(len(ref.images), None, params.seed)
-                got = evaluate.unconditional_scores(judge, ref, fake, params.seed)
+                got = evaluate.unconditional_scores(extractor, ref, fake, params.seed)
                 scores.update({(k if s == "test" else f"val_{k}"): v for k, v in got.items()})
             extra: dict = {}
             files = []
             bundle_dir = out / unit
-            G.save(bundle_dir, {"role": "stylegan", "size": size, "extractor_version": judge.version})
+            G.save(bundle_dir, {"role": "stylegan", "size": size, "extractor_version": extractor.version})
             if i == 0:
                 t1 = time.perf_counter()
-                found = fit_sliders(params, G, judge, data["judge"])
+                found = fit_sliders(params, G, extractor, data["judge"])
                 save_sliders(bundle_dir, found)
                 extra = {
                     "control_success": float(np.mean(list(found["test"].values()))) if found["test"] else 0.0,

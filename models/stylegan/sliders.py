@@ -27,7 +27,7 @@ from core.names import GROUPS
 from models.dcgan.evaluate import slider_moves, slider_tags
 from models.stylegan.net import Generator
 from models.stylegan.train import render
-from models.tagger.extractor import Judge
+from models.tagger.extractor import Tagger
 
 MIN_PER_SIDE = 10
 STEP_SIGMAS = 3.0
@@ -75,13 +75,13 @@ def orthogonalised(directions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def _reads(G: Generator, judge: Judge, ws: torch.Tensor, seed: int) -> np.ndarray:
+def _reads(G: Generator, judge: Tagger, ws: torch.Tensor, seed: int) -> np.ndarray:
     _, r = judge.read(render(G, ws, seed))
     return np.stack([r[g] for g in GROUPS], axis=1)  # [N, groups]
 
 
 def control_success(
-    G: Generator, judge: Judge, ws: torch.Tensor, directions: dict, sigma: dict, seed: int
+    G: Generator, judge: Tagger, ws: torch.Tensor, directions: dict, sigma: dict, seed: int
 ) -> dict[str, float]:
     """Per tag: the share of counted +-3 sigma moves that cross the tag's threshold the intended way and change no
     other group's reading (see the module docstring); ws [N, w_dim] never used for fitting. Noise is the same

@@ -1,5 +1,7 @@
-"""The pinned feature extractor: `fd_tagger` and `kid_tagger` between two image sets, in the feature space of one
-registered `anime-tagger` version.
+"""The taggers that score generators, one class (`Tagger`) for both: the pinned **extractor** (`load_extractor`:
+`fd_tagger`, `kid_tagger` and every tagger-feature score, in the feature space of one registered `anime-tagger`
+version) and the **judge** (`load_judge`: the tagger stage's second seed, which judges the attribute sliders). The
+DCGAN discriminator's own tag head is its **reader** (models/dcgan/net.py), never one of these.
 
 Every figure records which version made it (`extractor_version`). The pin is `data/extractor/pin.json` (the
 `extractor` stage, stages/extractor.py): retraining the tagger does not move it, `python -m stages.extractor --move`
@@ -27,15 +29,31 @@ from models.tagger.net import MODEL, TaggerNet, extract_features, predict_proba
 PIN = "data/extractor/pin.json"
 
 
-def load_extractor(version: str | None = None, pinned: str = PIN):
-    """(TaggerNet, version): the registered `anime-tagger` version given, else the pinned one (weights checked)."""
-    net, version, _ = load_reader(version, pinned)
-    return net, version
+@dataclass
+class Tagger:
+    """How a tagger CNN reads images for the generators' scores: features (fd_tagger, precision, ...) and the value it
+    reads per group (tag_tv, cond_accuracy, control_success), with its validation thresholds. Two taggers are read
+    this way: the pinned **extractor** (`load_extractor`: every generator figure's feature space) and the **judge**
+    (`load_judge`: the tagger stage's second seed, which judges the sliders). Only ever called under no_grad on uint8
+    images: no gradients reach a generator from the network that scores it."""
+
+    net: TaggerNet
+    thresholds: dict[str, float]
+    version: str
+
+    def read(self, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(features [N, D], the value read per group: class indices [N])."""
+        pred = predict_groups(predict_proba(self.net, images), self.thresholds)
+        return extract_features(self.net, images), {g: pred[:, k] for k, g in enumerate(GROUPS)}
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        return extract_features(self.net, images)
 
 
-def load_reader(version: str | None = None, pinned: str = PIN):
-    """(TaggerNet, version, per-tag thresholds): the extractor and how it reads tags (thresholds chosen on
-    validation by the tagger stage), for the scores that read generated images (tag_tv, cond_accuracy)."""
+def load_extractor(pinned: str = PIN, version: str | None = None) -> Tagger:
+    """The extractor as a Tagger: the registered `anime-tagger` version given, else the pinned one (weights checked
+    against the pin; FileNotFoundError: no pin, run the extractor stage), with the per-tag thresholds the tagger
+    stage chose on validation."""
     expect = None
     if version is None:
         try:
@@ -53,40 +71,22 @@ def load_reader(version: str | None = None, pinned: str = PIN):
                     f"{found[:12]}, pinned {expect[:12]}); move the pin with `python -m stages.extractor --move`"
                 )
         thresholds = bundle.read_config(folder).get("thresholds", {})
-        return TaggerNet.load(folder), str(version), thresholds
+        return Tagger(TaggerNet.load(folder), thresholds, str(version))
 
 
-@dataclass
-class Judge:
-    """How a tagger reads images for the generators' scores: features (fd_tagger, precision, ...) and the value it
-    reads per group (tag_tv, cond_accuracy). Only ever called under no_grad on uint8 images: no gradients reach a
-    generator from the network that scores it."""
-
-    net: TaggerNet
-    thresholds: dict[str, float]
-    version: str
-
-    def read(self, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """(features [N, D], the value read per group: class indices [N])."""
-        pred = predict_groups(predict_proba(self.net, images), self.thresholds)
-        return extract_features(self.net, images), {g: pred[:, k] for k, g in enumerate(GROUPS)}
-
-    def features(self, images: np.ndarray) -> np.ndarray:
-        return extract_features(self.net, images)
-
-
-def load_judge(pinned: str = PIN) -> Judge:
-    """The pinned extractor as a Judge (FileNotFoundError: no pin; run the extractor stage)."""
-    net, version, thresholds = load_reader(pinned=pinned)
-    return Judge(net, thresholds, version)
+def load_judge(folder: str | Path) -> Tagger:
+    """The judge as a Tagger: the tagger stage's judge CNN (`data/tagger/judge`, another seed than the extractor)
+    with its validation thresholds; version "judge"."""
+    net = TaggerNet.load(folder)
+    return Tagger(net, json.loads((Path(folder) / "config.json").read_text()).get("thresholds", {}), "judge")
 
 
 def score(real, fake, version: str | None = None, seed: int = 0, pinned: str = PIN) -> dict:
     """fd_tagger and kid_tagger between two uint8 image sets [N, S, S, 3], with the extractor version they used."""
-    net, version = load_extractor(version, pinned)
-    a, b = extract_features(net, real), extract_features(net, fake)
+    extractor = load_extractor(pinned, version)
+    a, b = extractor.features(real), extractor.features(fake)
     return {
         "fd_tagger": metrics.get("fd_tagger").fn(a, b),
         "kid_tagger": metrics.get("kid_tagger").fn(a, b, seed=seed),
-        "extractor_version": version,
+        "extractor_version": extractor.version,
     }

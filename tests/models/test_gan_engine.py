@@ -474,11 +474,11 @@ def test_tracked_training_logs_losses_grids_and_the_watchdog_into_the_open_run(s
     assert tracked.callbacks(main=False) == {}  # other ranks are not inside a run
 
 
-def _judge():
+def _extractor():
     from models.tagger.net import TaggerNet
 
     torch.manual_seed(0)
-    return evaluate.Judge(TaggerNet(width=4, size=32).eval(), {}, "test")
+    return evaluate.Tagger(TaggerNet(width=4, size=32).eval(), {}, "test")
 
 
 def test_a_collapsed_generator_is_caught_by_ndb_and_diversity():
@@ -490,11 +490,11 @@ def test_a_collapsed_generator_is_caught_by_ndb_and_diversity():
         return np.clip(base[rng.integers(0, 8, n)] + rng.integers(-40, 40, (n, 32, 32, 3)), 0, 255).astype(np.uint8)  # noqa: E731
 
     train, split = make(600), make(200)
-    judge = _judge()
-    ref = evaluate.reference(judge, split, np.full((200, len(GROUPS)), -1), train, 200, seed=0)
-    healthy = evaluate.unconditional_scores(judge, ref, make(200), seed=0)
+    extractor = _extractor()
+    ref = evaluate.reference(extractor, split, np.full((200, len(GROUPS)), -1), train, 200, seed=0)
+    healthy = evaluate.unconditional_scores(extractor, ref, make(200), seed=0)
     collapsed_imgs = np.clip(base[[0] * 200] + rng.integers(-2, 2, (200, 32, 32, 3)), 0, 255).astype(np.uint8)
-    collapsed = evaluate.unconditional_scores(judge, ref, collapsed_imgs, seed=0)
+    collapsed = evaluate.unconditional_scores(extractor, ref, collapsed_imgs, seed=0)
     assert collapsed["ndb_ratio"] > 0.3 > 0.15 > healthy["ndb_ratio"]
     assert collapsed["msssim_diversity"] < 0.5 * healthy["msssim_diversity"]
     assert collapsed["recall"] < 0.3 < healthy["recall"]

@@ -236,7 +236,8 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     assert json.loads((tmp_path / "extractor" / "pin.json").read_text()) == pin
     x, _ = ImageShards(smoke_ingest, 64).arrays()
     pinned = str(tmp_path / "extractor" / "pin.json")
-    net, version = extractor.load_extractor(pinned=pinned)
+    pinned_tagger = extractor.load_extractor(pinned=pinned)
+    net, version = pinned_tagger.net, pinned_tagger.version
     assert version == pin["version"] and net.feature_dim == 8 * smoke_params.tagger.width == pin["feature_dim"]
     same = extractor.score(x[::2], x[1::2], pinned=pinned)
     noise = np.random.default_rng(0).integers(0, 256, x[1::2].shape, dtype=np.uint8)
