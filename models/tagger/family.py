@@ -1,0 +1,195 @@
+"""The tagger family (`python -m stages.tagger`): train the attribute classifiers, calibrate per-tag thresholds,
+auto-tag every image.
+
+Three models on the ingest split, each an MLflow run in experiment `tagger` and a version of `anime-tagger`
+(models/tagger/roles.py):
+
+  cnn        the TaggerNet (models/tagger/net.py) with seed `seed`: tag `role=cnn`; a store's first one becomes the
+             extractor, the feature space of fd_tagger / kid_tagger (the `extractor` stage pins it; retraining does
+             not move it)
+  baseline   HOG + colour histograms + logistic regression (models/tagger/baseline.py): tag `role=baseline`
+  judge      the same CNN trained with seed + judge_seed_offset: tag `role=judge`, alias `judge`; the independent
+             judge of the attribute-slider test
+
+Labels come from `data/label/tags.csv` (the `label` stage: the source's tags with the annotators' consensus over
+them; models/tagger/labels.py): a human label overrides or adds, images with no known group stay out of training
+and still get auto-tags, and every image keeps its ingest split, so labels of test images only score.
+
+Per-tag thresholds are calibrated on the validation split, every figure is reported on validation and test, and the
+model with the better *validation* macro-F1 (cnn or baseline) is this run's pick: alias `challenger` (the evaluate
+stage scores it against the champion and moves `champion`) and it writes `tags_auto.csv`: one row per image of the
+ingest manifest (labelled or not), a probability per tag, the predicted value per group.
+
+The family contract (models/family.py): `load`, `run` (inside the stage's atomic output folder), `sheet` (none),
+`summary`; `stage(params, paths, out)` is the whole stage, what stages/tagger.py calls. Its figures:
+{cnn: {...}, judge: {...}, hog_baseline: {...}, floor: {...}, chosen, chosen_version, data: {...}}
+(`floor`: every group's most common training value answered for every image).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from core import tracking
+from core.atomic import atomic_path, write_json
+from core.errors import BadInput
+from core.params import Params
+from dataset.shards import ImageShards, read_manifest
+from models.engine import distributed
+from models.promote import promote
+from models.tagger import evaluate, roles
+from models.tagger.labels import count_by_origin, labels_for, read_tags
+from models.tagger.net import MODEL, predict_proba
+
+SECTION = "tagger"
+INPUTS = ("data", "labels")  # keys of `paths`; labels None: the manifest's own tags
+
+
+def rounded(d):
+    """Figures to 4 decimals, nested."""
+    if isinstance(d, dict):
+        return {k: rounded(v) for k, v in d.items()}
+    return round(d, 4) if isinstance(d, float) else d
+
+
+def load(params: Params, paths: dict[str, Path | None]) -> tuple[dict, dict]:
+    """({"splits": {split: (images, labels)}, "origins", "every" (every image's shards), "data_dir"}, what to
+    record): the ingest shards with the label stage's tags (`paths["labels"]` None: the manifest's own tags); the
+    training split keeps its labelled images only."""
+    tp = params.tagger
+    data_dir, labels = paths["data"], paths.get("labels")
+    try:
+        shards = {s: ImageShards(data_dir, tp.size, s) for s in ("train", "val", "test")}
+        every = ImageShards(data_dir, tp.size)
+        tags = read_tags(labels) if labels is not None else None
+    except FileNotFoundError as err:
+        raise BadInput(f"{err}; run the stage that writes it first (dvc repro)") from None
+    except ValueError as err:
+        raise BadInput(str(err)) from None
+    data, origins = {}, {}
+    for s, d in shards.items():
+        x, y = d.arrays()
+        if tags is not None:
+            y, origins[s] = labels_for(d.ids, tags)
+        else:
+            origins[s] = ["source" if (row >= 0).any() else "none" for row in y]
+        keep = np.flatnonzero((y >= 0).any(axis=1)) if s == "train" else np.arange(len(y))
+        data[s] = (x[keep], y[keep])
+        origins[s] = [origins[s][i] for i in keep]
+    for s in ("train", "val", "test"):
+        if len(data[s][0]) < 2:
+            what = "labelled images" if s == "train" else "images"
+            hint = (
+                ": the source has no tags; label some in Label Studio (make labelstudio, make label-sync) and re-run"
+                if s == "train"
+                else ""
+            )
+            raise BadInput(f"{data_dir}: the {s} split has {len(data[s][0])} {what}; the tagger needs at least 2{hint}")
+    return {"splits": data, "origins": origins, "every": every, "data_dir": data_dir}, {}
+
+
+def run(
+    params: Params,
+    data: dict,
+    extractor,
+    inputs: list[str],
+    out: Path,
+    world: distributed.World | None,
+    units: tracking.Units,
+) -> dict:
+    """Train the three roles into `out` (the stage's atomic folder), choose, promote, auto-tag; the figures. The
+    tagger is what the extractor is pinned from, so `extractor` is None here; it trains on one process (`world`)."""
+    tp = params.tagger
+    splits, origins, every, data_dir = data["splits"], data["origins"], data["every"], data["data_dir"]
+    balance = evaluate.balance({s: splits[s][1] for s in splits})
+    write_json(out / "balance.json", balance)
+    cnn = roles.train_cnn_role(params, "cnn", params.seed, splits, inputs, out / "cnn", units)
+    base = roles.train_baseline_role(params, splits, inputs, out / "baseline", units)
+    judge = None
+    if tp.judge:
+        judge = roles.train_cnn_role(
+            params, "judge", params.seed + tp.judge_seed_offset, splits, inputs, out / "judge", units
+        )
+    pick = "cnn" if cnn["val"]["macro_f1"] >= base["val"]["macro_f1"] else "hog_baseline"
+    chosen = cnn if pick == "cnn" else base
+    why = f"validation macro-F1 {chosen['val']['macro_f1']:.4f}, the better of cnn and baseline"
+    promote(MODEL, chosen["version"], "challenger", why, by="stage tagger")
+    if judge is not None:
+        promote(MODEL, judge["version"], "judge", "the judge CNN of this run", by="stage tagger")
+    registered = {"model": MODEL, "cnn": cnn["version"], "baseline": base["version"]}
+    if judge is not None:
+        registered["judge"] = judge["version"]
+    write_json(out / "registered.json", registered)  # the extractor stage pins a store's first cnn
+    x_all, _ = every.arrays()
+    rows = read_manifest(data_dir)
+    probs = predict_proba(cnn["net"], x_all) if pick == "cnn" else base["model"].probabilities(x_all)
+    roles.write_auto_tags(out / "tags_auto.csv", rows, probs, chosen["thresholds"], f"{MODEL}/{chosen['version']}")
+    return _figures(splits, origins, balance, cnn, base, judge, pick, chosen, len(rows))
+
+
+def _figures(data, origins, balance, cnn, base, judge, pick, chosen, auto_tagged: int) -> dict:
+    def summary(m: dict) -> dict:
+        return {
+            "macro_f1": m["test"]["macro_f1"],
+            "val_macro_f1": m["val"]["macro_f1"],
+            "macro_f1_by_group": m["test"]["macro_f1_by_group"],
+            "val_macro_f1_by_group": m["val"]["macro_f1_by_group"],
+            "version": m["version"],
+            "train_seconds": m["train_seconds"],
+            "inference_images_per_s": m["inference_images_per_s"],
+        }
+
+    floor_test = evaluate.majority_floor(data["train"][1], data["test"][1])
+    floor_val = evaluate.majority_floor(data["train"][1], data["val"][1])
+    metrics = {
+        "cnn": {**summary(cnn), "epochs_done": cnn["epochs_done"], "stopped_by_budget": cnn["stopped_by_budget"]},
+        "hog_baseline": summary(base),
+        "floor": {
+            "macro_f1": floor_test["macro_f1"],
+            "val_macro_f1": floor_val["macro_f1"],
+            "macro_f1_by_group": floor_test["macro_f1_by_group"],
+        },
+        "chosen": pick,
+        "chosen_version": chosen["version"],
+        "data": {
+            "val_images": len(data["val"][0]),
+            "test_images": len(data["test"][0]),
+            "train_images": len(data["train"][0]),
+            "train_images_by_origin": count_by_origin(origins["train"]),
+            "test_images_by_origin": count_by_origin(origins["test"]),
+            "auto_tagged": auto_tagged,
+            "imbalance_train_by_group": balance["imbalance_train"],
+        },
+    }
+    if judge is not None:
+        metrics["judge"] = {**summary(judge), "epochs_done": judge["epochs_done"]}
+    return metrics
+
+
+def sheet(out: Path) -> None:
+    """The tagger has no contact sheet."""
+    return None
+
+
+def summary(figures: dict) -> str:
+    return (
+        f"test macro-F1 cnn {figures['cnn']['macro_f1']}, hog_baseline {figures['hog_baseline']['macro_f1']}"
+        + (f", judge {figures['judge']['macro_f1']}" if "judge" in figures else "")
+        + f", floor {figures['floor']['macro_f1']}; chosen {figures['chosen']} (by validation macro-F1); "
+        f"{figures['data']['auto_tagged']} images auto-tagged"
+    )
+
+
+def stage(params: Params, paths: dict[str, Path | None], out: Path) -> dict:
+    """The tagger stage: load, train, choose and auto-tag into `out` (atomically), the figures rounded."""
+    tracking.preflight()
+    data, _ = load(params, paths)
+    inputs = [str(paths[k]) for k in INPUTS if paths.get(k) is not None]
+    units = tracking.Units(params, "tagger", inputs)  # a retry takes the roles an earlier attempt registered
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        metrics = run(params, data, None, inputs, tmp, None, units)
+    units.complete()
+    return rounded(metrics)
