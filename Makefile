@@ -63,7 +63,7 @@ schedule: $(STAMP)
 
 ## the README's 8x8 contact sheets: the generated faces and the pose kinds
 contact-sheet: $(STAMP)
-	$(RUN) python -m synth.faces.render --contact-sheet docs/contact_sheet.png
+	$(RUN) python -m synth.faces --contact-sheet docs/contact_sheet.png
 	$(RUN) python -m synth.pose.poseset --contact-sheets docs/
 
 lint: $(STAMP)

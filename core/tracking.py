@@ -27,6 +27,7 @@ import numpy as np
 import yaml
 
 from core.errors import Transient
+from core.hashing import file_digest
 from core.params import Params
 
 REPO = Path(__file__).resolve().parent.parent
@@ -134,25 +135,19 @@ def git_state(cwd: Path = REPO) -> tuple[str, bool]:
     return commit, any(not recorded(p) for p in paths)
 
 
-def _md5_file(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def dvc_md5(path: str | os.PathLike[str]) -> str:
     """The md5 DVC gives this file or folder (folders: md5 of the sorted entry list, ending in `.dir`), computed from
     what is on disk now: the hash of what a run reads, equal to dvc.lock's only when the data is what DVC recorded."""
     p = Path(path)
     if p.is_dir():
         entries = [
-            {"md5": _md5_file(f), "relpath": f.relative_to(p).as_posix()} for f in sorted(p.rglob("*")) if f.is_file()
+            {"md5": file_digest(f, "md5"), "relpath": f.relative_to(p).as_posix()}
+            for f in sorted(p.rglob("*"))
+            if f.is_file()
         ]
         blob = json.dumps(entries, sort_keys=True).encode()
         return hashlib.md5(blob).hexdigest() + ".dir"
-    return _md5_file(p) if p.exists() else "missing"
+    return file_digest(p, "md5") if p.exists() else "missing"
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -289,7 +284,7 @@ def code_identity(cwd: Path = REPO) -> str:
         return "unknown"
     h = hashlib.sha256(diff)
     for name in names:
-        h.update(name.encode() + b"\0" + _md5_file(cwd / name).encode())
+        h.update(name.encode() + b"\0" + file_digest(cwd / name, "md5").encode())
     return f"{commit}+{h.hexdigest()[:16]}"
 
 

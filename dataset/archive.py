@@ -9,7 +9,6 @@ metadata files are extracted; every entry left out is reported with its reason.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -19,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from core.atomic import atomic_path
 from core.errors import BadInput
+from core.hashing import file_digest
 from core.params import MAX_ZIP_ENTRIES, ArchiveParams
 from dataset.layouts import IMAGE_EXTENSIONS
 from dataset.rejects import Reject
@@ -26,14 +26,6 @@ from dataset.rejects import Reject
 METADATA_NAMES = {"tags.csv", "provenance.json", "tags_clean.csv", "color.csv"}
 BLOCK = 1 << 20
 REPORT = ".archive_rejects.json"  # kept in the extracted folder so a cached extraction still reports
-
-
-def archive_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(BLOCK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _wanted(name: PurePosixPath) -> bool:
@@ -94,7 +86,7 @@ def extract_zip(archive: Path, dest_root: Path, limits: ArchiveParams) -> tuple[
     """Extract `archive` once into dest_root/zip-<sha>/ (reused later); returns (folder, refused entries)."""
     if not archive.is_file():
         raise BadInput(f"source zip:{archive}: not a file")
-    sha = archive_sha256(archive)
+    sha = file_digest(archive)
     dest = dest_root / f"zip-{sha[:16]}"
     cached = _cached_report(dest)
     if cached is not None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from core.hashing import file_digest
 from dataset.decodecache import open_cache
 from dataset.facecrop import Cascade, apply_crop, check_cascade
 from dataset.imageio import RejectedImage, decode_image, resize_square
@@ -62,7 +63,7 @@ class DecodeSettings:
             return base
         cascade = asdict(base.cascade)
         path = Path(cascade.pop("path"))  # the detector's bytes matter, not where the file lies
-        cascade["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+        cascade["sha256"] = file_digest(path) if path.is_file() else ""
         digest = hashlib.sha256(
             json.dumps([DECODER_VERSION, base.sizes, base.max_pixels, cascade], sort_keys=True).encode()
         ).hexdigest()[:16]

@@ -1,26 +1,14 @@
-"""The one image reader and writer. Images are RGB uint8 arrays [H, W, 3] everywhere in the pipeline."""
+"""The one image reader (the writer, encode_png / write_png, is core/png.py, re-exported here). Images are RGB uint8
+arrays [H, W, 3] everywhere in the pipeline."""
 
 from __future__ import annotations
-
-import os
 
 import cv2
 import numpy as np
 
-from core.atomic import write_bytes
+from core.png import encode_png, write_png
 
-
-def encode_png(img: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3])
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return buf.tobytes()
-
-
-def write_png(path: str | os.PathLike[str], img: np.ndarray) -> None:
-    """Write an RGB uint8 image [H, W, 3] atomically."""
-    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3, img.shape
-    write_bytes(path, encode_png(img))
+__all__ = ["encode_png", "write_png", "center_square", "resize_square", "decode_image", "RejectedImage"]
 
 
 def center_square(img: np.ndarray) -> np.ndarray:

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from core import source_spec
 from core.errors import BadInput
+from core.hashing import file_digest
 from core.params import Params
 from core.source_spec import SourceSpec
-from dataset.archive import archive_sha256, extract_zip
+from dataset.archive import extract_zip
 from dataset.decoding import MAX_FILE_BYTES
 from dataset.layouts import Source, SourceItem, display, read_layout
 from dataset.tagmap import TagMapper
@@ -77,7 +78,7 @@ def _pin_files(params: Params, spec: SourceSpec) -> dict:
 
 def _open_zip(params: Params, spec: SourceSpec, lock: dict | None) -> Source:
     archive = spec.path
-    if lock is not None and lock.get("sha256") and archive.is_file() and archive_sha256(archive) != lock["sha256"]:
+    if lock is not None and lock.get("sha256") and archive.is_file() and file_digest(archive) != lock["sha256"]:
         raise BadInput(f"source {spec.text} changed since source.lock.json was written; run `make lock`")
     root, rejects = extract_zip(archive, CACHE_DIR / "sources", params.ingest.archive)
     src = _read(root, params, spec)
@@ -89,7 +90,7 @@ def _pin_zip(params: Params, spec: SourceSpec) -> dict:
     archive = spec.path
     if not archive.is_file():
         raise BadInput(f"source {spec.text}: {archive} is not a file")
-    return {"spec": spec.text, "sha256": archive_sha256(archive), "bytes": archive.stat().st_size}
+    return {"spec": spec.text, "sha256": file_digest(archive), "bytes": archive.stat().st_size}
 
 
 def _open_kaggle(params: Params, spec: SourceSpec, lock: dict | None) -> Source:
@@ -154,13 +155,9 @@ def file_sha256(path: Path) -> str:
         st = os.stat(path, follow_symlinks=False)
         if not os.path.isfile(path) or os.path.islink(path) or st.st_size > MAX_FILE_BYTES:
             return ""
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        return file_digest(path)
     except OSError:
         return ""
-    return h.hexdigest()
 
 
 def content_hashes(src: Source) -> dict[str, str]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import hashlib
 import json
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 from core import tracking
 from core.atomic import atomic_path, write_json
 from core.errors import BadInput, run_main
+from core.hashing import file_digest
 from models.promote import promote, promote_if_absent
 from models.tagger.net import MODEL, TaggerNet
 
@@ -36,14 +36,6 @@ TAGGER = Path("data/tagger")  # the tagger stage's output (stages/tagger.OUT)
 OUT = Path("data/extractor")
 ALIAS = "extractor"
 FEATURE_ROLES = ("cnn", "judge")
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def describe(version: str) -> dict:
@@ -57,7 +49,7 @@ def describe(version: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tracking.download_version(MODEL, version, tmp))
         net = TaggerNet.load(folder)
-        digest = sha256(folder / "model.safetensors")
+        digest = file_digest(folder / "model.safetensors")
     return {
         "model": MODEL,
         "version": str(version),

@@ -6,13 +6,12 @@ position, brightness, a cluttered background, occluders, line-width and colour j
 anti-aliased at `supersample` times the output size and downsampled with area interpolation. Deterministic: the
 image of (seed, character, view) is the same on every machine and in every process.
 
-    python -m synth.faces.render --out /tmp/faces --count 500          # a folder in the imported-folder layout
-    python -m synth.faces.render --contact-sheet docs/contact_sheet.png # 8x8 faces
+Its command line is synth/faces/__main__.py (`python -m synth.faces`): it needs the source writer (source.py), which
+imports this module, so it is not here.
 """
 
 from __future__ import annotations
 
-import argparse
 import colorsys
 import math
 from dataclasses import dataclass
@@ -424,29 +423,5 @@ def render_index(index: int, seed: int, p: GeneratedParams) -> tuple[np.ndarray,
     return img, attrs, char_id
 
 
-def main() -> None:
-    from core.params import load_params
-    from dataset.imageio import write_png
-    from synth.faces.source import write_generated_source
-    from synth.sheet import tile
-
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--out", help="write a folder in the imported-folder layout here")
-    ap.add_argument("--count", type=int, help="images (default: generated.count of params)")
-    ap.add_argument("--contact-sheet", help="write an 8x8 contact sheet PNG here")
-    args = ap.parse_args()
-    params = load_params(args.params)
-    gp = params.generated if args.count is None else params.generated.model_copy(update={"count": args.count})
-    if args.contact_sheet:
-        # One view of each of 64 characters, so the sheet shows the spread of attributes.
-        ims = [render_index(i * gp.views_per_character, params.seed, gp)[0] for i in range(64)]
-        write_png(args.contact_sheet, tile(ims, pad=2))
-    if args.out:
-        write_generated_source(args.out, gp, params.seed, workers=params.ingest.workers)
-
-
-if __name__ == "__main__":
-    from core.errors import run_main
-
-    run_main(main, "facegen")
+if __name__ == "__main__":  # the command line moved to synth/faces/__main__.py
+    raise SystemExit("python -m synth.faces.render is now python -m synth.faces (same flags)")
