@@ -77,7 +77,7 @@ class Generator:
 
         self.net.eval()
         if self.family == "stylegan":
-            from models.stylegan.train import render
+            from models.stylegan.task import render
 
             z = torch.cat(
                 [torch.randn(1, self.net.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
@@ -255,7 +255,7 @@ class Models:
     def sketch(self, joints: np.ndarray) -> dict:
         """joints [11, 2] in pixels of the pose size -> the stick figure, the sketch, and the closest reference."""
         from models.pose.net import embed_images
-        from models.pose2sketch.train import draw
+        from models.pose2sketch.task import draw
         from synth.pose.figure import draw_stick
 
         size = int(self.pose2sketch.config["size"]) if hasattr(self.pose2sketch, "config") else 64

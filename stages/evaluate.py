@@ -178,7 +178,7 @@ def sr_on_generated(records: dict, serving: dict, ctx: scorers.Context) -> tuple
         small = sampler(Generator.load(folder), ConditionPrior.load(cond) if cond.exists() else None)(n, None, seed)
     else:
         from models.stylegan.net import Generator
-        from models.stylegan.train import sampler
+        from models.stylegan.task import sampler
 
         small = sampler(Generator.load(folder))(n, None, seed)
     net = SrNet.load(_champion_folder(sr))

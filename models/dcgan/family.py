@@ -1,7 +1,7 @@
 """The DCGAN family of the `train` stage: train, score, register; the PCA-Gaussian baseline, the floor, transfer.
 
 For each size of `dcgan.sizes` (the first is the headline): one conditional DCGAN (it also samples unconditionally,
-models/dcgan/net.py) trained by the engine, scored on validation and test (models/dcgan/evaluate.py), registered as an
+models/dcgan/net.py) trained by the engine, scored on validation and test (models/metrics/generators.py), registered as an
 `anime-dcgan` version (role=dcgan) with its lineage, loss curves and sample grids in its MLflow run; its attribute
 sliders (models/dcgan/sliders.py: one per tag, between the condition embeddings) scored by `control_success` on
 `dcgan.sliders.val` and `.test` latents by the judge tagger, the test figure per tag kept in the bundle's
@@ -35,13 +35,15 @@ from core import checkpoint, tracking
 from core.errors import BadInput
 from core.names import ATTRIBUTES, GROUPS
 from core.params import Params
-from models.engine import bundle, distributed, gan, tracked
-from models.engine.gan import to_uint8
-from models.dcgan import evaluate, sliders
+from models.dcgan import sliders
 from models.dcgan.conditions import ConditionPrior
 from models.dcgan.net import MODEL, Generator
 from models.dcgan.pca import PcaGaussian
 from models.dcgan.train import build
+from models.engine import bundle, distributed, gan, tracked
+from models.engine.gan import to_uint8
+from models.engine.record import run_record
+from models.metrics import generators
 from models.tagger.extractor import Tagger, load_judge
 
 SECTION = "dcgan"
@@ -110,7 +112,7 @@ def summary(figures: dict) -> str:
     )
 
 
-def sampler(G: Generator, prior: ConditionPrior | None, batch: int = 256) -> evaluate.Sampler:
+def sampler(G: Generator, prior: ConditionPrior | None, batch: int = 256) -> generators.Sampler:
     """sample(n, cond, seed) with the EMA generator in eval mode. A conditional G draws what `cond` does not ask
     (-1, or all of it when cond is None) from the training prior (models/dcgan/conditions.py)."""
     null = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])
@@ -149,13 +151,13 @@ def _sliders(params: Params, G: Generator, prior: ConditionPrior, judge: Tagger)
     }
 
 
-def _score(extractor: Tagger, refs: dict, sample: evaluate.Sampler, seed: int, conditional: bool) -> dict:
+def _score(extractor: Tagger, refs: dict, sample: generators.Sampler, seed: int, conditional: bool) -> dict:
     figures: dict = {}
     for split, ref in refs.items():
         prefix = "" if split == "test" else "val_"
-        scores = evaluate.unconditional_scores(extractor, ref, sample(len(ref.images), None, seed), seed)
+        scores = generators.unconditional_scores(extractor, ref, sample(len(ref.images), None, seed), seed)
         if conditional:
-            scores.update(evaluate.conditional_scores(extractor, ref, sample, seed + 1))
+            scores.update(generators.conditional_scores(extractor, ref, sample, seed + 1))
         figures.update({f"{prefix}{k}": v for k, v in scores.items()})
     return figures
 
@@ -230,7 +232,7 @@ def run(
                 _transfer(params, size, d, None, inputs, out, world, ckpt_root, None, units)
             continue
         refs = {
-            s: evaluate.reference(extractor, d[s].images, d[s].labels, d["train"].images, p.eval.samples, params.seed)
+            s: generators.reference(extractor, d[s].images, d[s].labels, d["train"].images, p.eval.samples, params.seed)
             for s in ("val", "test")
         }
         kept = units.earlier(unit, MODEL, out)
@@ -258,7 +260,7 @@ def run(
                     files.append(out / "samples.npy")
                 kept = {
                     **scores,
-                    **result.figures(size, seconds),
+                    **run_record(result, seconds, size),
                 }
                 tags = {"role": "dcgan", "size": str(size)}
                 kept["version"] = units.register(unit, MODEL, bundle_dir, kept, files, tags)
@@ -270,11 +272,13 @@ def run(
                 **{
                     f"{'' if s == 'test' else 'val_'}{k}": v
                     for s, ref in refs.items()
-                    for k, v in evaluate.floor_scores(extractor, ref, d["train"].images, params.seed).items()
+                    for k, v in generators.floor_scores(extractor, ref, d["train"].images, params.seed).items()
                 },
             }
             if p.transfer.tag:
-                figures.update(_transfer(params, size, d, extractor, inputs, out, world, ckpt_root, kept["version"], units))
+                figures.update(
+                    _transfer(params, size, d, extractor, inputs, out, world, ckpt_root, kept["version"], units)
+                )
     return figures
 
 
@@ -294,7 +298,7 @@ def _pca_baseline(
         by_k = {}
         for k in p.eval.pca_components:
             fake = full.truncate(k).sample(len(refs["val"].images), params.seed)
-            by_k[k] = evaluate.unconditional_scores(extractor, refs["val"], fake, params.seed)["fd_tagger"]
+            by_k[k] = generators.unconditional_scores(extractor, refs["val"], fake, params.seed)["fd_tagger"]
         best = min(by_k, key=lambda k: (by_k[k], k))
         model = full.truncate(best)
         scores = _score(extractor, refs, lambda n, c, s: model.sample(n, s), params.seed, conditional=False)
@@ -306,7 +310,7 @@ def _pca_baseline(
     return scores
 
 
-def _unconditional(sample: evaluate.Sampler) -> evaluate.Sampler:
+def _unconditional(sample: generators.Sampler) -> generators.Sampler:
     return lambda n, cond, seed: sample(n, None, seed)
 
 
@@ -338,7 +342,7 @@ def _transfer(params, size, d, extractor, inputs, out, world, ckpt_root, run_ver
                 _train_one(params, size, sub["train"], world, folders[role], role, t.steps)
         return figures
     refs = {
-        s: evaluate.reference(
+        s: generators.reference(
             extractor, sub[s].images, sub[s].labels, sub["train"].images, params.dcgan.eval.samples, params.seed
         )
         for s in ("val", "test")
@@ -371,8 +375,7 @@ def _transfer(params, size, d, extractor, inputs, out, world, ckpt_root, run_ver
                         **{k: v for k, v in scores.items() if not isinstance(v, dict)},
                         "tag": t.tag,
                         "train_images": len(sub["train"].images),
-                        "steps_done": result.steps_done,
-                        "train_seconds": seconds,
+                        **run_record(result, seconds, keys=("steps_done", "train_seconds")),
                         **({"source_version": source} if start is not None else {}),
                     }
                     kept["version"] = units.register(

@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from core.names import ATTRIBUTES, GROUPS
-from models.engine.gan import to_uint8
 from models.dcgan.conditions import ConditionPrior
-from models.dcgan.evaluate import slider_moves, slider_tags
 from models.dcgan.net import Generator
+from models.engine.gan import to_uint8
+from models.metrics.generators import slider_moves, slider_tags
 from models.tagger.extractor import Tagger
 
 

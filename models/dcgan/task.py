@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.names import ATTRIBUTES, GROUPS
+from models.dcgan.net import Discriminator, Generator
 from models.engine import batchnorm
 from models.engine.gan import Batch
-from models.dcgan.net import Discriminator, Generator
 
 NULL = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])  # the null index of each group
 

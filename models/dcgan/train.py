@@ -20,9 +20,9 @@ import torch
 
 from core.names import GROUPS
 from core.params import DcganParams, load_params
-from models.engine import distributed, gan
 from models.dcgan.net import Discriminator, Generator
 from models.dcgan.task import DcganTask, ReaderRecipe
+from models.engine import distributed, gan
 
 
 def build(p: DcganParams, size: int, images: np.ndarray, labels: np.ndarray, seed: int) -> DcganTask:

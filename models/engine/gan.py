@@ -135,16 +135,6 @@ class GanResult:
     seconds: float
     history: list[dict] = field(default_factory=list)  # every log_every steps: step, the losses' means, seconds
 
-    def figures(self, size: int, seconds: float) -> dict:
-        """What a family records of this run beside its scores (`seconds`: the training as the family timed it)."""
-        return {
-            "size": size,
-            "steps_done": self.steps_done,
-            "stopped_by_budget": self.stopped_by_budget,
-            "watchdog": self.watchdog,
-            "train_seconds": seconds,
-        }
-
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """[N, 3, H, W] in [-1, 1] -> uint8 [N, H, W, 3]."""

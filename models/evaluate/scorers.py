@@ -2,7 +2,7 @@
 
 Every version of a model (this run's candidate, the registry's champion) goes through the same scorer with the
 same data, sample count, seed and pinned extractor, so the figures in one comparison are comparable. The scorers
-reuse the train stage's own scoring code (models/<family>/family.py and models/dcgan/evaluate.py), so a figure here
+reuse the train stage's own scoring code (models/<family>/family.py and models/metrics/generators.py), so a figure here
 equals the one the train stage reported for the same version on the same data.
 
     score(model, folder, ctx) -> {"val": {...}, "test": {...}, "size": int}
@@ -78,9 +78,9 @@ class Context:
 
     @functools.lru_cache(maxsize=8)  # noqa: B019
     def generator_refs(self, family: str, size: int, n: int) -> dict:
-        """The Reference of validation and test (models/dcgan/evaluate.py) for a generator of `size`."""
+        """The Reference of validation and test (models/metrics/generators.py) for a generator of `size`."""
         from core.names import GROUPS
-        from models.dcgan import evaluate
+        from models.metrics import generators
 
         seed = self.params.seed
         if family == "dcgan":
@@ -88,7 +88,7 @@ class Context:
                 raise BadInput(f"no {size} px shard for dcgan (dcgan.sizes {self.params.dcgan.sizes})")
             d = self.dcgan["images"][size]
             return {
-                s: evaluate.reference(self.extractor, d[s].images, d[s].labels, d["train"].images, n, seed)
+                s: generators.reference(self.extractor, d[s].images, d[s].labels, d["train"].images, n, seed)
                 for s in ("val", "test")
             }
         if size not in self.stylegan["images"]:
@@ -96,7 +96,7 @@ class Context:
         d = self.stylegan["images"][size]
         unknown = np.full((1, len(GROUPS)), -1)
         return {
-            s: evaluate.reference(self.extractor, d[s], unknown.repeat(len(d[s]), 0), d["train"], n, seed)
+            s: generators.reference(self.extractor, d[s], unknown.repeat(len(d[s]), 0), d["train"], n, seed)
             for s in ("val", "test")
         }
 
@@ -133,9 +133,9 @@ def dcgan(folder: Path, ctx: Context) -> dict:
 
 
 def stylegan(folder: Path, ctx: Context) -> dict:
-    from models.dcgan import evaluate
+    from models.metrics import generators
     from models.stylegan.net import Generator
-    from models.stylegan.train import sampler
+    from models.stylegan.task import sampler
 
     G = Generator.load(folder)
     size = int(_config(folder)["size"])
@@ -143,7 +143,7 @@ def stylegan(folder: Path, ctx: Context) -> dict:
     out: dict = {"val": {}, "test": {}, "size": size}
     for s, ref in refs.items():
         fake = sampler(G)(len(ref.images), None, ctx.params.seed)
-        out[s] = evaluate.unconditional_scores(ctx.extractor, ref, fake, ctx.params.seed)
+        out[s] = generators.unconditional_scores(ctx.extractor, ref, fake, ctx.params.seed)
     return out
 
 
@@ -168,7 +168,7 @@ def _sr(folder: Path, ctx: Context) -> dict:
 def pose2sketch(folder: Path, ctx: Context) -> dict:
     from models.pose2sketch.family import _pick, scores
     from models.pose2sketch.net import UNet
-    from models.pose2sketch.train import draw
+    from models.pose2sketch.task import draw
 
     net = UNet.load(folder)
     data = ctx.pose2sketch

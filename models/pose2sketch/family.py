@@ -26,10 +26,11 @@ from core.errors import BadInput
 from core.params import Params
 from models import metrics
 from models.engine import distributed, gan, tracked
+from models.engine.record import run_record
 from models.pose.net import PoseNet, embed_images, predict
 from models.pose.retrieval import RetrievalIndex
 from models.pose2sketch.net import MODEL
-from models.pose2sketch.train import Pose2sketchTask, draw
+from models.pose2sketch.task import Pose2sketchTask, draw
 from models.tagger.extractor import Tagger
 from synth.pose.poseset import PoseSet
 
@@ -137,7 +138,7 @@ def run(
         tracking.log_metrics(figures["pose2sketch"])
         bundle_dir = out / unit
         result.g_ema.save(bundle_dir, {"role": "pose2sketch", "posenet_inputs": inputs[1]})
-        figures["pose2sketch"].update(result.figures(size, seconds))
+        figures["pose2sketch"].update(run_record(result, seconds, size))
         sticks, truth, _ = picked["test"]
         rows = _pick(len(sticks), 8, params.seed + 5)
         gen, ret = drawn["test"]

@@ -30,8 +30,10 @@ from core.params import Params
 from dataset.shards import ImageShards
 from models import metrics
 from models.engine import distributed, gan, tracked
+from models.engine.record import run_record
 from models.sr.net import MODEL_SR, MODEL_SRGAN, SrNet
-from models.sr.train import Perceptual, SrganTask, bicubic, low_res, train_content, upscale
+from models.sr.task import Perceptual, SrganTask
+from models.sr.train import bicubic, low_res, train_content, upscale
 from models.tagger.extractor import Tagger
 from models.tagger.net import TaggerNet
 
@@ -137,10 +139,7 @@ def run(
                 res.net.save(sr_dir, {"role": "sr", "size": size, "extractor_version": extractor.version})
                 kept = {
                     **scores,
-                    "size": size,
-                    "epochs_done": res.epochs_done,
-                    "stopped_by_budget": res.stopped_by_budget,
-                    "train_seconds": seconds,
+                    **run_record(res, seconds, size),
                 }
                 kept["version"] = units.register(
                     f"sr-{size}", MODEL_SR, sr_dir, kept, tags={"role": "sr", "size": str(size)}
@@ -197,9 +196,7 @@ def _srgan_unit(params, size, d, splits, sr_dir, perceptual, key, inputs, out, u
             "perceptual_weight": best,
             "val_fd_tagger_by_weight": {f"{w:g}": c[0]["val_fd_tagger"] for w, c in candidates.items()},
             "val_psnr_db_by_weight": {f"{w:g}": c[0]["val_psnr_db"] for w, c in candidates.items()},
-            "steps_done": result.steps_done,
-            "watchdog": result.watchdog,
-            "train_seconds": seconds,
+            **run_record(result, seconds, keys=("steps_done", "watchdog", "train_seconds")),
         }
         tags = {"role": "srgan", "size": str(size)}
         kept["version"] = units.register(f"srgan-{size}", MODEL_SRGAN, gan_dir, kept, files, tags)

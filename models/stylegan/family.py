@@ -2,7 +2,7 @@
 
 For each size of `stylegan.sizes` (32 in `cpu`; the first is the headline), in MLflow experiment `stylegan`:
 `anime-stylegan` (models/stylegan/net.py) trained by the engine on the ingest shard, scored like DCGAN
-(models/dcgan/evaluate.py: fd_tagger, kid_tagger, precision, recall, ndb_ratio, msssim_diversity, tag_tv; validation
+(models/metrics/generators.py: fd_tagger, kid_tagger, precision, recall, ndb_ratio, msssim_diversity, tag_tv; validation
 and test, N = `stylegan.samples`, truncation psi = 1), then its attribute sliders (models/stylegan/sliders.py):
 
 - fitted on `sliders.fit` latents labelled by the pinned extractor (the labelling tagger);
@@ -31,10 +31,11 @@ from core.names import GROUPS
 from core.params import Params
 from dataset.shards import ImageShards
 from models.engine import distributed, gan, tracked
-from models.dcgan import evaluate
+from models.engine.record import run_record
+from models.metrics import generators
 from models.stylegan import sliders
 from models.stylegan.net import MODEL, Generator
-from models.stylegan.train import StyleganTask, latents, render, sampler
+from models.stylegan.task import StyleganTask, latents, render, sampler
 from models.tagger.extractor import Tagger, load_judge
 
 SECTION = "stylegan"
@@ -136,7 +137,7 @@ def run(
         task = StyleganTask(d["train"], p, size, params.seed)
         unknown = np.full((1, len(GROUPS)), -1)
         refs = {
-            s: evaluate.reference(extractor, d[s], unknown.repeat(len(d[s]), 0), d["train"], p.samples, params.seed)
+            s: generators.reference(extractor, d[s], unknown.repeat(len(d[s]), 0), d["train"], p.samples, params.seed)
             for s in ("val", "test")
         }
         with tracking.start_run("stylegan", params, "train", SECTIONS, inputs, run_name=unit):
@@ -148,7 +149,7 @@ def run(
             scores = {}
             for s, ref in refs.items():
                 fake = sampler(G)(len(ref.images), None, params.seed)
-                got = evaluate.unconditional_scores(extractor, ref, fake, params.seed)
+                got = generators.unconditional_scores(extractor, ref, fake, params.seed)
                 scores.update({(k if s == "test" else f"val_{k}"): v for k, v in got.items()})
             extra: dict = {}
             files = []
@@ -173,7 +174,7 @@ def run(
             kept = {
                 **scores,
                 **extra,
-                **result.figures(size, seconds),
+                **run_record(result, seconds, size),
             }
             tags = {"role": "stylegan", "size": str(size)}
             kept["version"] = units.register(unit, MODEL, bundle_dir, kept, files, tags)

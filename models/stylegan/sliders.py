@@ -24,16 +24,16 @@ import numpy as np
 import torch
 
 from core.names import GROUPS
-from models.dcgan.evaluate import slider_moves, slider_tags
+from models.metrics.generators import slider_moves, slider_tags
 from models.stylegan.net import Generator
-from models.stylegan.train import render
+from models.stylegan.task import render
 from models.tagger.extractor import Tagger
 
 MIN_PER_SIDE = 10
 STEP_SIGMAS = 3.0
 
 
-tags = slider_tags  # one slider per tag, the same for every family (models/dcgan/evaluate.py)
+tags = slider_tags  # one slider per tag, the same for every family (models/metrics/generators.py)
 
 
 def fit(ws: np.ndarray, reads: dict[str, np.ndarray], C: float, seed: int) -> tuple[dict, dict]:

@@ -77,5 +77,5 @@ def latents(G: Generator, n: int, seed: int, psi: float = 1.0) -> torch.Tensor:
 
 
 def sampler(G: Generator, psi: float = 1.0):
-    """sample(n, cond, seed) for models/dcgan/evaluate.py: unconditional, `cond` ignored."""
+    """sample(n, cond, seed) for models/metrics/generators.py: unconditional, `cond` ignored."""
     return lambda n, cond, seed: render(G, latents(G, n, seed, psi), seed + 1)

@@ -36,8 +36,8 @@ from core import tracking
 from core.atomic import atomic_path, write_json
 from core.errors import BadInput
 from core.params import Params
+from core.rounding import rounded
 from dataset.shards import ImageShards, read_manifest
-from models.engine import distributed
 from models.promote import promote
 from models.tagger import evaluate, roles
 from models.tagger.labels import count_by_origin, labels_for, read_tags
@@ -45,13 +45,6 @@ from models.tagger.net import MODEL, predict_proba
 
 SECTION = "tagger"
 INPUTS = ("data", "labels")  # keys of `paths`; labels None: the manifest's own tags
-
-
-def rounded(d):
-    """Figures to 4 decimals, nested."""
-    if isinstance(d, dict):
-        return {k: rounded(v) for k, v in d.items()}
-    return round(d, 4) if isinstance(d, float) else d
 
 
 def load(params: Params, paths: dict[str, Path | None]) -> tuple[dict, dict]:
@@ -96,7 +89,7 @@ def run(
     extractor,
     inputs: list[str],
     out: Path,
-    world: distributed.World | None,
+    world,
     units: tracking.Units,
 ) -> dict:
     """Train the three roles into `out` (the stage's atomic folder), choose, promote, auto-tag; the figures. The

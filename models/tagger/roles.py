@@ -19,6 +19,7 @@ import numpy as np
 from core import checkpoint, tracking
 from core.names import ATTRIBUTES, GROUPS
 from core.params import Params
+from models.engine.record import run_record
 from models.tagger import baseline, evaluate
 from models.tagger.net import MODEL, TaggerNet, predict_proba
 from models.tagger.train import train_cnn
@@ -76,10 +77,8 @@ def train_cnn_role(
             "thresholds": thresholds,
             "val": val,
             "test": rep,
-            "train_seconds": res.seconds,
             "inference_images_per_s": infer,
-            "epochs_done": res.epochs_done,
-            "stopped_by_budget": res.stopped_by_budget,
+            **run_record(res, res.seconds, keys=("train_seconds", "epochs_done", "stopped_by_budget")),
         }
         figures["version"] = units.register(f"tagger-{role}", MODEL, folder, figures, tags={"role": role})
     if res.stopped_by_budget:
@@ -123,7 +122,7 @@ def train_baseline_role(params: Params, data: dict, inputs: list[str], folder: P
             "thresholds": thresholds,
             "val": val,
             "test": rep,
-            "train_seconds": seconds,
+            **run_record(None, seconds),
             "inference_images_per_s": infer,
         }
         figures["version"] = units.register("tagger-baseline", MODEL, folder, figures, tags={"role": "baseline"})

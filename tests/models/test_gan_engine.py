@@ -22,14 +22,14 @@ from torch import nn
 from core import checkpoint
 from core.names import ATTRIBUTES, GROUPS
 from core.params import load_params
-from models.engine import ema, gan
-from models.engine.augment import diff_augment
-from models.engine.watchdog import WatchdogConfig
-from models.dcgan import evaluate
 from models.dcgan.conditions import conditions
 from models.dcgan.net import Discriminator, Generator, layout, null_condition
 from models.dcgan.pca import PcaGaussian
 from models.dcgan.task import NULL, DcganTask, ReaderBatch, ReaderRecipe, moved_pair, reader_view
+from models.engine import ema, gan
+from models.engine.augment import diff_augment
+from models.engine.watchdog import WatchdogConfig
+from models.metrics import generators
 from tests.conftest import REPO, VENV_BIN
 
 DOG = WatchdogConfig(stop=True, window=5, d_accuracy=0.99, collapse_ratio=0.15, warmup=0)
@@ -271,8 +271,8 @@ def test_the_readers_view_draws_its_randomness_for_the_global_batch():
 
 def test_fine_tuning_a_version_with_other_network_settings_is_a_clear_error(tmp_path, smoke_params):
     from core.errors import BadInput
-    from models.engine import distributed
     from models.dcgan.family import SplitData, _train_one
+    from models.engine import distributed
 
     p = smoke_params.dcgan
     old = tmp_path / "old"  # a version trained before the reader: its D has none
@@ -475,10 +475,11 @@ def test_tracked_training_logs_losses_grids_and_the_watchdog_into_the_open_run(s
 
 
 def _extractor():
+    from models.tagger.extractor import Tagger
     from models.tagger.net import TaggerNet
 
     torch.manual_seed(0)
-    return evaluate.Tagger(TaggerNet(width=4, size=32).eval(), {}, "test")
+    return Tagger(TaggerNet(width=4, size=32).eval(), {}, "test")
 
 
 def test_a_collapsed_generator_is_caught_by_ndb_and_diversity():
@@ -491,10 +492,10 @@ def test_a_collapsed_generator_is_caught_by_ndb_and_diversity():
 
     train, split = make(600), make(200)
     extractor = _extractor()
-    ref = evaluate.reference(extractor, split, np.full((200, len(GROUPS)), -1), train, 200, seed=0)
-    healthy = evaluate.unconditional_scores(extractor, ref, make(200), seed=0)
+    ref = generators.reference(extractor, split, np.full((200, len(GROUPS)), -1), train, 200, seed=0)
+    healthy = generators.unconditional_scores(extractor, ref, make(200), seed=0)
     collapsed_imgs = np.clip(base[[0] * 200] + rng.integers(-2, 2, (200, 32, 32, 3)), 0, 255).astype(np.uint8)
-    collapsed = evaluate.unconditional_scores(extractor, ref, collapsed_imgs, seed=0)
+    collapsed = generators.unconditional_scores(extractor, ref, collapsed_imgs, seed=0)
     assert collapsed["ndb_ratio"] > 0.3 > 0.15 > healthy["ndb_ratio"]
     assert collapsed["msssim_diversity"] < 0.5 * healthy["msssim_diversity"]
     assert collapsed["recall"] < 0.3 < healthy["recall"]

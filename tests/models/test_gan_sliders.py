@@ -10,8 +10,8 @@ from torch import nn
 from core.names import ATTRIBUTES, GROUPS
 from models.dcgan import sliders
 from models.dcgan.conditions import ConditionPrior
-from models.dcgan.evaluate import slider_tags
 from models.dcgan.net import Generator
+from models.metrics.generators import slider_tags
 
 G_IDX, S_IDX, H_IDX = GROUPS.index("glasses"), GROUPS.index("smile"), GROUPS.index("hair_color")
 

@@ -15,7 +15,7 @@ from models.metrics.l1 import l1
 from models.pose.retrieval import RetrievalIndex
 from models.pose2sketch import family
 from models.pose2sketch.net import PatchD, UNet
-from models.pose2sketch.train import Pose2sketchTask, draw
+from models.pose2sketch.task import Pose2sketchTask, draw
 from tests.conftest import REPO
 
 

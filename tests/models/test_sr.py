@@ -14,7 +14,8 @@ from models.engine import gan
 from models.metrics.psnr import psnr_db
 from models.metrics.ssim import ssim
 from models.sr.net import SrDiscriminator, SrNet
-from models.sr.train import Perceptual, SrganTask, bicubic, low_res, signed, to_nchw, train_content, upscale
+from models.sr.task import Perceptual, SrganTask
+from models.sr.train import bicubic, low_res, signed, to_nchw, train_content, upscale
 from models.tagger.net import TaggerNet
 from tests.conftest import REPO
 

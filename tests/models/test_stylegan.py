@@ -13,7 +13,7 @@ from core.params import load_params
 from models.engine import gan
 from models.stylegan import sliders
 from models.stylegan.net import Discriminator, Generator, ModConv
-from models.stylegan.train import StyleganTask, latents, render
+from models.stylegan.task import StyleganTask, latents, render
 from tests.conftest import REPO
 
 
