@@ -18,27 +18,22 @@
   per-joint disagreement in pixels and Cohen's kappa per attribute group.
 
 Files are written in a stable order and only when their content changes, so DVC re-runs downstream stages only when
-labels really changed.
+labels really changed. This module reads the exports and writes; labeling/files.py computes the files' content.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 from pathlib import Path
 
-import numpy as np
-
 from core.atomic import write_json, write_text
 from core.errors import BadInput, run_main
-from core.names import GROUPS
 from core.params import Params, load_params
 from labeling.configs import tag_groups
 from labeling.disputes import disputed_refs
-from labeling.labels import Parsed, agreement, consensus_joints, consensus_tags, parse_pose, parse_tags
-from synth.pose.skeleton import JOINTS
+from labeling.files import figures, joint_items, joints_json, report_json, tag_rows, tags_csv
+from labeling.labels import Parsed, agreement, parse_pose, parse_tags
 
 EXPORTS = Path("labeling/exports")
 INGEST = Path("data/ingest")  # the ingest stage's output
@@ -69,76 +64,14 @@ def run(params: Params, exports: Path, ingest: Path, render: Path, out: Path) ->
     parse_pose(_load_export(exports / "pose.json"), parsed)
     parse_tags(_load_export(exports / "tags.json"), groups, parsed)
     disputed = disputed_refs(parsed, params.label.joint_tolerance)
-
-    # tags: the generated set's own, then the annotators' consensus over them
-    rows: dict[str, dict[str, str]] = {}
-    if (ingest / "manifest.csv").exists():
-        from dataset.shards import read_manifest
-
-        for r in read_manifest(ingest):
-            values = {g: r.get(g, "") for g in GROUPS}
-            if any(values.values()):
-                rows[r["id"]] = {"source": r.get("source") or "import", **values}
-    for ref, anns in parsed.tags.items():
-        if ref in disputed["tags"]:
-            continue  # out of training until resolved; the source's own values stay
-        base = {k: v for k, v in rows.get(ref, {}).items() if k != "source" and v}
-        rows[ref] = {**base, **consensus_tags(anns), "source": "label-studio"}
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    names = list(groups)
-    w.writerow(["id", "source", *names])
-    for ref in sorted(rows):
-        w.writerow([ref, rows[ref]["source"], *(rows[ref].get(g, "") for g in names)])
-
-    # joints: the pose sets' ground truth, then the annotated poses
-    items: dict[str, dict] = {}
-    if (render / "info.json").exists():
-        from synth.pose.poseset import PoseSet
-
-        ps = PoseSet(render)
-        truth = np.asarray(ps.array("joints"))
-        for m in ps.meta:
-            j = truth[int(m["index"])]
-            items[m["id"]] = {"source": "render", "size": [ps.size, ps.size], "joints": j.reshape(-1).tolist()}
-    for ref, anns in parsed.joints.items():
-        if ref in disputed["pose"]:
-            continue
-        j = consensus_joints(anns)
-        items[ref] = {"source": "label-studio", "size": list(anns[0][2]), "joints": j.reshape(-1).tolist()}
-    doc = {
-        "joints": list(JOINTS),
-        "items": [
-            {"id": ref, **items[ref], "joints": [round(float(x), 3) for x in items[ref]["joints"]]}
-            for ref in sorted(items)
-        ],
-    }
+    rows = tag_rows(parsed, disputed, ingest)  # the generated set's own tags, then the annotators' consensus
+    items = joint_items(parsed, disputed, render)  # the pose sets' ground truth, then the annotated poses
     out.mkdir(parents=True, exist_ok=True)
-    _write_if_changed(out / "tags.csv", buf.getvalue())
-    _write_if_changed(out / "joints.json", json.dumps(doc, separators=(",", ":")) + "\n")
+    _write_if_changed(out / "tags.csv", tags_csv(rows, groups))
+    _write_if_changed(out / "joints.json", joints_json(items))
     agree = agreement(parsed, groups)
-    names_of = {"tags": lambda gs: gs, "pose": lambda js: [JOINTS[j] for j in js]}
-    report = {
-        "problems": parsed.problems,
-        "agreement": agree,
-        "disputed": {kind: {ref: names_of[kind](v) for ref, v in sorted(d.items())} for kind, d in disputed.items()},
-    }
-    _write_if_changed(out / "report.json", json.dumps(report, indent=1, sort_keys=True) + "\n")
-    return {
-        "tag_rows": len(rows),
-        "tag_rows_annotated": sum(r["source"] == "label-studio" for r in rows.values()),
-        "joint_items": len(items),
-        "joint_items_annotated": len(parsed.joints) - len(disputed["pose"]),
-        "tag_tasks_disputed": len(disputed["tags"]),
-        "pose_tasks_disputed": len(disputed["pose"]),
-        "problems": len(parsed.problems),
-        "kappa_by_group": agree["kappa"],
-        "joint_disagreement_px_mean": (
-            round(float(np.mean(list(agree["joint_disagreement_px"].values()))), 3)
-            if agree["joint_disagreement_px"]
-            else None
-        ),
-    }
+    _write_if_changed(out / "report.json", report_json(parsed, agree, disputed))
+    return figures(rows, items, parsed, disputed, agree)
 
 
 def main() -> None:

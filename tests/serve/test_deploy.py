@@ -1,0 +1,83 @@
+"""What the deploy stage calls (serve/deploy.py, serve/cards.py): the model card, the training data's provenance,
+the smoke test over a deploy folder, the retrieval references and the reload call. The stage end to end:
+tests/stages/test_pipeline.py."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from core.errors import BadInput
+from serve.cards import card, card_markdown, provenance
+from serve.deploy import references, reload_server, smoke
+from tests.conftest import free_port
+
+PROV = {
+    "images": {"source": "generated", "licence": "CC0-1.0", "images": 240, "layout": "folder", "by_split": {}},
+    "poses": {"source": "rendered by this project (synth/pose, stage render)", "licence": "CC0-1.0"},
+}
+
+
+def _mv(**tags):
+    return SimpleNamespace(tags=tags, creation_timestamp=1_764_115_200_000, run_id="abc")
+
+
+def test_card_takes_the_figures_of_the_version_evaluate_scored():
+    record = {
+        "primary": "fd_tagger",
+        "candidate": {"version": "2", "val": {"fd_tagger": 1.5, "recall": 0.5}, "test": {"fd_tagger": 1.7}, "size": 32},
+        "champion_before": {"version": "1", "val": {"fd_tagger": 2.0}, "test": {"fd_tagger": 2.1}, "size": 32},
+    }
+    mv = _mv(profile="smoke", git_commit="c0ffee", other="x", **{"dvc_md5/data/ingest": "m.dir", "size": "32"})
+    c = card("anime-dcgan", "1", record, mv, PROV)
+    assert c["metrics"] == {"val": {"fd_tagger": 2.0}, "test": {"fd_tagger": 2.1}, "size": 32}
+    assert c["date"] == "2025-11-26" and c["primary_metric"] == "fd_tagger" and c["size"] == 32
+    assert c["lineage"] == {"git_commit": "c0ffee", "profile": "smoke", "size": "32", "dvc_md5/data/ingest": "m.dir"}
+    text = card_markdown(card("anime-dcgan", "2", record, mv, PROV))
+    assert "| fd_tagger | 1.5 | 1.7 |" in text and "| recall | 0.5 | - |" in text
+    assert text.startswith("# anime-dcgan version 2\n") and "Trained on: 240 images from `generated`" in text
+
+
+def test_card_of_a_version_evaluate_did_not_score():
+    c = card("anime-sr", "5", None, _mv(size="64"), PROV)
+    assert c["metrics"] is None and c["primary_metric"] is None and c["size"] == 64
+    assert "| metric |" not in card_markdown(c)
+    assert card("anime-sr", "5", None, _mv(), PROV)["size"] is None
+
+
+def test_provenance_reads_the_ingest_summary(tmp_path):
+    f = tmp_path / "summary.json"
+    with pytest.raises(BadInput, match="run the ingest stage first"):
+        provenance(f)
+    f.write_text(json.dumps({"source": "generated", "licence": "CC0-1.0", "images": 240, "layout": "folder"}))
+    p = provenance(f)
+    assert p["images"] == {
+        "source": "generated",
+        "licence": "CC0-1.0",
+        "images": 240,
+        "layout": "folder",
+        "by_split": None,
+    }
+    assert p["poses"]["licence"] == "CC0-1.0"
+
+
+def test_smoke_runs_every_operation_once(tmp_path):
+    from tests.serve.tiny import make_deploy
+
+    ran = smoke(make_deploy(tmp_path / "deploy"))
+    assert ran["generate/dcgan"] == [2, 32, 32, 3] and ran["generate/stylegan"] == [2, 32, 32, 3]
+    assert ran["upscale"] == [1, 128, 128, 3] and ran["sketch"] == [64, 64]
+    assert isinstance(ran["tag"], list) and ran["tag"]
+
+
+def test_references_need_the_pose_sets(tmp_path):
+    (tmp_path / "index.json").write_text(json.dumps({"ids": ["pose-1"]}))
+    with pytest.raises(BadInput):
+        references(tmp_path, tmp_path / "no-render")
+
+
+def test_reload_without_a_server_says_so():
+    url = f"http://127.0.0.1:{free_port()}"
+    assert reload_server(url, "token") == f"no server answers at {url}; `make serve` serves data/deploy"
