@@ -31,6 +31,7 @@ from core import tracking
 from core.atomic import atomic_path, write_bytes, write_json
 from core.errors import BadInput, run_main
 from core.params import Params, load_params
+from core.rounding import rounded
 from models.engine import distributed
 from models.tagger.extractor import PIN, load_extractor
 
@@ -48,13 +49,6 @@ FAMILIES = {
     "sr": "models.sr.family",
     "pose2sketch": "models.pose2sketch.family",
 }
-
-
-def rounded(d):
-    """Figures to 4 decimals, nested."""
-    if isinstance(d, dict):
-        return {k: rounded(v) for k, v in d.items()}
-    return round(d, 4) if isinstance(d, float) else d
 
 
 def png(image: np.ndarray) -> bytes:

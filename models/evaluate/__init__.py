@@ -1,3 +1,4 @@
-"""The `evaluate` stage's domain code: one scorer per registered model (scorers.py) and the choice of a champion
-(policy.py). stages/evaluate.py reads this run's candidates, scores them beside the registry's champions on the same
-data, and calls models/promote.py, the only code that moves aliases."""
+"""The `evaluate` stage's domain code: one scorer per registered model (scorers.py), the choice of a champion
+(policy.py), a candidate met with its champion and the aliases moved through models/promote.py, the only code that
+moves them (compare.py), the served generator's characters upscaled (upscaled.py), the `dvc plots` files (plots.py)
+and the reports (report.py). stages/evaluate.py names this run's candidates and writes what these compute."""
