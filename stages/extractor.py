@@ -31,7 +31,7 @@ from core.hashing import file_digest
 from models.promote import promote, promote_if_absent
 from models.tagger.net import MODEL, TaggerNet
 
-TAGGER = Path("data/tagger")  # the tagger stage's output (stages/tagger.OUT)
+REGISTERED = Path("data/tagger/registered.json")  # what the tagger stage registered (in stages/tagger.OUT)
 
 OUT = Path("data/extractor")
 ALIAS = "extractor"
@@ -63,9 +63,9 @@ def describe(version: str) -> dict:
 def run(tagger_dir: Path, out: Path) -> dict:
     """Write the pin: the alias `extractor`, set first to the tagger CNN of `tagger_dir` in a store without one."""
     try:
-        registered = json.loads((tagger_dir / "registered.json").read_text())
+        registered = json.loads((tagger_dir / REGISTERED.name).read_text())
     except (OSError, ValueError) as err:
-        raise BadInput(f"{tagger_dir}/registered.json: {err}; run the tagger stage first") from None
+        raise BadInput(f"{tagger_dir}/{REGISTERED.name}: {err}; run the tagger stage first") from None
     promote_if_absent(MODEL, str(registered["cnn"]), ALIAS, "the first tagger CNN of this store", by="stage extractor")
     pin = describe(tracking.alias_version(MODEL, ALIAS))
     with atomic_path(out) as tmp:
@@ -93,7 +93,7 @@ def move(version: str, why: str, repro: bool = True) -> str | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tagger", default=str(TAGGER))
+    ap.add_argument("--tagger", default=str(REGISTERED.parent), help="the tagger stage's output folder")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--move", metavar="VERSION", help="move the pin to this anime-tagger version and re-score")
     ap.add_argument("--why", default="", help="with --move: the reason, recorded on the version")

@@ -43,6 +43,10 @@ PATHS = {
     "render": Path("data/render"),  # stages/render.OUT: stick figure / sketch / projection pairs
     "posenet": Path("data/pose"),  # stages/pose.OUT: posenet and its retrieval index
 }
+# per family (dvc.yaml's train item ${key}): its bundles, its figures, its contact sheet
+OUT = "data/train/{family}"
+METRICS = "metrics/{family}.json"
+SHEET = "docs/{family}_samples.png"
 FAMILIES = {
     "dcgan": "models.dcgan.family",
     "stylegan": "models.stylegan.family",
@@ -83,7 +87,7 @@ def run(params: Params, name: str, paths: dict[str, Path], out: Path, pin: str) 
         tmp.mkdir(parents=True)
         figures = family.run(params, data, extractor, inputs, tmp, world, units)
         sheet = family.sheet(tmp)
-    write_bytes(Path("docs") / f"{name}_samples.png", png(sheet))
+    write_bytes(Path(SHEET.format(family=name)), png(sheet))
     distributed.finish(world)
     units.complete()
     figures["extractor_version"] = extractor.version
@@ -102,12 +106,12 @@ def main() -> None:
     ap.add_argument("--metrics", help="default: metrics/<family>.json")
     args = ap.parse_args()
     params = load_params(args.params)
-    out = Path(args.out or f"data/train/{args.family}")
+    out = Path(args.out or OUT.format(family=args.family))
     paths = {key: Path(getattr(args, key)) for key in PATHS}
     figures = run(params, args.family, paths, out, args.pin)
     if figures is None:
         return
-    write_json(args.metrics or f"metrics/{args.family}.json", {args.family: figures})
+    write_json(args.metrics or METRICS.format(family=args.family), {args.family: figures})
     print(f"train {args.family}: {importlib.import_module(FAMILIES[args.family]).summary(figures)}")
 
 
