@@ -6,11 +6,12 @@
     python -m stages.train --family pose2sketch              # anime-pose2sketch (models/pose2sketch/)
     torchrun --nproc-per-node 2 -m stages.train --family dcgan   # data parallel (gloo on CPU, NCCL on GPUs)
 
-This module only maps a family name to its module (models/<family>/family.py) and writes what it returns. A family
-module gives `SECTION` (its params section), `load(params, paths)` (its data, and what to record of it),
-`run(params, data, extractor, inputs, out, world, units)` (train, score on validation and test against the pinned
-extractor, register through `units`; its figures), `sheet(out)` (the uncurated contact sheet for the docs, from fixed seeds) and
-`summary(figures)` (one line). It writes bundles to `data/train/<family>/`, figures to `metrics/<family>.json`
+This module only maps a family name to its module (models/<family>/family.py) and writes what it returns. The
+contract a family module gives is models/family.py's `Family` protocol: `SECTION` (its params section), `INPUTS`,
+`load(params, paths)` (its data, and what to record of it), `run(params, data, extractor, inputs, out, world, units)`
+(train, score on validation and test against the pinned extractor, register through `units`; its figures),
+`sheet(out)` (the uncurated contact sheet for the docs, from fixed seeds) and `summary(figures)` (one line); adding
+one: docs/adding-a-family.md. It writes bundles to `data/train/<family>/`, figures to `metrics/<family>.json`
 ({<family>: {<model>: {...}, <baseline>: {...}, floor: {...}}}) and the sheet to `docs/<family>_samples.png`. A
 change to one family's params section (`data/params/<section>.json`) or code re-runs that family only.
 

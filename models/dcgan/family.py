@@ -15,9 +15,9 @@ sliders.json for the page. Beside it:
   from scratch for the same steps on the same images; both scored on the tag's validation and test images and
   registered (role=transfer, role=transfer_scratch).
 
-Returns the figures of metrics/dcgan.json. The interface every family of the `train` stage gives (stages/train.py):
-`SECTION`, `INPUTS`, `load(params, paths)`, `run(params, data, extractor, inputs, out, world, units)`, `sheet(out)`,
-`summary(figures)`.
+Returns the figures of metrics/dcgan.json. The family contract (models/family.py's `Family`, what stages/train.py
+calls): `SECTION`, `INPUTS`, `load(params, paths)`, `run(params, data, extractor, inputs, out, world, units)`,
+`sheet(out)`, `summary(figures)`.
 """
 
 from __future__ import annotations

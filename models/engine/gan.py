@@ -22,7 +22,7 @@ condition, and any extra loss terms); the engine owns what they must all get rig
   G, D, EMA, both optimizers, RNG states (torch, the engine's generator, numpy, Python, CUDA), step, history,
   watchdog and time spent. Data comes from memory in the main process (no loader workers, so no worker RNG to keep)
   and its order is a function of the step. A run killed with `kill -9` resumes from the newest complete checkpoint
-  and ends with the weights an unbroken run gets, bit for bit on the CPU (tests/models/test_gan_engine.py).
+  and ends with the weights an unbroken run gets, bit for bit on the CPU (tests/models/engine/test_gan.py).
 - **Guards.** `steps` is the length of a run; `max_minutes` only stops a runaway one (`stopped_by_budget`). The
   failure watchdog (models/engine/watchdog.py) checks losses every step and sample diversity at every grid.
 - **Progress.** A tqdm bar with the running losses; means every `log_every` steps to `log(metrics, step)` (MLflow in

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from core.names import ATTRIBUTES
+from core.names import ATTRIBUTES, GROUPS
 from models import metrics
+from models.metrics import generators
 from models.metrics import msssim as msssim_module
 from models.metrics import prd as prd_module
 from models.metrics.msssim import msssim_config, msssim_diversity
@@ -247,3 +249,30 @@ def test_cond_accuracy_rejects_bad_readings():
         cond_accuracy({"smile": np.array([1, 0])}, {"smile": np.array([1, 0, 1])})
     with pytest.raises(ValueError, match="outside"):
         cond_accuracy({"smile": np.array([-2])}, {"smile": np.array([1])})
+
+
+def _extractor():
+    from models.tagger.extractor import Tagger
+    from models.tagger.net import TaggerNet
+
+    torch.manual_seed(0)
+    return Tagger(TaggerNet(width=4, size=32).eval(), {}, "test")
+
+
+def test_a_collapsed_generator_is_caught_by_ndb_and_diversity():
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (8, 32, 32, 3)).astype(np.int16)
+
+    # "real" images: 8 prototypes with noise; "train" the same distribution
+    def make(n):
+        return np.clip(base[rng.integers(0, 8, n)] + rng.integers(-40, 40, (n, 32, 32, 3)), 0, 255).astype(np.uint8)  # noqa: E731
+
+    train, split = make(600), make(200)
+    extractor = _extractor()
+    ref = generators.reference(extractor, split, np.full((200, len(GROUPS)), -1), train, 200, seed=0)
+    healthy = generators.unconditional_scores(extractor, ref, make(200), seed=0)
+    collapsed_imgs = np.clip(base[[0] * 200] + rng.integers(-2, 2, (200, 32, 32, 3)), 0, 255).astype(np.uint8)
+    collapsed = generators.unconditional_scores(extractor, ref, collapsed_imgs, seed=0)
+    assert collapsed["ndb_ratio"] > 0.3 > 0.15 > healthy["ndb_ratio"]
+    assert collapsed["msssim_diversity"] < 0.5 * healthy["msssim_diversity"]
+    assert collapsed["recall"] < 0.3 < healthy["recall"]
