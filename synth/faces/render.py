@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import colorsys
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -183,14 +184,25 @@ def _background(rng: np.random.Generator, side: int, nz: NuisanceParams) -> np.n
 
 
 def _draw_character(
-    pen: _Pen, ch: Character, smile: bool, blush: bool, rng: np.random.Generator, occlude: bool
+    pen: _Pen,
+    ch: Character,
+    smile: bool,
+    blush: bool,
+    rng: np.random.Generator,
+    occlude: bool,
+    part: Callable[[str], np.random.Generator] | None = None,
 ) -> None:
+    """Draws the character; each part (hair, face, eyes, mouth, glasses...) draws its randomness from `part(name)`,
+    by default the one shared stream (the data set's images), or a stream of its own (`render_view(parts=True)`)."""
+    part = part or (lambda name: rng)
+    rng = pen.rng = part("line")
     hair, hair_dark, hair_light = ch.hair_rgb, _darker(ch.hair_rgb), _lighter(ch.hair_rgb, 0.35)
     skin, line = ch.skin_rgb, _darker(ch.skin_rgb, rng.uniform(0.12, 0.35))
     fx, fy, fw = 0.5, 0.46, ch.face_width
     fh = fw * 1.18
     length = ch.hair_length
 
+    rng = pen.rng = part("back_hair")
     # Back hair: a cap, and for medium/long a curtain behind the shoulders.
     cap = _ellipse_pts((fx, fy - 0.06 * fh), (fw * 0.62, fh * 0.62), 0, 40, math.pi, 2 * math.pi)
     drop = {"short": fy + 0.05 * fh, "medium": fy + 0.55 * fh, "long": 0.99}[length]
@@ -198,6 +210,7 @@ def _draw_character(
     back = np.concatenate([cap, [[fx + spread, drop], [fx - spread, drop]]])
     pen.poly(back, hair, hair_dark, 0.006)
 
+    rng = pen.rng = part("neck")
     # Neck and shoulders.
     pen.poly(
         np.array(
@@ -226,6 +239,7 @@ def _draw_character(
         0.005,
     )
 
+    rng = pen.rng = part("face")
     # Face: round top, pointed chin.
     top = _ellipse_pts((fx, fy), (fw * 0.5, fh * 0.45), 0, 30, math.pi, 2 * math.pi)
     jaw_y = fy + 0.18 * fh
@@ -245,6 +259,7 @@ def _draw_character(
     )
     pen.poly(face, skin, line, 0.005)
 
+    rng = pen.rng = part("eyes")
     # Eyes: white, iris in the eye colour, pupil, highlight, thick upper lash; brows in dark hair colour.
     ey = fy + 0.08 * fh
     ew, eh = 0.13 * fw, 0.15 * fh
@@ -269,6 +284,7 @@ def _draw_character(
 
     pen.curve(np.array([[fx, fy + 0.21 * fh], [fx - 0.012 * fw, fy + 0.25 * fh]]), line, 0.003)  # nose
 
+    rng = pen.rng = part("mouth")
     # Mouth: a smile curves up (sometimes open); otherwise flat, a small frown, or a small "o".
     my, mw = fy + 0.35 * fh, rng.uniform(0.07, 0.12) * fw
     mouth_line = (110.0, 40.0, 40.0)
@@ -295,6 +311,7 @@ def _draw_character(
         else:
             pen.ellipse((fx, my), (0.025 * fw, 0.025 * fh), 0, (150.0, 40.0, 50.0), mouth_line, 0.003)
 
+    rng = pen.rng = part("blush")
     if blush:
         for side in (-1, 1):
             cx, cy = fx + side * 0.25 * fw, fy + 0.24 * fh
@@ -307,6 +324,7 @@ def _draw_character(
                     0.003,
                 )
 
+    rng = pen.rng = part("glasses")
     if ch.glasses == "yes":
         frame = ch.frame_rgb
         for side in (-1, 1):
@@ -323,6 +341,7 @@ def _draw_character(
             )
         pen.curve(np.array([[fx - 0.22 * fw + ew * 1.3, ey], [fx + 0.22 * fw - ew * 1.3, ey]]), frame, 0.007)
 
+    rng = pen.rng = part("bangs")
     # Bangs: spikes from the hairline down to the brows; side locks whose length shows the hair length.
     hair_top = fy - 0.5 * fh
     xs = np.linspace(fx - 0.55 * fw, fx + 0.55 * fw, ch.bangs + 1)
@@ -357,6 +376,7 @@ def _draw_character(
         0.012,
     )
 
+    rng = pen.rng = part("occluder")
     if occlude:
         if rng.random() < 0.5:  # a hand at the cheek, fingers up
             side = rng.choice([-1, 1])
@@ -378,20 +398,55 @@ def _draw_character(
                 pen.curve(pts, hair, 0.007)
 
 
+def with_value(ch: Character, group: str, value: str, rng: np.random.Generator, nz: NuisanceParams) -> Character:
+    """The same character with one of its own groups (hair colour, hair length, eye colour, glasses) set to `value`:
+    a new colour is drawn around that value's hue from `rng`, everything else stays; a character that has the value
+    already comes back as it is. Expression groups (smile, blush) belong to a view: `render_view` takes them."""
+    if value not in ATTRIBUTES[group]:
+        raise ValueError(f"{group}={value}: its values are {', '.join(ATTRIBUTES[group])}")
+    if group in ("hair_color", "hair_length", "eye_color", "glasses") and getattr(ch, group) == value:
+        return ch
+    if group == "hair_color":
+        return replace(ch, hair_color=value, hair_rgb=_jitter_hsv(rng, HAIR_HSV[value], nz.color_jitter))
+    if group == "eye_color":
+        return replace(ch, eye_color=value, eye_rgb=_jitter_hsv(rng, EYE_HSV[value], nz.color_jitter))
+    if group in ("hair_length", "glasses"):
+        return replace(ch, **{group: value})
+    raise ValueError(f"{group} is drawn per view: pass it to render_view")
+
+
 def render_view(
-    ch: Character, seed_seq: list[int], size: int, supersample: int, nz: NuisanceParams
+    ch: Character,
+    seed_seq: list[int],
+    size: int,
+    supersample: int,
+    nz: NuisanceParams,
+    expression: dict[str, str] | None = None,
+    parts: bool = False,
 ) -> tuple[np.ndarray, dict[str, str]]:
-    """One view of a character: an RGB uint8 image [size, size, 3] and its full attribute dict."""
+    """One view of a character: an RGB uint8 image [size, size, 3] and its full attribute dict.
+
+    `expression` ({"smile": "yes", ...}) overrides the view's drawn smile or blush. `parts` gives every part of the
+    drawing and the view's framing a random stream of its own (from `seed_seq` and the part's name), so that a
+    character changed in one attribute (`with_value`, `expression`) is drawn with every other part the same, pixel
+    for pixel; the data set's images use one shared stream (parts=False): the same prior, other images."""
     rng = np.random.default_rng(seed_seq)
+    names = ("line", "back_hair", "neck", "face", "eyes", "mouth", "blush", "glasses", "bangs", "occluder", "view")
+    streams = {n: np.random.default_rng([*seed_seq, 1 + i]) for i, n in enumerate(names)} if parts else None
     side = size * supersample
     smile = rng.random() < PRIORS["smile"]
     blush = rng.random() < PRIORS["blush"]
+    for group, value in (expression or {}).items():
+        if group not in ("smile", "blush") or value not in ("no", "yes"):
+            raise ValueError(f"expression {group}={value}: smile or blush, yes or no")
+        smile, blush = (value == "yes", blush) if group == "smile" else (smile, value == "yes")
     bg = _background(rng, side, nz)
     layer = np.zeros((side, side, 3), np.float32)
     mask = np.zeros((side, side, 1), np.float32)
     pen = _Pen(layer, mask, rng, nz.line_width_jitter)
-    _draw_character(pen, ch, smile, blush, rng, rng.random() < nz.occluder)
-
+    _draw_character(pen, ch, smile, blush, rng, rng.random() < nz.occluder, streams.get if streams else None)
+    if streams:
+        rng = streams["view"]
     angle = rng.uniform(-nz.tilt_deg, nz.tilt_deg)
     scale = rng.uniform(nz.scale.lo, nz.scale.hi)
     shift = rng.uniform(-nz.jitter, nz.jitter, size=2) * side

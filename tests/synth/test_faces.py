@@ -70,3 +70,41 @@ def test_folder_layout(tmp_path, smoke_params):
     again = write_generated_source(tmp_path / "gen2", p, seed=7, workers=1)
     for f in sorted((out / "images").iterdir())[:5]:
         assert f.read_bytes() == (again / "images" / f.name).read_bytes()
+
+
+def test_one_attribute_changed_keeps_the_rest_of_the_view(smoke_params):
+    """with_value and render_view's expression: the same character and view with one attribute changed (the sliders'
+    ceiling, experiments/slider_ceiling.py). With a stream per part only the changed part's pixels move; the same
+    value gives the same image byte for byte; the data set's own images (one shared stream) are another matter."""
+    import pytest
+
+    from synth.faces.render import render_view, sample_character, with_value
+
+    p = smoke_params.generated
+    nz, seq = p.nuisance, [9, 1, 4, 0]
+    ch = sample_character(np.random.default_rng([9, 0, 4]), nz)
+
+    def view(c, expression=None, parts=True):
+        return render_view(c, seq, p.render_size, p.supersample, nz, expression, parts)
+
+    base, attrs = view(ch)
+    assert np.array_equal(view(ch, {})[0], base)
+    assert np.array_equal(view(with_value(ch, "glasses", ch.glasses, np.random.default_rng(0), nz))[0], base)
+    assert np.array_equal(view(ch, {"smile": attrs["smile"]})[0], base)
+    assert not np.array_equal(view(ch, parts=False)[0], base)  # another stream layout: another image
+    for group, flip in (("glasses", with_value), ("smile", None), ("blush", None)):
+        other = "no" if attrs[group] == "yes" else "yes"
+        img, got = view(flip(ch, group, other, np.random.default_rng(0), nz)) if flip else view(ch, {group: other})
+        assert got[group] == other and {k: v for k, v in got.items() if k != group} == {
+            k: v for k, v in attrs.items() if k != group
+        }
+        changed = np.abs(img.astype(int) - base.astype(int)).max(axis=2) > 2
+        assert 0 < changed.mean() < 0.06, (group, changed.mean())  # that part only, not the view
+    hair = next(v for v in ATTRIBUTES["hair_color"] if v != ch.hair_color)
+    assert with_value(ch, "hair_color", hair, np.random.default_rng(0), nz).hair_color == hair
+    with pytest.raises(ValueError):
+        with_value(ch, "smile", "yes", np.random.default_rng(0), nz)
+    with pytest.raises(ValueError):
+        with_value(ch, "hair_color", "plaid", np.random.default_rng(0), nz)
+    with pytest.raises(ValueError):
+        view(ch, {"glasses": "yes"})
