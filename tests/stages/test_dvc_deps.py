@@ -12,7 +12,19 @@ import yaml
 
 from tests.conftest import REPO
 
-CHECKED = ("dataset/", "models/", "stages/", "synth/", "labeling/", "serve/", "core/names.py", "core/checkpoint.py")
+# core/: the modules that decide what a stage writes (names, checkpoints, rounding of figures, PNG bytes)
+CHECKED = (
+    "dataset/",
+    "models/",
+    "stages/",
+    "synth/",
+    "labeling/",
+    "serve/",
+    "core/names.py",
+    "core/checkpoint.py",
+    "core/rounding.py",
+    "core/png.py",
+)
 # what the evaluate and deploy stages import lazily (models/evaluate/scorers.py, serve/bundles.py)
 SCORED = [
     "models.dcgan.family",

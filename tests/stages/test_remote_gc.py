@@ -9,13 +9,13 @@ real `mlflow gc` CLI removes a deleted run and its artifacts for good. test_pipe
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
 import yaml
 
+from core.hashing import file_digest
 from tests.conftest import run, set_profile
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def folder_objects(repo: Path, stage: str, path: str) -> dict[str, str]:
 
 
 def md5_of(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
+    return file_digest(path, "md5")
 
 
 def files_under(root: Path) -> dict[str, bytes]:
