@@ -122,7 +122,7 @@ class IngestParams(Section):
     danbooru_ratings: list[Literal["s", "q", "e"]] = ["s"]  # safe only by default
     tag_map: dict[str, str] = {}  # extra source tag -> "group=value" entries, over the defaults in dataset/tagmap.py
     # the attribute groups read from the source's tags; the others are left unknown, for annotators to label (a
-    # source whose tags for a group are wrong, or bench/active_learning.py hiding groups from the generated set)
+    # source whose tags for a group are wrong, or experiments/active_learning.py hiding groups from the generated set)
     groups: list[str] = list(GROUPS)
     executor: Literal["process", "dask"] = "process"
     dask_address: str = ""  # a Dask scheduler (tcp://host:8786); empty: a local cluster of `workers` processes

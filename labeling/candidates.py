@@ -8,7 +8,7 @@
   tags_auto.csv, which the tagger stage writes with its champion); its values are the pre-annotation.
 
 `label.order: random` draws the same number of images uniformly instead (seeded by `seed` and the number of tasks
-the project has, so every push draws anew and a re-run draws the same): the baseline that bench/active_learning.py
+the project has, so every push draws anew and a re-run draws the same): the baseline that experiments/active_learning.py
 measures uncertainty order against, and an unbiased sample when one is wanted.
 
 The champion comes from the registry through core/tracking.py. No registered model, or no `champion` alias, is a

@@ -30,7 +30,7 @@ order Label Studio shows them), so annotators label what teaches the models most
   tagger's mean top probability (tags_auto.csv); pre-annotated with its values, `model_version`
   `anime-tagger/<version>`.
 
-`label.order: random` offers a uniform sample instead of the most uncertain (bench/active_learning.py compares them).
+`label.order: random` offers a uniform sample instead of the most uncertain (experiments/active_learning.py compares them).
 No registered model (or no `champion` alias) yet: tasks go in without pre-annotations.
 
 The work is in labeling/: client.py (the server, projects, storages), candidates.py (what to push, its

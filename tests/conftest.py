@@ -189,7 +189,7 @@ def labelstudio(tmp_path_factory):
             "creds": creds,
             "docs": docs,
             "log": root / "server.log",
-            "migrated": root / "migrated",  # a data dir to copy for a private server (bench/active_learning.py)
+            "migrated": root / "migrated",  # a data dir to copy for a private server (experiments/active_learning.py)
         }
     finally:
         server.stop(proc)

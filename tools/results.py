@@ -712,16 +712,16 @@ def sliders(m: Metrics) -> list[str]:
     return table(header, rows)
 
 
-VARIANTS = REPO / "bench" / "results" / "dcgan-variants-cpu.json"
+VARIANTS = REPO / "experiments" / "results" / "dcgan-variants-cpu-AVX512-AMD.json"
 STAGE_RUN = REPO / "docs" / "reports" / "2026-11-26-artist-tools" / "dcgan.json"  # train@dcgan at the cpu profile
-SLIDER_VARIANTS = (  # bench/gan_variants.yaml's slider study, in the order it was run
+SLIDER_VARIANTS = (  # experiments/gan_variants.yaml's slider study, in the order it was run
     "default", "weak_groups_w3", "reader_w2", "reader_w3", "pairs_1", "reader_w2_pairs_1",
     "pairs_1@4500steps,seed1234,AVX512-AMD", "pairs_1_glasses_3@4500steps,seed1234,AVX512-AMD",
 )  # fmt: skip
 
 
 def dcgan_slider_variants(m: Metrics) -> list[str]:
-    """The slider study of bench/gan_variants.py: validation figures only, from its result file."""
+    """The slider study of experiments/gan_variants.py: validation figures only, from its result file."""
     runs = json.loads(VARIANTS.read_text(encoding="utf-8"))["variants"]
 
     def row(name: str, overrides: str, r: dict, seconds_per_step) -> list[str]:

@@ -1,7 +1,7 @@
 """Active learning, measured: does pushing the most uncertain images first (the sync's order) pay?
 
-    .venv/bin/python bench/active_learning.py                   # cpu profile, bench/active_learning.yaml: ~20 min
-    .venv/bin/python bench/active_learning.py --profile smoke --per-round 10 --rounds 1 --random-rounds 2 --seeds 1
+    .venv/bin/python -m experiments.active_learning             # cpu profile, experiments/active_learning.yaml: ~20 min
+    .venv/bin/python -m experiments.active_learning --profile smoke --per-round 10 --rounds 1 --random-rounds 2 --seeds 1
 
 The generated set is ingested with the groups of `hidden` left out (`ingest.groups`: the groups the source shows),
 so the tagger knows them from nobody. A private Label Studio server (its own data dir and port on 127.0.0.1,
@@ -20,8 +20,9 @@ answers in both arms). Each seed runs two arms with the same N per round:
 What is scored after each round: macro-F1 of the hidden groups on the test split (thresholds calibrated on the
 validation split's true values; the same for both arms). The headline is how many labels random order needs to
 reach what uncertainty order reaches after `rounds` rounds (linear between rounds; ">" when it never does within
-`random_rounds`). Writes bench/results/active-learning-<profile>.json and docs/active_learning.png. Nothing goes to
-the pipeline's MLflow store or data: everything lives under .cache/bench/active_learning/ (or BENCH_CACHE).
+`random_rounds`). Writes experiments/results/active-learning-<profile>-<machine kind>.json and
+docs/active_learning.png. Nothing goes to the pipeline's MLflow store or data: everything lives under
+.cache/bench/active_learning/ (or BENCH_CACHE).
 """
 
 from __future__ import annotations
@@ -41,15 +42,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script from any folder
+from core.atomic import write_json
+from core.errors import BadInput
+from core.names import ATTRIBUTES, GROUPS
+from core.params import Params, load_params
+from experiments import ROOT, result_path
 
-from core.atomic import write_json  # noqa: E402
-from core.errors import BadInput  # noqa: E402
-from core.names import ATTRIBUTES, GROUPS  # noqa: E402
-from core.params import Params, load_params  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs"
 CACHE = Path(os.environ.get("BENCH_CACHE", ROOT / ".cache" / "bench"))
 SPLITS = ("train", "val", "test")
@@ -344,13 +342,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--profile", help="default: the profile of params.yaml")
-    ap.add_argument("--config", default=str(ROOT / "bench" / "active_learning.yaml"))
+    ap.add_argument("--config", default=str(ROOT / "experiments" / "active_learning.yaml"))
     ap.add_argument("--per-round", dest="per_round", type=int)
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--random-rounds", dest="random_rounds", type=int)
     ap.add_argument("--seeds", type=int, nargs="+")
     ap.add_argument("--labelstudio-data", help="a migrated Label Studio data dir to copy (skips its 35 s init)")
-    ap.add_argument("--out", help="default: bench/results/active-learning-<profile>.json")
+    ap.add_argument("--out", help="default: experiments/results/active-learning-<profile>-<machine kind>.json")
     ap.add_argument("--plot", help="default: docs/active_learning.png (cpu profile) or next to --out")
     args = ap.parse_args()
     params = load_params(args.params, args.profile)
@@ -401,7 +399,7 @@ def main() -> None:
         "curves": {str(s): c for s, c in curves.items()},
         "seconds": round(time.perf_counter() - t_start, 1),
     }
-    out = Path(args.out) if args.out else RESULTS / f"active-learning-{params.profile}.json"
+    out = Path(args.out) if args.out else result_path("active-learning", params.profile)
     write_json(out, doc)
     figure = (
         Path(args.plot)

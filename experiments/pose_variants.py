@@ -1,34 +1,32 @@
-"""The posenet variant table, reproducible: each variant of bench/pose_variants.yaml trained and scored on validation.
+"""The posenet variant table, reproducible: each variant of experiments/pose_variants.yaml trained and scored on
+validation.
 
-    .venv/bin/python bench/variants.py                   # every variant, the active profile, the pipeline's seed
-    .venv/bin/python bench/variants.py --only chosen joints_only
+    .venv/bin/python -m experiments.pose_variants        # every variant, the active profile, the pipeline's seed
+    .venv/bin/python -m experiments.pose_variants --only chosen joints_only
 
 A variant is a set of overrides of params.yaml's `pose` section; each is validated like params.yaml, trained exactly
-as the pose stage trains (bench/seeds.py `trained_posenet`: the one training loop, kept under .cache/bench/ so a
-re-run re-scores without retraining) and scored by models/pose/evaluate.py. Only validation figures are written,
-to `bench/results/pose-variants-<profile>.json`: the table chooses settings, so test is never looked at. About 8
-minutes per variant on 2 cores for the `cpu` profile (the `chosen` one is free after `bench/seeds.py --only pose`).
+as the pose stage trains (experiments/seeds.py `trained_posenet`: the one training loop, kept under .cache/bench/ so
+a re-run re-scores without retraining) and scored by models/pose/evaluate.py. Only validation figures are written,
+to `experiments/results/pose-variants-<profile>-<machine kind>.json`: the table chooses settings, so test is never
+looked at. About 8 minutes per variant on 2 cores for the `cpu` profile (the `chosen` one is free after
+`python -m experiments.seeds --only pose`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script from any folder
+from core.atomic import write_json
+from core.errors import BadInput
+from core.params import Params, ParamsError, load_params
+from experiments import ROOT, result_path
 
-from core.atomic import write_json  # noqa: E402
-from core.errors import BadInput  # noqa: E402
-from core.params import Params, ParamsError, load_params  # noqa: E402
-
-VARIANTS = ROOT / "bench" / "pose_variants.yaml"
-RESULTS = ROOT / "bench" / "results"
+VARIANTS = ROOT / "experiments" / "pose_variants.yaml"
 VALIDATION = ("val_pck_0_05", "val_pck_0_05_by_kind", "val_retrieval_top1", "val_retrieval_candidates")
 
 
@@ -47,8 +45,8 @@ def with_overrides(params: Params, name: str, overrides: dict) -> Params:
 
 def score(params: Params, seed: int, render_dir: Path) -> dict:
     """Validation figures of posenet and of the joints-only retrieval, for one variant."""
-    from bench.seeds import trained_posenet
     from core.names import POSE_KINDS
+    from experiments.seeds import trained_posenet
     from models.pose.evaluate import evaluate
     from synth.pose.poseset import PoseSet
 
@@ -71,7 +69,7 @@ def main() -> None:
     ap.add_argument("--variants", default=str(VARIANTS))
     ap.add_argument("--only", nargs="+", help="variant names (default: all)")
     ap.add_argument("--render", default="data/render")
-    ap.add_argument("--out", help="default: bench/results/pose-variants-<profile>.json")
+    ap.add_argument("--out", help="default: experiments/results/pose-variants-<profile>-<machine kind>.json")
     args = ap.parse_args()
     params = load_params(args.params, args.profile)
     try:
@@ -82,7 +80,7 @@ def main() -> None:
     if unknown:
         raise BadInput(f"{args.variants}: no variant {', '.join(sorted(unknown))}; there are {', '.join(variants)}")
     chosen = {n: with_overrides(params, n, o or {}) for n, o in variants.items() if not args.only or n in args.only}
-    out = Path(args.out) if args.out else RESULTS / f"pose-variants-{params.profile}.json"
+    out = Path(args.out) if args.out else result_path("pose-variants", params.profile)
     doc = {"profile": params.profile, "seed": params.seed, "split": "val", "variants": {}}
     if out.exists():  # --only re-scores some variants and keeps the others
         old = json.loads(out.read_text())
@@ -91,12 +89,12 @@ def main() -> None:
     for name, p in chosen.items():
         t0 = time.perf_counter()
         doc["variants"][name] = {"overrides": variants[name] or {}, **score(p, params.seed, Path(args.render))}
-        print(f"variants: {name}: {doc['variants'][name]} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"pose-variants: {name}: {doc['variants'][name]} ({time.perf_counter() - t0:.0f} s)", flush=True)
         write_json(out, doc)
-    print(f"variants: wrote {out}")
+    print(f"pose-variants: wrote {out}")
 
 
 if __name__ == "__main__":
     from core.errors import run_main
 
-    run_main(main, "variants")
+    run_main(main, "pose-variants")

@@ -1,11 +1,11 @@
 """DCGAN settings compared on the validation split: how `params.yaml`'s `dcgan` section was chosen.
 
-    .venv/bin/python bench/gan_variants.py                      # bench/gan_variants.yaml -> bench/results/dcgan-variants-cpu.json
-    .venv/bin/python bench/gan_variants.py --only default,reader_16 --steps 1500
-    .venv/bin/python bench/gan_variants.py --only reader_24 --steps 6000 --seed 1235   # full length, another seed
+    .venv/bin/python -m experiments.gan_variants  # experiments/results/dcgan-variants-cpu-<machine kind>.json
+    .venv/bin/python -m experiments.gan_variants --only default,reader_16 --steps 1500
+    .venv/bin/python -m experiments.gan_variants --only reader_24 --steps 6000 --seed 1235   # full length, another seed
 
-Each variant is the `cpu` profile's `dcgan` section with a few overrides (bench/gan_variants.yaml), trained with the
-pipeline's seed (or `--seed`) on the committed `data/ingest` shard at the first of `dcgan.sizes`, conditioned as
+Each variant is the `cpu` profile's `dcgan` section with a few overrides (experiments/gan_variants.yaml), trained with
+the pipeline's seed (or `--seed`) on the committed `data/ingest` shard at the first of `dcgan.sizes`, conditioned as
 the stage conditions it (the `label` stage's tags, the tagger's auto-tags where an image has none), and scored on
 the **validation** split only against the pinned extractor, with the stage's scoring seeds (run the pipeline
 first). It never computes a test figure. Steps are the same for every variant (`--steps`, default the yaml's),
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -26,19 +25,18 @@ import numpy as np
 import torch
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from core import machine  # noqa: E402
-from core.names import ATTRIBUTES, GROUPS  # noqa: E402
-from core.params import load_params  # noqa: E402
-from models.engine import distributed, gan  # noqa: E402
-from models.dcgan import evaluate, family, sliders  # noqa: E402
-from models.dcgan.conditions import ConditionPrior  # noqa: E402
-from models.dcgan.family import sampler  # noqa: E402
-from models.dcgan.train import build, fit  # noqa: E402
-from models.tagger.extractor import load_reader  # noqa: E402
-from stages.train import PATHS  # noqa: E402
+from core import machine
+from core.names import ATTRIBUTES, GROUPS
+from core.params import load_params
+from experiments import ROOT, result_path
+from models.dcgan import family, sliders
+from models.dcgan.conditions import ConditionPrior
+from models.dcgan.family import sampler
+from models.dcgan.train import build, fit
+from models.engine import distributed, gan
+from models.metrics import generators as evaluate
+from models.tagger.extractor import load_extractor
+from stages.train import PATHS
 
 
 def merged(base: dict, overrides: dict) -> dict:
@@ -65,17 +63,16 @@ def run_variant(overrides: dict, steps: int, data: Path, pin: Path, seed: int | 
     t0 = time.perf_counter()
     result = fit(task, gan.config(p, seed, steps), distributed.World(0, 1, torch.device("cpu")), None)
     seconds = time.perf_counter() - t0
-    net, version, thresholds = load_reader(pinned=str(pin))
-    judge = evaluate.Judge(net, thresholds, version)
-    ref = evaluate.reference(judge, vx, vy, x, p.eval.samples, params.seed)
+    extractor = load_extractor(pinned=str(pin))
+    ref = evaluate.reference(extractor, vx, vy, x, p.eval.samples, params.seed)
     sample = sampler(result.g_ema, ConditionPrior.fit(y))
-    scores = evaluate.unconditional_scores(judge, ref, sample(len(ref.images), None, params.seed), params.seed)
-    scores.update(evaluate.conditional_scores(judge, ref, sample, params.seed + 1))
+    scores = evaluate.unconditional_scores(extractor, ref, sample(len(ref.images), None, params.seed), params.seed)
+    scores.update(evaluate.conditional_scores(extractor, ref, sample, params.seed + 1))
     keep = ("fd_tagger", "precision", "recall", "ndb_ratio", "msssim_diversity", "tag_tv", "cond_accuracy")
     out = {f"val_{k}": round(scores[k], 4) for k in keep}
     out["val_cond_accuracy_by_group"] = {g: round(v, 3) for g, v in scores["cond_accuracy_by_group"].items()}
     out["val_cond_vs_tagger_by_group"] = {g: round(v, 3) for g, v in scores["cond_vs_tagger_by_group"].items()}
-    out["val_cond_accuracy_by_value"] = by_value(judge, ref, sample, params.seed + 1)
+    out["val_cond_accuracy_by_value"] = by_value(extractor, ref, sample, params.seed + 1)
     out.update(slider_figures(result.g_ema, ConditionPrior.fit(y), data["judge"], p.sliders.val, params.seed + 11))
     return {
         **out,
@@ -140,7 +137,7 @@ def by_value(judge, ref: evaluate.Reference, sample: evaluate.Sampler, seed: int
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variants", default=str(ROOT / "bench" / "gan_variants.yaml"))
+    ap.add_argument("--variants", default=str(ROOT / "experiments" / "gan_variants.yaml"))
     ap.add_argument("--only", help="comma-separated variant names")
     ap.add_argument("--steps", type=int)
     ap.add_argument(
@@ -148,12 +145,12 @@ def main() -> None:
     )
     ap.add_argument("--data", default=str(ROOT / "data" / "ingest"))
     ap.add_argument("--pin", default=str(ROOT / "data" / "extractor" / "pin.json"))
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "dcgan-variants-cpu.json"))
+    ap.add_argument("--out", help="default: experiments/results/dcgan-variants-cpu-<machine kind>.json")
     args = ap.parse_args()
     spec = yaml.safe_load(Path(args.variants).read_text())
     steps = args.steps or spec["steps"]
     names = args.only.split(",") if args.only else list(spec["variants"])
-    out = Path(args.out)
+    out = Path(args.out) if args.out else result_path("dcgan-variants", "cpu")
     # a run of some variants (--only) keeps the others' earlier results
     doc = json.loads(out.read_text()) if out.exists() else {"split": "val", "variants": {}}
     for name in names:

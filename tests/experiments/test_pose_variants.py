@@ -1,5 +1,6 @@
-"""The benches run as a user runs them (scripts, smoke profile, a small pose set): bench/variants.py writes only
-validation figures, equal to bench/seeds.py's for the same params and seed, and re-scores from its kept models."""
+"""The studies run as a user runs them (`python -m experiments.<name>`, smoke profile, a small pose set):
+experiments/pose_variants.py writes only validation figures, equal to experiments/seeds.py's for the same params and
+seed, and re-scores from its kept models."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from tests.conftest import REPO
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-def _bench(script: str, *args: str, env: dict) -> subprocess.CompletedProcess:
+def _study(name: str, *args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(REPO / "bench" / script), "--profile", "smoke", *args],
+        [sys.executable, "-m", f"experiments.{name}", "--profile", "smoke", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -35,7 +36,7 @@ def test_variants_and_seeds_on_the_smoke_set(smoke_params, tmp_path, monkeypatch
     variants.write_text("chosen: {}\njoints_only: {embed_weight: 0.0}\n")
     out = tmp_path / "variants.json"
     common = ["--render", str(tmp_path / "render"), "--variants", str(variants), "--out", str(out)]
-    r = _bench("variants.py", *common, env=env)
+    r = _study("pose_variants", *common, env=env)
     assert r.returncode == 0, r.stderr
     doc = json.loads(out.read_text())
     assert doc["split"] == "val" and set(doc["variants"]) == {"chosen", "joints_only"}
@@ -45,10 +46,10 @@ def test_variants_and_seeds_on_the_smoke_set(smoke_params, tmp_path, monkeypatch
     assert chosen["posenet"]["val_retrieval_candidates"] == smoke_params.render.count.val
     assert doc["variants"]["joints_only"]["overrides"] == {"embed_weight": 0.0}
 
-    # the seeds bench trains the same model for the same seed: same validation figures, from the kept model
+    # the seeds study trains the same model for the same seed: same validation figures, from the kept model
     seeds = tmp_path / "seeds.json"
-    r = _bench(
-        "seeds.py",
+    r = _study(
+        "seeds",
         "--only",
         "pose",
         "--seeds",
@@ -67,5 +68,5 @@ def test_variants_and_seeds_on_the_smoke_set(smoke_params, tmp_path, monkeypatch
 
     # a bad variant is a clear exit 2 before any training
     variants.write_text("typo: {embed_wieght: 1}\n")
-    r = _bench("variants.py", *common, env=env)
+    r = _study("pose_variants", *common, env=env)
     assert r.returncode == 2 and "typo" in r.stderr and "embed_wieght" in r.stderr

@@ -1,19 +1,20 @@
 """Seed spread of the thin-margin figures: the tagger CNN, posenet and DCGAN retrained with several seeds, mean ± std.
 
-    .venv/bin/python bench/seeds.py                         # 3 seeds (seed, seed+1, seed+2) on the active profile
-    .venv/bin/python bench/seeds.py --seeds 1234 1235 1236 --only tagger
-    .venv/bin/python bench/seeds.py --only dcgan --dcgan-pipeline-run metrics/dcgan.json   # seed 1234 = the committed run
+    .venv/bin/python -m experiments.seeds                   # 3 seeds (seed, seed+1, seed+2) on the active profile
+    .venv/bin/python -m experiments.seeds --seeds 1234 1235 1236 --only tagger
+    .venv/bin/python -m experiments.seeds --only dcgan --dcgan-pipeline-run metrics/dcgan.json  # 1234: the committed run
 
 It reads the pipeline's own inputs (`data/ingest/`, `data/render/`: run `make pipeline` first), trains exactly what
 the stages train (models/tagger/train.py and models/pose/train.py through the one training loop, the same params
 sections) with each seed, scores validation and test the way the stages do, and writes
-`bench/results/seeds-<profile>.json` with every seed's figures and their mean and sample standard deviation. It logs
-nothing to MLflow and moves no alias: a bench is not a model release. Each seed's training resumes from its own
-checkpoint (under .cache/checkpoints/bench-*) if the bench is interrupted, and each trained posenet is kept under
-.cache/bench/ so that a change in how it is scored re-scores without retraining (each trained DCGAN too). About an
-hour on 2 cores for the `cpu` profile's tagger and posenet (3 × 7 min each, plus scoring); DCGAN adds 3 × 14 min
-(`--dcgan-pipeline-run` reads the pipeline's figures for its own seed instead of retraining it). A DCGAN run that
-its `max_minutes` guard stopped early (a busy machine) is refused, not reported as a seed.
+`experiments/results/seeds-<profile>-<machine kind>.json` with every seed's figures and their mean and sample
+standard deviation. It logs nothing to MLflow and moves no alias: a study is not a model release. Each seed's
+training resumes from its own checkpoint (under .cache/checkpoints/bench-*) if the study is interrupted, and each
+trained posenet is kept under .cache/bench/ so that a change in how it is scored re-scores without retraining (each
+trained DCGAN too). About an hour on 2 cores for the `cpu` profile's tagger and posenet (3 × 7 min each, plus
+scoring); DCGAN adds 3 × 14 min (`--dcgan-pipeline-run` reads the pipeline's figures for its own seed instead of
+retraining it). A DCGAN run that its `max_minutes` guard stopped early (a busy machine) is refused, not reported as
+a seed.
 """
 
 from __future__ import annotations
@@ -22,19 +23,15 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script from any folder
+from core import checkpoint, tracking
+from core.atomic import write_json
+from core.names import POSE_KINDS
+from core.params import load_params
+from experiments import ROOT, result_path
 
-from core import checkpoint, tracking  # noqa: E402
-from core.atomic import write_json  # noqa: E402
-from core.names import POSE_KINDS  # noqa: E402
-from core.params import load_params  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
 CACHE = Path(os.environ.get("BENCH_CACHE", ROOT / ".cache" / "bench"))
 
 
@@ -120,12 +117,13 @@ def dcgan_figures(params, seed: int, data_dir: Path) -> dict:
     it (the same references and sampling seeds: only the training seed moves); no transfer, no MLflow."""
     import torch
 
-    from models.engine import distributed, gan
-    from models.dcgan import evaluate, family
+    from models.dcgan import family
     from models.dcgan.conditions import ConditionPrior
     from models.dcgan.net import Generator
     from models.dcgan.train import build, fit
-    from models.tagger.extractor import PIN, load_judge
+    from models.engine import distributed, gan
+    from models.metrics import generators as evaluate
+    from models.tagger.extractor import PIN, load_extractor
     from stages.train import PATHS
 
     p = params.dcgan
@@ -144,20 +142,20 @@ def dcgan_figures(params, seed: int, data_dir: Path) -> dict:
             checkpoint.clear_states(folder)
             raise RuntimeError(
                 f"dcgan seed {seed}: max_minutes stopped it after {res.steps_done} of {p.steps} steps; "
-                "run the bench on an idle machine"
+                "run the study on an idle machine"
             )
         G = res.g_ema
         doc = {"steps_done": res.steps_done, "train_seconds": round(res.seconds, 1), "watchdog": res.watchdog}
         G.save(kept, {"seed": seed})
         write_json(kept / "bench.json", doc)
         checkpoint.clear_states(folder)
-    judge = load_judge(PIN)
+    extractor = load_extractor(PIN)
     refs = {
-        s: evaluate.reference(judge, d[s].images, d[s].labels, d["train"].images, p.eval.samples, params.seed)
+        s: evaluate.reference(extractor, d[s].images, d[s].labels, d["train"].images, p.eval.samples, params.seed)
         for s in ("val", "test")
     }
     sample = family.sampler(G, ConditionPrior.fit(d["train"].labels))
-    scores = family._score(judge, refs, sample, params.seed, conditional=True)
+    scores = family._score(extractor, refs, sample, params.seed, conditional=True)
     return {**_dcgan_flat(scores), "steps_done": doc["steps_done"], "train_seconds": doc["train_seconds"]}
 
 
@@ -193,12 +191,13 @@ def main() -> None:
     )
     ap.add_argument("--ingest", default="data/ingest")
     ap.add_argument("--render", default="data/render")
-    ap.add_argument("--out", help="default: bench/results/seeds-<profile>.json")
+    ap.add_argument("--out", help="default: experiments/results/seeds-<profile>-<machine kind>.json")
     args = ap.parse_args()
     params = load_params(args.params, args.profile)
     seeds = args.seeds or [params.seed, params.seed + 1, params.seed + 2]
-    out = Path(args.out) if args.out else RESULTS / f"seeds-{params.profile}.json"
     from core import machine  # imports torch: after the arguments are read
+
+    out = Path(args.out) if args.out else result_path("seeds", params.profile)
 
     doc = json.loads(out.read_text()) if out.exists() else {}
     doc.update({"profile": params.profile, "seeds": seeds})

@@ -1,6 +1,6 @@
-"""bench/active_learning.py as a user runs it (smoke profile, one seed, a few rounds): a private Label Studio server,
-the simulated annotator through its API, both orders from the same round 0, the learning curves and the headline;
-SIGTERM stops its server as Ctrl-C does."""
+"""experiments/active_learning.py as a user runs it (`python -m experiments.active_learning`, smoke profile, one seed,
+a few rounds): a private Label Studio server, the simulated annotator through its API, both orders from the same
+round 0, the learning curves and the headline; SIGTERM stops its server as Ctrl-C does."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def _env(tmp_path: Path, labelstudio: dict) -> dict:
 def _args(tmp_path: Path, labelstudio: dict, *extra: str) -> list[str]:
     return [
         sys.executable,
-        str(REPO / "bench" / "active_learning.py"),
+        "-m",
+        "experiments.active_learning",
         "--profile",
         "smoke",
         "--seeds",

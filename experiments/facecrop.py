@@ -1,29 +1,24 @@
 """The two face detectors of `ingest.crop` side by side: AnimeFace (no download) and the lbpcascade_animeface cascade.
 
-    .venv/bin/python bench/facecrop.py --cascade path/to/lbpcascade_animeface.xml [--count 200]
+    .venv/bin/python -m experiments.facecrop --cascade path/to/lbpcascade_animeface.xml [--count 200]
 
 Test images we can make without downloading any: faces of the built-in generated set, each upscaled to a random size
 (96-256 px) and pasted at a random place on a 384 px page of flat or noisy background, so the true face box is
 known. Per detector: the share of pages where it finds a face, the share where the largest face it finds overlaps
 the pasted face (its centre inside it), the time per page; between them: how often they agree (both miss, or both hit with IoU ≥
-0.3 between their boxes). Writes bench/results/facecrop.json.
+0.3 between their boxes). Writes experiments/results/facecrop-<profile>-<machine kind>.json (the profile of
+params.yaml, whose `generated` section draws the faces).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script from any folder
-
-from core.atomic import write_json  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
+from core.atomic import write_json
+from experiments import ROOT, result_path
 
 
 def iou(a, b) -> float:
@@ -74,9 +69,9 @@ def main() -> None:
     ap.add_argument("--cascade", required=True, help="lbpcascade_animeface.xml")
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--out", default=str(RESULTS / "facecrop.json"))
+    ap.add_argument("--out", help="default: experiments/results/facecrop-<profile>-<machine kind>.json")
     args = ap.parse_args()
-    from core.params import CascadeParams
+    from core.params import CascadeParams, load_params
     from dataset.facecrop import detect_face, detect_face_animeface
 
     cp = CascadeParams(path=args.cascade)
@@ -104,7 +99,7 @@ def main() -> None:
         / n,
         4,
     )
-    write_json(args.out, out)
+    write_json(args.out or result_path("facecrop", load_params(ROOT / "params.yaml").profile), out)
     print(f"facecrop: {out}")
 
 

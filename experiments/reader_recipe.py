@@ -1,8 +1,11 @@
 """How D's reader should learn (params.yaml `dcgan.reader`): the reader alone, trained as it is in D's step, on the
 validation split only.
 
-    .venv/bin/python bench/reader_recipe.py          # ~4 min per recipe here -> bench/results/dcgan-reader-recipe-cpu.json
-    .venv/bin/python bench/reader_recipe.py --only plain,tagger
+    .venv/bin/python -m experiments.reader_recipe          # every recipe, ~4 min each here
+    .venv/bin/python -m experiments.reader_recipe --only plain,tagger
+
+The recipes are experiments/reader_recipe.yaml's; the results go to
+experiments/results/dcgan-reader-recipe-cpu-<machine kind>.json.
 
 The reader (models/dcgan/net.py: a `TaggerNet` of `dcgan.reader.width` at the DCGAN's first size, no dropout) is trained
 on the committed `data/ingest` training shard with the rows' own tags, batch `dcgan.batch`, Adam(W) at
@@ -17,36 +20,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from core.names import ATTRIBUTES, GROUPS
+from core.params import load_params
+from dataset.shards import ImageShards
+from experiments import ROOT, result_path
+from models.dcgan.task import ReaderRecipe, reader_view
+from models.tagger.net import TaggerNet
 
-from core.names import ATTRIBUTES, GROUPS  # noqa: E402
-from core.params import load_params  # noqa: E402
-from dataset.shards import ImageShards  # noqa: E402
-from models.dcgan.task import ReaderRecipe, reader_view  # noqa: E402
-from models.tagger.net import TaggerNet  # noqa: E402
+RECIPES_FILE = ROOT / "experiments" / "reader_recipe.yaml"
 
-RECIPES = {
-    "plain": {},  # the reader as first committed: the training images as they are
-    "tagger": {"flip": True, "shift": 2, "weight_decay": 5e-4, "label_smoothing": 0.05},  # the tagger's recipe
-    "tagger_class_weights_smile3": {
-        "flip": True,
-        "shift": 2,
-        "weight_decay": 5e-4,
-        "label_smoothing": 0.05,
-        "class_weights": True,
-        "group_weights": {"smile": 3.0},
-    },
-    "tagger_dropout_0.3": {"flip": True, "shift": 2, "weight_decay": 5e-4, "label_smoothing": 0.05, "dropout": 0.3},
-}
+
+def load_recipes(path: Path = RECIPES_FILE) -> dict[str, dict]:
+    """{recipe name: keyword arguments of `train_reader`}, from the study's settings file."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["recipes"]
+
+
+RECIPES = load_recipes()
 
 
 def train_reader(
@@ -108,23 +105,26 @@ def train_reader(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipes", default=str(RECIPES_FILE), help="default: experiments/reader_recipe.yaml")
     ap.add_argument("--only", help="comma-separated recipe names")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=str(ROOT / "data" / "ingest"))
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "dcgan-reader-recipe-cpu.json"))
+    ap.add_argument("--out", help="default: experiments/results/dcgan-reader-recipe-cpu-<machine kind>.json")
     args = ap.parse_args()
+    recipes = load_recipes(Path(args.recipes))
+    out = Path(args.out) if args.out else result_path("dcgan-reader-recipe", "cpu")
     torch.set_num_threads(2)
     p = load_params(ROOT / "params.yaml", "cpu").dcgan
     x, y = ImageShards(args.data, p.sizes[0], "train").arrays()
     vx, vy = ImageShards(args.data, p.sizes[0], "val").arrays()
-    names = args.only.split(",") if args.only else list(RECIPES)
+    names = args.only.split(",") if args.only else list(recipes)
     results = {}
     for name in names:
         t0 = time.perf_counter()
-        log = train_reader(x, y, vx, vy, p.reader.width, p.reader.lr, p.batch, p.steps, args.seed, **RECIPES[name])
+        log = train_reader(x, y, vx, vy, p.reader.width, p.reader.lr, p.batch, p.steps, args.seed, **recipes[name])
         last = log[max(log)]
         results[name] = {
-            "recipe": RECIPES[name],
+            "recipe": recipes[name],
             "val_accuracy_by_step": log,
             "val_accuracy": last,
             "val_mean": round(float(np.mean(list(last.values()))), 3),
@@ -132,7 +132,7 @@ def main() -> None:
         }
         print(name, json.dumps(results[name]["val_accuracy"]), "mean", results[name]["val_mean"], flush=True)
         doc = {"split": "val", "width": p.reader.width, "steps": p.steps, "batch": p.batch, "recipes": results}
-        Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+        out.write_text(json.dumps(doc, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """What `recall` (k = 3, in the pinned tagger's feature space) reads on real images made slightly worse: why DCGAN-32
 has precision near 1 and recall near 0 (docs/dcgan.md).
 
-    .venv/bin/python bench/recall_probe.py      # after `make pipeline`; -> bench/results/recall-probe-cpu.json
+    .venv/bin/python -m experiments.recall_probe   # after `make pipeline`
+
+It writes experiments/results/recall-probe-cpu-<machine kind>.json.
 
 Validation split only. Rows: the committed DCGAN-32 bundle's samples, training images (the floor), and validation
 images after a 3×3 Gaussian blur (σ 0.8), Gaussian pixel noise (σ 8), and a 2× area down-up resize. For each: precision,
@@ -11,24 +13,20 @@ recall, and the median k-NN radius of its features beside the real images' own.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from core.params import load_params  # noqa: E402
-from dataset.shards import ImageShards  # noqa: E402
-from models.dcgan import evaluate  # noqa: E402
-from models.dcgan.conditions import ConditionPrior  # noqa: E402
-from models.dcgan.family import sampler  # noqa: E402
-from models.dcgan.net import Generator  # noqa: E402
-from models.metrics.prd import _knn_radii_sq, precision, recall  # noqa: E402
-from models.tagger.extractor import load_reader  # noqa: E402
+from core.params import load_params
+from dataset.shards import ImageShards
+from experiments import ROOT, result_path
+from models.dcgan.conditions import ConditionPrior
+from models.dcgan.family import sampler
+from models.dcgan.net import Generator
+from models.metrics import generators as evaluate
+from models.metrics.prd import _knn_radii_sq, precision, recall
+from models.tagger.extractor import load_extractor
 
 
 def main() -> None:
@@ -40,9 +38,8 @@ def main() -> None:
     data = ROOT / "data/ingest"
     x, y = ImageShards(data, size, "train").arrays()
     vx, vy = ImageShards(data, size, "val").arrays()
-    net, version, thresholds = load_reader(pinned=str(ROOT / "data/extractor/pin.json"))
-    judge = evaluate.Judge(net, thresholds, version)
-    ref = evaluate.reference(judge, vx, vy, x, n, seed)
+    extractor = load_extractor(pinned=str(ROOT / "data/extractor/pin.json"))
+    ref = evaluate.reference(extractor, vx, vy, x, n, seed)
     real = ref.images
     rng = np.random.default_rng(seed)
     rows = {
@@ -61,16 +58,21 @@ def main() -> None:
     def radius(f: np.ndarray) -> float:
         return round(float(np.median(np.sqrt(_knn_radii_sq(f.astype(np.float64), 3)))), 3)
 
-    out = {"split": "val", "n": len(real), "extractor_version": version, "real_knn_radius": radius(ref.features)}
+    out = {
+        "split": "val",
+        "n": len(real),
+        "extractor_version": extractor.version,
+        "real_knn_radius": radius(ref.features),
+    }
     for name, images in rows.items():
-        f, _ = judge.read(images)
+        f, _ = extractor.read(images)
         out[name] = {
             "precision": round(precision(ref.features, f), 4),
             "recall": round(recall(ref.features, f), 4),
             "knn_radius": radius(f),
         }
         print(name, out[name], flush=True)
-    path = ROOT / "bench/results/recall-probe-cpu.json"
+    path = result_path("recall-probe", "cpu")
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"-> {path.relative_to(ROOT)}")
 
