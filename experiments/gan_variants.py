@@ -116,10 +116,10 @@ def slider_figures(G, prior: ConditionPrior, judge, n: int, seed: int) -> dict:
     }
 
 
-def by_value(judge, ref: evaluate.Reference, sample: evaluate.Sampler, seed: int) -> dict:
+def by_value(extractor, ref: evaluate.Reference, sample: evaluate.Sampler, seed: int) -> dict:
     """Where a group's misses fall: per requested value, the share of samples read as asked (the same samples as
     `cond_accuracy`'s), with the tagger's own share on the real images of that value beside."""
-    _, reads = judge.read(sample(len(ref.labels), ref.labels, seed))
+    _, reads = extractor.read(sample(len(ref.labels), ref.labels, seed))
     out: dict = {}
     for k, g in enumerate(GROUPS):
         asked = ref.labels[:, k]

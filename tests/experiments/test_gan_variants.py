@@ -42,7 +42,7 @@ def test_the_variant_bench_says_which_requested_value_the_misses_fall_on():
     real_reads["glasses"] = np.array([0, 0, 1, 1])
     ref = Reference(np.zeros((4, 8, 8, 3), np.uint8), labels, np.zeros((4, 2)), real_reads, np.zeros((4, 2)))
 
-    class Judge:
+    class Extractor:
         def read(self, images):
             reads = {g: labels[:, i].copy() for i, g in enumerate(GROUPS)}
             reads["glasses"] = np.array([1, 0, 1, 1])
@@ -54,7 +54,7 @@ def test_the_variant_bench_says_which_requested_value_the_misses_fall_on():
         asked.append((n, cond, seed))
         return np.zeros((n, 8, 8, 3), np.uint8)
 
-    out = by_value(Judge(), ref, sample, 7)
+    out = by_value(Extractor(), ref, sample, 7)
     assert asked[0][0] == 4 and asked[0][1] is labels and asked[0][2] == 7
     no, yes = (ATTRIBUTES["glasses"].index(v) for v in ("no", "yes"))
     assert (no, yes) == (0, 1)
