@@ -24,7 +24,7 @@ from core.names import ATTRIBUTES, GROUPS
 from models.dcgan.conditions import ConditionPrior
 from models.dcgan.net import Generator
 from models.engine.gan import to_uint8
-from models.metrics.generators import slider_moves, slider_tags
+from models.metrics.generators import Show, slider_moves, slider_tags
 from models.tagger.extractor import Tagger
 
 
@@ -72,29 +72,35 @@ def conditions_for(prior: ConditionPrior | None, n: int, seed: int) -> torch.Ten
 
 
 @torch.no_grad()
-def _reads(G: Generator, judge: Tagger, z: torch.Tensor, cond: torch.Tensor, sliders: dict, batch: int = 256):
+def _reads(
+    G: Generator, judge: Tagger, z: torch.Tensor, cond: torch.Tensor, sliders: dict, show: Show | None, batch: int = 256
+):
     out = []
     for i in range(0, len(z), batch):
         c = cond[i : i + batch]
         soft = soft_condition(c, sliders) if sliders else None
-        _, r = judge.read(to_uint8(G(z[i : i + batch], c, soft)))
+        images = to_uint8(G(z[i : i + batch], c, soft))
+        _, r = judge.read(show(images) if show else images)
         out.append(np.stack([r[g] for g in GROUPS], axis=1))
     return np.concatenate(out)  # [n, groups]
 
 
-def control_success(G: Generator, prior: ConditionPrior | None, judge: Tagger, n: int, seed: int) -> dict[str, float]:
+def control_success(
+    G: Generator, prior: ConditionPrior | None, judge: Tagger, n: int, seed: int, show: Show | None = None
+) -> dict[str, float]:
     """Per tag: the share of counted full-range moves that cross the tag the intended way and change no other
-    group's reading (module docstring); n latents and conditions drawn from `seed`, nothing else uses them."""
+    group's reading (module docstring); n latents and conditions drawn from `seed`, nothing else uses them. The
+    judge reads the generator's images, or what `show` makes of them (the page's 4x upscale)."""
     G.eval()
     z = torch.randn(n, G.nz, generator=torch.Generator().manual_seed(seed))
     cond = conditions_for(prior, n, seed)
-    start = _reads(G, judge, z, cond, {})
+    start = _reads(G, judge, z, cond, {}, show)
     out = {}
     for name, g, k in slider_tags():
         col = GROUPS.index(g)
         ok = counted = 0
         for sign in (1.0, -1.0) if two_sided(name) else (1.0,):
-            good, n_moves = slider_moves(start, _reads(G, judge, z, cond, {name: sign}), col, k, sign)
+            good, n_moves = slider_moves(start, _reads(G, judge, z, cond, {name: sign}, show), col, k, sign)
             ok, counted = ok + good, counted + n_moves
         out[name] = ok / counted if counted else 0.0
     return out

@@ -31,6 +31,8 @@ from models.tagger.extractor import Tagger
 
 # sample(n, cond or None, seed) -> uint8 [n, S, S, 3]; cond [n, groups] with -1 where a group is not asked for
 Sampler = Callable[[int, np.ndarray | None, int], np.ndarray]
+# what a reader is shown of a generator's uint8 images [n, S, S, 3]: the page's upscale, for one
+Show = Callable[[np.ndarray], np.ndarray]
 
 
 def slider_moves(start: np.ndarray, moved: np.ndarray, col: int, k: int, sign: float) -> tuple[int, int]:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from core.names import GROUPS
-from models.metrics.generators import slider_moves, slider_tags
+from models.metrics.generators import Show, slider_moves, slider_tags
 from models.stylegan.net import Generator
 from models.stylegan.task import render
 from models.tagger.extractor import Tagger
@@ -75,18 +75,20 @@ def orthogonalised(directions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def _reads(G: Generator, judge: Tagger, ws: torch.Tensor, seed: int) -> np.ndarray:
-    _, r = judge.read(render(G, ws, seed))
+def _reads(G: Generator, judge: Tagger, ws: torch.Tensor, seed: int, show: Show | None = None) -> np.ndarray:
+    images = render(G, ws, seed)
+    _, r = judge.read(show(images) if show else images)
     return np.stack([r[g] for g in GROUPS], axis=1)  # [N, groups]
 
 
 def control_success(
-    G: Generator, judge: Tagger, ws: torch.Tensor, directions: dict, sigma: dict, seed: int
+    G: Generator, judge: Tagger, ws: torch.Tensor, directions: dict, sigma: dict, seed: int, show: Show | None = None
 ) -> dict[str, float]:
     """Per tag: the share of counted +-3 sigma moves that cross the tag's threshold the intended way and change no
     other group's reading (see the module docstring); ws [N, w_dim] never used for fitting. Noise is the same
-    (`seed`) for the start and the moved images, so only the direction changes them."""
-    start = _reads(G, judge, ws, seed)
+    (`seed`) for the start and the moved images, so only the direction changes them. The judge reads the images,
+    or what `show` makes of them (the page's 4x upscale)."""
+    start = _reads(G, judge, ws, seed, show)
     out = {}
     for name, g, k in tags():
         if name not in directions:
@@ -95,7 +97,7 @@ def control_success(
         n = torch.from_numpy(directions[name]).to(ws.dtype)
         ok = counted = 0
         for sign in (1.0, -1.0):
-            moved = _reads(G, judge, ws + sign * STEP_SIGMAS * sigma[name] * n, seed)
+            moved = _reads(G, judge, ws + sign * STEP_SIGMAS * sigma[name] * n, seed, show)
             good, n_moves = slider_moves(start, moved, col, k, sign)
             ok, counted = ok + good, counted + n_moves
         out[name] = ok / counted if counted else 0.0

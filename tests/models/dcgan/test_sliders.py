@@ -93,3 +93,22 @@ def test_control_success_counts_crossings_that_leave_other_groups_alone():
     assert got["glasses=yes"] == 1.0 and got["smile=yes"] == 1.0
     tangled = _World(leak=0.6)  # glasses make every character smile: a move flips smile where it was not
     assert 0.2 < sliders.control_success(tangled, prior, tangled, 200, seed=3)["glasses=yes"] < 0.8
+
+
+def test_control_success_reads_what_show_makes_of_the_images():
+    """`show` (the page's upscale in the evaluate stage) stands between the generator and the judge."""
+    labels = np.zeros((2, len(GROUPS)), np.int64)
+    labels[1, G_IDX] = 1
+    prior = ConditionPrior.fit(labels)
+    world = _World(leak=0.0)
+    plain = sliders.control_success(world, prior, world, 100, seed=4)
+    assert sliders.control_success(world, prior, world, 100, seed=4, show=lambda x: x.copy()) == plain
+    seen = []
+
+    def blank(images: np.ndarray) -> np.ndarray:
+        seen.append(images.shape)
+        return np.zeros_like(images)  # nothing left to read: no move crosses
+
+    got = sliders.control_success(world, prior, world, 100, seed=4, show=blank)
+    assert plain["glasses=yes"] == 1.0 and got["glasses=yes"] == 0.0 and got["smile=yes"] == 0.0
+    assert seen and all(shape[1:] == (32, 32, 3) for shape in seen)

@@ -121,7 +121,7 @@ class _LinearWorld:
 
 def test_control_success_counts_crossings_that_leave_other_groups_alone(monkeypatch):
     world = _LinearWorld()
-    monkeypatch.setattr(sliders, "_reads", lambda G, judge, ws, seed: world.reads(ws))
+    monkeypatch.setattr(sliders, "_reads", lambda G, judge, ws, seed, show=None: world.reads(ws))
     ws = torch.from_numpy(np.random.default_rng(1).normal(size=(400, 4)).astype(np.float32) * 0.3)
     clean = {"glasses=yes": np.array([1, 0, 0, 0], np.float32)}
     tangled = {"glasses=yes": np.array([1, 1, 0, 0], np.float32) / np.sqrt(2)}
@@ -132,3 +132,19 @@ def test_control_success_counts_crossings_that_leave_other_groups_alone(monkeypa
     assert 0.3 < got < 0.7
     kept, which = sliders.choose(tangled, clean, {"glasses=yes": got}, {"glasses=yes": 1.0})
     assert which == {"glasses=yes": "orthogonalised"} and np.array_equal(kept["glasses=yes"], clean["glasses=yes"])
+
+
+def test_the_judge_reads_what_show_makes_of_the_images():
+    """`show` (the page's upscale in the evaluate stage) stands between the generator and the judge."""
+    G = _small(16)
+    shapes = []
+
+    class Judge:
+        def read(self, images):
+            shapes.append(images.shape)
+            return None, {g: np.zeros(len(images), np.int64) for g in GROUPS}
+
+    ws = torch.zeros(3, G.w_dim)
+    sliders._reads(G, Judge(), ws, 0)
+    sliders._reads(G, Judge(), ws, 0, show=lambda x: np.repeat(np.repeat(x, 4, axis=1), 4, axis=2))
+    assert shapes == [(3, 16, 16, 3), (3, 64, 64, 3)]
