@@ -34,6 +34,7 @@ from core.params import load_params
 from dataset.imageio import resize_square
 from experiments import ROOT, result_path
 from models.metrics.generators import slider_moves, slider_tags
+from models.sr.net import SrNet
 from models.tagger.extractor import Tagger, load_extractor, load_judge
 from synth.faces.render import render_view, sample_character, with_value
 
@@ -56,13 +57,13 @@ def moves() -> list[tuple[str, str, int, float, str]]:
     return out
 
 
-def pairs(params, n: int, seed: int, size: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """(start images [n, size, size, 3], true classes [n, groups], {"group=value": moved images}): one view per
-    character, resized to `size` as the ingest resizes."""
+def pairs(params, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(start images [n, S, S, 3], true classes [n, groups], {"group=value": moved images}): one view per
+    character, at the set's render size S."""
     g = params.generated
 
     def small(image: np.ndarray) -> np.ndarray:
-        return resize_square(image, size)
+        return image
 
     chars = [sample_character(np.random.default_rng([seed, 0, i]), g.nuisance) for i in range(n)]
     seqs = [[seed, 1, i, 0] for i in range(n)]
@@ -89,14 +90,29 @@ def pairs(params, n: int, seed: int, size: int) -> tuple[np.ndarray, np.ndarray,
     return np.stack([small(im) for im, _ in starts]), truth, moved
 
 
-def ceiling(reader: Tagger, starts: np.ndarray, truth: np.ndarray, moved: dict[str, np.ndarray]) -> dict:
-    start = _readings(reader, starts)
+def route(name: str, sr=None):
+    """images at the render size -> what the reader is shown: `32` (the ingest's resize to 32 px, what a 32 px
+    generator makes), `32_sr` (that, then the 4x upscaler: what the page shows), `64` (the resize to 64 px, the
+    taggers' own size)."""
+    from models.sr.train import upscale
+
+    size = int(name.split("_")[0])
+
+    def show(images: np.ndarray) -> np.ndarray:
+        out = np.stack([resize_square(im, size) for im in images])
+        return upscale(sr, out) if name.endswith("_sr") else out
+
+    return show
+
+
+def ceiling(reader: Tagger, starts: np.ndarray, truth: np.ndarray, moved: dict[str, np.ndarray], show) -> dict:
+    start = _readings(reader, show(starts))
     ok: dict[str, int] = {}
     counted: dict[str, int] = {}
     changed: dict[str, list[float]] = {g: [] for g in GROUPS}
     for name, group, k, sign, value in moves():
         col = GROUPS.index(group)
-        after = _readings(reader, moved[f"{group}={value}"])
+        after = _readings(reader, show(moved[f"{group}={value}"]))
         good, n_moves = slider_moves(start, after, col, k, sign)
         ok[name], counted[name] = ok.get(name, 0) + good, counted.get(name, 0) + n_moves
         for j, other in enumerate(GROUPS):
@@ -117,32 +133,38 @@ def main() -> None:
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--n", type=int, help="characters (default: the settings file's)")
     ap.add_argument(
-        "--data", default=str(ROOT / "data"), help="the pipeline's outputs (tagger/judge, extractor/pin.json)"
+        "--data", default=str(ROOT / "data"), help="the pipeline's outputs (tagger/judge, extractor/pin.json, train/sr)"
     )
     ap.add_argument("--out", help="result file (default: experiments/results/slider-ceiling-<profile>-<machine>.json)")
     args = ap.parse_args()
     settings = yaml.safe_load((ROOT / "experiments/slider_ceiling.yaml").read_text())
     n = args.n or settings["n"]
     params = load_params(ROOT / "params.yaml", args.profile)
-    size = params.dcgan.sizes[0]
+    data = Path(args.data)
     readers = {
-        "judge": load_judge(Path(args.data) / "tagger/judge"),
-        "extractor": load_extractor(pinned=str(Path(args.data) / "extractor/pin.json")),
+        "judge": load_judge(data / "tagger/judge"),
+        "extractor": load_extractor(pinned=str(data / "extractor/pin.json")),
     }
+    sr_folder = data / "train/sr" / f"sr-{params.sr.sizes[0]}"
+    sr = SrNet.load(sr_folder) if any(r.endswith("_sr") for r in settings["routes"]) else None
     t0 = time.perf_counter()
-    starts, truth, moved = pairs(params, n, settings["seed"], size)
+    starts, truth, moved = pairs(params, n, settings["seed"])
     doc = {
         "what": "control_success of the renderer's own one-attribute changes (a perfect slider), read by each reader",
         "n": n,
         "seed": settings["seed"],
-        "size": size,
         "render_size": params.generated.render_size,
-        "readers": {},
+        "upscaler": str(sr_folder.relative_to(data)) if sr else None,
+        "routes": {},
     }
-    for name, reader in readers.items():
-        doc["readers"][name] = {"version": reader.version, **ceiling(reader, starts, truth, moved)}
-        r = doc["readers"][name]
-        print(f"{name}: ceiling {r['ceiling']}, lowest {r['lowest']} {r['ceiling_by_tag'][r['lowest']]}", flush=True)
+    for name in settings["routes"]:
+        show = route(name, sr)
+        doc["routes"][name] = {}
+        for who, reader in readers.items():
+            r = {"version": reader.version, **ceiling(reader, starts, truth, moved, show)}
+            doc["routes"][name][who] = r
+            low = r["lowest"]
+            print(f"{name} {who}: ceiling {r['ceiling']}, lowest {low} {r['ceiling_by_tag'][low]}", flush=True)
     doc["seconds"] = round(time.perf_counter() - t0, 1)
     path = ROOT / args.out if args.out else result_path("slider-ceiling", args.profile)
     path.parent.mkdir(parents=True, exist_ok=True)

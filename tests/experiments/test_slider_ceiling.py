@@ -11,7 +11,7 @@ import hashlib
 import numpy as np
 
 from core.names import ATTRIBUTES, GROUPS
-from experiments.slider_ceiling import ceiling, moves, pairs
+from experiments.slider_ceiling import ceiling, moves, pairs, route
 
 
 class TruthReader:
@@ -46,8 +46,9 @@ def _known(starts: np.ndarray, truth: np.ndarray, moved: dict[str, np.ndarray]) 
 
 
 def test_a_reader_that_knows_the_truth_scores_the_renderer_one(smoke_params):
-    starts, truth, moved = pairs(smoke_params, 24, 5, 32)
-    assert starts.shape == (24, 32, 32, 3) and truth.shape == (24, len(GROUPS))
+    size = smoke_params.generated.render_size
+    starts, truth, moved = pairs(smoke_params, 24, 5)
+    assert starts.shape == (24, size, size, 3) and truth.shape == (24, len(GROUPS))
     assert set(moved) == {f"{g}={v}" for _, g, _, _, v in moves()}
     for key, images in moved.items():  # a move to the value a character already has is the same image
         group, value = key.split("=")
@@ -55,14 +56,16 @@ def test_a_reader_that_knows_the_truth_scores_the_renderer_one(smoke_params):
         assert (~same).any(), key
         assert all(np.array_equal(a, b) for a, b in zip(images[same], starts[same], strict=True)), key
         assert not any(np.array_equal(a, b) for a, b in zip(images[~same], starts[~same], strict=True)), key
-    known = _known(starts, truth, moved)
-    perfect = ceiling(TruthReader(known), starts, truth, moved)
+    show = route("32")
+    assert show(starts).shape == (24, 32, 32, 3)
+    known = _known(show(starts), truth, {k: show(v) for k, v in moved.items()})
+    perfect = ceiling(TruthReader(known), starts, truth, moved, show)
     assert perfect["ceiling"] == 1.0 and set(perfect["ceiling_by_tag"].values()) == {1.0}
     assert set(perfect["accuracy_on_starts"].values()) == {1.0}
     assert set(perfect["changed_when_another_group_moves"].values()) == {0.0}
 
-    starts_keys = {hashlib.sha256(im.tobytes()).digest() for im in starts}
-    spoilt = ceiling(TruthReader(known, "smile", starts_keys), starts, truth, moved)
+    starts_keys = {hashlib.sha256(im.tobytes()).digest() for im in show(starts)}
+    spoilt = ceiling(TruthReader(known, "smile", starts_keys), starts, truth, moved, show)
     # smile read wrong on every moved image: another slider's move changes a reading, smile's own never crosses
     assert set(spoilt["ceiling_by_tag"].values()) == {0.0} and spoilt["ceiling"] == 0.0
     differ = [  # a move to the value a character has already is its start image, read as the start

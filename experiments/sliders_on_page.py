@@ -1,0 +1,120 @@
+"""The sliders as the page shows them: `control_success` read on the 4x upscales the artist sees.
+
+    .venv/bin/python -m experiments.sliders_on_page                  # after `make pipeline`
+    ANIME_MLFLOW_STORE=<clone>/mlruns .venv/bin/python -m experiments.sliders_on_page --data <clone>/data
+    -> experiments/results/sliders-on-page-<profile>-<machine kind>.json
+
+The train stage scores each family's sliders on its 32 px images (`control_success` in metrics/dcgan.json and
+metrics/stylegan.json): the judge tagger, trained at 64 px, reads them enlarged by repetition. The page shows every
+character through anime-sr at 128 px. Here the same sliders, the same latents, conditions and seeds as the train
+stage's validation and test figures, are read on those upscales (`control_success(..., show=upscale)`), so that
+each figure differs from the stage's in one thing only: what the judge is shown. experiments/slider_ceiling.py gives
+the ceiling of each route (the renderer's own one-attribute changes read the same ways).
+
+Bundles: the train stage's (data/train/dcgan/dcgan-<size>, data/train/stylegan/stylegan-<size>, data/train/sr/sr-<size>)
+and the judge (data/tagger/judge), all from the same pipeline run; the figures for the stage's own route are copied
+from metrics/ beside them for the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from core.params import load_params
+from experiments import ROOT, result_path
+from models.dcgan import sliders as dcgan_sliders
+from models.dcgan.conditions import ConditionPrior
+from models.dcgan.net import Generator as DcganGenerator
+from models.sr.net import SrNet
+from models.sr.train import upscale
+from models.stylegan import sliders as stylegan_sliders
+from models.stylegan.net import Generator as StyleganGenerator
+from models.stylegan.task import latents
+from models.tagger.extractor import load_judge
+
+
+def _figures(val: dict, test: dict) -> dict:
+    return {
+        "control_success": round(float(np.mean(list(test.values()))), 4),
+        "control_success_by_tag": {k: round(v, 4) for k, v in test.items()},
+        "val_control_success": round(float(np.mean(list(val.values()))), 4),
+        "val_control_success_by_tag": {k: round(v, 4) for k, v in val.items()},
+    }
+
+
+def dcgan(folder: Path, params, judge, show) -> dict:
+    """DCGAN's sliders with the train stage's latents and conditions (models/dcgan/family.py: seed + 11, + 12)."""
+    G = DcganGenerator.load(folder)
+    cond = folder / "conditions.safetensors"
+    prior = ConditionPrior.load(cond) if cond.exists() else None
+    p, seed = params.dcgan.sliders, params.seed
+    val = dcgan_sliders.control_success(G, prior, judge, p.val, seed + 11, show)
+    test = dcgan_sliders.control_success(G, prior, judge, p.test, seed + 12, show)
+    return _figures(val, test)
+
+
+def stylegan(folder: Path, params, judge, show) -> dict:
+    """StyleGAN's kept directions with the train stage's latents and noise (models/stylegan/family.py)."""
+    G = StyleganGenerator.load(folder)
+    names = json.loads((folder / "sliders.json").read_text())["tags"]
+    arrays = load_file(str(folder / "sliders.safetensors"))
+    directions = {n: arrays["directions"][i].numpy() for i, n in enumerate(names)}
+    sigma = {n: float(arrays["sigma"][i]) for i, n in enumerate(names)}
+    s, seed = params.stylegan.sliders, params.seed
+    ws_val, ws_test = latents(G, s.val, seed + 11), latents(G, s.test, seed + 12)
+    val = stylegan_sliders.control_success(G, judge, ws_val, directions, sigma, seed + 21, show)
+    test = stylegan_sliders.control_success(G, judge, ws_test, directions, sigma, seed + 22, show)
+    return _figures(val, test)
+
+
+FAMILIES = {"dcgan": dcgan, "stylegan": stylegan}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="cpu")
+    ap.add_argument("--data", default=str(ROOT / "data"), help="the pipeline's outputs (train/, tagger/judge)")
+    ap.add_argument("--metrics", default=str(ROOT / "metrics"), help="the same run's metrics folder")
+    ap.add_argument("--family", action="append", choices=list(FAMILIES), help="only these (repeatable)")
+    ap.add_argument("--out", help="result file (default: experiments/results/sliders-on-page-<profile>-<machine>.json)")
+    args = ap.parse_args()
+    params = load_params(ROOT / "params.yaml", args.profile)
+    data, metrics = Path(args.data), Path(args.metrics)
+    judge = load_judge(data / "tagger/judge")
+    sr_size = params.sr.sizes[0]
+    net = SrNet.load(data / "train/sr" / f"sr-{sr_size}")
+    torch.set_grad_enabled(False)
+    doc = {
+        "what": "control_success of each family's sliders, read by the judge on the anime-sr upscales the page shows",
+        "upscaler": f"train/sr/sr-{sr_size}",
+        "families": {},
+    }
+    for family in args.family or list(FAMILIES):
+        size = getattr(params, family).sizes[0]
+        t0 = time.perf_counter()
+        page = FAMILIES[family](data / "train" / family / f"{family}-{size}", params, judge, lambda x: upscale(net, x))
+        stage = json.loads((metrics / f"{family}.json").read_text())[family][family]
+        doc["families"][family] = {
+            "size": size,
+            "page": page,
+            "stage": {k: stage.get(k) for k in page},  # the train stage's figures: the judge on the 32 px images
+            "version": stage.get("version"),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        print(f"{family}: page {page['control_success']} [val {page['val_control_success']}], "
+              f"stage {stage.get('control_success')}", flush=True)  # fmt: skip
+    path = ROOT / args.out if args.out else result_path("sliders-on-page", args.profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"-> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+if __name__ == "__main__":
+    main()
