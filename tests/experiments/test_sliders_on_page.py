@@ -1,0 +1,86 @@
+"""experiments/sliders_on_page.py scores the bundles' sliders with the train stage's own latents, conditions and
+seeds: without an upscale it gives exactly the train stage's figures (so the page's figure differs from the stage's
+in what the judge is shown only), and with one the judge reads the upscales."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from core.names import ATTRIBUTES, GROUPS
+from experiments.sliders_on_page import dcgan, stylegan
+from models.dcgan import family as dcgan_family
+from models.dcgan.conditions import ConditionPrior
+from models.dcgan.net import Generator as DcganGenerator
+from models.stylegan import family as stylegan_family
+from models.stylegan.net import Generator as StyleganGenerator
+
+
+class PixelJudge:
+    """Reads each group from the brightness of its own strip of the image: untrained generators' images then read
+    differently latent by latent and move by move, so a figure depends on which latents and seeds were used."""
+
+    def read(self, images: np.ndarray):
+        x = images.astype(np.float64) / 255.0
+        strips = np.array_split(np.arange(x.shape[1]), len(GROUPS))
+        reads = {}
+        for i, g in enumerate(GROUPS):
+            level = x[:, strips[i]].mean(axis=(1, 2, 3))
+            reads[g] = (np.floor(level * 8).astype(np.int64)) % len(ATTRIBUTES[g])
+        return np.zeros((len(images), 1)), reads
+
+
+def _judge() -> PixelJudge:
+    return PixelJudge()
+
+
+def _params(smoke_params, seed_offset: int = 0):
+    """The smoke profile with 40 latents per split for the sliders (8 leave too few moves to tell seeds apart)."""
+    d = smoke_params.dcgan.model_copy(
+        update={"sliders": smoke_params.dcgan.sliders.model_copy(update={"val": 40, "test": 40})}
+    )
+    s = smoke_params.stylegan.model_copy(
+        update={"sliders": smoke_params.stylegan.sliders.model_copy(update={"val": 40, "test": 40})}
+    )
+    return smoke_params.model_copy(update={"dcgan": d, "stylegan": s, "seed": smoke_params.seed + seed_offset})
+
+
+def _lively(figures: dict) -> None:
+    values = list(figures["control_success_by_tag"].values()) + list(figures["val_control_success_by_tag"].values())
+    assert len(set(values)) > 2, values  # not a degenerate case where every way of scoring gives zeros
+
+
+def test_dcgan_without_upscale_is_the_train_stage_figure(tmp_path, smoke_params):
+    smoke_params, other = _params(smoke_params), _params(smoke_params, 1)
+    torch.manual_seed(0)
+    G = DcganGenerator(32, nz=16, ngf=8, embed=4).eval()
+    G.save(tmp_path, {"role": "dcgan"})
+    prior = ConditionPrior.fit(np.random.default_rng(0).integers(0, 2, (50, len(GROUPS))))
+    prior.save(tmp_path / "conditions.safetensors")
+    judge = _judge()
+    stage = dcgan_family._sliders(smoke_params, G, prior, judge)
+    got = dcgan(tmp_path, smoke_params, judge, None)
+    _lively(got)
+    assert dcgan(tmp_path, other, judge, None) != got  # the seed decides the latents: these are the stage's
+    assert got["control_success_by_tag"] == {k: round(v, 4) for k, v in stage["control_success_by_tag"].items()}
+    assert got["val_control_success_by_tag"] == {k: round(v, 4) for k, v in stage["val_control_success_by_tag"].items()}
+    shown = []
+    dcgan(tmp_path, smoke_params, judge, lambda x: shown.append(x.shape) or np.repeat(np.repeat(x, 4, 1), 4, 2))
+    assert shown and {s[1:] for s in shown} == {(32, 32, 3)}
+
+
+def test_stylegan_without_upscale_is_the_train_stage_figure(tmp_path, smoke_params):
+    smoke_params = _params(smoke_params)
+    torch.manual_seed(0)
+    G = StyleganGenerator(size=16, z_dim=16, w_dim=16, mapping=2, base=8, cap=16).eval()
+    with torch.no_grad():  # untrained layers add no noise: give them some, so the noise seeds matter too
+        for layer in G.layers:
+            layer.noise_strength.fill_(0.5)
+    G.save(tmp_path, {"role": "stylegan"})
+    judge = _judge()
+    found = stylegan_family.fit_sliders(smoke_params, G, judge, judge)
+    stylegan_family.save_sliders(tmp_path, found)
+    got = stylegan(tmp_path, smoke_params, judge, None)
+    _lively(got)
+    assert got["control_success_by_tag"] == {k: round(v, 4) for k, v in found["test"].items()}
+    assert got["val_control_success_by_tag"] == {k: round(v, 4) for k, v in found["val"].items()}
