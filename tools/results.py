@@ -689,13 +689,35 @@ def evaluate(m: Metrics) -> list[str]:
     return out
 
 
+CEILING = REPO / "experiments" / "results" / "slider-ceiling-cpu-AVX512-AMD.json"
+ON_PAGE = REPO / "experiments" / "results" / "sliders-on-page-cpu-AVX512-AMD.json"
+
+
+def _result(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
 def sliders(m: Metrics) -> list[str]:
-    """Every slider of the page with its `control_success`, test [validation], for both generator families; the
-    tagger's accuracy on real images of the generator's size per group beside: the judge is that network with
-    another seed, and a slider is read no better than its group."""
+    """Every slider of the page with its `control_success`, test [validation], for both generator families as the
+    train stage scores them (32 px) and, from experiments/sliders_on_page.py, on the 128 px upscales the page shows;
+    beside them the ceiling of each way of reading (experiments/slider_ceiling.py: the renderer's own one-attribute
+    change, judged the same way), and the tagger's accuracy on real images of the generator's size per group."""
     d, s = "dcgan.dcgan", "stylegan.stylegan"
     tags = list(m[f"{d}.control_success_by_tag"] or m[f"{s}.control_success_by_tag"] or {})
     real = m[f"{d}.tagger_accuracy_by_group"] or {}
+    page = {k: v["page"] for k, v in _result(ON_PAGE).get("families", {}).items()}
+    ceiling = {route: r["judge"] for route, r in _result(CEILING).get("routes", {}).items()}
+
+    def paged(family: str, key: str, tag: str | None = None):
+        got = page.get(family, {})
+        if tag is None:
+            return tv(got.get(key), got.get(f"val_{key}"))
+        return tv(got.get(f"{key}_by_tag", {}).get(tag), got.get(f"val_{key}_by_tag", {}).get(tag))
+
+    def ceil(route: str, tag: str | None = None):
+        c = ceiling.get(route, {})
+        return num(c.get("ceiling") if tag is None else c.get("ceiling_by_tag", {}).get(tag))
+
     rows = []
     for tag in tags:
         group = tag.split("=", 1)[0]
@@ -703,12 +725,34 @@ def sliders(m: Metrics) -> list[str]:
             tv((m[f"{k}.control_success_by_tag"] or {}).get(tag), (m[f"{k}.val_control_success_by_tag"] or {}).get(tag))
             for k in (d, s)
         ]
-        rows.append([f"`{tag}`", *cells, num(real.get(group))])
+        rows.append([f"`{tag}`", cells[0], paged("dcgan", "control_success", tag), cells[1],
+                     paged("stylegan", "control_success", tag), ceil("32", tag), ceil("32_sr", tag),
+                     num(real.get(group))])  # fmt: skip
     rows.append(
-        ["mean", tv(m[f"{d}.control_success"], m[f"{d}.val_control_success"]),
-         tv(m[f"{s}.control_success"], m[f"{s}.val_control_success"]), ""]
+        ["mean", tv(m[f"{d}.control_success"], m[f"{d}.val_control_success"]), paged("dcgan", "control_success"),
+         tv(m[f"{s}.control_success"], m[f"{s}.val_control_success"]), paged("stylegan", "control_success"),
+         ceil("32"), ceil("32_sr"), ""]
     )  # fmt: skip
-    header = ["slider", "`anime-dcgan`", "`anime-stylegan`", "tagger's accuracy on real images of that size, its group"]
+    header = ["slider", "`anime-dcgan` 32 px", "`anime-dcgan` on the page", "`anime-stylegan` 32 px",
+              "`anime-stylegan` on the page", "ceiling 32 px", "ceiling on the page",
+              "tagger's accuracy on real images of that size, its group"]  # fmt: skip
+    return table(header, rows)
+
+
+def slider_ceiling(m: Metrics) -> list[str]:
+    """experiments/slider_ceiling.py: the mean and lowest ceiling per route and reader, and the reader's accuracy on
+    the unmoved images of the groups that limit it."""
+    doc = _result(CEILING)
+    names = {"32": "32 px (the generators' size)", "32_sr": "32 px through anime-sr (the page)",
+             "64": "64 px (the taggers' own size)"}  # fmt: skip
+    rows = []
+    for route, readers in doc.get("routes", {}).items():
+        for who, r in readers.items():
+            acc = r["accuracy_on_starts"]
+            rows.append([names.get(route, route), who, num(r["ceiling"]), f"{num(r['ceiling_by_tag'][r['lowest']])} "
+                         f"(`{r['lowest']}`)", " / ".join(num(acc[g]) for g in ("glasses", "smile", "blush"))])  # fmt: skip
+    header = ["what the reader is shown", "reader", "ceiling (mean of 19 sliders)", "lowest slider",
+              "accuracy on the unmoved images: glasses / smile / blush"]  # fmt: skip
     return table(header, rows)
 
 
@@ -759,6 +803,7 @@ def dcgan_slider_variants(m: Metrics) -> list[str]:
 TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "dcgan-slider-variants": dcgan_slider_variants,
     "sliders": sliders,
+    "slider-ceiling": slider_ceiling,
     "summary": summary,
     "data": data,
     "tagger": tagger,
