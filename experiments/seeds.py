@@ -129,7 +129,7 @@ def dcgan_figures(params, seed: int, data_dir: Path) -> dict:
     p = params.dcgan
     size = p.sizes[0]
     data, _ = family.load(params, {**PATHS, "data": data_dir})
-    d = data[size]
+    d = data["images"][size]  # family.load: {"images": {size: {split: ...}}, "judge": ...}
     name = "bench-dcgan-" + checkpoint.key(p.model_dump(), size, seed, tracking.dvc_md5(data_dir))
     kept = CACHE / name  # the trained G is kept: a later run (another seed list, a scoring change) re-scores it
     if (kept / "model.safetensors").exists():
