@@ -40,11 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core import machine  # noqa: E402
 from core.params import DcganParams  # noqa: E402
-from models.engine import distributed, gan  # noqa: E402
-from models.engine.watchdog import WatchdogConfig  # noqa: E402
 from models.dcgan.net import Discriminator, Generator  # noqa: E402
 from models.dcgan.task import DcganTask  # noqa: E402
 from models.dcgan.train import build  # noqa: E402
+from models.engine import distributed, gan  # noqa: E402
+from models.engine.watchdog import WatchdogConfig  # noqa: E402
 
 SIZE, BATCH, NZ = 64, 64, 100
 

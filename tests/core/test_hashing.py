@@ -42,10 +42,8 @@ def test_dvc_md5_uses_it_as_dvc_does(tmp_path):
     (tmp_path / "d" / "a.txt").write_bytes(b"a")
     (tmp_path / "d" / "sub" / "b.txt").write_bytes(b"bb")
     assert dvc_md5(tmp_path / "d" / "a.txt") == hashlib.md5(b"a").hexdigest()
-    entries = (
-        '[{"md5": "%s", "relpath": "a.txt"}, {"md5": "%s", "relpath": "sub/b.txt"}]'
-        % (hashlib.md5(b"a").hexdigest(), hashlib.md5(b"bb").hexdigest())
-    )
+    a, b = hashlib.md5(b"a").hexdigest(), hashlib.md5(b"bb").hexdigest()
+    entries = f'[{{"md5": "{a}", "relpath": "a.txt"}}, {{"md5": "{b}", "relpath": "sub/b.txt"}}]'
     assert dvc_md5(tmp_path / "d") == hashlib.md5(entries.encode()).hexdigest() + ".dir"
     assert dvc_md5(tmp_path / "none") == "missing"
 

@@ -27,8 +27,8 @@ import pytest
 
 from core.names import JOINTS
 from tests.conftest import REPO
-from tools.devtools import DevtoolsPage
 from tests.labeling.champions import register_posenet
+from tools.devtools import DevtoolsPage
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
