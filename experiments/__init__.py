@@ -20,3 +20,14 @@ def result_path(study: str, profile: str) -> Path:
     from core import machine  # imports torch: only when a study names its output
 
     return RESULTS / f"{study}-{profile}-{machine.kind()}.json"
+
+
+def write_result(doc: dict, study: str, profile: str, out: str | None = None) -> Path:
+    """Write a study's result (`out`, relative to the repository, or its default result_path) and say where."""
+    import json
+
+    path = ROOT / out if out else result_path(study, profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"-> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return path

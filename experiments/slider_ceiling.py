@@ -22,7 +22,6 @@ attribute is known), and how often each group's reading changes when another gro
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import yaml
 from core.names import ATTRIBUTES, GROUPS
 from core.params import load_params
 from dataset.imageio import resize_square
-from experiments import ROOT, result_path
+from experiments import ROOT, write_result
 from models.metrics.generators import slider_moves, slider_tags
 from models.sr.net import SrNet
 from models.tagger.extractor import Tagger, load_extractor, load_judge
@@ -166,10 +165,7 @@ def main() -> None:
             low = r["lowest"]
             print(f"{name} {who}: ceiling {r['ceiling']}, lowest {low} {r['ceiling_by_tag'][low]}", flush=True)
     doc["seconds"] = round(time.perf_counter() - t0, 1)
-    path = ROOT / args.out if args.out else result_path("slider-ceiling", args.profile)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"-> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    write_result(doc, "slider-ceiling", args.profile, args.out)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import torch
 from safetensors.torch import load_file
 
 from core.params import load_params
-from experiments import ROOT, result_path
+from experiments import ROOT, write_result
 from models.dcgan import sliders as dcgan_sliders
 from models.dcgan.conditions import ConditionPrior
 from models.dcgan.net import Generator as DcganGenerator
@@ -110,10 +110,7 @@ def main() -> None:
         }
         print(f"{family}: page {page['control_success']} [val {page['val_control_success']}], "
               f"stage {stage.get('control_success')}", flush=True)  # fmt: skip
-    path = ROOT / args.out if args.out else result_path("sliders-on-page", args.profile)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"-> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    write_result(doc, "sliders-on-page", args.profile, args.out)
 
 
 if __name__ == "__main__":
