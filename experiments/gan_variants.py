@@ -47,10 +47,13 @@ def merged(base: dict, overrides: dict) -> dict:
     return out
 
 
-def run_variant(overrides: dict, steps: int, data: Path, pin: Path, seed: int | None = None) -> dict:
+def run_variant(
+    overrides: dict, steps: int, data: Path, pin: Path, seed: int | None = None, style: dict | None = None
+) -> dict:
     """One variant trained with `seed` (default: the pipeline's) on the stage's own training data and conditions
     (models/dcgan/family.load: the `label` stage's tags, the tagger's auto-tags where an image has none), scored on
-    validation as the stage scores it."""
+    validation as the stage scores it. `style`: the conditional StyleGAN generator's settings
+    (models/stylegan/conditional.py) in place of DCGAN's generator (experiments/stylegan_routes.py)."""
     params = load_params(ROOT / "params.yaml", "cpu")
     p = type(params.dcgan).model_validate(merged(params.dcgan.model_dump(), overrides))  # validated again
     size = p.sizes[0]
@@ -59,7 +62,12 @@ def run_variant(overrides: dict, steps: int, data: Path, pin: Path, seed: int | 
     data = family.load(params.model_copy(update={"dcgan": p}), paths)[0]
     d = data["images"][size]
     x, y, vx, vy = d["train"].images, d["train"].labels, d["val"].images, d["val"].labels
-    task = build(p, size, x, y, seed)
+    if style is None:
+        task = build(p, size, x, y, seed)
+    else:
+        from models.stylegan import conditional
+
+        task = conditional.build(p, style, size, x, y, seed)
     t0 = time.perf_counter()
     result = fit(task, gan.config(p, seed, steps), distributed.World(0, 1, torch.device("cpu")), None)
     seconds = time.perf_counter() - t0
