@@ -1,9 +1,10 @@
 """The adversarial engine (models/engine/gan.py), driven by a tiny DCGAN task: data order, augmentation, EMA,
-checkpoints (kill -9 and resume, bit-identical), torchrun with 2 gloo processes, the failure watchdog, the MLflow
-callbacks."""
+checkpoints (kill -9 and resume from the checkpoint, bit-identical), torchrun with 2 gloo processes, the failure
+watchdog, the MLflow callbacks."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -127,7 +128,11 @@ def test_checkpoints_keep_the_last_k_and_a_damaged_newest_falls_back(tmp_path):
 def test_resume_in_process_is_bit_identical(tmp_path):
     unbroken = gan.train(_task(), _config(steps=8)).g_ema.state_dict()
     gan.train(_task(), _config(steps=4), folder=tmp_path)  # "crashes" after step 4's checkpoint
-    resumed = gan.train(_task(), _config(steps=8), folder=tmp_path)
+    task, updates, logged = _task(), [], []
+    task.opt_g.register_step_post_hook(lambda *_: updates.append(1))
+    resumed = gan.train(task, _config(steps=8), folder=tmp_path, log=lambda m, s: logged.append(s))
+    # it started from the checkpoint: only steps 5..8 ran (a run from step 0 ends with the same weights too)
+    assert len(updates) == 4 and logged == [6, 8]
     assert resumed.steps_done == 8 and [h["step"] for h in resumed.history] == [2, 4, 6, 8]
     assert all(torch.equal(unbroken[k], resumed.g_ema.state_dict()[k]) for k in unbroken)
 
@@ -178,11 +183,16 @@ def test_kill_9_mid_run_then_resume_ends_bit_identical(smoke_ingest, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed; make it longer"
-    killed_at = max(int(p.stem.split("-")[1]) for p in ckpts.glob("step-*.json"))
+    killed_at = checkpoint.load_latest(ckpts)[1]["step"]  # where a resumed run must start
     assert 0 < killed_at < steps and not (tmp_path / "b" / "generator").exists()
-    subprocess.run(
-        _train_cmd(smoke_ingest, tmp_path / "b", steps), cwd=REPO, env=_env(), check=True, capture_output=True
-    )
+    # the same command again, under a probe that records which steps this process runs
+    probe = [sys.executable, "-m", "tests.models.engine.steps_probe", str(tmp_path / "probe.json")]
+    cmd = _train_cmd(smoke_ingest, tmp_path / "b", steps)
+    subprocess.run([*probe, *cmd[2:]], cwd=REPO, env=_env(), check=True, capture_output=True)
+    (ran,) = json.loads((tmp_path / "probe.json").read_text())
+    # it started from the checkpoint (a run from step 0 ends with the same bytes too)
+    assert ran["steps"] == list(range(killed_at, steps)) and ran["g_updates"] == steps - killed_at
+    assert ran["steps_done"] == steps
     a = (tmp_path / "a" / "generator" / "model.safetensors").read_bytes()
     b = (tmp_path / "b" / "generator" / "model.safetensors").read_bytes()
     assert a == b

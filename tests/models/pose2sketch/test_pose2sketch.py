@@ -68,7 +68,11 @@ def test_training_on_the_engine_lowers_l1_and_resumes(tmp_path):
     assert draw(whole.g_ema, sticks[:3]).shape == (3, 32, 32)
     half = gan.GanConfig(**{**config.__dict__, "steps": 15})
     gan.train(Pose2sketchTask(sticks, sketches, p, 32, seed=1), half, folder=tmp_path)
-    resumed = gan.train(Pose2sketchTask(sticks, sketches, p, 32, seed=1), config, folder=tmp_path)
+    task, updates, logged = Pose2sketchTask(sticks, sketches, p, 32, seed=1), [], []
+    task.opt_g.register_step_post_hook(lambda *_: updates.append(1))
+    resumed = gan.train(task, config, folder=tmp_path, log=lambda m, s: logged.append(s))
+    # it started from the checkpoint of step 15 (a run from step 0 ends with the same weights too); smoke logs every step
+    assert len(updates) == 15 and logged == list(range(16, 31))
     for a, b in zip(whole.g_ema.state_dict().values(), resumed.g_ema.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="expected sticks"):

@@ -144,7 +144,12 @@ def test_srgan_task_trains_on_the_engine_and_resumes(tmp_path):
     assert {"l1", "perceptual"} <= set(whole.history[-1])
     half = gan.train(fresh(), gan.GanConfig(**{**config.__dict__, "steps": p.gan.steps // 2}), folder=tmp_path)
     assert half.steps_done == p.gan.steps // 2
-    resumed = gan.train(fresh(), config, folder=tmp_path)
+    task, updates, logged = fresh(), [], []
+    task.opt_g.register_step_post_hook(lambda *_: updates.append(1))
+    resumed = gan.train(task, config, folder=tmp_path, log=lambda m, s: logged.append(s))
+    # it started from the checkpoint of the half run (a run from step 0 ends with the same weights too)
+    rest = list(range(p.gan.steps // 2 + 1, p.gan.steps + 1))
+    assert len(updates) == len(rest) > 0 and logged == rest[p.gan.log_every - 1 :: p.gan.log_every]
     for a, b in zip(whole.g_ema.state_dict().values(), resumed.g_ema.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 

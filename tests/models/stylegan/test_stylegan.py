@@ -75,7 +75,11 @@ def test_training_on_the_engine_resumes_bit_identically(tmp_path):
     config = gan.config(p, seed=2)
     whole = gan.train(StyleganTask(images, p, 32, seed=2), config)
     gan.train(StyleganTask(images, p, 32, seed=2), gan.GanConfig(**{**config.__dict__, "steps": 3}), folder=tmp_path)
-    resumed = gan.train(StyleganTask(images, p, 32, seed=2), config, folder=tmp_path)
+    task, updates, logged = StyleganTask(images, p, 32, seed=2), [], []
+    task.opt_g.register_step_post_hook(lambda *_: updates.append(1))
+    resumed = gan.train(task, config, folder=tmp_path, log=lambda m, s: logged.append(s))
+    # it started from the checkpoint of step 3 (a run from step 0 ends with the same weights too)
+    assert len(updates) == 3 and logged == [4, 5, 6] and resumed.steps_done == 6
     for a, b in zip(whole.g_ema.state_dict().values(), resumed.g_ema.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
