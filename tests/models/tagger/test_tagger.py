@@ -86,18 +86,19 @@ def test_training_resumes_from_its_checkpoint(smoke_params, tmp_path, monkeypatc
     y = _toy_labels(40)
     cfg = smoke_params.tagger.model_copy(update={"size": 32, "width": 4, "epochs": 3, "batch": 16})
     whole = train_cnn(x, y, cfg, seed=5)
-    # a run that dies after epoch 2 leaves its checkpoint; the next run goes on from there
-    calls = {"n": 0}
+    # a run that dies in epoch 2 (after epoch 1's checkpoint, before epoch 2's) leaves its checkpoint; the next run
+    # goes on from there
 
-    def die_after_two(metrics, step):
-        calls["n"] += 1
-        if step == 2:
+    def die_in_two(metrics, epoch):
+        if epoch == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_cnn(x, y, cfg, seed=5, checkpoint_name="t", log=die_after_two)
+        train_cnn(x, y, cfg, seed=5, checkpoint_name="t", log=die_in_two)
     assert (tmp_path / "ckpt" / "t.safetensors").exists()
-    resumed = train_cnn(x, y, cfg, seed=5, checkpoint_name="t")
+    logged = []
+    resumed = train_cnn(x, y, cfg, seed=5, checkpoint_name="t", log=lambda m, e: logged.append(e))
+    assert logged == [2, 3]  # only the missing epochs ran: a run from epoch 0 ends with the same weights too
     assert resumed.epochs_done == 3 and len(resumed.history) == 3
     assert not (tmp_path / "ckpt" / "t.safetensors").exists()  # cleared when done
     for a, b in zip(whole.net.state_dict().values(), resumed.net.state_dict().values()):
@@ -150,6 +151,7 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     from core import checkpoint
     from dataset.shards import ImageShards, read_manifest
     from models.tagger.baseline import LinearTagger
+    from models.tagger.labels import labels_for, read_tags
     from models.tagger.net import TaggerNet
     from stages import tagger as stage
 
@@ -184,9 +186,21 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
         "chosen_version",
         "data",
     }  # the one metrics layout
-    assert metrics["floor"]["macro_f1"] < metrics["cnn"]["macro_f1"] or metrics["floor"]["macro_f1"] < 0.5
-    # the figures are those of the saved bundles: recomputed from them on the test split, they agree to the digit
     x_te, y_te = ImageShards(smoke_ingest, 64, "test").arrays()
+    # the floor answers every group's most common value among the training labels the stage read (tags.csv, the five
+    # unknown rows left out) for every image: test and validation figures of that answer, to the digit
+    train_shards = ImageShards(smoke_ingest, 64, "train")
+    y_tr, _ = labels_for(train_shards.ids, read_tags(tags_csv))
+    y_va = ImageShards(smoke_ingest, 64, "val").arrays()[1]
+    for key, y_split in (("macro_f1", y_te), ("val_macro_f1", y_va)):
+        answer = {}
+        for k, g in enumerate(GROUPS):
+            top = np.bincount(y_tr[y_tr[:, k] >= 0, k], minlength=len(ATTRIBUTES[g])).argmax()
+            answer[g] = np.zeros((len(y_split), len(ATTRIBUTES[g])), np.float32)
+            answer[g][:, top] = 1.0
+        assert metrics["floor"][key] == round(evaluate.report(answer, y_split, {})["macro_f1"], 4)
+    assert metrics["cnn"]["macro_f1"] > metrics["floor"]["macro_f1"]  # the CNN learnt more than the majority
+    # the figures are those of the saved bundles: recomputed from them on the test split, they agree to the digit
     for role in ("cnn", "judge"):
         bundle = out / role
         thresholds = json.loads((bundle / "config.json").read_text())["thresholds"]
