@@ -97,7 +97,7 @@ def slider_figures(G, prior: ConditionPrior, judge, n: int, seed: int) -> dict:
     scores = sliders.control_success(G, prior, judge, n, seed)
     z = torch.randn(n, G.nz, generator=torch.Generator().manual_seed(seed))
     cond = sliders.conditions_for(prior, n, seed)
-    start = sliders._reads(G, judge, z, cond, {})
+    start = sliders._reads(G, judge, z, cond, {}, None)
     null = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])
     agree = {
         g: round(float(np.mean(start[known, i] == cond.numpy()[known, i])), 3)
@@ -108,7 +108,7 @@ def slider_figures(G, prior: ConditionPrior, judge, n: int, seed: int) -> dict:
     for name, g, k in evaluate.slider_tags():
         col = GROUPS.index(g)
         for sign in (1.0, -1.0) if sliders.two_sided(name) else (1.0,):
-            moved = sliders._reads(G, judge, z, cond, {name: sign})
+            moved = sliders._reads(G, judge, z, cond, {name: sign}, None)
             crossed = (
                 (start[:, col] != k) & (moved[:, col] == k) if sign > 0 else (start[:, col] == k) & (moved[:, col] != k)
             )
