@@ -6,10 +6,11 @@ validation.
 
 A variant is a set of overrides of params.yaml's `pose` section; each is validated like params.yaml, trained exactly
 as the pose stage trains (experiments/seeds.py `trained_posenet`: the one training loop, kept under .cache/bench/ so
-a re-run re-scores without retraining) and scored by models/pose/evaluate.py. Only validation figures are written,
-to `experiments/results/pose-variants-<profile>-<machine kind>.json`: the table chooses settings, so test is never
-looked at. About 8 minutes per variant on 2 cores for the `cpu` profile (the `chosen` one is free after
-`python -m experiments.seeds --only pose`).
+a re-run re-scores without retraining) and scored on validation alone, as models/pose/evaluate.py scores it. Only
+validation figures are computed and written, to `experiments/results/pose-variants-<profile>-<machine kind>.json`:
+the table chooses settings, so the test split is never read (tests/experiments/test_pose_variants.py runs the study
+with a pose set that refuses it). About 8 minutes per variant on 2 cores for the `cpu` profile (the `chosen` one is
+free after `python -m experiments.seeds --only pose`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from core.params import Params, ParamsError, load_params
 from experiments import ROOT, result_path
 
 VARIANTS = ROOT / "experiments" / "pose_variants.yaml"
-VALIDATION = ("val_pck_0_05", "val_pck_0_05_by_kind", "val_retrieval_top1", "val_retrieval_candidates")
+VALIDATION = ("val_pck_0_05", "val_pck_0_05_by_kind", "val_retrieval_top1", "val_retrieval_candidates")  # posenet's
 
 
 def with_overrides(params: Params, name: str, overrides: dict) -> Params:
@@ -44,19 +45,41 @@ def with_overrides(params: Params, name: str, overrides: dict) -> Params:
 
 
 def score(params: Params, seed: int, render_dir: Path) -> dict:
-    """Validation figures of posenet and of the joints-only retrieval, for one variant."""
+    """Validation figures of posenet and of the joints-only retrieval, for one variant, computed as the pose stage's
+    scorer (models/pose/evaluate.py) computes them but from the validation split alone: the test split is never
+    read (the scorer itself computes test beside validation, so it is not called here)."""
+    import numpy as np
+
     from core.names import POSE_KINDS
     from experiments.seeds import trained_posenet
-    from models.pose.evaluate import evaluate
+    from models.metrics.pck import pck
+    from models.pose.evaluate import QUERY_SALT, replaced_sticks
+    from models.pose.net import embed_images, predict
+    from models.pose.retrieval import RetrievalIndex, embed_joints, retrieval_top1
     from synth.pose.poseset import PoseSet
 
     ps = PoseSet(render_dir)
-    splits = {s: {k: ps.split(s, k) for k in POSE_KINDS} for s in ("train", "val", "test")}
     net, epochs_done, seconds = trained_posenet(params, seed, render_dir)
-    metrics, _, _ = evaluate(net, ps, splits, ps.size, seed)
+    val = {k: ps.split("val", k) for k in POSE_KINDS}
+    preds = {k: predict(net, x) for k, (x, _) in val.items()}
+    found = {k: pck(preds[k], val[k][1], ps.size) for k in POSE_KINDS}
+    ids = [ps.meta[i]["id"] for i in ps.rows("val")]
+    # the validation queries: its stick figures drawn anew at another pose's size and place (the scorer's stream)
+    queries = replaced_sticks(val["stick"][1], ps.size, seed, QUERY_SALT["val"])[1]
+
+    def top1(index: np.ndarray, query: np.ndarray) -> float:  # query i's own candidate is row i
+        return round(float(retrieval_top1(RetrievalIndex(index, ids), query, np.arange(len(query)))), 4)
+
     return {
-        "posenet": {k: v for k, v in metrics["posenet"].items() if k in VALIDATION},
-        "joints_embedding": {"val_retrieval_top1": metrics["joints_embedding"]["val_retrieval_top1"]},
+        "posenet": {  # the keys of VALIDATION
+            "val_pck_0_05": round(float(np.mean([found[k] for k in POSE_KINDS])), 4),
+            "val_retrieval_top1": top1(embed_images(net, val["projection"][0]), embed_images(net, queries)),
+            "val_pck_0_05_by_kind": {k: round(float(v), 4) for k, v in found.items()},
+            "val_retrieval_candidates": len(ids),
+        },
+        "joints_embedding": {
+            "val_retrieval_top1": top1(embed_joints(preds["projection"]), embed_joints(predict(net, queries)))
+        },
         "epochs_done": epochs_done,
         "train_seconds": seconds,
     }
