@@ -1,6 +1,6 @@
 """DCGAN-64 training speed: ms per step and images/s of the adversarial engine against a plain eager loop.
 
-    .venv/bin/python bench/train_step.py                       # 7 rounds, results to bench/results/train-step-<device>.json
+    .venv/bin/python bench/train_step.py                       # 7 rounds, bench/results/train-step-<device>-<kind>.json
     .venv/bin/python bench/train_step.py --rounds 9 --steps 12 --out /tmp/bench.json
     .venv/bin/python bench/train_step.py --only engine,project --out bench/results/train-step-cpu-avx2.json
 
@@ -20,6 +20,10 @@ Only the steps are timed (after `warmup` untimed steps per round): setup, sample
 recalibration are not. The figure is the median over rounds of the per-round time ratio against (a). It imports
 only torch, numpy, pydantic (the params model) and the repository's models/ and core/, so it runs on a bare GPU
 machine too (the device is in the output).
+
+The output names the machine kind it ran on (`machine_kind`): on the CPU core/machine.py's kind (`AVX512-AMD`,
+`AVX2-AMD`, `AVX512-Intel`: torch picks other kernels on each, so the timings differ), on a GPU the GPU's name; the
+default file name carries it: `train-step-cpu-AVX512-AMD.json`, `train-step-gpu-NVIDIA-H200.json`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import statistics
 import sys
 import time
@@ -159,6 +164,18 @@ def engine_loop(
 VARIANTS = ("engine", "engine_bf16", "project")  # timed beside (a) in every round
 
 
+def machine_kind(device: torch.device) -> str:
+    """What the timings depend on: the GPU's name, or on the CPU core/machine.py's kind (e.g. `AVX512-AMD`)."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else machine.kind()
+
+
+def default_out(device: torch.device) -> Path:
+    """bench/results/train-step-<cpu|gpu>-<machine kind>.json (the kind with anything but letters, digits and
+    dashes made a dash)."""
+    label = re.sub(r"[^A-Za-z0-9-]+", "-", machine_kind(device)).strip("-")
+    return Path(__file__).parent / "results" / f"train-step-{'gpu' if device.type == 'cuda' else 'cpu'}-{label}.json"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=7)
@@ -195,12 +212,11 @@ def main() -> None:
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1] * 1000:.0f} ms" for k, v in times.items()), flush=True)
     rounds = {k: [t / a for t, a in zip(times[k], times["plain"])] for k in chosen}
     ratio = {k: statistics.median(v) for k, v in rounds.items()}
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name()
-    else:  # the instruction set picks torch's kernels: AVX2 and AVX-512 machines time differently
-        name = f"{platform.processor() or platform.machine()}, {machine.kind()}"
+    kind = machine_kind(device)  # the instruction set picks torch's kernels: each kind times differently
+    name = kind if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {kind}"
     result = {
         "device": f"{device.type}: {name}",
+        "machine_kind": kind,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "batch": BATCH,
@@ -215,7 +231,7 @@ def main() -> None:
         "project_settings_c": {k: project[k] for k in sorted(project) if k not in ("transfer", "eval", "watchdog")},
     }
     print(json.dumps(result, indent=1))
-    out = Path(args.out or Path(__file__).parent / "results" / f"train-step-{device.type}.json")
+    out = Path(args.out) if args.out else default_out(device)
     out.write_text(json.dumps(result, indent=1) + "\n")
 
 
