@@ -98,7 +98,7 @@ def test_query_size_says_nothing_of_the_candidate():
 
 def test_posenet_learns_and_resumes(smoke_params, tmp_path, monkeypatch):
     """On a few hundred stick figures the error falls well below chance; a run interrupted after an epoch and
-    resumed from its checkpoint ends with the weights of an unbroken run."""
+    resumed from its checkpoint runs only the missing epoch and ends with the weights of an unbroken run."""
     from core import checkpoint
 
     monkeypatch.setattr(checkpoint, "ROOT", tmp_path / "ckpt")
@@ -127,7 +127,12 @@ def test_posenet_learns_and_resumes(smoke_params, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         pose_train.train_posenet(images, y, cfg, 32, seed=5, checkpoint_name="t", log=die)
     assert (tmp_path / "ckpt" / "t.safetensors").exists()
-    resumed = pose_train.train_posenet(images, y, cfg, 32, seed=5, checkpoint_name="t")
+    logged = []
+    resumed = pose_train.train_posenet(
+        images, y, cfg, 32, seed=5, checkpoint_name="t", log=lambda m, epoch: logged.append(epoch)
+    )
+    # only the missing epoch ran, after the checkpoint's two: a run from epoch 0 ends with the same weights too
+    assert logged == [3] and [h["epoch"] for h in resumed.history] == [1, 2, 3]
     assert resumed.epochs_done == 3 and not (tmp_path / "ckpt" / "t.safetensors").exists()
     for a, b in zip(unbroken.net.state_dict().values(), resumed.net.state_dict().values()):
         assert torch.equal(a, b)  # bit-identical: the resumed run drew what the unbroken one drew
