@@ -1,0 +1,139 @@
+"""Generator families' training speed at the `cpu` profile: seconds a step and images a second, against DCGAN.
+
+    .venv/bin/python bench/generator_step.py          # 5 rounds: bench/results/generator-step-cpu-<machine kind>.json
+    .venv/bin/python bench/generator_step.py --rounds 3 --steps 10 --out /tmp/gen-step.json
+
+Each contestant is built as the train stage (or experiments/stylegan_routes.py) builds it, from params.yaml's `cpu`
+profile at its first size (32 px), on the same synthetic uint8 images and labels, and trained by the adversarial
+engine (models/engine/gan.py) with everything the profile turns on (R1, EMA, DiffAugment, D's reader):
+
+  dcgan              models/dcgan/train.build: the `dcgan` section
+  stylegan           models/stylegan/task.StyleganTask: the `stylegan` section (unconditional, its residual D)
+  cond_<variant>     models/stylegan/conditional.build: the conditional StyleGAN generator trained by the DCGAN task,
+                     one per variant of experiments/stylegan_routes.yaml
+
+In every round the contestants run in turn, each `steps` timed steps after `warmup` untimed ones; a step's time is
+the gap between two consecutive steps' log calls, so setup, sample grids and the end of a run are not timed. The figure is the median over rounds of each
+contestant's time a step and its ratio to DCGAN's in the same round; images a second are the batch over the time a
+step. Nothing else should run on the machine meanwhile: two processes on two cores slow each other's steps many
+times over, not by half (thread oversubscription).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core import machine  # noqa: E402
+from core.names import ATTRIBUTES, GROUPS  # noqa: E402
+from core.params import load_params  # noqa: E402
+from models.engine import gan  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def contestants(rows: int = 512, seed: int = 0) -> dict:
+    """{name: (build() -> task, engine config of `steps`, batch)} for the cpu profile."""
+    from models.dcgan.train import build as build_dcgan
+    from models.stylegan import conditional
+    from models.stylegan.task import StyleganTask
+
+    params = load_params(REPO / "params.yaml", "cpu")
+    d, s = params.dcgan, params.stylegan
+    rng = np.random.default_rng(seed)
+    size = d.sizes[0]
+    images = rng.integers(0, 256, (rows, size, size, 3), dtype=np.uint8)
+    labels = np.stack([rng.integers(-1, len(ATTRIBUTES[g]), rows) for g in GROUPS], axis=1)
+    out = {
+        "dcgan": (lambda: build_dcgan(d, size, images, labels, seed), lambda n: gan.config(d, seed, n), d.batch),
+        "stylegan": (lambda: StyleganTask(images, s, size, seed), lambda n: gan.config(s, seed, n), s.batch),
+    }
+    routes = yaml.safe_load((REPO / "experiments" / "stylegan_routes.yaml").read_text())["variants"]
+    for name, v in routes.items():
+        style = v["style"]
+        out[name] = (
+            lambda style=style: conditional.build(d, style, size, images, labels, seed),
+            lambda n: gan.config(d, seed, n),
+            d.batch,
+        )
+    return out
+
+
+def timed(build, config, steps: int, warmup: int) -> float:
+    """Seconds a step: the median time between consecutive steps' log calls (the engine logs every step here, and
+    draws no sample grid but the last), over the `steps` after `warmup` untimed ones, from a fresh build."""
+    stamps: list[float] = []
+    n = warmup + steps
+    cfg = dataclasses.replace(config(n), log_every=1, sample_every=n)
+    gan.train(build(), cfg, folder=None, log=lambda _figures, _step: stamps.append(time.perf_counter()))
+    gaps = np.diff(stamps[warmup - 1 :]) if warmup else np.diff(stamps)
+    return float(np.median(gaps))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--only", help="comma-separated contestants (dcgan is always run: the baseline)")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    every = contestants()
+    asked = args.only.split(",") if args.only else list(every)
+    unknown = [n for n in asked if n not in every]
+    if unknown:
+        sys.exit(
+            print(f"generator_step: no contestant {unknown[0]}; they are {', '.join(every)}", file=sys.stderr) or 2
+        )
+    names = ["dcgan"] + [n for n in asked if n != "dcgan"]
+    per: dict[str, list[float]] = {n: [] for n in names}
+    ratios: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(args.rounds):
+        got = {}
+        for n in names:
+            build, config, _ = every[n]
+            got[n] = timed(build, config, args.steps, args.warmup)
+            per[n].append(got[n])
+            ratios[n].append(got[n] / got["dcgan"])
+        print(f"round {r + 1}: " + ", ".join(f"{n} {got[n]:.3f} s" for n in names), flush=True)
+    kind = machine.kind()
+    doc = {
+        "machine": kind,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "rounds": args.rounds,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "contestants": {
+            n: {
+                "batch": every[n][2],
+                "seconds_per_step": round(statistics.median(per[n]), 4),
+                "images_per_second": round(every[n][2] / statistics.median(per[n]), 1),
+                "ratio_to_dcgan": round(statistics.median(ratios[n]), 3),
+                "rounds_seconds_per_step": [round(x, 4) for x in per[n]],
+            }
+            for n in names
+        },
+    }
+    out = Path(args.out) if args.out else REPO / "bench" / "results" / f"generator-step-cpu-{kind}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1) + "\n")
+    for n, c in doc["contestants"].items():
+        print(f"{n:<22} {c['seconds_per_step']:.3f} s/step  {c['images_per_second']:>7} img/s  x{c['ratio_to_dcgan']}")
+    print(f"-> {out}")
+
+
+if __name__ == "__main__":
+    main()
