@@ -800,8 +800,62 @@ def dcgan_slider_variants(m: Metrics) -> list[str]:
     return table(header, rows)
 
 
+ROUTES = REPO / "experiments" / "results" / "stylegan-routes-cpu-AVX512-AMD.json"
+GENERATOR_STEP = REPO / "bench" / "results" / "generator-step-cpu-AVX512-AMD.json"
+
+
+def stylegan_routes(m: Metrics) -> list[str]:
+    """experiments/stylegan_routes.py: each conditional StyleGAN variant's validation figures, beside the committed
+    record's two families and the PCA-Gaussian baseline, and DCGAN's own run at the same steps (experiments/
+    gan_variants.py `default`); the training speed comes from bench/generator_step.py, not from these runs."""
+    doc = _result(ROUTES)
+    speed = _result(GENERATOR_STEP).get("contestants", {})
+
+    def row(name: str, how: str, r: dict, steps, ips_key: str | None) -> list[str]:
+        by_tag = r.get("val_control_success_by_tag") or {}
+        low = f"{num(min(by_tag.values()), 2)} (`{min(by_tag, key=by_tag.get)}`)" if by_tag else DASH
+        ips = speed.get(ips_key, {}).get("images_per_second") if ips_key else None
+        return [name, how, num(steps), num(r.get("val_fd_tagger")), num(r.get("val_recall")),
+                num(r.get("val_cond_accuracy")), num(r.get("val_control_success")), low, num(ips, 0)]  # fmt: skip
+
+    rows = []
+    for name, r in doc.get("variants", {}).items():
+        st = r["style"]
+        how = f"base {st['base']}, cap {st['cap']}, mapping {st['mapping']}, lr {st['lr_g']:g}"
+        rows.append(row(f"`{name}`", how, r, r["steps"], name.split("@")[0]))
+    dcgan_1500 = _result(VARIANTS).get("variants", {}).get("default")
+    if dcgan_1500:
+        rows.append(row("DCGAN `default` (experiments/gan_variants.py)", "its own generator", dcgan_1500,
+                        dcgan_1500["steps"], "dcgan"))  # fmt: skip
+    rec = doc.get("record", {})
+    for family, how in (("stylegan", "unconditional, its residual D, sliders fitted in W"),
+                        ("dcgan", "the committed record")):  # fmt: skip
+        if family in rec:
+            rows.append(row(f"`anime-{family}` (committed record)", how, rec[family], rec[family]["steps"], family))
+    if "pca_gaussian" in rec:
+        rows.append(row("PCA-Gaussian baseline (committed record)", "", rec["pca_gaussian"], None, None))
+    header = ["variant", "generator", "steps", "`fd_tagger` ↓", "`recall`", "`cond_accuracy`", "`control_success`",
+              "lowest slider", "images/s (bench)"]  # fmt: skip
+    return table(header, rows)
+
+
+def generator_step(m: Metrics) -> list[str]:
+    """bench/generator_step.py: each contestant's time a step and images a second, and its ratio to DCGAN's."""
+    doc = _result(GENERATOR_STEP)
+    rows = [[f"`{n}`", num(c["batch"]), num(c["seconds_per_step"]), num(c["images_per_second"], 0),
+             num(c["ratio_to_dcgan"], 2)] for n, c in doc.get("contestants", {}).items()]  # fmt: skip
+    header = ["contestant", "batch", "s/step", "images/s", "time a step ÷ DCGAN's"]
+    if not doc:
+        return table(header, rows)
+    where = f"{doc['machine']}, {doc['threads']} threads, torch {doc['torch']}"
+    runs = f"{doc['rounds']} round(s) of {doc['steps']} timed steps"
+    return table(header, rows) + ["", f"Measured on {where}, {runs} ({doc['date']})."]
+
+
 TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "dcgan-slider-variants": dcgan_slider_variants,
+    "stylegan-routes": stylegan_routes,
+    "generator-step": generator_step,
     "sliders": sliders,
     "slider-ceiling": slider_ceiling,
     "summary": summary,
