@@ -9,8 +9,8 @@ engine (models/engine/gan.py) with everything the profile turns on (R1, EMA, Dif
 
   dcgan              models/dcgan/train.build: the `dcgan` section
   stylegan           models/stylegan/task.StyleganTask: the `stylegan` section (unconditional, its residual D)
-  cond_<variant>     models/stylegan/conditional.build: the conditional StyleGAN generator trained by the DCGAN task,
-                     one per variant of experiments/stylegan_routes.yaml
+  cond_base32, ...   models/stylegan/conditional.build: the conditional StyleGAN generator trained by the DCGAN task,
+                     one per variant of experiments/stylegan_routes.yaml, named as there
 
 In every round the contestants run in turn, each `steps` timed steps after `warmup` untimed ones; a step's time is
 the gap between two consecutive steps' log calls, so setup, sample grids and the end of a run are not timed. The figure is the median over rounds of each
