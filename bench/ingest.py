@@ -19,7 +19,8 @@ Variants run in this order in odd rounds and in reverse in even ones, each after
 writing back another's files; `--repeat` rounds, medians reported (this machine is a shared VM: single runs vary
 by 20 %; the speed-up is naive / ingest within each round, then the median over rounds). The rows, sha256 and pHash
 of every image the stage keeps are asserted identical to the naive loop's. Peak memory is the VmHWM of each
-variant's process and its workers. Figures go to stdout and, with --json, a file.
+variant's process and its workers. Figures go to stdout and, with --json, a file; they name the machine kind they
+ran on (`machine_kind`: core/machine.py's `AVX512-AMD`, `AVX2-AMD`, `AVX512-Intel`).
 """
 
 from __future__ import annotations
@@ -271,7 +272,10 @@ def main() -> None:
     n = last["naive"]["files"]
     med = {v: float(np.median(t)) for v, t in times.items()}
     ratios = [a / b for a, b in zip(times["naive"], times["ingest"])]
+    from core import machine  # here, not at the top: it imports torch, which the timed variants' processes need not
+
     report = {
+        "machine_kind": machine.kind(),  # each kind of CPU times differently
         "files": n,
         "kept_identical": kept,
         "cores": os.cpu_count(),

@@ -1,7 +1,7 @@
 """The service on loopback: latency and throughput of POST /api/generate with micro-batching on and off, how much of
 the in-process batching gain the HTTP server keeps, and the server's memory over a bounded soak.
 
-    .venv/bin/python bench/serve.py                     # results to bench/results/serve-cpu.json
+    .venv/bin/python bench/serve.py                     # results to bench/results/serve-cpu-<machine kind>.json
     .venv/bin/python bench/serve.py --quick --out /tmp/serve.json     # tiny networks, 2 s a cell (the test)
     .venv/bin/python bench/serve.py --seconds 20 --soak-seconds 300 --window-ms 5
 
@@ -36,6 +36,10 @@ same as trained ones; the tiny networks of --quick do not (they are far cheaper)
 not the figures. The output names every timed network (source, size, ngf, parameters). Torch threads are the
 server's defaults (recorded, with the CPU count); `--threads N` sets them (OMP_NUM_THREADS of the servers).
 Every server is stopped with SIGTERM (and dies with this process).
+
+The output names the machine kind it ran on (`machine_kind`: core/machine.py's `AVX512-AMD`, `AVX2-AMD`,
+`AVX512-Intel`; torch picks other kernels on each, so the timings differ), and the default file name carries it:
+`serve-cpu-AVX512-AMD.json`.
 """
 
 from __future__ import annotations
@@ -63,10 +67,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from core import machine  # noqa: E402
+
 SIZES = (64, 128)
 REAL_NET = {"nz": 100, "ngf": 64, "embed": 16}  # params.yaml dcgan at the gpu profile's 64 / 128 px
 IN_PROCESS_BATCH = 32
 SEED_STRIDE = 10_000_000  # client i asks seeds i * stride, i * stride + 1, ... (all under the API's limit)
+
+
+def default_out() -> Path:
+    """bench/results/serve-cpu-<machine kind>.json (the servers run on the CPU)."""
+    return REPO / "bench" / "results" / f"serve-cpu-{machine.kind()}.json"
 
 
 # --- the networks ---------------------------------------------------------------------------------------------------
@@ -422,7 +433,7 @@ def main() -> None:
     )
     ap.add_argument("--deploy", default=str(REPO / "data" / "deploy"), help="the real bundles, used when they fit")
     ap.add_argument("--workdir", help="where the built deploy folders and server logs go (default: a temp dir)")
-    ap.add_argument("--out", help="default bench/results/serve-cpu.json")
+    ap.add_argument("--out", help="default bench/results/serve-cpu-<machine kind>.json")
     args = ap.parse_args()
     q = args.quick
     seconds = args.seconds or (2.0 if q else 10.0)
@@ -526,6 +537,7 @@ def main() -> None:
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "device": "cpu",
         "cpu": platform.processor() or platform.machine(),
+        "machine_kind": machine.kind(),  # the instruction set and vendor pick torch's kernels: each times differently
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch_threads_source": f"--threads {args.threads} (OMP_NUM_THREADS of the servers)" if args.threads
@@ -555,7 +567,7 @@ def main() -> None:
     }  # fmt: skip
     print()
     print(table(result))
-    out = Path(args.out or REPO / "bench" / "results" / "serve-cpu.json")
+    out = Path(args.out) if args.out else default_out()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"\nwritten: {out}")

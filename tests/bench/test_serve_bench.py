@@ -35,6 +35,8 @@ def _positive(x) -> bool:
 
 
 def test_quick_run_writes_every_figure_and_leaves_no_server(tmp_path):
+    from core import machine
+
     out, work = tmp_path / "x.json", tmp_path / "work"
     cmd = [sys.executable, str(REPO / "bench" / "serve.py"), "--quick", "--out", str(out), "--workdir", str(work)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -49,7 +51,7 @@ def test_quick_run_writes_every_figure_and_leaves_no_server(tmp_path):
     assert _processes_naming(str(work)) == [], "a server outlived the bench"
 
     doc = json.loads(out.read_text())
-    assert doc["quick"] is True and doc["device"] == "cpu"
+    assert doc["quick"] is True and doc["device"] == "cpu" and doc["machine_kind"] == machine.kind()
     assert {"command", "date", "cpu_count", "torch_threads", "settings", "networks", "cells"} <= set(doc)
     assert _positive(doc["cpu_count"]) and _positive(doc["torch_threads"])
     clients = doc["settings"]["clients"]
