@@ -852,7 +852,78 @@ def generator_step(m: Metrics) -> list[str]:
     return table(header, rows) + ["", f"Measured on {where}, {runs} ({doc['date']})."]
 
 
+GPU_STEP = REPO / "bench" / "results" / "train-step-gpu-h200.json"  # bench/train_step.py on an H200
+
+
+def gpu_run(m: Metrics) -> list[str]:
+    """docs/gpu.md: what each model trains at the gpu profile (params.yaml), its budget, and the time that length
+    takes at a step time measured on a GPU, where one was (bench/results/train-step-gpu-h200.json: DCGAN at one size,
+    with the network it names; a measured network that differs from the profile's is said to)."""
+    from core.params import load_params
+
+    p = load_params(REPO / "params.yaml", profile="gpu")
+    bench = _result(GPU_STEP)
+    measured = bench.get("ms_per_step_median", {}).get("project")
+    where = bench.get("machine_kind", DASH)
+    net = bench.get("project_settings_c", {})
+    g = p.dcgan
+    ours = {"batch": g.batch, "ngf": g.ngf, "ndf": g.ndf, "embed": g.embed, "reader width": g.reader.width}
+    theirs = {"batch": bench.get("batch"), "ngf": net.get("ngf"), "ndf": net.get("ndf"), "embed": net.get("embed"),
+              "reader width": net.get("reader", {}).get("width")}  # fmt: skip
+    differ = [k for k in ours if ours[k] != theirs[k]]
+    none = "none"
+
+    def dcgan_cells(size: int, steps: int, runs: int = 1) -> list[str]:
+        if measured is None or size != bench.get("size"):
+            return [none, DASH]
+        said = f"{where}: {num(measured, 1)} ms a step at {size} px"
+        if not differ:
+            return [said, duration(runs * steps * measured / 1000)]
+        said += " with " + ", ".join(f"{k} {theirs[k]}" for k in differ)
+        said += " (this profile: " + ", ".join(f"{ours[k]}" for k in differ) + ")"
+        return [said, f"{duration(runs * steps * measured / 1000)} at the measured network's rate; the profile's: "
+                      "not measured"]  # fmt: skip
+
+    def minutes(x: float) -> str:
+        return f"{x:g} min"
+
+    rows = []
+    for size in g.sizes:
+        rows.append([f"`anime-dcgan` {size} px", f"{num(g.steps)} steps, batch {g.batch}, ngf/ndf {g.ngf}/{g.ndf}",
+                     minutes(g.max_minutes), *dcgan_cells(size, g.steps)])  # fmt: skip
+    if g.transfer.tag:
+        head = g.sizes[0]
+        rows.append([f"transfer and transfer_scratch ({g.transfer.tag}), {head} px",
+                     f"{num(g.transfer.steps)} steps each (two runs), batch {g.batch}", minutes(g.max_minutes),
+                     *dcgan_cells(head, g.transfer.steps, runs=2)])  # fmt: skip
+    s = p.stylegan
+    for size in s.sizes:
+        rows.append([f"`anime-stylegan` {size} px", f"{num(s.steps)} steps, batch {s.batch}, base/cap {s.base}/{s.cap}, "
+                     f"mapping {s.mapping}, w {s.w_dim}", minutes(s.max_minutes), none, DASH])  # fmt: skip
+    r = p.sr
+    for size in r.sizes:
+        rows.append([f"`anime-sr` {size // r.scale} → {size} px", f"{r.content.epochs} epochs of the training split, "
+                     f"batch {r.content.batch}, {r.patch} px patches, {r.channels} channels × {r.blocks} blocks",
+                     minutes(r.content.max_minutes), none, DASH])  # fmt: skip
+        rows.append([f"`anime-srgan` {size // r.scale} → {size} px", f"{num(r.gan.steps)} steps per candidate, "
+                     f"{len(r.gan.perceptual_weights)} candidates, batch {r.gan.batch}", minutes(r.gan.max_minutes),
+                     none, DASH])  # fmt: skip
+    q = p.pose2sketch
+    rows.append([f"`anime-pose2sketch` {p.render.size} px", f"{num(q.steps)} steps, batch {q.batch}, ngf/ndf "
+                 f"{q.ngf}/{q.ndf}", minutes(q.max_minutes), none, DASH])  # fmt: skip
+    o = p.pose
+    rows.append([f"`anime-posenet` {p.render.size} px", f"{o.epochs} epochs of {num(p.render.count.train)} poses × "
+                 f"{len(o.kinds)} kinds, batch {o.batch}, width {o.width}", minutes(o.max_minutes), none, DASH])  # fmt: skip
+    t = p.tagger
+    rows.append([f"`anime-tagger` CNN{' and judge' if t.judge else ''} {t.size} px", f"{t.epochs} epochs of the "
+                 f"training split, batch {t.batch}, width {t.width}", f"{minutes(t.max_minutes)} each", none, DASH])  # fmt: skip
+    header = ["model", "what it trains at the gpu profile", "budget (`max_minutes`, a guard)",
+              "step time measured on a GPU", "that length at that step time"]  # fmt: skip
+    return table(header, rows)
+
+
 TABLES: dict[str, Callable[[Metrics], list[str]]] = {
+    "gpu-run": gpu_run,
     "dcgan-slider-variants": dcgan_slider_variants,
     "stylegan-routes": stylegan_routes,
     "generator-step": generator_step,
