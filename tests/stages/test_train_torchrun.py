@@ -6,7 +6,6 @@ rank 0 alone (their `run` returns at once on the other ranks) and are not launch
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -16,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.names import ATTRIBUTES, GROUPS
 from tests.conftest import REPO, VENV_BIN, set_profile
+from tests.faults.test_retry import _inputs  # the label and tagger outputs the train stage reads
 
 pytestmark = pytest.mark.slow
 
@@ -38,22 +37,6 @@ EXPECTED = {
         "arrays": ["sheet.npy"],
     },
 }
-
-
-def _inputs(tmp_path: Path, smoke_ingest: Path) -> dict[str, Path]:
-    """The label stage's tags (none) and the tagger's auto-tags (drawn at random) for the smoke set."""
-    from dataset.shards import ImageShards
-
-    rng = np.random.default_rng(0)
-    labels, auto = tmp_path / "tags.csv", tmp_path / "tags_auto.csv"
-    labels.write_text(",".join(["id", "source", *GROUPS]) + "\n")
-    with open(auto, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["id", *GROUPS])
-        for split in ("train", "val", "test"):
-            for ref in ImageShards(smoke_ingest, 32, split).ids:
-                w.writerow([ref, *(ATTRIBUTES[g][rng.integers(len(ATTRIBUTES[g]))] for g in GROUPS)])
-    return {"labels": labels, "auto_tags": auto}
 
 
 def _pin(tmp_path: Path, smoke_params) -> Path:
