@@ -8,9 +8,9 @@ profile at its first size (32 px), on the same synthetic uint8 images and labels
 engine (models/engine/gan.py) with everything the profile turns on (R1, EMA, DiffAugment, D's reader):
 
   dcgan              models/dcgan/train.build: the `dcgan` section
-  stylegan           models/stylegan/task.StyleganTask: the `stylegan` section (unconditional, its residual D)
-  cond_base32, ...   models/stylegan/conditional.build: the conditional StyleGAN generator trained by the DCGAN task,
-                     one per variant of experiments/stylegan_routes.yaml, named as there
+  stylegan           models/stylegan/conditional.build: the `stylegan` section (the conditional generator, DCGAN's D)
+  cond_base32, ...   the same with the generator settings of each variant of experiments/stylegan_routes.yaml and
+                     the dcgan section's D and schedule, named as there
 
 In every round the contestants run in turn, each `steps` timed steps after `warmup` untimed ones; a step's time is
 the gap between two consecutive steps' log calls, so setup, sample grids and the end of a run are not timed. The figure is the median over rounds of each
@@ -45,9 +45,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 def contestants(rows: int = 512, seed: int = 0) -> dict:
     """{name: (build() -> task, engine config of `steps`, batch)} for the cpu profile."""
+    from experiments.gan_variants import style_params
     from models.dcgan.train import build as build_dcgan
     from models.stylegan import conditional
-    from models.stylegan.task import StyleganTask
 
     params = load_params(REPO / "params.yaml", "cpu")
     d, s = params.dcgan, params.stylegan
@@ -57,13 +57,17 @@ def contestants(rows: int = 512, seed: int = 0) -> dict:
     labels = np.stack([rng.integers(-1, len(ATTRIBUTES[g]), rows) for g in GROUPS], axis=1)
     out = {
         "dcgan": (lambda: build_dcgan(d, size, images, labels, seed), lambda n: gan.config(d, seed, n), d.batch),
-        "stylegan": (lambda: StyleganTask(images, s, size, seed), lambda n: gan.config(s, seed, n), s.batch),
+        "stylegan": (
+            lambda: conditional.build(s, size, images, labels, seed),
+            lambda n: gan.config(s, seed, n),
+            s.batch,
+        ),
     }
     routes = yaml.safe_load((REPO / "experiments" / "stylegan_routes.yaml").read_text())["variants"]
     for name, v in routes.items():
-        style = v["style"]
+        sp = style_params(s, d, v["style"])
         out[name] = (
-            lambda style=style: conditional.build(d, style, size, images, labels, seed),
+            lambda sp=sp: conditional.build(sp, size, images, labels, seed),
             lambda n: gan.config(d, seed, n),
             d.batch,
         )

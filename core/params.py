@@ -412,8 +412,9 @@ class ReaderParams(Section):
         return group_weights(weights)
 
 
-class DcganSliderParams(Section):
-    """DCGAN's attribute sliders (models/dcgan/sliders.py): latents and conditions scored per split."""
+class SliderParams(Section):
+    """Attribute sliders between the condition embeddings (models/dcgan/sliders.py; DCGAN's and the conditional
+    StyleGAN's): latents and conditions scored per split."""
 
     val: int = Field(ge=4)
     test: int = Field(ge=4)  # control_success reported (500 or more for a steady figure)
@@ -435,7 +436,7 @@ class DcganParams(GanEngineParams):
     reader: ReaderParams
     transfer: TransferParams
     eval: GanEvalParams
-    sliders: DcganSliderParams
+    sliders: SliderParams
 
     @field_validator("sizes")
     @classmethod
@@ -502,25 +503,31 @@ class Pose2sketchParams(GanEngineParams):
     samples: int = Field(ge=8)  # pairs scored per split (at most the split's size)
 
 
-class SliderParams(Section):
-    """Attribute sliders of the StyleGAN2-style generator (models/stylegan/sliders.py): latents per use."""
+class DiscriminatorParams(Section):
+    """DCGAN's discriminator (models/dcgan/net.py: projection term, AC heads, reader) as another family's D, with
+    the conditioning recipe of the DCGAN task (models/dcgan/task.py); the fields are the `dcgan` section's."""
 
-    fit: int = Field(ge=20)  # labelled by the pinned extractor, one linear SVM per tag
-    val: int = Field(ge=4)  # raw or orthogonalised direction, per tag
-    test: int = Field(ge=4)  # control_success reported (500 or more for a steady figure)
-    C: float = Field(gt=0)  # LinearSVC's
+    ndf: int = Field(ge=4, le=512)
+    batchnorm: bool
+    cond_dropout: float = Field(ge=0, le=1)
+    group_dropout: float = Field(ge=0, le=1)
+    ac_weight: float = Field(ge=0, le=100)
+    reader: ReaderParams
 
 
 class StyleganParams(GanEngineParams):
-    """The StyleGAN2-style family (`anime-stylegan`, models/stylegan/), trained by the engine."""
+    """The conditional StyleGAN2-style family (`anime-stylegan`, models/stylegan/): its generator, DCGAN's
+    discriminator and conditioning, trained by the engine. `lr_g` and `betas_g` are G's Adam, `lr_d` and `betas` D's."""
 
     sizes: list[int] = Field(min_length=1)  # one model per resolution (a shard of ingest.sizes); the first headlines
     z_dim: int = Field(ge=1, le=1024)
     w_dim: int = Field(ge=1, le=1024)
-    mapping: int = Field(ge=1, le=8)  # fully connected layers z -> w
-    base: int = Field(ge=8, le=1024)  # channels = base * 32 / resolution, at most cap
-    cap: int = Field(ge=8, le=1024)
-    style_mixing: float = Field(ge=0, le=1)  # share of training samples with two latents
+    mapping: int = Field(ge=1, le=8)  # fully connected layers (z, condition) -> w
+    base: int = Field(ge=4, le=1024)  # channels = base * 32 / resolution, at most cap
+    cap: int = Field(ge=4, le=1024)
+    embed: int = Field(ge=1, le=256)  # condition embedding per attribute group, mapped to w_dim
+    betas_g: tuple[float, float]  # G's Adam (StyleGAN2's (0, 0.99) with its equalised learning rate)
+    discriminator: DiscriminatorParams
     samples: int = Field(ge=16)  # generated images per split scored (at most the split's size)
     sliders: SliderParams
 

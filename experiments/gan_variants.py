@@ -67,7 +67,7 @@ def run_variant(
     else:
         from models.stylegan import conditional
 
-        task = conditional.build(p, style, size, x, y, seed)
+        task = conditional.build(style_params(params.stylegan, p, style), size, x, y, seed)
     t0 = time.perf_counter()
     result = fit(task, gan.config(p, seed, steps), distributed.World(0, 1, torch.device("cpu")), None)
     seconds = time.perf_counter() - t0
@@ -88,6 +88,25 @@ def run_variant(
         "watchdog": result.watchdog,
         "settings": p.model_dump(mode="json"),  # what it trained with, whatever params.yaml says later
     }
+
+
+def style_params(stylegan, dcgan, style: dict):
+    """The `stylegan` section (core/params.StyleganParams) of a StyleGAN route variant: the generator's settings and
+    Adam from `style` (z_dim, w_dim, mapping, base, cap, embed, lr_g, betas_g), the discriminator, its conditioning
+    and the training schedule from the `dcgan` section `dcgan`, as experiments/stylegan_routes.yaml defines them."""
+    from core.params import DiscriminatorParams, GanEngineParams
+
+    d = DiscriminatorParams(
+        ndf=dcgan.ndf,
+        batchnorm=dcgan.d_batchnorm,
+        cond_dropout=dcgan.cond_dropout,
+        group_dropout=dcgan.group_dropout,
+        ac_weight=dcgan.ac_weight,
+        reader=dcgan.reader,
+    )
+    engine = {k: getattr(dcgan, k) for k in GanEngineParams.model_fields}
+    merged_ = {**stylegan.model_dump(), **engine, "discriminator": d.model_dump(), **style}
+    return type(stylegan).model_validate(merged_)
 
 
 def slider_figures(G, prior: ConditionPrior, judge, n: int, seed: int) -> dict:

@@ -155,7 +155,7 @@ def dcgan_figures(params, seed: int, data_dir: Path) -> dict:
         for s in ("val", "test")
     }
     sample = family.sampler(G, ConditionPrior.fit(d["train"].labels))
-    scores = family._score(extractor, refs, sample, params.seed, conditional=True)
+    scores = family.score(extractor, refs, sample, params.seed, conditional=True)
     return {**_dcgan_flat(scores), "steps_done": doc["steps_done"], "train_seconds": doc["train_seconds"]}
 
 

@@ -35,7 +35,7 @@ from models.dcgan.net import Generator as DcganGenerator
 from models.sr.net import SrNet
 from models.sr.train import upscale
 from models.stylegan import sliders as stylegan_sliders
-from models.stylegan.net import Generator as StyleganGenerator
+from models.stylegan.conditional import load_generator
 from models.stylegan.task import latents
 from models.tagger.extractor import load_judge
 
@@ -61,8 +61,16 @@ def dcgan(folder: Path, params, judge, show) -> dict:
 
 
 def stylegan(folder: Path, params, judge, show) -> dict:
-    """StyleGAN's kept directions with the train stage's latents and noise (models/stylegan/family.py)."""
-    G = StyleganGenerator.load(folder)
+    """The conditional StyleGAN's sliders as DCGAN's, with the train stage's latents and conditions
+    (models/stylegan/family.py: seed + 11, + 12); a bundle of the unconditional route: its kept directions in W with
+    that stage's latents and noise."""
+    G = load_generator(folder)
+    if G.conditional:
+        prior = ConditionPrior.load(folder / "conditions.safetensors")
+        p, seed = params.stylegan.sliders, params.seed
+        val = dcgan_sliders.control_success(G, prior, judge, p.val, seed + 11, show)
+        test = dcgan_sliders.control_success(G, prior, judge, p.test, seed + 12, show)
+        return _figures(val, test)
     names = json.loads((folder / "sliders.json").read_text())["tags"]
     arrays = load_file(str(folder / "sliders.safetensors"))
     directions = {n: arrays["directions"][i].numpy() for i, n in enumerate(names)}

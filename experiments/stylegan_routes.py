@@ -3,12 +3,14 @@
     .venv/bin/python -m experiments.stylegan_routes              # experiments/results/stylegan-routes-cpu-<kind>.json
     .venv/bin/python -m experiments.stylegan_routes --only cond_base32 --steps 4500
 
-The pipeline's StyleGAN (models/stylegan/family.py) is unconditional: its own residual discriminator, sliders fitted
-afterwards as linear directions in W. On two cores it shows about a quarter of DCGAN's images a second, and its
-samples and sliders lag DCGAN's far behind. The routes here keep its generator (mapping network, modulated and
-demodulated convolutions, skip toRGB) and change the rest: the condition enters the mapping network as in
-StyleGAN2-ADA (models/stylegan/conditional.py), and the DCGAN task trains it, with the discriminator whose reader
-made DCGAN's conditions work; the sliders are then DCGAN's, moves along the class embeddings.
+The pipeline's StyleGAN was unconditional: its own residual discriminator, sliders fitted afterwards as linear
+directions in W. On two cores it showed about a quarter of DCGAN's images a second, and its samples and sliders
+lagged DCGAN's far behind. The routes here keep its generator (mapping network, modulated and demodulated
+convolutions, skip toRGB) and change the rest: the condition enters the mapping network as in StyleGAN2-ADA
+(models/stylegan/conditional.py), and the DCGAN task trains it, with the discriminator whose reader made DCGAN's
+conditions work; the sliders are then DCGAN's, moves along the class embeddings. The pipeline has since adopted
+`cond_base16` (params.yaml's `stylegan` section); a variant here is the `stylegan` section with its `style` settings
+and the `dcgan` section's discriminator and schedule (experiments/gan_variants.style_params).
 
 Each variant (experiments/stylegan_routes.yaml) is trained with the pipeline's seed on the committed `data/ingest`
 shard and scored exactly as experiments/gan_variants.py scores DCGAN's variants: validation only, the stage's

@@ -1,10 +1,10 @@
 """The serving bundles the `deploy` stage writes (data/deploy/<family>/), loaded without unpickling anything.
 
 A bundle is what the registry holds for the champion version: `model.safetensors` + `config.json` (every network),
-plus arrays: `conditions.safetensors` (DCGAN's training combinations), `sliders.safetensors` + `sliders.json`
-(StyleGAN's attribute directions), `index.npz` + `index.json` + `references.npy` (posenet's retrieval index and the
-3D-model projections it points at; posenet also reads the joints of a drawn stick figure, `read_drawing`),
-`arrays.npz` (the linear tagger). `card.json` is the model card. Loading reads safetensors, JSON and
+plus arrays: `conditions.safetensors` (the conditional generators' training combinations), `sliders.json` (their
+sliders' test figures; with `sliders.safetensors`, the W directions of an unconditional StyleGAN version),
+`index.npz` + `index.json` + `references.npy` (posenet's retrieval index and the 3D-model projections it points at;
+posenet also reads the joints of a drawn stick figure, `read_drawing`), `arrays.npz` (the linear tagger). `card.json` is the model card. Loading reads safetensors, JSON and
 `np.load(..., allow_pickle=False)` only.
 
     models = Models.load(Path("data/deploy"))     # what the service serves
@@ -42,8 +42,9 @@ def _json(path: Path) -> dict:
 class Generator:
     """DCGAN or StyleGAN behind one interface: sample(count, seed, psi, sliders, conditions) -> uint8 [n, S, S, 3].
 
-    Both have one slider per tag: StyleGAN's move w along a direction (+-1 = +-step_sigmas standard deviations),
-    DCGAN's blend a group's condition embedding from the character's value towards the tag (models/dcgan/sliders.py).
+    Both have one slider per tag. DCGAN's and the conditional StyleGAN's blend a group's condition embedding from the
+    character's value towards the tag (models/dcgan/sliders.py); a StyleGAN version of the unconditional route
+    (registered before the conditional one) moves w along a direction (+-1 = +-step_sigmas standard deviations).
     `ranges` and `control_success` (the bundle's test figure per slider) are what the page shows beside each."""
 
     family: str
@@ -62,7 +63,7 @@ class Generator:
 
     @property
     def conditional(self) -> bool:
-        return self.family == "dcgan" and bool(getattr(self.net, "conditional", False))
+        return bool(getattr(self.net, "conditional", False))
 
     @torch.no_grad()
     def sample(
@@ -76,7 +77,7 @@ class Generator:
         from models.engine.gan import to_uint8
 
         self.net.eval()
-        if self.family == "stylegan":
+        if self.family == "stylegan" and not self.conditional:  # a version of the unconditional route
             from models.stylegan.task import render
 
             z = torch.cat(
@@ -100,13 +101,33 @@ class Generator:
             y = torch.from_numpy(np.concatenate(rows))
             cond = torch.where(y < 0, null.expand_as(y), y)
         z = torch.cat([torch.randn(1, self.net.nz, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
-        if psi != 1.0:  # the truncation trick for a Gaussian prior: shrink z towards its mean (0)
-            z = z * psi
+        soft = None
         if sliders and cond is not None:
             from models.dcgan.sliders import soft_condition
 
-            return to_uint8(self.net(z, cond, soft_condition(cond, sliders)))
-        return to_uint8(self.net(z, cond))
+            soft = soft_condition(cond, sliders)
+        if self.family == "stylegan":  # truncation in W towards the mean w (its mapping normalises z)
+            return to_uint8(self.net(z, cond, soft, psi))
+        if psi != 1.0:  # the truncation trick for a Gaussian prior: shrink z towards its mean (0)
+            z = z * psi
+        return to_uint8(self.net(z, cond, soft))
+
+
+def _conditioned(family: str, net: torch.nn.Module, folder: Path) -> Generator:
+    """A generator with DCGAN's interface (DCGAN's, the conditional StyleGAN's): its training conditions and, when
+    conditional, one slider per tag between the condition embeddings with its test control_success."""
+    from models.dcgan.conditions import ConditionPrior
+
+    cond = folder / "conditions.safetensors"
+    prior = ConditionPrior.load(cond) if cond.exists() else None
+    ranges, success = {}, {}
+    if net.conditional:
+        from models.dcgan.sliders import ranges as slider_ranges
+
+        ranges = slider_ranges()
+        doc = _json(folder / "sliders.json") if (folder / "sliders.json").exists() else {}
+        success = _figures(doc.get("control_success_by_tag"), ranges)
+    return Generator(family, net, int(net.config["size"]), prior, ranges=ranges, control_success=success)
 
 
 @dataclass(eq=False)  # compared and hashed by identity: a request is answered by the models it started with
@@ -153,23 +174,15 @@ class Models:
     def _load(cls, root: Path, deployed: dict, families: dict, cards: dict) -> Models:
         gens: dict[str, Generator] = {}
         if "dcgan" in families:
-            from models.dcgan.conditions import ConditionPrior
             from models.dcgan.net import Generator as DcganG
 
-            net = _load(DcganG, root / "dcgan")
-            cond = root / "dcgan" / "conditions.safetensors"
-            prior = ConditionPrior.load(cond) if cond.exists() else None
-            ranges, success = {}, {}
-            if net.conditional:
-                from models.dcgan.sliders import ranges as dcgan_ranges
+            gens["dcgan"] = _conditioned("dcgan", _load(DcganG, root / "dcgan"), root / "dcgan")
+        if "stylegan" in families and _json(root / "stylegan" / "config.json").get("conditional"):
+            from models.stylegan.conditional import ConditionalGenerator
 
-                ranges = dcgan_ranges()
-                doc = _json(root / "dcgan" / "sliders.json") if (root / "dcgan" / "sliders.json").exists() else {}
-                success = _figures(doc.get("control_success_by_tag"), ranges)
-            gens["dcgan"] = Generator(
-                "dcgan", net, int(net.config["size"]), prior, ranges=ranges, control_success=success
-            )
-        if "stylegan" in families:
+            net = _load(ConditionalGenerator, root / "stylegan")
+            gens["stylegan"] = _conditioned("stylegan", net, root / "stylegan")
+        elif "stylegan" in families:  # a version registered before the conditional route: sliders are directions in W
             from safetensors.torch import load_file
 
             from models.stylegan.net import Generator as StyleG

@@ -34,7 +34,7 @@ import torch
 from core import checkpoint, tracking
 from core.errors import BadInput
 from core.names import ATTRIBUTES, GROUPS
-from core.params import Params
+from core.params import Params, SliderParams
 from models.dcgan import sliders
 from models.dcgan.conditions import ConditionPrior
 from models.dcgan.net import MODEL, Generator
@@ -61,12 +61,15 @@ def load(params: Params, paths: dict[str, Path]) -> tuple[dict, dict]:
     """({"images": {size: {split: SplitData}}, "judge": the slider judge}, what the stage records of the data): the
     ingest shards of every size with their conditions (the `label` stage's tags, the tagger's auto-tags where an
     image has none), and the tagger stage's judge CNN that scores the sliders (models/dcgan/sliders.py)."""
-    from core.errors import BadInput
+    return load_conditioned(paths, params.dcgan.sizes)
+
+
+def load_conditioned(paths: dict[str, Path], sizes: list[int]) -> tuple[dict, dict]:
+    """`load` for the shards of `sizes` (also the conditional StyleGAN's, models/stylegan/family.py)."""
     from dataset.shards import ImageShards
     from models.dcgan.conditions import conditions, read_auto_tags
     from models.tagger.labels import read_tags
 
-    sizes = params.dcgan.sizes
     try:
         tags, auto = read_tags(paths["labels"]), read_auto_tags(paths["auto_tags"])
         judge = load_judge(paths["judge_tagger"])
@@ -136,12 +139,11 @@ def sampler(G: Generator, prior: ConditionPrior | None, batch: int = 256) -> gen
     return sample
 
 
-def _sliders(params: Params, G: Generator, prior: ConditionPrior, judge: Tagger) -> dict:
+def slider_scores(p: SliderParams, seed: int, G: Generator, prior: ConditionPrior, judge: Tagger) -> dict:
     """control_success of every slider (models/dcgan/sliders.py) on validation and test latents and conditions."""
     t0 = time.perf_counter()
-    p = params.dcgan.sliders
-    val = sliders.control_success(G, prior, judge, p.val, params.seed + 11)
-    test = sliders.control_success(G, prior, judge, p.test, params.seed + 12)
+    val = sliders.control_success(G, prior, judge, p.val, seed + 11)
+    test = sliders.control_success(G, prior, judge, p.test, seed + 12)
     return {
         "control_success": float(np.mean(list(test.values()))),
         "control_success_by_tag": test,
@@ -151,7 +153,7 @@ def _sliders(params: Params, G: Generator, prior: ConditionPrior, judge: Tagger)
     }
 
 
-def _score(extractor: Tagger, refs: dict, sample: generators.Sampler, seed: int, conditional: bool) -> dict:
+def score(extractor: Tagger, refs: dict, sample: generators.Sampler, seed: int, conditional: bool) -> dict:
     figures: dict = {}
     for split, ref in refs.items():
         prefix = "" if split == "test" else "val_"
@@ -162,7 +164,7 @@ def _score(extractor: Tagger, refs: dict, sample: generators.Sampler, seed: int,
     return figures
 
 
-def _log_scores(figures: dict) -> None:
+def log_scores(figures: dict) -> None:
     tracking.log_metrics({k: v for k, v in figures.items() if isinstance(v, (int, float, dict))})
 
 
@@ -198,7 +200,13 @@ def _train_one(
     return task, result
 
 
-def _save(task, result, prior: ConditionPrior, folder: Path, role: str, extra: dict) -> None:
+def save_sliders(folder: Path, control_success_by_tag: dict[str, float]) -> None:
+    """sliders.json of a bundle: the test control_success per slider (shown beside each on the page), the ranges."""
+    doc = {"control_success_by_tag": control_success_by_tag, "ranges": sliders.ranges()}
+    (folder / "sliders.json").write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def save(task, result, prior: ConditionPrior, folder: Path, role: str, extra: dict) -> None:
     result.g_ema.save(folder, {"role": role, "steps_done": result.steps_done, **extra})
     prior.save(folder / "conditions.safetensors")  # the training combinations: unconditional / partial sampling
     bundle.save_tensors(task.D, folder / "discriminator.safetensors")  # for fine-tuning; serving loads G only
@@ -245,15 +253,14 @@ def run(
                 task, result = _train_one(params, size, d["train"], world, folder, section)
                 seconds = time.perf_counter() - t0
                 prior = ConditionPrior.fit(d["train"].labels)
-                scores = _score(extractor, refs, sampler(result.g_ema, prior), params.seed, result.g_ema.conditional)
+                scores = score(extractor, refs, sampler(result.g_ema, prior), params.seed, result.g_ema.conditional)
                 if result.g_ema.conditional:
-                    scores.update(_sliders(params, result.g_ema, prior, data["judge"]))
-                _log_scores(scores)
+                    scores.update(slider_scores(p.sliders, params.seed, result.g_ema, prior, data["judge"]))
+                log_scores(scores)
                 bundle_dir = out / unit
-                _save(task, result, prior, bundle_dir, "dcgan", {"extractor_version": extractor.version})
+                save(task, result, prior, bundle_dir, "dcgan", {"extractor_version": extractor.version})
                 if result.g_ema.conditional:
-                    doc = {"control_success_by_tag": scores["control_success_by_tag"], "ranges": sliders.ranges()}
-                    (bundle_dir / "sliders.json").write_text(json.dumps(doc, indent=1) + "\n")
+                    save_sliders(bundle_dir, scores["control_success_by_tag"])
                 files = []
                 if i == 0:  # the contact sheet's samples
                     np.save(out / "samples.npy", sampler(result.g_ema, prior)(64, None, params.seed + 5))
@@ -301,10 +308,10 @@ def _pca_baseline(
             by_k[k] = generators.unconditional_scores(extractor, refs["val"], fake, params.seed)["fd_tagger"]
         best = min(by_k, key=lambda k: (by_k[k], k))
         model = full.truncate(best)
-        scores = _score(extractor, refs, lambda n, c, s: model.sample(n, s), params.seed, conditional=False)
+        scores = score(extractor, refs, lambda n, c, s: model.sample(n, s), params.seed, conditional=False)
         scores["components"] = len(model.std)  # the grid value, or fewer where the data has fewer (N - 1, pixels)
         scores["val_fd_tagger_by_components"] = {str(k): v for k, v in by_k.items()}
-        _log_scores(scores)
+        log_scores(scores)
         model.save(out / "pca_gaussian", {"role": "pca_gaussian"})
         scores["version"] = units.register(unit, MODEL, out / "pca_gaussian", scores, tags={"role": "pca_gaussian"})
     return scores
@@ -368,9 +375,9 @@ def _transfer(params, size, d, extractor, inputs, out, world, ckpt_root, run_ver
                     task, result = _train_one(params, size, sub["train"], world, folders[role], role, t.steps, start)
                     seconds = time.perf_counter() - t0
                     prior = ConditionPrior.fit(sub["train"].labels)
-                    scores = _score(extractor, refs, _unconditional(sampler(result.g_ema, prior)), params.seed, False)
-                    _log_scores(scores)
-                    _save(task, result, prior, out / unit, role, {"transfer_tag": t.tag})
+                    scores = score(extractor, refs, _unconditional(sampler(result.g_ema, prior)), params.seed, False)
+                    log_scores(scores)
+                    save(task, result, prior, out / unit, role, {"transfer_tag": t.tag})
                     kept = {
                         **{k: v for k, v in scores.items() if not isinstance(v, dict)},
                         "tag": t.tag,

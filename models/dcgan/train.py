@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from core.names import GROUPS
-from core.params import DcganParams, load_params
+from core.params import DcganParams, DiscriminatorParams, load_params
 from models.dcgan.net import Discriminator, Generator
 from models.dcgan.task import DcganTask, ReaderRecipe
 from models.engine import distributed, gan
@@ -29,22 +29,47 @@ def build(p: DcganParams, size: int, images: np.ndarray, labels: np.ndarray, see
     """Networks (initialised from `seed`), Adam optimizers and the task over uint8 images [N, S, S, 3]."""
     torch.manual_seed(seed)
     G = Generator(size, p.nz, p.ngf, p.embed, p.cond_bn)
-    reader = p.reader.width if p.embed > 0 else 0
-    D = Discriminator(size, p.ndf, conditional=p.embed > 0, batchnorm=p.d_batchnorm, reader=reader)
     fused = {"fused": True} if torch.cuda.is_available() else {}
     opt_g = torch.optim.Adam(G.parameters(), lr=p.lr_g, betas=p.betas, **fused)
+    d = DiscriminatorParams(
+        ndf=p.ndf,
+        batchnorm=p.d_batchnorm,
+        cond_dropout=p.cond_dropout,
+        group_dropout=p.group_dropout,
+        ac_weight=p.ac_weight,
+        reader=p.reader,
+    )
+    return task_with(G, opt_g, d, p.embed > 0, p.lr_d, p.betas, size, images, labels)
+
+
+def task_with(
+    G: torch.nn.Module,
+    opt_g: torch.optim.Optimizer,
+    d: DiscriminatorParams,
+    conditional: bool,
+    lr_d: float,
+    betas: tuple[float, float],
+    size: int,
+    images: np.ndarray,
+    labels: np.ndarray,
+) -> DcganTask:
+    """The DCGAN task around generator `G` (DCGAN's interface: `nz`, `conditional`, `G(z, cond, soft)`): DCGAN's
+    discriminator with its projection term, AC heads and reader (`d`), its AdamW, and the conditioning recipe. The
+    discriminator is initialised from torch's current random state."""
+    reader = d.reader.width if conditional else 0
+    D = Discriminator(size, d.ndf, conditional=conditional, batchnorm=d.batchnorm, reader=reader)
+    fused = {"fused": True} if torch.cuda.is_available() else {}
     own = [q for name, q in D.named_parameters() if not name.startswith("reader.")]
     groups = [{"params": own, "weight_decay": 0.0}]  # AdamW without decay: Adam
+    r = d.reader
     if D.reader is not None:  # the reader is a classifier: its own learning rate, Adam's usual betas, weight decay
-        r = p.reader
         groups.append(
             {"params": list(D.reader.parameters()), "lr": r.lr, "betas": (0.9, 0.999), "weight_decay": r.weight_decay}
         )
-    opt_d = torch.optim.AdamW(groups, lr=p.lr_d, betas=p.betas, **fused)
-    r = p.reader
+    opt_d = torch.optim.AdamW(groups, lr=lr_d, betas=betas, **fused)
     factors = tuple(float(r.group_weights.get(g, 1.0)) for g in GROUPS)
     recipe = ReaderRecipe(r.weight, r.flip, r.shift, r.label_smoothing, factors, r.pair_weight)
-    return DcganTask(G, D, opt_g, opt_d, images, labels, p.cond_dropout, p.group_dropout, p.ac_weight, recipe)
+    return DcganTask(G, D, opt_g, opt_d, images, labels, d.cond_dropout, d.group_dropout, d.ac_weight, recipe)
 
 
 def fit(task: DcganTask, config: gan.GanConfig, world: distributed.World, folder: Path | None, **callbacks):

@@ -79,24 +79,16 @@ class Context:
     @functools.lru_cache(maxsize=8)  # noqa: B019
     def generator_refs(self, family: str, size: int, n: int) -> dict:
         """The Reference of validation and test (models/metrics/generators.py) for a generator of `size`."""
-        from core.names import GROUPS
         from models.metrics import generators
 
         seed = self.params.seed
-        if family == "dcgan":
-            if size not in self.dcgan["images"]:
-                raise BadInput(f"no {size} px shard for dcgan (dcgan.sizes {self.params.dcgan.sizes})")
-            d = self.dcgan["images"][size]
-            return {
-                s: generators.reference(self.extractor, d[s].images, d[s].labels, d["train"].images, n, seed)
-                for s in ("val", "test")
-            }
-        if size not in self.stylegan["images"]:
-            raise BadInput(f"no {size} px shard for stylegan (stylegan.sizes {self.params.stylegan.sizes})")
-        d = self.stylegan["images"][size]
-        unknown = np.full((1, len(GROUPS)), -1)
+        images = self.dcgan["images"] if family == "dcgan" else self.stylegan["images"]
+        if size not in images:
+            sizes = getattr(self.params, family).sizes
+            raise BadInput(f"no {size} px shard for {family} ({family}.sizes {sizes})")
+        d = images[size]
         return {
-            s: generators.reference(self.extractor, d[s], unknown.repeat(len(d[s]), 0), d["train"], n, seed)
+            s: generators.reference(self.extractor, d[s].images, d[s].labels, d["train"].images, n, seed)
             for s in ("val", "test")
         }
 
@@ -128,18 +120,26 @@ def dcgan(folder: Path, ctx: Context) -> dict:
     cond = folder / "conditions.safetensors"
     prior = ConditionPrior.load(cond) if cond.exists() else None
     refs = ctx.generator_refs("dcgan", size, ctx.params.dcgan.eval.samples)
-    scores = family._score(ctx.extractor, refs, family.sampler(G, prior), ctx.params.seed, G.conditional)
+    scores = family.score(ctx.extractor, refs, family.sampler(G, prior), ctx.params.seed, G.conditional)
     return {**_split(scores), "size": size}
 
 
 def stylegan(folder: Path, ctx: Context) -> dict:
+    """The conditional StyleGAN scored as DCGAN is; a version of the unconditional route (registered before the
+    conditional one) on the unconditional figures alone, with the same references."""
+    from models.dcgan import family
+    from models.dcgan.conditions import ConditionPrior
     from models.metrics import generators
-    from models.stylegan.net import Generator
+    from models.stylegan.conditional import load_generator
     from models.stylegan.task import sampler
 
-    G = Generator.load(folder)
+    G = load_generator(folder)
     size = int(_config(folder)["size"])
     refs = ctx.generator_refs("stylegan", size, ctx.params.stylegan.samples)
+    if G.conditional:
+        prior = ConditionPrior.load(folder / "conditions.safetensors")
+        scores = family.score(ctx.extractor, refs, family.sampler(G, prior), ctx.params.seed, True)
+        return {**_split(scores), "size": size}
     out: dict = {"val": {}, "test": {}, "size": size}
     for s, ref in refs.items():
         fake = sampler(G)(len(ref.images), None, ctx.params.seed)

@@ -33,18 +33,24 @@ def sr_on_generated(records: dict, serving: dict, ctx: scorers.Context) -> tuple
         return None, None
     folder = Path(_champion_folder(records[gen]))
     n, seed = ctx.params.sr.samples, ctx.params.seed + 31
+    from models.dcgan.conditions import ConditionPrior
+    from models.dcgan.family import sampler
+
     if gen == "anime-dcgan":
-        from models.dcgan.conditions import ConditionPrior
-        from models.dcgan.family import sampler
         from models.dcgan.net import Generator
 
-        cond = folder / "conditions.safetensors"
-        small = sampler(Generator.load(folder), ConditionPrior.load(cond) if cond.exists() else None)(n, None, seed)
+        G = Generator.load(folder)
     else:
-        from models.stylegan.net import Generator
-        from models.stylegan.task import sampler
+        from models.stylegan.conditional import load_generator
 
-        small = sampler(Generator.load(folder))(n, None, seed)
+        G = load_generator(folder)
+    cond = folder / "conditions.safetensors"
+    if G.conditional or gen == "anime-dcgan":
+        small = sampler(G, ConditionPrior.load(cond) if cond.exists() else None)(n, None, seed)
+    else:  # a StyleGAN version of the unconditional route
+        from models.stylegan.task import sampler as w_sampler
+
+        small = w_sampler(G)(n, None, seed)
     net = SrNet.load(_champion_folder(sr))
     scale = ctx.params.sr.scale
     big = upscale(net, small)

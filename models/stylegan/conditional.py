@@ -15,6 +15,7 @@ embedding from the character's value towards the tag, and with it w, along the c
 
 from __future__ import annotations
 
+import json
 import os
 
 import torch
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.names import ATTRIBUTES, GROUPS
+from core.params import StyleganParams
 from models.dcgan.net import null_condition
 from models.engine import bundle
 from models.stylegan.net import EqLinear, Generator, _act
@@ -125,24 +127,34 @@ class ConditionalGenerator(Generator):
         return bundle.load(folder, build, "conditional StyleGAN generator")[0]
 
 
+def load_generator(folder: str | os.PathLike[str]) -> Generator:
+    """The generator of an `anime-stylegan` bundle: conditional (its config says so), or the unconditional one that
+    versions registered before the conditional route hold (models/stylegan/net.py)."""
+    from pathlib import Path
+
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{folder}: not a generator bundle ({err})") from None
+    return (ConditionalGenerator if config.get("conditional") else Generator).load(folder)
+
+
 def _quiet(layer: nn.Module, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """A style layer without its noise input."""
     return _act(layer.conv(x, w) + layer.bias.view(1, -1, 1, 1))
 
 
-def build(dcgan, style: dict, size: int, images, labels, seed: int):
-    """The DCGAN task (models/dcgan/train.build: D with its projection term, AC heads and reader, the conditions,
-    the optimizers) with this generator in place of DCGAN's. `dcgan`: the `dcgan` params section; `style`: the
-    generator's settings (z_dim, w_dim, mapping, base, cap, embed) and its Adam's `lr_g` and `betas_g`
-    (StyleGAN2's 0.002 and (0, 0.99) suit its equalised learning rate)."""
-    from models.dcgan.train import build as build_dcgan
+def build(p: StyleganParams, size: int, images, labels, seed: int):
+    """The generator of the `stylegan` section (initialised from `seed` + 1), its Adam (`lr_g`, `betas_g`: StyleGAN2's
+    0.002 and (0, 0.99) suit its equalised learning rate), and the DCGAN task around it (models/dcgan/train.task_with:
+    D of `p.discriminator`, initialised from `seed`, with its projection term, AC heads and reader; the conditions)."""
+    from models.dcgan.train import task_with
 
-    task = build_dcgan(dcgan, size, images, labels, seed)
     torch.manual_seed(seed + 1)
-    keys = ("z_dim", "w_dim", "mapping", "base", "cap", "embed")
-    G = ConditionalGenerator(size, *(int(style[k]) for k in keys))
-    task.G = G
+    G = ConditionalGenerator(size, p.z_dim, p.w_dim, p.mapping, p.base, p.cap, p.embed)
     fused = {"fused": True} if torch.cuda.is_available() else {}
-    task.opt_g = torch.optim.Adam(G.parameters(), lr=style["lr_g"], betas=tuple(style["betas_g"]), **fused)
+    opt_g = torch.optim.Adam(G.parameters(), lr=p.lr_g, betas=tuple(p.betas_g), **fused)
+    torch.manual_seed(seed)
+    task = task_with(G, opt_g, p.discriminator, True, p.lr_d, tuple(p.betas), size, images, labels)
     task.finish = lambda g_ema, gen: None  # no batch norm to recalibrate; w_avg followed training
     return task

@@ -13,9 +13,9 @@ Generator:
 - **Style mixing**: G(z, z2, mix_at) uses w(z) for the first `mix_at` style inputs and w(z2) for the rest.
 Every weight uses the equalised learning rate (stored N(0, 1), scaled by He's constant at run time).
 
-Discriminator: residual (StyleGAN2's): fromRGB, per resolution two 3x3 convolutions with a 2x average-pool down and
-a 1x1 skip, both scaled by 1/sqrt(2); at 4x4 the minibatch standard deviation (group of 4), a 3x3 convolution, a
-fully connected layer and the logit. D(x, cond) -> (logits [B], {}) for the engine.
+This unconditional generator is what `anime-stylegan` versions registered before the conditional route hold (loaded
+by the service and the evaluate stage); the family now trains models/stylegan/conditional.py's subclass, against
+DCGAN's discriminator.
 """
 
 from __future__ import annotations
@@ -106,6 +106,8 @@ class StyleLayer(nn.Module):
 
 
 class Generator(nn.Module):
+    conditional = False  # models/stylegan/conditional.py's generator is
+
     def __init__(
         self, size: int = 32, z_dim: int = 128, w_dim: int = 128, mapping: int = 4, base: int = 128, cap: int = 256
     ):
@@ -189,41 +191,3 @@ class Generator(nn.Module):
     def load(cls, folder: str | os.PathLike[str]) -> Generator:
         keys = ("size", "z_dim", "w_dim", "mapping", "base", "cap")
         return bundle.load(folder, lambda c: cls(*(c[k] for k in keys)), "stylegan")[0]
-
-
-class _DBlock(nn.Module):
-    def __init__(self, cin: int, cout: int):
-        super().__init__()
-        self.conv1, self.conv2 = EqConv(cin, cin, 3), EqConv(cin, cout, 3)
-        self.skip = EqConv(cin, cout, 1, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.avg_pool2d(_act(self.conv2(_act(self.conv1(x)))), 2)
-        return (y + F.avg_pool2d(self.skip(x), 2)) / math.sqrt(2)
-
-
-class Discriminator(nn.Module):
-    def __init__(self, size: int = 32, base: int = 128, cap: int = 256, mbstd_group: int = 4):
-        super().__init__()
-        self.config = {"size": size, "base": base, "cap": cap, "mbstd_group": mbstd_group}
-        self.from_rgb = EqConv(3, _channels(size, base, cap), 1)
-        blocks, res = [], size
-        while res > 4:
-            blocks.append(_DBlock(_channels(res, base, cap), _channels(res // 2, base, cap)))
-            res //= 2
-        self.blocks = nn.Sequential(*blocks)
-        c4 = _channels(4, base, cap)
-        self.group = mbstd_group
-        self.conv = EqConv(c4 + 1, c4, 3)
-        self.fc = EqLinear(c4 * 16, c4)
-        self.out = EqLinear(c4, 1)
-
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-        x = self.blocks(_act(self.from_rgb(x)))
-        b, c, h, w = x.shape
-        g = math.gcd(self.group, b)  # the minibatch-stddev group divides the batch
-        y = x.reshape(g, -1, c, h, w).float()
-        y = (y - y.mean(dim=0)).square().mean(dim=0).add(1e-8).sqrt().mean(dim=(1, 2, 3))  # [B / g]
-        y = y.to(x.dtype).reshape(-1, 1, 1, 1).repeat(g, 1, h, w)
-        x = _act(self.conv(torch.cat([x, y], dim=1)))
-        return self.out(_act(self.fc(x.flatten(1)))).squeeze(1), {}

@@ -12,8 +12,7 @@ from experiments.sliders_on_page import dcgan, stylegan
 from models.dcgan import family as dcgan_family
 from models.dcgan.conditions import ConditionPrior
 from models.dcgan.net import Generator as DcganGenerator
-from models.stylegan import family as stylegan_family
-from models.stylegan.net import Generator as StyleganGenerator
+from models.stylegan.conditional import ConditionalGenerator
 
 
 class PixelJudge:
@@ -58,7 +57,7 @@ def test_dcgan_without_upscale_is_the_train_stage_figure(tmp_path, smoke_params)
     prior = ConditionPrior.fit(np.random.default_rng(0).integers(0, 2, (50, len(GROUPS))))
     prior.save(tmp_path / "conditions.safetensors")
     judge = _judge()
-    stage = dcgan_family._sliders(smoke_params, G, prior, judge)
+    stage = dcgan_family.slider_scores(smoke_params.dcgan.sliders, smoke_params.seed, G, prior, judge)
     got = dcgan(tmp_path, smoke_params, judge, None)
     _lively(got)
     assert dcgan(tmp_path, other, judge, None) != got  # the seed decides the latents: these are the stage's
@@ -70,17 +69,16 @@ def test_dcgan_without_upscale_is_the_train_stage_figure(tmp_path, smoke_params)
 
 
 def test_stylegan_without_upscale_is_the_train_stage_figure(tmp_path, smoke_params):
+    """The conditional StyleGAN's sliders (the family's route) with the stage's latents, conditions and seeds."""
     smoke_params = _params(smoke_params)
     torch.manual_seed(0)
-    G = StyleganGenerator(size=16, z_dim=16, w_dim=16, mapping=2, base=8, cap=16).eval()
-    with torch.no_grad():  # untrained layers add no noise: give them some, so the noise seeds matter too
-        for layer in G.layers:
-            layer.noise_strength.fill_(0.5)
+    G = ConditionalGenerator(32, z_dim=16, w_dim=16, mapping=2, base=8, cap=16, embed=4).eval()
     G.save(tmp_path, {"role": "stylegan"})
+    prior = ConditionPrior.fit(np.random.default_rng(0).integers(0, 2, (50, len(GROUPS))))
+    prior.save(tmp_path / "conditions.safetensors")
     judge = _judge()
-    found = stylegan_family.fit_sliders(smoke_params, G, judge, judge)
-    stylegan_family.save_sliders(tmp_path, found)
+    stage = dcgan_family.slider_scores(smoke_params.stylegan.sliders, smoke_params.seed, G, prior, judge)
     got = stylegan(tmp_path, smoke_params, judge, None)
     _lively(got)
-    assert got["control_success_by_tag"] == {k: round(v, 4) for k, v in found["test"].items()}
-    assert got["val_control_success_by_tag"] == {k: round(v, 4) for k, v in found["val"].items()}
+    assert got["control_success_by_tag"] == {k: round(v, 4) for k, v in stage["control_success_by_tag"].items()}
+    assert got["val_control_success_by_tag"] == {k: round(v, 4) for k, v in stage["val_control_success_by_tag"].items()}

@@ -84,7 +84,7 @@ def test_generate_is_deterministic_per_seed_and_carries_its_settings(client):
     # the downloaded PNG restores its settings
     restored = client.post("/api/restore", files={"file": ("a.png", base64.b64decode(r["images"][1]["png"]))})
     assert restored.status_code == 200 and restored.json() == settings_
-    # a condition changes the image; a slider at +1 on StyleGAN too
+    # a condition changes the image; a yes/no slider moved from one end to the other on StyleGAN too
     cond = client.post(
         "/api/generate", json={"count": 1, "seed": 11, "truncation": 0.8, "conditions": {"hair_color": "red"}}
     ).json()
@@ -93,7 +93,7 @@ def test_generate_is_deterministic_per_seed_and_carries_its_settings(client):
         client.post(
             "/api/generate", json={"family": "stylegan", "seed": 3, "count": 1, "sliders": {"smile=yes": v}}
         ).json()
-        for v in (0.0, 1.0)
+        for v in (-1.0, 1.0)
     ]
     assert not np.array_equal(_decode(sg[0]["images"][0]["png"])[0], _decode(sg[1]["images"][0]["png"])[0])
     up = client.post("/api/generate", json={"count": 1, "seed": 1, "upscale": True}).json()
@@ -106,7 +106,8 @@ def test_dcgan_sliders_move_between_the_value_and_the_tag(client):
     assert len(dc["sliders"]) == 19 and dc["slider_ranges"]["glasses=yes"] == [-1.0, 1.0]
     assert dc["slider_ranges"]["hair_color=red"] == [0.0, 1.0]
     assert dc["control_success_by_tag"] == {"smile=yes": 0.81, "hair_color=red": 0.5}
-    assert info["stylegan"]["control_success_by_tag"] == {"smile=yes": 0.25}
+    assert info["stylegan"]["control_success_by_tag"] == {"smile=yes": 0.25, "glasses=yes": 0.6}
+    assert info["stylegan"]["slider_ranges"] == dc["slider_ranges"]  # the conditional StyleGAN's are DCGAN's kind
 
     def image(**body) -> np.ndarray:
         r = client.post("/api/generate", json={"count": 1, "seed": 5, **body})
@@ -131,7 +132,6 @@ def test_dcgan_sliders_move_between_the_value_and_the_tag(client):
         ({"family": "stylegan", "sliders": {"smile=yes": 2}}, 422, "goes from -1 to 1"),
         ({"sliders": {"hair_color=red": -0.5}}, 422, "hair_color=red of dcgan goes from 0 to 1"),
         ({"sliders": {"glasses=no": 1}}, 422, "no slider 'glasses=no'"),
-        ({"family": "stylegan", "conditions": {"smile": "yes"}}, 422, "does not take conditions"),
         ({"conditions": {"smile": "maybe"}}, 422, "smile='maybe'"),
     ],
 )
@@ -252,3 +252,20 @@ schema = schemathesis.openapi.from_asgi(
 def test_fuzz_the_openapi_schema_no_server_error(case):
     response = case.call()
     assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:300])
+
+
+def test_a_stylegan_version_of_the_unconditional_route_is_still_served(tmp_path):
+    """A version registered before the conditional route (sliders as directions in W, no conditions) deploys and
+    serves: its sliders move the image, and conditions are refused with the reason."""
+    root = make_deploy(tmp_path / "d", generator="stylegan", stylegan="unconditional")
+    with TestClient(create_app(root, window_ms=0)) as c:
+        info = c.get("/api/info").json()["generators"]["stylegan"]
+        assert info["sliders"] == ["hair_color=blonde", "smile=yes", "glasses=yes"]
+        images = [
+            c.post("/api/generate", json={"family": "stylegan", "seed": 3, "count": 1, "sliders": {"smile=yes": v}})
+            for v in (0.0, 1.0)
+        ]
+        assert all(r.status_code == 200 for r in images)
+        assert not np.array_equal(*(_decode(r.json()["images"][0]["png"])[0] for r in images))
+        r = c.post("/api/generate", json={"family": "stylegan", "conditions": {"smile": "yes"}})
+        assert r.status_code == 422 and "does not take conditions" in r.text

@@ -35,14 +35,18 @@ def _card(model: str, size: int) -> dict:
     }
 
 
-def make_deploy(root: Path, size: int = 32, generator: str = "dcgan", seed: int = 0) -> Path:
-    """Write a tiny deploy folder at `root`; returns it."""
+def make_deploy(
+    root: Path, size: int = 32, generator: str = "dcgan", seed: int = 0, stylegan: str = "conditional"
+) -> Path:
+    """Write a tiny deploy folder at `root`; returns it. `stylegan`: "conditional" (the family's route) or
+    "unconditional" (a version registered before it, still served)."""
     from models.dcgan.conditions import ConditionPrior
     from models.dcgan.net import Generator as DcganG
     from models.pose.net import PoseNet, embed_images
     from models.pose.retrieval import RetrievalIndex
     from models.pose2sketch.net import UNet
     from models.sr.net import SrNet
+    from models.stylegan.conditional import ConditionalGenerator as CondG
     from models.stylegan.net import Generator as StyleG
     from models.tagger.net import TaggerNet
     from synth.pose.figure import draw_stick
@@ -64,19 +68,25 @@ def make_deploy(root: Path, size: int = 32, generator: str = "dcgan", seed: int 
     done("dcgan", f, size)
 
     f = root / "stylegan"
-    sg = StyleG(size=size, z_dim=16, w_dim=16, mapping=2, base=8, cap=16).eval()
-    sg.save(f, {"role": "stylegan"})
-    names = ["hair_color=blonde", "smile=yes", "glasses=yes"]
-    d = rng.normal(size=(len(names), 16)).astype(np.float32)
-    d /= np.linalg.norm(d, axis=1, keepdims=True)
-    save_file({"directions": torch.from_numpy(d), "sigma": torch.ones(len(names))}, str(f / "sliders.safetensors"))
-    doc = {
-        "tags": names,
-        "variant": {},
-        "skipped": [],
-        "step_sigmas": 3.0,
-        "control_success_by_tag": {"smile=yes": 0.25},
-    }
+    if stylegan == "conditional":  # what the train stage registers
+        sg = CondG(size=size, z_dim=16, w_dim=16, mapping=2, base=8, cap=16, embed=4).eval()
+        sg.save(f, {"role": "stylegan"})
+        ConditionPrior.fit(rng.integers(0, 2, (50, len(GROUPS)))).save(f / "conditions.safetensors")
+        doc = {"control_success_by_tag": {"smile=yes": 0.25, "glasses=yes": 0.6}}
+    else:  # a version of the unconditional route: sliders are directions in W
+        sg = StyleG(size=size, z_dim=16, w_dim=16, mapping=2, base=8, cap=16).eval()
+        sg.save(f, {"role": "stylegan"})
+        names = ["hair_color=blonde", "smile=yes", "glasses=yes"]
+        d = rng.normal(size=(len(names), 16)).astype(np.float32)
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
+        save_file({"directions": torch.from_numpy(d), "sigma": torch.ones(len(names))}, str(f / "sliders.safetensors"))
+        doc = {
+            "tags": names,
+            "variant": {},
+            "skipped": [],
+            "step_sigmas": 3.0,
+            "control_success_by_tag": {"smile=yes": 0.25},
+        }
     (f / "sliders.json").write_text(json.dumps(doc))
     done("stylegan", f, size)
 

@@ -40,6 +40,7 @@ SERVED = [
     "models.dcgan.net",
     "models.dcgan.conditions",
     "models.stylegan.net",
+    "models.stylegan.conditional",
     "models.stylegan.task",
     "models.sr.net",
     "models.sr.train",

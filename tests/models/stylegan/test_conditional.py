@@ -79,29 +79,64 @@ def test_bundle_round_trip(tmp_path):
 
 
 def test_the_dcgan_task_trains_it_on_the_engine(tmp_path):
-    """A few steps of the DCGAN task (D's projection, AC heads and reader) with this generator in place of DCGAN's:
-    G's weights move, the EMA generator samples under a condition, and the run is deterministic."""
-    p = load_params(REPO / "params.yaml", "smoke").dcgan
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)
-    labels = np.stack([rng.integers(-1, len(ATTRIBUTES[g]), 32) for g in GROUPS], axis=1)
-    style = {"z_dim": 16, "w_dim": 16, "mapping": 2, "base": 8, "cap": 16, "embed": 4, "lr_g": 0.002,
-             "betas_g": [0.0, 0.99]}  # fmt: skip
+    """A few steps of the DCGAN task (D's projection, AC heads and reader) with this generator in place of DCGAN's,
+    the smoke profile's `stylegan` section: G's weights move, the EMA generator samples under a condition, and the
+    run is deterministic."""
+    p = load_params(REPO / "params.yaml", "smoke").stylegan
+    images, labels = _data()
 
     def run():
-        task = conditional.build(p, style, 16, images, labels, seed=5)
+        task = conditional.build(p, 16, images, labels, seed=5)
         before = [q.detach().clone() for q in task.G.parameters()]
         result = gan.train(task, gan.config(p, 5, 4), folder=None)
         return task, before, result
 
     task, before, result = run()
     assert isinstance(task.G, ConditionalGenerator) and task.D.reader is not None
+    assert task.G.config["base"] == p.base and task.D.config["ndf"] == p.discriminator.ndf
     moved = [not torch.equal(a, q) for a, q in zip(before, task.G.parameters()) if q.requires_grad]
     assert all(moved), "every trained weight of G should have moved"
     assert result.steps_done == 4
-    z = torch.randn(2, 16, generator=torch.Generator().manual_seed(0))
+    z = torch.randn(2, p.z_dim, generator=torch.Generator().manual_seed(0))
     second = run()[2].g_ema.eval()
     with torch.no_grad():
         out = result.g_ema.eval()(z, _cond(2, glasses="yes"))
         again = second(z, _cond(2, glasses="yes"))
     assert out.shape == (2, 3, 16, 16) and torch.equal(out, again)
+
+
+def _data(n: int = 32, size: int = 16):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    labels = np.stack([rng.integers(-1, len(ATTRIBUTES[g]), n) for g in GROUPS], axis=1)
+    return images, labels
+
+
+def test_training_resumes_bit_identically_from_a_checkpoint(tmp_path):
+    """The family's training (the smoke `stylegan` section) stopped after 3 of 6 steps and run again continues from
+    the checkpoint: only the missing steps run, and it ends with the weights of an uninterrupted run."""
+    p = load_params(REPO / "params.yaml", "smoke").stylegan.model_copy(update={"steps": 6, "batch": 4})
+    images, labels = _data(16, 32)
+    config = gan.config(p, seed=2)
+    whole = gan.train(conditional.build(p, 32, images, labels, 2), config)
+    gan.train(conditional.build(p, 32, images, labels, 2), gan.GanConfig(**{**config.__dict__, "steps": 3}),
+              folder=tmp_path)  # fmt: skip
+    task, updates, logged = conditional.build(p, 32, images, labels, 2), [], []
+    task.opt_g.register_step_post_hook(lambda *_: updates.append(1))
+    resumed = gan.train(task, config, folder=tmp_path, log=lambda m, s: logged.append(s))
+    assert len(updates) == 3 and logged == [4, 5, 6] and resumed.steps_done == 6
+    for a, b in zip(whole.g_ema.state_dict().values(), resumed.g_ema.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_bundle_of_either_route_loads_as_what_it_is(tmp_path):
+    from models.stylegan.net import Generator
+
+    _small().save(tmp_path / "cond")
+    torch.manual_seed(0)
+    Generator(16, z_dim=16, w_dim=16, mapping=2, base=8, cap=16).save(tmp_path / "plain")
+    assert conditional.load_generator(tmp_path / "cond").conditional
+    plain = conditional.load_generator(tmp_path / "plain")
+    assert type(plain) is Generator and not plain.conditional
+    with pytest.raises(ValueError, match="not a generator bundle"):
+        conditional.load_generator(tmp_path / "missing")

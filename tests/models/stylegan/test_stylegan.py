@@ -1,6 +1,6 @@
-"""The StyleGAN2-style generator (models/stylegan/): modulation and demodulation, style mixing, truncation, noise
-from a seed, training on the engine, and the attribute sliders (fit, orthogonalise, control_success) on cases whose
-answer is known by construction."""
+"""The unconditional StyleGAN2-style generator (models/stylegan/net.py, what versions registered before the
+conditional route hold): modulation and demodulation, style mixing, truncation, noise from a seed, and its W sliders
+(fit, orthogonalise, control_success) on cases whose answer is known by construction."""
 
 from __future__ import annotations
 
@@ -9,12 +9,9 @@ import pytest
 import torch
 
 from core.names import ATTRIBUTES, GROUPS
-from core.params import load_params
-from models.engine import gan
 from models.stylegan import sliders
-from models.stylegan.net import Discriminator, Generator, ModConv
-from models.stylegan.task import StyleganTask, latents, render
-from tests.conftest import REPO
+from models.stylegan.net import Generator, ModConv
+from models.stylegan.task import latents, render
 
 
 def _small(size: int = 16) -> Generator:
@@ -22,13 +19,11 @@ def _small(size: int = 16) -> Generator:
     return Generator(size, z_dim=16, w_dim=16, mapping=2, base=8, cap=16)
 
 
-def test_shapes_parameters_and_discriminator():
+def test_shapes_and_style_inputs():
     G = _small(32)
     assert G.num_ws == 2 * 3 + 2  # 4x4: one layer; 8, 16, 32: two each; plus the last toRGB
     x = G(torch.randn(3, 16))
     assert x.shape == (3, 3, 32, 32)
-    logits, aux = Discriminator(32, base=8, cap=16)(x)
-    assert logits.shape == (3,) and aux == {}
     with pytest.raises(ValueError, match="power of two"):
         Generator(24)
 
@@ -67,21 +62,6 @@ def test_truncation_pulls_towards_the_mean_w_and_noise_follows_the_seed():
     ws = latents(G, 4, seed=3)
     assert np.array_equal(render(G, ws, seed=7), render(G, ws, seed=7))
     assert not np.array_equal(render(G, ws, seed=7), render(G, ws, seed=8))
-
-
-def test_training_on_the_engine_resumes_bit_identically(tmp_path):
-    p = load_params(REPO / "params.yaml", "smoke").stylegan.model_copy(update={"steps": 6, "batch": 4})
-    images = np.random.default_rng(0).integers(0, 255, (16, 32, 32, 3), dtype=np.uint8)
-    config = gan.config(p, seed=2)
-    whole = gan.train(StyleganTask(images, p, 32, seed=2), config)
-    gan.train(StyleganTask(images, p, 32, seed=2), gan.GanConfig(**{**config.__dict__, "steps": 3}), folder=tmp_path)
-    task, updates, logged = StyleganTask(images, p, 32, seed=2), [], []
-    task.opt_g.register_step_post_hook(lambda *_: updates.append(1))
-    resumed = gan.train(task, config, folder=tmp_path, log=lambda m, s: logged.append(s))
-    # it started from the checkpoint of step 3 (a run from step 0 ends with the same weights too)
-    assert len(updates) == 3 and logged == [4, 5, 6] and resumed.steps_done == 6
-    for a, b in zip(whole.g_ema.state_dict().values(), resumed.g_ema.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
 
 
 # sliders
