@@ -95,14 +95,14 @@ def main() -> None:
         ).stdout.strip()
         for name, c in (("baseline", args.baseline), ("head", args.head))
     }
-    work = ROOT.parent / ".bench-test-suite"
+    work = ROOT.parent / ".bench-test-suite-logs"  # the clones sit beside this checkout, so ../shared resolves
     work.mkdir(exist_ok=True)
     env = {**os.environ, "PYTEST_ADDOPTS": "--durations=0 --durations-min=0"}
     env.pop("VIRTUAL_ENV", None)
     env["PATH"] = ":".join(p for p in env["PATH"].split(":") if "/.venv" not in p)
     doc: dict = {"commits": commits, "targets": {}, "setup_seconds": {}}
     try:
-        clones = {name: clone(c, work / name) for name, c in commits.items()}
+        clones = {name: clone(c, ROOT.parent / f".bench-test-suite-{name}") for name, c in commits.items()}
         for name, where in clones.items():
             seconds, rc, _ = _run(["make", ".venv/.installed"], where, work / f"{name}-setup.log", env)
             if rc:
@@ -129,6 +129,8 @@ def main() -> None:
             print(f"{target}: common tests {n}, head/baseline {doc['targets'][target]['ratio_common']}", flush=True)
     finally:
         if not args.keep:
+            for name in commits:
+                shutil.rmtree(ROOT.parent / f".bench-test-suite-{name}", ignore_errors=True)
             shutil.rmtree(work, ignore_errors=True)
     doc.update({"machine_kind": machine.kind(), "date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count()})
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"test-suite-{machine.kind()}.json"
