@@ -1,8 +1,10 @@
-"""Seed spread of the thin-margin figures: the tagger CNN, posenet and DCGAN retrained with several seeds, mean ± std.
+"""Seed spread of the thin-margin figures: the tagger CNN, posenet, DCGAN and StyleGAN retrained with several seeds,
+mean ± std.
 
     .venv/bin/python -m experiments.seeds                   # 3 seeds (seed, seed+1, seed+2) on the active profile
     .venv/bin/python -m experiments.seeds --seeds 1234 1235 1236 --only tagger
     .venv/bin/python -m experiments.seeds --only dcgan --dcgan-pipeline-run metrics/dcgan.json  # 1234: the committed run
+    .venv/bin/python -m experiments.seeds --only stylegan --stylegan-pipeline-run metrics/stylegan.json
 
 It reads the pipeline's own inputs (`data/ingest/`, `data/render/`: run `make pipeline` first), trains exactly what
 the stages train (models/tagger/train.py and models/pose/train.py through the one training loop, the same params
@@ -12,8 +14,8 @@ standard deviation. It logs nothing to MLflow and moves no alias: a study is not
 training resumes from its own checkpoint (under .cache/checkpoints/bench-*) if the study is interrupted, and each
 trained posenet is kept under .cache/bench/ so that a change in how it is scored re-scores without retraining (each
 trained DCGAN too). About an hour on 2 cores for the `cpu` profile's tagger and posenet (3 × 7 min each, plus
-scoring); DCGAN adds 3 × 14 min (`--dcgan-pipeline-run` reads the pipeline's figures for its own seed instead of
-retraining it). A DCGAN run that its `max_minutes` guard stopped early (a busy machine) is refused, not reported as
+scoring); DCGAN adds 3 × 14 min and StyleGAN 3 × 10 (`--dcgan-pipeline-run`, `--stylegan-pipeline-run` read the
+pipeline's figures for its own seed instead of retraining it). A DCGAN run that its `max_minutes` guard stopped early (a busy machine) is refused, not reported as
 a seed.
 """
 
@@ -103,11 +105,11 @@ def pose_figures(params, seed: int, render_dir: Path) -> dict:
 DCGAN_FIGURES = ("fd_tagger", "precision", "recall", "tag_tv", "cond_accuracy")
 
 
-def _dcgan_flat(scores: dict) -> dict:
-    """The issue's DCGAN figures of a stage-shaped score dict (test and `val_`), per-group bars flattened."""
+def _dcgan_flat(scores: dict, figures: tuple[str, ...] = DCGAN_FIGURES) -> dict:
+    """The headline figures of a stage-shaped score dict (test and `val_`), per-group bars flattened."""
     flat = {}
     for prefix in ("", "val_"):
-        flat.update({prefix + k: scores[prefix + k] for k in DCGAN_FIGURES})
+        flat.update({prefix + k: scores[prefix + k] for k in figures})
         flat.update({f"{prefix}cond_vs_tagger/{g}": v for g, v in scores[f"{prefix}cond_vs_tagger_by_group"].items()})
     return flat
 
@@ -159,6 +161,67 @@ def dcgan_figures(params, seed: int, data_dir: Path) -> dict:
     return {**_dcgan_flat(scores), "steps_done": doc["steps_done"], "train_seconds": doc["train_seconds"]}
 
 
+STYLEGAN_FIGURES = DCGAN_FIGURES + ("control_success",)
+
+
+def stylegan_figures(params, seed: int, data_dir: Path) -> dict:
+    """The train@stylegan stage's headline model (the conditional generator, DCGAN's discriminator) retrained with
+    `seed` and scored as the stage scores it, its sliders too (the same references, sampling and slider seeds: only
+    the training seed moves); no MLflow."""
+    import torch
+
+    from models.dcgan import family as dcgan_family
+    from models.dcgan.conditions import ConditionPrior
+    from models.engine import distributed, gan
+    from models.metrics import generators as evaluate
+    from models.stylegan import conditional, family
+    from models.tagger.extractor import PIN, load_extractor
+    from stages.train import PATHS
+
+    p = params.stylegan
+    size = p.sizes[0]
+    data, _ = family.load(params, {**PATHS, "data": data_dir})
+    d = data["images"][size]
+    name = "bench-stylegan-" + checkpoint.key(p.model_dump(), size, seed, tracking.dvc_md5(data_dir))
+    kept = CACHE / name  # the trained G is kept, as DCGAN's
+    if (kept / "model.safetensors").exists():
+        G, doc = conditional.ConditionalGenerator.load(kept), json.loads((kept / "bench.json").read_text())
+    else:
+        task = conditional.build(p, size, d["train"].images, d["train"].labels, seed)
+        folder = checkpoint.ROOT / name
+        res = gan.train(task, gan.config(p, seed), world=distributed.World(0, 1, torch.device("cpu")), folder=folder)
+        if res.stopped_by_budget:
+            checkpoint.clear_states(folder)
+            raise RuntimeError(
+                f"stylegan seed {seed}: max_minutes stopped it after {res.steps_done} of {p.steps} steps; "
+                "run the study on an idle machine"
+            )
+        G = res.g_ema
+        doc = {"steps_done": res.steps_done, "train_seconds": round(res.seconds, 1), "watchdog": res.watchdog}
+        G.save(kept, {"seed": seed})
+        write_json(kept / "bench.json", doc)
+        checkpoint.clear_states(folder)
+    extractor = load_extractor(PIN)
+    refs = {
+        s: evaluate.reference(extractor, d[s].images, d[s].labels, d["train"].images, p.samples, params.seed)
+        for s in ("val", "test")
+    }
+    prior = ConditionPrior.fit(d["train"].labels)
+    scores = dcgan_family.score(extractor, refs, dcgan_family.sampler(G, prior), params.seed, conditional=True)
+    scores.update(dcgan_family.slider_scores(p.sliders, params.seed, G, prior, data["judge"]))
+    return {
+        **_dcgan_flat(scores, STYLEGAN_FIGURES),
+        "steps_done": doc["steps_done"],
+        "train_seconds": doc["train_seconds"],
+    }
+
+
+def stylegan_pipeline_run(metrics: Path) -> dict:
+    """The committed train@stylegan run (seed = params' seed) in stylegan_figures' shape."""
+    m = json.loads(metrics.read_text())["stylegan"]["stylegan"]
+    return {**_dcgan_flat(m, STYLEGAN_FIGURES), "steps_done": m["steps_done"], "train_seconds": m["train_seconds"]}
+
+
 def dcgan_pipeline_run(metrics: Path) -> dict:
     """The committed train@dcgan run (seed = params' seed) in dcgan_figures' shape, read from its metrics file."""
     m = json.loads(metrics.read_text())["dcgan"]["dcgan"]
@@ -184,10 +247,13 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--profile", help="default: the profile of params.yaml")
     ap.add_argument("--seeds", type=int, nargs="+", help="default: seed, seed+1, seed+2 of params")
-    ap.add_argument("--only", choices=("tagger", "pose", "dcgan"))
+    ap.add_argument("--only", choices=("tagger", "pose", "dcgan", "stylegan"))
     ap.add_argument(
         "--dcgan-pipeline-run",
         help="metrics/dcgan.json of the committed run: its figures stand for params' seed instead of retraining it",
+    )
+    ap.add_argument(
+        "--stylegan-pipeline-run", help="metrics/stylegan.json of the committed run, as --dcgan-pipeline-run"
     )
     ap.add_argument("--ingest", default="data/ingest")
     ap.add_argument("--render", default="data/render")
@@ -205,17 +271,19 @@ def main() -> None:
         ("tagger", tagger_figures, args.ingest),
         ("posenet", pose_figures, args.render),
         ("dcgan", dcgan_figures, args.ingest),
+        ("stylegan", stylegan_figures, args.ingest),
     )
+    pipeline_runs = {"dcgan": (args.dcgan_pipeline_run, dcgan_pipeline_run),
+                     "stylegan": (args.stylegan_pipeline_run, stylegan_pipeline_run)}  # fmt: skip
     for model, fn, data in benches:
         if args.only and not model.startswith(args.only):
             continue
         runs = []
         for seed in seeds:
             t0 = time.perf_counter()
-            if model == "dcgan" and args.dcgan_pipeline_run and seed == params.seed:
-                runs.append(
-                    {"seed": seed, "from": args.dcgan_pipeline_run, **dcgan_pipeline_run(Path(args.dcgan_pipeline_run))}
-                )
+            recorded, read = pipeline_runs.get(model, (None, None))
+            if recorded and seed == params.seed:
+                runs.append({"seed": seed, "from": recorded, **read(Path(recorded))})
                 continue
             runs.append({"seed": seed, **fn(params, seed, Path(data))})
             print(f"seeds: {model} seed {seed}: {runs[-1]} ({time.perf_counter() - t0:.0f} s)", flush=True)
