@@ -342,6 +342,15 @@ TARGETS: tuple[Target, ...] = (
         "stylegan.md",
     ),
     Target(
+        "`anime-stylegan`",
+        "lowest slider's `control_success`",
+        ">=",
+        _const(0.5),
+        lambda m: "≥ 0.5 for every slider",
+        _lowest_slider("stylegan.stylegan"),
+        "stylegan.md",
+    ),
+    Target(
         "`anime-sr`",
         "`psnr_gain_vs_bicubic_db`",
         ">=",
@@ -602,6 +611,11 @@ def dcgan(m: Metrics) -> list[str]:
 def stylegan(m: Metrics) -> list[str]:
     s, d, b, f = "stylegan.stylegan", "dcgan.dcgan", "dcgan.pca_gaussian", "dcgan.floor"
     rows = [[arrow(fig)] + [tv(m[f"{k}.{fig}"], m[f"{k}.val_{fig}"]) for k in (s, d, b, f)] for fig in GAN_FIGURES]
+    if m[f"{s}.cond_accuracy"] is not None:  # the conditional route
+        rows.append(
+            [arrow("cond_accuracy"), tv(m[f"{s}.cond_accuracy"], m[f"{s}.val_cond_accuracy"]),
+             tv(m[f"{d}.cond_accuracy"], m[f"{d}.val_cond_accuracy"]), "", ""]
+        )  # fmt: skip
     rows.append(
         ["`control_success` (mean of the sliders)", tv(m[f"{s}.control_success"], m[f"{s}.val_control_success"]),
          tv(m[f"{d}.control_success"], m[f"{d}.val_control_success"]), "", ""]
@@ -610,9 +624,13 @@ def stylegan(m: Metrics) -> list[str]:
     per = m[f"{s}.control_success_by_tag"] or {}
     sliders = (
         f"`control_success` per slider (test): {', '.join(f'`{k}` {num(v, 2)}' for k, v in sorted(per.items()))}. "
-        f"{m[f'{s}.sliders_orthogonalised']} of the {len(per)} sliders kept their orthogonalised direction, "
-        f"{m[f'{s}.sliders_skipped']} skipped; the sliders took {duration(m[f'{s}.sliders_seconds'])}."
     )
+    if m[f"{s}.sliders_orthogonalised"] is not None:  # a record of the unconditional route (directions in W)
+        sliders += (
+            f"{m[f'{s}.sliders_orthogonalised']} of the {len(per)} sliders kept their orthogonalised direction, "
+            f"{m[f'{s}.sliders_skipped']} skipped; "
+        )
+    sliders += f"{'the' if sliders.endswith('; ') else 'The'} sliders took {duration(m[f'{s}.sliders_seconds'])}."
     return (
         table(header, rows) + ["", _gan_run_line(s, "anime-stylegan", m), "", sliders] + target_lines("stylegan.md", m)
     )
