@@ -870,6 +870,31 @@ def generator_step(m: Metrics) -> list[str]:
     return table(header, rows) + ["", f"Measured on {where}, {runs} ({doc['date']})."]
 
 
+TEST_SUITE = REPO / "bench" / "results" / "test-suite-AVX512-AMD.json"
+
+
+def test_suite(m: Metrics) -> list[str]:
+    """bench/test_suite.py: `make test-fast` and `make test` at HEAD against the baseline commit, the same machine,
+    one run: wall time, the pytest summary, and the seconds of the tests both commits have (matched by name)."""
+    doc = _result(TEST_SUITE)
+    header = ["target", "commit", "tests passed (failed)", "wall", "the common tests", "HEAD ÷ baseline (common)",
+              "HEAD ÷ baseline (wall)"]  # fmt: skip
+    rows = []
+    for target, t in doc.get("targets", {}).items():
+        for i, name in enumerate(("baseline", "head")):
+            r, sm = t[name], t[name]["summary"]
+            failed = f" ({sm['failed']})" if sm.get("failed") else ""
+            rows.append([f"`make {target}`" if i == 0 else "", f"{name} `{doc['commits'][name][:7]}`",
+                         f"{num(sm.get('passed'))}{failed}", duration(r["seconds"]),
+                         f"{num(t['common_tests'])} tests: {duration(t['common_seconds'][name])}",
+                         num(t["ratio_common"], 3) if i else "", num(t["ratio_wall"], 3) if i else ""])  # fmt: skip
+    if not doc:
+        return table(header, rows)
+    setup = ", ".join(f"{k} {duration(v)}" for k, v in doc["setup_seconds"].items())
+    return table(header, rows) + ["", f"Measured on {doc['machine_kind']}, {doc['cores']} cores, {doc['date']}; "
+                                      f"making each clone's `.venv` from pip's cache first: {setup}."]  # fmt: skip
+
+
 GPU_STEP = REPO / "bench" / "results" / "train-step-gpu-h200.json"  # bench/train_step.py on an H200
 
 
@@ -945,6 +970,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "dcgan-slider-variants": dcgan_slider_variants,
     "stylegan-routes": stylegan_routes,
     "generator-step": generator_step,
+    "test-suite": test_suite,
     "sliders": sliders,
     "slider-ceiling": slider_ceiling,
     "summary": summary,
