@@ -49,6 +49,16 @@ def durations(output: str) -> dict[str, list[float]]:
     return dict(by_name)
 
 
+def failed(output: str) -> set[str]:
+    """Names of the tests pytest's short summary reports as FAILED or ERROR (their time is not the suite's)."""
+    names = set()
+    for line in output.splitlines():
+        m = re.match(r"^(FAILED|ERROR) (\S+)", line)
+        if m:
+            names.add(m.group(2).rsplit("::", 1)[-1])
+    return names
+
+
 def summary(output: str) -> dict[str, int]:
     """{"passed": n, "failed": n, ...} from pytest's last summary line."""
     lines = [ln for ln in output.splitlines() if re.search(r"\b(passed|failed)\b.* in [0-9.]+s", ln)]
@@ -57,10 +67,26 @@ def summary(output: str) -> dict[str, int]:
     return {kind.rstrip("s") if kind.startswith("error") else kind: int(n) for n, kind in SUMMARY.findall(lines[-1])}
 
 
-def common_seconds(a: dict[str, list[float]], b: dict[str, list[float]]) -> tuple[float, float, int]:
-    """(a's seconds, b's seconds, tests) over the names both have the same number of times."""
-    names = [n for n in a if n in b and len(a[n]) == len(b[n])]
+def common_seconds(
+    a: dict[str, list[float]], b: dict[str, list[float]], leave_out: set[str] = frozenset()
+) -> tuple[float, float, int]:
+    """(a's seconds, b's seconds, tests) over the names both have the same number of times, but `leave_out` (tests
+    that failed in either run: a failure ends a test early)."""
+    names = [n for n in a if n in b and len(a[n]) == len(b[n]) and n not in leave_out]
     return sum(sum(a[n]) for n in names), sum(sum(b[n]) for n in names), sum(len(a[n]) for n in names)
+
+
+def compare(got: dict) -> dict:
+    """The target's figures from both commits' runs ({"baseline": ..., "head": ...}, each with `_durations`)."""
+    leave_out = set(got["baseline"]["failed_tests"]) | set(got["head"]["failed_tests"])
+    base, head, n = common_seconds(got["baseline"].pop("_durations"), got["head"].pop("_durations"), leave_out)
+    return {
+        **got,
+        "common_tests": n,
+        "common_seconds": {"baseline": round(base, 1), "head": round(head, 1)},
+        "ratio_common": round(head / base, 3) if base else None,
+        "ratio_wall": round(got["head"]["seconds"] / got["baseline"]["seconds"], 3),
+    }
 
 
 def _run(cmd: list[str], cwd: Path, log: Path, env: dict | None = None) -> tuple[float, int, str]:
@@ -114,19 +140,11 @@ def main() -> None:
                 print(f"{target} at {name} ({commits[name][:8]}) ...", flush=True)
                 seconds, rc, output = _run(["make", target], where, work / f"{name}-{target}.log", env)
                 got[name] = {"seconds": round(seconds, 1), "exit": rc, "summary": summary(output)}
-                got[name]["_durations"] = durations(output)
+                got[name].update({"_durations": durations(output), "failed_tests": sorted(failed(output))})
                 print(f"  {seconds:.0f} s, exit {rc}, {got[name]['summary']}", flush=True)
-            base, head, n = common_seconds(got["baseline"]["_durations"], got["head"]["_durations"])
-            for g in got.values():
-                g.pop("_durations")
-            doc["targets"][target] = {
-                **got,
-                "common_tests": n,
-                "common_seconds": {"baseline": round(base, 1), "head": round(head, 1)},
-                "ratio_common": round(head / base, 3) if base else None,
-                "ratio_wall": round(got["head"]["seconds"] / got["baseline"]["seconds"], 3),
-            }
-            print(f"{target}: common tests {n}, head/baseline {doc['targets'][target]['ratio_common']}", flush=True)
+            doc["targets"][target] = compare(got)
+            print(f"{target}: common tests {doc['targets'][target]['common_tests']}, head/baseline "
+                  f"{doc['targets'][target]['ratio_common']}", flush=True)  # fmt: skip
     finally:
         if not args.keep:
             for name in commits:

@@ -45,3 +45,11 @@ def test_common_seconds_match_names_present_as_often_in_both():
         "test_new": [9.0],
     }  # a file of test_twice was removed
     assert suite.common_seconds(base, head) == (3.0, 3.5, 2)
+
+
+def test_failed_tests_are_named_and_left_out_of_the_common_time():
+    out = OUTPUT + "FAILED tests/a.py::test_twice - AssertionError\nERROR tests/x.py::test_b\n"
+    assert suite.failed(out) == {"test_twice", "test_b"}
+    base = {"test_a": [1.0], "test_b": [2.0]}
+    head = {"test_a": [1.5], "test_b": [0.1]}
+    assert suite.common_seconds(base, head, suite.failed(out)) == (1.0, 1.5, 1)
