@@ -55,7 +55,6 @@ COUNTS = {
     "dcgan__sliders__test": 8,
     "stylegan__steps": 1,
     "stylegan__samples": 32,
-    "stylegan__sliders__fit": 60,
     "stylegan__sliders__val": 8,
     "stylegan__sliders__test": 8,
     "sr__content__epochs": 1,
@@ -64,7 +63,7 @@ COUNTS = {
     "pose2sketch__steps": 1,
     "pose2sketch__samples": 16,
 }
-LENGTHS = {"count", "train", "val", "test", "epochs", "steps", "samples", "fit", "max_iter", "max_train"}
+LENGTHS = {"count", "train", "val", "test", "epochs", "steps", "samples", "max_iter", "max_train"}
 BATCHES = {"dcgan__batch": 16, "stylegan__batch": 8, "sr__gan__batch": 8, "pose2sketch__batch": 8}
 
 
@@ -163,8 +162,11 @@ def _check(repo_copy: Path, p) -> None:
     s = p.stylegan
     for size in (64, 128):
         cfg = _config(train / "stylegan" / f"stylegan-{size}")
-        want = (size, s.z_dim, s.w_dim, s.mapping, s.base, s.cap)
-        assert tuple(cfg[k] for k in ("size", "z_dim", "w_dim", "mapping", "base", "cap")) == want, cfg
+        want = (size, s.z_dim, s.w_dim, s.mapping, s.base, s.cap, s.embed, True)
+        keys = ("size", "z_dim", "w_dim", "mapping", "base", "cap", "embed", "conditional")
+        assert tuple(cfg[k] for k in keys) == want, cfg
+        d = json.loads((train / "stylegan" / f"stylegan-{size}" / "discriminator.json").read_text())
+        assert d["ndf"] == s.discriminator.ndf, d
     assert metrics["stylegan"]["stylegan"]["control_success_by_tag"]
     cfg = _config(train / "sr" / "sr-256")
     assert (cfg["scale"], cfg["channels"], cfg["blocks"]) == (4, p.sr.channels, p.sr.blocks) == (4, 64, 16), cfg

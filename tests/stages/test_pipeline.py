@@ -45,10 +45,13 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     assert (repo_copy / "docs" / "dcgan_samples.png").stat().st_size > 0
     assert (repo_copy / "data" / "train" / "dcgan" / "dcgan-32" / "model.safetensors").exists()
     sg = json.loads((repo_copy / "metrics" / "stylegan.json").read_text())["stylegan"]["stylegan"]
-    for figure in ("fd_tagger", "precision", "recall", "ndb_ratio", "tag_tv", "control_success"):
+    for figure in ("fd_tagger", "precision", "recall", "ndb_ratio", "tag_tv", "cond_accuracy", "control_success"):
         assert isinstance(sg[figure], float) and isinstance(sg[f"val_{figure}"], float)
-    sliders = json.loads((repo_copy / "data" / "train" / "stylegan" / "stylegan-32" / "sliders.json").read_text())
-    assert set(sliders["tags"]) == set(sg["control_success_by_tag"]) and sliders["step_sigmas"] == 3.0
+    bundle = repo_copy / "data" / "train" / "stylegan" / "stylegan-32"
+    sliders = json.loads((bundle / "sliders.json").read_text())  # DCGAN's kind: between the condition embeddings
+    assert set(sliders["ranges"]) == set(sg["control_success_by_tag"]) == set(sliders["control_success_by_tag"])
+    assert json.loads((bundle / "config.json").read_text())["conditional"] is True
+    assert (bundle / "conditions.safetensors").exists()
     assert (repo_copy / "docs" / "stylegan_samples.png").stat().st_size > 0
     sr = json.loads((repo_copy / "metrics" / "sr.json").read_text())["sr"]
     assert {"sr", "srgan", "bicubic", "floor"} <= set(sr)
