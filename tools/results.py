@@ -751,8 +751,15 @@ def sliders(m: Metrics) -> list[str]:
          tv(m[f"{s}.control_success"], m[f"{s}.val_control_success"]), paged("stylegan", "control_success"),
          ceil("32"), ceil("32_sr"), ""]
     )  # fmt: skip
-    header = ["slider", "`anime-dcgan` 32 px", "`anime-dcgan` on the page", "`anime-stylegan` 32 px",
-              "`anime-stylegan` on the page", "ceiling 32 px", "ceiling on the page",
+    fams = _result(ON_PAGE).get("families", {})
+
+    def ver(key: str, family: str) -> str:  # the version each column's figures belong to
+        v = m[f"{key}.version"] if key else fams.get(family, {}).get("version")
+        return f" (v{v})" if v is not None else ""
+
+    header = ["slider", f"`anime-dcgan` 32 px{ver(d, '')}", f"`anime-dcgan` on the page{ver('', 'dcgan')}",
+              f"`anime-stylegan` 32 px{ver(s, '')}", f"`anime-stylegan` on the page{ver('', 'stylegan')}",
+              "ceiling 32 px", "ceiling on the page",
               "tagger's accuracy on real images of that size, its group"]  # fmt: skip
     return table(header, rows)
 
