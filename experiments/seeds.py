@@ -114,16 +114,40 @@ def _dcgan_flat(scores: dict, figures: tuple[str, ...] = DCGAN_FIGURES) -> dict:
     return flat
 
 
+def trained_generator(kept: Path, load, build, p, seed: int, family: str):
+    """(the EMA generator, {steps_done, train_seconds, watchdog}): the one kept at `kept` by an earlier run of the
+    study, or the task `build()` trained by the engine with section `p`'s settings and `seed` (resuming from its own
+    checkpoints), then kept. A run that its `max_minutes` guard stopped early is refused: it is not a seed of this one
+    (a busy machine, most likely)."""
+    import torch
+
+    from models.engine import distributed, gan
+
+    if (kept / "model.safetensors").exists():
+        return load(kept), json.loads((kept / "bench.json").read_text())
+    folder = checkpoint.ROOT / kept.name
+    res = gan.train(build(), gan.config(p, seed), world=distributed.World(0, 1, torch.device("cpu")), folder=folder)
+    if res.stopped_by_budget:
+        checkpoint.clear_states(folder)
+        raise RuntimeError(
+            f"{family} seed {seed}: max_minutes stopped it after {res.steps_done} of {p.steps} steps; "
+            "run the study on an idle machine"
+        )
+    doc = {"steps_done": res.steps_done, "train_seconds": round(res.seconds, 1), "watchdog": res.watchdog}
+    res.g_ema.save(kept, {"seed": seed})
+    write_json(kept / "bench.json", doc)
+    checkpoint.clear_states(folder)
+    return res.g_ema, doc
+
+
 def dcgan_figures(params, seed: int, data_dir: Path) -> dict:
     """The train@dcgan stage's headline model (its first size) retrained with `seed` and scored as the stage scores
     it (the same references and sampling seeds: only the training seed moves); no transfer, no MLflow."""
-    import torch
 
     from models.dcgan import family
     from models.dcgan.conditions import ConditionPrior
     from models.dcgan.net import Generator
-    from models.dcgan.train import build, fit
-    from models.engine import distributed, gan
+    from models.dcgan.train import build
     from models.metrics import generators as evaluate
     from models.tagger.extractor import PIN, load_extractor
     from stages.train import PATHS
@@ -134,23 +158,9 @@ def dcgan_figures(params, seed: int, data_dir: Path) -> dict:
     d = data["images"][size]  # family.load: {"images": {size: {split: ...}}, "judge": ...}
     name = "bench-dcgan-" + checkpoint.key(p.model_dump(), size, seed, tracking.dvc_md5(data_dir))
     kept = CACHE / name  # the trained G is kept: a later run (another seed list, a scoring change) re-scores it
-    if (kept / "model.safetensors").exists():
-        G, doc = Generator.load(kept), json.loads((kept / "bench.json").read_text())
-    else:
-        task = build(p, size, d["train"].images, d["train"].labels, seed)
-        folder = checkpoint.ROOT / name
-        res = fit(task, gan.config(p, seed), distributed.World(0, 1, torch.device("cpu")), folder)
-        if res.stopped_by_budget:  # a shorter run is not a seed of this one (a busy machine, most likely)
-            checkpoint.clear_states(folder)
-            raise RuntimeError(
-                f"dcgan seed {seed}: max_minutes stopped it after {res.steps_done} of {p.steps} steps; "
-                "run the study on an idle machine"
-            )
-        G = res.g_ema
-        doc = {"steps_done": res.steps_done, "train_seconds": round(res.seconds, 1), "watchdog": res.watchdog}
-        G.save(kept, {"seed": seed})
-        write_json(kept / "bench.json", doc)
-        checkpoint.clear_states(folder)
+    G, doc = trained_generator(
+        kept, Generator.load, lambda: build(p, size, d["train"].images, d["train"].labels, seed), p, seed, "dcgan"
+    )
     extractor = load_extractor(PIN)
     refs = {
         s: evaluate.reference(extractor, d[s].images, d[s].labels, d["train"].images, p.eval.samples, params.seed)
@@ -168,11 +178,9 @@ def stylegan_figures(params, seed: int, data_dir: Path) -> dict:
     """The train@stylegan stage's headline model (the conditional generator, DCGAN's discriminator) retrained with
     `seed` and scored as the stage scores it, its sliders too (the same references, sampling and slider seeds: only
     the training seed moves); no MLflow."""
-    import torch
 
     from models.dcgan import family as dcgan_family
     from models.dcgan.conditions import ConditionPrior
-    from models.engine import distributed, gan
     from models.metrics import generators as evaluate
     from models.stylegan import conditional, family
     from models.tagger.extractor import PIN, load_extractor
@@ -184,23 +192,14 @@ def stylegan_figures(params, seed: int, data_dir: Path) -> dict:
     d = data["images"][size]
     name = "bench-stylegan-" + checkpoint.key(p.model_dump(), size, seed, tracking.dvc_md5(data_dir))
     kept = CACHE / name  # the trained G is kept, as DCGAN's
-    if (kept / "model.safetensors").exists():
-        G, doc = conditional.ConditionalGenerator.load(kept), json.loads((kept / "bench.json").read_text())
-    else:
-        task = conditional.build(p, size, d["train"].images, d["train"].labels, seed)
-        folder = checkpoint.ROOT / name
-        res = gan.train(task, gan.config(p, seed), world=distributed.World(0, 1, torch.device("cpu")), folder=folder)
-        if res.stopped_by_budget:
-            checkpoint.clear_states(folder)
-            raise RuntimeError(
-                f"stylegan seed {seed}: max_minutes stopped it after {res.steps_done} of {p.steps} steps; "
-                "run the study on an idle machine"
-            )
-        G = res.g_ema
-        doc = {"steps_done": res.steps_done, "train_seconds": round(res.seconds, 1), "watchdog": res.watchdog}
-        G.save(kept, {"seed": seed})
-        write_json(kept / "bench.json", doc)
-        checkpoint.clear_states(folder)
+    G, doc = trained_generator(
+        kept,
+        conditional.ConditionalGenerator.load,
+        lambda: conditional.build(p, size, d["train"].images, d["train"].labels, seed),
+        p,
+        seed,
+        "stylegan",
+    )
     extractor = load_extractor(PIN)
     refs = {
         s: evaluate.reference(extractor, d[s].images, d[s].labels, d["train"].images, p.samples, params.seed)
