@@ -420,6 +420,18 @@ class SliderParams(Section):
     test: int = Field(ge=4)  # control_success reported (500 or more for a steady figure)
 
 
+class DiscriminatorParams(Section):
+    """DCGAN's discriminator (models/dcgan/net.py: projection term, AC heads, reader) as another family's D, with
+    the conditioning recipe of the DCGAN task (models/dcgan/task.py); the fields are the `dcgan` section's."""
+
+    ndf: int = Field(ge=4, le=512)
+    batchnorm: bool
+    cond_dropout: float = Field(ge=0, le=1)
+    group_dropout: float = Field(ge=0, le=1)
+    ac_weight: float = Field(ge=0, le=100)
+    reader: ReaderParams
+
+
 class DcganParams(GanEngineParams):
     """The DCGAN family (`anime-dcgan`, models/dcgan/), trained by the adversarial engine (models/engine/gan.py)."""
 
@@ -445,6 +457,17 @@ class DcganParams(GanEngineParams):
             if s not in (32, 64, 96, 128, 256):
                 raise ValueError(f"sizes[{i}] = {s}: expected 32, 64, 96, 128 or 256 (also in ingest.sizes)")
         return sizes
+
+    def discriminator(self) -> DiscriminatorParams:
+        """This section's discriminator and conditioning recipe, in the shape another family's D takes."""
+        return DiscriminatorParams(
+            ndf=self.ndf,
+            batchnorm=self.d_batchnorm,
+            cond_dropout=self.cond_dropout,
+            group_dropout=self.group_dropout,
+            ac_weight=self.ac_weight,
+            reader=self.reader,
+        )
 
 
 class SrContentParams(Section):
@@ -501,18 +524,6 @@ class Pose2sketchParams(GanEngineParams):
     ndf: int = Field(ge=4, le=512)  # PatchGAN channels of its first layer
     l1_weight: float = Field(ge=0)  # L1 to the true sketch beside the adversarial loss (weight 1); pix2pix: 100
     samples: int = Field(ge=8)  # pairs scored per split (at most the split's size)
-
-
-class DiscriminatorParams(Section):
-    """DCGAN's discriminator (models/dcgan/net.py: projection term, AC heads, reader) as another family's D, with
-    the conditioning recipe of the DCGAN task (models/dcgan/task.py); the fields are the `dcgan` section's."""
-
-    ndf: int = Field(ge=4, le=512)
-    batchnorm: bool
-    cond_dropout: float = Field(ge=0, le=1)
-    group_dropout: float = Field(ge=0, le=1)
-    ac_weight: float = Field(ge=0, le=100)
-    reader: ReaderParams
 
 
 class StyleganParams(GanEngineParams):

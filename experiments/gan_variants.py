@@ -94,18 +94,10 @@ def style_params(stylegan, dcgan, style: dict):
     """The `stylegan` section (core/params.StyleganParams) of a StyleGAN route variant: the generator's settings and
     Adam from `style` (z_dim, w_dim, mapping, base, cap, embed, lr_g, betas_g), the discriminator, its conditioning
     and the training schedule from the `dcgan` section `dcgan`, as experiments/stylegan_routes.yaml defines them."""
-    from core.params import DiscriminatorParams, GanEngineParams
+    from core.params import GanEngineParams
 
-    d = DiscriminatorParams(
-        ndf=dcgan.ndf,
-        batchnorm=dcgan.d_batchnorm,
-        cond_dropout=dcgan.cond_dropout,
-        group_dropout=dcgan.group_dropout,
-        ac_weight=dcgan.ac_weight,
-        reader=dcgan.reader,
-    )
     engine = {k: getattr(dcgan, k) for k in GanEngineParams.model_fields}
-    merged_ = {**stylegan.model_dump(), **engine, "discriminator": d.model_dump(), **style}
+    merged_ = {**stylegan.model_dump(), **engine, "discriminator": dcgan.discriminator().model_dump(), **style}
     return type(stylegan).model_validate(merged_)
 
 

@@ -31,15 +31,7 @@ def build(p: DcganParams, size: int, images: np.ndarray, labels: np.ndarray, see
     G = Generator(size, p.nz, p.ngf, p.embed, p.cond_bn)
     fused = {"fused": True} if torch.cuda.is_available() else {}
     opt_g = torch.optim.Adam(G.parameters(), lr=p.lr_g, betas=p.betas, **fused)
-    d = DiscriminatorParams(
-        ndf=p.ndf,
-        batchnorm=p.d_batchnorm,
-        cond_dropout=p.cond_dropout,
-        group_dropout=p.group_dropout,
-        ac_weight=p.ac_weight,
-        reader=p.reader,
-    )
-    return task_with(G, opt_g, d, p.embed > 0, p.lr_d, p.betas, size, images, labels)
+    return task_with(G, opt_g, p.discriminator(), p.embed > 0, p.lr_d, p.betas, size, images, labels)
 
 
 def task_with(

@@ -1,14 +1,10 @@
-"""Attribute sliders: linear directions in W, fitted with scikit-learn, and `control_success`.
+"""The unconditional route's sliders: directions in W, and their `control_success`.
 
-Fitting (InterFaceGAN-style, Shen et al. 2020): render `fit` latents, read their tags with the **labelling tagger**
-(the pinned extractor), and fit a linear SVM (LinearSVC, balanced classes) per tag: one per yes/no group (`glasses=yes`)
-and one per value of a multi-value group, one-vs-rest (`hair_color=red`). The unit normal of each hyperplane is the
-direction; sigma is the standard deviation of the fitting latents' projections on it. A tag with fewer than
-`MIN_PER_SIDE` latents on either side gets no slider (reported).
-
-Orthogonalised variants remove from a direction its components along the other groups' directions (Gram-Schmidt,
-then unit length), so moving one attribute drags the others less; `choose` keeps, per tag, whichever of the raw and
-the orthogonalised direction scores the higher `control_success` on validation latents.
+StyleGAN versions registered before the conditional route (models/stylegan/conditional.py) carry their sliders as
+unit directions in W fitted InterFaceGAN-style (Shen et al. 2020: a linear SVM per tag on latents read by the
+labelling tagger), with sigma, the spread of the fitting latents along each. The service still steers such a version
+(serve/bundles.py), and experiments/sliders_on_page.py still scores it, by this module's `control_success`. The
+conditional route's sliders are DCGAN's kind (models/dcgan/sliders.py); nothing fits W directions any more.
 
 `control_success` (per tag, on latents never used for fitting): each latent w moves by +3 sigma and by -3 sigma
 along the direction; the **judge tagger** (another seed than the labelling one) reads the three images. A move
@@ -29,50 +25,10 @@ from models.stylegan.net import Generator
 from models.stylegan.task import render
 from models.tagger.extractor import Tagger
 
-MIN_PER_SIDE = 10
 STEP_SIGMAS = 3.0
 
 
 tags = slider_tags  # one slider per tag, the same for every family (models/metrics/generators.py)
-
-
-def fit(ws: np.ndarray, reads: dict[str, np.ndarray], C: float, seed: int) -> tuple[dict, dict]:
-    """(directions {tag: unit [w_dim]}, skipped {tag: reason}) from latents ws [N, w_dim] and the labelling tagger's
-    readings (class index per group [N])."""
-    from sklearn.svm import LinearSVC
-
-    directions, skipped = {}, {}
-    for name, g, k in tags():
-        y = reads[g] == k
-        if min(y.sum(), (~y).sum()) < MIN_PER_SIDE:
-            skipped[name] = f"{int(y.sum())} of {len(y)} latents read {name}: too few on one side"
-            continue
-        svm = LinearSVC(C=C, class_weight="balanced", random_state=seed, max_iter=20000).fit(ws, y)
-        n = svm.coef_[0] / np.linalg.norm(svm.coef_[0])
-        directions[name] = n.astype(np.float32)
-    return directions, skipped
-
-
-def spread(ws: np.ndarray, directions: dict[str, np.ndarray]) -> dict[str, float]:
-    """sigma per tag: the standard deviation of the latents' projections on its direction."""
-    return {name: float((ws @ n).std()) for name, n in directions.items()}
-
-
-def orthogonalised(directions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Each direction without its components along the other groups' directions (then unit length)."""
-    out = {}
-    for name, n in directions.items():
-        group = name.split("=")[0]
-        basis: list[np.ndarray] = []
-        for other, m in directions.items():
-            if other.split("=")[0] == group:
-                continue
-            v = m - sum((m @ b) * b for b in basis)
-            if np.linalg.norm(v) > 1e-6:
-                basis.append(v / np.linalg.norm(v))
-        v = n - sum((n @ b) * b for b in basis)
-        out[name] = (v / np.linalg.norm(v)).astype(np.float32) if np.linalg.norm(v) > 1e-6 else n
-    return out
 
 
 def _reads(G: Generator, judge: Tagger, ws: torch.Tensor, seed: int, show: Show | None = None) -> np.ndarray:
@@ -102,13 +58,3 @@ def control_success(
             ok, counted = ok + good, counted + n_moves
         out[name] = ok / counted if counted else 0.0
     return out
-
-
-def choose(raw: dict, orth: dict, success_raw: dict, success_orth: dict) -> tuple[dict, dict[str, str]]:
-    """Per tag the direction with the higher validation success (raw on ties); and which was kept."""
-    kept, which = {}, {}
-    for name in raw:
-        use_orth = success_orth.get(name, 0.0) > success_raw.get(name, 0.0)
-        kept[name] = orth[name] if use_orth else raw[name]
-        which[name] = "orthogonalised" if use_orth else "raw"
-    return kept, which
