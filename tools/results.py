@@ -753,12 +753,20 @@ def sliders(m: Metrics) -> list[str]:
     )  # fmt: skip
     fams = _result(ON_PAGE).get("families", {})
 
-    def ver(key: str, family: str) -> str:  # the version each column's figures belong to
-        v = m[f"{key}.version"] if key else fams.get(family, {}).get("version")
-        return f" (v{v})" if v is not None else ""
+    def ver(key: str, family: str = "") -> str:
+        """The version a column's figures belong to. A page column is of this record where the study's own 32 px
+        figure (it re-scores the stage's sliders) is the stage's; otherwise of an earlier record's version."""
+        if not family:
+            v = m[f"{key}.version"]
+            return f" (v{v})" if v is not None else ""
+        f = fams.get(family)
+        if not f:
+            return ""
+        same = (f.get("stage") or {}).get("control_success") == m[f"{key}.control_success"]
+        return f" (v{f.get('version')})" if same else f" (v{f.get('version')} of an earlier record)"
 
-    header = ["slider", f"`anime-dcgan` 32 px{ver(d, '')}", f"`anime-dcgan` on the page{ver('', 'dcgan')}",
-              f"`anime-stylegan` 32 px{ver(s, '')}", f"`anime-stylegan` on the page{ver('', 'stylegan')}",
+    header = ["slider", f"`anime-dcgan` 32 px{ver(d)}", f"`anime-dcgan` on the page{ver(d, 'dcgan')}",
+              f"`anime-stylegan` 32 px{ver(s)}", f"`anime-stylegan` on the page{ver(s, 'stylegan')}",
               "ceiling 32 px", "ceiling on the page",
               "tagger's accuracy on real images of that size, its group"]  # fmt: skip
     return table(header, rows)
@@ -902,6 +910,45 @@ def test_suite(m: Metrics) -> list[str]:
                                       f"making each clone's `.venv` from pip's cache first: {setup}."]  # fmt: skip
 
 
+PIPELINE_TIME = REPO / "bench" / "results" / "pipeline-time-cpu-AVX512-AMD.json"
+# per stage, the trainings inside it whose seconds the stage's metrics record
+TRAINED_IN = {
+    "tagger": [("cnn", "tagger.cnn.train_seconds"), ("judge", "tagger.judge.train_seconds"),
+               ("HOG baseline", "tagger.hog_baseline.train_seconds")],
+    "pose": [("posenet", "pose.posenet.train_seconds")],
+    "train@dcgan": [("DCGAN", "dcgan.dcgan.train_seconds"), ("sliders", "dcgan.dcgan.sliders_seconds"),
+                    ("transfer", "dcgan.transfer.train_seconds"), ("from scratch", "dcgan.transfer_scratch.train_seconds")],
+    "train@stylegan": [("StyleGAN", "stylegan.stylegan.train_seconds"), ("sliders", "stylegan.stylegan.sliders_seconds")],
+    "train@sr": [("anime-sr", "sr.sr.train_seconds"), ("anime-srgan (the chosen weight)", "sr.srgan.train_seconds")],
+    "train@pose2sketch": [("pix2pix", "pose2sketch.pose2sketch.train_seconds")],
+}  # fmt: skip
+
+
+def pipeline_time(m: Metrics) -> list[str]:
+    """bench/pipeline_time.py: `make pipeline` in a fresh clone, each stage's wall time and share, the trainings
+    inside it (from the same run's metrics), and the total against the hour."""
+    doc = _result(PIPELINE_TIME)
+    header = ["stage", "time", "share", "of which (training, from the metrics)"]
+    if not doc:
+        return table(header, [])
+    total = doc["total_seconds"]
+    rows = []
+    for st in doc["stages"]:
+        parts = [f"{name} {duration(m[key])}" for name, key in TRAINED_IN.get(st["stage"], []) if m[key] is not None]
+        rows.append(
+            [f"`{st['stage']}`", duration(st["seconds"]), f"{100 * st['seconds'] / total:.0f}%", ", ".join(parts)]
+        )
+    for name in doc["skipped"]:
+        rows.append([f"`{name}`", "skipped", "", "its committed outputs are in the clone: DVC did not re-run it"])
+    verdict = "within" if doc["within_budget"] else "**over**"
+    rows.append(
+        ["**total**", f"**{duration(total)}**", "100%", f"{verdict} the budget of {duration(doc['budget_seconds'])}"]
+    )
+    return table(header, rows) + ["", f"`make pipeline` of commit `{doc['commit']}` in a fresh clone on {doc['device']} "
+                                      f"(`{doc['machine_kind']}`); the clone's `.venv` first, apart: "
+                                      f"{duration(doc.get('venv_seconds'))}."]  # fmt: skip
+
+
 GPU_STEP = REPO / "bench" / "results" / "train-step-gpu-h200.json"  # bench/train_step.py on an H200
 
 
@@ -956,7 +1003,7 @@ def gpu_run(m: Metrics) -> list[str]:
                      f"batch {r.content.batch}, {r.patch} px patches, {r.channels} channels × {r.blocks} blocks",
                      minutes(r.content.max_minutes), none, DASH])  # fmt: skip
         rows.append([f"`anime-srgan` {size // r.scale} → {size} px", f"{num(r.gan.steps)} steps per candidate, "
-                     f"{len(r.gan.perceptual_weights)} candidates, batch {r.gan.batch}", minutes(r.gan.max_minutes),
+                     f"{len(r.gan.perceptual_weights)} candidate{'s' if len(r.gan.perceptual_weights) > 1 else ''}, batch {r.gan.batch}", minutes(r.gan.max_minutes),
                      none, DASH])  # fmt: skip
     q = p.pose2sketch
     rows.append([f"`anime-pose2sketch` {p.render.size} px", f"{num(q.steps)} steps, batch {q.batch}, ngf/ndf "
@@ -978,6 +1025,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "stylegan-routes": stylegan_routes,
     "generator-step": generator_step,
     "test-suite": test_suite,
+    "pipeline-time": pipeline_time,
     "sliders": sliders,
     "slider-ceiling": slider_ceiling,
     "summary": summary,
