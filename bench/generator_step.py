@@ -7,10 +7,12 @@ Each contestant is built as the train stage (or experiments/stylegan_routes.py) 
 profile at its first size (32 px), on the same synthetic uint8 images and labels, and trained by the adversarial
 engine (models/engine/gan.py) with everything the profile turns on (R1, EMA, DiffAugment, D's reader):
 
-  dcgan              models/dcgan/train.build: the `dcgan` section
-  stylegan           models/stylegan/conditional.build: the `stylegan` section (the conditional generator, DCGAN's D)
+  dcgan              models/dcgan/train.build: the `dcgan` section, in fp32
+  dcgan_bf16         the same with bf16 autocast (what `amp: native` runs on a CPU with AVX-512 BF16 or AMX)
+  stylegan           models/stylegan/conditional.build: the `stylegan` section (the conditional generator, DCGAN's D),
+                     in fp32; stylegan_bf16 with bf16 autocast
   cond_base32, ...   the same with the generator settings of each variant of experiments/stylegan_routes.yaml and
-                     the dcgan section's D and schedule, named as there
+                     the dcgan section's D and schedule, named as there, in fp32 unless the variant sets `amp`
 
 In every round the contestants run in turn, each `steps` timed steps after `warmup` untimed ones; a step's time is
 the gap between two consecutive steps' log calls, so setup, sample grids and the end of a run are not timed. The figure is the median over rounds of each
@@ -55,22 +57,21 @@ def contestants(rows: int = 512, seed: int = 0) -> dict:
     size = d.sizes[0]
     images = rng.integers(0, 256, (rows, size, size, 3), dtype=np.uint8)
     labels = np.stack([rng.integers(-1, len(ATTRIBUTES[g]), rows) for g in GROUPS], axis=1)
+
+    def cfg(section, amp: str):  # the section's engine settings at a fixed precision (`off`: fp32)
+        return lambda n: dataclasses.replace(gan.config(section, seed, n), amp=amp)
+
     out = {
-        "dcgan": (lambda: build_dcgan(d, size, images, labels, seed), lambda n: gan.config(d, seed, n), d.batch),
-        "stylegan": (
-            lambda: conditional.build(s, size, images, labels, seed),
-            lambda n: gan.config(s, seed, n),
-            s.batch,
-        ),
+        "dcgan": (lambda: build_dcgan(d, size, images, labels, seed), cfg(d, "off"), d.batch),
+        "dcgan_bf16": (lambda: build_dcgan(d, size, images, labels, seed), cfg(d, "bf16"), d.batch),
+        "stylegan": (lambda: conditional.build(s, size, images, labels, seed), cfg(s, "off"), s.batch),
+        "stylegan_bf16": (lambda: conditional.build(s, size, images, labels, seed), cfg(s, "bf16"), s.batch),
     }
     routes = yaml.safe_load((REPO / "experiments" / "stylegan_routes.yaml").read_text())["variants"]
     for name, v in routes.items():
         sp = style_params(s, d, v["style"])
-        out[name] = (
-            lambda sp=sp: conditional.build(sp, size, images, labels, seed),
-            lambda n: gan.config(d, seed, n),
-            d.batch,
-        )
+        amp = v.get("dcgan", {}).get("amp", "off")
+        out[name] = (lambda sp=sp: conditional.build(sp, size, images, labels, seed), cfg(d, amp), d.batch)
     return out
 
 

@@ -26,6 +26,20 @@ def kind(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return f"{capability}-{vendor}" if vendor else capability
 
 
+def bf16_native(device: torch.device | str = "cpu", cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether `device` computes bf16 in hardware: CUDA, or a CPU with AVX-512 BF16 or AMX (oneDNN's bf16 kernels).
+    Elsewhere bf16 is emulated and far slower than fp32 (51x on a 2-core AVX2 machine, bench/train_step.py)."""
+    if torch.device(device).type == "cuda":
+        return True
+    if not cpuinfo.exists():
+        return False
+    for line in cpuinfo.read_text().splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            return bool(flags & {"avx512_bf16", "amx_bf16"})
+    return False
+
+
 def describe() -> str:
     """The device and thread count a run used: the GPU's name, or `cpu <kind>, <n> threads`."""
     if torch.cuda.is_available():

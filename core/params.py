@@ -380,7 +380,9 @@ class GanEngineParams(Section):
     r1_every: int = Field(ge=1)  # lazy regularisation interval
     ema_beta: float = Field(ge=0, lt=1)
     augment: list[Literal["color", "translation", "cutout"]]  # DiffAugment policy
-    amp: Literal["auto", "bf16", "off"]  # auto: bf16 on CUDA; bf16: also on the CPU (faster there, other numbers)
+    # auto: bf16 on CUDA; native: bf16 wherever the hardware computes it (CUDA, a CPU with AVX-512 BF16 or AMX), fp32
+    # elsewhere; bf16: also where it is emulated (51x slower on an AVX2 CPU). bf16 changes the numbers.
+    amp: Literal["auto", "native", "bf16", "off"]
     channels_last: bool
     checkpoint_every: int = Field(ge=1)  # steps
     keep: int = Field(ge=1)  # checkpoints kept

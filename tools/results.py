@@ -872,9 +872,12 @@ def stylegan_routes(m: Metrics) -> list[str]:
     return table(header, rows)
 
 
-def generator_step(m: Metrics) -> list[str]:
+GENERATOR_STEP_BF16 = REPO / "bench" / "results" / "generator-step-bf16-cpu-AVX512-AMD.json"
+
+
+def generator_step(m: Metrics, path: Path = GENERATOR_STEP) -> list[str]:
     """bench/generator_step.py: each contestant's time a step and images a second, and its ratio to DCGAN's."""
-    doc = _result(GENERATOR_STEP)
+    doc = _result(path)
     rows = [[f"`{n}`", num(c["batch"]), num(c["seconds_per_step"]), num(c["images_per_second"], 0),
              num(c["ratio_to_dcgan"], 2)] for n, c in doc.get("contestants", {}).items()]  # fmt: skip
     header = ["contestant", "batch", "s/step", "images/s", "time a step ÷ DCGAN's"]
@@ -908,6 +911,33 @@ def test_suite(m: Metrics) -> list[str]:
     setup = ", ".join(f"{k} {duration(v)}" for k, v in doc["setup_seconds"].items())
     return table(header, rows) + ["", f"Measured on {doc['machine_kind']}, {doc['cores']} cores, {doc['date']}; "
                                       f"making each clone's `.venv` from pip's cache first: {setup}."]  # fmt: skip
+
+
+BF16_PAIRS = (  # (family, the fp32 variant, its bf16 twin, the result file): experiments/gan_variants.yaml, stylegan_routes.yaml
+    ("DCGAN", "default", "default_bf16", VARIANTS),
+    ("StyleGAN (cond_base16)", "cond_base16", "cond_base16_bf16", ROUTES),
+)
+
+
+def bf16_study(m: Metrics) -> list[str]:
+    """fp32 against bf16 autocast on the CPU, each family's pipeline settings at the study's steps: validation
+    figures from the two studies' result files (their seconds are not compared: the fp32 runs shared the machine)."""
+    header = ["family", "precision", "steps", "`fd_tagger` ↓", "`recall`", "`cond_accuracy`", "`control_success`",
+              "lowest slider", "run on"]  # fmt: skip
+    rows = []
+    for family, fp32, bf16, path in BF16_PAIRS:
+        variants = _result(path).get("variants", {})
+        pair = [variants.get(fp32), variants.get(bf16)]
+        for i, v in enumerate(pair):
+            if v is None:
+                continue
+            by_tag = v.get("val_control_success_by_tag") or {}
+            low = min(by_tag, key=by_tag.get) if by_tag else None
+            rows.append([family if i == 0 else "", "bf16" if i else "fp32", num(v.get("steps")),
+                         num(v.get("val_fd_tagger")), num(v.get("val_recall")), num(v.get("val_cond_accuracy")),
+                         num(v.get("val_control_success")), f"`{low}` {num(by_tag[low])}" if low else DASH,
+                         v.get("date", DASH)])  # fmt: skip
+    return table(header, rows)
 
 
 PIPELINE_TIME = REPO / "bench" / "results" / "pipeline-time-cpu-AVX512-AMD.json"
@@ -1024,8 +1054,10 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "dcgan-slider-variants": dcgan_slider_variants,
     "stylegan-routes": stylegan_routes,
     "generator-step": generator_step,
+    "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),
     "test-suite": test_suite,
     "pipeline-time": pipeline_time,
+    "bf16-study": bf16_study,
     "sliders": sliders,
     "slider-ceiling": slider_ceiling,
     "summary": summary,

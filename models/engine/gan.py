@@ -11,9 +11,11 @@ condition, and any extra loss terms); the engine owns what they must all get rig
   the PyTorch DCGAN example does. R1 penalty on real images every `r1_every` steps (lazy regularisation, scaled by
   `r1_every`, as in StyleGAN2). D is frozen during the G step: no wasted gradients for it.
 - **Augmentation.** DiffAugment (models/engine/augment.py) on everything D sees, real and generated, in both steps.
-- **Precision and layout.** bf16 autocast (`amp: auto` = on CUDA; `amp: bf16` also on the CPU, where it measured
-  0.51x the time of fp32 on these cores (bench/train_step.py) but changes the numbers, so the pipeline's choice is
-  a params setting compared on validation), channels-last networks and inputs.
+- **Precision and layout.** bf16 autocast (`amp: auto` = on CUDA; `amp: native` = wherever bf16 is computed in
+  hardware: CUDA, or a CPU with AVX-512 BF16 or AMX (core/machine.bf16_native), fp32 elsewhere; `amp: bf16` = also
+  on a CPU that emulates it, 51x slower there). On an AVX-512 CPU it measured 0.51x the time of fp32
+  (bench/train_step.py) but changes the numbers, so the pipeline's choice is a params setting compared on
+  validation. The result records what ran (`precision`). Channels-last networks and inputs.
 - **EMA.** A moving average of G (models/engine/ema.py) is what gets sampled and returned.
 - **Seeding.** Every random number (data order, latents, conditions, augmentation) comes from one generator seeded
   with `seed`; the data order of epoch e is a permutation drawn from `seed + 7919 * e`, so it is a function of the
@@ -45,6 +47,7 @@ from torch import nn
 from tqdm import tqdm
 
 from core import checkpoint
+from core.machine import bf16_native
 from core.params import GanEngineParams
 from models.engine import distributed, ema
 from models.engine.augment import diff_augment
@@ -61,7 +64,7 @@ class GanConfig:
     r1_every: int  # lazy regularisation: the penalty every k steps, scaled by k
     ema_beta: float  # per step; 0: the EMA is the live G
     augment: tuple[str, ...]  # DiffAugment policy: color, translation, cutout
-    amp: Literal["auto", "bf16", "off"]
+    amp: Literal["auto", "native", "bf16", "off"]
     channels_last: bool
     checkpoint_every: int
     keep: int  # checkpoints kept
@@ -134,6 +137,7 @@ class GanResult:
     watchdog_detail: str
     seconds: float
     history: list[dict] = field(default_factory=list)  # every log_every steps: step, the losses' means, seconds
+    precision: str = "fp32"  # what the steps computed in: "bf16" (autocast) or "fp32"
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -238,7 +242,7 @@ def train(
     world = world or distributed.World(0, 1, torch.device("cpu"))
     rows = world.rows(c.batch)
     dev = world.device
-    amp = c.amp == "bf16" or (c.amp == "auto" and dev.type == "cuda")
+    amp = c.amp == "bf16" or (c.amp == "auto" and dev.type == "cuda") or (c.amp == "native" and bf16_native(dev))
     fmt = torch.channels_last if c.channels_last else torch.contiguous_format
     for net in (task.G, task.D):
         net.to(dev, memory_format=fmt)
@@ -367,4 +371,5 @@ def train(
         dog.detail,
         time.perf_counter() - t0,
         history,
+        "bf16" if amp else "fp32",
     )

@@ -30,3 +30,18 @@ def test_the_ingest_bench_result_names_the_machine_kind(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     doc = json.loads(out.read_text())
     assert doc["machine_kind"] == machine.kind() and doc["files"] == 12
+
+
+def test_bf16_is_native_on_cuda_and_on_cpus_with_avx512_bf16_or_amx(tmp_path):
+    from core import machine
+
+    info = tmp_path / "cpuinfo"
+    for flags, native in (
+        ("fpu avx2 avx512f", False),
+        ("fpu avx512f avx512_bf16", True),
+        ("fpu amx_bf16 amx_tile", True),
+    ):
+        info.write_text(f"processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: {flags}\n")
+        assert machine.bf16_native("cpu", info) is native, flags
+    assert machine.bf16_native("cpu", tmp_path / "missing") is False
+    assert machine.bf16_native("cuda", tmp_path / "missing") is True

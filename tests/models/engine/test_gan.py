@@ -109,6 +109,27 @@ def test_engine_trains_logs_and_samples():
     assert res.watchdog is None and not res.g_ema.training
 
 
+def test_amp_native_autocasts_where_the_hardware_computes_bf16(monkeypatch):
+    """`native` follows core/machine.bf16_native (asked about the device the run is on); `off` never autocasts,
+    `bf16` always does; the result says which ran. bf16 changes the weights, and is itself deterministic."""
+    asked = []
+
+    def native(dev, answer):
+        asked.append(str(dev))
+        return answer
+
+    runs = {}
+    for amp, answer in (("off", True), ("native", False), ("native", True), ("bf16", False)):
+        monkeypatch.setattr(gan, "bf16_native", lambda dev, a=answer: native(dev, a))
+        runs[amp, answer] = gan.train(_task(), _config(steps=2, amp=amp))
+    assert [runs[k].precision for k in runs] == ["fp32", "fp32", "bf16", "bf16"]
+    assert asked == ["cpu", "cpu"]  # only `native` asks
+    w = {k: r.g_ema.state_dict() for k, r in runs.items()}
+    assert all(torch.equal(w[("off", True)][k], w[("native", False)][k]) for k in w[("off", True)])
+    assert not all(torch.equal(w[("off", True)][k], w[("native", True)][k]) for k in w[("off", True)])
+    assert all(torch.equal(w[("native", True)][k], w[("bf16", False)][k]) for k in w[("bf16", False)])
+
+
 def test_same_seed_same_weights():
     a = gan.train(_task(), _config(steps=4)).g_ema.state_dict()
     b = gan.train(_task(), _config(steps=4)).g_ema.state_dict()
