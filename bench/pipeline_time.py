@@ -9,7 +9,8 @@ pipeline's). Then `make pipeline` runs in it and every line it prints is stamped
 (`HH:MM:SS line`; the log is kept as `pipeline-time.log` in the clone). A stage's time runs from DVC's
 `Running stage '<name>':` line to the next stage's line, or to the end; `source` is `python -m stages.source`, from
 the start to DVC's first line. Stages DVC skipped (`Stage '<name>' didn't change, skipping`: their committed outputs
-are in the clone already, as `metrics/pixel_baseline.json` is) are listed as skipped.
+are in the clone already, as `metrics/pixel_baseline.json` is) are listed as skipped. The seconds of each training
+the run's metrics record are kept beside the stage times (`trainings`).
 
 This is a budget measurement, not a ratio: the `cpu` pipeline should take under an hour on the 2-core machines of
 the committed records (docs/pipeline.md). It needs a quiet machine: anything else running stretches every stage.
@@ -69,6 +70,23 @@ def parse(lines: list[str]) -> dict:
     return {"stages": stages, "skipped": skipped, "total_seconds": end - start}
 
 
+def trainings(metrics: Path) -> dict[str, float]:
+    """{dotted key: seconds} of every training and slider scoring the run's metrics record (`*train_seconds`,
+    `*sliders_seconds` in metrics/<stage>.json), so that the result keeps them beside the stage times."""
+    out: dict[str, float] = {}
+
+    def walk(node, path: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{path}.{k}" if path else k)
+        elif path.endswith(("train_seconds", "sliders_seconds")) and isinstance(node, int | float):
+            out[path] = node
+
+    for f in sorted(Path(metrics).glob("*.json")):
+        walk(json.loads(f.read_text()), "")
+    return out
+
+
 def run_stamped(cmd: list[str], cwd: Path, log: Path) -> int:
     """Run `cmd`, writing each output line to `log` with the UTC time it arrived; its exit status."""
     with log.open("w") as out:
@@ -89,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log", type=Path, help="only parse this stamped log of `make pipeline`")
     ap.add_argument("--clone", type=Path, help="where the fresh clone goes (default: beside the checkout)")
     ap.add_argument("--commit", help="the commit the log's clone ran (with --log; default: HEAD)")
+    ap.add_argument("--metrics", type=Path, help="with --log: the run's metrics folder (its trainings' seconds)")
     ap.add_argument("--venv-seconds", type=int, help="with --log: how long the clone's `.venv` took, if timed")
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--out", type=Path)
@@ -103,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         ).stdout.strip()
     )
     doc: dict = {"what": "make pipeline in a fresh clone, seconds per stage", "profile": args.profile}
-    log = args.log
+    log, metrics = args.log, args.metrics
     if args.venv_seconds is not None:
         doc["venv_seconds"] = args.venv_seconds
     if log is None:
@@ -114,12 +133,14 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         subprocess.run(["make", ".venv/.installed"], cwd=clone, check=True)
         doc["venv_seconds"] = round(time.perf_counter() - t0)
-        log = clone / "pipeline-time.log"
+        log, metrics = clone / "pipeline-time.log", clone / "metrics"
         rc = run_stamped(["make", "pipeline"], clone, log)
         if rc != 0:
             print(f"pipeline_time: make pipeline failed (exit {rc}); see {log}", file=sys.stderr)
             return rc
     doc.update(parse(log.read_text().splitlines()))
+    if metrics is not None:
+        doc["trainings"] = trainings(metrics)
     doc.update(
         {"commit": commit, "machine_kind": machine.kind(), "device": machine.describe(), "budget_seconds": BUDGET_S}
     )

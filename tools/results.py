@@ -940,6 +940,27 @@ def bf16_study(m: Metrics) -> list[str]:
     return table(header, rows)
 
 
+BF16_RUN = REPO / "experiments" / "results" / "bf16-pipeline-cpu-AVX512-AMD.json"
+
+
+def bf16_full_length(m: Metrics) -> list[str]:
+    """The whole pipeline with DCGAN and StyleGAN in bf16 (the run's metrics, kept as a result file) against the
+    committed fp32 record (metrics/), both families at their full length: validation figures and training time."""
+    run = _result(BF16_RUN)
+    header = ["family", "precision", "steps", "`fd_tagger` ↓", "`recall`", "`cond_accuracy`", "`control_success`",
+              "training"]  # fmt: skip
+    rows = []
+    for family in ("dcgan", "stylegan"):
+        for i, (label, h) in enumerate((("fp32 (the record)", m[f"{family}.{family}"]),
+                                        ("bf16", run.get(family)))):  # fmt: skip
+            if not h:
+                continue
+            rows.append([family if i == 0 else "", label, num(h.get("steps_done")), num(h.get("val_fd_tagger")),
+                         num(h.get("val_recall")), num(h.get("val_cond_accuracy")),
+                         num(h.get("val_control_success")), duration(h.get("train_seconds"))])  # fmt: skip
+    return table(header, rows)
+
+
 PIPELINE_TIME = REPO / "bench" / "results" / "pipeline-time-cpu-AVX512-AMD.json"
 # per stage, the trainings inside it whose seconds the stage's metrics record
 TRAINED_IN = {
@@ -954,17 +975,21 @@ TRAINED_IN = {
 }  # fmt: skip
 
 
-def pipeline_time(m: Metrics) -> list[str]:
+def pipeline_time(m: Metrics, path: Path = PIPELINE_TIME, trainings: bool = True) -> list[str]:
     """bench/pipeline_time.py: `make pipeline` in a fresh clone, each stage's wall time and share, the trainings
-    inside it (from the same run's metrics), and the total against the hour."""
-    doc = _result(PIPELINE_TIME)
+    inside it (from the same run's metrics; `trainings=False` for an earlier run, whose metrics are not these),
+    and the total against the hour."""
+    doc = _result(path)
     header = ["stage", "time", "share", "of which (training, from the metrics)"]
     if not doc:
         return table(header, [])
     total = doc["total_seconds"]
     rows = []
     for st in doc["stages"]:
-        parts = [f"{name} {duration(m[key])}" for name, key in TRAINED_IN.get(st["stage"], []) if m[key] is not None]
+        named = TRAINED_IN.get(st["stage"], []) if trainings else []
+        seconds = doc.get("trainings", {})  # the run's own; else the committed metrics
+        parts = [f"{name} {duration(seconds.get(key, m[key]))}" for name, key in named
+                 if seconds.get(key, m[key]) is not None]  # fmt: skip
         rows.append(
             [f"`{st['stage']}`", duration(st["seconds"]), f"{100 * st['seconds'] / total:.0f}%", ", ".join(parts)]
         )
@@ -1057,7 +1082,11 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),
     "test-suite": test_suite,
     "pipeline-time": pipeline_time,
+    "pipeline-time-612a431": lambda m: pipeline_time(
+        m, PIPELINE_TIME.with_name("pipeline-time-cpu-AVX512-AMD-612a431.json"), False
+    ),
     "bf16-study": bf16_study,
+    "bf16-full-length": bf16_full_length,
     "sliders": sliders,
     "slider-ceiling": slider_ceiling,
     "summary": summary,

@@ -15,7 +15,7 @@ condition, and any extra loss terms); the engine owns what they must all get rig
   hardware: CUDA, or a CPU with AVX-512 BF16 or AMX (core/machine.bf16_native), fp32 elsewhere; `amp: bf16` = also
   on a CPU that emulates it, 51x slower there). On an AVX-512 CPU it measured 0.51x the time of fp32
   (bench/train_step.py) but changes the numbers, so the pipeline's choice is a params setting compared on
-  validation. The result records what ran (`precision`). Channels-last networks and inputs.
+  validation. The result records what ran (`train_dtype` in the run record). Channels-last networks and inputs.
 - **EMA.** A moving average of G (models/engine/ema.py) is what gets sampled and returned.
 - **Seeding.** Every random number (data order, latents, conditions, augmentation) comes from one generator seeded
   with `seed`; the data order of epoch e is a permutation drawn from `seed + 7919 * e`, so it is a function of the

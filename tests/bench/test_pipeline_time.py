@@ -58,3 +58,13 @@ def test_each_output_line_is_stamped_as_it_arrives(tmp_path):
     stamps = [bench.STAMP.match(line) for line in lines]
     seconds = [int(m["h"]) * 3600 + int(m["m"]) * 60 + int(m["s"]) for m in stamps]
     assert (seconds[1] - seconds[0]) % 86400 >= 1
+
+
+def test_the_trainings_seconds_come_from_the_runs_metrics(tmp_path):
+    import json
+
+    (tmp_path / "dcgan.json").write_text(json.dumps({"dcgan": {"dcgan": {"train_seconds": 700.5, "sliders_seconds": 30,
+                                                                       "fd_tagger": 2.0, "watchdog": None}}}))  # fmt: skip
+    (tmp_path / "tagger.json").write_text(json.dumps({"tagger": {"cnn": {"train_seconds": 240}}}))
+    assert bench.trainings(tmp_path) == {"dcgan.dcgan.train_seconds": 700.5, "dcgan.dcgan.sliders_seconds": 30,
+                                         "tagger.cnn.train_seconds": 240}  # fmt: skip
