@@ -48,6 +48,24 @@ def drawn_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def steering_server(tmp_path_factory):
+    """A tiny deploy serving a small trained DCGAN and upscaler (tests/serve/steering_models.py), with its sliders'
+    control_success measured by that judge as the train stage measures it; (URL, the models)."""
+    from models.dcgan.conditions import ConditionPrior
+    from models.dcgan.sliders import control_success
+    from tests.serve.steering_models import install_steering, steering_models
+    from tests.serve.tiny import make_deploy
+
+    models = steering_models()
+    success = control_success(models.dcgan, ConditionPrior.fit(models.labels), models.judge, 100, seed=5)
+    tmp = tmp_path_factory.mktemp("browser-steering")
+    folder = make_deploy(tmp / "deploy", generator="dcgan")
+    install_steering(folder, models, success)
+    with serving(folder, tmp) as url:
+        yield url, models
+
+
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """The DevTools websocket URL of Chromium's page."""
     if CHROMIUM is None:  # a skip on a laptop; under CI (where .ci/run installs it) a missing browser is a failure
@@ -336,3 +354,87 @@ def test_drawing_a_stick_figure_reads_its_joints(browser, drawn_server, tmp_path
         assert np.abs(got - np.array(want)).max() < 0.02, (got, want)
 
     _run(browser, drawn_server, drawing)
+
+
+def _decoded(srcs: list[str]):
+    """The page's data: URLs as uint8 images [n, S, S, 3]."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.stack(
+        [np.asarray(Image.open(io.BytesIO(base64.b64decode(s.split(",", 1)[1]))).convert("RGB")) for s in srcs]
+    )
+
+
+@pytest.mark.timeout(900)  # the small models train first unless cached (a few minutes on 2 cores)
+def test_a_slider_move_changes_what_the_judge_reads(browser, steering_server):
+    """A trained DCGAN on the page: moving the hair-colour slider the page shows as steering best to its end with
+    real key presses turns the 128 px characters the page shows into that colour as the judge reads them, and
+    leaves the other groups' readings mostly as they were (the control_success rule, on the page's own images)."""
+    import numpy as np
+
+    from core.names import ATTRIBUTES, GROUPS
+
+    url, models = steering_server
+    col = GROUPS.index("hair_color")
+    grid = "[...document.querySelectorAll('#grid img')].map(i => i.src)"
+
+    def reads(srcs: list[str]) -> np.ndarray:
+        _, r = models.judge.read(_decoded(srcs))
+        return np.stack([r[g] for g in GROUPS], axis=1)
+
+    async def steer(page: _Page):
+        assert await page.js("document.getElementById('family').value") == "dcgan"
+        await page.wait("document.querySelectorAll('#grid img').length === 8", what="the first grid")
+        n = await page.js("window.generations")
+        await page.js("const c = document.getElementById('count'); c.value = '16';"
+                      "c.dispatchEvent(new Event('change', {bubbles: true}))")  # fmt: skip
+        await page.idle("generations", n)
+        await page.wait("document.querySelectorAll('#grid img').length === 16", what="a grid of 16")
+        assert await page.js("document.querySelector('#grid img').naturalWidth") == 128
+        start = reads(await page.js(grid))
+        # the hair-colour slider the page shows as steering best (its measured control_success beside each)
+        shown = await page.js(
+            "Object.fromEntries([...document.querySelectorAll('[data-control^=\"hair_color=\"]')]"
+            ".map(e => [e.dataset.control, e.textContent]))"
+        )
+        assert len(shown) == len(ATTRIBUTES["hair_color"]) and all(t.startswith("steers ") for t in shown.values())
+        name = max(sorted(shown), key=lambda t: int(shown[t].split()[1].rstrip("%")))
+        target = ATTRIBUTES["hair_color"].index(name.split("=")[1])
+        slider = f"slider-hair_color-{name.split('=')[1]}"
+        await page.shot("steering_before")
+        await page.js(f"document.getElementById('{slider}').focus()")
+        for _ in range(20):  # real key presses: 20 steps of 0.05, to the end of its range
+            await page.key("ArrowRight", 39)
+        assert float(await page.js(f"document.getElementById('{slider}').value")) == pytest.approx(1.0)
+        # what the page shows at the end of the move is what the API makes at that setting
+        seed = int(await page.js("document.querySelector('#grid img').dataset.seed"))
+        truncation = float(await page.js("document.getElementById('truncation').value"))
+        body = {"count": 16, "seed": seed, "truncation": truncation, "family": "dcgan", "upscale": True,
+                "sliders": {name: 1.0}}  # fmt: skip
+        req = urllib.request.Request(f"{url}/api/generate", data=json.dumps(body).encode(),
+                                     headers={"content-type": "application/json"})  # fmt: skip
+        want = [
+            f"data:image/png;base64,{u['png']}"
+            for u in json.loads(urllib.request.urlopen(req, timeout=60).read())["upscaled"]
+        ]
+        await page.wait(f"JSON.stringify({grid}.map(s => s.length)) === '{json.dumps([len(w) for w in want], separators=(',', ':'))}'"
+                        " && document.body.dataset.busy === '0'", what="the grid at the slider's end")  # fmt: skip
+        srcs = await page.js(grid)
+        assert srcs == want
+        await page.shot("steering_after")
+        moved = reads(srcs)
+        counted = start[:, col] != target
+        crossed = moved[counted, col] == target
+        others = np.delete(moved, col, axis=1) == np.delete(start, col, axis=1)
+        print(
+            f"{name}: {int(crossed.sum())} of {int(counted.sum())} characters read as {name} after the move; "
+            f"other groups' readings kept: {others.mean():.2f}"
+        )
+        assert counted.sum() >= 6 and crossed.mean() >= 0.75, (start[:, col], moved[:, col])
+        assert others.mean() >= 0.6, (start, moved)
+        assert await page.js("document.getElementById('status').className") != "error"
+
+    _run(browser, url, steer)
