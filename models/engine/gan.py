@@ -14,7 +14,7 @@ condition, and any extra loss terms); the engine owns what they must all get rig
 - **Precision and layout.** bf16 autocast (`amp: auto` = on CUDA; `amp: native` = wherever bf16 is computed in
   hardware: CUDA, or a CPU with AVX-512 BF16 or AMX (core/machine.bf16_native), fp32 elsewhere; `amp: bf16` = also
   on a CPU that emulates it, 51x slower there). On an AVX-512 CPU it measured 0.51x the time of fp32
-  (bench/train_step.py) but changes the numbers, so the pipeline's choice is a params setting compared on
+  (bench/train_step.py; 0.70x for DCGAN's pipeline settings at 32 px, bench/generator_step.py) but changes the numbers, so the pipeline's choice is a params setting compared on
   validation. The result records what ran (`train_dtype` in the run record). Channels-last networks and inputs.
 - **EMA.** A moving average of G (models/engine/ema.py) is what gets sampled and returned.
 - **Seeding.** Every random number (data order, latents, conditions, augmentation) comes from one generator seeded
@@ -137,7 +137,7 @@ class GanResult:
     watchdog_detail: str
     seconds: float
     history: list[dict] = field(default_factory=list)  # every log_every steps: step, the losses' means, seconds
-    precision: str = "fp32"  # what the steps computed in: "bf16" (autocast) or "fp32"
+    train_dtype: str = "fp32"  # what the steps computed in: "bf16" (autocast) or "fp32"
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

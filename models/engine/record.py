@@ -3,7 +3,7 @@
     run_record(result, seconds, size)   # {size, steps_done | epochs_done, stopped_by_budget, watchdog, train_dtype, train_seconds}
 
 `result` is what trained: the adversarial engine's `GanResult` (`steps_done`, `stopped_by_budget`, `watchdog`: the
-reason the failure watchdog fired, None when quiet; `precision`, recorded as `train_dtype`: bf16 or fp32, params' `amp` on this device), the loop's `LoopResult` (`epochs_done`, `stopped_by_budget`), or
+reason the failure watchdog fired, None when quiet; `train_dtype`: bf16 or fp32, params' `amp` on this device), the loop's `LoopResult` (`epochs_done`, `stopped_by_budget`), or
 None for a fit that is neither (the tagger's linear baseline: `train_seconds` alone). `seconds` is the training as
 the family timed it; `size` the image side, when the family records one. `keys` keeps only those keys, in that
 order, for the records that have always kept fewer or kept them in another order (SRGAN's candidates, DCGAN's
@@ -29,7 +29,7 @@ def run_record(result, seconds: float, size: int | None = None, keys: tuple[str,
         out["stopped_by_budget"] = result.stopped_by_budget
         if hasattr(result, "watchdog"):
             out["watchdog"] = result.watchdog
-        if hasattr(result, "precision"):  # the engine's: "bf16" (autocast) or "fp32"; not `precision`, a GAN figure
-            out["train_dtype"] = result.precision
+        if hasattr(result, "train_dtype"):  # the engine's: "bf16" (autocast) or "fp32" (`precision` is a GAN figure)
+            out["train_dtype"] = result.train_dtype
     out["train_seconds"] = seconds
     return out if keys is None else {k: out[k] for k in keys}

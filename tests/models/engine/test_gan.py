@@ -122,7 +122,7 @@ def test_amp_native_autocasts_where_the_hardware_computes_bf16(monkeypatch):
     for amp, answer in (("off", True), ("native", False), ("native", True), ("bf16", False)):
         monkeypatch.setattr(gan, "bf16_native", lambda dev, a=answer: native(dev, a))
         runs[amp, answer] = gan.train(_task(), _config(steps=2, amp=amp))
-    assert [runs[k].precision for k in runs] == ["fp32", "fp32", "bf16", "bf16"]
+    assert [runs[k].train_dtype for k in runs] == ["fp32", "fp32", "bf16", "bf16"]
     assert asked == ["cpu", "cpu"]  # only `native` asks
     w = {k: r.g_ema.state_dict() for k, r in runs.items()}
     assert all(torch.equal(w[("off", True)][k], w[("native", False)][k]) for k in w[("off", True)])
