@@ -102,14 +102,16 @@ def pose_figures(params, seed: int, render_dir: Path) -> dict:
     return flat
 
 
-DCGAN_FIGURES = ("fd_tagger", "precision", "recall", "tag_tv", "cond_accuracy")
+GENERATOR_FIGURES = ("fd_tagger", "precision", "recall", "tag_tv", "cond_accuracy", "control_success")
 
 
-def _dcgan_flat(scores: dict, figures: tuple[str, ...] = DCGAN_FIGURES) -> dict:
-    """The headline figures of a stage-shaped score dict (test and `val_`), per-group bars flattened."""
+def _generator_flat(scores: dict) -> dict:
+    """The headline figures of a stage-shaped score dict (test and `val_`), per-group bars flattened, and the lowest
+    slider's control_success (`control_success_min`: the bar every slider must clear)."""
     flat = {}
     for prefix in ("", "val_"):
-        flat.update({prefix + k: scores[prefix + k] for k in figures})
+        flat.update({prefix + k: scores[prefix + k] for k in GENERATOR_FIGURES})
+        flat[f"{prefix}control_success_min"] = min(scores[f"{prefix}control_success_by_tag"].values())
         flat.update({f"{prefix}cond_vs_tagger/{g}": v for g, v in scores[f"{prefix}cond_vs_tagger_by_group"].items()})
     return flat
 
@@ -142,7 +144,8 @@ def trained_generator(kept: Path, load, build, p, seed: int, family: str):
 
 def dcgan_figures(params, seed: int, data_dir: Path) -> dict:
     """The train@dcgan stage's headline model (its first size) retrained with `seed` and scored as the stage scores
-    it (the same references and sampling seeds: only the training seed moves); no transfer, no MLflow."""
+    it, its sliders too (the same references, sampling and slider seeds: only the training seed moves); no transfer,
+    no MLflow."""
 
     from models.dcgan import family
     from models.dcgan.conditions import ConditionPrior
@@ -166,12 +169,10 @@ def dcgan_figures(params, seed: int, data_dir: Path) -> dict:
         s: evaluate.reference(extractor, d[s].images, d[s].labels, d["train"].images, p.eval.samples, params.seed)
         for s in ("val", "test")
     }
-    sample = family.sampler(G, ConditionPrior.fit(d["train"].labels))
-    scores = family.score(extractor, refs, sample, params.seed, conditional=True)
-    return {**_dcgan_flat(scores), "steps_done": doc["steps_done"], "train_seconds": doc["train_seconds"]}
-
-
-STYLEGAN_FIGURES = DCGAN_FIGURES + ("control_success",)
+    prior = ConditionPrior.fit(d["train"].labels)
+    scores = family.score(extractor, refs, family.sampler(G, prior), params.seed, conditional=True)
+    scores.update(family.slider_scores(p.sliders, params.seed, G, prior, data["judge"]))
+    return {**_generator_flat(scores), "steps_done": doc["steps_done"], "train_seconds": doc["train_seconds"]}
 
 
 def stylegan_figures(params, seed: int, data_dir: Path) -> dict:
@@ -209,7 +210,7 @@ def stylegan_figures(params, seed: int, data_dir: Path) -> dict:
     scores = dcgan_family.score(extractor, refs, dcgan_family.sampler(G, prior), params.seed, conditional=True)
     scores.update(dcgan_family.slider_scores(p.sliders, params.seed, G, prior, data["judge"]))
     return {
-        **_dcgan_flat(scores, STYLEGAN_FIGURES),
+        **_generator_flat(scores),
         "steps_done": doc["steps_done"],
         "train_seconds": doc["train_seconds"],
     }
@@ -218,13 +219,13 @@ def stylegan_figures(params, seed: int, data_dir: Path) -> dict:
 def stylegan_pipeline_run(metrics: Path) -> dict:
     """The committed train@stylegan run (seed = params' seed) in stylegan_figures' shape."""
     m = json.loads(metrics.read_text())["stylegan"]["stylegan"]
-    return {**_dcgan_flat(m, STYLEGAN_FIGURES), "steps_done": m["steps_done"], "train_seconds": m["train_seconds"]}
+    return {**_generator_flat(m), "steps_done": m["steps_done"], "train_seconds": m["train_seconds"]}
 
 
 def dcgan_pipeline_run(metrics: Path) -> dict:
     """The committed train@dcgan run (seed = params' seed) in dcgan_figures' shape, read from its metrics file."""
     m = json.loads(metrics.read_text())["dcgan"]["dcgan"]
-    return {**_dcgan_flat(m), "steps_done": m["steps_done"], "train_seconds": m["train_seconds"]}
+    return {**_generator_flat(m), "steps_done": m["steps_done"], "train_seconds": m["train_seconds"]}
 
 
 def spread(runs: list[dict]) -> dict:

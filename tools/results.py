@@ -945,13 +945,15 @@ BF16_RUN = REPO / "experiments" / "results" / "bf16-pipeline-cpu-AVX512-AMD.json
 
 def bf16_full_length(m: Metrics) -> list[str]:
     """The whole pipeline with DCGAN and StyleGAN in bf16 (the run's metrics, kept as a result file) against the
-    committed fp32 record (metrics/), both families at their full length: validation figures and training time."""
+    fp32 record it followed (kept in the same file), both families at their full length: validation figures and
+    training time."""
     run = _result(BF16_RUN)
+    fp32 = run.get("fp32_record", {})
     header = ["family", "precision", "steps", "`fd_tagger` ↓", "`recall`", "`cond_accuracy`", "`control_success`",
               "training"]  # fmt: skip
     rows = []
     for family in ("dcgan", "stylegan"):
-        for i, (label, h) in enumerate((("fp32 (the record)", m[f"{family}.{family}"]),
+        for i, (label, h) in enumerate(((f"fp32 (the {fp32.get('commit', '?')} record)", fp32.get(family)),
                                         ("bf16", run.get(family)))):  # fmt: skip
             if not h:
                 continue
@@ -959,6 +961,56 @@ def bf16_full_length(m: Metrics) -> list[str]:
                          num(h.get("val_recall")), num(h.get("val_cond_accuracy")),
                          num(h.get("val_control_success")), duration(h.get("train_seconds"))])  # fmt: skip
     return table(header, rows)
+
+
+BF16_SR_P2S = REPO / "experiments" / "results" / "bf16-sr-pose2sketch-cpu-AVX512-AMD.json"
+
+
+def bf16_sr_pose2sketch(m: Metrics) -> list[str]:
+    """SRGAN and pose2sketch in fp32 and in bf16, everything else equal (the result file says how each ran):
+    validation figures and training time."""
+    doc = _result(BF16_SR_P2S)
+    header = ["model", "precision", "figures on validation", "training"]
+    figures = {
+        "srgan": [("`fd_tagger` ↓", "val_fd_tagger"), ("PSNR dB", "val_psnr_db"), ("SSIM", "val_ssim")],
+        "pose2sketch": [("`pck_0_05`", "val_pck_0_05"), ("L1 ↓", "val_l1"), ("SSIM", "val_ssim")],
+    }
+    rows = []
+    for model, named in figures.items():
+        for i, dtype in enumerate(("fp32", "bf16")):
+            h = doc.get(dtype, {}).get(model)
+            if not h:
+                continue
+            shown = ", ".join(f"{label} {num(h.get(key))}" for label, key in named)
+            rows.append([model if i == 0 else "", dtype, shown, duration(h.get("train_seconds"))])
+    return table(header, rows)
+
+
+SEEDS = REPO / "experiments" / "results" / "seeds-cpu-AVX512-AMD.json"
+SEED_FIGURES = (("fd_tagger", "`fd_tagger` ↓"), ("recall", "`recall`"), ("cond_accuracy", "`cond_accuracy`"),
+                ("control_success", "`control_success` (mean)"), ("control_success_min", "lowest slider"))  # fmt: skip
+
+
+def generator_seeds(m: Metrics, family: str) -> list[str]:
+    """experiments/seeds.py for one generator family: each headline figure as mean ± sample std over the study's
+    seeds (the pipeline's own run is one of them when the study read it), test and validation; `fd_tagger` also as
+    a share of the PCA-Gaussian baseline's (the committed run's) on the same split."""
+    doc = _result(SEEDS).get(family)
+    header = ["split", "seeds", *(label for _, label in SEED_FIGURES), "`fd_tagger` ÷ PCA-Gaussian's"]
+    if not doc:
+        return table(header, [])
+    seeds = ", ".join(str(r["seed"]) + (" (the pipeline's run)" if r.get("from") else "") for r in doc["runs"])
+    rows = []
+    for split, prefix in (("test", ""), ("validation", "val_")):
+        cells = []
+        for key, _ in SEED_FIGURES:
+            f = doc["spread"].get(prefix + key)
+            cells.append(DASH if f is None else f"{num(f['mean'])} ± {num(f['std'])}")
+        base = m[f"dcgan.pca_gaussian.{prefix}fd_tagger"]
+        fd = doc["spread"].get(prefix + "fd_tagger")
+        share = DASH if not (base and fd) else f"{num(fd['mean'] / base, 2)}× (baseline {num(base)})"
+        rows.append([split, seeds if split == "test" else "", *cells, share])
+    return table(header, rows) + ["", f"Trained on {doc.get('device', '?')}; mean ± sample standard deviation."]
 
 
 PIPELINE_TIME = REPO / "bench" / "results" / "pipeline-time-cpu-AVX512-AMD.json"
@@ -1085,8 +1137,14 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "pipeline-time-612a431": lambda m: pipeline_time(
         m, PIPELINE_TIME.with_name("pipeline-time-cpu-AVX512-AMD-612a431.json"), False
     ),
+    "pipeline-time-60a53c9": lambda m: pipeline_time(
+        m, PIPELINE_TIME.with_name("pipeline-time-cpu-AVX512-AMD-60a53c9.json")
+    ),
     "bf16-study": bf16_study,
     "bf16-full-length": bf16_full_length,
+    "bf16-sr-pose2sketch": bf16_sr_pose2sketch,
+    "dcgan-seeds": lambda m: generator_seeds(m, "dcgan"),
+    "stylegan-seeds": lambda m: generator_seeds(m, "stylegan"),
     "sliders": sliders,
     "slider-ceiling": slider_ceiling,
     "summary": summary,
