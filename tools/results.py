@@ -949,16 +949,19 @@ def bf16_full_length(m: Metrics) -> list[str]:
     training time."""
     run = _result(BF16_RUN)
     fp32 = run.get("fp32_record", {})
-    header = ["family", "precision", "steps", "`fd_tagger` ↓", "`recall`", "`cond_accuracy`", "`control_success`",
-              "training"]  # fmt: skip
+    header = ["family", "precision", "steps", "`fd_tagger` ↓", "`recall`", "`cond_accuracy`",
+              "lowest group's `cond_accuracy` / the tagger's", "`control_success`", "training"]  # fmt: skip
     rows = []
     for family in ("dcgan", "stylegan"):
         for i, (label, h) in enumerate(((f"fp32 (the {fp32.get('commit', '?')} record)", fp32.get(family)),
                                         ("bf16", run.get(family)))):  # fmt: skip
             if not h:
                 continue
+            ratios = h.get("val_cond_vs_tagger_by_group") or {}
+            low = min(ratios, key=ratios.get) if ratios else None
             rows.append([family if i == 0 else "", label, num(h.get("steps_done")), num(h.get("val_fd_tagger")),
                          num(h.get("val_recall")), num(h.get("val_cond_accuracy")),
+                         f"{num(ratios[low])} ({low})" if low else DASH,
                          num(h.get("val_control_success")), duration(h.get("train_seconds"))])  # fmt: skip
     return table(header, rows)
 
