@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -999,7 +1000,8 @@ def generator_seeds(m: Metrics, family: str) -> list[str]:
     seeds (the pipeline's own run is one of them when the study read it), test and validation; `fd_tagger` also as
     a share of the PCA-Gaussian baseline's (the committed run's) on the same split."""
     doc = _result(SEEDS).get(family)
-    header = ["split", "seeds", *(label for _, label in SEED_FIGURES), "`fd_tagger` ÷ PCA-Gaussian's"]
+    header = ["split", "seeds", *(label for _, label in SEED_FIGURES), "lowest group's `cond_accuracy` / the tagger's",
+              "`fd_tagger` ÷ PCA-Gaussian's"]  # fmt: skip
     if not doc:
         return table(header, [])
     seeds = ", ".join(str(r["seed"]) + (" (the pipeline's run)" if r.get("from") else "") for r in doc["runs"])
@@ -1009,6 +1011,13 @@ def generator_seeds(m: Metrics, family: str) -> list[str]:
         for key, _ in SEED_FIGURES:
             f = doc["spread"].get(prefix + key)
             cells.append(DASH if f is None else f"{num(f['mean'])} ± {num(f['std'])}")
+        lows = []  # each run's lowest group of cond_accuracy / the tagger's accuracy
+        for r in doc["runs"]:
+            ratios = {k.split("/", 1)[1]: v for k, v in r.items() if k.startswith(f"{prefix}cond_vs_tagger/")}
+            lows.append(min(ratios.items(), key=lambda kv: kv[1]))
+        mean, std = statistics.fmean(v for _, v in lows), statistics.stdev(v for _, v in lows) if len(lows) > 1 else 0.0
+        groups = ", ".join(sorted({g for g, _ in lows}))
+        cells.append(f"{num(mean)} ± {num(std)} ({groups})")
         base = m[f"dcgan.pca_gaussian.{prefix}fd_tagger"]
         fd = doc["spread"].get(prefix + "fd_tagger")
         share = DASH if not (base and fd) else f"{num(fd['mean'] / base, 2)}× (baseline {num(base)})"

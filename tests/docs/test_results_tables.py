@@ -84,3 +84,26 @@ def test_the_command_checks_and_writes(tmp_path, monkeypatch, capsys):
     assert results.main(["--write"]) == 0
     assert results.main([]) == 0
     assert "| `anime-tagger` |" in (root / "README.md").read_text()
+
+
+def test_the_seed_table_gives_mean_and_sample_std_and_each_runs_lowest_group(tmp_path, monkeypatch):
+    runs = []
+    for seed, (fd, glasses, smile) in zip((1, 2, 3), ((2.0, 0.88, 0.95), (4.0, 0.96, 0.90), (3.0, 0.93, 0.92))):
+        run = {"seed": seed, "fd_tagger": fd, "val_fd_tagger": fd, "cond_vs_tagger/glasses": glasses}
+        run |= {"cond_vs_tagger/smile": smile, "val_cond_vs_tagger/glasses": glasses, "val_cond_vs_tagger/smile": smile}
+        runs.append(run)
+    spread = {"fd_tagger": {"mean": 3.0, "std": 1.0}, "val_fd_tagger": {"mean": 3.0, "std": 1.0}}
+    seeds = tmp_path / "seeds.json"
+    seeds.write_text(json.dumps({"stylegan": {"device": "cpu", "runs": runs, "spread": spread}}))
+    monkeypatch.setattr(results, "SEEDS", seeds)
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "dcgan.json").write_text(
+        json.dumps({"dcgan": {"pca_gaussian": {"fd_tagger": 6.0, "val_fd_tagger": 6.0}}})
+    )
+    rows = results.generator_seeds(results.Metrics(metrics), "stylegan")
+    test_row = next(r for r in rows if r.startswith("| test"))
+    assert "3.000 ± 1.000" in test_row and "0.50× (baseline 6.000)" in test_row
+    # the runs' lowest groups: glasses 0.88, smile 0.90, smile 0.92 -> mean 0.90, sample std 0.02
+    assert "0.900 ± 0.020 (glasses, smile)" in test_row
+    assert results.generator_seeds(results.Metrics(metrics), "dcgan")[2:] == []  # no such family: an empty table
