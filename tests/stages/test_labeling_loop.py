@@ -1,6 +1,9 @@
 """The labeling loop end to end, as a user runs it on a fresh clone: an untagged folder of faces, `dvc repro` (the
 tagger asks for labels), `make label-sync` against a real Label Studio, annotations through its API, `make
-label-sync`, `dvc repro`: the labels become the tagger's training set; more labels change it and its auto-tags."""
+label-sync`, `dvc repro`: the labels become the tagger's training set; more labels change it and its auto-tags.
+
+Each `dvc repro` names the `tagger` stage: it runs the tagger and what it depends on, not the generators after it
+(tests/stages/test_pipeline.py runs the whole DAG)."""
 
 from __future__ import annotations
 
@@ -54,7 +57,7 @@ def test_labels_train_the_tagger(repo_copy, labelstudio_empty, smoke_params, tmp
     truth = _faces(tmp_path / "faces", 160, smoke_params)
     set_profile(repo_copy / "params.yaml", "smoke", ingest__source=f"dir:{tmp_path / 'faces'}")
     run(["python", "-m", "stages.source"], repo_copy)
-    first = run(["dvc", "repro"], repo_copy, check=False)
+    first = run(["dvc", "repro", "tagger"], repo_copy, check=False)
     assert first.returncode != 0 and "label some in Label Studio" in first.stdout + first.stderr
 
     ls_env = {
@@ -75,7 +78,7 @@ def test_labels_train_the_tagger(repo_copy, labelstudio_empty, smoke_params, tmp
     def sync_and_repro() -> dict:
         sync(repo_copy, ls_env)
         assert json.loads((repo_copy / "labeling" / "exports" / "tags.json").read_text())
-        out = run(["dvc", "repro"], repo_copy)
+        out = run(["dvc", "repro", "tagger"], repo_copy)
         assert "Running stage 'tagger'" in out.stdout
         return json.loads((repo_copy / "metrics" / "tagger.json").read_text())["tagger"]
 
@@ -93,4 +96,4 @@ def test_labels_train_the_tagger(repo_copy, labelstudio_empty, smoke_params, tmp
     assert m2["data"]["train_images_by_origin"]["label_studio"] > origins["label_studio"]
     assert (repo_copy / "data" / "tagger" / "tags_auto.csv").read_bytes() != auto1
     sync(repo_copy, ls_env)
-    assert "Running stage" not in run(["dvc", "repro"], repo_copy).stdout
+    assert "Running stage" not in run(["dvc", "repro", "tagger"], repo_copy).stdout
