@@ -14,7 +14,7 @@ standard deviation. It logs nothing to MLflow and moves no alias: a study is not
 training resumes from its own checkpoint (under .cache/checkpoints/bench-*) if the study is interrupted, and each
 trained posenet is kept under .cache/bench/ so that a change in how it is scored re-scores without retraining (each
 trained DCGAN too). About an hour on 2 cores for the `cpu` profile's tagger and posenet (3 × 7 min each, plus
-scoring); DCGAN adds 3 × 14 min and StyleGAN 3 × 10 (`--dcgan-pipeline-run`, `--stylegan-pipeline-run` read the
+scoring); DCGAN adds 3 × 13 min and StyleGAN 3 × 10 with their sliders (bf16 on AVX-512; `--dcgan-pipeline-run`, `--stylegan-pipeline-run` read the
 pipeline's figures for its own seed instead of retraining it). A DCGAN run that its `max_minutes` guard stopped early (a busy machine) is refused, not reported as
 a seed.
 """
