@@ -98,10 +98,40 @@ def pipeline_records(cwd: Path = REPO) -> set[str]:
     except (OSError, yaml.YAMLError):
         return records
     for stage in stages.values():
-        for field in ("outs", "metrics", "plots"):
-            for entry in stage.get(field) or []:
-                records.add(next(iter(entry)) if isinstance(entry, dict) else str(entry))
+        for body in _expanded(stage):
+            for field in ("outs", "metrics", "plots"):
+                for entry in body.get(field) or []:
+                    records.add(next(iter(entry)) if isinstance(entry, dict) else str(entry))
     return records
+
+
+def _expanded(stage: dict) -> list[dict]:
+    """A dvc.yaml stage as DVC runs it: a `foreach`/`do` stage gives one body per item, with `${key}`, `${item}` and
+    `${item.<field>}` put in as DVC does; a plain stage is itself."""
+    if "foreach" not in stage:
+        return [stage]
+    items = stage["foreach"]
+    pairs = list(items.items()) if isinstance(items, dict) else [(str(i), i) for i in items or []]
+
+    def put(node, values: dict[str, str]):
+        if isinstance(node, dict):
+            return {put(k, values): put(v, values) for k, v in node.items()}
+        if isinstance(node, list):
+            return [put(v, values) for v in node]
+        if isinstance(node, str):
+            for name, value in values.items():
+                node = node.replace("${" + name + "}", value)
+        return node
+
+    bodies = []
+    for key, item in pairs:
+        values = {"key": str(key)}
+        if isinstance(item, dict):
+            values.update({f"item.{field}": str(v) for field, v in item.items()})
+        else:
+            values["item"] = str(item)
+        bodies.append(put(stage.get("do") or {}, values))
+    return bodies
 
 
 def git_state(cwd: Path = REPO) -> tuple[str, bool]:

@@ -114,8 +114,11 @@ def test_git_dirty_means_code_or_params_not_the_pipelines_records(tmp_path):
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@l", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@l"}
     (tmp_path / "dvc.yaml").write_text(
         "stages:\n  a:\n    cmd: x\n    outs: [{data/a: {cache: false}}]\n    metrics: [{metrics/a.json: {cache: false}}]\n"
+        "  train:\n    foreach:\n      f: {code: models/f}\n      g: {code: models/g}\n    do:\n      cmd: t ${key}\n"
+        "      deps: ['${item.code}']\n      outs: ['data/train/${key}']\n"
+        "      metrics: [{'metrics/${key}.json': {cache: false}}]\n      plots: [{'docs/${key}_samples.png': {cache: false}}]\n"
     )
-    for name in ("dvc.lock", "metrics/a.json", "data/a/out.txt", "stages/a.py", "params.yaml"):
+    for name in ("dvc.lock", "metrics/a.json", "data/a/out.txt", "stages/a.py", "params.yaml", "docs/f_samples.png"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("1")
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "x"]):
@@ -126,11 +129,17 @@ def test_git_dirty_means_code_or_params_not_the_pipelines_records(tmp_path):
         "pose_source.lock.json",
         "data/a",
         "metrics/a.json",
+        "data/train/f",
+        "data/train/g",
+        "metrics/f.json",
+        "metrics/g.json",
+        "docs/f_samples.png",
+        "docs/g_samples.png",
     }
     (tmp_path / "README.md").write_text("1")
     for cmd in (["git", "add", "README.md"], ["git", "commit", "-qm", "docs"]):
         subprocess.run(cmd, cwd=tmp_path, check=True, env={**os.environ, **env})
-    for name in ("dvc.lock", "metrics/a.json", "data/a/out.txt", "README.md"):
+    for name in ("dvc.lock", "metrics/a.json", "data/a/out.txt", "README.md", "docs/f_samples.png"):  # a foreach's too
         (tmp_path / name).write_text("2")
     assert tracking.git_state(tmp_path)[1] is False
     (tmp_path / "params.yaml").write_text("2")

@@ -110,6 +110,16 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     plots = run(["dvc", "plots", "show", "--json"], repo_copy).stdout
     assert "No plots were loaded" not in plots and "loss_g" in plots and "error_px" in plots
 
+    # a clean checkout's run is clean: the stages rewrite tracked records (contact sheets, metrics), not code
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo_copy / 'mlruns' / 'mlflow.db'}")
+    versions = client.search_model_versions()
+    assert {v.name for v in versions} >= models
+    assert {
+        (v.name, v.version, v.tags.get("git_dirty")) for v in versions if v.tags.get("git_dirty") != "false"
+    } == set()
+
     registered = json.loads((repo_copy / "data" / "tagger" / "registered.json").read_text())
     pin = json.loads((repo_copy / "data" / "extractor" / "pin.json").read_text())
     assert pin["version"] == registered["cnn"]  # a store's first tagger CNN is the extractor
