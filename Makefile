@@ -4,7 +4,7 @@ STAMP := $(VENV)/.installed
 RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DO_NOT_TRACK=1 PYTHONDONTWRITEBYTECODE=1
 PYTHON ?= python3
 
-.PHONY: pipeline test test-fast docs lock mlflow mlflow-server labelstudio label-sync serve prefect-server schedule contact-sheet lint clean-outputs
+.PHONY: pipeline test test-fast docs lock lock-labelstudio mlflow mlflow-server labelstudio label-sync serve prefect-server schedule contact-sheet lint clean-outputs
 
 $(STAMP): requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ docs: $(STAMP)
 ## refresh source.lock.json and pose_source.lock.json after changing ingest.source, label.pose_source or their files
 lock: $(STAMP)
 	$(RUN) python -m stages.source
+
+## re-resolve Label Studio's venv lock (labeling/requirements-labelstudio.lock) from labeling/requirements-labelstudio.txt
+lock-labelstudio: $(STAMP)
+	$(RUN) python -m labeling.server lock
 
 ## the MLflow server and UI over the local store (mlruns/) on 127.0.0.1 (MLFLOW_PORT, default 5000)
 mlflow: $(STAMP)

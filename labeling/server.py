@@ -2,9 +2,12 @@
 
     python -m labeling.server start     # (make labelstudio) runs in the foreground until Ctrl-C or SIGTERM
     python -m labeling.server url       # prints the URL and how to log in
+    python -m labeling.server lock      # (make lock-labelstudio) re-resolves the venv's lock file
 
-Label Studio cannot share the main venv (its pins conflict with Prefect's), so it lives in `.venv-labelstudio`
-(made on first use from labeling/requirements-labelstudio.txt). The admin's e-mail, password and API token come
+Label Studio cannot share the main venv (its pins conflict with Prefect's), so it lives in `.venv-labelstudio`,
+made on first use from labeling/requirements-labelstudio.lock: every package at the version resolved from the
+declared requirement (labeling/requirements-labelstudio.txt) when the lock was last made. A changed lock brings an
+existing venv to it on the next start. The admin's e-mail, password and API token come
 from the environment (`LABEL_STUDIO_USERNAME`, `LABEL_STUDIO_PASSWORD`, `LABEL_STUDIO_API_KEY`), else from the
 ignored file `.labelstudio.env`, generated with random secrets on first use (mode 600). The token is never printed
 in full. The server binds 127.0.0.1 only; its data live in `services/labelstudio/` (ignored).
@@ -24,7 +27,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv-labelstudio"
-REQUIREMENTS = Path(__file__).resolve().parent / "requirements-labelstudio.txt"
+REQUIREMENTS = Path(__file__).resolve().parent / "requirements-labelstudio.txt"  # what we ask for
+LOCK = Path(__file__).resolve().parent / "requirements-labelstudio.lock"  # what that resolved to: what is installed
 ENV_FILE = REPO / ".labelstudio.env"
 DATA_DIR = REPO / "services" / "labelstudio"
 DOCUMENT_ROOT = Path(os.environ.get("LABEL_STUDIO_DOCUMENT_ROOT") or REPO / "data")  # local files served from here
@@ -86,16 +90,47 @@ def api_token(env_file: Path = ENV_FILE) -> str:
     return token
 
 
-def ensure_venv(venv: Path = VENV) -> Path:
-    """The Label Studio venv, made on first use; returns its `label-studio` executable."""
-    exe = venv / "bin" / "label-studio"
-    if not exe.exists():
+def ensure_venv(venv: Path = VENV, lock: Path = LOCK) -> Path:
+    """The Label Studio venv, made on first use from the lock file and brought to it again whenever the lock changes
+    (`venv/.installed` holds the digest of the lock it was installed from); returns its `label-studio` executable."""
+    from core.hashing import file_digest
+
+    exe, stamp = venv / "bin" / "label-studio", venv / ".installed"
+    want = file_digest(lock)
+    if exe.exists() and stamp.exists() and stamp.read_text().strip() == want:
+        return exe
+    if not (venv / "bin" / "pip").exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "-q", "-r", str(REQUIREMENTS)],
-            check=True,
-        )
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "-q", "-r", str(lock)], check=True
+    )
+    stamp.write_text(want + "\n")
     return exe
+
+
+def lock_requirements(requirements: Path = REQUIREMENTS, lock: Path = LOCK) -> list[str]:
+    """Resolve `requirements` in a scratch venv and write what it installed (`pip freeze`, sorted) to `lock`, with a
+    header saying where it came from; returns the pinned lines. Run it after changing the requirement."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="labelstudio-lock-") as tmp:
+        venv = Path(tmp) / "venv"
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = str(venv / "bin" / "pip")
+        subprocess.run([pip, "install", "--disable-pip-version-check", "-q", "-r", str(requirements)], check=True)
+        frozen = subprocess.run(
+            [pip, "freeze", "--disable-pip-version-check", "--exclude-editable"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    pins = sorted((line.strip() for line in frozen.splitlines() if "==" in line), key=str.lower)
+    header = (
+        f"# Label Studio's venv (.venv-labelstudio), every package pinned: `python -m labeling.server lock`\n"
+        f"# (make lock-labelstudio) resolves {requirements.name} in a scratch venv and writes this.\n"
+    )
+    lock.write_text(header + "".join(f"{pin}\n" for pin in pins))
+    return pins
 
 
 def server_env(creds: Credentials, data_dir: Path, document_root: Path) -> dict[str, str]:
@@ -205,10 +240,14 @@ def main() -> None:
     from core.launch import Supervisor
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["start", "url"])
+    ap.add_argument("command", choices=["start", "url", "lock"])
     ap.add_argument("--port", type=int, default=int(os.environ.get("LABEL_STUDIO_PORT", DEFAULT_PORT)))
     ap.add_argument("--data-dir", type=Path, default=DATA_DIR, help="the server's data (made on first use)")
     args = ap.parse_args()
+    if args.command == "lock":
+        pins = lock_requirements()
+        print(f"{LOCK.relative_to(REPO)}: {len(pins)} packages pinned")
+        return
     creds = credentials()
     if args.command == "url":
         print(_describe(args.port, creds))

@@ -46,6 +46,22 @@ def test_token_login_and_configs(labelstudio):
     assert err.value.code == 401
 
 
+def test_the_venv_holds_exactly_the_lock(labelstudio):
+    """The server runs from .venv-labelstudio as the lock file pins it: every package at the lock's version."""
+    from labeling import server
+
+    frozen = subprocess.run(
+        [str(server.VENV / "bin" / "pip"), "freeze", "--disable-pip-version-check", "--exclude-editable"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    installed = {line.split("==")[0].lower(): line.split("==")[1] for line in frozen.splitlines() if "==" in line}
+    pins = [line for line in server.LOCK.read_text().splitlines() if line and not line.startswith("#")]
+    locked = {line.split("==")[0].lower(): line.split("==")[1] for line in pins}
+    assert installed == locked
+
+
 def test_binds_only_loopback(labelstudio):
     port = int(labelstudio["url"].rsplit(":", 1)[1])
     addresses = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}

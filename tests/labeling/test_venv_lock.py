@@ -1,0 +1,50 @@
+"""Label Studio's venv is installed from its lock file, and installed again when the lock changes (no real install:
+subprocess is recorded; tests/labeling/test_labelstudio_server.py checks the real venv against the lock)."""
+
+from __future__ import annotations
+
+import re
+
+from labeling import server
+
+
+def test_the_lock_pins_every_package_and_the_declared_label_studio():
+    pins = [line for line in server.LOCK.read_text().splitlines() if line and not line.startswith("#")]
+    assert pins and all(re.fullmatch(r"[A-Za-z0-9._-]+==[A-Za-z0-9.+!_-]+", line) for line in pins), pins
+    wanted = [line for line in server.REQUIREMENTS.read_text().splitlines() if line and not line.startswith("#")]
+    assert wanted == ["label-studio==1.23.2"] and "label-studio==1.23.2" in pins
+    names = [line.split("==")[0].lower() for line in pins]
+    assert len(names) == len(set(names))  # one version per package
+
+
+def test_ensure_venv_installs_from_the_lock_once_and_again_when_it_changes(tmp_path, monkeypatch):
+    venv, lock = tmp_path / "venv", tmp_path / "requirements.lock"
+    lock.write_text("label-studio==1.23.2\n")
+    calls: list[list[str]] = []
+
+    def fake_run(cmd, check):
+        calls.append([str(c) for c in cmd])
+        if cmd[1:3] == ["-m", "venv"]:
+            (venv / "bin").mkdir(parents=True)
+            (venv / "bin" / "pip").write_text("")
+        else:
+            (venv / "bin" / "label-studio").write_text("")
+
+    monkeypatch.setattr(server.subprocess, "run", fake_run)
+    exe = server.ensure_venv(venv, lock)
+    assert exe == venv / "bin" / "label-studio"
+    assert [c[1:3] for c in calls] == [["-m", "venv"], ["install", "--disable-pip-version-check"]]
+    assert calls[1][-2:] == ["-r", str(lock)]  # the lock, never the bare requirement
+
+    calls.clear()
+    server.ensure_venv(venv, lock)
+    assert calls == []  # installed from this lock already
+
+    lock.write_text("label-studio==1.23.2\nsome-dependency==2.0\n")
+    server.ensure_venv(venv, lock)
+    assert len(calls) == 1 and calls[0][-2:] == ["-r", str(lock)]  # the existing venv is brought to the new lock
+
+    (venv / ".installed").unlink()  # a venv made before the lock (no record of what it holds) is brought to it too
+    calls.clear()
+    server.ensure_venv(venv, lock)
+    assert len(calls) == 1
