@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -29,6 +30,28 @@ COPY_IGNORE = shutil.ignore_patterns(
     "cache",
     "tmp",
 )
+
+
+@contextlib.contextmanager
+def restored_environment():
+    """os.environ as it was on entry, again on exit, whatever ran inside changed."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        if dict(os.environ) != before:
+            os.environ.clear()
+            os.environ.update(before)
+
+
+@pytest.fixture(autouse=True)
+def environment_unchanged():
+    """Each test leaves os.environ as it found it. Some libraries change the test process's environment for good:
+    Dask's nanny, starting a local cluster's workers, sets OMP_NUM_THREADS, MKL_NUM_THREADS and OPENBLAS_NUM_THREADS
+    to 1 in its own process (distributed.nanny.pre-spawn-environ), and every stage a later test started inherited
+    that and trained on one core of two (tests/test_environment.py)."""
+    with restored_environment():
+        yield
 
 
 @pytest.fixture(autouse=True)
