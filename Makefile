@@ -4,7 +4,7 @@ STAMP := $(VENV)/.installed
 RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DO_NOT_TRACK=1 PYTHONDONTWRITEBYTECODE=1
 PYTHON ?= python3
 
-.PHONY: pipeline test test-fast docs lock lock-labelstudio mlflow mlflow-server labelstudio label-sync serve prefect-server schedule contact-sheet lint clean-outputs
+.PHONY: pipeline test test-fast docs lock lock-labelstudio alerts mlflow mlflow-server labelstudio label-sync serve prefect-server schedule contact-sheet lint clean-outputs
 
 $(STAMP): requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,11 @@ prefect-server: $(STAMP)
 schedule: $(STAMP)
 	$(RUN) PREFECT_HOME=$(CURDIR)/services/prefect PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:$${PREFECT_PORT:-4200}/api} \
 	  python -m flows.schedule
+
+## post to a webhook when a pipeline run fails or label syncs keep failing (Prefect automations; WEBHOOK=https://...)
+alerts: $(STAMP)
+	$(RUN) PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:$${PREFECT_PORT:-4200}/api} \
+	  python -m flows.alerts --webhook "$(WEBHOOK)"
 
 ## the README's 8x8 contact sheets: the generated faces and the pose kinds
 contact-sheet: $(STAMP)

@@ -7,7 +7,8 @@ clone logs into its checkout's store), `MLFLOW_TRACKING_URI` points elsewhere (a
 Every run carries the lineage tags `git_commit`, `git_dirty` (the code or params differ from the commit; the
 pipeline's own records such as dvc.lock and metrics/ do not count), `profile`, `stage`, `params_digest` and one
 `dvc_md5/<path>` per input (DVC's hash of what the run read, computed from the data, not copied from dvc.lock),
-plus the params of the sections it read. Registered versions carry the same tags. Models are registered as bundles
+plus the params of the sections it read, and `prefect_flow_run` when a Prefect flow run started the stage
+(`$ANIME_FLOW_RUN`: the run's artifact links to these runs). Registered versions carry the same tags. Models are registered as bundles
 (safetensors + JSON + arrays): nothing is pickled.
 """
 
@@ -201,6 +202,8 @@ def lineage_tags(params: Params, stage: str, inputs: list[str]) -> dict[str, str
         "stage": stage,
         "params_digest": digest,
     }
+    if os.environ.get("ANIME_FLOW_RUN"):  # the Prefect flow run that ran this stage (flows/pipeline.py)
+        tags["prefect_flow_run"] = os.environ["ANIME_FLOW_RUN"]
     for p in inputs:
         key = re.sub(r"[^A-Za-z0-9_. /-]", "_", Path(p).as_posix()).replace("..", "__").strip("/")
         tags[f"dvc_md5/{key}"] = dvc_md5(p)

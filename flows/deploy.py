@@ -8,7 +8,8 @@
 `make schedule` serves the flows from one long-running process; this instead registers deployments that the pool's
 workers pick up (a worker per machine, or a pod per run on Kubernetes). Schedules, time zone and the scheduled
 pipeline's workspace come from params.yaml's `flows:` as for `make schedule`. With `--image` the code is the image's
-(built and pushed by CI: `build=False, push=False`); without, the worker loads it from this checkout's path.
+(built and pushed by CI: `build=False, push=False`); without, the worker loads it from this checkout's path. Each
+deployment runs one at a time (a further run waits as `AwaitingConcurrencySlot`), as with `make schedule`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def deploy(
     from prefect.schedules import Cron, Interval
 
     from flows.pipeline import settings
+    from flows.schedule import one_at_a_time
 
     cfg = settings(Path(project)) if Path(project).exists() else settings(REPO)
     tz = timezone or cfg.timezone
@@ -66,6 +68,7 @@ def deploy(
             parameters=parameters,
             job_variables=job_variables,
             tags=["anime"],
+            concurrency_limit=one_at_a_time(),
             print_next_steps=False,
         )
         ids[f"{flow_name}/{dep_name}"] = str(dep_id)

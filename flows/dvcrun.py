@@ -24,9 +24,11 @@ CACHED = re.compile(r"Stage '([^']+)' is cached|Restored stage '([^']+)'")
 
 
 def dvc_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment stages run in: this interpreter's venv first on PATH (so `python` and `dvc` are the venv's)."""
+    """The environment stages run in: this interpreter's venv first on PATH (so `python` and `dvc` are the venv's),
+    Python's output unbuffered (a stage's lines reach the flow's log as they are printed)."""
     bindir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}", "DO_NOT_TRACK": "1"}
+    env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
 
@@ -92,21 +94,76 @@ def stage_exit_code(returncode: int, output: str) -> int | None:
     return None if returncode == 255 else returncode
 
 
-def repro(project: Path, stage: str, env: dict[str, str] | None = None, force: bool = False) -> StageResult:
-    """`dvc repro --single-item <stage>` in project; raises StageFailed with the stage's own exit code."""
+def stream(cmd: list[str], cwd: Path, env: dict[str, str], on_line=None, **popen) -> tuple[int, str]:
+    """Run cmd with stdout and stderr merged; each line goes to `on_line` as it is printed (a flow's logger: a long
+    stage shows its progress while it runs); returns (exit code, the whole output)."""
+    lines: list[str] = []
+    with subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", **popen
+    ) as proc:
+        for line in proc.stdout:
+            lines.append(line)
+            if on_line is not None and line.strip():
+                on_line(line.rstrip("\n"))
+    return proc.returncode, "".join(lines)
+
+
+def repro(
+    project: Path, stage: str, env: dict[str, str] | None = None, force: bool = False, on_line=None
+) -> StageResult:
+    """`dvc repro --single-item <stage>` in project, its output line by line to `on_line`; raises StageFailed with
+    the stage's own exit code."""
     dvc = ["dvc", "repro", "--single-item", stage] + (["--force"] if force else [])
     cmd = [sys.executable, str(REAPER), "--", *dvc]  # dies with this process: a killed flow run ends its stage
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, cwd=project, env=env or dvc_env(), capture_output=True, text=True)
+    returncode, output = stream(cmd, project, env or dvc_env(), on_line)
     seconds = time.monotonic() - t0
-    output = proc.stdout + proc.stderr
-    if proc.returncode != 0:
+    if returncode != 0:
         tail = "\n".join(line for line in output.splitlines() if line.strip())[-1500:]
-        raise StageFailed(stage, stage_exit_code(proc.returncode, output), tail)
+        raise StageFailed(stage, stage_exit_code(returncode, output), tail)
     ran = RAN.findall(output)
     cached = [a or b for a, b in CACHED.findall(output)]
     status = "ran" if stage in ran else "restored from cache" if stage in cached else "up to date"
     return StageResult(stage, status, round(seconds, 1), ran)
+
+
+def mlflow_runs(project: Path, flow_run_id: str, env: dict[str, str] | None = None) -> list[dict]:
+    """The MLflow runs the stages of one flow run logged (their `prefect_flow_run` tag, core/tracking.py), in the store
+    those stages used (`MLFLOW_TRACKING_URI`, else `ANIME_MLFLOW_STORE`, else the project's mlruns/), each with a link
+    into the MLflow UI (the server's, or `make mlflow`'s on MLFLOW_PORT for a local store); [] when there is none."""
+    env = env if env is not None else dict(os.environ)
+    uri = env.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        db = Path(env.get("ANIME_MLFLOW_STORE") or Path(project) / "mlruns") / "mlflow.db"
+        if not db.exists():
+            return []
+        uri = f"sqlite:///{db}"
+    ui = (
+        uri.rstrip("/")
+        if uri.startswith(("http://", "https://"))
+        else f"http://127.0.0.1:{env.get('MLFLOW_PORT', '5000')}"
+    )
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        experiments = {e.experiment_id: e.name for e in client.search_experiments()}
+        runs = client.search_runs(
+            list(experiments), filter_string=f"tags.prefect_flow_run = '{flow_run_id}'", order_by=["start_time ASC"]
+        )
+    except MlflowException:
+        return []
+    return [
+        {
+            "experiment": experiments[r.info.experiment_id],
+            "run": r.info.run_name,
+            "run_id": r.info.run_id,
+            "stage": r.data.tags.get("stage", ""),
+            "link": f"{ui}/#/experiments/{r.info.experiment_id}/runs/{r.info.run_id}",
+        }
+        for r in runs
+    ]
 
 
 # -- what a run shows: its stages, its key figures, the champions it moved --------------------------------------------
@@ -170,8 +227,15 @@ def key_metrics(project: Path, limit: int = 100) -> list[tuple[str, str, float]]
     return out[:limit]
 
 
-def report(results: list[StageResult], project: Path, failed: StageFailed | None = None, title: str = "") -> str:
-    """The run's Markdown summary (the Prefect artifact): stages, key figures, champion changes."""
+def report(
+    results: list[StageResult],
+    project: Path,
+    failed: StageFailed | None = None,
+    title: str = "",
+    runs: list[dict] | None = None,
+) -> str:
+    """The run's Markdown summary (the Prefect artifact): stages, champion changes, the MLflow runs it logged (`runs`,
+    from `mlflow_runs`) and key figures."""
     lines = [f"# {title or 'Pipeline run'}", ""]
     if failed is not None:
         lines += [f"**Failed at stage `{failed.stage}`** (exit code {failed.code}).", ""]
@@ -188,6 +252,9 @@ def report(results: list[StageResult], project: Path, failed: StageFailed | None
                 f"| {c['model']} | {c['primary']} | v{c['candidate']} ({c['candidate_val']}) "
                 f"| v{c['champion']} ({c['champion_val']}) | {'**yes**' if c['promoted'] else 'no'} |"
             )
+    if runs:
+        lines += ["", "## MLflow runs", "", "| stage | experiment | run |", "| --- | --- | --- |"]
+        lines += [f"| {r['stage']} | {r['experiment']} | [{r['run']}]({r['link']}) |" for r in runs]
     figures = key_metrics(project)
     if figures:
         lines += ["", "## Key figures (test split, metrics/)", "", "| file | metric | value |", "| --- | --- | ---: |"]

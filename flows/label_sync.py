@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import subprocess
 import sys
 from pathlib import Path
 
@@ -44,10 +43,11 @@ def digest(folder: Path) -> str:
 @task(name="sync", task_run_name="{label}", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient)
 def sync_step(project: str, cmd: list[str], label: str, lock: dict) -> None:
     env, fds = child_env(lock)  # the sync takes the checkout's run lock too: it inherits the one this flow holds
-    proc = subprocess.run(cmd, cwd=project, env=dvcrun.dvc_env(env), pass_fds=fds, capture_output=True, text=True)
-    get_run_logger().info("%s -> %d\n%s", " ".join(cmd), proc.returncode, proc.stdout[-2000:])
-    if proc.returncode != 0:
-        raise dvcrun.StageFailed(label, proc.returncode, (proc.stdout + proc.stderr).strip()[-1500:])
+    logger = get_run_logger()
+    code, output = dvcrun.stream(cmd, Path(project), dvcrun.dvc_env(env), logger.info, pass_fds=fds)
+    logger.info("%s -> %d", " ".join(cmd), code)
+    if code != 0:
+        raise dvcrun.StageFailed(label, code, output.strip()[-1500:])
 
 
 @flow(name="label-sync", log_prints=True)

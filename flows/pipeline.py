@@ -65,7 +65,7 @@ def retry_if_transient(task, task_run, state) -> bool:
 @task(name="dvc-repro", task_run_name="{stage}", cache_policy=NO_CACHE, retry_condition_fn=retry_if_transient)
 def repro_stage(project: str, stage: str, extra_env: dict[str, str]) -> dict:
     logger = get_run_logger()
-    result = dvcrun.repro(Path(project), stage, dvcrun.dvc_env(extra_env))
+    result = dvcrun.repro(Path(project), stage, dvcrun.dvc_env(extra_env), on_line=logger.info)
     logger.info("stage %s: %s in %.1f s", stage, result.status, result.seconds)
     return asdict(result)
 
@@ -100,6 +100,7 @@ def pipeline(
     retry_delay_seconds: list[float] | None = None,
     on_busy: str | None = None,
     wait_minutes: float | None = None,
+    keep_experiments: int = workspace.KEEP,
 ):
     """Reproduce the DVC pipeline of `project` (or, `scheduled`, of its own clone at params.yaml's flows.workspace)."""
     logger = get_run_logger()
@@ -113,7 +114,7 @@ def pipeline(
     try:
         with run_lock(lock_path(origin), what=f"pipeline run {name}", wait_seconds=wait):
             ws = workspace.location(origin, cfg.workspace) if scheduled else None
-            return _pipeline(origin, stages, ws, experiment, push, retries, delays, logger)
+            return _pipeline(origin, stages, ws, experiment, push, retries, delays, logger, keep_experiments)
     except Busy as err:
         if on_busy == "skip":
             logger.warning("skipped: %s", err)
@@ -121,12 +122,15 @@ def pipeline(
         raise RuntimeError(f"gave up waiting after {wait / 60:.0f} min: {err}") from None
 
 
-def _pipeline(origin, stages, ws, experiment, push, retries, delays, logger):
+def _pipeline(origin, stages, ws, experiment, push, retries, delays, logger, keep=workspace.KEEP):
     work, extra_env = origin, {}
     if ws is not None:
         work = workspace.prepare(origin, ws)
         extra_env = workspace.store_env(origin)
         logger.info("workspace %s at %s's HEAD", work, origin)
+    run_id = flow_run.get_id()
+    if run_id:  # every MLflow run a stage opens carries it (core/tracking.py): the artifact links to them
+        extra_env = {**extra_env, "ANIME_FLOW_RUN": str(run_id)}
     order = dvcrun.stage_order(work)
     if stages:
         unknown = sorted(set(stages) - set(order))
@@ -137,7 +141,9 @@ def _pipeline(origin, stages, ws, experiment, push, retries, delays, logger):
     recorded = None
     if failed is None and ws is not None:
         recorded = workspace.record(work, experiment or default_experiment_name(), push=push)
-    md = dvcrun.report(results, work, failed, title=f"Pipeline run {flow_run.get_name() or ''}".strip())
+    runs = dvcrun.mlflow_runs(work, str(run_id), dvcrun.dvc_env(extra_env)) if run_id else []
+    title = f"Pipeline run {flow_run.get_name() or ''}".strip()
+    md = dvcrun.report(results, work, failed, title=title, runs=runs)
     if recorded:
         md += f"\nRecorded as DVC experiment `{recorded['experiment']}`"
         if recorded["pushed"]:
@@ -150,6 +156,13 @@ def _pipeline(origin, stages, ws, experiment, push, retries, delays, logger):
                 f"{recorded['experiment']}`.\n"
             )
             logger.warning("dvc exp push failed: %s", recorded["push_error"])
+        # retention: the newest `keep` scheduled runs' experiments and every adopted one, in the checkout, and in the
+        # clone once this run's push went through (an experiment whose push failed stays where it is)
+        for where in (origin, work) if recorded["pushed"] else (origin,):
+            kept = workspace.retain(where, keep)
+            if kept["removed"]:
+                md += f"\nRetention ({where}): removed {', '.join(kept['removed'])}; kept {len(kept['kept'])}.\n"
+                logger.info("retention in %s: removed %s", where, ", ".join(kept["removed"]))
     create_markdown_artifact(md, key="pipeline-run", description="stages, key figures and champion changes of this run")
     if failed is not None:
         raise failed
@@ -169,6 +182,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--retry-delay-seconds", type=float, nargs="+")
     ap.add_argument("--on-busy", choices=["wait", "skip"])
     ap.add_argument("--wait-minutes", type=float)
+    ap.add_argument(
+        "--keep-experiments",
+        type=int,
+        default=workspace.KEEP,
+        help="scheduled runs: newest experiments kept (adopted ones always are)",
+    )
     a = ap.parse_args(argv)
     state = pipeline(
         project=a.project,
@@ -180,6 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         retry_delay_seconds=a.retry_delay_seconds,
         on_busy=a.on_busy,
         wait_minutes=a.wait_minutes,
+        keep_experiments=a.keep_experiments,
         return_state=True,
     )
     print(f"pipeline: {state.name}" + (f": {state.message}" if state.message else ""))

@@ -6,6 +6,7 @@
 The nightly pipeline runs on its own clone (`flows.workspace`, beside the checkout) and is recorded as a DVC
 experiment `nightly-<date>-<time>` (flows/workspace.py says how to adopt it); the label sync runs on the checkout. Cron and
 interval are read in `flows.timezone`. Runs can be started by hand too: `prefect deployment run pipeline/nightly`.
+Each deployment runs one at a time: a run started while another runs waits, shown as `AwaitingConcurrencySlot`.
 This process polls the server for due runs and executes them in subprocesses; Ctrl-C or SIGTERM stops it, pauses the
 schedules (no runs pile up while nothing serves them) and leaves no run process behind.
 """
@@ -24,6 +25,15 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_API = "http://127.0.0.1:4200/api"
 
 
+def one_at_a_time():
+    """Each deployment's concurrency limit: one run at a time, a further run waits in the UI as
+    `AwaitingConcurrencySlot` (ENQUEUE) until it ends. The project's run lock (core/runlock.py) stays the guard for
+    runs started outside Prefect (`dvc repro`, `make pipeline`)."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
+    return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+
+
 def deployments(project: str, cron: str, timezone: str, minutes: float):
     from prefect.schedules import Cron, Interval
 
@@ -36,6 +46,7 @@ def deployments(project: str, cron: str, timezone: str, minutes: float):
         parameters={"project": project, "scheduled": True},  # the workspace: params.yaml's, never a parameter
         description="the whole DVC pipeline on its own clone, recorded as a DVC experiment",
         tags=["anime"],
+        concurrency_limit=one_at_a_time(),
     )
     sync = label_sync.to_deployment(
         name=f"every-{minutes:g}-minutes",
@@ -43,8 +54,19 @@ def deployments(project: str, cron: str, timezone: str, minutes: float):
         parameters={"project": project},
         description="Label Studio push/pull; label and what follows it when the exports changed",
         tags=["anime"],
+        concurrency_limit=one_at_a_time(),
     )
     return nightly, sync
+
+
+def check_server(api: str, who: str) -> None:
+    """Exit 75 (worth a retry) with a hint when no Prefect server answers `api`."""
+    try:
+        with urllib.request.urlopen(f"{api.rstrip('/')}/health", timeout=5):
+            pass
+    except (urllib.error.URLError, OSError) as err:
+        print(f"{who}: error: no Prefect server answers {api} ({err}); start one with `make prefect-server`")
+        sys.exit(75)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,12 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--label-sync-minutes", type=float, help="default: flows.label_sync_minutes")
     a = ap.parse_args(argv)
     api = os.environ.setdefault("PREFECT_API_URL", DEFAULT_API)
-    try:
-        with urllib.request.urlopen(f"{api.rstrip('/')}/health", timeout=5):
-            pass
-    except (urllib.error.URLError, OSError) as err:
-        print(f"schedule: error: no Prefect server answers {api} ({err}); start one with `make prefect-server`")
-        sys.exit(75)
+    check_server(api, "schedule")
     from prefect import serve
 
     from flows.pipeline import settings

@@ -36,6 +36,7 @@ def server_env(home: Path, port: int) -> dict[str, str]:
             "PREFECT_SERVER_API_HOST": "127.0.0.1",
             "PREFECT_SERVER_API_PORT": str(port),
             "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
+            "PREFECT_UI_URL": f"http://127.0.0.1:{port}",  # the links in notifications (flows/alerts.py)
             "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
             "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
         }

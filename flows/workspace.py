@@ -140,3 +140,69 @@ def record(workspace: Path, name: str, push: bool = True) -> dict:
 def _default_remote(workspace: Path) -> str | None:
     proc = subprocess.run(["dvc", "config", "core.remote"], cwd=workspace, env=dvc_env(), capture_output=True)
     return proc.stdout.decode().strip() or None
+
+
+# -- retention: the last N scheduled runs' experiments and every adopted one -------------------------------------------
+
+KEEP = 14  # scheduled runs' experiments kept by default: two weeks of nightly runs
+
+
+def experiments(project: Path, prefix: str = "nightly-") -> list[dict]:
+    """The DVC experiments in project whose name starts with `prefix`, oldest first: name, commit, time (the commit's,
+    Unix seconds) and whether it was adopted (`adopted`: a commit on HEAD's history holds the same dvc.lock, as after
+    `dvc exp apply` and committing it: the record of what ran is that run's)."""
+    out = _run(["git", "for-each-ref", "--format=%(refname) %(objectname) %(committerdate:unix)", "refs/exps"], project)
+    found = []
+    for line in out.splitlines():
+        ref, sha, when = line.rsplit(" ", 2)
+        name = ref.rsplit("/", 1)[-1]
+        if ref.count("/") >= 4 and name.startswith(prefix):  # refs/exps/<2>/<38>/<name>: not the exec/ refs
+            found.append({"name": name, "ref": ref, "commit": sha, "time": int(when)})
+    locks = set(_run(["git", "log", "--format=%H", "HEAD", "--", "dvc.lock"], project).split())
+    adopted = {_blob(project, c) for c in locks} - {None}
+    for exp in found:
+        exp["adopted"] = _blob(project, exp["commit"]) in adopted
+    return sorted(found, key=lambda e: (e["time"], e["name"]))
+
+
+def _blob(project: Path, commit: str) -> str | None:
+    proc = subprocess.run(["git", "rev-parse", f"{commit}:dvc.lock"], cwd=project, capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def retain(project: Path, keep: int = KEEP, prefix: str = "nightly-", dry_run: bool = False) -> dict:
+    """Remove the scheduled runs' experiments (`prefix`) beyond the newest `keep`, never an adopted one; returns
+    {"kept": [...], "removed": [...], "adopted": [...]}. The outputs stay in the DVC cache and remote until
+    `dvc gc` (docs/operations.md says which flags keep what)."""
+    if keep < 0:
+        raise ValueError(f"keep must be 0 or more, not {keep}")
+    found = experiments(project, prefix)
+    newest = {e["name"] for e in found[len(found) - keep :]} if keep else set()
+    adopted = [e["name"] for e in found if e["adopted"]]
+    gone = [e for e in found if e["name"] not in newest and not e["adopted"]]
+    removed = [e["name"] for e in gone]
+    for e in gone if not dry_run else []:  # by its full ref: two baselines may each hold an experiment of a name
+        _run(["git", "update-ref", "-d", e["ref"], e["commit"]], project)
+    return {"kept": [e["name"] for e in found if e["name"] not in removed], "removed": removed, "adopted": adopted}
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Keep the newest scheduled runs' DVC experiments and every adopted one.")
+    ap.add_argument("command", choices=["retain"])
+    ap.add_argument("--project", type=Path, default=Path(__file__).resolve().parent.parent)
+    ap.add_argument("--keep", type=int, default=KEEP, help=f"newest experiments kept (default {KEEP})")
+    ap.add_argument("--prefix", default="nightly-", help="the scheduled runs' experiment names start with this")
+    ap.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
+    a = ap.parse_args(argv)
+    if a.keep < 0:
+        ap.error("--keep must be 0 or more")
+    got = retain(a.project, a.keep, a.prefix, a.dry_run)
+    verb = "would remove" if a.dry_run else "removed"
+    print(f"{verb} {len(got['removed'])}: {' '.join(got['removed']) or '-'}")
+    print(f"kept {len(got['kept'])} (adopted: {' '.join(got['adopted']) or 'none'})")
+
+
+if __name__ == "__main__":
+    main()

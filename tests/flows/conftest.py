@@ -17,6 +17,12 @@ from tests.conftest import REPO, TOOL_ENV, free_port, run
 
 STEP = """import json, os, pathlib, sys
 name = sys.argv[1]
+print("step " + name + " started")
+if os.environ.get("STEP_MLFLOW"):  # an MLflow run as a stage's, tagged with the flow run (core/tracking.py)
+    import mlflow
+    mlflow.set_tracking_uri("sqlite:///" + os.path.abspath("mlruns/mlflow.db"))
+    with mlflow.start_run(run_name=name, tags={"stage": name, "prefect_flow_run": os.environ["ANIME_FLOW_RUN"]}):
+        pass
 code = int(os.environ.get("STEP_EXIT_" + name.upper(), "0"))
 count = os.environ.get("STEP_COUNT")
 if count and code:

@@ -78,3 +78,46 @@ def test_killing_the_caller_ends_the_stage_it_started(tmp_path, how):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_a_commands_lines_reach_the_log_while_it_runs(tmp_path):
+    """dvcrun.stream hands each line on as it is printed (a flow's logger shows a long stage's progress), not at the
+    end; stdout and stderr both, and the whole output comes back with the exit code."""
+    from flows.dvcrun import dvc_env, stream
+
+    script = "import sys, time\nprint('first')\nsys.stderr.write('to stderr\\n')\ntime.sleep(1.5)\nprint('last')\n"
+    seen: list[tuple[str, float]] = []
+    t0 = time.monotonic()
+    code, output = stream(
+        [sys.executable, "-c", script + "sys.exit(3)"],
+        tmp_path,
+        dvc_env(),
+        lambda line: seen.append((line, time.monotonic() - t0)),
+    )
+    assert code == 3 and [line for line, _ in seen] == ["first", "to stderr", "last"]
+    assert seen[0][1] < 1.0 and seen[-1][1] >= 1.5  # `first` arrived before the command had finished
+    assert output.splitlines() == ["first", "to stderr", "last"]
+
+
+def test_the_mlflow_runs_of_a_flow_run_are_found_with_links(store, smoke_params, monkeypatch, tmp_path):
+    """A stage's MLflow run carries the flow run's id (core/tracking.py reads $ANIME_FLOW_RUN); dvcrun.mlflow_runs
+    finds exactly those runs in the store the stages used, with a link into the MLflow UI."""
+    from core import tracking
+    from flows.dvcrun import mlflow_runs
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANIME_FLOW_RUN", "11111111-2222-3333-4444-555555555555")
+    with tracking.start_run("unit", smoke_params, "train@unit", ["ingest"], [], run_name="mine") as mine:
+        pass
+    monkeypatch.setenv("ANIME_FLOW_RUN", "99999999-2222-3333-4444-555555555555")
+    with tracking.start_run("unit", smoke_params, "train@unit", ["ingest"], [], run_name="another flow run's"):
+        pass
+    monkeypatch.delenv("ANIME_FLOW_RUN")
+    with tracking.start_run("unit", smoke_params, "by hand", ["ingest"], [], run_name="no flow run"):
+        pass
+    env = {"ANIME_MLFLOW_STORE": str(store), "MLFLOW_PORT": "5123"}
+    runs = mlflow_runs(tmp_path, "11111111-2222-3333-4444-555555555555", env)
+    assert [(r["run"], r["stage"], r["experiment"]) for r in runs] == [("mine", "train@unit", "unit")]
+    exp = mine.info.experiment_id
+    assert runs[0]["link"] == f"http://127.0.0.1:5123/#/experiments/{exp}/runs/{mine.info.run_id}"
+    assert mlflow_runs(tmp_path / "elsewhere", "11111111-2222-3333-4444-555555555555", {}) == []  # no store there

@@ -62,7 +62,7 @@ def wait_flow_run(api: str, flow_run_id: str, seconds: float = 120) -> dict:
 
 def test_a_flow_run_completes_and_reports(prefect_server, tmp_path):
     proj = make_project(tmp_path / "proj")
-    proc, fr = flow_cli("pipeline", proj, prefect_server)
+    proc, fr = flow_cli("pipeline", proj, prefect_server, STEP_MLFLOW="1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert fr["state"]["type"] == "COMPLETED" and fr["flow_id"]
     names = sorted(t["name"] for t in task_runs(prefect_server, fr["id"]))
@@ -70,6 +70,11 @@ def test_a_flow_run_completes_and_reports(prefect_server, tmp_path):
     md = artifact(prefect_server, fr["id"], "pipeline-run")
     assert all(f"| `{s}` | ran |" in md for s in ("a", "label", "b", "c")), md
     assert "| m_b.json | b.l1 |" in md  # the key figures from the project's metrics
+    # the stages' own output is in the flow run's log; the artifact links to the MLflow runs they logged
+    body = {"logs": {"flow_run_id": {"any_": [fr["id"]]}}, "limit": 200}
+    logged = [row["message"] for row in api_post(prefect_server["api"], "/logs/filter", body).json()]
+    assert all(any(f"step {s} started" in m for m in logged) for s in ("a", "label", "b", "c")), logged
+    assert "## MLflow runs" in md and all(f"| {s} | Default | [{s}](http://127.0.0.1:" in md for s in "abc"), md
     # unchanged: DVC decides, nothing runs again
     proc, fr = flow_cli("pipeline", proj, prefect_server)
     md = artifact(prefect_server, fr["id"], "pipeline-run")
@@ -188,15 +193,28 @@ def test_schedule_creates_the_deployments_and_a_triggered_run_completes(prefect_
         cfg = load_params(REPO / "params.yaml").flows
         assert (cfg.pipeline_cron, cfg.timezone, cfg.label_sync_minutes) == ("0 3 * * *", "Europe/Berlin", 15)
 
+        for dep in (nightly, sync):  # one run at a time per deployment; a further one waits where the UI shows it
+            assert dep["global_concurrency_limit"]["limit"] == 1, dep
+            assert dep["concurrency_options"]["collision_strategy"] == "ENQUEUE", dep
+
         body = {"parameters": {"experiment": "nightly-test"}}
         fr = api_post(api, f"/deployments/{nightly['id']}/create_flow_run", body).json()
-        state = wait_flow_run(api, fr["id"])
-        assert state["type"] == "COMPLETED", state
+        body = {"parameters": {"experiment": "nightly-test-2"}}
+        second = api_post(api, f"/deployments/{nightly['id']}/create_flow_run", body).json()
+        for run_id in (fr["id"], second["id"]):
+            state = wait_flow_run(api, run_id, seconds=240)
+            assert state["type"] == "COMPLETED", state
+        names = {
+            run_id: [s["name"] for s in httpx.get(f"{api}/flow_run_states/", params={"flow_run_id": run_id}).json()]
+            for run_id in (fr["id"], second["id"])
+        }
+        assert any("AwaitingConcurrencySlot" in n for n in names.values()), names  # one waited for the other's slot
         # the run left the user's branch and working tree alone, and recorded itself as a DVC experiment
         assert run(["git", "rev-parse", "HEAD"], proj).stdout == head
         assert run(["git", "status", "--porcelain"], proj).stdout == ""
         assert not (proj / "b.txt").exists()
-        assert "nightly-test" in run(["dvc", "exp", "list", "--all-commits", "--name-only"], proj).stdout
+        listed = run(["dvc", "exp", "list", "--all-commits", "--name-only"], proj).stdout.split()
+        assert {"nightly-test", "nightly-test-2"} <= set(listed), listed
         assert (tmp_path / "anime-runs" / ".git" / "anime-workspace").is_file()  # params.yaml's flows.workspace
         assert any(remote.rglob("*")), "the run's outputs were pushed to the DVC remote"
         # adopting it: apply the experiment, pull its outputs
