@@ -19,6 +19,10 @@ JSON body nested too deep with 422 before it is parsed, a generate request that 
 queue with 503 and Retry-After, and a generate request whose client went away while it waited is dropped, never
 computed. Every error has one shape (serve/guards.ErrorResponse). Model work runs off the event loop. A request is
 answered by, and labelled with, the models it started with, even when a reload lands while it waits.
+
+The OpenAPI schema (/openapi.json) names a response model for every route (/api/upscale: an image/png), the model
+families, attribute groups, their values and the joints as enums (from serve/bundles.py and core/names.py), and each
+error status a route can answer with why, all in the one error shape.
 """
 
 from __future__ import annotations
@@ -31,20 +35,30 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal, Required
 
 import numpy as np
 from fastapi import Depends, FastAPI, File, Header, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from PIL import Image, PngImagePlugin
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    model_validator,
+    with_config,
+)
 from starlette.datastructures import UploadFile as StarletteUpload
+from typing_extensions import TypeAliasType, TypedDict
 
-from core.names import ATTRIBUTES, JOINTS
+from core.names import ATTRIBUTES, GROUPS, JOINTS
 from serve.batching import Batcher, QueueFull
-from serve.bundles import DEPLOYED, BundleError, Models
-from serve.guards import BodyLimit, ErrorResponse, install_error_shape
+from serve.bundles import DEPLOYED, FAMILIES, BundleError, Models
+from serve.guards import MAX_JSON_BYTES, MAX_JSON_DEPTH, BodyLimit, error_responses, install_error_shape
 
 STATIC = Path(__file__).parent / "static"
 META_KEY = "anime-character"
@@ -55,6 +69,23 @@ MAX_UPSCALE_SIDE = 128  # an image to upscale: at most 128 x 128 (512 x 512 out)
 MAX_DRAWING_PIXELS = 1024 * 1024  # a drawn figure to read joints from: at most 1024 x 1024
 MAX_IMAGE_FIELD = (MAX_UPLOAD_BYTES + 2) // 3 * 4 + 64  # base64 of MAX_UPLOAD_BYTES, plus a data: URL's prefix
 SEED_MAX = 2**31 - 1
+
+# The names of the API as enums in its schema, each a named component, from the lists the rest of the project uses
+# (a TypeAliasType of a Literal: the values stay plain strings in the handlers)
+GENERATORS = ("dcgan", "stylegan")  # the families serve/bundles.Models serves as generators
+UPSCALERS = ("sr", "srgan")  # ... and as upscalers
+Family = TypeAliasType("Family", Literal[FAMILIES])
+GeneratorFamily = TypeAliasType("GeneratorFamily", Literal[GENERATORS])
+UpscalerFamily = TypeAliasType("UpscalerFamily", Literal[UPSCALERS])
+Group = TypeAliasType("Group", Literal[GROUPS])
+Joint = TypeAliasType("Joint", Literal[JOINTS])
+VALUES = {  # per attribute group, its values: hair_color -> HairColor
+    g: TypeAliasType("".join(w.title() for w in g.split("_")), Literal[ATTRIBUTES[g]]) for g in GROUPS
+}
+Conditions = with_config(ConfigDict(extra="forbid"))(
+    TypedDict("Conditions", {g: VALUES[g] for g in GROUPS}, total=False)  # type: ignore[misc]
+)
+Conditions.__doc__ = "Attribute group -> its value, for the groups to fix; the others are drawn per seed."
 
 
 class GenerateRequest(BaseModel):
@@ -67,8 +98,10 @@ class GenerateRequest(BaseModel):
         description="one per tag, within its range (/api/info): StyleGAN -1..1 (= -3..3 sigma along its direction); "
         "DCGAN 0..1 from the character's value to the tag, a yes/no group's -1..1",
     )
-    conditions: dict[str, str] = Field(default_factory=dict, description="DCGAN: attribute group -> value")
-    family: str | None = Field(None, description="dcgan or stylegan; default: the best by the evaluate stage")
+    conditions: Conditions = Field(
+        default_factory=dict, description="a conditional generator's (/api/info): attribute group -> value"
+    )
+    family: GeneratorFamily | None = Field(None, description="default: the best by the evaluate stage (/api/info)")
     upscale: bool = Field(False, description="also return each image 4x upscaled (anime-sr)")
 
 
@@ -110,16 +143,179 @@ SKETCH_BODY = {  # the route reads JSON or a multipart upload itself: its OpenAP
 }
 
 
+# --- what the routes answer ------------------------------------------------------------------------------------
+# Documents read from the deploy folder (deployed.json, card.json) and from a PNG's settings are TypedDicts that
+# allow keys beyond those named: a response carries them as they are. Their keys are listed in the sorted order
+# their writers use (core/atomic.write_json, png_bytes), which is the order a response gives them in.
+
+
+@with_config(ConfigDict(extra="allow"))
+class DeployedBundle(TypedDict, total=False):
+    """A deployed family's registered model and version (deployed.json)."""
+
+    model: Annotated[str, Field(description="the registered model, anime-<family>")]
+    size: Annotated[int | None, Field(description="its image size in pixels")]
+    version: str
+
+
+@with_config(ConfigDict(extra="allow"))
+class Deployment(TypedDict, total=False):
+    """What the deploy stage wrote (deployed.json)."""
+
+    families: Required[dict[Family, DeployedBundle]]
+    generator: Annotated[GeneratorFamily | None, Field(description="the generator the evaluate stage chose")]
+    notes: list[str]
+    profile: str | None
+    smoke: Annotated[dict[str, Any], Field(description="what the deploy stage's smoke test ran and got")]
+
+
+@with_config(ConfigDict(extra="allow"))
+class ImagesSource(TypedDict, total=False):
+    by_split: dict[str, int]
+    images: int | None
+    layout: str | None
+    licence: str | None
+    source: str | None
+
+
+@with_config(ConfigDict(extra="allow"))
+class PosesSource(TypedDict, total=False):
+    licence: str | None
+    source: str | None
+
+
+@with_config(ConfigDict(extra="allow"))
+class TrainingData(TypedDict, total=False):
+    images: ImagesSource
+    poses: PosesSource
+
+
+@with_config(ConfigDict(extra="allow"))
+class CardMetrics(TypedDict, total=False):
+    size: int | None
+    test: dict[str, float | None]
+    val: dict[str, float | None]
+
+
+@with_config(ConfigDict(extra="allow"))
+class ModelCard(TypedDict, total=False):
+    """A deployed version's model card (serve/cards.py): its figures, lineage, training data and licence."""
+
+    date: Annotated[str, Field(description="registered, YYYY-MM-DD")]
+    lineage: Annotated[dict[str, str], Field(description="its registry tags: git commit, profile, DVC hashes...")]
+    metrics: Annotated[CardMetrics | None, Field(description="validation and test figures; null: not scored")]
+    model: str
+    primary_metric: str | None
+    run_id: str
+    size: int | None
+    training_data: TrainingData
+    version: str
+
+
+# [x, y] and [low, high]: an array of two numbers (not a tuple: OpenAPI tools read `prefixItems` poorly)
+Pair = Annotated[list[float], Field(min_length=2, max_length=2)]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "no models"]
+    # the liveness check answers whatever deployed.json holds beyond the loader's checks: loosely typed, never a 500
+    deployed: dict[Family, dict[str, Any]] = Field(
+        description="each loaded family's entry of deployed.json (model, version, size); empty when no models are loaded"
+    )
+    error: str | None = Field(description="why no models are loaded (the deploy folder's problem)")
+
+
+class GeneratorInfo(BaseModel):
+    size: int = Field(description="image size in pixels")
+    sliders: list[str] = Field(description="one per tag (group=value)")
+    slider_ranges: dict[str, Pair] = Field(description="slider -> [low, high]")
+    control_success_by_tag: dict[str, float] = Field(description="slider -> how often moving it shows its tag")
+    conditional: bool = Field(description="takes conditions")
+    conditions: dict[Group, list[str]] = Field(description="group -> its values; empty when not conditional")
+
+
+class InfoResponse(BaseModel):
+    generator: GeneratorFamily = Field(description="the default generator")
+    generators: dict[GeneratorFamily, GeneratorInfo]
+    upscalers: list[UpscalerFamily]
+    pose2sketch: bool
+    posenet: bool = Field(description="drawn stick figures can be read")
+    joints: list[Joint] = Field(description="the order of a pose's joints")
+    pose_size: int | None = Field(description="the pose canvas in pixels; null without pose2sketch")
+    tagger: bool
+    cards: dict[Family, ModelCard]
+    deployed: Deployment
+
+
 class Image64(BaseModel):
     seed: int | None = None
     png: str = Field(description="base64 PNG")
 
 
 class GenerateResponse(BaseModel):
-    family: str
+    family: GeneratorFamily
     version: str
     images: list[Image64]
-    upscaled: list[Image64] | None = None
+    upscaled: list[Image64] | None = Field(None, description="with `upscale`: the same images 4x (anime-sr)")
+
+
+class SketchResponse(BaseModel):
+    size: int = Field(description="the pose canvas in pixels")
+    source: Literal["joints", "image"] = Field(description="the pose as sent, or read from a drawing")
+    joints: list[Pair] = Field(
+        min_length=len(JOINTS), max_length=len(JOINTS), description="the pose used, [x, y] in pose pixels"
+    )
+    stick: str = Field(description="base64 PNG: the stick figure")
+    sketch: str = Field(description="base64 PNG: the sketch drawn from it")
+    reference: str | None = Field(description="base64 PNG: the closest 3D-model projection; null without posenet")
+    reference_id: str | None
+    version: str = Field(description="the pose2sketch version")
+
+
+READINGS = {
+    g: create_model(
+        f"{VALUES[g].__name__}Reading",
+        value=(VALUES[g], ...),
+        p=(float, Field(description="the tagger's probability of the value")),
+    )
+    for g in GROUPS
+}
+Tags = create_model("Tags", __doc__="Per attribute group, the value read.", **{g: (READINGS[g], ...) for g in GROUPS})
+
+
+class TagResponse(BaseModel):
+    tags: Tags
+    version: str = Field(description="the tagger version")
+
+
+@with_config(ConfigDict(extra="allow", strict=True))
+class Settings(TypedDict, total=False):
+    """The settings a PNG of this service carries (tEXt chunk `anime-character`)."""
+
+    conditions: dict[str, str]
+    model: Annotated[str, Field(description="anime-<family>")]
+    seed: int
+    sliders: dict[str, float]
+    truncation: float
+    upscaled: UpscalerFamily
+    version: str
+
+
+SETTINGS = TypeAdapter(Settings)
+
+
+class ReloadResponse(BaseModel):
+    reloaded: dict[Family, DeployedBundle] = Field(description="what is served now")
+
+
+NO_MODELS = "no models deployed: run the deploy stage (`dvc repro deploy`), then /admin/reload"
+JSON_413 = f"a request body over {MAX_JSON_BYTES} bytes, refused before it is read"
+UPLOAD_413 = (
+    f"an upload over {MAX_UPLOAD_BYTES} bytes, or an image over the route's pixels (read from its header, not decoded)"
+)
+UPLOAD_415 = "an image that is not PNG, JPEG or WebP"
+UPLOAD_400 = "a multipart body that cannot be parsed"
+UPLOAD_422 = "no file, an empty or unreadable one"
 
 
 def png_bytes(img: np.ndarray, meta: dict | None = None) -> bytes:
@@ -226,8 +422,7 @@ def create_app(
     """The app over the deploy folder `root`. A missing deploy starts it with every model call answering 503 (and
     a reload later can bring models); a deploy that is there but broken raises BundleError when `strict` (what
     `python -m serve` does: exit 2 naming the file) and is reported like a missing one otherwise."""
-    errors = {code: {"model": ErrorResponse} for code in (401, 403, 409, 413, 415, 422, 503)}
-    app = FastAPI(title="anime character service", version="1", description=__doc__, responses=errors)
+    app = FastAPI(title="anime character service", version="1", description=__doc__)
     install_error_shape(app)
     limits = {path: MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD for path in UPLOAD_ROUTES}
     app.add_middleware(BodyLimit, limits=limits)
@@ -264,7 +459,7 @@ def create_app(
         if not secrets.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "a valid admin token is required (Authorization: Bearer ...)")
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=HealthResponse)
     def healthz() -> dict:
         m = state["models"]
         return {
@@ -273,11 +468,25 @@ def create_app(
             "error": state["error"],
         }
 
-    @app.get("/api/info")
+    @app.get("/api/info", response_model=InfoResponse, responses=error_responses({503: NO_MODELS}))
     def info() -> dict:
         return models().info()
 
-    @app.post("/api/generate", response_model=GenerateResponse)
+    generate_errors = error_responses(
+        {
+            400: "a body that cannot be parsed (not UTF-8)",
+            413: JSON_413,
+            422: f"a field out of its range or an unknown one, a family, slider or condition the deployed generator "
+            f"does not have, no upscaler deployed for `upscale`, or JSON nested deeper than {MAX_JSON_DEPTH} levels",
+            499: "the client closed its connection while the request waited: dropped, never computed (nobody sees it)",
+            503: f"{NO_MODELS}; or busy: the micro-batcher's queue is full, retry after `Retry-After` seconds",
+        }
+    )
+    generate_errors[503]["headers"] = {
+        "Retry-After": {"description": "when busy: seconds to wait", "schema": {"type": "integer"}}
+    }
+
+    @app.post("/api/generate", response_model=GenerateResponse, responses=generate_errors)
     async def generate(req: GenerateRequest, request: Request) -> Response:
         m = models()
         family = req.family or m.default_generator
@@ -293,9 +502,6 @@ def create_app(
                 raise HTTPException(422, f"slider {name} of {family} goes from {lo:g} to {hi:g}, not {v}")
         if req.conditions and not g.conditional:
             raise HTTPException(422, f"{family} does not take conditions; use sliders")
-        for group, value in req.conditions.items():
-            if value not in ATTRIBUTES.get(group, ()):
-                raise HTTPException(422, f"condition {group}={value!r}: unknown group or value")
         if req.upscale and "sr" not in m.upscalers:
             raise HTTPException(422, "no upscaler deployed")
         seeds = list(range(req.seed, req.seed + req.count))
@@ -337,9 +543,28 @@ def create_app(
         # a response of upscaled images is a few hundred KB of base64 text
         return Response(out.model_dump_json(), media_type="application/json")
 
-    @app.post("/api/upscale", responses={200: {"content": {"image/png": {}}}})
+    @app.post(
+        "/api/upscale",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "the image 4x as PNG, with the upload's settings (if any) and `upscaled`",
+                "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            **error_responses(
+                {
+                    400: UPLOAD_400,
+                    413: f"{UPLOAD_413}, or over {MAX_UPSCALE_SIDE} px a side",
+                    415: UPLOAD_415,
+                    422: f"{UPLOAD_422}, or an upscaler that is not deployed",
+                    503: NO_MODELS,
+                }
+            ),
+        },
+    )
     async def upscale(
-        file: Annotated[UploadFile, File()], model: Annotated[str, Query(pattern="^(sr|srgan)$")] = "sr"
+        file: Annotated[UploadFile, File()],
+        model: Annotated[UpscalerFamily, Query(description="anime-sr, or the adversarial anime-srgan")] = "sr",
     ) -> Response:
         m = models()
         if model not in m.upscalers:
@@ -355,7 +580,21 @@ def create_app(
             meta = {}
         return Response(png_bytes(big[0], {**meta, "upscaled": model}), media_type="image/png")
 
-    @app.post("/api/sketch", openapi_extra=SKETCH_BODY)
+    @app.post(
+        "/api/sketch",
+        response_model=SketchResponse,
+        openapi_extra=SKETCH_BODY,
+        responses=error_responses(
+            {
+                400: f"{UPLOAD_400}, or one with more than a file",
+                413: UPLOAD_413,
+                415: UPLOAD_415,
+                422: "neither or both of joints and image, joints off the canvas, an unreadable drawing or none "
+                "found in it, or no pose2sketch (or, for a drawing, posenet) deployed",
+                503: NO_MODELS,
+            }
+        ),
+    )
     async def sketch(request: Request) -> dict:
         """A pose -> its stick figure, sketch and closest 3D-model reference. The pose is `joints`, or the joints
         posenet reads from a drawn figure: JSON `image` (base64) or a multipart upload `file`, within the upload
@@ -395,7 +634,19 @@ def create_app(
             "version": m.deployed["families"]["pose2sketch"]["version"],
         }
 
-    @app.post("/api/tag")
+    @app.post(
+        "/api/tag",
+        response_model=TagResponse,
+        responses=error_responses(
+            {
+                400: UPLOAD_400,
+                413: UPLOAD_413,
+                415: UPLOAD_415,
+                422: f"{UPLOAD_422}, or no tagger deployed",
+                503: NO_MODELS,
+            }
+        ),
+    )
     async def tag(file: Annotated[UploadFile, File()]) -> dict:
         m = models()
         if m.tagger is None:
@@ -404,21 +655,43 @@ def create_app(
         tags = await asyncio.to_thread(m.tag, rgb)  # off the event loop: it may wait for a generate pass's lock
         return {"tags": tags, "version": m.deployed["families"]["tagger"]["version"]}
 
-    @app.post("/api/restore")
+    @app.post(
+        "/api/restore",
+        response_model=Settings,
+        responses=error_responses(
+            {
+                400: UPLOAD_400,
+                413: UPLOAD_413,
+                415: UPLOAD_415,
+                422: f"{UPLOAD_422}, or a PNG that carries no settings of this service or unreadable ones",
+            }
+        ),
+    )
     async def restore(file: Annotated[UploadFile, File()]) -> dict:
         _, im = await read_image(file, MAX_TAG_PIXELS)
         raw = im.info.get(META_KEY)
         if not isinstance(raw, str):
             raise HTTPException(422, "this PNG carries no settings (it was not made by this service)")
         try:
-            meta = json.loads(raw)
-            if not isinstance(meta, dict):
-                raise ValueError("not an object")
-        except ValueError:
+            meta = SETTINGS.validate_python(json.loads(raw))  # a JSON object whose named settings have their types
+        except ValueError:  # pydantic's ValidationError is one
             raise HTTPException(422, "this PNG's settings are not readable") from None
         return meta
 
-    @app.post("/admin/reload", dependencies=[Depends(admin)])
+    @app.post(
+        "/admin/reload",
+        response_model=ReloadResponse,
+        dependencies=[Depends(admin)],
+        responses=error_responses(
+            {
+                401: "no valid admin token (Authorization: Bearer ...)",
+                403: "admin endpoints are off: the server was started without ANIME_ADMIN_TOKEN",
+                409: "the deploy folder did not load: the previous models stay",
+                413: JSON_413,
+                422: f"a body nested deeper than {MAX_JSON_DEPTH} levels (the route reads none)",
+            }
+        ),
+    )
     def reload() -> dict:
         try:
             load()

@@ -8,7 +8,10 @@
 - `install_error_shape`: every 4xx and 5xx is `{"detail": "<one line>", "errors": [{"loc": [...], "msg": ...}]}`
   (`errors` lists the fields of a validation error, empty otherwise), whether FastAPI's validation, an
   HTTPException of a route or a refusal above raised it. NaN, Infinity and `1e400` (which Python's JSON parser reads
-  as floats) fail the fields' own range checks and come back in this shape with 422.
+  as floats) fail the fields' own range checks and come back in this shape with 422. A value outside an enum (a
+  family, an attribute group's value) is named in the message beside the values allowed.
+- `error_responses`: what a route declares in `responses=`, so that the OpenAPI schema names each error status it
+  can answer, why, and this one shape.
 """
 
 from __future__ import annotations
@@ -44,11 +47,26 @@ def error_response(status: int, detail: str, errors: list[dict] | None = None, h
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
+def error_responses(reasons: dict[int, str]) -> dict[int, dict]:
+    """A route's `responses=` for the error statuses it can answer (status -> why): each in the one shape."""
+    if any(status < 400 for status in reasons):
+        raise ValueError(f"not error statuses: {sorted(s for s in reasons if s < 400)}")
+    return {status: {"model": ErrorResponse, "description": why} for status, why in sorted(reasons.items())}
+
+
+ENUM_ERRORS = ("literal_error", "enum")  # pydantic's: "Input should be 'a' or 'b'", which does not say what came
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict]:
     out = []
     for e in exc.errors():
         loc = [x if isinstance(x, int) else str(x) for x in e.get("loc", ())]
-        out.append({"loc": loc, "msg": str(e.get("msg", "invalid"))})
+        msg = str(e.get("msg", "invalid"))
+        given = e.get("input")
+        if e.get("type") in ENUM_ERRORS and isinstance(given, str):
+            shown = given if len(given) <= 40 else given[:37] + "..."
+            msg += f", not {shown!r}"
+        out.append({"loc": loc, "msg": msg})
     return out
 
 
