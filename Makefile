@@ -4,11 +4,12 @@ STAMP := $(VENV)/.installed
 RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DO_NOT_TRACK=1 PYTHONDONTWRITEBYTECODE=1
 PYTHON ?= python3
 
-.PHONY: pipeline test test-fast docs lock lock-labelstudio alerts mlflow mlflow-server labelstudio label-sync serve prefect-server schedule contact-sheet lint clean-outputs
+.PHONY: pipeline test test-fast docs lock lock-deps lock-labelstudio alerts mlflow mlflow-server labelstudio label-sync serve prefect-server schedule contact-sheet lint clean-outputs
 
-$(STAMP): requirements.lock
+$(STAMP): requirements.lock pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.lock
+	$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps --require-hashes -r requirements.lock
+	$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps -e .
 	touch $(STAMP)
 
 ## the whole pipeline on the built-in data, on the CPU (profile from params.yaml, `cpu` by default)
@@ -31,6 +32,10 @@ docs: $(STAMP)
 ## refresh source.lock.json and pose_source.lock.json after changing ingest.source, label.pose_source or their files
 lock: $(STAMP)
 	$(RUN) python -m stages.source
+
+## re-resolve requirements.lock (every package of .venv, with hashes) from pyproject.toml with uv (python -m tools.lock --upgrade lets versions move)
+lock-deps: $(STAMP)
+	$(RUN) python -m tools.lock
 
 ## re-resolve Label Studio's venv lock (labeling/requirements-labelstudio.lock) from labeling/requirements-labelstudio.txt
 lock-labelstudio: $(STAMP)

@@ -1,0 +1,84 @@
+"""Regenerate requirements.lock: every package of the venv `make` builds, pinned, with hashes (`make lock-deps`).
+
+    python -m tools.lock              # re-resolve pyproject.toml's dependencies and extras; versions stay as locked
+    python -m tools.lock --upgrade    # let them move to the newest that resolve (then test before committing)
+
+pyproject.toml declares what the project needs (runtime dependencies, and the extras dask, kaggle, postgres, test,
+lint, docs; `dev` is all of them). uv resolves that for this interpreter's Python version on manylinux x86_64, with
+`--generate-hashes`, and writes requirements.lock; `make` installs exactly it (`pip install --no-deps --require-hashes`:
+the lock is the whole resolution, every file checked against its hash) and then the project itself, editable. By default the current lock constrains the
+resolution, so a regeneration only adds hashes and what a new dependency pulls in; `--upgrade` drops that.
+
+Where torch's CPU build comes from: the lock pins `torch==2.13.0+cpu`, the CPU-only build, found in the folders of
+pip's find-links (`PIP_FIND_LINKS` or pip's configuration: on the machines of this project's records, /opt/wheels).
+PyPI's own torch wheels pull a multi-GB CUDA build; elsewhere, the same CPU build is on PyTorch's index
+(`--find-links https://download.pytorch.org/whl/cpu/torch/`). pip's own packages are pinned too (setuptools is a
+dependency of torch), so the lock is the whole venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LOCK = REPO / "requirements.lock"
+HEADER = """\
+# Every package of the venv `make` builds, pinned with hashes: `make lock-deps` (python -m tools.lock) writes this
+# from pyproject.toml's dependencies and extras. torch==2.13.0+cpu is the CPU-only build, from pip's find-links
+# (on this project's machines /opt/wheels; elsewhere https://download.pytorch.org/whl/cpu/torch/). Do not edit.
+"""
+
+
+def find_links() -> list[str]:
+    """The folders or URLs pip's find-links names here (the environment first, then pip's configuration)."""
+    links = os.environ.get("PIP_FIND_LINKS", "").split()
+    if not links:
+        got = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "get", "global.find-links"], capture_output=True, text=True
+        )
+        links = got.stdout.split() if got.returncode == 0 else []
+    return links
+
+
+def uv() -> str:
+    """The uv executable: the venv's (the lint extra installs it), else one on PATH."""
+    here = Path(sys.executable).parent / "uv"
+    found = str(here) if here.exists() else shutil.which("uv")
+    if not found:
+        raise SystemExit("lock: uv is not installed (pip install uv, or make's .venv, which has it)")
+    return found
+
+
+def compile_lock(upgrade: bool = False, out: Path = LOCK) -> list[str]:
+    """Resolve pyproject.toml (every extra) into `out` with hashes; returns the pinned `name==version` lines."""
+    with tempfile.TemporaryDirectory(prefix="lock-") as tmp:
+        cmd = [uv(), "pip", "compile", str(REPO / "pyproject.toml"), "--extra", "dev", "--generate-hashes"]
+        cmd += ["--python-version", platform.python_version(), "--python-platform", "x86_64-manylinux_2_28"]
+        cmd += ["--no-header", "--no-annotate", "--quiet", "-o", str(Path(tmp) / "lock.txt")]
+        for link in find_links():
+            cmd += ["--find-links", link]
+        if not upgrade and out.exists():
+            cmd += ["--constraints", str(out)]
+        subprocess.run(cmd, cwd=REPO, check=True)
+        body = (Path(tmp) / "lock.txt").read_text()
+    out.write_text(HEADER + body)
+    return [line.split(" ")[0] for line in body.splitlines() if line[:1].isalnum()]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--upgrade", action="store_true", help="do not hold the versions of the current lock")
+    a = ap.parse_args(argv)
+    pins = compile_lock(upgrade=a.upgrade)
+    print(f"requirements.lock: {len(pins)} packages pinned with hashes")
+
+
+if __name__ == "__main__":
+    main()
