@@ -5,6 +5,7 @@ builds as a package whose commands run."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -65,13 +66,20 @@ def test_the_venv_holds_exactly_the_lock():
 
 @pytest.mark.slow
 def test_the_project_builds_as_a_package_with_its_commands(tmp_path):
+    # built from a copy of the tracked files: setuptools writes build/ and *.egg-info beside the sources it builds
+    src = tmp_path / "src"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    for name in filter(None, tracked.split("\0")):
+        if (REPO / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, src / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(src)],
         check=True,
         capture_output=True,
         timeout=600,
     )
-    (wheel,) = tmp_path.glob("anime_pipeline-*.whl")
+    (wheel,) = (tmp_path / "dist").glob("anime_pipeline-*.whl")
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
