@@ -914,6 +914,27 @@ def test_suite(m: Metrics) -> list[str]:
                                       f"making each clone's `.venv` from pip's cache first: {setup}."]  # fmt: skip
 
 
+MAKE_TEST_FRESH = REPO / "bench" / "results" / "make-test-fresh-clone-AVX2-AMD.json"
+
+
+def make_test_fresh(m: Metrics) -> list[str]:
+    """`make test` on a fresh clone, one commit, one machine: setup, tests, the slowest tests, and the gpu-profile
+    test's seconds per stage (its own print, from a run of that test alone)."""
+    doc = _result(MAKE_TEST_FRESH)
+    header = ["what", "seconds", "time"]
+    if not doc:
+        return table(header, [])
+    sm = doc["summary"]
+    rows = [["making `.venv` (`make .venv/.installed`)", num(doc["setup_seconds"]), duration(doc["setup_seconds"])],
+            [f"`make test`: {num(sm.get('passed'))} passed, {num(sm.get('skipped', 0))} skipped",
+             num(doc["test_seconds"]), duration(doc["test_seconds"])]]  # fmt: skip
+    rows += [[f"  `{t['test']}`", num(t["seconds"], 1), duration(t["seconds"])] for t in doc["slowest"][:8]]
+    stages = sorted(doc["gpu_profile_seconds_per_stage"].items(), key=lambda kv: -kv[1])[:6]
+    rows += [[f"  gpu-profile test: `{k}`", num(v, 1), duration(v)] for k, v in stages]
+    return table(header, rows) + ["", f"Commit `{doc['commit']}` on {doc['machine_kind']}, {doc['cores']} cores, "
+                                      f"{doc['date']}; {doc['skipped_note']}."]  # fmt: skip
+
+
 BF16_PAIRS = (  # (family, the fp32 variant, its bf16 twin, the result file): experiments/gan_variants.yaml, stylegan_routes.yaml
     ("DCGAN", "default", "default_bf16", VARIANTS),
     ("StyleGAN (cond_base16)", "cond_base16", "cond_base16_bf16", ROUTES),
@@ -1145,6 +1166,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "generator-step": generator_step,
     "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),
     "test-suite": test_suite,
+    "make-test-fresh": make_test_fresh,
     "pipeline-time": pipeline_time,
     "pipeline-time-612a431": lambda m: pipeline_time(
         m, PIPELINE_TIME.with_name("pipeline-time-cpu-AVX512-AMD-612a431.json"), False
