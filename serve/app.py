@@ -316,6 +316,7 @@ UPLOAD_413 = (
 UPLOAD_415 = "an image that is not PNG, JPEG or WebP"
 UPLOAD_400 = "a multipart body that cannot be parsed"
 UPLOAD_422 = "no file, an empty or unreadable one"
+UPLOAD_ERRORS = {400: UPLOAD_400, 413: UPLOAD_413, 415: UPLOAD_415}  # an upload route's, before its own 422 and 503
 
 
 def png_bytes(img: np.ndarray, meta: dict | None = None) -> bytes:
@@ -637,15 +638,7 @@ def create_app(
     @app.post(
         "/api/tag",
         response_model=TagResponse,
-        responses=error_responses(
-            {
-                400: UPLOAD_400,
-                413: UPLOAD_413,
-                415: UPLOAD_415,
-                422: f"{UPLOAD_422}, or no tagger deployed",
-                503: NO_MODELS,
-            }
-        ),
+        responses=error_responses({**UPLOAD_ERRORS, 422: f"{UPLOAD_422}, or no tagger deployed", 503: NO_MODELS}),
     )
     async def tag(file: Annotated[UploadFile, File()]) -> dict:
         m = models()
@@ -660,9 +653,7 @@ def create_app(
         response_model=Settings,
         responses=error_responses(
             {
-                400: UPLOAD_400,
-                413: UPLOAD_413,
-                415: UPLOAD_415,
+                **UPLOAD_ERRORS,
                 422: f"{UPLOAD_422}, or a PNG that carries no settings of this service or unreadable ones",
             }
         ),

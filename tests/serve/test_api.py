@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from serve.app import MAX_UPLOAD_BYTES, META_KEY, create_app
-from tests.serve.tiny import make_deploy
+from tests.serve.tiny import JOINTS_XY, make_deploy
 
 TOKEN = secrets.token_hex(16)  # made per run: no fixed credential in the repository
 
@@ -176,19 +176,7 @@ def test_upscale_tag_and_upload_limits(client):
 
 
 def test_sketch_follows_the_joints(client):
-    joints = [
-        [32, 8],
-        [32, 16],
-        [26, 18],
-        [38, 18],
-        [20, 30],
-        [44, 30],
-        [32, 34],
-        [28, 46],
-        [36, 46],
-        [27, 58],
-        [37, 58],
-    ]
+    joints = [list(xy) for xy in JOINTS_XY]
     a = client.post("/api/sketch", json={"joints": joints}).json()
     assert a["size"] == 64 and a["reference_id"].startswith("pose-") and a["reference"]
     moved = [list(j) for j in joints]

@@ -19,7 +19,7 @@ from core.names import ATTRIBUTES, GROUPS, JOINTS
 from serve.app import GENERATORS, META_KEY, UPSCALERS, create_app
 from serve.bundles import FAMILIES, Models
 from serve.guards import MAX_JSON_BYTES
-from tests.serve.tiny import make_deploy
+from tests.serve.tiny import JOINTS_XY, make_deploy
 
 TOKEN = secrets.token_hex(16)
 REF = "#/components/schemas/"
@@ -33,19 +33,6 @@ ROUTES = {  # path -> the error statuses its answers can have
     "/api/restore": {400, 413, 415, 422},
     "/admin/reload": {401, 403, 409, 413, 422},
 }
-JOINTS_XY = [
-    [32, 8],
-    [32, 16],
-    [26, 18],
-    [38, 18],
-    [20, 30],
-    [44, 30],
-    [32, 34],
-    [28, 46],
-    [36, 46],
-    [27, 58],
-    [37, 58],
-]
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,21 @@ from safetensors.torch import save_file
 
 from core.names import GROUPS, JOINTS
 
+# a standing pose on the tiny pose2sketch's 64 px canvas, [x, y] per joint in JOINTS' order
+JOINTS_XY = (
+    (32, 8),
+    (32, 16),
+    (26, 18),
+    (38, 18),
+    (20, 30),
+    (44, 30),
+    (32, 34),
+    (28, 46),
+    (36, 46),
+    (27, 58),
+    (37, 58),
+)
+
 
 def _card(model: str, size: int) -> dict:
     return {
