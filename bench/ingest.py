@@ -129,15 +129,15 @@ def run_naive(src: Path, out: Path, sizes: list[int], max_pixels: int) -> dict:
 
 
 def run_ingest(src: Path, out: Path, sizes: list[int], max_pixels: int) -> dict:
-    from core.params import load_params
+    from core.params import SourceParams, load_params
     from core.pool import start_server
     from dataset.importer import WORKER_MODULES, ingest
-    from dataset.sources import open_source
+    from dataset.sources import open_sources
 
     params = load_params(ROOT / "params.yaml")
     ip = params.ingest.model_copy(
         update={
-            "source": f"dir:{src}",
+            "sources": [SourceParams(spec=f"dir:{src}")],
             "sizes": sizes,
             "max_pixels": max_pixels,
             "cache": True,
@@ -149,7 +149,7 @@ def run_ingest(src: Path, out: Path, sizes: list[int], max_pixels: int) -> dict:
     mem = PeakMemory()
     t0 = time.perf_counter()
     start_server(WORKER_MODULES)  # as `python -m stages.ingest` does first
-    metrics = ingest(params, out, open_source(params), cache_root=out.parent / f"cache-{os.getpid()}")
+    metrics = ingest(params, out, open_sources(params), cache_root=out.parent / f"cache-{os.getpid()}")
     seconds = time.perf_counter() - t0
     return {
         "seconds": seconds,

@@ -113,16 +113,52 @@ class ArchiveParams(Section):
     max_ratio: float = Field(200.0, ge=1.0)  # uncompressed / compressed size of one entry
 
 
+Layout = Literal["auto", "generic", "crypko", "moeimouto", "danbooru", "tagged", "animeface", "mlds"]
+
+
+class SourceParams(Section):
+    """One entry of `ingest.sources`: a collection, read in its layout, with the tag groups it carries."""
+
+    spec: str  # generated | dir:<path> | zip:<path> | kaggle:<owner>/<dataset>[/versions/<N>]
+    layout: Layout | None = None  # None: ingest.layout
+    # the attribute groups whose tags this source carries (None: ingest.groups; []: none, an untagged source)
+    groups: list[str] | None = None
+    licence: str = Field("", max_length=500)  # a note for the model cards; "": the source's own or its layout's
+
+    @field_validator("spec")
+    @classmethod
+    def _spec(cls, spec: str) -> str:
+        parse_spec(spec)  # the one parser of source specs; its ValueError names the forms expected
+        return spec
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, groups: list[str] | None) -> list[str] | None:
+        return None if groups is None else known_groups(groups)
+
+
+def known_groups(groups: list[str]) -> list[str]:
+    """Distinct attribute groups of core/names.py, in its one order; ValueError otherwise."""
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown or len(set(groups)) != len(groups):
+        raise ValueError(f"{groups}: expected distinct attribute groups of {list(GROUPS)}")
+    return [g for g in GROUPS if g in groups]
+
+
 class IngestParams(Section):
-    source: str  # generated | dir:<path> | zip:<path> | kaggle:<owner>/<dataset>[/versions/<N>]
-    layout: Literal["auto", "generic", "crypko", "moeimouto", "danbooru", "tagged", "animeface", "mlds"] = "auto"
+    # the collections ingested together, in this order (the first of two duplicates is kept); `source: <spec>` is
+    # short for `sources: [{spec: <spec>}]` and replaces the list where both are written (`dvc exp run -S
+    # ingest.source=dir:/faces` tries one folder alone)
+    sources: list[SourceParams] = Field(min_length=1, max_length=64)
+    layout: Layout = "auto"  # of each source that names none
     crop: Literal["auto", "none", "center", "animeface", "cascade"] = "auto"  # auto: animeface for danbooru, else none
     cascade: CascadeParams = CascadeParams()
     archive: ArchiveParams = ArchiveParams()
     danbooru_ratings: list[Literal["s", "q", "e"]] = ["s"]  # safe only by default
     tag_map: dict[str, str] = {}  # extra source tag -> "group=value" entries, over the defaults in dataset/tagmap.py
-    # the attribute groups read from the source's tags; the others are left unknown, for annotators to label (a
-    # source whose tags for a group are wrong, or experiments/active_learning.py hiding groups from the generated set)
+    # the attribute groups read from a source's tags where it names none; the others are left unknown, for
+    # annotators or the tagger (a source whose tags for a group are wrong, or experiments/active_learning.py hiding
+    # groups from the generated set)
     groups: list[str] = list(GROUPS)
     executor: Literal["process", "dask"] = "process"
     dask_address: str = ""  # a Dask scheduler (tcp://host:8786); empty: a local cluster of `workers` processes
@@ -144,13 +180,34 @@ class IngestParams(Section):
             raise ValueError(f"{sizes}: expected each size once")
         return sorted(sizes)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_source(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "source" in raw:
+            raw = dict(raw)
+            raw["sources"] = [{"spec": raw.pop("source")}]
+        return raw
+
     @field_validator("groups")
     @classmethod
     def _groups(cls, groups: list[str]) -> list[str]:
-        unknown = [g for g in groups if g not in GROUPS]
-        if unknown or len(set(groups)) != len(groups):
-            raise ValueError(f"{groups}: expected distinct attribute groups of {list(GROUPS)}")
-        return [g for g in GROUPS if g in groups]  # in the one order of core/names.py
+        return known_groups(groups)
+
+    @field_validator("sources")
+    @classmethod
+    def _distinct(cls, sources: list[SourceParams]) -> list[SourceParams]:
+        specs = [s.spec for s in sources]
+        twice = sorted({s for s in specs if specs.count(s) > 1})
+        if twice:
+            raise ValueError(f"{twice}: each source once (a duplicate spec would import the same files twice)")
+        return sources
+
+    def groups_of(self, source: SourceParams) -> list[str]:
+        """The groups whose tags `source` carries (its own list, else ingest.groups)."""
+        return self.groups if source.groups is None else source.groups
+
+    def layout_of(self, source: SourceParams) -> str:
+        return source.layout or self.layout
 
     @field_validator("tag_map")
     @classmethod
@@ -163,12 +220,6 @@ class IngestParams(Section):
                     f"{list(ATTRIBUTES)} and one of its values"
                 )
         return tag_map
-
-    @field_validator("source")
-    @classmethod
-    def _source(cls, source: str) -> str:
-        parse_spec(source)  # the one parser of source specs; its ValueError names the forms expected
-        return source
 
 
 class PixelBaselineParams(Section):

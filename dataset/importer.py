@@ -1,11 +1,12 @@
-"""Import a source: its files -> packed image shards (one per size), a manifest, a reject report and a summary.
+"""Import the sources: their files -> packed image shards (one per size), a manifest, a reject report and a summary.
 
 Every file is read once in a worker (dataset/decoding.py: process pool or Dask): sha256, decode (bad input is
 rejected with a code and a reason, never a crash), face crop or square, perceptual hash, one resize per size, the
 rows written straight into the shards; a content-addressed cache makes re-imports decode only new files. While the
-workers go on, duplicates are dropped in source order (dataset/dedup.py); then the last kept rows fill the places of
-rejected ones (rows stay in source order but for those), images are grouped by character and perceptual hash, split
-by group, and the manifest is written in row order. The outputs appear together by one rename; an interrupted run
+workers go on, duplicates are dropped in source order, across sources too (dataset/dedup.py); then the last kept rows
+fill the places of rejected ones (rows stay in source order but for those), images are grouped by character and
+perceptual hash over every source, split by group, and the manifest is written in row order, each row naming its
+source, its path there and its licence. The outputs appear together by one rename; an interrupted run
 leaves the last good output.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -38,33 +40,39 @@ WORKER_MODULES = ["dataset.decoding"]  # what the fork server imports once for t
 def ingest(
     params: Params,
     out: Path,
-    source: Source,
-    locked_files: dict[str, str] | None = None,
+    sources: list[Source],
+    locked_files: list[dict[str, str] | None] | None = None,
     cache_root: Path | None = None,
 ) -> dict:
-    """Build the ingest outputs of `source` into `out` (replaced atomically). Returns the metrics.
+    """Build the ingest outputs of `sources` (in order: the first of two duplicates is kept) into `out` (replaced
+    atomically). Returns the metrics.
 
-    `locked_files` (path -> sha256 from the source lock): the files read must be exactly these, else nothing is
-    replaced and the user is told to re-lock. The decode cache lives in `cache_root` (default DECODE_CACHE) unless
-    ingest.cache is false.
+    `locked_files` (per source, path -> sha256 from the source lock, None for a source pinned otherwise): the files
+    read must be exactly these, else nothing is replaced and the user is told to re-lock. The decode cache lives in
+    `cache_root` (default DECODE_CACHE) unless ingest.cache is false.
     """
     t0 = time.perf_counter()
     ip = params.ingest
     sizes = tuple(ip.sizes)
     settings = DecodeSettings.from_params(ip, (cache_root or DECODE_CACHE) if ip.cache else None)
-    files = [(it.rel, str(it.path), it.crop if ip.crop == "auto" else ip.crop) for it in source.items]
-    n = len(source.items)
-    if n == 0 and source.problems:
+    items = [it for src in sources for it in src.items]
+    owner = [k for k, src in enumerate(sources) for _ in src.items]  # source index of each file
+    specs = [sources[k].spec for k in owner]
+    files = [(it.rel, str(it.path), it.crop if ip.crop == "auto" else ip.crop) for it in items]
+    problems = [replace(r, source=src.spec) for src in sources for r in src.problems]
+    n = len(items)
+    named = " + ".join(src.spec for src in sources)
+    if n == 0 and problems:
+        roots = ", ".join(str(src.root) for src in sources)
         raise BadInput(
-            f"source {source.spec}: nothing to import under {source.root}; "
-            f"{len(source.problems)} left out: {describe(source.problems)}"
+            f"source {named}: nothing to import under {roots}; {len(problems)} left out: {describe(problems)}"
         )
     if n == 0:
-        raise BadInput(f"source {source.spec}: no image files found under {source.root}")
+        raise BadInput(f"source {named}: no image files found under {', '.join(str(src.root) for src in sources)}")
     with atomic_path(out, durable=False) as tmp:
         tmp.mkdir(parents=True)
         writers = {s: ShardWriter(tmp / shard_name(s), n, s) for s in sizes}
-        dedup = Dedup(ip.near_duplicate_bits)
+        dedup = Dedup(ip.near_duplicate_bits, specs)
         stream = decode_all(files, settings, ip, {s: str(w.path) for s, w in writers.items()})
         for i, d in enumerate(tqdm(stream, total=n, desc="ingest", unit="img", disable=None)):
             d.rel = display(d.rel)
@@ -75,24 +83,27 @@ def ingest(
         dedup.settle()
         decoded = dedup.decoded
 
-        if locked_files is not None:
-            verify_files(source, {d.rel: d.sha256 for d in decoded if d.sha256}, locked_files)
+        for k, src in enumerate(sources):
+            if locked_files is not None and locked_files[k] is not None:
+                read = {d.rel: d.sha256 for d, o in zip(decoded, owner) if o == k and d.sha256}
+                verify_files(src, read, locked_files[k])
         if not dedup.keep:
-            raise BadInput(f"source {source.spec}: all {n} files were rejected: {describe(dedup.rejects)}")
+            raise BadInput(f"source {named}: all {n} files were rejected: {describe(dedup.rejects)}")
         keep, moves = fill_holes(dedup.keep)
         for w in writers.values():
             w.move_rows(moves)
             w.finish(len(keep))
 
-        items = [source.items[i] for i in keep]
+        kept = [items[i] for i in keep]
         ids = [decoded[i].sha256[:16] for i in keep]
-        groups = group_ids([it.character for it in items], [decoded[i].phash for i in keep])
-        keys = [f"c:{it.character}" if it.character else f"i:{id_}" for it, id_ in zip(items, ids)]
+        # one grouping over every source: a character or a perceptual hash that two sources share is one group
+        groups = group_ids([it.character for it in kept], [decoded[i].phash for i in keep])
+        keys = [f"c:{it.character}" if it.character else f"i:{id_}" for it, id_ in zip(kept, ids)]
         splits = assign_splits(keys, groups, ip.split.val, ip.split.test, params.seed)
         rows = [
             ManifestRow(
                 id=id_,
-                source=source.spec,
+                source=specs[i],
                 path=display(it.rel),
                 sha256=decoded[i].sha256,
                 phash=decoded[i].phash,
@@ -101,27 +112,29 @@ def ingest(
                 split=sp,
                 group=g,
                 character=it.character,
-                tags={g: (v if g in ip.groups else UNKNOWN) for g, v in it.tags.items()},
+                tags=dict(it.tags),
                 extra_tags=it.extra,
-                licence=source.licence,
+                licence=sources[owner[i]].licence,
             )
-            for i, it, id_, g, sp in zip(keep, items, ids, groups, splits)
+            for i, it, id_, g, sp in zip(keep, kept, ids, groups, splits)
         ]
         write_manifest(tmp / "manifest.csv", rows)
-        rejects: list[Reject] = [*source.problems, *dedup.rejects]
+        rejects: list[Reject] = [*problems, *dedup.rejects]
         write_report(tmp / "rejects.csv", rejects)
 
         cache_hits = sum(d.cached for d in decoded)
         seconds = time.perf_counter() - t0
         split_counts = Counter(splits)
-        unmapped = Counter(t for it in source.items for t in it.extra)
+        unmapped = Counter(t for it in items for t in it.extra)
+        by_source = _by_source(sources, owner, keep, rows, rejects)
         metrics = {
-            "layout": source.layout,
+            "layout": "+".join(dict.fromkeys(src.layout for src in sources)),
             "files": n,
             "images": len(keep),
             "rejected": len(rejects),
             "rejected_by_reason": count_by_code(rejects),
             "images_by_split": {s: split_counts.get(s, 0) for s in SPLITS},
+            "images_by_source": {spec: v["images"] for spec, v in by_source.items()},
             "groups": len(set(groups)),
             "unmapped_tags": sum(unmapped.values()),
             "decoded": n - cache_hits,
@@ -134,11 +147,32 @@ def ingest(
         write_json(
             tmp / "summary.json",
             {
-                "source": source.spec,
+                "source": named,
                 "sizes": list(sizes),
-                "licence": source.licence,
+                "licence": "; ".join(dict.fromkeys(src.licence for src in sources)),
+                "sources": by_source,
                 "unmapped_top": dict(unmapped.most_common(50)),
                 **stable,
             },
         )
+    metrics["sources"] = by_source
     return metrics
+
+
+def _by_source(sources: list[Source], owner: list[int], keep: list[int], rows: list[ManifestRow], rejects) -> dict:
+    """Per source spec: its layout, licence, files read, images kept, rejected, and kept images with any tag."""
+    kept = Counter(owner[i] for i in keep)
+    tagged = Counter(r.source for r in rows if any(v != UNKNOWN for v in r.tags.values()))
+    refused = Counter(r.source for r in rejects)
+    files = Counter(owner)
+    return {
+        src.spec: {
+            "layout": src.layout,
+            "licence": src.licence,
+            "files": files.get(k, 0),
+            "images": kept.get(k, 0),
+            "tagged": tagged.get(src.spec, 0),
+            "rejected": refused.get(src.spec, 0),
+        }
+        for k, src in enumerate(sources)
+    }

@@ -1,5 +1,5 @@
-"""The source lock, `source.lock.json` (committed, a DVC dependency of ingest): the spec of `ingest.source` and what
-pins its content.
+"""The source lock, `source.lock.json` (committed, a DVC dependency of ingest): `{"sources": [...]}`, one entry per
+source of `ingest.sources`, in order: its spec and what pins its content.
 
     generated   the generator's version and a digest of the seed and `generated` params
     dir:        the layout and every file's sha256 (labels and metadata files included)
@@ -18,7 +18,7 @@ from pathlib import Path
 from core.errors import BadInput
 from core.params import Params
 from dataset.layouts import Source, display
-from dataset.sources import METADATA_SUFFIXES, compute_lock
+from dataset.sources import METADATA_SUFFIXES, compute_generated, compute_lock
 
 __all__ = ["LOCK", "read_lock", "check_lock", "verify_files", "compute_lock"]
 
@@ -34,16 +34,22 @@ def read_lock(path: Path = LOCK) -> dict:
         raise BadInput(f"{path}: not valid JSON ({err}); run `make lock` to rewrite it") from None
 
 
-def check_lock(params: Params, path: Path = LOCK) -> dict:
-    """The lock at `path`, which must describe the source in params (`make lock` rewrites it)."""
+def check_lock(params: Params, path: Path = LOCK) -> list[dict]:
+    """The entries of the lock at `path`, one per source, which must describe the sources in params in their order
+    (`make lock` rewrites it)."""
     lock = read_lock(path)
-    if lock.get("spec") != params.ingest.source:
-        raise BadInput(
-            f"{path} is for source {lock.get('spec')!r} but ingest.source is {params.ingest.source!r}; run `make lock`"
-        )
-    if params.ingest.source == "generated" and lock != compute_lock(params):
-        raise BadInput(f"{path} is stale for the generated source (params or generator changed); run `make lock`")
-    return lock
+    entries = lock.get("sources") if isinstance(lock, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise BadInput(f"{path}: not a lock of ingest.sources (written by an older version?); run `make lock`")
+    locked = [e.get("spec") for e in entries]
+    wanted = [s.spec for s in params.ingest.sources]
+    if locked != wanted:
+        raise BadInput(f"{path} is for sources {locked} but ingest.sources are {wanted}; run `make lock`")
+    if "generated" in wanted:
+        fresh = compute_generated(params)
+        if entries[wanted.index("generated")] != fresh:
+            raise BadInput(f"{path} is stale for the generated source (params or generator changed); run `make lock`")
+    return entries
 
 
 def verify_files(source: Source, read: dict[str, str], locked: dict[str, str]) -> None:

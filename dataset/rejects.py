@@ -51,11 +51,13 @@ CODES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Reject:
-    """An input left out: `path` in the source (or `file:line`), `code` (a CODES key), `reason` for people."""
+    """An input left out: `path` in its source (or `file:line`), `code` (a CODES key), `reason` for people, and
+    `source`, the spec of the source it came from (set by ingest)."""
 
     path: str
     code: str
     reason: str
+    source: str = ""
 
     def __post_init__(self) -> None:
         if self.code not in CODES:
@@ -67,11 +69,11 @@ def count_by_code(rejects: Iterable[Reject]) -> dict[str, int]:
 
 
 def write_report(path: Path, rejects: Iterable[Reject]) -> None:
-    """`rejects.csv`: path,code,reason, sorted."""
+    """`rejects.csv`: source,path,code,reason, sorted."""
     report = io.StringIO()
     w = csv.writer(report, lineterminator="\n")
-    w.writerow(["path", "code", "reason"])
-    w.writerows(sorted((r.path, r.code, r.reason) for r in rejects))
+    w.writerow(["source", "path", "code", "reason"])
+    w.writerows(sorted((r.source, r.path, r.code, r.reason) for r in rejects))
     path.write_text(report.getvalue(), encoding="utf-8")
 
 

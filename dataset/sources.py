@@ -1,12 +1,14 @@
-"""Sources: the spec in `ingest.source` resolves to a folder, read in its layout (dataset/layouts.py).
+"""Sources: each entry of `ingest.sources` resolves to a folder, read in its layout (dataset/layouts.py).
 
     generated                          the built-in renderer's set, rendered once into a content-addressed cache
     dir:<path>                         a local folder in any supported layout
     zip:<path>                         a local zip, extracted safely once into .cache/sources/zip-<sha>/
     kaggle:<owner>/<dataset>[/versions/<N>]   through kagglehub (dataset/kaggle.py)
 
-Each kind is one entry of KINDS: how it is opened and what pins its content in `source.lock.json` (read and
-checked by dataset/lock.py). The spec is parsed once, by `parse_spec`.
+Each kind is one entry of KINDS: how it is opened and what pins its content in `source.lock.json` (one entry per
+source, read and checked by dataset/lock.py). The spec is parsed once, by `parse_spec`. An entry's `layout`,
+`groups` and `licence` (core/params.SourceParams) say how it is read, which of its tags are kept, and the licence
+note its images carry.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 from core import source_spec
 from core.errors import BadInput
 from core.hashing import file_digest
-from core.params import Params
+from core.names import UNKNOWN
+from core.params import Params, SourceParams
 from core.source_spec import SourceSpec
 from dataset.archive import extract_zip
 from dataset.decoding import MAX_FILE_BYTES
@@ -29,7 +32,17 @@ from dataset.layouts import Source, SourceItem, display, read_layout
 from dataset.tagmap import TagMapper
 from synth.faces.render import VERSION as GENERATOR_VERSION
 
-__all__ = ["Source", "SourceItem", "SourceSpec", "open_source", "compute_lock", "parse_spec", "KINDS", "CACHE_DIR"]
+__all__ = [
+    "Source",
+    "SourceItem",
+    "SourceSpec",
+    "open_source",
+    "open_sources",
+    "compute_lock",
+    "parse_spec",
+    "KINDS",
+    "CACHE_DIR",
+]
 
 CACHE_DIR = Path(".cache")
 
@@ -51,69 +64,72 @@ def generated_dir(params: Params, cache: Path | None = None) -> Path:
     return out
 
 
-def _read(root: Path, params: Params, spec: SourceSpec, layout: str | None = None) -> Source:
+def _read(root: Path, params: Params, entry: SourceParams, layout: str | None = None) -> Source:
     ip = params.ingest
-    return read_layout(root, spec.text, layout or ip.layout, TagMapper(ip.tag_map), list(ip.danbooru_ratings))
+    layout = layout or ip.layout_of(entry)
+    return read_layout(root, entry.spec, layout, TagMapper(ip.tag_map), list(ip.danbooru_ratings))
 
 
 # -- the kinds: how each one is read, and what pins its content in the lock -----------------------------------------
 
 
-def _open_generated(params: Params, spec: SourceSpec, lock: dict | None) -> Source:
-    return _read(generated_dir(params), params, spec, layout="generic")
+def _open_generated(params: Params, entry: SourceParams, lock: dict | None) -> Source:
+    return _read(generated_dir(params), params, entry, layout="generic")
 
 
-def _pin_generated(params: Params, spec: SourceSpec) -> dict:
-    return {"spec": spec.text, "generator": GENERATOR_VERSION, "digest": generated_digest(params)}
+def _pin_generated(params: Params, entry: SourceParams) -> dict:
+    return {"spec": entry.spec, "generator": GENERATOR_VERSION, "digest": generated_digest(params)}
 
 
-def _open_dir(params: Params, spec: SourceSpec, lock: dict | None) -> Source:
-    return _read(spec.path, params, spec)
+def _open_dir(params: Params, entry: SourceParams, lock: dict | None) -> Source:
+    return _read(parse_spec(entry.spec).path, params, entry)
 
 
-def _pin_files(params: Params, spec: SourceSpec) -> dict:
-    src = open_source(params)
-    return {"spec": spec.text, "layout": src.layout, "files": content_hashes(src)}
+def _pin_files(params: Params, entry: SourceParams) -> dict:
+    src = KINDS[parse_spec(entry.spec).kind].open(params, entry, None)
+    return {"spec": entry.spec, "layout": src.layout, "files": content_hashes(src)}
 
 
-def _open_zip(params: Params, spec: SourceSpec, lock: dict | None) -> Source:
+def _open_zip(params: Params, entry: SourceParams, lock: dict | None) -> Source:
+    spec = parse_spec(entry.spec)
     archive = spec.path
     if lock is not None and lock.get("sha256") and archive.is_file() and file_digest(archive) != lock["sha256"]:
         raise BadInput(f"source {spec.text} changed since source.lock.json was written; run `make lock`")
     root, rejects = extract_zip(archive, CACHE_DIR / "sources", params.ingest.archive)
-    src = _read(root, params, spec)
+    src = _read(root, params, entry)
     src.problems = [replace(r, path=f"{archive.name}:{r.path}") for r in rejects] + src.problems
     return src
 
 
-def _pin_zip(params: Params, spec: SourceSpec) -> dict:
+def _pin_zip(params: Params, entry: SourceParams) -> dict:
+    spec = parse_spec(entry.spec)
     archive = spec.path
     if not archive.is_file():
         raise BadInput(f"source {spec.text}: {archive} is not a file")
     return {"spec": spec.text, "sha256": file_digest(archive), "bytes": archive.stat().st_size}
 
 
-def _open_kaggle(params: Params, spec: SourceSpec, lock: dict | None) -> Source:
+def _open_kaggle(params: Params, entry: SourceParams, lock: dict | None) -> Source:
     from dataset import kaggle
 
     pinned = lock.get("handle") if lock else None
-    path, _ = kaggle.resolve(f"kaggle:{pinned}" if pinned else spec.text, params.ingest.kaggle_timeout_s)
-    return _read(path, params, spec)
+    path, _ = kaggle.resolve(f"kaggle:{pinned}" if pinned else entry.spec, params.ingest.kaggle_timeout_s)
+    return _read(path, params, entry)
 
 
-def _pin_kaggle(params: Params, spec: SourceSpec) -> dict:
+def _pin_kaggle(params: Params, entry: SourceParams) -> dict:
     from dataset import kaggle
 
-    lock = _pin_files(params, spec)
-    owner, slug, _ = kaggle.parse(spec.text)
-    _, version = kaggle.resolve(spec.text, params.ingest.kaggle_timeout_s)
+    lock = _pin_files(params, entry)
+    owner, slug, _ = kaggle.parse(entry.spec)
+    _, version = kaggle.resolve(entry.spec, params.ingest.kaggle_timeout_s)
     return {**lock, "handle": f"{owner}/{slug}/versions/{version}", "version": version}
 
 
 @dataclass(frozen=True)
 class SourceKind:
-    open: Callable[[Params, SourceSpec, dict | None], Source]  # read it (a lock pins what it resolves to)
-    pin: Callable[[Params, SourceSpec], dict]  # what its lock records
+    open: Callable[[Params, SourceParams, dict | None], Source]  # read it (its lock entry pins what it resolves to)
+    pin: Callable[[Params, SourceParams], dict]  # what its lock entry records
 
 
 KINDS: dict[str, SourceKind] = {  # keyed like core/source_spec.FORMS (tested)
@@ -129,19 +145,35 @@ def parse_spec(text: str) -> SourceSpec:
     try:
         return source_spec.parse_spec(text)
     except ValueError as err:
-        raise BadInput(f"ingest.source: {err}") from None
+        raise BadInput(f"ingest.sources: {err}") from None
 
 
-def open_source(params: Params, lock: dict | None = None) -> Source:
-    """Resolve and read the source of params; with a lock, a kaggle source uses the pinned version."""
-    spec = parse_spec(params.ingest.source)
-    return KINDS[spec.kind].open(params, spec, lock)
+def open_source(params: Params, entry: SourceParams, lock: dict | None = None) -> Source:
+    """Resolve and read one source; its lock entry pins what it resolves to (a kaggle source's version). The
+    entry's groups decide which of its tags are kept and its licence note, when given, is the one its images carry."""
+    src = KINDS[parse_spec(entry.spec).kind].open(params, entry, lock)
+    if entry.licence:
+        src.licence = entry.licence
+    kept = params.ingest.groups_of(entry)
+    for item in src.items:
+        item.tags = {g: (v if g in kept else UNKNOWN) for g, v in item.tags.items()}
+    return src
+
+
+def open_sources(params: Params, lock: list[dict] | None = None) -> list[Source]:
+    """Every source of `ingest.sources`, in order; `lock` (dataset/lock.check_lock) has one entry per source."""
+    entries = params.ingest.sources
+    return [open_source(params, e, lock[i] if lock else None) for i, e in enumerate(entries)]
+
+
+def compute_generated(params: Params) -> dict:
+    """The lock entry of the generated source (cheap: no file is read)."""
+    return _pin_generated(params, SourceParams(spec="generated"))
 
 
 def compute_lock(params: Params) -> dict:
-    """The source lock: the spec and what pins its content (dataset/lock.py reads and checks it)."""
-    spec = parse_spec(params.ingest.source)
-    return KINDS[spec.kind].pin(params, spec)
+    """The source lock: per source, its spec and what pins its content (dataset/lock.py reads and checks it)."""
+    return {"sources": [KINDS[parse_spec(e.spec).kind].pin(params, e) for e in params.ingest.sources]}
 
 
 # -- content hashes of a folder source ------------------------------------------------------------------------------

@@ -359,13 +359,13 @@ def main() -> None:
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"  # a scratch store: no champion, no alias
 
     from dataset.importer import ingest
-    from dataset.sources import open_source
+    from dataset.sources import open_sources
     from labeling import server
     from labeling.client import Server
 
     t_start = time.perf_counter()
     p = bench_params(params, cfg, cfg["seeds"][0], "random")
-    ingest(p, work / "ingest", open_source(p))
+    ingest(p, work / "ingest", open_sources(p))
     truth = hidden_truth(p, work / "ingest")
     data = Data(work / "ingest", p.tagger.size, truth)
 

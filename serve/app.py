@@ -170,8 +170,17 @@ class Deployment(TypedDict, total=False):
 
 
 @with_config(ConfigDict(extra="allow"))
+class SourceShare(TypedDict, total=False):
+    images: int | None
+    layout: str | None
+    licence: str | None
+    tagged: int | None
+
+
+@with_config(ConfigDict(extra="allow"))
 class ImagesSource(TypedDict, total=False):
     by_split: dict[str, int]
+    by_source: Annotated[dict[str, SourceShare], Field(description="per source spec: its share of the images")]
     images: int | None
     layout: str | None
     licence: str | None

@@ -18,8 +18,8 @@ def _date(ms: int) -> str:
 
 
 def provenance(ingest_summary: Path) -> dict:
-    """What the models were trained on: the ingest source and licence (the ingest stage's summary.json), the pose
-    set's origin."""
+    """What the models were trained on: the ingest sources, with each one's images, tagged images and licence (the
+    ingest stage's summary.json), and the pose set's origin."""
     try:
         s = json.loads(ingest_summary.read_text())
     except (OSError, ValueError) as err:
@@ -31,6 +31,11 @@ def provenance(ingest_summary: Path) -> dict:
             "images": s.get("images"),
             "layout": s.get("layout"),
             "by_split": s.get("images_by_split"),
+            "by_source": {
+                spec: {k: v.get(k) for k in ("images", "tagged", "layout", "licence")}
+                for spec, v in (s.get("sources") or {}).items()
+                if isinstance(v, dict)
+            },
         },
         "poses": {"source": "rendered by this project (synth/pose, stage render)", "licence": "CC0-1.0"},
     }
@@ -71,9 +76,14 @@ def card_markdown(c: dict) -> str:
         lines.append("")
     lines += ["Lineage:", ""] + [f"- {k}: {v}" for k, v in c["lineage"].items()] + [""]
     img = c["training_data"]["images"]
-    lines += [
-        f"Trained on: {img['images']} images from `{img['source']}` ({img['licence']}); poses: "
-        f"{c['training_data']['poses']['source']} ({c['training_data']['poses']['licence']}).",
-        "",
-    ]
+    shares = img.get("by_source") or {}
+    if len(shares) > 1:
+        each = "; ".join(
+            f"{v['images']} from `{spec}` ({v['licence']}, {v['tagged']} with tags)" for spec, v in shares.items()
+        )
+        images = f"{img['images']} images: {each}"
+    else:
+        images = f"{img['images']} images from `{img['source']}` ({img['licence']})"
+    poses = c["training_data"]["poses"]
+    lines += [f"Trained on: {images}; poses: {poses['source']} ({poses['licence']}).", ""]
     return "\n".join(lines)

@@ -40,7 +40,7 @@ def compute_pose_lock(params: Params) -> dict:
         return {"spec": ""}
     from dataset.lock import compute_lock
 
-    return compute_lock(import_params(params))
+    return compute_lock(import_params(params))["sources"][0]
 
 
 def run(params: Params, out: Path, lock_path: Path = LOCK) -> dict:
@@ -59,7 +59,8 @@ def run(params: Params, out: Path, lock_path: Path = LOCK) -> dict:
     from dataset.sources import open_source
 
     ip = import_params(params)
-    return {"source": spec, **ingest(ip, out, open_source(ip, lock), lock.get("files"))}
+    source = open_source(ip, ip.ingest.sources[0], lock)
+    return {"source": spec, **ingest(ip, out, [source], [lock.get("files")])}
 
 
 def main() -> None:

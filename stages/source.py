@@ -1,5 +1,5 @@
-"""Write the source locks (dataset/lock.py): the spec of `ingest.source` and what pins its content (a DVC dependency
-of ingest), and the same for `label.pose_source` in pose_source.lock.json (of stage pose_import).
+"""Write the source locks (dataset/lock.py): per source of `ingest.sources`, its spec and what pins its content (a
+DVC dependency of ingest), and the same for `label.pose_source` in pose_source.lock.json (of stage pose_import).
 
     python -m stages.source            # (make lock) rewrites a lock only when its source changed
     python -m stages.source --check    # exit 2 if a lock is stale
@@ -31,7 +31,7 @@ def main() -> None:
     params = load_params(args.params)
     for lock, path in ((compute_lock(params), Path(args.lock)), (compute_pose_lock(params), Path(args.pose_lock))):
         old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-        name = lock["spec"] or "(none)"
+        name = " + ".join(e["spec"] for e in lock["sources"]) if "sources" in lock else lock["spec"] or "(none)"
         if old == lock:
             print(f"source: {name} unchanged")
             continue

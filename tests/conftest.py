@@ -74,13 +74,13 @@ def smoke_params() -> Params:
 def smoke_ingest(tmp_path_factory, smoke_params) -> Path:
     """data/ingest of the smoke generated set, built once per test session."""
     from dataset.importer import ingest
-    from dataset.sources import open_source
+    from dataset.sources import open_sources
 
     root = tmp_path_factory.mktemp("ingest")
     cwd = os.getcwd()
     os.chdir(root)  # the generated-source cache lands under root/.cache
     try:
-        ingest(smoke_params, root / "out", open_source(smoke_params))
+        ingest(smoke_params, root / "out", open_sources(smoke_params))
     finally:
         os.chdir(cwd)
     return root / "out"
@@ -105,6 +105,15 @@ def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None) 
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} -> {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+def with_ingest(params: Params, sources: list[str | dict] | None = None, **updates) -> Params:
+    """`params` with ingest.sources (specs or SourceParams mappings) and other ingest keys replaced, validated."""
+    raw = params.model_dump()
+    if sources is not None:
+        raw["ingest"]["sources"] = [s if isinstance(s, dict) else {"spec": s} for s in sources]
+    raw["ingest"].update(updates)
+    return type(params).model_validate(raw)
 
 
 def set_profile(params_file: Path, profile: str, **overrides) -> None:

@@ -431,6 +431,10 @@ def data(m: Metrics) -> list[str]:
     rows = [
         ["files read (`ingest`, layout `" + str(m["ingest.layout"]) + "`)", num(m["ingest.files"])],
         ["images kept", f"{num(m['ingest.images'])} ({split_text})"],
+        *(
+            [f"images from `{spec}` (of them tagged)", f"{num(v.get('images'))} ({num(v.get('tagged'))})"]
+            for spec, v in (m["ingest.sources"] or {}).items()
+        ),
         ["rejected", f"{num(m['ingest.rejected'])}" + (f" ({reason_text})" if reason_text else "")],
         ["groups (a character or identical perceptual hash: one split each)", num(m["ingest.groups"])],
         [

@@ -84,7 +84,7 @@ def test_unknown_profile_and_source(raw):
         resolve(copy.deepcopy(raw), "laptop")
     bad = copy.deepcopy(raw)
     bad["ingest"]["source"] = "ftp://x"
-    with pytest.raises(ParamsError, match=r"ingest\.source: got 'ftp://x'"):
+    with pytest.raises(ParamsError, match=r"ingest\.sources\[0\]\.spec: got 'ftp://x'"):
         resolve(bad)
 
 

@@ -68,10 +68,10 @@ def test_no_face_is_a_reject_and_counted(tmp_path, smoke_params):
     )
     ip = smoke_params.ingest.model_copy(update={"crop": "cascade", "cascade": cp})
     m = ingest(
-        smoke_params.model_copy(update={"ingest": ip}), tmp_path / "out", read_generic(root, "dir:s", TagMapper())
+        smoke_params.model_copy(update={"ingest": ip}), tmp_path / "out", [read_generic(root, "dir:s", TagMapper())]
     )
     assert m["rejected_by_reason"] == {"no_face": 1} and m["images"] == 1
-    assert "blank.png,no_face,no face found" in (tmp_path / "out" / "rejects.csv").read_text()
+    assert "dir:s,blank.png,no_face,no face found" in (tmp_path / "out" / "rejects.csv").read_text()
 
 
 def test_missing_cascade_file_is_a_clear_error(tmp_path):

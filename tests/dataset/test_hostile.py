@@ -102,7 +102,7 @@ def test_folder_of_hostile_files(tmp_path, smoke_params):
 
     out = tmp_path / "out"
     params = smoke_params.model_copy(update={"ingest": smoke_params.ingest.model_copy(update={"workers": 2})})
-    m = ingest(params, out, read_generic(root, "dir:src", TagMapper()))
+    m = ingest(params, out, [read_generic(root, "dir:src", TagMapper())])
     with open(out / "rejects.csv", newline="", encoding="utf-8") as f:
         report = list(csv.DictReader(f))
     reasons = {r["path"]: r["reason"] for r in report}

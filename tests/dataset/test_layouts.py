@@ -19,8 +19,9 @@ from dataset.importer import ingest
 from dataset.layouts import detect, read_layout
 from dataset.lock import compute_lock
 from dataset.rejects import Reject
-from dataset.sources import open_source
+from dataset.sources import open_sources
 from dataset.tagmap import TagMapper
+from tests.conftest import with_ingest
 
 
 def _img(path: Path, seed: int, size: int = 40) -> None:
@@ -136,12 +137,8 @@ def test_animeface_crypko_mlds_generic(tmp_path):
 
 def test_unmapped_tags_counted_in_ingest(tmp_path, smoke_params):
     build_danbooru(tmp_path / "src")
-    params = smoke_params.model_copy(
-        update={
-            "ingest": smoke_params.ingest.model_copy(update={"source": f"dir:{tmp_path / 'src'}", "crop": "center"})
-        }
-    )
-    m = ingest(params, tmp_path / "out", open_source(params))
+    params = with_ingest(smoke_params, [f"dir:{tmp_path / 'src'}"], crop="center")
+    m = ingest(params, tmp_path / "out", open_sources(params))
     assert m["layout"] == "danbooru" and m["images"] == 2 and m["unmapped_tags"] == 1
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["unmapped_top"] == {"1girl": 1}
@@ -171,10 +168,10 @@ def test_kaggle_versioned_source_from_the_real_kagglehub_cache(kaggle_env, smoke
     build_moeimouto(folder)
     build_danbooru(folder)
     spec = "kaggle:mylesoneill/tagged-anime-illustrations/versions/1"
-    params = smoke_params.model_copy(update={"ingest": smoke_params.ingest.model_copy(update={"source": spec})})
-    src = open_source(params)
+    params = with_ingest(smoke_params, [spec])
+    (src,) = open_sources(params)
     assert src.layout == "tagged" and len(src.items) == 8 and src.root == folder
-    lock = compute_lock(params)
+    (lock,) = compute_lock(params)["sources"]
     assert lock["version"] == 1 and lock["handle"] == "mylesoneill/tagged-anime-illustrations/versions/1"
     assert "moeimouto-faces/moeimouto-faces/000_hatsune_miku/face_0_0.png" in lock["files"]
 
@@ -214,12 +211,10 @@ def _moeimouto_zip(tmp_path: Path) -> tuple[Path, Path]:
 def test_zip_source_in_a_layout(tmp_path, smoke_params):
     tree, archive = _moeimouto_zip(tmp_path)
     shutil.rmtree(tree)
-    params = smoke_params.model_copy(
-        update={"ingest": smoke_params.ingest.model_copy(update={"source": f"zip:{archive}"})}
-    )
-    src = open_source(params)
+    params = with_ingest(smoke_params, [f"zip:{archive}"])
+    (src,) = open_sources(params)
     assert src.layout == "moeimouto" and len(src.items) == 6
-    assert compute_lock(params)["sha256"]
+    assert compute_lock(params)["sources"][0]["sha256"]
 
 
 def test_ingest_by_hand_on_any_source(tmp_path):

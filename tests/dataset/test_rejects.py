@@ -35,15 +35,20 @@ def test_report_counts_and_description(tmp_path):
         Reject("b.png", "empty_file", "empty file"),
         Reject("a,b.png", "corrupt_image", "corrupt image: broken"),
         Reject("c.png", "empty_file", "empty file"),
+        Reject("a.png", "near_duplicate", "near duplicate of dir:x:a.png (1 bits)", "dir:y"),
     ]
     write_report(tmp_path / "rejects.csv", rejects)
     with open(tmp_path / "rejects.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     assert rows == [
-        ["path", "code", "reason"],
-        ["a,b.png", "corrupt_image", "corrupt image: broken"],
-        ["b.png", "empty_file", "empty file"],
-        ["c.png", "empty_file", "empty file"],
+        ["source", "path", "code", "reason"],
+        ["", "a,b.png", "corrupt_image", "corrupt image: broken"],
+        ["", "b.png", "empty_file", "empty file"],
+        ["", "c.png", "empty_file", "empty file"],
+        ["dir:y", "a.png", "near_duplicate", "near duplicate of dir:x:a.png (1 bits)"],
     ]
-    assert count_by_code(rejects) == {"corrupt_image": 1, "empty_file": 2}
-    assert describe(rejects) == "corrupt_image 1, empty_file 2 (e.g. b.png: empty file; a,b.png: corrupt image: broken)"
+    assert count_by_code(rejects) == {"corrupt_image": 1, "empty_file": 2, "near_duplicate": 1}
+    assert describe(rejects) == (
+        "corrupt_image 1, empty_file 2, near_duplicate 1 (e.g. b.png: empty file; a,b.png: corrupt image: broken; "
+        "a.png: near duplicate of dir:x:a.png (1 bits))"
+    )

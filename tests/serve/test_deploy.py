@@ -59,8 +59,31 @@ def test_provenance_reads_the_ingest_summary(tmp_path):
         "images": 240,
         "layout": "folder",
         "by_split": None,
+        "by_source": {},
     }
     assert p["poses"]["licence"] == "CC0-1.0"
+
+
+def test_card_names_every_source_with_its_share_and_licence(tmp_path):
+    f = tmp_path / "summary.json"
+    sources = {
+        "generated": {"layout": "generic", "licence": "CC0-1.0", "files": 9, "images": 8, "tagged": 8, "rejected": 1},
+        "dir:/crypko": {"layout": "crypko", "licence": "unknown", "files": 5, "images": 5, "tagged": 0, "rejected": 0},
+    }
+    f.write_text(json.dumps({"source": "generated + dir:/crypko", "licence": "CC0-1.0; unknown", "images": 13,
+                             "layout": "generic+crypko", "sources": sources}))  # fmt: skip
+    p = provenance(f)
+    assert p["images"]["by_source"]["dir:/crypko"] == {
+        "images": 5,
+        "tagged": 0,
+        "layout": "crypko",
+        "licence": "unknown",
+    }
+    text = card_markdown(card("anime-dcgan", "1", None, _mv(), p))
+    assert (
+        "Trained on: 13 images: 8 from `generated` (CC0-1.0, 8 with tags); 5 from `dir:/crypko` (unknown, 0 with tags)"
+        in text
+    )
 
 
 def test_smoke_runs_every_operation_once(tmp_path):
