@@ -29,7 +29,7 @@ test-fast: $(STAMP)
 docs: $(STAMP)
 	$(RUN) NO_MKDOCS_2_WARNING=1 mkdocs serve -a 127.0.0.1:$${DOCS_PORT:-8001}
 
-## refresh source.lock.json and pose_source.lock.json after changing ingest.source, label.pose_source or their files
+## refresh source.lock.json and pose_source.lock.json after changing ingest.sources, label.pose_source or their files
 lock: $(STAMP)
 	$(RUN) python -m stages.source
 

@@ -78,6 +78,30 @@ class GeneratedParams(Section):
     nuisance: NuisanceParams
 
 
+class StyleParams(Section):
+    """A drawing style over the rendered faces (synth/faces/style.py), for a `generated:<name>` source."""
+
+    line_weight: int = Field(0, ge=0, le=4)  # px: dark lines thickened this much
+    saturation: float = Field(1.0, ge=0, le=2)  # colour saturation scale
+    levels: int = Field(0, ge=0, le=32)  # cel shading: levels per channel (0: off; else at least 2)
+    tint: list[float] = Field([255.0, 240.0, 215.0], min_length=3, max_length=3)  # RGB paper tint
+    tint_amount: float = Field(0.0, ge=0, le=1)
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, levels: int) -> int:
+        if levels == 1:
+            raise ValueError("levels = 1 would paint one flat colour: 0 (off) or at least 2")
+        return levels
+
+    @field_validator("tint")
+    @classmethod
+    def _tint(cls, tint: list[float]) -> list[float]:
+        if not all(0 <= c <= 255 for c in tint):
+            raise ValueError(f"{tint}: RGB values from 0 to 255")
+        return tint
+
+
 class SplitParams(Section):
     val: float = Field(ge=0, lt=0.5)
     test: float = Field(ge=0, lt=0.5)
@@ -114,6 +138,8 @@ class ArchiveParams(Section):
 
 
 Layout = Literal["auto", "generic", "crypko", "moeimouto", "danbooru", "tagged", "animeface", "mlds"]
+# auto: the layout's own (animeface for danbooru, else none)
+Crop = Literal["auto", "none", "center", "animeface", "cascade"]
 
 
 class SourceParams(Section):
@@ -121,15 +147,27 @@ class SourceParams(Section):
 
     spec: str  # generated | dir:<path> | zip:<path> | kaggle:<owner>/<dataset>[/versions/<N>]
     layout: Layout | None = None  # None: ingest.layout
+    crop: Crop | None = None  # None: ingest.crop
     # the attribute groups whose tags this source carries (None: ingest.groups; []: none, an untagged source)
     groups: list[str] | None = None
     licence: str = Field("", max_length=500)  # a note for the model cards; "": the source's own or its layout's
+    # a `generated:<name>` source only: how many images (None: generated.count) and its drawing style
+    count: int | None = Field(None, ge=8, le=5_000_000)
+    style: StyleParams | None = None
 
     @field_validator("spec")
     @classmethod
     def _spec(cls, spec: str) -> str:
         parse_spec(spec)  # the one parser of source specs; its ValueError names the forms expected
         return spec
+
+    @model_validator(mode="after")
+    def _generated_only(self) -> SourceParams:
+        if (self.count is not None or self.style is not None) and parse_spec(self.spec).kind != "generated":
+            raise ValueError(f"{self.spec}: `count` and `style` belong to a generated source (generated:<name>)")
+        if self.style is not None and self.spec == "generated":
+            raise ValueError("the built-in set is drawn as it is: give a styled set its own name (generated:<name>)")
+        return self
 
     @field_validator("groups")
     @classmethod
@@ -151,7 +189,7 @@ class IngestParams(Section):
     # ingest.source=dir:/faces` tries one folder alone)
     sources: list[SourceParams] = Field(min_length=1, max_length=64)
     layout: Layout = "auto"  # of each source that names none
-    crop: Literal["auto", "none", "center", "animeface", "cascade"] = "auto"  # auto: animeface for danbooru, else none
+    crop: Crop = "auto"  # of each source that names none
     cascade: CascadeParams = CascadeParams()
     archive: ArchiveParams = ArchiveParams()
     danbooru_ratings: list[Literal["s", "q", "e"]] = ["s"]  # safe only by default
@@ -208,6 +246,9 @@ class IngestParams(Section):
 
     def layout_of(self, source: SourceParams) -> str:
         return source.layout or self.layout
+
+    def crop_of(self, source: SourceParams) -> str:
+        return source.crop or self.crop
 
     @field_validator("tag_map")
     @classmethod
@@ -269,6 +310,9 @@ class TaggerParams(Section):
     group_weights: dict[str, float]  # loss weight per attribute group (1 where not given)
     judge: bool  # train the independent judge CNN (another seed) for the slider test
     judge_seed_offset: int = Field(ge=1)
+    # an auto-tag counts (for the generators' conditions) only at a confidence whose auto-tags were right this often
+    # on the labelled validation images of its group; below it, the group is unknown for that image
+    auto_min_accuracy: float = Field(0.9, gt=0, le=1)
     baseline: TaggerBaselineParams
 
     @field_validator("group_weights")

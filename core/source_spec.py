@@ -1,6 +1,8 @@
-"""`ingest.source`, parsed once: the one function that turns the text a user writes into a kind and an argument.
+"""A source spec (an `ingest.sources` entry's `spec`), parsed once: the one function that turns the text a user writes
+into a kind and an argument.
 
     generated                                  the built-in generated set
+    generated:<name>                           another generated set (its own characters, count and style)
     dir:<path>                                 a local folder
     zip:<path>                                 a local zip
     kaggle:<owner>/<dataset>[/versions/<N>]    a Kaggle data set
@@ -11,11 +13,14 @@ source kinds by `SourceSpec.kind`. It lives in core/ because both need it and co
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # a generated set's name: a folder name anywhere
+
 FORMS = {
-    "generated": "generated",
+    "generated": "generated[:<name>]",
     "dir": "dir:<path>",
     "zip": "zip:<path>",
     "kaggle": "kaggle:<owner>/<dataset>[/versions/<N>]",
@@ -26,7 +31,7 @@ FORMS = {
 class SourceSpec:
     text: str  # as written
     kind: str  # a key of FORMS
-    arg: str  # the path or the Kaggle handle; "" for generated
+    arg: str  # the path, the Kaggle handle, or a generated set's name ("" for the built-in set)
 
     @property
     def path(self) -> Path:
@@ -38,6 +43,8 @@ def parse_spec(text: str) -> SourceSpec:
     if text == "generated":
         return SourceSpec(text, "generated", "")
     kind, sep, arg = text.partition(":")
+    if kind == "generated" and NAME.fullmatch(arg):
+        return SourceSpec(text, kind, arg)
     if not sep or kind not in FORMS or kind == "generated" or not arg:
         raise ValueError(f"source {text!r}: expected one of {', '.join(repr(f) for f in FORMS.values())}")
     return SourceSpec(text, kind, arg)

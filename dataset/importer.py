@@ -58,7 +58,7 @@ def ingest(
     items = [it for src in sources for it in src.items]
     owner = [k for k, src in enumerate(sources) for _ in src.items]  # source index of each file
     specs = [sources[k].spec for k in owner]
-    files = [(it.rel, str(it.path), it.crop if ip.crop == "auto" else ip.crop) for it in items]
+    files = [(it.rel, str(it.path), it.crop) for it in items]  # the crop as its source settled it (open_source)
     problems = [replace(r, source=src.spec) for src in sources for r in src.problems]
     n = len(items)
     named = " + ".join(src.spec for src in sources)
@@ -155,7 +155,8 @@ def ingest(
                 **stable,
             },
         )
-    metrics["sources"] = by_source
+    for key in ("files", "tagged", "rejected", "layout", "licence"):  # the metrics layout: flat `<figure>_by_source`
+        metrics[f"{key}_by_source"] = {spec: v[key] for spec, v in by_source.items()}
     return metrics
 
 

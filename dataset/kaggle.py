@@ -22,7 +22,7 @@ def parse(spec: str) -> tuple[str, str, int | None]:
     body = spec.removeprefix("kaggle:")
     m = HANDLE.match(body)
     if not m:
-        raise BadInput(f"ingest.source {spec!r}: expected kaggle:<owner>/<dataset>[/versions/<N>]")
+        raise BadInput(f"source {spec!r}: expected kaggle:<owner>/<dataset>[/versions/<N>]")
     return m["owner"], m["slug"], int(m["version"]) if m["version"] else None
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from core.errors import BadInput
 from core.params import Params
 from dataset.layouts import Source, display
-from dataset.sources import METADATA_SUFFIXES, compute_generated, compute_lock
+from dataset.sources import METADATA_SUFFIXES, compute_generated, compute_lock, parse_spec
 
 __all__ = ["LOCK", "read_lock", "check_lock", "verify_files", "compute_lock"]
 
@@ -45,10 +45,9 @@ def check_lock(params: Params, path: Path = LOCK) -> list[dict]:
     wanted = [s.spec for s in params.ingest.sources]
     if locked != wanted:
         raise BadInput(f"{path} is for sources {locked} but ingest.sources are {wanted}; run `make lock`")
-    if "generated" in wanted:
-        fresh = compute_generated(params)
-        if entries[wanted.index("generated")] != fresh:
-            raise BadInput(f"{path} is stale for the generated source (params or generator changed); run `make lock`")
+    for entry, pinned in zip(params.ingest.sources, entries):
+        if parse_spec(entry.spec).kind == "generated" and pinned != compute_generated(params, entry):
+            raise BadInput(f"{path} is stale for source {entry.spec} (params or generator changed); run `make lock`")
     return entries
 
 

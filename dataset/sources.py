@@ -1,6 +1,7 @@
 """Sources: each entry of `ingest.sources` resolves to a folder, read in its layout (dataset/layouts.py).
 
     generated                          the built-in renderer's set, rendered once into a content-addressed cache
+    generated:<name>                   another rendered set: its own characters, `count` and drawing `style`
     dir:<path>                         a local folder in any supported layout
     zip:<path>                         a local zip, extracted safely once into .cache/sources/zip-<sha>/
     kaggle:<owner>/<dataset>[/versions/<N>]   through kagglehub (dataset/kaggle.py)
@@ -24,13 +25,14 @@ from core import source_spec
 from core.errors import BadInput
 from core.hashing import file_digest
 from core.names import UNKNOWN
-from core.params import Params, SourceParams
+from core.params import GeneratedParams, Params, SourceParams, StyleParams
 from core.source_spec import SourceSpec
 from dataset.archive import extract_zip
 from dataset.decoding import MAX_FILE_BYTES
 from dataset.layouts import Source, SourceItem, display, read_layout
 from dataset.tagmap import TagMapper
 from synth.faces.render import VERSION as GENERATOR_VERSION
+from synth.faces.style import VERSION as STYLE_VERSION
 
 __all__ = [
     "Source",
@@ -47,20 +49,39 @@ __all__ = [
 CACHE_DIR = Path(".cache")
 
 
-def generated_digest(params: Params) -> str:
-    blob = json.dumps(
-        {"v": GENERATOR_VERSION, "seed": params.seed, "p": params.generated.model_dump(mode="json")}, sort_keys=True
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+BUILT_IN = SourceParams(spec="generated")
 
 
-def generated_dir(params: Params, cache: Path | None = None) -> Path:
-    """The rendered generated set, made on first use; content-addressed by generator version, seed and params."""
+def generated_settings(
+    params: Params, entry: SourceParams = BUILT_IN
+) -> tuple[GeneratedParams, int, str, StyleParams | None]:
+    """(renderer params, seed, name, style) of a generated source: the built-in set is `generated` with the params'
+    seed; `generated:<name>` draws its own characters (a seed of its own, from the params' seed and its name), with
+    its own count and style."""
+    name = parse_spec(entry.spec).arg
+    p = params.generated if entry.count is None else params.generated.model_copy(update={"count": entry.count})
+    if not name:
+        return p, params.seed, "", None
+    seed = int.from_bytes(hashlib.sha256(f"{params.seed}:{name}".encode()).digest()[:4], "big")
+    return p, seed, name, entry.style
+
+
+def generated_digest(params: Params, entry: SourceParams = BUILT_IN) -> str:
+    p, seed, name, style = generated_settings(params, entry)
+    doc = {"v": GENERATOR_VERSION, "seed": seed, "p": p.model_dump(mode="json")}
+    if name:  # the built-in set's digest is what it always was
+        doc.update({"name": name, "style": style.model_dump(mode="json") if style else None, "v_style": STYLE_VERSION})
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def generated_dir(params: Params, cache: Path | None = None, entry: SourceParams = BUILT_IN) -> Path:
+    """A rendered generated set, made on first use; content-addressed by generator version, seed, params and style."""
     from synth.faces.source import write_generated_source
 
-    out = (cache or CACHE_DIR) / "sources" / f"generated-{generated_digest(params)}"
+    p, seed, name, style = generated_settings(params, entry)
+    out = (cache or CACHE_DIR) / "sources" / f"generated-{name + '-' if name else ''}{generated_digest(params, entry)}"
     if not (out / "provenance.json").exists():
-        write_generated_source(out, params.generated, params.seed, workers=params.ingest.workers)
+        write_generated_source(out, p, seed, workers=params.ingest.workers, name=name, style=style)
     return out
 
 
@@ -74,11 +95,11 @@ def _read(root: Path, params: Params, entry: SourceParams, layout: str | None = 
 
 
 def _open_generated(params: Params, entry: SourceParams, lock: dict | None) -> Source:
-    return _read(generated_dir(params), params, entry, layout="generic")
+    return _read(generated_dir(params, entry=entry), params, entry, layout="generic")
 
 
 def _pin_generated(params: Params, entry: SourceParams) -> dict:
-    return {"spec": entry.spec, "generator": GENERATOR_VERSION, "digest": generated_digest(params)}
+    return {"spec": entry.spec, "generator": GENERATOR_VERSION, "digest": generated_digest(params, entry)}
 
 
 def _open_dir(params: Params, entry: SourceParams, lock: dict | None) -> Source:
@@ -150,13 +171,16 @@ def parse_spec(text: str) -> SourceSpec:
 
 def open_source(params: Params, entry: SourceParams, lock: dict | None = None) -> Source:
     """Resolve and read one source; its lock entry pins what it resolves to (a kaggle source's version). The
-    entry's groups decide which of its tags are kept and its licence note, when given, is the one its images carry."""
+    entry's groups decide which of its tags are kept, its crop (unless auto) how every image is cut, and its licence
+    note, when given, is the one its images carry."""
     src = KINDS[parse_spec(entry.spec).kind].open(params, entry, lock)
     if entry.licence:
         src.licence = entry.licence
-    kept = params.ingest.groups_of(entry)
+    kept, crop = params.ingest.groups_of(entry), params.ingest.crop_of(entry)
     for item in src.items:
         item.tags = {g: (v if g in kept else UNKNOWN) for g, v in item.tags.items()}
+        if crop != "auto":
+            item.crop = crop
     return src
 
 
@@ -166,9 +190,9 @@ def open_sources(params: Params, lock: list[dict] | None = None) -> list[Source]
     return [open_source(params, e, lock[i] if lock else None) for i, e in enumerate(entries)]
 
 
-def compute_generated(params: Params) -> dict:
-    """The lock entry of the generated source (cheap: no file is read)."""
-    return _pin_generated(params, SourceParams(spec="generated"))
+def compute_generated(params: Params, entry: SourceParams = BUILT_IN) -> dict:
+    """The lock entry of a generated source (cheap: no file is read)."""
+    return _pin_generated(params, entry)
 
 
 def compute_lock(params: Params) -> dict:

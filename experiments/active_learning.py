@@ -195,7 +195,7 @@ def train_and_score(params: Params, data: Data, tags_csv: Path, cfg: dict, auto_
     thresholds = evaluate.calibrate(probabilities("val"), data.y["val"])
     test = evaluate.report(probabilities("test"), data.y["test"], thresholds)
     if auto_out is not None:  # the uncertainty of the next push (labeling/candidates.py reads tags_auto.csv)
-        roles.write_auto_tags(auto_out, data.rows["train"], probabilities("train"), thresholds, "bench")
+        roles.write_auto_tags(auto_out, data.rows["train"], probabilities("train"), thresholds, {}, "bench")
     cols = [GROUPS.index(g) for g in hidden]
     return {
         "labels_hidden_train": int((y[:, cols] >= 0).any(axis=1).sum()),

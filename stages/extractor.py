@@ -66,7 +66,15 @@ def run(tagger_dir: Path, out: Path) -> dict:
         registered = json.loads((tagger_dir / REGISTERED.name).read_text())
     except (OSError, ValueError) as err:
         raise BadInput(f"{tagger_dir}/{REGISTERED.name}: {err}; run the tagger stage first") from None
-    promote_if_absent(MODEL, str(registered["cnn"]), ALIAS, "the first tagger CNN of this store", by="stage extractor")
+    if tracking.alias_version(MODEL, ALIAS) is None:
+        if "cnn" not in registered:  # a pinned linear tagger (models/tagger/pinned.py) has no feature space
+            raise BadInput(
+                f"{MODEL} has no `{ALIAS}` alias and this tagger run has no CNN to pin as one: pin a tagger CNN "
+                "(python -m stages.tagger --pin <version> --why ...) or run the tagger stage on labelled data once"
+            )
+        promote_if_absent(
+            MODEL, str(registered["cnn"]), ALIAS, "the first tagger CNN of this store", by="stage extractor"
+        )
     pin = describe(tracking.alias_version(MODEL, ALIAS))
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)

@@ -432,8 +432,11 @@ def data(m: Metrics) -> list[str]:
         ["files read (`ingest`, layout `" + str(m["ingest.layout"]) + "`)", num(m["ingest.files"])],
         ["images kept", f"{num(m['ingest.images'])} ({split_text})"],
         *(
-            [f"images from `{spec}` (of them tagged)", f"{num(v.get('images'))} ({num(v.get('tagged'))})"]
-            for spec, v in (m["ingest.sources"] or {}).items()
+            [
+                f"images from `{spec}` (of them tagged)",
+                f"{num(n)} ({num((m['ingest.tagged_by_source'] or {}).get(spec))})",
+            ]
+            for spec, n in (m["ingest.images_by_source"] or {}).items()
         ),
         ["rejected", f"{num(m['ingest.rejected'])}" + (f" ({reason_text})" if reason_text else "")],
         ["groups (a character or identical perceptual hash: one split each)", num(m["ingest.groups"])],
@@ -1050,6 +1053,58 @@ def generator_seeds(m: Metrics, family: str) -> list[str]:
     return table(header, rows) + ["", f"Trained on {doc.get('device', '?')}; mean ± sample standard deviation."]
 
 
+AUTO_TAGS = REPO / "experiments" / "results" / "auto_tags-cpu-AVX2-AMD.json"
+
+
+def auto_tags(m: Metrics, path: Path = AUTO_TAGS) -> list[str]:
+    """experiments/auto_tags.py: the tagger on the collection whose tags were hidden, and DCGAN conditioned on its
+    auto-tags against the same DCGAN on its true tags (mean ± sample std over the seeds done), test [validation]."""
+    doc = _result(path)
+    if not doc:
+        return table(["figure", "value"], [])
+    hidden = doc["tagger"]["on_hidden"]
+    runs = doc["runs"]
+
+    def over(arm: str, key: str) -> str:
+        vals = [r[key] for r in runs[arm].values()]
+        std = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        return f"{num(statistics.fmean(vals))} ± {num(std)}"
+
+    ratio, val_ratio, change = doc["cond_accuracy_ratio"], doc["val_cond_accuracy_ratio"], doc["fd_tagger_change"]
+    sources = ", ".join(f"`{s}` {num(n)}" for s, n in doc["images_by_source"].items())
+    rows = [
+        ["images by source (the second one's tags hidden)", sources],
+        ["tagger on the hidden collection: macro-F1 against its truth (every image)", num(hidden["macro_f1"])],
+        [
+            "... its trusted auto-tags: share of (image, group), accuracy",
+            f"{num(hidden['trusted_share'])}, {num(hidden['trusted_accuracy'])}",
+        ],  # fmt: skip
+        [
+            "DCGAN on the true tags: `cond_accuracy`, test [validation]",
+            f"{over('truth', 'cond_accuracy')} [{over('truth', 'val_cond_accuracy')}]",
+        ],  # fmt: skip
+        [
+            "DCGAN on the auto-tags: `cond_accuracy`, test [validation]",
+            f"{over('auto', 'cond_accuracy')} [{over('auto', 'val_cond_accuracy')}]",
+        ],  # fmt: skip
+        [
+            "`cond_accuracy` ratio, auto / truth (bar ≥ 0.9)",
+            f"{num(ratio['mean'])} ± {num(ratio['std'])} [{num(val_ratio['mean'])} ± {num(val_ratio['std'])}]",
+        ],  # fmt: skip
+        ["DCGAN `fd_tagger`, truth → auto (test)", f"{over('truth', 'fd_tagger')} → {over('auto', 'fd_tagger')}"],
+        [
+            "`fd_tagger` change, auto / truth − 1 (bar: within 10% or one seed std)",
+            f"{num(change['mean'], sign=True)} ± {num(change['std'])}",
+        ],  # fmt: skip
+    ]
+    seeds = ", ".join(runs["truth"])
+    return table(["figure", "value"], rows) + [
+        "",
+        f"Profile `{doc['profile']}`, DCGAN seeds {seeds} ({doc.get('seeds_done', len(runs['truth']))} of "
+        f"{len(doc['config']['seeds'])} done), mean ± sample standard deviation.",
+    ]
+
+
 PIPELINE_TIME = REPO / "bench" / "results" / "pipeline-time-cpu-AVX512-AMD.json"
 # per stage, the trainings inside it whose seconds the stage's metrics record
 TRAINED_IN = {
@@ -1182,6 +1237,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "bf16-full-length": bf16_full_length,
     "bf16-sr-pose2sketch": bf16_sr_pose2sketch,
     "dcgan-seeds": lambda m: generator_seeds(m, "dcgan"),
+    "auto-tags": auto_tags,
     "stylegan-seeds": lambda m: generator_seeds(m, "stylegan"),
     "sliders": sliders,
     "slider-ceiling": slider_ceiling,

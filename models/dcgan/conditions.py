@@ -2,8 +2,10 @@
 
     y, origin = conditions(ids, read_tags("data/label/tags.csv"), read_auto_tags("data/tagger/tags_auto.csv"))
 
-Per group: a human or source label wins; an image the labels do not cover in that group takes the tagger champion's
-reading (`tags_auto.csv` covers every image); -1 only where neither knows (never with the tagger's file).
+Per group: a human or source label wins; an image the labels do not cover in that group takes the tagger's reading
+(`tags_auto.csv` covers every image) where the tagger is confident enough (its `trusted:<group>` column: a confidence
+floor chosen on validation, `tagger.auto_min_accuracy`); -1 (unknown: the generator's null entry, not a value) where
+neither knows.
 
 `ConditionPrior` is the training set's table of condition combinations with their counts, saved in the bundle: a
 generator samples *unconditionally* by drawing a combination from it (the data's own joint distribution of
@@ -25,15 +27,18 @@ from core.names import GROUPS, index_of
 
 
 def read_auto_tags(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """id -> class index per group (GROUPS order) from the tagger stage's tags_auto.csv."""
+    """id -> class index per group (GROUPS order) from the tagger stage's tags_auto.csv; -1 where the auto-tag is
+    below its group's confidence floor (`trusted:<group>` 0: models/tagger/evaluate.auto_floors)."""
     out: dict[str, np.ndarray] = {}
     with open(Path(path), newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        missing = {"id", *GROUPS} - set(reader.fieldnames or [])
+        missing = {"id", *GROUPS, *(f"trusted:{g}" for g in GROUPS)} - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{path}: no column {', '.join(sorted(missing))} (written by the tagger stage?)")
         for row in reader:
-            out[row["id"]] = np.array([index_of(g, row[g]) for g in GROUPS], np.int64)
+            out[row["id"]] = np.array(
+                [index_of(g, row[g]) if row[f"trusted:{g}"] == "1" else -1 for g in GROUPS], np.int64
+            )
     return out
 
 

@@ -55,6 +55,51 @@ def predict_groups(probs: dict[str, np.ndarray], thresholds: dict[str, float]) -
     return np.stack(cols, axis=1)
 
 
+def confidence(probs: dict[str, np.ndarray], pred: np.ndarray) -> np.ndarray:
+    """[N, len(GROUPS)]: the probability the tagger gave each group's predicted value."""
+    rows = np.arange(len(pred))
+    return np.stack([probs[g][rows, pred[:, k]] for k, g in enumerate(GROUPS)], axis=1).astype(np.float64)
+
+
+def auto_floors(probs: dict[str, np.ndarray], y: np.ndarray, thresholds: dict[str, float], min_accuracy: float) -> dict:
+    """Per group, on these (validation) labels: the lowest confidence `floor` from which the predictions are right at
+    least `min_accuracy` of the time (the most images that keep that accuracy), with that accuracy and the share of
+    labelled images at or above it. `floor` None: no confidence reaches it, or no image has the group labelled, so
+    none of the group's auto-tags is trusted."""
+    pred = predict_groups(probs, thresholds)
+    conf = confidence(probs, pred)
+    out = {}
+    for k, g in enumerate(GROUPS):
+        mask = y[:, k] >= 0
+        entry = {"floor": None, "val_accuracy": None, "val_coverage": 0.0, "labelled": int(mask.sum())}
+        if mask.any():
+            order = np.argsort(-conf[mask, k], kind="stable")
+            right = (pred[mask, k] == y[mask, k])[order]
+            running = np.cumsum(right) / np.arange(1, len(right) + 1)
+            ok = np.flatnonzero(running >= min_accuracy)
+            if len(ok):
+                last = int(ok[-1])
+                floor = float(conf[mask, k][order][last])
+                kept = conf[mask, k] >= floor
+                entry = {
+                    "floor": floor,
+                    "val_accuracy": float((pred[mask, k] == y[mask, k])[kept].mean()),
+                    "val_coverage": float(kept.mean()),
+                    "labelled": int(mask.sum()),
+                }
+        out[g] = entry
+    return out
+
+
+def trusted(conf: np.ndarray, floors: dict) -> np.ndarray:
+    """[N, len(GROUPS)] bool: the auto-tags at or above their group's floor (none where the floor is None)."""
+    cols = [
+        conf[:, k] >= floors[g]["floor"] if floors.get(g, {}).get("floor") is not None else np.zeros(len(conf), bool)
+        for k, g in enumerate(GROUPS)
+    ]
+    return np.stack(cols, axis=1)
+
+
 def report(probs: dict[str, np.ndarray], y: np.ndarray, thresholds: dict[str, float]) -> dict:
     """macro_f1, macro_f1_by_group, and per tag precision / recall / f1 / ap / support, on labelled rows."""
     from sklearn.metrics import average_precision_score, f1_score

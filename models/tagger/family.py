@@ -28,6 +28,8 @@ The family contract (models/family.py): `load`, `run` (inside the stage's atomic
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,7 @@ import numpy as np
 from core import tracking
 from core.atomic import atomic_path, write_json
 from core.errors import BadInput
+from core.names import ATTRIBUTES, GROUPS
 from core.params import Params
 from core.rounding import rounded
 from dataset.shards import ImageShards, read_manifest
@@ -44,13 +47,18 @@ from models.tagger.labels import count_by_origin, labels_for, read_tags
 from models.tagger.net import MODEL, predict_proba
 
 SECTION = "tagger"
-INPUTS = ("data", "labels")  # keys of `paths`; labels None: the manifest's own tags
+INPUTS = ("data", "labels", "pin")  # keys of `paths`; labels None: the manifest's own tags; pin None: no pin
 
 
-def load(params: Params, paths: dict[str, Path | None]) -> tuple[dict, dict]:
-    """({"splits": {split: (images, labels)}, "origins", "every" (every image's shards), "data_dir"}, what to
-    record): the ingest shards with the label stage's tags (`paths["labels"]` None: the manifest's own tags); the
-    training split keeps its labelled images only."""
+class NoTrainingLabels(BadInput):
+    """Too few labelled training images to train a tagger (and no pinned tagger to use instead)."""
+
+
+def load(params: Params, paths: dict[str, Path | None], pinned: bool = False) -> tuple[dict, dict]:
+    """({"splits": {split: (images, labels)}, "origins", "every" (every image's shards), "data_dir", "tags"}, what
+    to record): the ingest shards with the label stage's tags (`paths["labels"]` None: the manifest's own tags); the
+    training split keeps its labelled images only. Without a `pinned` tagger, a split too small to train or score on
+    is an error."""
     tp = params.tagger
     data_dir, labels = paths["data"], paths.get("labels")
     try:
@@ -71,16 +79,14 @@ def load(params: Params, paths: dict[str, Path | None]) -> tuple[dict, dict]:
         keep = np.flatnonzero((y >= 0).any(axis=1)) if s == "train" else np.arange(len(y))
         data[s] = (x[keep], y[keep])
         origins[s] = [origins[s][i] for i in keep]
-    for s in ("train", "val", "test"):
+    for s in ("train", "val", "test") if not pinned else ():
         if len(data[s][0]) < 2:
-            what = "labelled images" if s == "train" else "images"
-            hint = (
-                ": the source has no tags; label some in Label Studio (make labelstudio, make label-sync) and re-run"
-                if s == "train"
-                else ""
-            )
-            raise BadInput(f"{data_dir}: the {s} split has {len(data[s][0])} {what}; the tagger needs at least 2{hint}")
-    return {"splits": data, "origins": origins, "every": every, "data_dir": data_dir}, {}
+            if s == "train":
+                raise NoTrainingLabels(
+                    f"{data_dir}: the train split has {len(data[s][0])} labelled images; a tagger needs at least 2"
+                )
+            raise BadInput(f"{data_dir}: the {s} split has {len(data[s][0])} images; the tagger needs at least 2")
+    return {"splits": data, "origins": origins, "every": every, "data_dir": data_dir, "tags": tags}, {}
 
 
 def run(
@@ -117,9 +123,64 @@ def run(
     write_json(out / "registered.json", registered)  # the extractor stage pins a store's first cnn
     x_all, _ = every.arrays()
     rows = read_manifest(data_dir)
+
     probs = predict_proba(cnn["net"], x_all) if pick == "cnn" else base["model"].probabilities(x_all)
-    roles.write_auto_tags(out / "tags_auto.csv", rows, probs, chosen["thresholds"], f"{MODEL}/{chosen['version']}")
-    return _figures(splits, origins, balance, cnn, base, judge, pick, chosen, len(rows))
+    floors = chosen["floors"]  # chosen on validation when the role was trained, and kept in its bundle
+    model = f"{MODEL}/{chosen['version']}"
+    pred, trusted = roles.write_auto_tags(out / "tags_auto.csv", rows, probs, chosen["thresholds"], floors, model)
+    auto = auto_figures(params, floors, rows, data["tags"], pred, trusted, out / "tags_best.csv")
+    return {**_figures(splits, origins, balance, cnn, base, judge, pick, chosen, len(rows)), "auto_tags": auto}
+
+
+ORIGINS = ("annotation", "source", "auto", "unknown")  # where an image's best tag of a group comes from
+
+
+def auto_figures(
+    params: Params, floors: dict, rows: list[dict], tags: dict | None, pred: np.ndarray, trusted: np.ndarray, best: Path
+) -> dict:
+    """Write `best` (tags_best.csv: every image's best tag per group and where it came from) and return
+    metrics/tagger.json's `auto_tags`: each group's confidence floor, what it keeps of validation, and every (image,
+    group) counted by where its tag comes from."""
+    text, counts = best_tags(rows, tags, pred, trusted)
+    best.write_text(text, encoding="utf-8")
+    return {
+        "min_accuracy": params.tagger.auto_min_accuracy,
+        "floor_by_group": {g: e["floor"] for g, e in floors.items()},
+        "val_accuracy_by_group": {g: e["val_accuracy"] for g, e in floors.items()},
+        "val_coverage_by_group": {g: e["val_coverage"] for g, e in floors.items()},
+        "tags_by_origin": counts,
+    }
+
+
+def best_tags(rows: list[dict], tags: dict | None, pred: np.ndarray, trusted: np.ndarray) -> tuple[str, dict[str, int]]:
+    """(tags_best.csv, counts by origin): per image of the manifest and per group, the best tag there is and where it
+    comes from: `annotation` (annotators added or changed it), `source` (the source's own, the generated set's
+    included), `auto` (the tagger's, trusted: at or over its group's confidence floor) or `unknown` (empty). `tags`:
+    the label stage's tags (models/tagger/labels.read_tags), None for the manifest's own; `pred`, `trusted`: the
+    auto-tags (class per group) and which of them are trusted."""
+    counts = dict.fromkeys(ORIGINS, 0)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "source", *GROUPS, *(f"from:{g}" for g in GROUPS)])
+    for i, r in enumerate(rows):
+        origin, values = tags.get(r["id"], ("none", None)) if tags is not None else ("source", None)
+        best, whence = [], []
+        for k, g in enumerate(GROUPS):
+            own = r.get(g, "")
+            if values is not None and values[k] >= 0:
+                value = ATTRIBUTES[g][values[k]]
+                where = "annotation" if origin == "label_studio" and own != value else "source"
+            elif tags is None and own:
+                value, where = own, "source"
+            elif trusted[i, k]:
+                value, where = ATTRIBUTES[g][pred[i, k]], "auto"
+            else:
+                value, where = "", "unknown"
+            best.append(value)
+            whence.append(where)
+            counts[where] += 1
+        w.writerow([r["id"], r.get("source", ""), *best, *whence])
+    return buf.getvalue(), counts
 
 
 def _figures(data, origins, balance, cnn, base, judge, pick, chosen, auto_tagged: int) -> dict:
@@ -167,18 +228,37 @@ def sheet(out: Path) -> None:
 
 
 def summary(figures: dict) -> str:
+    if figures["chosen"] == "pinned":
+        p = figures["pinned"]
+        return (
+            f"pinned {MODEL} v{p['version']} ({p['role']}) tagged {figures['data']['auto_tagged']} images, "
+            f"test macro-F1 {p['macro_f1']} (None: no test labels); tags by origin "
+            f"{figures['auto_tags']['tags_by_origin']}"
+        )
     return (
         f"test macro-F1 cnn {figures['cnn']['macro_f1']}, hog_baseline {figures['hog_baseline']['macro_f1']}"
         + (f", judge {figures['judge']['macro_f1']}" if "judge" in figures else "")
         + f", floor {figures['floor']['macro_f1']}; chosen {figures['chosen']} (by validation macro-F1); "
-        f"{figures['data']['auto_tagged']} images auto-tagged"
+        f"{figures['data']['auto_tagged']} images auto-tagged; tags by origin {figures['auto_tags']['tags_by_origin']}"
     )
 
 
 def stage(params: Params, paths: dict[str, Path | None], out: Path) -> dict:
-    """The tagger stage: load, train, choose and auto-tag into `out` (atomically), the figures rounded."""
+    """The tagger stage: load, train, choose and auto-tag into `out` (atomically), the figures rounded; with a pinned
+    tagger (`paths["pin"]`, models/tagger/pinned.py) nothing is trained: the pinned version auto-tags."""
+    from models.tagger import pinned
+
     tracking.preflight()
-    data, _ = load(params, paths)
+    pin = pinned.read_pin(paths["pin"]) if paths.get("pin") is not None else {"version": None}
+    try:
+        data, _ = load(params, paths, pinned=pin["version"] is not None)
+    except NoTrainingLabels as err:
+        raise NoTrainingLabels(f"{err}. {_routes()}") from None
+    if pin["version"] is not None:
+        with atomic_path(out) as tmp:
+            tmp.mkdir(parents=True)
+            metrics = pinned.run(params, data, pin, tmp)
+        return rounded(metrics)
     inputs = [str(paths[k]) for k in INPUTS if paths.get(k) is not None]
     units = tracking.Units(params, "tagger", inputs)  # a retry takes the roles an earlier attempt registered
     with atomic_path(out) as tmp:
@@ -186,3 +266,16 @@ def stage(params: Params, paths: dict[str, Path | None], out: Path) -> dict:
         metrics = run(params, data, None, inputs, tmp, None, units)
     units.complete()
     return rounded(metrics)
+
+
+def _routes() -> str:
+    """What a user can do when the sources carry too few tags to train a tagger, given what this store holds."""
+    label = "label some images in Label Studio (make labelstudio, then make label-sync) and re-run"
+    _, client = tracking.connect()
+    versions = sorted(int(v.version) for v in client.search_model_versions(f"name = '{MODEL}'"))
+    if not versions:
+        return f"This store has no registered tagger to tag them with either: {label}."
+    return (
+        f"Either {label}, or pin a registered tagger to tag them ({MODEL} versions {versions[0]}..{versions[-1]} in "
+        f"this store): python -m stages.tagger --pin <version or alias> --why '...'"
+    )

@@ -57,8 +57,10 @@ def train_cnn_role(
 
         mlflow.set_tag("role", role)
         res = train_cnn(x_tr, y_tr, tp, seed, ckpt, log=tracking.log_metrics)
-        thresholds = evaluate.calibrate(predict_proba(res.net, x_va), y_va)
-        val = evaluate.report(predict_proba(res.net, x_va), y_va, thresholds)
+        probs_val = predict_proba(res.net, x_va)
+        thresholds = evaluate.calibrate(probs_val, y_va)
+        val = evaluate.report(probs_val, y_va, thresholds)
+        floors = evaluate.auto_floors(probs_val, y_va, thresholds, tp.auto_min_accuracy)
         t0 = time.perf_counter()
         probs_test = predict_proba(res.net, x_te)
         infer = len(x_te) / max(time.perf_counter() - t0, 1e-9)
@@ -72,9 +74,11 @@ def train_cnn_role(
                 "epochs_done": res.epochs_done,
             }
         )
-        res.net.save(folder, {"role": role, "seed": seed, "thresholds": thresholds, "epochs_done": res.epochs_done})
+        config = {"role": role, "seed": seed, "thresholds": thresholds, "auto_floors": floors}
+        res.net.save(folder, {**config, "epochs_done": res.epochs_done})
         figures = {
             "thresholds": thresholds,
+            "floors": floors,
             "val": val,
             "test": rep,
             "inference_images_per_s": infer,
@@ -108,6 +112,7 @@ def train_baseline_role(params: Params, data: dict, inputs: list[str], folder: P
         probs_val = model.probabilities_from_features(f_va)
         thresholds = evaluate.calibrate(probs_val, y_va)
         val = evaluate.report(probs_val, y_va, thresholds)
+        floors = evaluate.auto_floors(probs_val, y_va, thresholds, params.tagger.auto_min_accuracy)
         t0 = time.perf_counter()
         probs_test = model.probabilities(x_te)
         infer = len(x_te) / max(time.perf_counter() - t0, 1e-9)
@@ -117,9 +122,11 @@ def train_baseline_role(params: Params, data: dict, inputs: list[str], folder: P
             {"val_macro_f1": val["macro_f1"], "train_seconds": seconds, "inference_images_per_s": infer}
         )
         model.info["thresholds"] = thresholds
+        model.info["auto_floors"] = floors
         model.save(folder)
         figures = {
             "thresholds": thresholds,
+            "floors": floors,
             "val": val,
             "test": rep,
             **run_record(None, seconds),
@@ -129,14 +136,27 @@ def train_baseline_role(params: Params, data: dict, inputs: list[str], folder: P
     return {"model": model, **figures}
 
 
-def write_auto_tags(path: Path, rows: list[dict], probs: dict[str, np.ndarray], thresholds: dict, model: str) -> None:
+def write_auto_tags(
+    path: Path, rows: list[dict], probs: dict[str, np.ndarray], thresholds: dict, floors: dict, model: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """tags_auto.csv: per image, each group's predicted value, its confidence (`c:<group>`), whether it is trusted
+    (`trusted:<group>`: confidence at or above the group's floor from evaluate.auto_floors) and every tag's
+    probability (`p:<tag>`). Returns (the predicted class per group, the trusted mask), both [N, len(GROUPS)]."""
     pred = evaluate.predict_groups(probs, thresholds)
+    conf = evaluate.confidence(probs, pred)
+    trusted = evaluate.trusted(conf, floors)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     tags = evaluate.tag_names()
-    w.writerow(["id", "path", "split", "model", *GROUPS, *(f"p:{t}" for t in tags)])
+    w.writerow(
+        ["id", "path", "split", "model", *GROUPS, *(f"c:{g}" for g in GROUPS), *(f"trusted:{g}" for g in GROUPS)]
+        + [f"p:{t}" for t in tags]
+    )
     for i, r in enumerate(rows):
         values = [ATTRIBUTES[g][pred[i, k]] for k, g in enumerate(GROUPS)]
+        cs = [f"{c:.4f}" for c in conf[i]]
+        ok = [int(t) for t in trusted[i]]
         ps = [f"{probs[g][i, c]:.4f}" for g in GROUPS for c in range(len(ATTRIBUTES[g]))]
-        w.writerow([r["id"], r["path"], r["split"], model, *values, *ps])
+        w.writerow([r["id"], r["path"], r["split"], model, *values, *cs, *ok, *ps])
     path.write_text(buf.getvalue(), encoding="utf-8")
+    return pred, trusted

@@ -13,10 +13,9 @@ from core.params import CascadeParams
 from dataset.facecrop import apply_crop, check_cascade, crop_face, detect_face
 from dataset.imageio import RejectedImage, write_png
 from dataset.importer import ingest
-from dataset.layouts import read_generic
-from dataset.tagmap import TagMapper
+from dataset.sources import open_sources
 from synth.faces.render import render_index
-from tests.conftest import REPO
+from tests.conftest import REPO, with_ingest
 
 CASCADE = REPO.parent / "shared" / "data" / "lbpcascade_animeface.xml"
 needs_cascade = pytest.mark.skipif(not CASCADE.exists(), reason=f"needs {CASCADE}")
@@ -66,12 +65,13 @@ def test_no_face_is_a_reject_and_counted(tmp_path, smoke_params):
         root / "face.png",
         _scene(render_index(0, 5, smoke_params.generated.model_copy(update={"render_size": 160}))[0], (100, 200)),
     )
-    ip = smoke_params.ingest.model_copy(update={"crop": "cascade", "cascade": cp})
-    m = ingest(
-        smoke_params.model_copy(update={"ingest": ip}), tmp_path / "out", [read_generic(root, "dir:s", TagMapper())]
-    )
-    assert m["rejected_by_reason"] == {"no_face": 1} and m["images"] == 1
-    assert "dir:s,blank.png,no_face,no face found" in (tmp_path / "out" / "rejects.csv").read_text()
+    other = tmp_path / "other"  # a second source that keeps ingest.crop (auto: none for its layout)
+    write_png(other / "blank.png", np.full((200, 200, 3), 64, np.uint8))
+    sources = [{"spec": f"dir:{root}", "crop": "cascade"}, {"spec": f"dir:{other}"}]
+    params = with_ingest(smoke_params, sources, cascade=cp.model_dump())
+    m = ingest(params, tmp_path / "out", open_sources(params))
+    assert m["rejected_by_reason"] == {"no_face": 1} and m["images"] == 2
+    assert f"dir:{root},blank.png,no_face,no face found" in (tmp_path / "out" / "rejects.csv").read_text()
 
 
 def test_missing_cascade_file_is_a_clear_error(tmp_path):

@@ -281,7 +281,8 @@ def test_several_sources_in_one_ingest(tmp_path, smoke_params):
     assert metrics["files"] == 17 and metrics["images"] == 16
     assert metrics["images_by_source"] == {a: 6, b: 10}
     assert metrics["layout"] == "generic+crypko"
-    assert metrics["sources"][a] == {
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["sources"][a] == {
         "layout": "generic",
         "licence": "CC-BY-4.0, the studio's own",
         "files": 6,
@@ -289,7 +290,8 @@ def test_several_sources_in_one_ingest(tmp_path, smoke_params):
         "tagged": 6,
         "rejected": 0,
     }
-    assert metrics["sources"][b]["rejected"] == 1 and metrics["sources"][b]["tagged"] == 0
+    assert metrics["rejected_by_source"] == {a: 0, b: 1} and metrics["tagged_by_source"] == {a: 6, b: 0}
+    assert metrics["files_by_source"] == {a: 6, b: 9} and metrics["layout_by_source"] == {a: "generic", b: "crypko"}
     rows = read_manifest(tmp_path / "out")
     assert {(r["source"], r["licence"]) for r in rows} == {(a, "CC-BY-4.0, the studio's own"), (b, "unknown")}
     assert {r["path"] for r in rows if r["source"] == b} >= {"0.png", "alice/a0.png"}
@@ -299,9 +301,43 @@ def test_several_sources_in_one_ingest(tmp_path, smoke_params):
         (reject,) = list(csv.DictReader(f))
     assert (reject["source"], reject["path"], reject["code"]) == (b, "8.png", "exact_duplicate")
     assert reject["reason"] == f"exact duplicate of {a}:t0.png"
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["source"] == f"{a} + {b}" and summary["images_by_source"] == {a: 6, b: 10}
     assert summary["licence"] == "CC-BY-4.0, the studio's own; unknown"
+
+
+def test_real_layouts_mixed_with_the_generated_set(tmp_path, smoke_params):
+    """The public data sets' layouts (zips and folders) beside the built-in set in one ingest: each counted by source,
+    the untagged ones with no tags, Danbooru's posts filtered and tagged, every reject naming its source."""
+    from dataset.sources import open_sources
+    from tests.dataset.test_layouts import real_layouts
+
+    extra = real_layouts(tmp_path / "layouts")
+    params = with_ingest(smoke_params, ["generated", *extra], workers=1)
+    metrics = importer.ingest(params, tmp_path / "out", open_sources(params))
+    moe, crypko, anime, danbooru = (e["spec"] for e in extra)
+    by_source = json.loads((tmp_path / "out" / "summary.json").read_text())["sources"]
+    assert {spec: n for spec, n in metrics["images_by_source"].items() if spec != "generated"} == {
+        moe: 6,
+        crypko: 4,
+        anime: 3,
+        danbooru: 2,
+    }
+    assert {spec: v["layout"] for spec, v in by_source.items()} == {
+        "generated": "generic",
+        moe: "moeimouto",
+        crypko: "crypko",
+        anime: "animeface",
+        danbooru: "danbooru",
+    }
+    assert by_source["generated"]["tagged"] == by_source["generated"]["images"] > 200
+    assert [by_source[s]["tagged"] for s in (moe, crypko, anime, danbooru)] == [0, 0, 0, 2]
+    assert metrics["licence_by_source"][crypko] == "Crypko terms of use"
+    assert metrics["tagged_by_source"] == {s: v["tagged"] for s, v in by_source.items()}
+    rows = read_manifest(tmp_path / "out")
+    assert {r["character"] for r in rows if r["source"] == moe} == {"hatsune_miku", "kinomoto_sakura"}
+    with open(tmp_path / "out" / "rejects.csv", newline="") as f:
+        rejects = list(csv.DictReader(f))
+    assert {r["code"] for r in rejects if r["source"] == danbooru} == {"rating_filtered", "no_metadata", "bad_metadata"}
 
 
 def test_a_character_in_two_sources_never_straddles_splits(tmp_path, smoke_params):
@@ -368,6 +404,14 @@ def test_one_source_is_short_for_the_list(smoke_params):
     raw["ingest"]["sources"] = []
     with pytest.raises(ParamsError, match="ingest.sources"):
         resolve(raw, profile="cpu")
+    for entry, why in (
+        ({"spec": "dir:/faces", "style": {}}, "belong to a generated source"),
+        ({"spec": "generated", "style": {"levels": 4}}, "its own name"),
+        ({"spec": "generated:ink", "style": {"levels": 1}}, "levels = 1"),
+    ):
+        raw["ingest"]["sources"] = [entry]
+        with pytest.raises(ParamsError, match=why):
+            resolve(raw, profile="cpu")
 
 
 def test_reimport_decodes_only_new_files(tmp_path, smoke_params):
@@ -475,3 +519,32 @@ def test_near_duplicates_incremental_equals_brute_force():
     assert np.array_equal(np.concatenate(parts), brute)
     assert (brute >= 0).sum() > 100  # the clusters did produce duplicates
     assert np.all(near_duplicates(hashes, -1) == -1)
+
+
+def test_a_second_generated_set_in_another_style(tmp_path, smoke_params):
+    """`generated:<name>`: its own characters (named after it), count and drawing style, pinned in the lock beside
+    the built-in set, which stays as it always was."""
+    from dataset.lock import check_lock, compute_lock
+    from dataset.sources import compute_generated, generated_dir, open_sources
+
+    style = {"line_weight": 1, "saturation": 0.6, "levels": 8, "tint_amount": 0.12}
+    ink = {"spec": "generated:ink", "count": 24, "style": style, "groups": []}
+    params = with_ingest(smoke_params, ["generated", ink], workers=1)
+    built_in = compute_generated(smoke_params)
+    assert compute_lock(params)["sources"][0] == built_in  # unchanged by the second set
+    lock_file = tmp_path / "source.lock.json"
+    lock_file.write_text(json.dumps(compute_lock(params)))
+    entries = check_lock(params, lock_file)
+    assert entries[1]["digest"] != built_in["digest"]
+    restyled = with_ingest(smoke_params, ["generated", {**ink, "style": {**style, "levels": 4}}])
+    with pytest.raises(BadInput, match="stale for source generated:ink"):
+        check_lock(restyled, lock_file)
+    metrics = importer.ingest(params, tmp_path / "out", open_sources(params, entries))
+    assert metrics["files_by_source"] == {"generated": smoke_params.generated.count, "generated:ink": 24}
+    assert metrics["tagged_by_source"]["generated:ink"] == 0
+    rows = [r for r in read_manifest(tmp_path / "out") if r["source"] == "generated:ink"]
+    assert rows and all(r["character"].startswith("ink-") for r in rows)
+    folder = generated_dir(params, entry=params.ingest.sources[1])
+    assert folder.name.startswith("generated-ink-") and json.loads((folder / "provenance.json").read_text())["style"]
+    truth = (folder / "tags.csv").read_text()  # the hidden tags stay in the source, for a study to score against
+    assert truth.count("\n") == 25 and "ink-" in truth

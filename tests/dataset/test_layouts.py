@@ -64,6 +64,39 @@ def build_danbooru(root: Path) -> None:
     (meta / "201700.json").write_text("\n".join(posts) + "\nnot json\n")
 
 
+def build_crypko(root: Path, n: int = 4) -> None:
+    for i in range(n):
+        _jpg(root / f"{i}.jpg", 500 + i)
+
+
+def build_animeface(root: Path, years: tuple[int, ...] = (2001, 2005, 2019)) -> None:
+    for i, year in enumerate(years):
+        _jpg(root / "images" / f"{i}_{year}.jpg", 700 + i)
+
+
+def zip_tree(tree: Path, archive: Path) -> Path:
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted(tree.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(tree).as_posix())
+    return archive
+
+
+def real_layouts(root: Path) -> list[dict]:
+    """Small collections in the public data sets' layouts, as `ingest.sources` entries: moeimouto and Anime Face as
+    Kaggle's zips, Crypko (declared untagged) and Danbooru (its pictures are faces already: center crop) as folders."""
+    build_moeimouto(root / "moe")
+    build_animeface(root / "animeface")
+    build_crypko(root / "crypko")
+    build_danbooru(root / "danbooru")
+    return [
+        {"spec": f"zip:{zip_tree(root / 'moe', root / 'moeimouto-faces.zip')}"},
+        {"spec": f"dir:{root / 'crypko'}", "groups": [], "licence": "Crypko terms of use"},
+        {"spec": f"zip:{zip_tree(root / 'animeface', root / 'animefacedataset.zip')}"},
+        {"spec": f"dir:{root / 'danbooru'}", "crop": "center"},
+    ]
+
+
 def test_moeimouto_characters(tmp_path):
     build_moeimouto(tmp_path)
     assert detect(tmp_path) == "moeimouto"
@@ -104,15 +137,13 @@ def test_tagged_anime_illustrations_has_both_parts(tmp_path):
 
 def test_animeface_crypko_mlds_generic(tmp_path):
     anime = tmp_path / "anime"
-    for i, year in enumerate([2001, 2005, 2019]):
-        _jpg(anime / "images" / f"{i}_{year}.jpg", i)
+    build_animeface(anime)
     assert detect(anime) == "animeface"
     src = read_layout(anime, "dir:a", "auto", TagMapper(), ["s"])
     assert [it.extra for it in src.items] == [["year_2001"], ["year_2005"], ["year_2019"]]
 
     crypko = tmp_path / "crypko"
-    for i in range(4):
-        _jpg(crypko / f"{i}.jpg", i)
+    build_crypko(crypko)
     assert detect(crypko) == "crypko"
     assert len(read_layout(crypko, "dir:c", "auto", TagMapper(), ["s"]).items) == 4
 
@@ -200,12 +231,7 @@ def _moeimouto_zip(tmp_path: Path) -> tuple[Path, Path]:
     """A moeimouto tree and the same files zipped: (tree, archive)."""
     tree = tmp_path / "tree"
     build_moeimouto(tree)
-    archive = tmp_path / "moe.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for p in sorted(tree.rglob("*")):
-            if p.is_file():
-                zf.write(p, p.relative_to(tree).as_posix())
-    return tree, archive
+    return tree, zip_tree(tree, tmp_path / "moe.zip")
 
 
 def test_zip_source_in_a_layout(tmp_path, smoke_params):
@@ -245,6 +271,7 @@ def test_the_source_spec_is_parsed_once_and_every_kind_is_registered():
     spec = parse_spec("kaggle:splcher/animefacedataset/versions/3")
     assert (spec.kind, spec.arg) == ("kaggle", "splcher/animefacedataset/versions/3")
     assert parse_spec("dir:~/faces").path == Path("~/faces").expanduser()
-    for bad in ("ftp://x", "dir:", "generated:x", "zip", ""):
+    assert (parse_spec("generated:ink").kind, parse_spec("generated:ink").arg) == ("generated", "ink")
+    for bad in ("ftp://x", "dir:", "generated:", "generated:../x", "generated:Ink", "zip", ""):
         with pytest.raises(ValueError, match="expected one of"):
             parse_spec(bad)

@@ -115,10 +115,12 @@ def _inputs(tmp_path: Path, smoke_ingest: Path) -> dict[str, Path]:
     labels.write_text(",".join(["id", "source", *GROUPS]) + "\n")
     with open(auto, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["id", *GROUPS])
+        w.writerow(["id", *GROUPS, *(f"trusted:{g}" for g in GROUPS)])
         for split in ("train", "val", "test"):
             for ref in ImageShards(smoke_ingest, 32, split).ids:
-                w.writerow([ref, *(ATTRIBUTES[g][rng.integers(len(ATTRIBUTES[g]))] for g in GROUPS)])
+                w.writerow(
+                    [ref, *(ATTRIBUTES[g][rng.integers(len(ATTRIBUTES[g]))] for g in GROUPS), *[1] * len(GROUPS)]
+                )
     return {"labels": labels, "auto_tags": auto}
 
 

@@ -53,5 +53,7 @@ def register_tagger(folder: Path, params: Params, ingest_dir: Path, tags_auto: P
     version = register_champion("anime-tagger", folder, params)
     x = np.asarray(ImageShards(ingest_dir, params.tagger.size).images)
     tags_auto.parent.mkdir(parents=True, exist_ok=True)
-    roles.write_auto_tags(tags_auto, read_manifest(ingest_dir), predict_proba(net, x), {}, f"anime-tagger/{version}")
+    roles.write_auto_tags(
+        tags_auto, read_manifest(ingest_dir), predict_proba(net, x), {}, {}, f"anime-tagger/{version}"
+    )
     return version

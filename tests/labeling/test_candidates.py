@@ -40,7 +40,7 @@ def _random_tags_auto(path, ingest_dir) -> None:
     rows = read_manifest(ingest_dir)
     rng = np.random.default_rng(0)
     probs = {g: rng.dirichlet(np.ones(len(ATTRIBUTES[g])), len(rows)) for g in GROUPS}
-    roles.write_auto_tags(path, rows, probs, {}, "anime-tagger/1")
+    roles.write_auto_tags(path, rows, probs, {}, {}, "anime-tagger/1")
 
 
 def test_a_down_tracking_server_is_transient(render_dir, smoke_ingest, tmp_path, monkeypatch):
@@ -147,8 +147,31 @@ def test_uncertainty_over_the_groups_an_image_lacks(smoke_ingest, store, tmp_pat
 
     rng = np.random.default_rng(1)
     probs = {g: rng.dirichlet(np.ones(len(ATTRIBUTES[g])), len(rows)) for g in GROUPS}
-    roles.write_auto_tags(tags_auto, rows, probs, {}, "anime-tagger/1")
+    roles.write_auto_tags(tags_auto, rows, probs, {}, {}, "anime-tagger/1")
     cand = tag_candidates(ingest, tags_auto, 5, set())
     expected = np.argsort(probs["smile"].max(axis=1), kind="stable")[:5]  # least sure of smile first
     assert cand.ids == [rows[i]["id"] for i in expected]
     assert cand.uncertainty == pytest.approx([1 - probs["smile"][i].max() for i in expected], abs=1e-4)
+
+
+def test_the_queue_draws_from_the_untagged_collection_first(smoke_params, store, tmp_path):
+    """Ingested beside a tagged collection, an untagged one (`groups: []`) fills the annotators' queue first, most
+    uncertain first; the tagged one's images come after."""
+    from dataset.importer import ingest
+    from dataset.shards import read_manifest
+    from dataset.sources import open_sources
+    from tests.conftest import with_ingest
+    from tests.dataset.test_layouts import build_crypko
+
+    build_crypko(tmp_path / "crypko", 10)
+    crypko = f"dir:{tmp_path / 'crypko'}"
+    params = with_ingest(smoke_params, ["generated", {"spec": crypko, "groups": []}], workers=1)
+    ingest(params, tmp_path / "ingest", open_sources(params))
+    tags_auto = tmp_path / "tags_auto.csv"
+    _random_tags_auto(tags_auto, tmp_path / "ingest")
+    source = {r["id"]: r["source"] for r in read_manifest(tmp_path / "ingest")}
+    first = tag_candidates(tmp_path / "ingest", tags_auto, 10, set())
+    assert [source[i] for i in first.ids] == [crypko] * 10
+    assert first.uncertainty == sorted(first.uncertainty, reverse=True)
+    after = tag_candidates(tmp_path / "ingest", tags_auto, 3, set(first.ids))
+    assert {source[i] for i in after.ids} == {"generated"}

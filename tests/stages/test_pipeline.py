@@ -1,5 +1,6 @@
 """The whole DAG with DVC on a copy of the repository (smoke profile): runs, is a no-op when unchanged, re-runs what a
-changed param reaches, pushes to and pulls from the local remote, and stops with exit 2 on a params typo."""
+changed param reaches, pushes to and pulls from the local remote, and stops with exit 2 on a params typo. Its data
+are the generated set mixed with small collections in the public data sets' layouts, most of them untagged."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ import yaml
 
 from core.params import load_params
 from tests.conftest import run, set_profile
+from tests.dataset.test_layouts import build_crypko, real_layouts
 
 pytestmark = pytest.mark.slow
 
 
-def test_dvc_repro_noop_change_push_pull(repo_copy):
+def test_dvc_repro_noop_change_push_pull(repo_copy, tmp_path):
+    extra = real_layouts(tmp_path / "layouts")
+    set_profile(repo_copy / "params.yaml", "smoke", ingest__sources=[{"spec": "generated"}, *extra])
+    run(["git", "commit", "-qam", "the generated set and four collections"], repo_copy)  # a clean checkout's run
     run(["python", "-m", "stages.source"], repo_copy)
     first = run(["dvc", "repro"], repo_copy)
     assert "Running stage 'ingest'" in first.stdout and "Running stage 'pixel_baseline'" in first.stdout
@@ -33,6 +38,14 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     assert (repo_copy / "data" / "tagger" / "tags_auto.csv").exists()
     metrics = json.loads((repo_copy / "metrics" / "ingest.json").read_text())["ingest"]
     assert metrics["images"] > 200 and metrics["images_by_split"]["test"] > 0
+    assert set(metrics["images_by_source"]) == {"generated", *(e["spec"] for e in extra)}
+    assert [metrics["tagged_by_source"][e["spec"]] for e in extra] == [0, 0, 0, 2]  # Danbooru's posts carry tags
+    manifest = (repo_copy / "data" / "ingest" / "manifest.csv").read_text().splitlines()
+    auto = (repo_copy / "data" / "tagger" / "tags_auto.csv").read_text().splitlines()
+    assert len(auto) == len(manifest) == metrics["images"] + 1  # every image of every source is auto-tagged
+    by_origin = tagger["auto_tags"]["tags_by_origin"]  # the untagged collections' groups: trusted auto-tags or unknown
+    untagged = sum(metrics["images_by_source"][e["spec"]] for e in extra) * 6 - 2 * 6
+    assert by_origin["annotation"] == 0 and by_origin["auto"] + by_origin["unknown"] >= untagged
     baseline = json.loads((repo_copy / "metrics" / "pixel_baseline.json").read_text())["pixel_baseline"]
     assert 0.0 < baseline["pixel_linear"]["macro_f1"] < 1.0
     dcgan = json.loads((repo_copy / "metrics" / "dcgan.json").read_text())["dcgan"]
@@ -106,6 +119,7 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
     card = json.loads((repo_copy / "data" / "deploy" / "dcgan" / "card.json").read_text())
     assert card["metrics"]["val"]["fd_tagger"] == dcgan["dcgan"]["val_fd_tagger"]  # evaluate re-scored: same figure
     assert card["training_data"]["images"]["licence"] and card["lineage"]["git_commit"]
+    assert set(card["training_data"]["images"]["by_source"]) == set(metrics["images_by_source"])
     assert not (repo_copy / "data" / "deploy" / "dcgan" / "discriminator.safetensors").exists()
     plots = run(["dvc", "plots", "show", "--json"], repo_copy).stdout
     assert "No plots were loaded" not in plots and "loss_g" in plots and "error_px" in plots
@@ -184,6 +198,26 @@ def test_dvc_repro_noop_change_push_pull(repo_copy):
         ["python", "-m", "stages.extractor", "--move", registered["baseline"], "--why", "x"], repo_copy, check=False
     )
     assert refused.returncode == 2 and "only a tagger CNN" in refused.stderr
+
+    # An untagged collection alone (Crypko's layout): the tagger stage says what to do, and with the store's tagger
+    # pinned the pipeline trains a generator on its auto-tags.
+    build_crypko(tmp_path / "crypko", 120)
+    set_profile(repo_copy / "params.yaml", "smoke", ingest__sources=[{"spec": f"dir:{tmp_path / 'crypko'}"}])
+    run(["python", "-m", "stages.source"], repo_copy)
+    stopped = run(["dvc", "repro", "tagger"], repo_copy, check=False)
+    assert stopped.returncode != 0 and "pin a registered tagger" in stopped.stderr + stopped.stdout
+    run(["python", "-m", "stages.tagger", "--pin", "champion", "--why", "crypko has no tags"], repo_copy)
+    untagged = run(["dvc", "repro", "train@dcgan", "pixel_baseline"], repo_copy)
+    assert "Running stage 'tagger'" in untagged.stdout and "Running stage 'train@dcgan'" in untagged.stdout
+    pixel = json.loads((repo_copy / "metrics" / "pixel_baseline.json").read_text())["pixel_baseline"]["pixel_linear"]
+    assert pixel["macro_f1"] is None  # nothing to score a pixel model on: said, not failed
+    tagged_by = json.loads((repo_copy / "metrics" / "tagger.json").read_text())["tagger"]
+    assert tagged_by["chosen"] == "pinned" and tagged_by["auto_tags"]["tags_by_origin"]["source"] == 0
+    trained = json.loads((repo_copy / "metrics" / "dcgan.json").read_text())["dcgan"]
+    assert isinstance(trained["dcgan"]["fd_tagger"], float)
+    by_origin = trained["data"]["conditions_by_origin"]  # conditioned on trusted auto-tags, unknown elsewhere
+    assert by_origin["train_labels"] == 0 and by_origin["train_auto_tags"] + by_origin["train_unknown"] > 0
+    assert "tagger.pin.json" in (repo_copy / "dvc.lock").read_text()  # the record names the pin it used
 
 
 def test_params_typo_stops_the_pipeline_with_exit_2(repo_copy):

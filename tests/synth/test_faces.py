@@ -108,3 +108,21 @@ def test_one_attribute_changed_keeps_the_rest_of_the_view(smoke_params):
         with_value(ch, "hair_color", "plaid", np.random.default_rng(0), nz)
     with pytest.raises(ValueError):
         view(ch, {"glasses": "yes"})
+
+
+def test_a_style_redraws_the_picture_and_no_style_changes_nothing(smoke_params):
+    """synth/faces/style.py: the defaults leave a face as drawn; each setting changes what it names."""
+    from core.params import StyleParams
+    from synth.faces.style import INK, apply
+
+    img, _, _ = render_index(3, 1, smoke_params.generated)
+    assert np.array_equal(apply(img, StyleParams()), img)
+    grey = apply(img, StyleParams(saturation=0.0))
+    assert np.abs(grey.astype(int) - grey[..., :1].astype(int)).max() <= 1  # R = G = B
+    assert set(np.unique(apply(img, StyleParams(levels=2)))) <= {0, 255}
+    lum = lambda x: x.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])  # noqa: E731
+    thick = apply(img, StyleParams(line_weight=1))
+    assert (lum(thick) < INK).sum() > (lum(img) < INK).sum()  # more ink: the lines grew
+    assert np.array_equal(thick[lum(img) < INK], img[lum(img) < INK])  # the lines themselves are untouched
+    tinted = apply(img, StyleParams(tint=[255, 0, 0], tint_amount=1.0))
+    assert (tinted == [255, 0, 0]).all()

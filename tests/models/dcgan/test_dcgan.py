@@ -240,6 +240,24 @@ def test_conditions_prefer_labels_and_fall_back_to_auto_tags():
     assert counts == {"labels": 1, "auto_tags": 2 * k - 1, "unknown": k}
 
 
+def test_an_untrusted_auto_tag_is_unknown(tmp_path):
+    """tags_auto.csv's `trusted:<group>` 0 (under the group's confidence floor): the group is unknown (-1), not the
+    tagger's guess; a file without those columns is refused (the tagger stage writes them)."""
+    from models.dcgan.conditions import read_auto_tags
+
+    path = tmp_path / "tags_auto.csv"
+    values = [ATTRIBUTES[g][1] for g in GROUPS]
+    trusted = [1] * len(GROUPS)
+    trusted[GROUPS.index("smile")] = 0
+    header = ["id", *GROUPS, *(f"trusted:{g}" for g in GROUPS)]
+    path.write_text(",".join(header) + "\n" + ",".join(["a", *values, *map(str, trusted)]) + "\n")
+    got = read_auto_tags(path)["a"]
+    assert got[GROUPS.index("smile")] == -1 and all(got[k] == 1 for k in range(len(GROUPS)) if GROUPS[k] != "smile")
+    path.write_text(",".join(["id", *GROUPS]) + "\n" + ",".join(["a", *values]) + "\n")
+    with pytest.raises(ValueError, match="trusted:hair_color"):
+        read_auto_tags(path)
+
+
 def test_the_end_of_run_recalibration_feeds_the_generator_on_its_own_device():
     """On a GPU the EMA generator lives on the device while the latents are drawn on the CPU: the recalibration must
     move them there (it did not, and every GPU run failed at its end). A generator whose weights are on `meta`
@@ -257,3 +275,17 @@ def test_the_end_of_run_recalibration_feeds_the_generator_on_its_own_device():
     task, spy = _task(), Spy()
     task.finish(spy, torch.Generator().manual_seed(0))
     assert spy.seen and set(spy.seen) == {"meta"}
+
+
+def test_the_transfer_study_is_skipped_with_its_reason_when_a_split_lacks_the_tag():
+    """An untagged collection whose auto-tags are rarely trusted may have too few images of the transfer tag: the
+    generator still trains, and the figures say why the transfer study did not run."""
+    from models.dcgan.family import SplitData, transfer_shortfall
+
+    k = GROUPS.index("glasses")
+    labels = np.full((10, len(GROUPS)), -1, np.int64)
+    labels[:6, k] = 0  # six train images with glasses=no, the others unknown
+    d = {s: SplitData(np.zeros((10, 8, 8, 3), np.uint8), labels.copy()) for s in ("train", "val", "test")}
+    assert transfer_shortfall("glasses=no", d) is None
+    d["val"].labels[:3, k] = 1
+    assert transfer_shortfall("glasses=no", d) == "dcgan.transfer.tag glasses=no: only 3 val images have it (4 needed)"

@@ -52,6 +52,64 @@ def test_report_thresholds_and_balance():
     assert sum(v for c, v in bal["splits"]["train"]["glasses"].items() if c != "unlabelled") == 200
 
 
+def test_auto_tag_floors_keep_the_accuracy_asked_on_validation():
+    """The floor is the lowest confidence from which validation's predictions are right `min_accuracy` of the time:
+    the surest right answers are kept, the unsure wrong ones fall below it; a group no confidence makes right
+    enough, or with no labels at all, trusts no auto-tag."""
+    n = 10
+    probs = {g: np.full((n, len(ATTRIBUTES[g])), 1.0 / len(ATTRIBUTES[g])) for g in GROUPS}
+    y = np.full((n, len(GROUPS)), -1, np.int64)
+    k = GROUPS.index("hair_color")
+    # confidence 0.95 .. 0.50 in steps of 0.05; the two least sure are wrong (truth 1, predicted 0)
+    conf = np.linspace(0.95, 0.5, n)
+    probs["hair_color"] = np.zeros((n, len(ATTRIBUTES["hair_color"])))
+    probs["hair_color"][:, 0] = conf
+    probs["hair_color"][:, 1] = 1 - conf
+    y[:, k] = [0] * 8 + [1, 1]
+    s = GROUPS.index("smile")  # yes/no: every prediction wrong
+    probs["smile"] = np.tile([0.2, 0.8], (n, 1))
+    y[:, s] = 0
+    floors = evaluate.auto_floors(probs, y, {"smile=yes": 0.5}, min_accuracy=0.9)
+    hair = floors["hair_color"]
+    assert hair["floor"] == pytest.approx(conf[7])  # the surest 8 are right; with the ninth, 8 of 9 = 0.889 < 0.9
+    assert hair["val_accuracy"] == 1.0 and hair["val_coverage"] == pytest.approx(0.8) and hair["labelled"] == 10
+    assert floors["smile"]["floor"] is None and floors["smile"]["val_coverage"] == 0.0
+    assert floors["glasses"] == {"floor": None, "val_accuracy": None, "val_coverage": 0.0, "labelled": 0}
+    pred = evaluate.predict_groups(probs, {"smile=yes": 0.5})
+    trusted = evaluate.trusted(evaluate.confidence(probs, pred), floors)
+    assert trusted[:, k].tolist() == [True] * 8 + [False] * 2 and not trusted[:, s].any()
+
+
+def test_best_tags_name_each_image_and_group_once_with_where_it_came_from():
+    from models.tagger.family import best_tags
+
+    k = len(GROUPS)
+    rows = [
+        {"id": "a", "source": "dir:x", **dict.fromkeys(GROUPS, ""), "hair_color": "red"},  # annotators changed it
+        {"id": "b", "source": "dir:x", **dict.fromkeys(GROUPS, ""), "smile": "yes"},  # the source's, unannotated
+        {"id": "c", "source": "dir:crypko", **dict.fromkeys(GROUPS, "")},  # untagged: auto or unknown
+    ]
+    a = np.full(k, -1)
+    a[GROUPS.index("hair_color")] = ATTRIBUTES["hair_color"].index("blonde")
+    a[GROUPS.index("glasses")] = 1  # added by the annotators
+    a[GROUPS.index("smile")] = 0  # added by the annotators
+    b = np.full(k, -1)
+    b[GROUPS.index("smile")] = 1
+    tags = {"a": ("label_studio", a), "b": ("source", b)}
+    pred = np.zeros((3, k), np.int64)
+    trusted = np.zeros((3, k), bool)
+    trusted[2, :2] = True  # hair_color and hair_length of "c"
+    text, counts = best_tags(rows, tags, pred, trusted)
+    assert counts == {"annotation": 3, "source": 1, "auto": 2, "unknown": 3 * k - 6}
+    table = {r["id"]: r for r in csv.DictReader(text.splitlines())}
+    assert (table["a"]["hair_color"], table["a"]["from:hair_color"]) == ("blonde", "annotation")
+    assert (table["b"]["smile"], table["b"]["from:smile"]) == ("yes", "source")
+    assert (table["c"]["hair_color"], table["c"]["from:hair_color"]) == (ATTRIBUTES["hair_color"][0], "auto")
+    assert (table["c"]["smile"], table["c"]["from:smile"]) == ("", "unknown") and table["c"]["source"] == "dir:crypko"
+    _, manifest_only = best_tags(rows, None, pred, trusted)
+    assert manifest_only == {"annotation": 0, "source": 2, "auto": 2, "unknown": 3 * k - 4}
+
+
 def test_class_weights_favour_rare_tags():
     y = _toy_labels(100)
     k = GROUPS.index("glasses")
@@ -185,6 +243,7 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
         "chosen",
         "chosen_version",
         "data",
+        "auto_tags",
     }  # the one metrics layout
     x_te, y_te = ImageShards(smoke_ingest, 64, "test").arrays()
     # the floor answers every group's most common value among the training labels the stage read (tags.csv, the five
@@ -224,6 +283,24 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     assert all(r["hair_color"] in ATTRIBUTES["hair_color"] for r in auto)
     p = np.array([[float(r[f"p:hair_color={v}"]) for v in ATTRIBUTES["hair_color"]] for r in auto])
     assert np.allclose(p.sum(axis=1), 1.0, atol=1e-3)
+    # each group's confidence is its predicted value's probability; trusted exactly from the group's floor up
+    floors = metrics["auto_tags"]["floor_by_group"]
+    for r in auto:
+        for g in GROUPS:
+            c = float(r[f"c:{g}"])
+            assert abs(c - float(r[f"p:{g}={r[g]}"])) < 1e-3
+            floor = floors[g]
+            assert r[f"trusted:{g}"] == ("1" if floor is not None and c >= floor - 1e-4 else "0")
+    # the five images the labels left out take their trusted auto-tags, the rest stays unknown; the annotated image
+    # repeats the generated set's values, so its tags count as the source's
+    untagged = [r for r in auto if r["id"] in dropped]
+    trusted = sum(r[f"trusted:{g}"] == "1" for r in untagged for g in GROUPS)
+    assert metrics["auto_tags"]["tags_by_origin"] == {
+        "annotation": 0,
+        "source": (len(rows) - 5) * len(GROUPS),
+        "auto": trusted,
+        "unknown": 5 * len(GROUPS) - trusted,
+    }
 
     client = mlflow.MlflowClient()
     versions = client.search_model_versions("name='anime-tagger'")
