@@ -312,7 +312,7 @@ class TaggerParams(Section):
     judge_seed_offset: int = Field(ge=1)
     # an auto-tag counts (for the generators' conditions) only at a confidence whose auto-tags were right this often
     # on the labelled validation images of its group; below it, the group is unknown for that image
-    auto_min_accuracy: float = Field(0.9, gt=0, le=1)
+    auto_min_accuracy: float = Field(gt=0, le=1)
     baseline: TaggerBaselineParams
 
     @field_validator("group_weights")

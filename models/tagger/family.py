@@ -54,12 +54,16 @@ class NoTrainingLabels(BadInput):
     """Too few labelled training images to train a tagger (and no pinned tagger to use instead)."""
 
 
-def load(params: Params, paths: dict[str, Path | None], pinned: bool = False) -> tuple[dict, dict]:
-    """({"splits": {split: (images, labels)}, "origins", "every" (every image's shards), "data_dir", "tags"}, what
-    to record): the ingest shards with the label stage's tags (`paths["labels"]` None: the manifest's own tags); the
-    training split keeps its labelled images only. Without a `pinned` tagger, a split too small to train or score on
-    is an error."""
+def load(params: Params, paths: dict[str, Path | None]) -> tuple[dict, dict]:
+    """({"splits": {split: (images, labels)}, "origins", "every" (every image's shards), "data_dir", "tags", "pin"},
+    what to record): the ingest shards with the label stage's tags (`paths["labels"]` None: the manifest's own tags)
+    and the tagger pin (`paths["pin"]`, models/tagger/pinned.py; None: no pin); the training split keeps its labelled
+    images only. Without a pinned tagger, a split too small to train or score on is an error."""
+    from models.tagger import pinned as pin_file
+
     tp = params.tagger
+    pin = pin_file.read_pin(paths["pin"]) if paths.get("pin") is not None else {"version": None}
+    pinned = pin["version"] is not None
     data_dir, labels = paths["data"], paths.get("labels")
     try:
         shards = {s: ImageShards(data_dir, tp.size, s) for s in ("train", "val", "test")}
@@ -86,7 +90,7 @@ def load(params: Params, paths: dict[str, Path | None], pinned: bool = False) ->
                     f"{data_dir}: the train split has {len(data[s][0])} labelled images; a tagger needs at least 2"
                 )
             raise BadInput(f"{data_dir}: the {s} split has {len(data[s][0])} images; the tagger needs at least 2")
-    return {"splits": data, "origins": origins, "every": every, "data_dir": data_dir, "tags": tags}, {}
+    return {"splits": data, "origins": origins, "every": every, "data_dir": data_dir, "tags": tags, "pin": pin}, {}
 
 
 def run(
@@ -249,11 +253,11 @@ def stage(params: Params, paths: dict[str, Path | None], out: Path) -> dict:
     from models.tagger import pinned
 
     tracking.preflight()
-    pin = pinned.read_pin(paths["pin"]) if paths.get("pin") is not None else {"version": None}
     try:
-        data, _ = load(params, paths, pinned=pin["version"] is not None)
+        data, _ = load(params, paths)
     except NoTrainingLabels as err:
         raise NoTrainingLabels(f"{err}. {_routes()}") from None
+    pin = data["pin"]
     if pin["version"] is not None:
         with atomic_path(out) as tmp:
             tmp.mkdir(parents=True)

@@ -291,7 +291,7 @@ def test_several_sources_in_one_ingest(tmp_path, smoke_params):
         "rejected": 0,
     }
     assert metrics["rejected_by_source"] == {a: 0, b: 1} and metrics["tagged_by_source"] == {a: 6, b: 0}
-    assert metrics["files_by_source"] == {a: 6, b: 9} and metrics["layout_by_source"] == {a: "generic", b: "crypko"}
+    assert metrics["files_by_source"] == {a: 6, b: 11} and metrics["layout_by_source"] == {a: "generic", b: "crypko"}
     rows = read_manifest(tmp_path / "out")
     assert {(r["source"], r["licence"]) for r in rows} == {(a, "CC-BY-4.0, the studio's own"), (b, "unknown")}
     assert {r["path"] for r in rows if r["source"] == b} >= {"0.png", "alice/a0.png"}
