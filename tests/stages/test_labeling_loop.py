@@ -58,7 +58,7 @@ def test_labels_train_the_tagger(repo_copy, labelstudio_empty, smoke_params, tmp
     set_profile(repo_copy / "params.yaml", "smoke", ingest__source=f"dir:{tmp_path / 'faces'}")
     run(["python", "-m", "stages.source"], repo_copy)
     first = run(["dvc", "repro", "tagger"], repo_copy, check=False)
-    assert first.returncode != 0 and "label some in Label Studio" in first.stdout + first.stderr
+    assert first.returncode != 0 and "label some images in Label Studio" in first.stdout + first.stderr
 
     ls_env = {
         "LABEL_STUDIO_URL": labelstudio_empty["url"],
