@@ -146,7 +146,9 @@ def dcgan_arm(params: Params, paths: dict, refs: dict, extractor, seed: int, arm
     }
 
 
-def spread(values: list[float]) -> dict:
+def spread(values: list[float]) -> dict | None:
+    if not values:
+        return None
     return {
         "mean": statistics.fmean(values),
         "std": statistics.stdev(values) if len(values) > 1 else 0.0,
@@ -216,12 +218,15 @@ def main() -> None:
             "on_hidden": on_hidden,
         },
     }
+    write_result(summarise(head, runs), "auto_tags", params.profile, args.out)  # the tagger's figures, before any seed
     for seed in cfg["seeds"]:
         for arm in ARMS:
             runs[arm][str(seed)] = dcgan_arm(params, paths[arm], refs, extractor, seed, arm)
             print(f"auto_tags: seed {seed} {arm}: {runs[arm][str(seed)]}")
         doc = summarise(head, runs)  # after every seed: an interrupted study keeps the seeds it finished
         write_result(doc, "auto_tags", params.profile, args.out)
+    if not cfg["seeds"]:
+        return
     print(
         f"auto_tags: hidden-part macro-F1 {on_hidden['macro_f1']:.3f}; cond_accuracy ratio "
         f"{doc['cond_accuracy_ratio']['mean']:.3f} ± {doc['cond_accuracy_ratio']['std']:.3f}; fd_tagger change "

@@ -1067,16 +1067,21 @@ def auto_tags(m: Metrics, path: Path = AUTO_TAGS) -> list[str]:
 
     def over(arm: str, key: str) -> str:
         vals = [r[key] for r in runs[arm].values()]
+        if not vals:
+            return DASH
         std = statistics.stdev(vals) if len(vals) > 1 else 0.0
         return f"{num(statistics.fmean(vals))} ± {num(std)}"
 
-    ratio, val_ratio, change = doc["cond_accuracy_ratio"], doc["val_cond_accuracy_ratio"], doc["fd_tagger_change"]
+    none = {"mean": None, "std": None}
+    ratio, val_ratio = doc["cond_accuracy_ratio"] or none, doc["val_cond_accuracy_ratio"] or none
+    change = doc["fd_tagger_change"] or none
     sources = ", ".join(f"`{s}` {num(n)}" for s, n in doc["images_by_source"].items())
     rows = [
         ["images by source (the second one's tags hidden)", sources],
         ["tagger on the hidden collection: macro-F1 against its truth (every image)", num(hidden["macro_f1"])],
         [
-            "... its trusted auto-tags: share of (image, group), accuracy",
+            "... its trusted auto-tags: share of (image, group), accuracy (floors chosen for "
+            f"{num(doc['tagger']['auto_tags']['min_accuracy'], 2)} on the tagged validation images)",
             f"{num(hidden['trusted_share'])}, {num(hidden['trusted_accuracy'])}",
         ],  # fmt: skip
         [

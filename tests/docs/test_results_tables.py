@@ -107,3 +107,33 @@ def test_the_seed_table_gives_mean_and_sample_std_and_each_runs_lowest_group(tmp
     # the runs' lowest groups: glasses 0.88, smile 0.90, smile 0.92 -> mean 0.90, sample std 0.02
     assert "0.900 ± 0.020 (glasses, smile)" in test_row
     assert results.generator_seeds(results.Metrics(metrics), "dcgan")[2:] == []  # no such family: an empty table
+
+
+def test_the_auto_tag_table_before_and_after_a_seed(tmp_path):
+    """experiments/auto_tags.py writes its result once the tagger is scored (no DCGAN seed yet) and after each seed:
+    the table shows what there is, a dash for what is not done, and the ratio as mean ± sample std."""
+    head = {
+        "profile": "cpu",
+        "config": {"seeds": [1, 2]},
+        "images_by_source": {"generated": 10, "generated:ink": 5},
+        "tagger": {
+            "auto_tags": {"min_accuracy": 0.9},
+            "on_hidden": {"macro_f1": 0.8, "trusted_share": 0.5, "trusted_accuracy": 0.95},
+        },
+    }
+    empty = {"cond_accuracy_ratio": None, "val_cond_accuracy_ratio": None, "fd_tagger_change": None}
+    path = tmp_path / "auto_tags.json"
+    path.write_text(json.dumps({**head, **empty, "seeds_done": 0, "runs": {"auto": {}, "truth": {}}}))
+    rows = results.auto_tags(None, path)
+    assert any("| 0.800 |" in r for r in rows) and any("0.500, 0.950" in r for r in rows)
+    dash = f"{results.DASH} ± {results.DASH}"
+    assert any(r.startswith("| `cond_accuracy` ratio") and dash in r for r in rows)
+    assert rows[-1].startswith("Profile `cpu`, DCGAN seeds  (0 of 2 done)")
+    run = {"cond_accuracy": 0.9, "val_cond_accuracy": 0.8, "fd_tagger": 2.0}
+    runs = {"auto": {"1": run, "2": {**run, "cond_accuracy": 0.7}}, "truth": {"1": run, "2": run}}
+    ratio = {"mean": 0.888, "std": 0.157, "runs": [1.0, 0.777]}
+    doc = {**head, "cond_accuracy_ratio": ratio, "val_cond_accuracy_ratio": ratio, "fd_tagger_change": ratio}
+    path.write_text(json.dumps({**doc, "seeds_done": 2, "runs": runs}))
+    rows = results.auto_tags(None, path)
+    assert any("0.800 ± 0.141" in r for r in rows if r.startswith("| DCGAN on the auto-tags"))
+    assert any("0.888 ± 0.157" in r for r in rows if r.startswith("| `cond_accuracy` ratio"))
