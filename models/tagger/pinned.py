@@ -102,7 +102,6 @@ def run(params, data: dict, pin: dict, out: Path) -> dict:
         folder = Path(tracking.download_version(MODEL, version, Path(tmp) / "pinned"))
         probabilities, config = _load(folder, role)
         thresholds = config.get("thresholds", {})
-        (out / JUDGE).parent.mkdir(parents=True, exist_ok=True)
         Path(tracking.download_version(MODEL, judge, Path(tmp) / "judge")).rename(out / JUDGE)
         (x_va, y_va), (x_te, y_te) = splits["val"], splits["test"]
         floors = evaluate.auto_floors(probabilities(x_va), y_va, thresholds, params.tagger.auto_min_accuracy)
