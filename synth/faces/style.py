@@ -28,7 +28,7 @@ def apply(img: np.ndarray, style: StyleParams) -> np.ndarray:
     out = img
     if style.line_weight:
         k = 2 * style.line_weight + 1
-        out = _keep_fills(img, cv2.erode(img, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))))
+        out = _spread_ink(img, cv2.erode(img, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))))
     x = out.astype(np.float32)
     if style.saturation != 1.0:
         grey = x @ np.float32([0.299, 0.587, 0.114])
@@ -44,7 +44,7 @@ def apply(img: np.ndarray, style: StyleParams) -> np.ndarray:
 INK = 80  # a pixel this dark (luminance, 0-255) belongs to a line
 
 
-def _keep_fills(img: np.ndarray, eroded: np.ndarray) -> np.ndarray:
+def _spread_ink(img: np.ndarray, eroded: np.ndarray) -> np.ndarray:
     """The eroded picture beside the lines only (a line spreads over its neighbours), the original elsewhere (fills
     and pupils keep their colour instead of taking their neighbours' darkest)."""
     ink = (img.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])) < INK
