@@ -93,12 +93,25 @@ def flow_env(api: str, home: Path, **extra: str) -> dict[str, str]:
 
 
 def api_post(api: str, path: str, json: dict, timeout: float = 10):
-    """A POST to the Prefect API with the CSRF token its server asks for (flows/server.py turns the check on)."""
+    """A POST to the Prefect API with the CSRF token its server asks for (flows/server.py turns the check on).
+
+    A 5xx answer is retried a few times, as Prefect's own client does: its SQLite database can report itself locked
+    under a loaded machine (a whole test run beside a worker polling every second). Callers that create something pass
+    an idempotency key so that a retried request cannot create it twice. Any other failure raises with the answer.
+    """
+    import time
+
     import httpx
 
-    token = httpx.get(f"{api}/csrf-token", params={"client": "anime-tests"}, timeout=timeout).json()["token"]
-    headers = {"Prefect-Csrf-Token": token, "Prefect-Csrf-Client": "anime-tests"}
-    return httpx.post(f"{api}{path}", json=json, headers=headers, timeout=timeout)
+    for attempt in range(6):
+        token = httpx.get(f"{api}/csrf-token", params={"client": "anime-tests"}, timeout=timeout).json()["token"]
+        headers = {"Prefect-Csrf-Token": token, "Prefect-Csrf-Client": "anime-tests"}
+        answer = httpx.post(f"{api}{path}", json=json, headers=headers, timeout=timeout)
+        if answer.status_code < 500 or attempt == 5:
+            break
+        time.sleep(0.5 * 2**attempt)
+    assert answer.is_success, f"POST {path}: {answer.status_code} {answer.text[:500]}"
+    return answer
 
 
 FLOW_RUN_ID = re.compile(r"/runs/flow-run/([0-9a-f-]{36})")

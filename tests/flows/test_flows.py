@@ -197,9 +197,9 @@ def test_schedule_creates_the_deployments_and_a_triggered_run_completes(prefect_
             assert dep["global_concurrency_limit"]["limit"] == 1, dep
             assert dep["concurrency_options"]["collision_strategy"] == "ENQUEUE", dep
 
-        body = {"parameters": {"experiment": "nightly-test"}}
+        body = {"parameters": {"experiment": "nightly-test"}, "idempotency_key": "nightly-test"}
         fr = api_post(api, f"/deployments/{nightly['id']}/create_flow_run", body).json()
-        body = {"parameters": {"experiment": "nightly-test-2"}}
+        body = {"parameters": {"experiment": "nightly-test-2"}, "idempotency_key": "nightly-test-2"}
         second = api_post(api, f"/deployments/{nightly['id']}/create_flow_run", body).json()
         for run_id in (fr["id"], second["id"]):
             state = wait_flow_run(api, run_id, seconds=240)
@@ -259,7 +259,7 @@ def test_a_work_pool_deployment_runs_on_a_worker(prefect_server, tmp_path):
         cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        body = {"parameters": {"experiment": "pool-run-1"}}
+        body = {"parameters": {"experiment": "pool-run-1"}, "idempotency_key": "pool-run-1"}
         fr = api_post(api, f"/deployments/{dep['id']}/create_flow_run", body).json()
         state = wait_flow_run(api, fr["id"])
         assert state["type"] == "COMPLETED", state
