@@ -313,6 +313,9 @@ class TaggerParams(Section):
     # an auto-tag counts (for the generators' conditions) only at a confidence whose auto-tags were right this often
     # on the labelled validation images of its group; below it, the group is unknown for that image
     auto_min_accuracy: float = Field(gt=0, le=1)
+    # a source's own floor per group once it has this many labelled validation images of the group (its own tags or
+    # annotations); until then it borrows the floor chosen on every source's validation images (models/tagger/trust.py)
+    auto_min_labels: int = Field(ge=1, le=100_000)
     baseline: TaggerBaselineParams
 
     @field_validator("group_weights")

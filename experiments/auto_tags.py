@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import shutil
 import statistics
@@ -38,7 +39,7 @@ from core import checkpoint, tracking
 from core.errors import BadInput, run_main
 from core.names import ATTRIBUTES, GROUPS, index_of
 from core.params import Params, load_params
-from experiments import ROOT, write_result
+from experiments import ROOT, result_path, write_result
 
 CACHE = Path(os.environ.get("BENCH_CACHE", ROOT / ".cache" / "bench"))
 ARMS = ("auto", "truth")
@@ -46,8 +47,8 @@ ARMS = ("auto", "truth")
 
 def read_config(path: Path, args) -> dict:
     cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if set(cfg) - {"hidden", "seeds"} or not isinstance(cfg.get("hidden"), dict):
-        raise BadInput(f"{path}: expected keys hidden (name, count, style) and seeds")
+    if set(cfg) - {"hidden", "seeds", "calibration"} or not isinstance(cfg.get("hidden"), dict):
+        raise BadInput(f"{path}: expected keys hidden (name, count, style), seeds and calibration")
     if args.count is not None:
         cfg["hidden"]["count"] = args.count
     if args.seeds is not None:
@@ -115,6 +116,79 @@ def tagger_on_hidden(tags_auto: Path, truth: dict[str, np.ndarray]) -> dict:
     }
 
 
+def calibration(
+    tags_auto: Path,
+    truth: dict[str, np.ndarray],
+    overall: dict[str, float | None],
+    min_accuracy: float,
+    cfg: dict,
+    seed: int,
+) -> dict:
+    """How many labels of the hidden style its own floors need (models/tagger/trust.py): per count N of the config's
+    `calibration.labels`, `draws` times, N of the hidden set's validation images drawn at random are labelled (their
+    truth), each group's floor is chosen on them (evaluate.floor_entry, the pipeline's rule), and the auto-tags of
+    the hidden set's test images at or above it are scored against their truth: the trusted ones' accuracy (pooled
+    over groups) and share. N = 0 is the borrowed floors (`overall`: group -> floor, chosen on the tagged style). The headline is the
+    smallest N whose mean trusted accuracy reaches `min_accuracy`."""
+    from core.names import GROUPS as G
+    from models.tagger.evaluate import floor_entry
+
+    with open(tags_auto, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["id"] in truth]
+
+    def arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
+        rs = [r for r in rows if r["split"] == split]
+        conf = np.array([[float(r[f"c:{g}"]) for g in G] for r in rs]).reshape(-1, len(G))
+        right = np.array([[index_of(g, r[g]) == truth[r["id"]][k] for k, g in enumerate(G)] for r in rs], bool)
+        return conf, right.reshape(-1, len(G))
+
+    (cv, rv), (ct, rt) = arrays("val"), arrays("test")
+
+    def score(floors: list[float | None]) -> tuple[float | None, float]:
+        mask = np.stack([ct[:, k] >= f if f is not None else np.zeros(len(ct), bool) for k, f in enumerate(floors)], 1)
+        return (float(rt[mask].mean()) if mask.any() else None), float(mask.mean())
+
+    c = cfg.get("calibration") or {}
+    rng = np.random.default_rng(seed)
+    acc0, share0 = score([overall[g] for g in G])
+    table = [{"labels": 0, "trusted_accuracy": spread([acc0] if acc0 is not None else []), "trusted_share": spread([share0]),
+              "draws_at_bar": float(acc0 is not None and acc0 >= min_accuracy), "draws_trusting_nothing": float(acc0 is None)}]  # fmt: skip
+    for n in (n for n in c.get("labels", []) if 0 < n <= len(cv)):
+        accs, shares, empty = [], [], 0
+        for _ in range(int(c.get("draws", 20))):
+            pick = rng.choice(len(cv), n, replace=False)
+            acc, share = score([floor_entry(cv[pick, k], rv[pick, k], min_accuracy)["floor"] for k in range(len(G))])
+            shares.append(share)
+            if acc is None:
+                empty += 1
+            else:
+                accs.append(acc)
+        draws = len(shares)
+        table.append(
+            {
+                "labels": n,
+                "trusted_accuracy": spread(accs),
+                "trusted_share": spread(shares),
+                "draws_at_bar": (sum(a >= min_accuracy for a in accs) + empty) / draws,
+                "draws_trusting_nothing": empty / draws,
+            }
+        )
+    reached = [t["labels"] for t in table if t["trusted_accuracy"] and t["trusted_accuracy"]["mean"] >= min_accuracy]
+    return {
+        "min_accuracy": min_accuracy,
+        "hidden_val_images": len(cv),
+        "hidden_test_images": len(ct),
+        "by_labels": table,
+        "labels_to_reach_bar": min(reached) if reached else None,
+    }
+
+
+def calibrate(params: Params, cfg: dict, work: Path, truth: dict[str, np.ndarray], overall: dict) -> dict:
+    """calibration() on the study's tagger output under `work`, with the params' accuracy bar and seed."""
+    tp = params.tagger
+    return calibration(work / "tagger" / "tags_auto.csv", truth, overall, tp.auto_min_accuracy, cfg, params.seed)
+
+
 def dcgan_arm(params: Params, paths: dict, refs: dict, extractor, seed: int, arm: str) -> dict:
     """DCGAN trained on `paths`' conditions with `seed` and scored on `refs` (the truth's references)."""
     from experiments.seeds import trained_generator
@@ -164,11 +238,18 @@ def main() -> None:
     ap.add_argument("--count", type=int, help="images of the hidden-style set (default: the config's)")
     ap.add_argument("--seeds", type=int, help="only the first N seeds of the config")
     ap.add_argument("--out", help="default: experiments/results/auto_tags-<profile>-<machine kind>.json")
+    ap.add_argument(
+        "--calibration-only",
+        action="store_true",
+        help="re-score the labels-per-style calibration from the kept tagger output into the existing result",
+    )
     args = ap.parse_args()
     base = load_params(args.params, args.profile)
     cfg = read_config(Path(args.config), args)
     params = study_params(base, cfg)
     work = CACHE / "auto_tags" / params.profile
+    if args.calibration_only:
+        return calibration_only(params, cfg, work, args.out)
     shutil.rmtree(work / "tagger", ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     os.environ["MLFLOW_TRACKING_URI"] = (
@@ -186,6 +267,7 @@ def main() -> None:
     truth = hidden_truth(params, work / "ingest")
     figures = tagger.stage(params, {"data": work / "ingest", "labels": None, "pin": None}, work / "tagger")
     on_hidden = tagger_on_hidden(work / "tagger" / "tags_auto.csv", truth)
+    calib = calibrate(params, cfg, work, truth, figures["auto_tags"]["floor_by_group"])
     pin = extractor_stage.run(work / "tagger", work / "extractor")
     extractor = load_extractor(work / "extractor" / "pin.json")
     write_truth_labels(work / "ingest", truth, work / "truth.csv")
@@ -216,6 +298,7 @@ def main() -> None:
             "tagged_part_val_macro_f1": figures[figures["chosen"]]["val_macro_f1"],
             "auto_tags": figures["auto_tags"],
             "on_hidden": on_hidden,
+            "calibration": calib,
         },
     }
     write_result(summarise(head, runs), "auto_tags", params.profile, args.out)  # the tagger's figures, before any seed
@@ -232,6 +315,20 @@ def main() -> None:
         f"{doc['cond_accuracy_ratio']['mean']:.3f} ± {doc['cond_accuracy_ratio']['std']:.3f}; fd_tagger change "
         f"{doc['fd_tagger_change']['mean']:+.3f} ± {doc['fd_tagger_change']['std']:.3f}"
     )
+
+
+def calibration_only(params: Params, cfg: dict, work: Path, out: str | None) -> None:
+    """Re-score the calibration into the result a finished run wrote, from the tagger output it kept under `work`."""
+    path = ROOT / out if out else result_path("auto_tags", params.profile)
+    if not path.exists() or not (work / "tagger" / "tags_auto.csv").exists():
+        raise BadInput(f"{path} or {work / 'tagger'}: run the whole study first (python -m experiments.auto_tags)")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    truth = hidden_truth(params, work / "ingest")
+    doc["tagger"]["calibration"] = calibrate(params, cfg, work, truth, doc["tagger"]["auto_tags"]["floor_by_group"])
+    doc["config"] = cfg
+    write_result(doc, "auto_tags", params.profile, out)
+    c = doc["tagger"]["calibration"]
+    print(f"auto_tags: labels of the hidden style for its own floors to reach the bar: {c['labels_to_reach_bar']}")
 
 
 def summarise(head: dict, runs: dict) -> dict:

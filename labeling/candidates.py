@@ -3,9 +3,12 @@
 - pose: sketches of the pose sets' train split not imported yet; from a pool of 4n, the n on which the champion
   posenet's heatmaps spread most (the standard deviation of each joint's heatmap, in heatmap cells, averaged over
   the joints); its 11 joints are the pre-annotation.
-- tags: ingested images not imported yet, unlabelled ones first, then by 1 - the champion tagger's mean top
-  probability over the groups the image has no label for (all groups when it has every one; read from
-  tags_auto.csv, which the tagger stage writes with its champion); its values are the pre-annotation.
+- tags: ingested images not imported yet. First, for each source whose auto-tags still borrow another style's
+  trust floors (data/tagger/floors.json, models/tagger/trust.py), as many of its validation images as its floors
+  still need labels, drawn at random (a random sample is what a floor can be chosen on; the most uncertain would
+  bias it); then unlabelled images, then by 1 - the champion tagger's mean top probability over the groups the
+  image has no label for (all groups when it has every one; read from tags_auto.csv, which the tagger stage writes
+  with its champion); its values are the pre-annotation.
 
 `label.order: random` draws the same number of images uniformly instead (seeded by `seed` and the number of tasks
 the project has, so every push draws anew and a re-run draws the same): the baseline that experiments/active_learning.py
@@ -19,6 +22,7 @@ core.errors.Transient (exit 75) goes up to the caller, so that a push never quie
 from __future__ import annotations
 
 import csv
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from core import tracking
+from core.errors import BadInput
 from core.names import GROUPS, JOINTS
 
 POSE_MODEL = "anime-posenet"
@@ -139,6 +144,42 @@ def _read_auto_tags(tags_auto: Path) -> dict[str, dict[str, str]]:
         return {r["id"]: r for r in csv.DictReader(f)}
 
 
+def _calibration_needs(tags_auto: Path) -> dict[str, tuple[int, set[str]]]:
+    """source -> (how many more labelled validation images its own trust floors need, the groups that need them),
+    from floors.json beside tags_auto.csv; empty when the tagger has not written one."""
+    path = tags_auto.parent / "floors.json"
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        needs = {}
+        for source, floors in doc["by_source"].items():
+            groups = {g for g, e in floors.items() if int(e["labels_needed"]) > 0}
+            if groups:
+                needs[source] = (max(int(floors[g]["labels_needed"]) for g in groups), groups)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise BadInput(f"{path}: not the tagger stage's floors ({err}); run `dvc repro tagger`") from None
+    return needs
+
+
+def _calibration_picks(rows: list[dict], tags_auto: Path, skip: set[str], seed: int) -> list[int]:
+    """Manifest positions of the validation images that sources without their own floors get labelled first: per
+    source, up to what it still needs, at random among its validation images not imported yet that lack a group
+    that needs labels."""
+    picks = []
+    for source, (needed, groups) in _calibration_needs(tags_auto).items():
+        pool = [
+            i
+            for i, r in enumerate(rows)
+            if r["split"] == "val"
+            and r.get("source") == source
+            and r["id"] not in skip
+            and any(not r.get(g) for g in groups)
+        ]
+        picks += [pool[j] for j in random_pick(len(pool), needed, seed, len(skip))]
+    return picks
+
+
 def _top_probability_gap(row: dict[str, str], groups: tuple[str, ...] = GROUPS) -> float:
     """1 - the mean over `groups` of the tagger's top probability (columns `p:<group>=<value>`)."""
     tops = [max(float(v) for k, v in row.items() if k.startswith(f"p:{g}=")) for g in groups]
@@ -154,20 +195,26 @@ def tag_candidates(
     seed: int = 0,
     splits: tuple[str, ...] = ("train", "val", "test"),
 ) -> Candidates:
-    """Up to n ingested images of `splits` whose id is not in `skip`: unlabelled first, then most uncertain first
-    (uncertainty over the groups an image lacks); or uniformly at random (`order="random"`)."""
+    """Up to n ingested images of `splits` whose id is not in `skip`: the validation images sources need for their
+    own trust floors first (at random), then unlabelled, then most uncertain first (uncertainty over the groups an
+    image lacks); or uniformly at random (`order="random"`)."""
     from dataset.shards import ImageShards, read_manifest
 
     rows = read_manifest(ingest_dir)
     auto = _read_auto_tags(tags_auto)
     version = tracking.alias_version(TAG_MODEL, "champion") if auto else None
+    first = [] if order == "random" or "val" not in splits else _calibration_picks(rows, tags_auto, skip, seed)
+    first = {i: k for k, i in enumerate(first)}  # position -> its place among the calibration picks
     ranked = []
     for i, r in enumerate(rows):
         if r["id"] in skip or r["split"] not in splits:
             continue
         lacking = tuple(g for g in GROUPS if not r.get(g))
         unc = _top_probability_gap(auto[r["id"]], lacking or GROUPS) if r["id"] in auto else None
-        ranked.append((0 if len(lacking) == len(GROUPS) else 1, -(unc or 0.0), i, unc))
+        if i in first:
+            ranked.append((0, float(first[i]), i, unc))
+        else:
+            ranked.append((1 if len(lacking) == len(GROUPS) else 2, -(unc or 0.0), i, unc))
     if order == "random":
         ranked = [ranked[k] for k in random_pick(len(ranked), n, seed, len(skip))]
     else:

@@ -61,33 +61,50 @@ def confidence(probs: dict[str, np.ndarray], pred: np.ndarray) -> np.ndarray:
     return np.stack([probs[g][rows, pred[:, k]] for k, g in enumerate(GROUPS)], axis=1).astype(np.float64)
 
 
+def floor_entry(conf: np.ndarray, right: np.ndarray, min_accuracy: float) -> dict:
+    """One group's floor on these labelled images (`conf`: the confidence of each reading, `right`: whether it was
+    right): the lowest confidence from which the readings are right at least `min_accuracy` of the time (the most
+    images that keep that accuracy), with that accuracy and the share of the images at or above it. `floor` None: no
+    confidence reaches it, or there is no image, so none of the group's auto-tags is trusted."""
+    entry = {"floor": None, "val_accuracy": None, "val_coverage": 0.0, "labelled": len(conf)}
+    if len(conf):
+        order = np.argsort(-conf, kind="stable")
+        running = np.cumsum(right[order]) / np.arange(1, len(conf) + 1)
+        ok = np.flatnonzero(running >= min_accuracy)
+        if len(ok):
+            floor = float(conf[order][int(ok[-1])])
+            kept = conf >= floor
+            entry.update(floor=floor, val_accuracy=float(right[kept].mean()), val_coverage=float(kept.mean()))
+    return entry
+
+
 def auto_floors(probs: dict[str, np.ndarray], y: np.ndarray, thresholds: dict[str, float], min_accuracy: float) -> dict:
-    """Per group, on these (validation) labels: the lowest confidence `floor` from which the predictions are right at
-    least `min_accuracy` of the time (the most images that keep that accuracy), with that accuracy and the share of
-    labelled images at or above it. `floor` None: no confidence reaches it, or no image has the group labelled, so
-    none of the group's auto-tags is trusted."""
+    """Per group, on these (validation) labels: evaluate.floor_entry of the group's labelled images."""
     pred = predict_groups(probs, thresholds)
     conf = confidence(probs, pred)
     out = {}
     for k, g in enumerate(GROUPS):
         mask = y[:, k] >= 0
-        entry = {"floor": None, "val_accuracy": None, "val_coverage": 0.0, "labelled": int(mask.sum())}
-        if mask.any():
-            order = np.argsort(-conf[mask, k], kind="stable")
-            right = (pred[mask, k] == y[mask, k])[order]
-            running = np.cumsum(right) / np.arange(1, len(right) + 1)
-            ok = np.flatnonzero(running >= min_accuracy)
-            if len(ok):
-                last = int(ok[-1])
-                floor = float(conf[mask, k][order][last])
-                kept = conf[mask, k] >= floor
-                entry = {
-                    "floor": floor,
-                    "val_accuracy": float((pred[mask, k] == y[mask, k])[kept].mean()),
-                    "val_coverage": float(kept.mean()),
-                    "labelled": int(mask.sum()),
-                }
-        out[g] = entry
+        out[g] = floor_entry(conf[mask, k], pred[mask, k] == y[mask, k], min_accuracy)
+    return out
+
+
+def source_floors(
+    conf: np.ndarray, right: np.ndarray, labelled: np.ndarray, overall: dict, min_accuracy: float, min_labels: int
+) -> dict:
+    """One source's floors: per group, the floor chosen on the source's own labelled validation images where it has
+    at least `min_labels` of them (`from: "own"`), else the overall one (`from: "overall"`, chosen on every
+    source's validation images together, which may be of another style: measured in docs/reports). `conf`, `right`,
+    `labelled`: [N, len(GROUPS)] for the source's validation images. Each entry also says how many labels the group
+    still needs (`labels_needed`) before its floor is its own."""
+    out = {}
+    for k, g in enumerate(GROUPS):
+        mask = labelled[:, k]
+        n = int(mask.sum())
+        if n >= min_labels:
+            out[g] = {**floor_entry(conf[mask, k], right[mask, k], min_accuracy), "from": "own", "labels_needed": 0}
+        else:
+            out[g] = {**overall[g], "labelled": n, "from": "overall", "labels_needed": min_labels - n}
     return out
 
 

@@ -42,7 +42,7 @@ from core.params import Params
 from core.rounding import rounded
 from dataset.shards import ImageShards, read_manifest
 from models.promote import promote
-from models.tagger import evaluate, roles
+from models.tagger import evaluate, roles, trust
 from models.tagger.labels import count_by_origin, labels_for, read_tags
 from models.tagger.net import MODEL, predict_proba
 
@@ -125,33 +125,50 @@ def run(
     if judge is not None:
         registered["judge"] = judge["version"]
     write_json(out / "registered.json", registered)  # the extractor stage pins a store's first cnn
-    x_all, _ = every.arrays()
+    x_all, y_all = every_labelled(every, data["tags"])
     rows = read_manifest(data_dir)
 
     probs = predict_proba(cnn["net"], x_all) if pick == "cnn" else base["model"].probabilities(x_all)
     floors = chosen["floors"]  # chosen on validation when the role was trained, and kept in its bundle
     model = f"{MODEL}/{chosen['version']}"
-    pred, trusted = roles.write_auto_tags(out / "tags_auto.csv", rows, probs, chosen["thresholds"], floors, model)
-    auto = auto_figures(params, floors, rows, data["tags"], pred, trusted, out / "tags_best.csv")
+    pred, trusted, by_source = trust.auto_tag(params, rows, probs, chosen["thresholds"], y_all, floors, out, model)
+    auto = auto_figures(params, floors, by_source, rows, data["tags"], pred, trusted, out / "tags_best.csv")
     return {**_figures(splits, origins, balance, cnn, base, judge, pick, chosen, len(rows)), "auto_tags": auto}
+
+
+def every_labelled(every: ImageShards, tags: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    """(every image, its known class per group: the label stage's `tags`, or the manifest's own where None)."""
+    x, y = every.arrays()
+    if tags is not None:
+        y, _ = labels_for(every.ids, tags)
+    return x, y
 
 
 ORIGINS = ("annotation", "source", "auto", "unknown")  # where an image's best tag of a group comes from
 
 
 def auto_figures(
-    params: Params, floors: dict, rows: list[dict], tags: dict | None, pred: np.ndarray, trusted: np.ndarray, best: Path
+    params: Params,
+    floors: dict,
+    by_source: dict,
+    rows: list[dict],
+    tags: dict | None,
+    pred: np.ndarray,
+    trusted: np.ndarray,
+    best: Path,
 ) -> dict:
     """Write `best` (tags_best.csv: every image's best tag per group and where it came from) and return
-    metrics/tagger.json's `auto_tags`: each group's confidence floor, what it keeps of validation, and every (image,
-    group) counted by where its tag comes from."""
+    metrics/tagger.json's `auto_tags`: each group's overall confidence floor and what it keeps of validation, each
+    source's own floors (models/tagger/trust.py), and every (image, group) counted by where its tag comes from."""
     text, counts = best_tags(rows, tags, pred, trusted)
     best.write_text(text, encoding="utf-8")
     return {
         "min_accuracy": params.tagger.auto_min_accuracy,
+        "min_labels": params.tagger.auto_min_labels,
         "floor_by_group": {g: e["floor"] for g, e in floors.items()},
         "val_accuracy_by_group": {g: e["val_accuracy"] for g, e in floors.items()},
         "val_coverage_by_group": {g: e["val_coverage"] for g, e in floors.items()},
+        **trust.figures(by_source, trusted, rows),
         "tags_by_origin": counts,
     }
 

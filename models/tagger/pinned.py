@@ -86,8 +86,8 @@ def _load(folder: Path, role: str):
 def run(params, data: dict, pin: dict, out: Path) -> dict:
     """The stage with a pinned tagger, into `out`: auto-tags, the judge, registered.json, balance.json; the figures."""
     from dataset.shards import read_manifest
-    from models.tagger import roles
-    from models.tagger.family import auto_figures
+    from models.tagger import trust
+    from models.tagger.family import auto_figures, every_labelled
     from models.tagger.labels import count_by_origin
 
     version, role = str(pin["version"]), pin.get("role", "cnn")
@@ -113,10 +113,11 @@ def run(params, data: dict, pin: dict, out: Path) -> dict:
         for split, (x, y) in (("val", (x_va, y_va)), ("test", (x_te, y_te))):
             if (y >= 0).any():
                 scored[split] = evaluate.report(probabilities(x), y, thresholds)
-        x_all, _ = every.arrays()
+        x_all, y_all = every_labelled(every, data["tags"])
         rows = read_manifest(data_dir)
-        pred, trusted = roles.write_auto_tags(
-            out / "tags_auto.csv", rows, probabilities(x_all), thresholds, floors, f"{MODEL}/{version}"
+        model = f"{MODEL}/{version}"
+        pred, trusted, by_source = trust.auto_tag(
+            params, rows, probabilities(x_all), thresholds, y_all, floors, out, model
         )
     write_json(out / "balance.json", evaluate.balance({s: splits[s][1] for s in splits}))
     registered = {"model": MODEL, "pinned": version, "judge": judge}
@@ -143,5 +144,5 @@ def run(params, data: dict, pin: dict, out: Path) -> dict:
             "test_images_by_origin": count_by_origin(origins["test"]),
             "auto_tagged": len(rows),
         },
-        "auto_tags": auto_figures(params, floors, rows, data["tags"], pred, trusted, out / "tags_best.csv"),
+        "auto_tags": auto_figures(params, floors, by_source, rows, data["tags"], pred, trusted, out / "tags_best.csv"),
     }

@@ -139,17 +139,27 @@ def train_baseline_role(params: Params, data: dict, inputs: list[str], folder: P
 def write_auto_tags(
     path: Path, rows: list[dict], probs: dict[str, np.ndarray], thresholds: dict, floors: dict, model: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """tags_auto.csv: per image, each group's predicted value, its confidence (`c:<group>`), whether it is trusted
-    (`trusted:<group>`: confidence at or above the group's floor from evaluate.auto_floors) and every tag's
-    probability (`p:<tag>`). Returns (the predicted class per group, the trusted mask), both [N, len(GROUPS)]."""
+    """tags_auto.csv with the same `floors` for every source (write_readings); (the predicted class per group, the
+    trusted mask), both [N, len(GROUPS)]. The tagger stage's floors are per source: models/tagger/trust.auto_tag."""
     pred = evaluate.predict_groups(probs, thresholds)
     conf = evaluate.confidence(probs, pred)
     trusted = evaluate.trusted(conf, floors)
+    write_readings(path, rows, probs, pred, conf, trusted, model)
+    return pred, trusted
+
+
+def write_readings(
+    path: Path, rows: list[dict], probs: dict[str, np.ndarray], pred: np.ndarray, conf: np.ndarray, trusted, model: str
+) -> None:
+    """tags_auto.csv: per image, its source, each group's predicted value (`pred`), its confidence (`c:<group>`,
+    `conf`), whether it is trusted (`trusted:<group>`: models/tagger/trust.py) and every tag's probability
+    (`p:<tag>`); `pred`, `conf`, `trusted` are [N, len(GROUPS)] in the rows' order."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     tags = evaluate.tag_names()
     w.writerow(
-        ["id", "path", "split", "model", *GROUPS, *(f"c:{g}" for g in GROUPS), *(f"trusted:{g}" for g in GROUPS)]
+        ["id", "path", "split", "source", "model", *GROUPS]
+        + [*(f"c:{g}" for g in GROUPS), *(f"trusted:{g}" for g in GROUPS)]
         + [f"p:{t}" for t in tags]
     )
     for i, r in enumerate(rows):
@@ -157,6 +167,5 @@ def write_auto_tags(
         cs = [f"{c:.4f}" for c in conf[i]]
         ok = [int(t) for t in trusted[i]]
         ps = [f"{probs[g][i, c]:.4f}" for g in GROUPS for c in range(len(ATTRIBUTES[g]))]
-        w.writerow([r["id"], r["path"], r["split"], model, *values, *cs, *ok, *ps])
+        w.writerow([r["id"], r["path"], r["split"], r.get("source", ""), model, *values, *cs, *ok, *ps])
     path.write_text(buf.getvalue(), encoding="utf-8")
-    return pred, trusted

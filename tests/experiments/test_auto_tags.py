@@ -4,17 +4,58 @@ and the result file; in a scratch store and cache, leaving nothing in the workin
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
 import pytest
 
-from core.names import GROUPS
+from core.names import ATTRIBUTES, GROUPS
 from tests.conftest import REPO, run
 
-pytestmark = pytest.mark.slow
+
+def _tags_auto(path, rows):
+    cols = ["id", "split", *GROUPS, *(f"c:{g}" for g in GROUPS)]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        w.writerows(rows)
 
 
+def test_calibration_finds_how_many_labels_of_a_style_its_floors_need(tmp_path):
+    """The borrowed floor (0.5, from the tagged style) trusts a style whose surest readings are wrong a third of the
+    time; floors chosen on labels of that style trust only what its labels show to be right often enough."""
+    from experiments.auto_tags import calibration
+
+    rng = np.random.default_rng(0)
+    truth, rows = {}, []
+    for split, n in (("val", 300), ("test", 300)):
+        for i in range(n):
+            ref = f"{split}{i}"
+            conf = rng.uniform(0.5, 1.0)
+            right = conf > 0.9 or rng.random() < 0.6  # sure above 0.9, a coin below
+            truth[ref] = np.zeros(len(GROUPS), np.int64)
+            values = [ATTRIBUTES[g][0 if right else 1] for g in GROUPS]
+            rows.append([ref, split, *values, *([f"{conf:.4f}"] * len(GROUPS))])
+    rows.append(["tagged", "val", *(ATTRIBUTES[g][1] for g in GROUPS), *(["0.99"] * len(GROUPS))])  # not hidden
+    _tags_auto(tmp_path / "tags_auto.csv", rows)
+    cfg = {"calibration": {"labels": [5, 100, 300, 400], "draws": 10}}
+    c = calibration(tmp_path / "tags_auto.csv", truth, dict.fromkeys(GROUPS, 0.5), 0.9, cfg, seed=1)
+    assert c["hidden_val_images"] == 300 and c["hidden_test_images"] == 300
+    by = {t["labels"]: t for t in c["by_labels"]}
+    assert sorted(by) == [0, 5, 100, 300]  # 400 is more than the hidden validation images
+    assert by[0]["trusted_share"]["mean"] == 1.0 and by[0]["trusted_accuracy"]["mean"] < 0.8
+    assert by[0]["draws_at_bar"] == 0.0
+    # chosen to be right 0.9 of the time on validation, the style's own floor is about that on test
+    assert by[300]["trusted_accuracy"]["mean"] >= 0.85 and 0.1 < by[300]["trusted_share"]["mean"] < 0.5
+    assert by[300]["trusted_accuracy"]["std"] == 0.0  # every draw of all 300 is the same draw
+    assert len(by[100]["trusted_share"]["runs"]) == 10
+    assert by[5]["trusted_accuracy"]["std"] > by[100]["trusted_accuracy"]["std"]  # 5 labels: floors by chance
+    reached = [n for n in sorted(by) if by[n]["trusted_accuracy"]["mean"] >= 0.9]
+    assert c["labels_to_reach_bar"] == (reached[0] if reached else None)
+
+
+@pytest.mark.slow
 def test_the_study_on_the_smoke_profile(tmp_path):
     out = tmp_path / "auto_tags.json"
     cmd = ["python", "-m", "experiments.auto_tags", "--profile", "smoke", "--seeds", "1", "--count", "48"]
@@ -35,3 +76,10 @@ def test_the_study_on_the_smoke_profile(tmp_path):
     assert ratio["runs"] == [auto["cond_accuracy"] / truth["cond_accuracy"]] and ratio["mean"] == ratio["runs"][0]
     assert np.isclose(doc["fd_tagger_change"]["mean"], auto["fd_tagger"] / truth["fd_tagger"] - 1)
     assert doc["seeds_done"] == 1 and doc["bars"]["cond_accuracy_ratio"] == 0.9
+    calib = doc["tagger"]["calibration"]
+    assert calib["by_labels"][0]["labels"] == 0 and calib["min_accuracy"] == 0.9
+    # the calibration re-scored alone from the kept tagger output: the runs stay, the calibration is the same
+    again = run([*cmd, "--out", str(out), "--calibration-only"], tmp_path, env=env)
+    assert "labels of the hidden style" in again.stdout
+    redone = json.loads(out.read_text())
+    assert redone["runs"] == doc["runs"] and redone["tagger"]["calibration"] == calib

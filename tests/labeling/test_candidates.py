@@ -4,12 +4,13 @@ first; with the tracking server down, Transient (exit 75), never a quiet push wi
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
 
 from core import tracking
-from core.errors import EXIT_TRANSIENT, Transient
+from core.errors import EXIT_TRANSIENT, BadInput, Transient
 from core.names import ATTRIBUTES, GROUPS
 from labeling.candidates import pose_candidates, tag_candidates
 from tests.conftest import free_port
@@ -175,3 +176,44 @@ def test_the_queue_draws_from_the_untagged_collection_first(smoke_params, store,
     assert first.uncertainty == sorted(first.uncertainty, reverse=True)
     after = tag_candidates(tmp_path / "ingest", tags_auto, 3, set(first.ids))
     assert {source[i] for i in after.ids} == {"generated"}
+
+
+def test_a_source_without_its_own_trust_floors_gets_validation_images_labelled_first(smoke_params, store, tmp_path):
+    """floors.json (the tagger stage's) says the untagged collection borrows the built-in style's floors and needs
+    labels of its own validation images: those come first, drawn at random among them, then the usual order; a
+    source that needs none, or a random-order push, is not affected; a broken floors.json is a clear error."""
+    from dataset.importer import ingest
+    from dataset.shards import read_manifest
+    from dataset.sources import open_sources
+    from tests.conftest import with_ingest
+    from tests.dataset.test_layouts import build_crypko
+
+    build_crypko(tmp_path / "crypko", 60)
+    crypko = f"dir:{tmp_path / 'crypko'}"
+    params = with_ingest(smoke_params, ["generated", {"spec": crypko, "groups": []}], workers=1)
+    ingest(params, tmp_path / "ingest", open_sources(params))
+    tags_auto = tmp_path / "tags_auto.csv"
+    _random_tags_auto(tags_auto, tmp_path / "ingest")
+    rows = {r["id"]: r for r in read_manifest(tmp_path / "ingest")}
+    val = sorted(i for i, r in rows.items() if r["source"] == crypko and r["split"] == "val")
+    assert len(val) >= 4
+    entry = {"floor": 0.5, "labelled": 0, "from": "overall", "labels_needed": 3}
+    floors = {"by_source": {crypko: {**dict.fromkeys(GROUPS, {**entry, "labels_needed": 0}), "smile": entry}}}
+    floors["by_source"]["generated"] = dict.fromkeys(GROUPS, {**entry, "from": "own", "labels_needed": 0})
+    (tmp_path / "floors.json").write_text(json.dumps(floors))
+    usual = tag_candidates(tmp_path / "ingest", tags_auto, 10, set(val))  # none of its validation images left
+    cand = tag_candidates(tmp_path / "ingest", tags_auto, 10, set())
+    assert set(cand.ids[:3]) <= set(val) and len(set(cand.ids[:3])) == 3
+    rest = cand.ids[3:]
+    assert all(rows[i]["source"] == crypko for i in rest)  # then the untagged collection, most uncertain first
+    assert [cand.uncertainty[cand.ids.index(i)] for i in rest] == sorted(
+        (cand.uncertainty[cand.ids.index(i)] for i in rest), reverse=True
+    )
+    assert usual.ids == [i for i in usual.ids if i not in val] and rows[usual.ids[0]]["source"] == crypko
+    again = tag_candidates(tmp_path / "ingest", tags_auto, 3, set(cand.ids[:3]))  # the next push: other ones
+    left = min(3, len(val) - 3)
+    assert set(again.ids[:left]) <= set(val) - set(cand.ids[:3])
+    assert tag_candidates(tmp_path / "ingest", tags_auto, 10, set(), order="random").ids != cand.ids
+    (tmp_path / "floors.json").write_text('{"by_source": {"x": 3}}')
+    with pytest.raises(BadInput, match="floors.json"):
+        tag_candidates(tmp_path / "ingest", tags_auto, 10, set())

@@ -80,6 +80,62 @@ def test_auto_tag_floors_keep_the_accuracy_asked_on_validation():
     assert trusted[:, k].tolist() == [True] * 8 + [False] * 2 and not trusted[:, s].any()
 
 
+def test_each_source_gets_its_own_floor_once_it_has_enough_labels(tmp_path):
+    """A source whose confidence means less (another drawing style: sure and often wrong) gets the floor its own
+    labelled validation images call for once it has `auto_min_labels` of them; with fewer it borrows the overall
+    floor, and the figures say how many labels it still needs. floors.json and tags_auto.csv say the same."""
+    from models.tagger import trust
+
+    params = load_params(REPO / "params.yaml", "smoke")
+    params = params.model_copy(update={"tagger": params.tagger.model_copy(update={"auto_min_labels": 20})})
+    k, n = GROUPS.index("glasses"), 40
+    rows, conf, right = [], [], []
+    for s, wrong_at in (("generated", ()), ("dir:ink", range(0, 40, 4)), ("dir:few", range(0, 10, 4))):
+        count = n if s != "dir:few" else 10
+        for i in range(count):
+            rows.append({"id": f"{s}{i}", "path": f"{i}.png", "split": "val", "source": s})
+            conf.append(0.99 - i * 0.01)  # every source's readings are sure, ordered from the surest
+            right.append(i not in wrong_at)  # dir:ink: 1 in 4 wrong, among its surest too
+    rows.append({"id": "t", "path": "t.png", "split": "train", "source": "dir:ink"})  # not validation: no say
+    conf.append(0.999)
+    right.append(False)
+    c = np.tile(np.array(conf)[:, None], (1, len(GROUPS)))
+    pred = np.zeros((len(rows), len(GROUPS)), np.int64)
+    y = np.full_like(pred, -1)
+    y[:, k] = np.where(right, 0, 1)
+    overall = {g: evaluate.floor_entry(np.zeros(0), np.zeros(0, bool), 0.9) for g in GROUPS}
+    overall["glasses"] = evaluate.floor_entry(np.array(conf[:n]), np.ones(n, bool), 0.9)  # the tagged style's
+    by_source = trust.floors_by_source(rows, c, pred, y, overall, params)
+    assert list(by_source) == ["generated", "dir:ink", "dir:few"]
+    own, ink, few = (by_source[s]["glasses"] for s in by_source)
+    assert own["from"] == "own" and own["floor"] == pytest.approx(conf[n - 1]) and own["labels_needed"] == 0
+    # dir:ink: 3 of its 4 surest right is under 0.9 at every depth but the first reading is wrong: no floor at all
+    assert ink["from"] == "own" and ink["labelled"] == 40 and ink["floor"] is None
+    assert few["from"] == "overall" and few["floor"] == overall["glasses"]["floor"] and few["labels_needed"] == 10
+    assert by_source["generated"]["smile"] == {**overall["smile"], "labelled": 0, "from": "overall", "labels_needed": 20}
+    mask = trust.trusted(rows, c, by_source)
+    src = np.array([r["source"] for r in rows])
+    assert mask[src == "generated", k].all() and not mask[src == "dir:ink", k].any()
+    assert mask[src == "dir:few", k].all()  # borrowed: the overall floor trusts them all
+    figures = trust.figures(by_source, mask, rows)
+    assert figures["own_floors_by_source"] == {"generated": 1, "dir:ink": 1, "dir:few": 0}
+    assert figures["val_labels_needed_by_source"] == {"generated": 20, "dir:ink": 20, "dir:few": 20}
+
+    probs = {g: np.zeros((len(rows), len(ATTRIBUTES[g]))) for g in GROUPS}
+    for g in GROUPS:
+        probs[g][:, 0] = conf
+        probs[g][:, 1] = 1 - np.array(conf)
+    thresholds = {f"{g}={v}": 0.5 for g in GROUPS for v in ATTRIBUTES[g] if ATTRIBUTES[g] == ("no", "yes")}
+    pred, written, _ = trust.auto_tag(params, rows, probs, thresholds, y, overall, tmp_path, "anime-tagger/1")
+    doc = json.loads((tmp_path / "floors.json").read_text())
+    assert doc["min_labels"] == 20 and doc["by_source"]["dir:ink"]["glasses"]["floor"] is None
+    with open(tmp_path / "tags_auto.csv", newline="") as f:
+        auto = list(csv.DictReader(f))
+    assert [r["source"] for r in auto] == src.tolist()
+    assert [r["trusted:glasses"] == "1" for r in auto] == written[:, k].tolist()
+    assert not any(r["trusted:glasses"] == "1" for r in auto if r["source"] == "dir:ink")
+
+
 def test_best_tags_name_each_image_and_group_once_with_where_it_came_from():
     from models.tagger.family import best_tags
 
@@ -283,13 +339,24 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     assert all(r["hair_color"] in ATTRIBUTES["hair_color"] for r in auto)
     p = np.array([[float(r[f"p:hair_color={v}"]) for v in ATTRIBUTES["hair_color"]] for r in auto])
     assert np.allclose(p.sum(axis=1), 1.0, atol=1e-3)
-    # each group's confidence is its predicted value's probability; trusted exactly from the group's floor up
-    floors = metrics["auto_tags"]["floor_by_group"]
+    # each group's confidence is its predicted value's probability; trusted exactly from its source's floor up, its
+    # own once the source has auto_min_labels labelled validation images of the group, else the overall one
+    doc = json.loads((out / "floors.json").read_text())
+    assert list(doc["by_source"]) == ["generated"] and doc["min_labels"] == smoke_params.tagger.auto_min_labels
+    overall = {g: e["floor"] for g, e in doc["overall"].items()}
+    assert overall == pytest.approx(metrics["auto_tags"]["floor_by_group"], abs=1e-4)
+    for g, e in doc["by_source"]["generated"].items():
+        assert e["from"] == ("own" if e["labelled"] >= doc["min_labels"] else "overall")
+        assert e["labels_needed"] == max(0, doc["min_labels"] - e["labelled"])
+    assert metrics["auto_tags"]["val_labels_needed_by_source"]["generated"] == max(
+        e["labels_needed"] for e in doc["by_source"]["generated"].values()
+    )
     for r in auto:
+        assert r["source"] == "generated"
         for g in GROUPS:
             c = float(r[f"c:{g}"])
             assert abs(c - float(r[f"p:{g}={r[g]}"])) < 1e-3
-            floor = floors[g]
+            floor = doc["by_source"]["generated"][g]["floor"]
             assert r[f"trusted:{g}"] == ("1" if floor is not None and c >= floor - 1e-4 else "0")
     # the five images the labels left out take their trusted auto-tags, the rest stays unknown; the annotated image
     # repeats the generated set's values, so its tags count as the source's
