@@ -316,6 +316,9 @@ class TaggerParams(Section):
     # a source's own floor per group once it has this many labelled validation images of the group (its own tags or
     # annotations); until then it borrows the floor chosen on every source's validation images (models/tagger/trust.py)
     auto_min_labels: int = Field(ge=1, le=100_000)
+    # an annotators' extra group (label.extra_groups) gets a tagger head from this many labelled training images
+    # (models/tagger/extra.py); until then the metrics say how many it still needs
+    extra_min_labels: int = Field(ge=2, le=100_000)
     baseline: TaggerBaselineParams
 
     @field_validator("group_weights")

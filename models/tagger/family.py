@@ -42,7 +42,8 @@ from core.params import Params
 from core.rounding import rounded
 from dataset.shards import ImageShards, read_manifest
 from models.promote import promote
-from models.tagger import evaluate, roles, trust
+from models.tagger import evaluate, extra, roles, trust
+from models.tagger.extra import read_extra
 from models.tagger.labels import count_by_origin, labels_for, read_tags
 from models.tagger.net import MODEL, predict_proba
 
@@ -90,7 +91,9 @@ def load(params: Params, paths: dict[str, Path | None]) -> tuple[dict, dict]:
                     f"{data_dir}: the train split has {len(data[s][0])} labelled images; a tagger needs at least 2"
                 )
             raise BadInput(f"{data_dir}: the {s} split has {len(data[s][0])} images; the tagger needs at least 2")
-    return {"splits": data, "origins": origins, "every": every, "data_dir": data_dir, "tags": tags, "pin": pin}, {}
+    extra = read_extra(labels) if labels is not None else {}
+    doc = {"splits": data, "origins": origins, "every": every, "data_dir": data_dir, "tags": tags, "pin": pin}
+    return {**doc, "extra": extra}, {}
 
 
 def run(
@@ -133,7 +136,10 @@ def run(
     model = f"{MODEL}/{chosen['version']}"
     pred, trusted, by_source = trust.auto_tag(params, rows, probs, chosen["thresholds"], y_all, floors, out, model)
     auto = auto_figures(params, floors, by_source, rows, data["tags"], pred, trusted, out / "tags_best.csv")
-    return {**_figures(splits, origins, balance, cnn, base, judge, pick, chosen, len(rows)), "auto_tags": auto}
+    figures = {**_figures(splits, origins, balance, cnn, base, judge, pick, chosen, len(rows)), "auto_tags": auto}
+    if data["extra"]:  # the annotators' extra groups: heads on the cnn role's features once labelled enough
+        figures["extra_groups"] = extra.run(params, cnn["net"], x_all, rows, data["extra"], out)
+    return figures
 
 
 def every_labelled(every: ImageShards, tags: dict | None) -> tuple[np.ndarray, np.ndarray]:
@@ -261,7 +267,21 @@ def summary(figures: dict) -> str:
         + (f", judge {figures['judge']['macro_f1']}" if "judge" in figures else "")
         + f", floor {figures['floor']['macro_f1']}; chosen {figures['chosen']} (by validation macro-F1); "
         f"{figures['data']['auto_tagged']} images auto-tagged; tags by origin {figures['auto_tags']['tags_by_origin']}"
+        + _extra_summary(figures.get("extra_groups"))
     )
+
+
+def _extra_summary(e: dict | None) -> str:
+    """The summary's words on the annotators' extra groups: each one's head, or the labels it still needs."""
+    if not e:
+        return ""
+    parts = [
+        f"{g}: head, test macro-F1 {e['macro_f1_by_group'][g]}"
+        if ready
+        else f"{g}: {e['labels_needed_by_group'][g]} more training labels for a head"
+        for g, ready in e["head_by_group"].items()
+    ]
+    return "; extra groups " + ", ".join(parts)
 
 
 def stage(params: Params, paths: dict[str, Path | None], out: Path) -> dict:

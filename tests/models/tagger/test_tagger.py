@@ -112,7 +112,12 @@ def test_each_source_gets_its_own_floor_once_it_has_enough_labels(tmp_path):
     # dir:ink: 3 of its 4 surest right is under 0.9 at every depth but the first reading is wrong: no floor at all
     assert ink["from"] == "own" and ink["labelled"] == 40 and ink["floor"] is None
     assert few["from"] == "overall" and few["floor"] == overall["glasses"]["floor"] and few["labels_needed"] == 10
-    assert by_source["generated"]["smile"] == {**overall["smile"], "labelled": 0, "from": "overall", "labels_needed": 20}
+    assert by_source["generated"]["smile"] == {
+        **overall["smile"],
+        "labelled": 0,
+        "from": "overall",
+        "labels_needed": 20,
+    }
     mask = trust.trusted(rows, c, by_source)
     src = np.array([r["source"] for r in rows])
     assert mask[src == "generated", k].all() and not mask[src == "dir:ink", k].any()
@@ -264,6 +269,7 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
 
     from core import checkpoint
     from dataset.shards import ImageShards, read_manifest
+    from models.tagger import family
     from models.tagger.baseline import LinearTagger
     from models.tagger.labels import labels_for, read_tags
     from models.tagger.net import TaggerNet
@@ -284,10 +290,27 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     dropped = set(train_ids[:5])
     kept = [ln for ln in lines if ln.split(",")[0] not in dropped]
     kept = [ln.replace(",generated,", ",label-studio,", 1) if ln.startswith(train_ids[5] + ",") else ln for ln in kept]
-    tags_csv.write_text("\n".join(kept) + "\n")
+    # two annotators' extra groups (label.extra_groups): `hat` (here, a glasses wearer), labelled on every image,
+    # and `scarf`, labelled on three: the first gets a head, the second waits for its labels
+    head, *body = [ln.split(",") for ln in kept]
+    k = head.index("glasses")
+    body = [[*r, "yes" if r[k] == "yes" else "no" if r[k] else "", "no" if i < 3 else ""] for i, r in enumerate(body)]
+    tags_csv.write_text("\n".join(",".join(r) for r in [[*head, "hat", "scarf"], *body]) + "\n")
 
     out = tmp_path / "tagger"
     metrics = stage.run(smoke_params, smoke_ingest, out, labels=tags_csv)
+    xg = metrics["extra_groups"]
+    assert xg["head_by_group"] == {"hat": True, "scarf": False} and xg["labels_needed_by_group"]["hat"] == 0
+    assert (
+        xg["labels_needed_by_group"]["scarf"]
+        == smoke_params.tagger.extra_min_labels - xg["train_labels_by_group"]["scarf"]
+    )
+    assert (
+        0 <= xg["macro_f1_by_group"]["hat"] <= 1 and xg["val_macro_f1_by_group"]["hat"] is not None
+    )  # tested: test_extra
+    with open(out / "tags_extra.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == len(manifest)
+    assert "hat: head, test macro-F1" in family.summary(metrics) and "scarf: " in family.summary(metrics)
     n_train = len(train_ids)
     assert metrics["data"]["train_images"] == n_train - 5
     assert metrics["data"]["train_images_by_origin"] == {"generated": n_train - 6, "source": 0, "label_studio": 1}
@@ -300,6 +323,7 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
         "chosen_version",
         "data",
         "auto_tags",
+        "extra_groups",
     }  # the one metrics layout
     x_te, y_te = ImageShards(smoke_ingest, 64, "test").arrays()
     # the floor answers every group's most common value among the training labels the stage read (tags.csv, the five
@@ -345,7 +369,7 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     assert list(doc["by_source"]) == ["generated"] and doc["min_labels"] == smoke_params.tagger.auto_min_labels
     overall = {g: e["floor"] for g, e in doc["overall"].items()}
     assert overall == pytest.approx(metrics["auto_tags"]["floor_by_group"], abs=1e-4)
-    for g, e in doc["by_source"]["generated"].items():
+    for e in doc["by_source"]["generated"].values():
         assert e["from"] == ("own" if e["labelled"] >= doc["min_labels"] else "overall")
         assert e["labels_needed"] == max(0, doc["min_labels"] - e["labelled"])
     assert metrics["auto_tags"]["val_labels_needed_by_source"]["generated"] == max(
