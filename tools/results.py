@@ -1056,6 +1056,38 @@ def generator_seeds(m: Metrics, family: str) -> list[str]:
 AUTO_TAGS = REPO / "experiments" / "results" / "auto_tags-cpu-AVX2-AMD.json"
 
 
+def auto_tag_floors(m: Metrics, path: Path = AUTO_TAGS) -> list[str]:
+    """experiments/auto_tags.py's calibration: floors chosen on N labelled validation images of the hidden style, and
+    what they trust of its test images (mean ± sample std over random draws of the N)."""
+    doc = _result(path)
+    calib = (doc or {}).get("tagger", {}).get("calibration")
+    if not calib:
+        return table(["labels of the style", "trusted accuracy", "trusted share", "draws at the bar"], [])
+
+    def pm(s: dict | None) -> str:
+        return DASH if not s else f"{num(s['mean'])} ± {num(s['std'])}"
+
+    rows = [
+        [
+            "0 (the borrowed floors)" if t["labels"] == 0 else num(t["labels"]),
+            pm(t["trusted_accuracy"]),
+            pm(t["trusted_share"]),
+            num(t["draws_at_bar"], 2),
+        ]
+        for t in calib["by_labels"]
+    ]
+    draws = doc["config"].get("calibration", {}).get("draws", "?")
+    reached = calib["labels_to_reach_bar"]
+    return table(["labels of the style", "trusted accuracy", "trusted share", "draws at the bar"], rows) + [
+        "",
+        f"Bar {num(calib['min_accuracy'], 2)}: the mean trusted accuracy first reaches it at "
+        f"{num(reached) if reached is not None else 'none of these counts'} labels. Floors chosen on each draw of N of "
+        f"the hidden style's {num(calib['hidden_val_images'])} validation images, scored on its "
+        f"{num(calib['hidden_test_images'])} test images; {draws} draws per N (a draw trusting nothing counts as at "
+        "the bar), mean ± sample standard deviation.",
+    ]
+
+
 def auto_tags(m: Metrics, path: Path = AUTO_TAGS) -> list[str]:
     """experiments/auto_tags.py: the tagger on the collection whose tags were hidden, and DCGAN conditioned on its
     auto-tags against the same DCGAN on its true tags (mean ± sample std over the seeds done), test [validation]."""
@@ -1243,6 +1275,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "bf16-sr-pose2sketch": bf16_sr_pose2sketch,
     "dcgan-seeds": lambda m: generator_seeds(m, "dcgan"),
     "auto-tags": auto_tags,
+    "auto-tag-floors": auto_tag_floors,
     "stylegan-seeds": lambda m: generator_seeds(m, "stylegan"),
     "sliders": sliders,
     "slider-ceiling": slider_ceiling,

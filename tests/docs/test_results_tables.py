@@ -137,3 +137,38 @@ def test_the_auto_tag_table_before_and_after_a_seed(tmp_path):
     rows = results.auto_tags(None, path)
     assert any("0.800 ± 0.141" in r for r in rows if r.startswith("| DCGAN on the auto-tags"))
     assert any("0.888 ± 0.157" in r for r in rows if r.startswith("| `cond_accuracy` ratio"))
+
+
+def test_the_auto_tag_floor_table_from_the_calibration(tmp_path):
+    """The calibration's rows: the borrowed floors first, then each N with mean ± std; the sentence names the first
+    N whose mean reaches the bar. A result without a calibration gives an empty table."""
+    path = tmp_path / "auto_tags.json"
+    path.write_text(json.dumps({"config": {"calibration": {"draws": 5}}, "tagger": {}}))
+    assert results.auto_tag_floors(None, path)[2:] == []
+    spread = lambda m, s: {"mean": m, "std": s, "runs": []}  # noqa: E731
+    calib = {
+        "min_accuracy": 0.9,
+        "hidden_val_images": 200,
+        "hidden_test_images": 190,
+        "labels_to_reach_bar": 50,
+        "by_labels": [
+            {
+                "labels": 0,
+                "trusted_accuracy": spread(0.869, 0.0),
+                "trusted_share": spread(0.979, 0.0),
+                "draws_at_bar": 0.0,
+            },
+            {"labels": 10, "trusted_accuracy": None, "trusted_share": spread(0.0, 0.0), "draws_at_bar": 1.0},
+            {
+                "labels": 50,
+                "trusted_accuracy": spread(0.91, 0.02),
+                "trusted_share": spread(0.6, 0.1),
+                "draws_at_bar": 0.7,
+            },
+        ],
+    }
+    path.write_text(json.dumps({"config": {"calibration": {"draws": 5}}, "tagger": {"calibration": calib}}))
+    rows = results.auto_tag_floors(None, path)
+    assert rows[2].startswith("| 0 (the borrowed floors) | 0.869 ± 0.000 | 0.979 ± 0.000 | 0.00 |")
+    assert rows[3].startswith(f"| 10 | {results.DASH} |") and rows[4].startswith("| 50 | 0.910 ± 0.020 | 0.600 ± 0.100")
+    assert "first reaches it at 50 labels" in rows[-1] and "5 draws per N" in rows[-1]
