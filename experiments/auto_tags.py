@@ -124,12 +124,14 @@ def calibration(
     cfg: dict,
     seed: int,
 ) -> dict:
-    """How many labels of the hidden style its own floors need (models/tagger/trust.py): per count N of the config's
-    `calibration.labels`, `draws` times, N of the hidden set's validation images drawn at random are labelled (their
-    truth), each group's floor is chosen on them (evaluate.floor_entry, the pipeline's rule), and the auto-tags of
-    the hidden set's test images at or above it are scored against their truth: the trusted ones' accuracy (pooled
-    over groups) and share. N = 0 is the borrowed floors (`overall`: group -> floor, chosen on the tagged style). The headline is the
-    smallest N whose mean trusted accuracy reaches `min_accuracy`."""
+    """How many labels of the hidden style its own floors need (models/tagger/trust.py). Per count N of the config's
+    `calibration.labels`, `draws` times: N of the hidden set's training-split images, drawn at random, are labelled
+    (their truth; the tagger trained on none of the hidden set, so these are as unseen as the validation images the
+    pipeline draws from), each group's floor is chosen on them (evaluate.floor_entry, the pipeline's rule), and the
+    auto-tags of the hidden set's validation and test images at or above it are scored against their truth: the
+    trusted ones' accuracy (pooled over groups) and share. N = 0 is the borrowed floors (`overall`: group -> floor,
+    chosen on the tagged style). The headline is the smallest N whose mean trusted accuracy on *validation* reaches
+    `min_accuracy`; test is reported beside it."""
     from core.names import GROUPS as G
     from models.tagger.evaluate import floor_entry
 
@@ -142,42 +144,47 @@ def calibration(
         right = np.array([[index_of(g, r[g]) == truth[r["id"]][k] for k, g in enumerate(G)] for r in rs], bool)
         return conf, right.reshape(-1, len(G))
 
-    (cv, rv), (ct, rt) = arrays("val"), arrays("test")
+    pool, scored = arrays("train"), {s: arrays(s) for s in ("val", "test")}
 
-    def score(floors: list[float | None]) -> tuple[float | None, float]:
-        mask = np.stack([ct[:, k] >= f if f is not None else np.zeros(len(ct), bool) for k, f in enumerate(floors)], 1)
-        return (float(rt[mask].mean()) if mask.any() else None), float(mask.mean())
+    def score(floors: list[float | None], split: str) -> tuple[float | None, float]:
+        conf, right = scored[split]
+        mask = np.stack(
+            [conf[:, k] >= f if f is not None else np.zeros(len(conf), bool) for k, f in enumerate(floors)], 1
+        )
+        return (float(right[mask].mean()) if mask.any() else None), float(mask.mean())
+
+    def row(n: int, draws: list[list[float | None]]) -> dict:
+        out = {"labels": n}
+        for split, prefix in (("val", "val_"), ("test", "")):
+            accs, shares, empty = [], [], 0
+            for floors in draws:
+                acc, share = score(floors, split)
+                shares.append(share)
+                empty += acc is None
+                accs += [acc] if acc is not None else []
+            out[f"{prefix}trusted_accuracy"] = spread(accs)
+            out[f"{prefix}trusted_share"] = spread(shares)
+            out[f"{prefix}draws_at_bar"] = (sum(a >= min_accuracy for a in accs) + empty) / len(draws)
+            out[f"{prefix}draws_trusting_nothing"] = empty / len(draws)
+        return out
 
     c = cfg.get("calibration") or {}
     rng = np.random.default_rng(seed)
-    acc0, share0 = score([overall[g] for g in G])
-    table = [{"labels": 0, "trusted_accuracy": spread([acc0] if acc0 is not None else []), "trusted_share": spread([share0]),
-              "draws_at_bar": float(acc0 is not None and acc0 >= min_accuracy), "draws_trusting_nothing": float(acc0 is None)}]  # fmt: skip
-    for n in (n for n in c.get("labels", []) if 0 < n <= len(cv)):
-        accs, shares, empty = [], [], 0
-        for _ in range(int(c.get("draws", 20))):
-            pick = rng.choice(len(cv), n, replace=False)
-            acc, share = score([floor_entry(cv[pick, k], rv[pick, k], min_accuracy)["floor"] for k in range(len(G))])
-            shares.append(share)
-            if acc is None:
-                empty += 1
-            else:
-                accs.append(acc)
-        draws = len(shares)
-        table.append(
-            {
-                "labels": n,
-                "trusted_accuracy": spread(accs),
-                "trusted_share": spread(shares),
-                "draws_at_bar": (sum(a >= min_accuracy for a in accs) + empty) / draws,
-                "draws_trusting_nothing": empty / draws,
-            }
-        )
-    reached = [t["labels"] for t in table if t["trusted_accuracy"] and t["trusted_accuracy"]["mean"] >= min_accuracy]
+    table = [row(0, [[overall[g] for g in G]])]
+    for n in (n for n in c.get("labels", []) if 0 < n <= len(pool[0])):
+        picks = [rng.choice(len(pool[0]), n, replace=False) for _ in range(int(c.get("draws", 20)))]
+        draws = [
+            [floor_entry(pool[0][p, k], pool[1][p, k], min_accuracy)["floor"] for k in range(len(G))] for p in picks
+        ]
+        table.append(row(n, draws))
+    reached = [
+        t["labels"] for t in table if t["val_trusted_accuracy"] and t["val_trusted_accuracy"]["mean"] >= min_accuracy
+    ]
     return {
         "min_accuracy": min_accuracy,
-        "hidden_val_images": len(cv),
-        "hidden_test_images": len(ct),
+        "hidden_pool_images": len(pool[0]),
+        "hidden_val_images": len(scored["val"][0]),
+        "hidden_test_images": len(scored["test"][0]),
         "by_labels": table,
         "labels_to_reach_bar": min(reached) if reached else None,
     }

@@ -1057,12 +1057,14 @@ AUTO_TAGS = REPO / "experiments" / "results" / "auto_tags-cpu-AVX2-AMD.json"
 
 
 def auto_tag_floors(m: Metrics, path: Path = AUTO_TAGS) -> list[str]:
-    """experiments/auto_tags.py's calibration: floors chosen on N labelled validation images of the hidden style, and
-    what they trust of its test images (mean ± sample std over random draws of the N)."""
+    """experiments/auto_tags.py's calibration: floors chosen on N labelled images of the hidden style, and what they
+    trust of its validation [test] images (mean ± sample std over random draws of the N)."""
+    header = ["labels of the style", "trusted accuracy, validation [test]", "trusted share, validation [test]"]
+    header.append("draws at the bar, validation [test]")
     doc = _result(path)
     calib = (doc or {}).get("tagger", {}).get("calibration")
     if not calib:
-        return table(["labels of the style", "trusted accuracy", "trusted share", "draws at the bar"], [])
+        return table(header, [])
 
     def pm(s: dict | None) -> str:
         return DASH if not s else f"{num(s['mean'])} ± {num(s['std'])}"
@@ -1070,21 +1072,21 @@ def auto_tag_floors(m: Metrics, path: Path = AUTO_TAGS) -> list[str]:
     rows = [
         [
             "0 (the borrowed floors)" if t["labels"] == 0 else num(t["labels"]),
-            pm(t["trusted_accuracy"]),
-            pm(t["trusted_share"]),
-            num(t["draws_at_bar"], 2),
+            f"{pm(t['val_trusted_accuracy'])} [{pm(t['trusted_accuracy'])}]",
+            f"{pm(t['val_trusted_share'])} [{pm(t['trusted_share'])}]",
+            f"{num(t['val_draws_at_bar'], 2)} [{num(t['draws_at_bar'], 2)}]",
         ]
         for t in calib["by_labels"]
     ]
     draws = doc["config"].get("calibration", {}).get("draws", "?")
     reached = calib["labels_to_reach_bar"]
-    return table(["labels of the style", "trusted accuracy", "trusted share", "draws at the bar"], rows) + [
+    return table(header, rows) + [
         "",
-        f"Bar {num(calib['min_accuracy'], 2)}: the mean trusted accuracy first reaches it at "
-        f"{num(reached) if reached is not None else 'none of these counts'} labels. Floors chosen on each draw of N of "
-        f"the hidden style's {num(calib['hidden_val_images'])} validation images, scored on its "
-        f"{num(calib['hidden_test_images'])} test images; {draws} draws per N (a draw trusting nothing counts as at "
-        "the bar), mean ± sample standard deviation.",
+        f"Bar {num(calib['min_accuracy'], 2)}: the mean trusted accuracy on validation first reaches it at "
+        f"{num(reached) if reached is not None else 'none of these counts'} labels. Each draw labels N of the hidden "
+        f"style's {num(calib['hidden_pool_images'])} training-split images; the floors chosen on them are scored on "
+        f"its {num(calib['hidden_val_images'])} validation and {num(calib['hidden_test_images'])} test images; "
+        f"{draws} draws per N (a draw trusting nothing counts as at the bar), mean ± sample standard deviation.",
     ]
 
 

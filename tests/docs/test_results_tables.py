@@ -140,35 +140,32 @@ def test_the_auto_tag_table_before_and_after_a_seed(tmp_path):
 
 
 def test_the_auto_tag_floor_table_from_the_calibration(tmp_path):
-    """The calibration's rows: the borrowed floors first, then each N with mean ± std; the sentence names the first
-    N whose mean reaches the bar. A result without a calibration gives an empty table."""
+    """The calibration's rows: the borrowed floors first, then each N with validation [test] as mean ± std; the
+    sentence names the first N whose validation mean reaches the bar. Without a calibration: an empty table."""
     path = tmp_path / "auto_tags.json"
     path.write_text(json.dumps({"config": {"calibration": {"draws": 5}}, "tagger": {}}))
     assert results.auto_tag_floors(None, path)[2:] == []
-    spread = lambda m, s: {"mean": m, "std": s, "runs": []}  # noqa: E731
+
+    def entry(n, acc, share, at_bar):
+        e = {"labels": n}
+        for prefix in ("val_", ""):
+            e[f"{prefix}trusted_accuracy"] = None if acc is None else {"mean": acc, "std": 0.02, "runs": []}
+            e[f"{prefix}trusted_share"] = {"mean": share, "std": 0.1, "runs": []}
+            e[f"{prefix}draws_at_bar"] = at_bar
+        e["trusted_accuracy"] = None if acc is None else {"mean": acc - 0.01, "std": 0.03, "runs": []}
+        return e
+
     calib = {
         "min_accuracy": 0.9,
+        "hidden_pool_images": 1600,
         "hidden_val_images": 200,
         "hidden_test_images": 190,
         "labels_to_reach_bar": 50,
-        "by_labels": [
-            {
-                "labels": 0,
-                "trusted_accuracy": spread(0.869, 0.0),
-                "trusted_share": spread(0.979, 0.0),
-                "draws_at_bar": 0.0,
-            },
-            {"labels": 10, "trusted_accuracy": None, "trusted_share": spread(0.0, 0.0), "draws_at_bar": 1.0},
-            {
-                "labels": 50,
-                "trusted_accuracy": spread(0.91, 0.02),
-                "trusted_share": spread(0.6, 0.1),
-                "draws_at_bar": 0.7,
-            },
-        ],
+        "by_labels": [entry(0, 0.869, 0.979, 0.0), entry(10, None, 0.0, 1.0), entry(50, 0.91, 0.6, 0.7)],
     }
     path.write_text(json.dumps({"config": {"calibration": {"draws": 5}}, "tagger": {"calibration": calib}}))
     rows = results.auto_tag_floors(None, path)
-    assert rows[2].startswith("| 0 (the borrowed floors) | 0.869 ± 0.000 | 0.979 ± 0.000 | 0.00 |")
-    assert rows[3].startswith(f"| 10 | {results.DASH} |") and rows[4].startswith("| 50 | 0.910 ± 0.020 | 0.600 ± 0.100")
-    assert "first reaches it at 50 labels" in rows[-1] and "5 draws per N" in rows[-1]
+    assert rows[2].startswith("| 0 (the borrowed floors) | 0.869 ± 0.020 [0.859 ± 0.030] | 0.979 ± 0.100 [0.979")
+    assert rows[3].startswith(f"| 10 | {results.DASH} [{results.DASH}] |")
+    assert rows[4].startswith("| 50 | 0.910 ± 0.020 [0.900 ± 0.030] | 0.600 ± 0.100 [0.600 ± 0.100] | 0.70 [0.70] |")
+    assert "on validation first reaches it at 50 labels" in rows[-1] and "5 draws per N" in rows[-1]

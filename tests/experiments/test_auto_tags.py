@@ -23,13 +23,14 @@ def _tags_auto(path, rows):
 
 
 def test_calibration_finds_how_many_labels_of_a_style_its_floors_need(tmp_path):
-    """The borrowed floor (0.5, from the tagged style) trusts a style whose surest readings are wrong a third of the
-    time; floors chosen on labels of that style trust only what its labels show to be right often enough."""
+    """The borrowed floor (0.5, from the tagged style) trusts a style whose readings under 0.9 are a coin toss;
+    floors chosen on labels of that style trust only what its labels show to be right often enough. The labels are
+    drawn from the style's training split and scored on its validation split (the headline) and test split."""
     from experiments.auto_tags import calibration
 
     rng = np.random.default_rng(0)
     truth, rows = {}, []
-    for split, n in (("val", 300), ("test", 300)):
+    for split, n in (("train", 400), ("val", 300), ("test", 300)):
         for i in range(n):
             ref = f"{split}{i}"
             conf = rng.uniform(0.5, 1.0)
@@ -39,19 +40,21 @@ def test_calibration_finds_how_many_labels_of_a_style_its_floors_need(tmp_path):
             rows.append([ref, split, *values, *([f"{conf:.4f}"] * len(GROUPS))])
     rows.append(["tagged", "val", *(ATTRIBUTES[g][1] for g in GROUPS), *(["0.99"] * len(GROUPS))])  # not hidden
     _tags_auto(tmp_path / "tags_auto.csv", rows)
-    cfg = {"calibration": {"labels": [5, 100, 300, 400], "draws": 10}}
+    cfg = {"calibration": {"labels": [5, 100, 400, 500], "draws": 10}}
     c = calibration(tmp_path / "tags_auto.csv", truth, dict.fromkeys(GROUPS, 0.5), 0.9, cfg, seed=1)
-    assert c["hidden_val_images"] == 300 and c["hidden_test_images"] == 300
+    assert (c["hidden_pool_images"], c["hidden_val_images"], c["hidden_test_images"]) == (400, 300, 300)
     by = {t["labels"]: t for t in c["by_labels"]}
-    assert sorted(by) == [0, 5, 100, 300]  # 400 is more than the hidden validation images
-    assert by[0]["trusted_share"]["mean"] == 1.0 and by[0]["trusted_accuracy"]["mean"] < 0.8
-    assert by[0]["draws_at_bar"] == 0.0
-    # chosen to be right 0.9 of the time on validation, the style's own floor is about that on test
-    assert by[300]["trusted_accuracy"]["mean"] >= 0.85 and 0.1 < by[300]["trusted_share"]["mean"] < 0.5
-    assert by[300]["trusted_accuracy"]["std"] == 0.0  # every draw of all 300 is the same draw
+    assert sorted(by) == [0, 5, 100, 400]  # 500 is more than the pool
+    for prefix in ("val_", ""):
+        assert by[0][f"{prefix}trusted_share"]["mean"] == 1.0 and by[0][f"{prefix}trusted_accuracy"]["mean"] < 0.8
+        assert by[0][f"{prefix}draws_at_bar"] == 0.0
+        # chosen to be right 0.9 of the time on its labels, the style's own floor is about that on held-out images
+        assert by[400][f"{prefix}trusted_accuracy"]["mean"] >= 0.85
+        assert 0.1 < by[400][f"{prefix}trusted_share"]["mean"] < 0.5
+    assert by[400]["trusted_accuracy"]["std"] == 0.0  # every draw of the whole pool is the same draw
     assert len(by[100]["trusted_share"]["runs"]) == 10
-    assert by[5]["trusted_accuracy"]["std"] > by[100]["trusted_accuracy"]["std"]  # 5 labels: floors by chance
-    reached = [n for n in sorted(by) if by[n]["trusted_accuracy"]["mean"] >= 0.9]
+    assert by[5]["val_trusted_share"]["std"] > by[100]["val_trusted_share"]["std"]  # 5 labels: floors by chance
+    reached = [n for n in sorted(by) if by[n]["val_trusted_accuracy"]["mean"] >= 0.9]  # validation decides
     assert c["labels_to_reach_bar"] == (reached[0] if reached else None)
 
 
