@@ -7,7 +7,9 @@ source of `ingest.sources`, in order: its spec and what pins its content.
     kaggle:     as dir:, plus the pinned handle and version
 
 `python -m stages.source` (make lock) writes it. Ingest refuses (exit 2, nothing replaced) a lock that no longer
-matches: `check_lock` before reading the source (spec, generator digest), `verify_files` after (every file's hash).
+matches: `check_lock` before reading the sources (the outside ones' specs, in order), `verify_files` after (every
+file's hash). A generated source's entry is a record, not a guard: DVC already tracks the params and code it comes
+from, so check_lock computes it instead of refusing a changed one.
 """
 
 from __future__ import annotations
@@ -35,20 +37,31 @@ def read_lock(path: Path = LOCK) -> dict:
 
 
 def check_lock(params: Params, path: Path = LOCK) -> list[dict]:
-    """The entries of the lock at `path`, one per source, which must describe the sources in params in their order
-    (`make lock` rewrites it)."""
+    """One lock entry per source of params, in order. The sources read from outside the repository (dir:, zip:,
+    kaggle:) must be the ones the lock at `path` pins, in the same order (`make lock` rewrites it). A generated source
+    needs no pin: its content is a function of the params and the generator's code, both dependencies of the ingest
+    stage that DVC tracks, so its entry is computed here, and `dvc exp run -S seed=7` (or any `generated.*` key, a
+    second generated set, `profile=gpu`) runs without `make lock`."""
     lock = read_lock(path)
     entries = lock.get("sources") if isinstance(lock, dict) else None
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("spec"), str) for e in entries
+    ):
         raise BadInput(f"{path}: not a lock of ingest.sources (written by an older version?); run `make lock`")
-    locked = [e.get("spec") for e in entries]
-    wanted = [s.spec for s in params.ingest.sources]
-    if locked != wanted:
+    pinned = [e for e in entries if not _generated(e["spec"])]
+    outside = [s for s in params.ingest.sources if not _generated(s.spec)]
+    if [e["spec"] for e in pinned] != [s.spec for s in outside]:
+        locked, wanted = [e["spec"] for e in entries], [s.spec for s in params.ingest.sources]
         raise BadInput(f"{path} is for sources {locked} but ingest.sources are {wanted}; run `make lock`")
-    for entry, pinned in zip(params.ingest.sources, entries):
-        if parse_spec(entry.spec).kind == "generated" and pinned != compute_generated(params, entry):
-            raise BadInput(f"{path} is stale for source {entry.spec} (params or generator changed); run `make lock`")
-    return entries
+    by_order = iter(pinned)
+    return [compute_generated(params, s) if _generated(s.spec) else next(by_order) for s in params.ingest.sources]
+
+
+def _generated(spec: str) -> bool:
+    try:
+        return parse_spec(spec).kind == "generated"
+    except (ValueError, BadInput):
+        return False  # not a spec at all: it cannot match a source of params either
 
 
 def verify_files(source: Source, read: dict[str, str], locked: dict[str, str]) -> None:

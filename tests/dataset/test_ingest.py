@@ -536,9 +536,15 @@ def test_a_second_generated_set_in_another_style(tmp_path, smoke_params):
     lock_file.write_text(json.dumps(compute_lock(params)))
     entries = check_lock(params, lock_file)
     assert entries[1]["digest"] != built_in["digest"]
+    # a generated set's entry is computed, not checked: DVC tracks the params and code it comes from, so a changed
+    # style, count or seed (dvc exp run -S ...) needs no `make lock`; the outside sources still must match the lock
     restyled = with_ingest(smoke_params, ["generated", {**ink, "style": {**style, "levels": 4}}])
-    with pytest.raises(BadInput, match="stale for source generated:ink"):
-        check_lock(restyled, lock_file)
+    assert check_lock(restyled, lock_file)[1] == compute_generated(restyled, restyled.ingest.sources[1])
+    assert check_lock(restyled, lock_file)[1]["digest"] != entries[1]["digest"]
+    reseeded = with_ingest(smoke_params.model_copy(update={"seed": 7}), ["generated"])
+    assert check_lock(reseeded, lock_file) == [compute_generated(reseeded)]
+    with pytest.raises(BadInput, match="run `make lock`"):
+        check_lock(with_ingest(smoke_params, ["generated", f"dir:{tmp_path}"]), lock_file)  # an unpinned folder
     metrics = importer.ingest(params, tmp_path / "out", open_sources(params, entries))
     assert metrics["files_by_source"] == {"generated": smoke_params.generated.count, "generated:ink": 24}
     assert metrics["tagged_by_source"]["generated:ink"] == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import pytest
 import yaml
@@ -230,10 +231,55 @@ def test_params_typo_stops_the_pipeline_with_exit_2(repo_copy):
     assert direct.returncode == 2
 
 
-def test_stale_lock_is_refused(repo_copy):
+def test_a_changed_generated_set_needs_no_lock_but_an_unpinned_folder_is_refused(repo_copy, tmp_path):
+    """The generated set is a function of params and code, which DVC tracks: `dvc exp run -S generated.count=120`
+    needs no `make lock` (the lock's record of it is out of date, which `stages.source --check` says). A folder the
+    lock does not pin is refused with exit 2, nothing replaced."""
     run(["python", "-m", "stages.source"], repo_copy)
     set_profile(repo_copy / "params.yaml", "smoke", generated__count=120)
     run(["python", "-m", "stages.params"], repo_copy)
-    proc = run(["python", "-m", "stages.ingest"], repo_copy, check=False)
-    assert proc.returncode == 2 and "stale" in proc.stderr and "make lock" in proc.stderr
+    proc = run(["python", "-m", "stages.ingest"], repo_copy)
+    assert "ingest: " in proc.stdout
+    ingested = json.loads((repo_copy / "metrics" / "ingest.json").read_text())["ingest"]
+    assert ingested["files_by_source"] == {"generated": 120}
     assert run(["python", "-m", "stages.source", "--check"], repo_copy, check=False).returncode == 2
+    build_crypko(tmp_path / "crypko", 10)
+    folder = {"spec": f"dir:{tmp_path / 'crypko'}", "groups": []}
+    set_profile(repo_copy / "params.yaml", "smoke", ingest__sources=[{"spec": "generated"}, folder])
+    run(["python", "-m", "stages.params"], repo_copy)
+    before = (repo_copy / "data" / "ingest" / "manifest.csv").read_bytes()
+    proc = run(["python", "-m", "stages.ingest"], repo_copy, check=False)
+    assert proc.returncode == 2 and "make lock" in proc.stderr
+    assert (repo_copy / "data" / "ingest" / "manifest.csv").read_bytes() == before
+
+
+def test_queued_experiments_with_different_keys_compare(repo_copy):
+    """Any key of params.yaml through `dvc exp run --queue -S`, run by `dvc queue start`, compared with `dvc exp show`
+    and `dvc metrics diff`: here two keys ingest reads (the seed, the validation share), as far as ingest."""
+    run(["python", "-m", "stages.source"], repo_copy)
+    run(["git", "add", "-A"], repo_copy)
+    run(["git", "commit", "-qm", "lock"], repo_copy)
+    for name, key in (("seed7", "seed=7"), ("val30", "ingest.split.val=0.3")):
+        run(["dvc", "exp", "run", "ingest", "--queue", "--name", name, "-S", key], repo_copy)
+    try:
+        run(["dvc", "queue", "start"], repo_copy)
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            status = run(["dvc", "queue", "status"], repo_copy).stdout
+            if status.count("Success") == 2 or "Failed" in status:
+                break
+            time.sleep(3)
+        assert status.count("Success") == 2, (
+            status + run(["dvc", "queue", "logs", "val30"], repo_copy, check=False).stdout
+        )
+    finally:
+        run(["dvc", "queue", "stop", "--kill"], repo_copy, check=False)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo_copy).stdout)
+    exps = {e["name"]: e for row in shown for e in (row.get("experiments") or []) for e in e.get("revs", [])}
+    assert {"seed7", "val30"} <= set(exps), sorted(exps)
+    params = {n: exps[n]["data"]["params"]["params.yaml"]["data"] for n in ("seed7", "val30")}
+    assert params["seed7"]["seed"] == 7 and params["val30"]["ingest"]["split"]["val"] == 0.3
+    diff = json.loads(run(["dvc", "metrics", "diff", "seed7", "val30", "--json"], repo_copy).stdout)
+    changed = diff["metrics/ingest.json"]
+    assert "ingest.images_by_split.val" in changed, sorted(changed)
+    assert changed["ingest.images_by_split.val"]["new"] > changed["ingest.images_by_split.val"]["old"]
