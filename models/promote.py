@@ -9,19 +9,53 @@ Every move is recorded on the version it points to: tags `alias/<alias>/by` (who
 `alias/<alias>/why` and `alias/<alias>/previous` (the version the alias pointed to before, so a roll back is one
 command). The evaluate stage (stages/evaluate.py) moves `champion` and `challenger` by the policy of
 models/evaluate/policy.py; the tagger stage moves `judge` and `challenger`, the pose stage `challenger`; a person
-moves any of them here, then `python -m stages.deploy` serves the new champion. The `extractor` alias is not
-offered here: `python -m stages.extractor --move` moves it and re-scores what used it.
+moves any of them here. A move made here is also appended to `promotions.json` (committed; a DVC dependency of the
+deploy stage), so the next `dvc repro` serves the new champion, and a `dvc repro` with nothing changed deploys
+nothing. The `extractor` alias is not offered here: `python -m stages.extractor --move` moves it and re-scores what
+used it.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
+from datetime import UTC, datetime
+from pathlib import Path
 
 from core import tracking
+from core.atomic import write_json
 from core.errors import BadInput, run_main
 
 ALIASES = ("champion", "challenger", "extractor", "judge")
+PROMOTIONS = Path("promotions.json")  # the moves made by hand, in order: a dependency of the deploy stage
+
+
+def read_moves(path: Path) -> dict:
+    """promotions.json ({"moves": [...]}, oldest first); a missing file is an empty record, a broken one an error."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"moves": []}
+        if not isinstance(doc, dict) or not isinstance(doc.get("moves"), list):
+            raise TypeError('expected {"moves": [...]}')
+    except (OSError, ValueError, TypeError) as err:
+        raise BadInput(f"{path}: not a record of promotions ({err}); restore it from git") from None
+    return doc
+
+
+def record_move(path: Path, doc: dict, model: str, alias: str, version: str, previous: str | None, why: str) -> None:
+    """Append a move made by hand to `doc` (read_moves of `path`) and write it to `path` atomically."""
+    doc["moves"].append(
+        {
+            "model": model,
+            "alias": alias,
+            "version": str(version),
+            "previous": previous,
+            "by": getpass.getuser(),
+            "why": why or "-",
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    )
+    write_json(path, doc)
 
 
 def promote(name: str, version: str, alias: str = "champion", why: str = "", by: str | None = None) -> str | None:
@@ -87,18 +121,27 @@ def main() -> None:
     ap.add_argument("--why", default="", help="the reason, recorded on the version")
     ap.add_argument("--rollback", action="store_true", help="move the alias back to the version before")
     ap.add_argument("--show", action="store_true", help="print who moved which alias where, and why")
+    ap.add_argument(
+        "--record", type=Path, default=PROMOTIONS, help="where the move is appended (the deploy stage depends on it)"
+    )
     args = ap.parse_args()
     if args.show:
         print("\n".join(history(args.model)) or f"promote: {args.model} has no alias records")
         return
+    record = read_moves(args.record)  # before anything moves: a broken record stops the command first
     if args.rollback:
         was, now = rollback(args.model, args.alias, args.why)
-        print(f"promote: {args.model} @{args.alias} rolled back -> version {now} (was {was})")
+        record_move(args.record, record, args.model, args.alias, now, was, f"roll back: {args.why or '-'}")
+        print(f"promote: {args.model} @{args.alias} rolled back -> version {now} (was {was}); `dvc repro` serves it")
         return
     if args.version is None:
         raise BadInput("give a version to promote, or --rollback, or --show")
     previous = promote(args.model, args.version, args.alias, args.why)
-    print(f"promote: {args.model} @{args.alias} -> version {args.version} (was {previous or 'unset'})")
+    record_move(args.record, record, args.model, args.alias, args.version, previous, args.why)
+    print(
+        f"promote: {args.model} @{args.alias} -> version {args.version} (was {previous or 'unset'}); "
+        "`dvc repro` serves it"
+    )
 
 
 if __name__ == "__main__":

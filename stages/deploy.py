@@ -1,10 +1,11 @@
 """Stage `deploy`: export each family's champion as a serving bundle, smoke-test it, tell a running server.
 
     python -m stages.deploy        # data/deploy/<family>/ + data/deploy/deployed.json
-    python -m models.promote anime-dcgan 3 --why "roll back" && python -m stages.deploy   # serve another version
+    python -m models.promote anime-dcgan 3 --why "roll back" && dvc repro   # serve another version
 
 For every model the evaluate stage scored, the version holding `champion` in the registry now (normally the one
-evaluate chose; a person may have moved it since with models/promote.py, which this stage reports) is downloaded
+evaluate chose; a person may have moved it since with models/promote.py, which this stage reports, and which records
+the move in `promotions.json`, a dependency of this stage, so that `dvc repro` runs it again) is downloaded
 into `data/deploy/<family>/` (family = the model name without `anime-`): weights in safetensors, `config.json`, its
 arrays (StyleGAN's slider directions, posenet's retrieval index and the 3D-model projections it points at as
 `references.npy`), and a model card (`card.json`, `README.md`: metrics on validation and test from the evaluate

@@ -94,6 +94,43 @@ def test_promote_records_who_why_and_the_previous_version(store, tmp_path, smoke
         rollback("anime-unit", "challenger", "x")
 
 
+def test_the_promote_command_records_each_move_for_the_deploy_stage(store, tmp_path, smoke_params, monkeypatch):
+    """`python -m models.promote` (the command, as a person runs it) appends each move to promotions.json, the deploy
+    stage's dependency; a broken record stops the command before any alias moves."""
+    import json
+    import sys
+
+    from models import promote as command
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text("{}")
+    versions = []
+    for name in ("a", "b"):
+        with tracking.start_run("unit", smoke_params, "unit", [], [], run_name=name):
+            versions.append(tracking.register_bundle(bundle, "anime-unit"))
+    promote("anime-unit", versions[0], "champion", "first", by="stage evaluate")  # a stage's move: not recorded
+    record = tmp_path / "promotions.json"
+
+    def cli(*argv: str) -> None:
+        monkeypatch.setattr(sys, "argv", ["promote", "anime-unit", *argv, "--record", str(record)])
+        command.main()
+
+    cli(versions[1], "--why", "better on real sketches")
+    cli("--rollback", "--why", "b regressed")
+    moves = json.loads(record.read_text())["moves"]
+    assert [(m["alias"], m["version"], m["previous"]) for m in moves] == [
+        ("champion", versions[1], versions[0]),
+        ("champion", versions[0], versions[1]),
+    ]
+    assert moves[0]["why"] == "better on real sketches" and moves[1]["why"] == "roll back: b regressed"
+    assert all(m["by"] and m["at"] for m in moves)
+    record.write_text("[1, 2")
+    with pytest.raises(BadInput, match="not a record of promotions"):
+        cli(versions[1], "--why", "x")
+    assert tracking.alias_version("anime-unit", "champion") == versions[0]  # nothing moved
+
+
 def test_git_state_reads_the_commit_and_local_changes(tmp_path):
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@l", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@l"}
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "x"]):

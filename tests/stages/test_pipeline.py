@@ -144,6 +144,21 @@ def test_dvc_repro_noop_change_push_pull(repo_copy, tmp_path):
     assert "Running stage" not in again.stdout, again.stdout
     assert "up to date" in again.stdout
 
+    # A promotion by hand, then its rollback: each is recorded in promotions.json, and the next `dvc repro` deploys
+    # that version and runs nothing else; after them, nothing runs.
+    champion = str(ev["anime-tagger"]["champion_version"])
+    other = registered["baseline"] if champion != str(registered["baseline"]) else registered["cnn"]
+    for cmd, served in (([str(other), "--why", "test"], str(other)), (["--rollback", "--why", "test"], champion)):
+        moved = run(["python", "-m", "models.promote", "anime-tagger", *cmd], repo_copy)
+        assert "`dvc repro` serves it" in moved.stdout
+        redeployed = run(["dvc", "repro"], repo_copy).stdout
+        assert "Running stage 'deploy'" in redeployed and redeployed.count("Running stage") == 1, redeployed
+        deployed = json.loads((repo_copy / "data" / "deploy" / "deployed.json").read_text())
+        assert deployed["families"]["tagger"]["version"] == served
+    moves = json.loads((repo_copy / "promotions.json").read_text())["moves"]
+    assert [(m["version"], m["previous"]) for m in moves] == [(str(other), champion), (champion, str(other))]
+    assert "Running stage" not in run(["dvc", "repro"], repo_copy).stdout
+
     # A change outside the active profile re-runs nothing.
     doc = yaml.safe_load((repo_copy / "params.yaml").read_text())
     doc["profiles"]["gpu"]["ingest"]["sizes"] = [64, 256]
