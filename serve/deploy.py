@@ -70,9 +70,10 @@ def smoke(root: Path) -> dict:
 
 def export(doc: dict, out: Path, client, prov: dict, render: Path) -> dict:
     """Write `out` (atomically) from evaluate's comparison.json `doc`: each model's champion now as a bundle with its
-    card, `deployed.json`, then the smoke test (a failure: BadInput, and the previous `out` stays). Returns what
-    deployed.json holds."""
+    card, `deployed.json`, then the smoke test (a failure: BadInput, and the previous `out` stays); last, each card
+    becomes its version's description in the registry. Returns what deployed.json holds."""
     deployed: dict = {"families": {}, "generator": None, "profile": doc.get("profile"), "notes": []}
+    described: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as td, atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         for model, record in doc["models"].items():
@@ -95,6 +96,7 @@ def export(doc: dict, out: Path, client, prov: dict, render: Path) -> dict:
             c = card(model, version, record, client.get_model_version(model, version), prov)
             write_json(dst / "card.json", c)
             (dst / "README.md").write_text(card_markdown(c))
+            described.append((model, str(version), card_markdown(c)))
             deployed["families"][family] = {"model": model, "version": str(version), "size": c["size"]}
         gen = doc.get("serving", {}).get("generator")
         deployed["generator"] = gen.removeprefix("anime-") if gen else None
@@ -104,7 +106,20 @@ def export(doc: dict, out: Path, client, prov: dict, render: Path) -> dict:
         except (BundleError, KeyError, ValueError, RuntimeError) as err:
             raise BadInput(f"a deployed bundle failed its smoke test: {err}") from None
         write_json(tmp / DEPLOYED, deployed)
+    for model, version, text in described:  # served and smoke-tested: the card becomes the version's description
+        client.update_model_version(model, version, description=describe(text))
     return deployed
+
+
+DESCRIPTION_LIMIT = 5000  # characters MLflow's database stores for a version's description
+
+
+def describe(card_text: str) -> str:
+    """The card's Markdown as a registry description, cut at a line within MLflow's limit, saying so."""
+    if len(card_text) <= DESCRIPTION_LIMIT:
+        return card_text
+    note = "\n\n(cut to fit the registry; the whole card is the bundle's README.md)"
+    return card_text[: card_text.rfind("\n", 0, DESCRIPTION_LIMIT - len(note))] + note
 
 
 def reload_server(url: str, token: str | None) -> str:

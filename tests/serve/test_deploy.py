@@ -104,3 +104,14 @@ def test_references_need_the_pose_sets(tmp_path):
 def test_reload_without_a_server_says_so():
     url = f"http://127.0.0.1:{free_port()}"
     assert reload_server(url, "token") == f"no server answers at {url}; `make serve` serves data/deploy"
+
+
+def test_a_long_card_is_cut_at_a_line_for_the_registry():
+    from serve.deploy import DESCRIPTION_LIMIT, describe
+
+    assert describe("# card\nshort") == "# card\nshort"
+    long = "\n".join(f"| row {i} | {'x' * 60} |" for i in range(200))
+    cut = describe(long)
+    assert len(cut) <= DESCRIPTION_LIMIT and cut.endswith("the whole card is the bundle's README.md)")
+    assert cut.split("\n\n(cut")[0] == long[: len(cut.split("\n\n(cut")[0])]  # whole lines of the card
+    assert cut.split("\n\n(cut")[0].endswith("|")

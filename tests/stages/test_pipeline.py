@@ -131,6 +131,10 @@ def test_dvc_repro_noop_change_push_pull(repo_copy, tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{repo_copy / 'mlruns' / 'mlflow.db'}")
     versions = client.search_model_versions()
     assert {v.name for v in versions} >= models
+    served = client.get_model_version("anime-dcgan", str(ev["anime-dcgan"]["champion_version"]))
+    from serve.deploy import describe
+
+    assert served.description == describe((repo_copy / "data" / "deploy" / "dcgan" / "README.md").read_text())
     assert {
         (v.name, v.version, v.tags.get("git_dirty")) for v in versions if v.tags.get("git_dirty") != "false"
     } == set()
