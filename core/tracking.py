@@ -244,6 +244,25 @@ def log_image(img: np.ndarray, name: str) -> None:
     mlflow.log_image(img, artifact_file=name)
 
 
+def log_step_image(img: np.ndarray, key: str, step: int) -> None:
+    """Log an RGB uint8 image as the run's image `key` at training step `step`: MLflow keeps every step (under
+    `images/`, with a compressed copy), and its UI shows them over training with a step slider, in one run and
+    across the runs compared."""
+    import mlflow
+
+    mlflow.log_image(img, key=key, step=int(step), synchronous=True)
+
+
+def image_steps(client: Any, run_id: str, key: str) -> list[int]:
+    """The steps at which a run logged image `key` (log_step_image), in order."""
+    steps = []
+    for a in client.list_artifacts(run_id, "images"):
+        name = a.path.rsplit("/", 1)[-1]
+        if name.startswith(f"{key.replace('/', '~')}+step+") and name.endswith(".png"):
+            steps.append(int(name.split("+step+")[1].split("+")[0]))
+    return sorted(steps)
+
+
 def log_figure(fig: Any, name: str) -> None:
     """Log a matplotlib figure as an artifact."""
     import mlflow

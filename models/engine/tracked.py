@@ -4,7 +4,7 @@
         result = tracked.train(task, gan.config(p, seed), world=world, folder=folder, desc="dcgan-32")
 
 The engine (models/engine/gan.py) knows nothing of MLflow; this gives it the callbacks every family used to write
-out by hand: the losses' means as metrics every `log_every` steps, the sample grid as `samples/step_NNNNNNN.png`,
+out by hand: the losses' means as metrics every `log_every` steps, the sample grid as the image `samples` at its step,
 and the watchdog's reason as run tags. Other ranks under torchrun train in step with rank 0 and log nothing (they
 are not inside a run).
 """
@@ -20,8 +20,8 @@ from models.engine import distributed, gan
 
 
 def grid(img: np.ndarray, step: int) -> None:
-    """A sample grid as the run's `samples/step_NNNNNNN.png`."""
-    tracking.log_image(img, f"samples/step_{step:07d}.png")
+    """A sample grid as the run's image `samples` at its step (the MLflow UI shows the grids over training)."""
+    tracking.log_step_image(img, "samples", step)
 
 
 def tag(tags: dict[str, str]) -> None:
