@@ -1079,11 +1079,13 @@ def auto_tag_floors(m: Metrics, path: Path = AUTO_TAGS) -> list[str]:
         for t in calib["by_labels"]
     ]
     draws = doc["config"].get("calibration", {}).get("draws", "?")
-    reached = calib["labels_to_reach_bar"]
+    reached, steady = calib["labels_to_reach_bar"], calib.get("labels_for_steady_bar")
     return table(header, rows) + [
         "",
         f"Bar {num(calib['min_accuracy'], 2)}: the mean trusted accuracy on validation first reaches it at "
-        f"{num(reached) if reached is not None else 'none of these counts'} labels. Each draw labels N of the hidden "
+        f"{num(reached) if reached is not None else 'none of these counts'} labels, and "
+        f"{num(calib['steady_share'] * 100, 0)}% of the draws do from "
+        f"{num(steady) if steady is not None else 'none of these counts'} labels on. Each draw labels N of the hidden "
         f"style's {num(calib['hidden_pool_images'])} training-split images; the floors chosen on them are scored on "
         f"its {num(calib['hidden_val_images'])} validation and {num(calib['hidden_test_images'])} test images; "
         f"{draws} draws per N (a draw trusting nothing counts as at the bar), mean ± sample standard deviation.",

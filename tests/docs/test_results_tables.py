@@ -161,6 +161,8 @@ def test_the_auto_tag_floor_table_from_the_calibration(tmp_path):
         "hidden_val_images": 200,
         "hidden_test_images": 190,
         "labels_to_reach_bar": 50,
+        "steady_share": 0.95,
+        "labels_for_steady_bar": None,
         "by_labels": [entry(0, 0.869, 0.979, 0.0), entry(10, None, 0.0, 1.0), entry(50, 0.91, 0.6, 0.7)],
     }
     path.write_text(json.dumps({"config": {"calibration": {"draws": 5}}, "tagger": {"calibration": calib}}))
@@ -169,3 +171,4 @@ def test_the_auto_tag_floor_table_from_the_calibration(tmp_path):
     assert rows[3].startswith(f"| 10 | {results.DASH} [{results.DASH}] |")
     assert rows[4].startswith("| 50 | 0.910 ± 0.020 [0.900 ± 0.030] | 0.600 ± 0.100 [0.600 ± 0.100] | 0.70 [0.70] |")
     assert "on validation first reaches it at 50 labels" in rows[-1] and "5 draws per N" in rows[-1]
+    assert "95% of the draws do from none of these counts labels on" in rows[-1]

@@ -56,6 +56,8 @@ def test_calibration_finds_how_many_labels_of_a_style_its_floors_need(tmp_path):
     assert by[5]["val_trusted_share"]["std"] > by[100]["val_trusted_share"]["std"]  # 5 labels: floors by chance
     reached = [n for n in sorted(by) if by[n]["val_trusted_accuracy"]["mean"] >= 0.9]  # validation decides
     assert c["labels_to_reach_bar"] == (reached[0] if reached else None)
+    steady = [n for n in sorted(by) if n and by[n]["val_draws_at_bar"] >= 0.95]
+    assert c["labels_for_steady_bar"] == (steady[0] if steady else None) and c["steady_share"] == 0.95
 
 
 @pytest.mark.slow
