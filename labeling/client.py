@@ -80,12 +80,19 @@ def find_project(ls, kind: str):
 
 
 def ensure_project(ls, kind: str, label_config: str) -> int:
-    """The id of the project of `kind`, created with `label_config` if absent, its config updated if it differs."""
+    """The id of the project of `kind`, created with `label_config` and labeling/configs.project_settings if absent,
+    its config and settings updated where they differ."""
+    from labeling.configs import project_settings
+
+    settings = project_settings(kind)
     project = find_project(ls, kind)
     if project is None:
-        return ls.projects.create(title=PROJECTS[kind], label_config=label_config).id
+        return ls.projects.create(title=PROJECTS[kind], label_config=label_config, **settings).id
+    changed = {k: v for k, v in settings.items() if getattr(project, k, None) != v}
     if (project.label_config or "").strip() != label_config.strip():
-        ls.projects.update(id=project.id, label_config=label_config)
+        changed["label_config"] = label_config
+    if changed:
+        ls.projects.update(id=project.id, **changed)
     return project.id
 
 

@@ -3,9 +3,15 @@
     python -m labeling.configs      # rewrites labeling/pose.xml and labeling/tags.xml (committed; tests compare)
 
 - Pose: one KeyPointLabels over the 11 joints in the order of dataset/skeleton.JOINTS, each with a hotkey
-  (1-9, 0, then q) and a colour, on the image `$image`.
+  (1-9, 0, then q), a colour, and placed at most once (`maxUsages`), on the image `$image`.
 - Tags: one single-choice Choices per attribute group (dataset/attributes.ATTRIBUTES plus `label.extra_groups` from
-  params.yaml), on the image `$image`.
+  params.yaml), every choice with its own hotkey (TAG_HOTKEYS, in order; the value's key is shown on its button), and
+  an `unsure` box: an annotation with it ticked is left out and the task goes back to the queue for another
+  annotator (labeling/labels.py, labeling/push.py), on the image `$image`.
+
+Each project also gets its instructions (INSTRUCTIONS, shown before the first task and from the labeling view's
+info button) and `Uncertainty sampling`: Label Studio hands out the tasks whose pre-annotation has the lowest
+`score` first, the score being the champion model's confidence (project_settings).
 """
 
 from __future__ import annotations
@@ -24,6 +30,30 @@ TAGS_XML = HERE / "tags.xml"
 POSE_CONTROL = "joints"
 TAG_IMAGE = POSE_IMAGE = "image"
 HOTKEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "q")
+UNSURE = "unsure"  # the tags project's box for "I cannot tell": the annotation is left out and the task re-queued
+UNSURE_HOTKEY = "n"  # "not sure"
+# the tag choices' hotkeys, in order of the groups and their values; none of Label Studio's own single keys (its
+# tools' v, b, e, k, r, o, p; u and h for regions; z) nor the unsure box's n; beyond these, a choice has no hotkey
+TAG_HOTKEYS = tuple("1234567890qwtyiasdfgjlxcm")
+INSTRUCTIONS = {
+    "pose": (
+        "<p>Click each of the 11 joints once (its hotkey, then the image). <b>left_*</b> is the character's own "
+        "left: on the image's right when the character faces you. A joint you cannot see: place it where it must "
+        "be. The champion posenet's guess is pre-filled: move what is wrong.</p>"
+    ),
+    "tags": (
+        "<p>Pick one value per group (the key on each button picks it). The champion tagger's guess is pre-filled: "
+        "change what is wrong. If you cannot tell a group from the picture, tick <b>unsure</b> (n): your "
+        "annotation is then left out and the image goes to another annotator.</p>"
+    ),
+}
+
+
+def project_settings(kind: str) -> dict:
+    """Label Studio project fields every project of `kind` gets (on creation, and kept current by the push)."""
+    return {"expert_instruction": INSTRUCTIONS[kind], "show_instruction": True, "sampling": "Uncertainty sampling"}
+
+
 # the character's left warm, its right cool, the axis purple: as the stick figures
 JOINT_COLORS = {
     "head": "#e6007a",
@@ -50,7 +80,7 @@ TITLES = {
 
 def pose_config() -> str:
     labels = "\n".join(
-        f"    <Label value={quoteattr(j)} hotkey={quoteattr(k)} background={quoteattr(JOINT_COLORS[j])}/>"
+        f'    <Label value={quoteattr(j)} hotkey={quoteattr(k)} background={quoteattr(JOINT_COLORS[j])} maxUsages="1"/>'
         for j, k in zip(JOINTS, HOTKEYS)
     )
     return f"""<View>
@@ -75,8 +105,12 @@ def tag_groups(extra: dict[str, list[str]] | None = None) -> dict[str, tuple[str
 
 def tags_config(extra: dict[str, list[str]] | None = None) -> str:
     blocks = []
+    keys = iter(TAG_HOTKEYS)
     for g, values in tag_groups(extra).items():
-        choices = "\n".join(f"    <Choice value={quoteattr(v)}/>" for v in values)
+        choices = "\n".join(
+            f"    <Choice value={quoteattr(v)}" + (f" hotkey={quoteattr(k)}" if (k := next(keys, None)) else "") + "/>"
+            for v in values
+        )
         title = TITLES.get(g, g.replace("_", " ").capitalize())
         blocks.append(
             f"  <Header value={quoteattr(title)}/>\n"
@@ -87,6 +121,9 @@ def tags_config(extra: dict[str, list[str]] | None = None) -> str:
     return f"""<View>
   <Image name="{TAG_IMAGE}" value="$image" zoom="true"/>
 {body}
+  <Choices name="{UNSURE}" toName="{TAG_IMAGE}" choice="multiple" showInline="true">
+    <Choice value="{UNSURE}" hotkey="{UNSURE_HOTKEY}"/>
+  </Choices>
 </View>
 """
 

@@ -41,7 +41,9 @@ def joints_disputed(anns: list[tuple[int, np.ndarray, tuple[int, int]]], toleran
 
 
 def disputed_refs(parsed, tolerance: float) -> dict[str, dict[str, list]]:
-    """{"tags": {ref: [groups]}, "pose": {ref: [joint indices]}} over a Parsed export (labeling/labels.py)."""
+    """{"tags": {ref: [groups]}, "pose": {ref: [joint indices]}} over a Parsed export (labeling/labels.py); a tags
+    task whose only annotations are unsure ones counts as disputed (`["unsure"]`): another annotation is asked for."""
     tags = {ref: g for ref, anns in parsed.tags.items() if (g := tags_disputed(anns))}
+    tags.update({ref: ["unsure"] for ref in parsed.unsure if ref not in parsed.tags})
     pose = {ref: j for ref, anns in parsed.joints.items() if (j := joints_disputed(anns, tolerance))}
     return {"tags": tags, "pose": pose}

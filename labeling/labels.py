@@ -34,6 +34,7 @@ class Parsed:
     )  # ref -> [(ann, {group: value})]
     problems: list[dict] = field(default_factory=list)
     seen: set[tuple[str, str, int | str]] = field(default_factory=set)  # (project, ref, ann) already read
+    unsure: set[str] = field(default_factory=set)  # tags refs with an annotation whose annotator ticked `unsure`
 
 
 def _problem(out: Parsed, kind: str, ref, ann, what: str) -> None:
@@ -157,16 +158,22 @@ def parse_pose(tasks, out: Parsed) -> None:
 
 
 def parse_tags(tasks, groups: dict[str, tuple[str, ...]], out: Parsed) -> None:
+    """Each annotation's value per group into `out.tags`; one with the `unsure` box ticked is left out (a problem row
+    says so) and its ref noted in `out.unsure`, so that the push sends the task to another annotator."""
+    from labeling.configs import UNSURE
+
     for ref, ann, regions in annotations(tasks, "tags", out):
         values: dict[str, str] = {}
-        bad = False
+        bad = unsure = False
         for r in regions:
             if r.get("type") != "choices":
                 continue
             g = r.get("from_name")
             v = r.get("value")
             choices = v.get("choices") if isinstance(v, dict) else None
-            if not isinstance(g, str) or g not in groups:
+            if g == UNSURE and g not in groups:
+                unsure = unsure or (isinstance(choices, list) and UNSURE in choices)
+            elif not isinstance(g, str) or g not in groups:
                 _problem(out, "tags", ref, ann, f"unknown group {g!r:.60}")
                 bad = True
             elif not isinstance(choices, list) or len(choices) != 1 or choices[0] not in groups[g]:
@@ -177,7 +184,10 @@ def parse_tags(tasks, groups: dict[str, tuple[str, ...]], out: Parsed) -> None:
                 bad = True
             else:
                 values[g] = choices[0]
-        if not bad and values:
+        if unsure:
+            _problem(out, "tags", ref, ann, "the annotator was unsure: left out, the task goes to another annotator")
+            out.unsure.add(ref)
+        elif not bad and values:
             out.tags.setdefault(ref, []).append((ann, values))
 
 

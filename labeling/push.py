@@ -66,7 +66,9 @@ def _pose_prediction(cand: Candidates, k: int) -> dict:
 
 
 def _tag_prediction(cand: Candidates, k: int) -> dict:
-    return {"model_version": cand.model_version, "result": choice_results(cand.predictions[k])}
+    unc = cand.uncertainty[k]
+    score = 1.0 - float(unc) if unc is not None else None  # the champion's mean top probability: its confidence
+    return {"model_version": cand.model_version, "score": score, "result": choice_results(cand.predictions[k])}
 
 
 def _import(ls, project: int, folder: Path, document_root: Path, cand: Candidates, data: dict, prediction) -> int:

@@ -33,6 +33,7 @@ def test_pose_config_has_the_11_joints_in_order_with_hotkeys():
     li = LabelInterface(configs.pose_config())
     control = li.get_control(configs.POSE_CONTROL)
     assert control.tag == "KeyPointLabels" and control.labels == list(JOINTS)
+    assert all(control.labels_attrs[j].attr["maxUsages"] == "1" for j in JOINTS)  # each joint placed once
     hotkeys = [control.labels_attrs[j].attr["hotkey"] for j in JOINTS]
     assert len(set(hotkeys)) == 11 and not {"v", "p"} & set(hotkeys)  # v and p are Label Studio's tool keys
     assert li.validate_prediction({"result": [_keypoint(j) for j in JOINTS]})
@@ -42,7 +43,11 @@ def test_pose_config_has_the_11_joints_in_order_with_hotkeys():
 def test_tags_config_has_one_single_choice_per_group_and_extends():
     li = LabelInterface(configs.tags_config())
     controls = {c.name: c for c in li.controls}
-    assert list(controls) == list(ATTRIBUTES)
+    assert list(controls) == [*ATTRIBUTES, configs.UNSURE]  # the groups, then the unsure box
+    assert controls[configs.UNSURE].labels == [configs.UNSURE] and "required" not in controls[configs.UNSURE].attr
+    keys = [controls[g].labels_attrs[v].attr.get("hotkey") for g in controls for v in controls[g].labels]
+    assert None not in keys and len(set(keys)) == len(keys)  # every choice its own key
+    assert not set("vbekropuhz") & set(keys)  # Label Studio's own keys
     for g, values in ATTRIBUTES.items():
         assert controls[g].tag == "Choices" and controls[g].labels == list(values)
         assert controls[g].attr["choice"] == "single"
@@ -51,7 +56,9 @@ def test_tags_config_has_one_single_choice_per_group_and_extends():
     bad = {**ok, "value": {"choices": ["grin"]}}
     assert not li.validate_prediction({"result": [bad]})
     extended = LabelInterface(configs.tags_config({"hat": ["no", "yes"]}))
-    assert [c.name for c in extended.controls][-1] == "hat"
+    assert [c.name for c in extended.controls][-2:] == ["hat", configs.UNSURE]
+    many = configs.tags_config({f"g{i}": ["a", "b", "c"] for i in range(8)})  # more choices than keys: the rest none
+    assert many.count("hotkey=") == len(configs.TAG_HOTKEYS) + 1
     with pytest.raises(ValueError, match="already an attribute group"):
         configs.tags_config({"smile": ["a", "b"]})
 

@@ -52,6 +52,14 @@ def test_problems_are_reported_not_raised():
     bad_group = [{"from_name": "nose", "to_name": "image", "type": "choices", "value": {"choices": ["yes"]}}]
     parse_tags([_task("b", (6, bad_choice), (7, bad_group), (8, choice_results({"smile": "yes"})))], ATTRIBUTES, tags)
     assert len(tags.problems) == 2 and tags.tags["b"] == [(8, {"smile": "yes"})]
+    unsure = [{"from_name": "unsure", "to_name": "image", "type": "choices", "value": {"choices": ["unsure"]}}]
+    parse_tags([_task("c", (9, choice_results({"smile": "no"}) + unsure))], ATTRIBUTES, tags)
+    assert "c" not in tags.tags and tags.unsure == {"c"} and "unsure" in tags.problems[-1]["problem"]
+    from labeling.disputes import disputed_refs
+
+    assert disputed_refs(tags, 0.05)["tags"] == {"c": ["unsure"]}  # nobody sure yet: asked again
+    parse_tags([_task("c", (10, choice_results({"smile": "no"})))], ATTRIBUTES, tags)
+    assert tags.tags["c"] == [(10, {"smile": "no"})] and "c" not in disputed_refs(tags, 0.05)["tags"]
 
 
 def test_agreement_between_annotators():

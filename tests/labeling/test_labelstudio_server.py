@@ -183,6 +183,12 @@ def test_push_annotate_pull(labelstudio_empty, smoke_params, smoke_ingest, store
     with open(tags_auto, newline="", encoding="utf-8") as f:
         auto = next(r for r in csv.DictReader(f) if r["id"] == tag_task.data["ref_id"])
     assert {r["from_name"]: r["value"]["choices"][0] for r in tag_preds[0].result} == {g: auto[g] for g in GROUPS}
+    # the prediction carries the champion's confidence as its score, which the project's sampling follows
+    assert tag_preds[0].score == pytest.approx(1 - tag_task.data["uncertainty"], abs=1e-3)
+    for kind in ("pose", "tags"):
+        project = ls.projects.get(id=first[kind]["project"])
+        assert project.sampling == "Uncertainty sampling" and project.show_instruction
+        assert project.expert_instruction == configs.INSTRUCTIONS[kind]
     ls.annotations.create(id=tag_task.id, result=choice_results({"smile": "yes", "hair_color": "blue"}))
 
     exports = tmp_path / "exports"
@@ -251,6 +257,48 @@ def test_disputed_task_goes_back_to_the_queue(labelstudio_empty, smoke_params, s
     with open(tmp_path / "label" / "tags.csv", newline="") as f:
         row = next(r for r in csv.DictReader(f) if r["id"] == ref)
     assert row["smile"] == "yes" and row["source"] == "label-studio"  # 2 of 3 said yes
+    assert push_tags(params)["tags"]["requeued"] == []
+
+
+def test_an_unsure_annotation_is_left_out_and_goes_to_another_annotator(
+    labelstudio_empty, smoke_params, smoke_ingest, store, tmp_path
+):
+    """An annotator ticks `unsure`: the label stage leaves the annotation out (a problem row says why), the next push
+    asks for another annotation of the image, and a sure one then counts."""
+    from stages import label
+
+    params = smoke_params.model_copy(
+        update={"label": smoke_params.label.model_copy(update={"pose_tasks": 0, "tag_tasks": 1})}
+    )
+    srv = connect(labelstudio_empty["url"], labelstudio_empty["creds"].token)
+
+    def push_tags(p):
+        docs = labelstudio_empty["docs"]
+        return push(
+            srv, p, docs, tmp_path / "none", smoke_ingest, tmp_path / "none.csv", projects=tmp_path / "projects.json"
+        )
+
+    first = push_tags(params)
+    ls = srv.client()
+    project = first["tags"]["project"]
+    (task,) = ls.tasks.list(project=project, fields="all")
+    ref = task.data["ref_id"]
+    unsure = {"from_name": "unsure", "to_name": "image", "type": "choices", "value": {"choices": ["unsure"]}}
+    ls.annotations.create(id=task.id, result=[*choice_results({"smile": "yes"}), unsure])
+    params = params.model_copy(update={"label": params.label.model_copy(update={"tag_tasks": 0})})
+    assert push_tags(params)["tags"]["requeued"] == [ref]
+    waiting = next(t for t in ls.tasks.list(project=project, fields="all") if t.data.get("requeue") == 1)
+    assert waiting.data["disputed"] == "unsure" and waiting.data["ref_id"] == ref
+    exports = tmp_path / "exports"
+    pull(srv, exports)
+    m = label.run(params, exports, smoke_ingest, tmp_path / "none", tmp_path / "label")
+    assert m["tag_rows_annotated"] == 0 and m["problems"] == 1
+    report = json.loads((tmp_path / "label" / "report.json").read_text())
+    assert any("unsure" in p["problem"] and p["ref_id"] == ref for p in report["problems"])
+    ls.annotations.create(id=waiting.id, result=choice_results({"smile": "no"}))
+    pull(srv, exports)
+    m = label.run(params, exports, smoke_ingest, tmp_path / "none", tmp_path / "label")
+    assert m["tag_rows_annotated"] == 1 and m["tag_tasks_disputed"] == 0
     assert push_tags(params)["tags"]["requeued"] == []
 
 
