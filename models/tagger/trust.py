@@ -3,9 +3,9 @@
 An auto-tag counts (for the generators' conditions, tags_best.csv and the metrics' `tags_by_origin`) only at or
 above its group's confidence floor: the lowest confidence from which the tagger's readings of labelled validation
 images were right `tagger.auto_min_accuracy` of the time (evaluate.floor_entry). Confidence does not carry over from
-one drawing style to another (docs/reports/2026-11-27-auto-tags.md: floors chosen on the built-in style trust 97.9%
-of another style's auto-tags, right 0.869 of the time against the 0.9 they were chosen for), so each source gets its
-own floor per group once it has `tagger.auto_min_labels` labelled validation images of that group (its own tags, or
+one drawing style to another (docs/reports/2026-11-27-auto-tags.md: floors chosen on the built-in style trust nearly
+all of another style's auto-tags, which are then right less often than the floors were chosen for), so each source
+gets its own floor per group once it has `tagger.auto_min_labels` labelled validation images of that group (its own tags, or
 Label Studio annotations of its images); until then it borrows the floor chosen on every source's validation images
 together, and floors.json says how many labels it still needs.
 
