@@ -298,7 +298,7 @@ class Models:
 
         from models.tagger.evaluate import predict_groups
 
-        size = int(self.cards["tagger"].get("size", 64))
+        size = int(self.cards["tagger"].get("size") or 64)  # a card without a size: the tagger's usual 64 px
         x = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)[None]
         with self.lock:
             if hasattr(self.tagger, "probabilities_from_features"):

@@ -41,9 +41,10 @@ def provenance(ingest_summary: Path) -> dict:
     }
 
 
-def card(model: str, version: str, record: dict | None, mv, prov: dict) -> dict:
+def card(model: str, version: str, record: dict | None, mv, prov: dict, bundle_size: int | None = None) -> dict:
     """The card of registered `model` version `version` (`mv`: its MLflow ModelVersion); `record`: evaluate's record of
-    the model in comparison.json (None or a record that did not score this version: no figures)."""
+    the model in comparison.json (None or a record that did not score this version: no figures). The size is the one
+    evaluate scored, else the version's `size` tag, else `bundle_size` (its bundle's config.json), else None."""
     tags = dict(mv.tags)
     lineage = {k: tags[k] for k in LINEAGE if k in tags}
     lineage.update({k: v for k, v in tags.items() if k.startswith("dvc_md5/")})
@@ -62,7 +63,9 @@ def card(model: str, version: str, record: dict | None, mv, prov: dict) -> dict:
         "primary_metric": record.get("primary") if record else None,
         "lineage": lineage,
         "training_data": prov,
-        "size": int(scored["size"]) if scored else (int(tags["size"]) if tags.get("size", "").isdigit() else None),
+        "size": int(scored["size"])
+        if scored
+        else (int(tags["size"]) if tags.get("size", "").isdigit() else bundle_size),
     }
 
 

@@ -93,7 +93,7 @@ def export(doc: dict, out: Path, client, prov: dict, render: Path) -> dict:
                     shutil.copyfile(f, dst / f.name)
             if family == "posenet":
                 np.save(dst / "references.npy", references(dst, render), allow_pickle=False)
-            c = card(model, version, record, client.get_model_version(model, version), prov)
+            c = card(model, version, record, client.get_model_version(model, version), prov, bundle_size(dst))
             write_json(dst / "card.json", c)
             (dst / "README.md").write_text(card_markdown(c))
             described.append((model, str(version), card_markdown(c)))
@@ -120,6 +120,15 @@ def describe(card_text: str) -> str:
         return card_text
     note = "\n\n(cut to fit the registry; the whole card is the bundle's README.md)"
     return card_text[: card_text.rfind("\n", 0, DESCRIPTION_LIMIT - len(note))] + note
+
+
+def bundle_size(folder: Path) -> int | None:
+    """The px a bundle's network reads or writes, from its config.json (`size`); None where it says none."""
+    try:
+        size = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("size")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(size) if isinstance(size, int | float) and not isinstance(size, bool) and size > 0 else None
 
 
 def reload_server(url: str, token: str | None) -> str:

@@ -45,6 +45,18 @@ def test_card_of_a_version_evaluate_did_not_score():
     assert c["metrics"] is None and c["primary_metric"] is None and c["size"] == 64
     assert "| metric |" not in card_markdown(c)
     assert card("anime-sr", "5", None, _mv(), PROV)["size"] is None
+    # promoted by hand, no size tag (a tagger): its bundle's config.json says what it reads
+    assert card("anime-tagger", "1", None, _mv(), PROV, bundle_size=64)["size"] == 64
+
+
+def test_bundle_size_reads_the_config_and_nothing_else(tmp_path):
+    from serve.deploy import bundle_size
+
+    assert bundle_size(tmp_path) is None  # no config.json
+    for text, want in (('{"size": 64}', 64), ('{"kind": "hog"}', None), ('{"size": true}', None), ("[1]", None),
+                       ('{"size": -3}', None), ("{", None)):  # fmt: skip
+        (tmp_path / "config.json").write_text(text)
+        assert bundle_size(tmp_path) == want, text
 
 
 def test_provenance_reads_the_ingest_summary(tmp_path):
