@@ -103,7 +103,7 @@ def export(doc: dict, out: Path, client, prov: dict, render: Path) -> dict:
         write_json(tmp / DEPLOYED, deployed)
         try:
             deployed["smoke"] = smoke(tmp)
-        except (BundleError, KeyError, ValueError, RuntimeError) as err:
+        except (BundleError, KeyError, ValueError, TypeError, RuntimeError) as err:
             raise BadInput(f"a deployed bundle failed its smoke test: {err}") from None
         write_json(tmp / DEPLOYED, deployed)
     for model, version, text in described:  # served and smoke-tested: the card becomes the version's description
