@@ -158,6 +158,10 @@ def calibration(
     def row(n: int, draws: list[list[float | None]]) -> dict:
         out = {"labels": n}
         for split, prefix in (("val", "val_"), ("test", "")):
+            if not len(scored[split][0]):  # no hidden image in the split (a tiny run): nothing to score there
+                out.update({f"{prefix}{k}": None for k in ("trusted_accuracy", "trusted_share")})
+                out.update({f"{prefix}{k}": None for k in ("draws_at_bar", "draws_trusting_nothing")})
+                continue
             accs, shares, empty = [], [], 0
             for floors in draws:
                 acc, share = score(floors, split)
@@ -182,7 +186,7 @@ def calibration(
     reached = [
         t["labels"] for t in table if t["val_trusted_accuracy"] and t["val_trusted_accuracy"]["mean"] >= min_accuracy
     ]
-    steady = [t["labels"] for t in table if t["labels"] and t["val_draws_at_bar"] >= STEADY]
+    steady = [t["labels"] for t in table if t["labels"] and (t["val_draws_at_bar"] or 0) >= STEADY]
     return {
         "min_accuracy": min_accuracy,
         "hidden_pool_images": len(pool[0]),

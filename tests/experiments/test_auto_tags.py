@@ -58,6 +58,11 @@ def test_calibration_finds_how_many_labels_of_a_style_its_floors_need(tmp_path):
     assert c["labels_to_reach_bar"] == (reached[0] if reached else None)
     steady = [n for n in sorted(by) if n and by[n]["val_draws_at_bar"] >= 0.95]
     assert c["labels_for_steady_bar"] == (steady[0] if steady else None) and c["steady_share"] == 0.95
+    # a tiny run whose hidden set has no validation image: that side is empty, not an error
+    _tags_auto(tmp_path / "no_val.csv", [r for r in rows if r[1] != "val"])
+    tiny = calibration(tmp_path / "no_val.csv", truth, dict.fromkeys(GROUPS, 0.5), 0.9, cfg, seed=1)
+    assert tiny["hidden_val_images"] == 0 and tiny["labels_to_reach_bar"] is None
+    assert tiny["by_labels"][1]["val_trusted_share"] is None and tiny["by_labels"][1]["trusted_share"]["mean"] > 0
 
 
 @pytest.mark.slow
