@@ -63,9 +63,8 @@ def test_run_with_lineage_and_registered_bundle(store, tmp_path, smoke_params, m
     )  # artifacts live in the project's store, not the working folder
 
 
-def test_promote_records_who_why_and_the_previous_version(store, tmp_path, smoke_params):
-    import mlflow
-
+def _two_versions(tmp_path, smoke_params) -> list[str]:
+    """Two registered versions of `anime-unit`, each from its own run."""
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "config.json").write_text("{}")
@@ -73,6 +72,13 @@ def test_promote_records_who_why_and_the_previous_version(store, tmp_path, smoke
     for name in ("a", "b"):
         with tracking.start_run("unit", smoke_params, "unit", [], [], run_name=name):
             versions.append(tracking.register_bundle(bundle, "anime-unit"))
+    return versions
+
+
+def test_promote_records_who_why_and_the_previous_version(store, tmp_path, smoke_params):
+    import mlflow
+
+    versions = _two_versions(tmp_path, smoke_params)
     assert promote_if_absent("anime-unit", versions[0], "champion", "first model", by="test")
     assert not promote_if_absent("anime-unit", versions[1], "champion", "first model", by="test")
     assert tracking.alias_version("anime-unit", "champion") == versions[0]
@@ -102,13 +108,7 @@ def test_the_promote_command_records_each_move_for_the_deploy_stage(store, tmp_p
 
     from models import promote as command
 
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "config.json").write_text("{}")
-    versions = []
-    for name in ("a", "b"):
-        with tracking.start_run("unit", smoke_params, "unit", [], [], run_name=name):
-            versions.append(tracking.register_bundle(bundle, "anime-unit"))
+    versions = _two_versions(tmp_path, smoke_params)
     promote("anime-unit", versions[0], "champion", "first", by="stage evaluate")  # a stage's move: not recorded
     record = tmp_path / "promotions.json"
 
