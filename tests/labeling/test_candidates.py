@@ -155,21 +155,29 @@ def test_uncertainty_over_the_groups_an_image_lacks(smoke_ingest, store, tmp_pat
     assert cand.uncertainty == pytest.approx([1 - probs["smile"][i].max() for i in expected], abs=1e-4)
 
 
-def test_the_queue_draws_from_the_untagged_collection_first(smoke_params, store, tmp_path):
-    """Ingested beside a tagged collection, an untagged one (`groups: []`) fills the annotators' queue first, most
-    uncertain first; the tagged one's images come after."""
+def _with_untagged(smoke_params, tmp_path, count: int) -> tuple[str, object]:
+    """The built-in set ingested into tmp_path/ingest beside a Crypko-layout folder of `count` images declared
+    untagged, with random auto-tags; (the folder's spec, tags_auto.csv)."""
     from dataset.importer import ingest
-    from dataset.shards import read_manifest
     from dataset.sources import open_sources
     from tests.conftest import with_ingest
     from tests.dataset.test_layouts import build_crypko
 
-    build_crypko(tmp_path / "crypko", 10)
+    build_crypko(tmp_path / "crypko", count)
     crypko = f"dir:{tmp_path / 'crypko'}"
     params = with_ingest(smoke_params, ["generated", {"spec": crypko, "groups": []}], workers=1)
     ingest(params, tmp_path / "ingest", open_sources(params))
     tags_auto = tmp_path / "tags_auto.csv"
     _random_tags_auto(tags_auto, tmp_path / "ingest")
+    return crypko, tags_auto
+
+
+def test_the_queue_draws_from_the_untagged_collection_first(smoke_params, store, tmp_path):
+    """Ingested beside a tagged collection, an untagged one (`groups: []`) fills the annotators' queue first, most
+    uncertain first; the tagged one's images come after."""
+    from dataset.shards import read_manifest
+
+    crypko, tags_auto = _with_untagged(smoke_params, tmp_path, 10)
     source = {r["id"]: r["source"] for r in read_manifest(tmp_path / "ingest")}
     first = tag_candidates(tmp_path / "ingest", tags_auto, 10, set())
     assert [source[i] for i in first.ids] == [crypko] * 10
@@ -182,18 +190,9 @@ def test_a_source_without_its_own_trust_floors_gets_validation_images_labelled_f
     """floors.json (the tagger stage's) says the untagged collection borrows the built-in style's floors and needs
     labels of its own validation images: those come first, drawn at random among them, then the usual order; a
     source that needs none, or a random-order push, is not affected; a broken floors.json is a clear error."""
-    from dataset.importer import ingest
     from dataset.shards import read_manifest
-    from dataset.sources import open_sources
-    from tests.conftest import with_ingest
-    from tests.dataset.test_layouts import build_crypko
 
-    build_crypko(tmp_path / "crypko", 60)
-    crypko = f"dir:{tmp_path / 'crypko'}"
-    params = with_ingest(smoke_params, ["generated", {"spec": crypko, "groups": []}], workers=1)
-    ingest(params, tmp_path / "ingest", open_sources(params))
-    tags_auto = tmp_path / "tags_auto.csv"
-    _random_tags_auto(tags_auto, tmp_path / "ingest")
+    crypko, tags_auto = _with_untagged(smoke_params, tmp_path, 60)
     rows = {r["id"]: r for r in read_manifest(tmp_path / "ingest")}
     val = sorted(i for i, r in rows.items() if r["source"] == crypko and r["split"] == "val")
     assert len(val) >= 4
