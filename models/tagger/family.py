@@ -43,7 +43,6 @@ from core.rounding import rounded
 from dataset.shards import ImageShards, read_manifest
 from models.promote import promote
 from models.tagger import evaluate, extra, roles, trust
-from models.tagger.extra import read_extra
 from models.tagger.labels import count_by_origin, labels_for, read_tags
 from models.tagger.net import MODEL, predict_proba
 
@@ -91,9 +90,9 @@ def load(params: Params, paths: dict[str, Path | None]) -> tuple[dict, dict]:
                     f"{data_dir}: the train split has {len(data[s][0])} labelled images; a tagger needs at least 2"
                 )
             raise BadInput(f"{data_dir}: the {s} split has {len(data[s][0])} images; the tagger needs at least 2")
-    extra = read_extra(labels) if labels is not None else {}
+    extra_labels = extra.read_extra(labels) if labels is not None else {}  # annotators' extra groups
     doc = {"splits": data, "origins": origins, "every": every, "data_dir": data_dir, "tags": tags, "pin": pin}
-    return {**doc, "extra": extra}, {}
+    return {**doc, "extra": extra_labels}, {}
 
 
 def run(
