@@ -3,7 +3,9 @@
 the stage writes them (and only when their content changes).
 
 - `tag_rows` / `tags_csv`: one row per image id, the source's own tags with the annotators' consensus over them.
-- `joint_items` / `joints_json`: the pose sets' ground truth plus the annotated poses (per-joint median).
+- `joint_items` / `joints_json`: the pose sets' ground truth plus the annotated poses (per-joint median), with a
+  `visibility` list on an item where some joint is occluded or out of frame (an out-of-frame joint's coordinates
+  are null).
 - `report_json`: every problem found in the exports, the agreement of several annotators, the disputed tasks.
 - `figures`: what metrics/label.json holds.
 """
@@ -13,12 +15,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
 from core.names import GROUPS
-from labeling.labels import Parsed, consensus_joints, consensus_tags
+from labeling.configs import VISIBILITY
+from labeling.labels import VISIBLE, Parsed, consensus_joints, consensus_tags
 from synth.pose.skeleton import JOINTS
 
 
@@ -53,7 +57,7 @@ def tags_csv(rows: dict[str, dict[str, str]], groups: dict[str, tuple[str, ...]]
 
 
 def joint_items(parsed: Parsed, disputed: dict, render: Path) -> dict[str, dict]:
-    """id -> {"source", "size", "joints"}: the pose sets' ground truth (`render`: the render stage's output; none
+    """id -> {"source", "size", "joints"[, "visibility"]}: the pose sets' ground truth (`render`: the render stage's output; none
     when it has not run), then the consensus of each undisputed annotated pose."""
     items: dict[str, dict] = {}
     if (render / "info.json").exists():
@@ -67,21 +71,27 @@ def joint_items(parsed: Parsed, disputed: dict, render: Path) -> dict[str, dict]
     for ref, anns in parsed.joints.items():
         if ref in disputed["pose"]:
             continue
-        j = consensus_joints(anns)
-        items[ref] = {"source": "label-studio", "size": list(anns[0][2]), "joints": j.reshape(-1).tolist()}
+        j, vis = consensus_joints(anns)
+        items[ref] = {"source": "label-studio", "size": list(anns[0].size), "joints": j.reshape(-1).tolist()}
+        if set(vis) != {VISIBLE}:  # written only where a joint is not visible: older files stay byte for byte
+            items[ref]["visibility"] = list(vis)
     return items
 
 
 def joints_json(items: dict[str, dict]) -> str:
-    """joints.json: the joint names and the items sorted by id, coordinates to 3 decimals, compact."""
+    """joints.json: the joint names and the items sorted by id, coordinates to 3 decimals (null for a joint out of
+    frame), compact."""
     doc = {
         "joints": list(JOINTS),
         "items": [
-            {"id": ref, **items[ref], "joints": [round(float(x), 3) for x in items[ref]["joints"]]}
-            for ref in sorted(items)
+            {"id": ref, **items[ref], "joints": [_coordinate(x) for x in items[ref]["joints"]]} for ref in sorted(items)
         ],
     }
-    return json.dumps(doc, separators=(",", ":")) + "\n"
+    return json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n"
+
+
+def _coordinate(x: float) -> float | None:
+    return round(float(x), 3) if math.isfinite(x) else None
 
 
 def report_json(parsed: Parsed, agree: dict, disputed: dict) -> str:
@@ -95,6 +105,17 @@ def report_json(parsed: Parsed, agree: dict, disputed: dict) -> str:
     return json.dumps(report, indent=1, sort_keys=True) + "\n"
 
 
+def visibility_counts(items: dict[str, dict]) -> dict[str, int]:
+    """How many joints of the annotated items (the consensus written to joints.json) are visible, occluded, out of
+    frame."""
+    counts = dict.fromkeys(VISIBILITY, 0)
+    for item in items.values():
+        if item.get("source") == "label-studio":
+            for v in item.get("visibility", [VISIBLE] * len(JOINTS)):
+                counts[v] += 1
+    return counts
+
+
 def figures(rows: dict, items: dict, parsed: Parsed, disputed: dict, agree: dict) -> dict:
     """metrics/label.json's figures."""
     return {
@@ -102,6 +123,7 @@ def figures(rows: dict, items: dict, parsed: Parsed, disputed: dict, agree: dict
         "tag_rows_annotated": sum(r["source"] == "label-studio" for r in rows.values()),
         "joint_items": len(items),
         "joint_items_annotated": len(parsed.joints) - len(disputed["pose"]),
+        "annotated_joints_by_visibility": visibility_counts(items),
         "tag_tasks_disputed": len(disputed["tags"]),
         "pose_tasks_disputed": len(disputed["pose"]),
         "problems": len(parsed.problems),

@@ -1,55 +1,69 @@
 """Label Studio's result formats, written by the push (pre-annotations) and read back from its exports.
 
 A keypoint is stored in percent of the image: a joint at pixel x (centres at integers) is at 100 * (x + 0.5) / width
-percent; labeling/labels.py parses it back. An export is cut down (`normalise_export`) to what the `label` stage
+percent; labeling/labels.py parses it back, with the visibility chosen on a point (a result of the same region
+`id`). An export is cut down (`normalise_export`) to what the `label` stage
 reads, in a stable order, so that unchanged annotations give the same bytes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import numpy as np
 
 from core.names import JOINTS
 from labeling import configs
-from labeling.labels import export_id, finite_number, id_order
+from labeling.labels import OUT_OF_FRAME, VISIBLE, export_id, finite_number, id_order
 
 
-def keypoint_results(joints: np.ndarray, size: int) -> list[dict]:
-    """11 joints [11, 2] in pixels (centres at integers) -> Label Studio keypoint regions (percent of the image)."""
+def keypoint_results(joints: np.ndarray, size: int, visibility: Sequence[str] | None = None) -> list[dict]:
+    """11 joints [11, 2] in pixels (centres at integers) -> Label Studio keypoint regions (percent of the image).
+
+    With `visibility` (per joint, a value of labeling/configs.VISIBILITY) the result is what an annotator's choices
+    make: each point gets a region id, an occluded one a per-region `visibility` choice under that id, and the
+    joints out of frame no point but one task-level `out_of_frame` tick; without it, the points alone."""
     joints = np.asarray(joints)
     assert joints.shape == (len(JOINTS), 2), joints.shape
-    return [
-        {
-            "from_name": configs.POSE_CONTROL,
-            "to_name": configs.POSE_IMAGE,
-            "type": "keypointlabels",
-            "original_width": size,
-            "original_height": size,
-            "value": {
-                "x": float((x + 0.5) / size * 100),
-                "y": float((y + 0.5) / size * 100),
-                "width": 0.75,
-                "keypointlabels": [name],
-            },
-        }
-        for name, (x, y) in zip(JOINTS, joints)
-    ]
+    vis = list(visibility) if visibility is not None else [VISIBLE] * len(JOINTS)
+    out, outside = [], []
+    for name, (x, y), v in zip(JOINTS, joints, vis):
+        if v == OUT_OF_FRAME:
+            outside.append(name)
+            continue
+        point = {"x": float((x + 0.5) / size * 100), "y": float((y + 0.5) / size * 100), "width": 0.75}
+        region = {"from_name": configs.POSE_CONTROL, "to_name": configs.POSE_IMAGE, "type": "keypointlabels"}
+        region |= {"original_width": size, "original_height": size, "value": {**point, "keypointlabels": [name]}}
+        if visibility is not None:
+            region["id"] = f"{name}-point"
+        out.append(region)
+        if v != VISIBLE:  # as Label Studio writes a per-region choice: the point's id and place
+            out.append({**region, "from_name": configs.VISIBILITY_CONTROL, "type": "choices"})
+            out[-1]["value"] = {**point, "choices": [v]}
+    if outside:
+        out.append(_task_choice(configs.OUT_OF_FRAME_CONTROL, configs.POSE_IMAGE, outside))
+    return out
+
+
+def _task_choice(control: str, image: str, values: list[str]) -> dict:
+    return {"from_name": control, "to_name": image, "type": "choices", "value": {"choices": values}}
 
 
 def choice_results(values: dict[str, str]) -> list[dict]:
     """{group: value} -> one single-choice region per group that has a value."""
-    return [
-        {"from_name": g, "to_name": configs.TAG_IMAGE, "type": "choices", "value": {"choices": [v]}}
-        for g, v in values.items()
-        if v
-    ]
+    return [_task_choice(g, configs.TAG_IMAGE, [v]) for g, v in values.items() if v]
 
 
-def _clean_result(r: dict) -> dict:
-    keep = ("from_name", "to_name", "type", "value", "original_width", "original_height")
+def _clean_result(r: dict, keep_id: bool) -> dict:
+    keep = ("from_name", "to_name", "type", "value", "original_width", "original_height") + (("id",) if keep_id else ())
     return {k: r[k] for k in keep if k in r}
+
+
+def _linked(result: list[dict]) -> bool:
+    """Whether the annotation has a per-region choice (a joint's visibility), which names its point by the region
+    `id`: only then are the ids kept, so that annotations without one keep the bytes they always had."""
+    return any(r.get("from_name") == configs.VISIBILITY_CONTROL for r in result)
 
 
 def _author(value, authors: dict[int, str]) -> str | None:
@@ -129,8 +143,10 @@ def normalise_export(tasks, authors: dict[int, str] | None = None, id_offset: in
                 problem(ref, key, "result is not a list of regions")
                 continue
             try:
+                linked = _linked(result)
                 result = sorted(
-                    (_clean_result(r) for r in result), key=lambda r: json.dumps(r, sort_keys=True, allow_nan=False)
+                    (_clean_result(r, linked) for r in result),
+                    key=lambda r: json.dumps(r, sort_keys=True, allow_nan=False),
                 )
             except (TypeError, ValueError, RecursionError) as err:
                 problem(ref, key, f"a region JSON cannot carry ({err})")

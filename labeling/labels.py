@@ -2,7 +2,13 @@
 
 Keypoints: Label Studio stores percent of the image; a joint at pixel x (centres at integers) is at
 100 * (x + 0.5) / width percent, so x = percent / 100 * width - 0.5. A pose annotation becomes 22 numbers in the
-order of dataset/skeleton.JOINTS.
+order of dataset/skeleton.JOINTS and a visibility per joint (labeling/configs.VISIBILITY):
+
+- a point with no `visibility` choice is visible; its choice (a per-region result: the point's region `id`) may say
+  occluded (the point is an estimate, kept) or out_of_frame (the point is dropped);
+- a joint ticked under `out_of_frame` has no point and no coordinates (NaN); a tick wins over a point left with no
+  choice, and contradicts one chosen visible or occluded (a problem);
+- exports from before the choice existed have neither: every joint visible, as they always parsed.
 
 An export is untrusted input (a hand-edited file, a hostile or broken server): every field is checked for its type
 and range before it is used, so no value crashes the parse (`1e309`, a 400-digit integer, `null` where an object or
@@ -16,19 +22,20 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
+from labeling.configs import OUT_OF_FRAME_CONTROL, VISIBILITY, VISIBILITY_CONTROL
 from synth.pose.skeleton import JOINTS
 
 MAX_IMAGE_SIDE = 1 << 16  # pixels: an `original_width` beyond this is not an image this project labels
+VISIBLE, OCCLUDED, OUT_OF_FRAME = VISIBILITY
 
 
 @dataclass
 class Parsed:
-    joints: dict[str, list[tuple[int | str, np.ndarray, tuple[int, int]]]] = field(
-        default_factory=dict
-    )  # ref -> [(ann, [11,2], (w,h))]
+    joints: dict[str, list[PoseAnnotation]] = field(default_factory=dict)  # ref -> [(ann, [11,2], (w,h), visibility)]
     tags: dict[str, list[tuple[int | str, dict[str, str]]]] = field(
         default_factory=dict
     )  # ref -> [(ann, {group: value})]
@@ -109,52 +116,135 @@ def annotations(tasks, kind: str, out: Parsed):
             yield ref, ann, regions
 
 
+class PoseAnnotation(NamedTuple):
+    """One annotator's pose of one task."""
+
+    ann: int | str  # the annotation's id
+    joints: np.ndarray  # [11, 2] pixels in the order of JOINTS; NaN for a joint out of frame
+    size: tuple[int, int]  # the annotated image's (width, height)
+    visibility: tuple[str, ...] = (VISIBLE,) * len(JOINTS)  # per joint, a value of labeling/configs.VISIBILITY
+
+
+@dataclass
+class _PoseRegions:
+    """One annotation's regions as read: its points, the visibility chosen on them, the joints ticked out of frame."""
+
+    points: dict[str, tuple[float, float]] = field(default_factory=dict)  # joint -> pixels
+    joint_of: dict[int | str, str | None] = field(default_factory=dict)  # point's region id -> joint (None: shared)
+    choices: list[dict] = field(default_factory=list)  # the visibility regions, read once every point is known
+    flags: dict[str, str] = field(default_factory=dict)  # joint -> visibility chosen on its point
+    outside: set[str] = field(default_factory=set)  # joints ticked under out_of_frame
+    size: tuple[int, int] | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _read_point(r: dict, got: _PoseRegions) -> None:
+    v = r.get("value")
+    v = v if isinstance(v, dict) else {}
+    labels = v.get("keypointlabels")
+    w, h = finite_number(r.get("original_width")), finite_number(r.get("original_height"))
+    if w is None or h is None or not (0 < w <= MAX_IMAGE_SIDE and 0 < h <= MAX_IMAGE_SIDE):
+        got.problems.append("a keypoint without a usable image size")
+        return
+    got.size = (int(w), int(h))
+    if not isinstance(labels, list) or len(labels) != 1 or not isinstance(labels[0], str):
+        got.problems.append(f"unknown joint label {labels!r:.60}")
+        return
+    name = labels[0]
+    if name not in JOINTS:
+        got.problems.append(f"unknown joint label {[name]!r:.60}")
+        return
+    xp, yp = finite_number(v.get("x")), finite_number(v.get("y"))
+    if xp is None or yp is None:
+        got.problems.append(f"{name}: no usable coordinates")
+    elif not (0 <= xp <= 100 and 0 <= yp <= 100):
+        got.problems.append(f"{name} outside the image ({xp:.4g}%, {yp:.4g}%)")
+    elif name in got.points:
+        got.problems.append(f"{name} placed twice")
+    else:
+        got.points[name] = (xp / 100 * w - 0.5, yp / 100 * h - 0.5)
+        rid = export_id(r.get("id"))
+        if rid is not None:
+            got.joint_of[rid] = None if rid in got.joint_of else name
+
+
+def _read_out_of_frame(r: dict, got: _PoseRegions) -> None:
+    v = r.get("value")
+    choices = v.get("choices") if isinstance(v, dict) else None
+    if got.outside:
+        got.problems.append("out of frame given twice")
+    elif not isinstance(choices, list) or not choices or not all(isinstance(c, str) and c in JOINTS for c in choices):
+        got.problems.append(f"out of frame: unknown joints {choices!r:.60}")
+    elif len(set(choices)) != len(choices):
+        got.problems.append(f"out of frame: a joint ticked twice {choices!r:.60}")
+    else:
+        got.outside = set(choices)
+
+
+def _read_visibility(r: dict, got: _PoseRegions) -> None:
+    """A per-region visibility choice: it names its point by the point's region id (Label Studio's `id`)."""
+    v = r.get("value")
+    choices = v.get("choices") if isinstance(v, dict) else None
+    rid = export_id(r.get("id"))
+    name = got.joint_of.get(rid) if rid is not None else None
+    if not isinstance(choices, list) or len(choices) != 1 or choices[0] not in VISIBILITY:
+        got.problems.append(f"unknown visibility {choices!r:.60}")
+    elif name is None:
+        got.problems.append(f"a visibility ({choices[0]}) for no single joint's point (region id {rid!r:.40})")
+    elif name in got.flags:
+        got.problems.append(f"{name}: visibility given twice")
+    else:
+        got.flags[name] = choices[0]
+
+
+def _pose_regions(regions: list[dict]) -> _PoseRegions:
+    got = _PoseRegions()
+    for r in regions:
+        kind, control = r.get("type"), r.get("from_name")
+        if kind == "keypointlabels":
+            _read_point(r, got)
+        elif kind == "choices" and control == OUT_OF_FRAME_CONTROL:
+            _read_out_of_frame(r, got)
+        elif kind == "choices" and control == VISIBILITY_CONTROL:
+            got.choices.append(r)
+    for r in got.choices:  # after the points: the export's order of regions is not the annotator's
+        _read_visibility(r, got)
+    return got
+
+
+def _visibility(got: _PoseRegions) -> list[str | None]:
+    """Per joint its visibility, None where it is missing; a problem where the annotation contradicts itself. A tick
+    under out_of_frame wins over a point with no choice (a pre-filled guess left in place), not over a chosen one."""
+    out: list[str | None] = []
+    for j in JOINTS:
+        flag = got.flags.get(j)
+        if j in got.outside and flag not in (None, OUT_OF_FRAME):
+            got.problems.append(f"{j}: ticked out of frame but its point says {flag}")
+        if j in got.outside or flag == OUT_OF_FRAME:
+            out.append(OUT_OF_FRAME)
+        else:
+            out.append((flag or VISIBLE) if j in got.points else None)
+    return out
+
+
 def parse_pose(tasks, out: Parsed) -> None:
+    """Each annotation's joints and their visibility into `out.joints`; an annotation with a problem is left out."""
     for ref, ann, regions in annotations(tasks, "pose", out):
-        pts: dict[str, tuple[float, float]] = {}
-        bad = False
-        size = None
-        for r in regions:
-            if r.get("type") != "keypointlabels":
-                continue
-            v = r.get("value")
-            v = v if isinstance(v, dict) else {}
-            labels = v.get("keypointlabels")
-            w, h = finite_number(r.get("original_width")), finite_number(r.get("original_height"))
-            if w is None or h is None or not (0 < w <= MAX_IMAGE_SIDE and 0 < h <= MAX_IMAGE_SIDE):
-                _problem(out, "pose", ref, ann, "a keypoint without a usable image size")
-                bad = True
-                continue
-            size = (int(w), int(h))
-            if not isinstance(labels, list) or len(labels) != 1 or not isinstance(labels[0], str):
-                _problem(out, "pose", ref, ann, f"unknown joint label {labels!r:.60}")
-                bad = True
-                continue
-            name = labels[0]
-            if name not in JOINTS:
-                _problem(out, "pose", ref, ann, f"unknown joint label {[name]!r:.60}")
-                bad = True
-                continue
-            xp, yp = finite_number(v.get("x")), finite_number(v.get("y"))
-            if xp is None or yp is None:
-                _problem(out, "pose", ref, ann, f"{name}: no usable coordinates")
-                bad = True
-                continue
-            if not (0 <= xp <= 100 and 0 <= yp <= 100):
-                _problem(out, "pose", ref, ann, f"{name} outside the image ({xp:.4g}%, {yp:.4g}%)")
-                bad = True
-                continue
-            if name in pts:
-                _problem(out, "pose", ref, ann, f"{name} placed twice")
-                bad = True
-                continue
-            pts[name] = (xp / 100 * w - 0.5, yp / 100 * h - 0.5)
-        missing = [j for j in JOINTS if j not in pts]
-        if missing and not bad:
+        got = _pose_regions(regions)
+        vis = _visibility(got)
+        for what in got.problems:
+            _problem(out, "pose", ref, ann, what)
+        missing = [j for j, v in zip(JOINTS, vis) if v is None]
+        if missing and not got.problems:
             _problem(out, "pose", ref, ann, f"missing joints {missing}")
-        if missing or bad or size is None:
+        if missing or got.problems:
             continue
-        out.joints.setdefault(ref, []).append((ann, np.array([pts[j] for j in JOINTS], np.float64), size))
+        if got.size is None:  # every joint out of frame: no point, no image size, nothing to learn
+            _problem(out, "pose", ref, ann, "every joint out of frame: left out")
+            continue
+        nan = (math.nan, math.nan)
+        pts = np.array([got.points[j] if v != OUT_OF_FRAME else nan for j, v in zip(JOINTS, vis)], np.float64)
+        out.joints.setdefault(ref, []).append(PoseAnnotation(ann, pts, got.size, tuple(vis)))
 
 
 def parse_tags(tasks, groups: dict[str, tuple[str, ...]], out: Parsed) -> None:
@@ -203,9 +293,34 @@ def consensus_tags(anns: list[tuple[int | str, dict[str, str]]]) -> dict[str, st
     return out
 
 
-def consensus_joints(anns: list[tuple[int, np.ndarray, tuple[int, int]]]) -> np.ndarray:
-    """The per-joint median over annotators (the mean of two)."""
-    return np.median(np.stack([a[1] for a in anns]), axis=0)
+def placed_median(pts: np.ndarray) -> np.ndarray:
+    """pts [A, 11, 2] (NaN where out of frame) -> per joint the median of the annotations that placed it [11, 2]
+    (NaN where none did); without an out-of-frame joint, exactly the plain median."""
+    placed = np.isfinite(pts).all(axis=-1)  # [A, 11]
+    if placed.all():
+        return np.median(pts, axis=0)
+    median = np.full(pts.shape[1:], np.nan)
+    for j in np.flatnonzero(placed.any(axis=0)):
+        median[j] = np.median(pts[placed[:, j], j], axis=0)
+    return median
+
+
+def consensus_joints(anns: list[PoseAnnotation]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(joints [11, 2], visibility per joint) agreed by the annotators of one task. Per joint: out of frame (NaN)
+    unless a strict majority placed it; then the median of the placed points (the mean of two), occluded when at
+    least half of those who placed it said occluded, else visible."""
+    pts = np.stack([a.joints for a in anns])  # [A, 11, 2], NaN where out of frame
+    placed = np.isfinite(pts).all(axis=-1)  # [A, 11]
+    joints = placed_median(pts)
+    vis = []
+    for j in range(len(JOINTS)):
+        said = [a.visibility[j] for a, p in zip(anns, placed[:, j]) if p]
+        if len(said) * 2 <= len(anns):
+            joints[j] = np.nan
+            vis.append(OUT_OF_FRAME)
+        else:
+            vis.append(OCCLUDED if said.count(OCCLUDED) * 2 >= len(said) else VISIBLE)
+    return joints, tuple(vis)
 
 
 def agreement(parsed: Parsed, groups: dict[str, tuple[str, ...]]) -> dict:
@@ -221,9 +336,10 @@ def agreement(parsed: Parsed, groups: dict[str, tuple[str, ...]]) -> dict:
         multi_pose += 1
         for i in range(len(anns)):
             for k in range(i + 1, len(anns)):
-                d = np.linalg.norm(anns[i][1] - anns[k][1], axis=1)
+                d = np.linalg.norm(anns[i].joints - anns[k].joints, axis=1)  # NaN where either is out of frame
                 for j, name in enumerate(JOINTS):
-                    dist[name].append(float(d[j]))
+                    if np.isfinite(d[j]):
+                        dist[name].append(float(d[j]))
     pairs: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
     multi_tags = 0
     for anns in parsed.tags.values():

@@ -8,7 +8,8 @@
   becomes `label-studio`. The tagger trains on this file.
 - joints.json: `{"joints": [11 names], "items": [{"id", "source", "size": [w, h], "joints": [22 numbers]}]}`, sorted
   by id; the pose sets' ground truth (`render`) plus the annotated poses (the per-joint median of the annotators),
-  pixels with centres at integers.
+  pixels with centres at integers. An annotated item with a joint occluded or out of frame also has `visibility`
+  (11 of visible / occluded / out_of_frame); an out-of-frame joint's two numbers are null. Without it, all visible.
 - Disputed tasks (labeling/disputes.py: a tag group without a strict majority, a joint whose median has no majority
   within `label.joint_tolerance`) are left out of both files until more annotations resolve them, and listed in
   the report; `labeling.sync push` asks for another annotation of each.

@@ -68,6 +68,21 @@ def test_export_normalisation_is_stable_and_minimal():
     assert json.dumps(normalise_export(shuffled, authors)[0]) == json.dumps(out)  # the same bytes in any order
 
 
+def test_a_visibility_choice_keeps_the_region_ids_that_link_it_to_its_point():
+    from labeling.labels import Parsed, parse_pose
+
+    vis = ["visible"] * 11
+    vis[3], vis[9] = "occluded", "out_of_frame"
+    regions = keypoint_results(np.arange(22.0).reshape(11, 2), 64, vis)
+    noisy = [dict(r, origin="manual", image_rotation=0) for r in regions]
+    tasks = [{"id": 1, "data": {"ref_id": "a", "image": "/a.png"}, "annotations": [{"id": 2, "result": noisy}]}]
+    out, problems = normalise_export(tasks)
+    assert not problems and _canonical(out[0]["annotations"][0]["result"]) == _canonical(regions)
+    parsed = Parsed()
+    parse_pose(out, parsed)
+    assert not parsed.problems and parsed.joints["a"][0].visibility == tuple(vis)
+
+
 def test_a_restored_annotation_keeps_its_id_and_new_ones_never_meet_it():
     """Label Studio keeps an imported annotation's exported id as `import_id`; the server's own ids get the
     project's recorded offset, so a new annotation numbered 3 on the restored server is 3 + 40, not the restored 3."""

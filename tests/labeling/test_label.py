@@ -28,8 +28,8 @@ def test_percent_coordinates_round_trip_to_pixels():
     parsed = Parsed()
     parse_pose([_task("a", (1, keypoint_results(joints, 64)))], parsed)
     assert not parsed.problems
-    ((_, got, size),) = parsed.joints["a"]
-    assert size == (64, 64) and np.allclose(got, joints, atol=1e-9)
+    ((_, got, size, vis),) = parsed.joints["a"]
+    assert size == (64, 64) and np.allclose(got, joints, atol=1e-9) and vis == ("visible",) * 11
 
 
 def test_problems_are_reported_not_raised():
@@ -46,7 +46,7 @@ def test_problems_are_reported_not_raised():
     problems = {p["annotation"]: p["problem"] for p in parsed.problems}
     assert "missing joints ['right_foot']" in problems[1] and "head placed twice" in problems[2]
     assert "outside the image" in problems[3] and "unknown joint label" in problems[4]
-    assert [a for a, _, _ in parsed.joints["a"]] == [5]  # only the good one is kept
+    assert [a.ann for a in parsed.joints["a"]] == [5]  # only the good one is kept
     tags = Parsed()
     bad_choice = [{"from_name": "smile", "to_name": "image", "type": "choices", "value": {"choices": ["grin"]}}]
     bad_group = [{"from_name": "nose", "to_name": "image", "type": "choices", "value": {"choices": ["yes"]}}]
@@ -60,6 +60,121 @@ def test_problems_are_reported_not_raised():
     assert disputed_refs(tags, 0.05)["tags"] == {"c": ["unsure"]}  # nobody sure yet: asked again
     parse_tags([_task("c", (10, choice_results({"smile": "no"})))], ATTRIBUTES, tags)
     assert tags.tags["c"] == [(10, {"smile": "no"})] and "c" not in disputed_refs(tags, 0.05)["tags"]
+
+
+VIS = ["visible"] * 11
+
+
+def _vis(**flags: str) -> list[str]:
+    """Visibility per joint: visible but for the joints named."""
+    return [flags.get(j, "visible") for j in JOINTS]
+
+
+def test_visibility_occluded_out_of_frame_and_the_default():
+    joints = np.random.default_rng(2).uniform(0, 63, (11, 2))
+    vis = _vis(left_hand="occluded", right_foot="out_of_frame")
+    res = keypoint_results(joints, 64, vis)
+    assert [r["value"]["keypointlabels"][0] for r in res if r["type"] == "keypointlabels"] == list(JOINTS[:-1])
+    parsed = Parsed()
+    older = keypoint_results(joints, 64)  # an export from before the choice: no ids, no choices
+    said_visible = res + [
+        {**r, "from_name": "visibility", "type": "choices", "value": {**r["value"], "choices": ["visible"]}}
+        for r in res
+        if r["type"] == "keypointlabels" and r["value"]["keypointlabels"] == ["head"]
+    ]
+    parse_pose([_task("a", (1, res), (2, older), (3, said_visible))], parsed)
+    assert not parsed.problems
+    (one, two, three) = parsed.joints["a"]
+    assert one.visibility == tuple(vis) and three.visibility == tuple(vis)
+    assert two.visibility == tuple(VIS) and np.allclose(two.joints, joints, atol=1e-9)
+    assert np.isnan(one.joints[-1]).all() and np.allclose(one.joints[:-1], joints[:-1], atol=1e-9)  # kept: occluded
+
+
+def test_an_unchosen_pre_filled_point_ticked_out_of_frame_is_out_of_frame():
+    joints = np.full((11, 2), 20.0)
+    res = keypoint_results(joints, 64)  # every point, as the pre-annotation leaves them
+    chosen = keypoint_results(joints, 64, _vis(neck="out_of_frame"))  # the point's own choice says so
+    neck = next(r for r in res if r["value"]["keypointlabels"] == ["neck"])
+    chosen.append(neck)  # the point stays, chosen out of frame
+    ticked = {"from_name": "out_of_frame", "to_name": "image", "type": "choices", "value": {"choices": ["neck"]}}
+    parsed = Parsed()
+    parse_pose([_task("a", (1, [*res, ticked]))], parsed)
+    assert not parsed.problems and parsed.joints["a"][0].visibility == tuple(_vis(neck="out_of_frame"))
+    assert np.isnan(parsed.joints["a"][0].joints[1]).all()
+
+
+def test_hostile_visibility_becomes_problem_rows_and_the_rest_is_kept():
+    joints = np.full((11, 2), 30.0)
+    res = keypoint_results(joints, 64, _vis(head="occluded"))
+    seen = next(r for r in res if r["from_name"] == "visibility")
+    rest = [r for r in res if r is not seen]
+    ticked = {"from_name": "out_of_frame", "to_name": "image", "type": "choices", "value": {"choices": ["neck"]}}
+    no_neck = [r for r in rest if r["value"].get("keypointlabels") != ["neck"]]
+    cases = {
+        1: [*rest, {**seen, "value": {**seen["value"], "choices": ["invisible"]}}],  # an unknown value
+        2: [*rest, {**seen, "value": {"choices": "occluded"}}],  # not a list
+        3: [*rest, {**seen, "id": "gone"}],  # for a region that is not there
+        4: [*rest, {k: v for k, v in seen.items() if k != "id"}],  # for no region at all
+        5: [*res, {**seen, "value": {**seen["value"], "choices": ["visible"]}}],  # given twice
+        6: [*no_neck, {**ticked, "value": {"choices": ["elbow"]}}],  # an unknown joint out of frame
+        7: [*no_neck, ticked, ticked],  # ticked twice
+        8: [*rest, ticked, {**seen, "id": "neck-point"}],  # ticked out of frame, its point chosen occluded
+        9: [dict(r, id="same") if r["type"] == "keypointlabels" else r for r in res],  # one id, two points
+        10: [*no_neck, {**ticked, "value": {"choices": ["neck", "neck"]}}],
+        11: no_neck,  # missing, neither placed nor ticked
+        12: [{**ticked, "value": {"choices": list(JOINTS)}}],  # every joint out: no image size, nothing to learn
+        13: [*no_neck, seen, ticked],  # the good one
+    }
+    parsed = Parsed()
+    parse_pose([_task("v", *cases.items())], parsed)
+    problems = {p["annotation"]: p["problem"] for p in parsed.problems}
+    assert all(p["ref_id"] == "v" and p["project"] == "pose" for p in parsed.problems)
+    assert set(problems) == set(range(1, 13))
+    assert "unknown visibility" in problems[1] and "unknown visibility" in problems[2]
+    assert "for no single joint's point" in problems[3] and "for no single joint's point" in problems[4]
+    assert "head: visibility given twice" in problems[5] and "unknown joints" in problems[6]
+    assert "out of frame given twice" in problems[7]
+    assert "neck: ticked out of frame but its point says occluded" in problems[8]
+    assert "for no single joint's point" in problems[9] and "ticked twice" in problems[10]
+    assert "missing joints ['neck']" in problems[11] and "every joint out of frame" in problems[12]
+    (good,) = parsed.joints["v"]
+    assert good.ann == 13 and good.visibility == tuple(_vis(head="occluded", neck="out_of_frame"))
+
+
+def test_consensus_and_disputes_over_visibility():
+    from labeling.disputes import joints_disputed
+    from labeling.labels import PoseAnnotation, consensus_joints
+
+    rng = np.random.default_rng(3)
+    base = rng.uniform(10, 50, (11, 2))
+    size = (64, 64)
+
+    def ann(i, shift=0.0, **flags):
+        vis = _vis(**flags)
+        pts = np.where(np.array(vis)[:, None] == "out_of_frame", np.nan, base + shift)
+        return PoseAnnotation(i, pts, size, tuple(vis))
+
+    plain = [ann(1), ann(2, 1.0), ann(3, 0.4)]
+    joints, vis = consensus_joints(plain)
+    assert np.array_equal(joints, np.median(np.stack([a.joints for a in plain]), axis=0)) and vis == tuple(VIS)
+    three = [
+        ann(1, left_hand="out_of_frame", neck="occluded", pelvis="occluded"),
+        ann(2, 1.0, left_hand="out_of_frame"),
+        ann(3, 0.4, neck="occluded"),
+    ]
+    joints, vis = consensus_joints(three)
+    assert vis == tuple(_vis(left_hand="out_of_frame", neck="occluded"))  # 2 of 3 out, 2 of 3 occluded, 1 of 3 not
+    assert np.isnan(joints[4]).all() and np.allclose(joints[1], base[1] + 0.4)
+    assert joints_disputed(three, 0.05) == []  # a majority out of frame, a majority near
+    two = [ann(1, left_hand="out_of_frame"), ann(2, 1.0)]
+    assert joints_disputed(two, 0.05) == [4]  # placed against out of frame: a tie
+    assert joints_disputed([*two, ann(3, 0.5)], 0.05) == []  # the third places it near: 2 of 3
+    far = ann(3, 0.5)
+    far.joints[4] += 12.0
+    assert joints_disputed([*two, far], 0.05) == [4]  # placed twice, but 12 px apart: no majority near the median
+    tie = [ann(1, neck="occluded"), ann(2)]
+    assert joints_disputed(tie, 0.05) == []  # visible against occluded: no dispute
+    assert consensus_joints(tie)[1] == tuple(_vis(neck="occluded"))  # half said occluded
 
 
 def test_agreement_between_annotators():
