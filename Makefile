@@ -49,7 +49,8 @@ mlflow: $(STAMP)
 mlflow-server: $(STAMP)
 	$(RUN) python -m core.mlflow_server --postgres
 
-## Label Studio on 127.0.0.1 (its own venv .venv-labelstudio, made on first use; LABEL_STUDIO_PORT, default 8080)
+## Label Studio on 127.0.0.1 (its own venv .venv-labelstudio, made on first use; LABEL_STUDIO_PORT, default 8080;
+## LABEL_STUDIO_BIND=0.0.0.0 listens on the network (plain HTTP: warned), LABEL_STUDIO_HOST=https://... behind a TLS proxy)
 labelstudio: $(STAMP)
 	$(RUN) python -m labeling.server start
 

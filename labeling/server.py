@@ -2,6 +2,8 @@
 
     python -m labeling.server start     # (make labelstudio) runs in the foreground until Ctrl-C or SIGTERM
     python -m labeling.server url       # prints the URL and how to log in
+    python -m labeling.server start --host 0.0.0.0   # listen on the network too (LABEL_STUDIO_BIND): plain HTTP, warned
+    python -m labeling.server start --public-url https://labels.example.org   # behind a TLS proxy (LABEL_STUDIO_HOST)
     python -m labeling.server lock      # (make lock-labelstudio) re-resolves the venv's lock file
 
 Label Studio cannot share the main venv (its pins conflict with Prefect's), so it lives in `.venv-labelstudio`,
@@ -10,7 +12,8 @@ declared requirement (labeling/requirements-labelstudio.txt) when the lock was l
 existing venv to it on the next start. The admin's e-mail, password and API token come
 from the environment (`LABEL_STUDIO_USERNAME`, `LABEL_STUDIO_PASSWORD`, `LABEL_STUDIO_API_KEY`), else from the
 ignored file `.labelstudio.env`, generated with random secrets on first use (mode 600). The token is never printed
-in full. The server binds 127.0.0.1 only; its data live in `services/labelstudio/` (ignored).
+in full. The server binds 127.0.0.1 unless asked otherwise (labeling/network.py: the bind address, the public URL
+and the settings Label Studio needs for them); its data live in `services/labelstudio/` (ignored).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from labeling.network import LOOPBACK, SETTINGS, Exposure, from_environment, label_studio_env, tls_warning
 
 REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv-labelstudio"
@@ -133,8 +138,11 @@ def lock_requirements(requirements: Path = REQUIREMENTS, lock: Path = LOCK) -> l
     return pins
 
 
-def server_env(creds: Credentials, data_dir: Path, document_root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in LEAKY}
+def server_env(
+    creds: Credentials, data_dir: Path, document_root: Path, exposure: Exposure = LOOPBACK
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in LEAKY and k not in SETTINGS}
+    env.update(label_studio_env(exposure))
     env.update(
         {
             "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
@@ -190,8 +198,10 @@ def start(
     creds: Credentials | None = None,
     log: Path | None = None,
     timeout: float = 120.0,
+    exposure: Exposure = LOOPBACK,
 ) -> subprocess.Popen:
-    """Start the server on 127.0.0.1:port (initialising data_dir first if new); returns once /health answers."""
+    """Start the server on exposure.bind:port (127.0.0.1 by default; initialising data_dir first if new); returns
+    once /health answers."""
     creds = creds or credentials()
     exe = ensure_venv()
     if not (data_dir / "label_studio.sqlite3").exists():
@@ -199,18 +209,23 @@ def start(
     document_root.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (the child keeps it)
     proc = subprocess.Popen(
-        [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)],
-        env=server_env(creds, data_dir, document_root),
+        launch_command(exe, port, exposure),
+        env=server_env(creds, data_dir, document_root, exposure),
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
-        wait_healthy(f"http://127.0.0.1:{port}", timeout, proc)
+        wait_healthy(exposure.local_url(port), timeout, proc)
     except BaseException:
         stop(proc)
         raise
     return proc
+
+
+def launch_command(exe: Path, port: int, exposure: Exposure = LOOPBACK) -> list[str]:
+    """`label-studio start` listening on exposure.bind only (Label Studio's own default is every interface)."""
+    return [str(exe), "start", "--no-browser", "--internal-host", exposure.bind, "--port", str(port)]
 
 
 def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
@@ -228,9 +243,11 @@ def copy_data_dir(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, symlinks=False)
 
 
-def _describe(port: int, creds: Credentials) -> str:
+def _describe(port: int, creds: Credentials, exposure: Exposure = LOOPBACK) -> str:
+    here = exposure.local_url(port)
+    there = exposure.annotator_url(port)
     return (
-        f"Label Studio: http://127.0.0.1:{port}\n"
+        f"Label Studio: {here}" + (f" (annotators open {there})" if there != here else "") + "\n"
         f"  log in as {creds.username} with the password in {ENV_FILE.name} (LABEL_STUDIO_PASSWORD)\n"
         f"  API token {creds.masked_token()}: `python -m labeling.sync` reads it from the same file"
     )
@@ -243,20 +260,30 @@ def main() -> None:
     ap.add_argument("command", choices=["start", "url", "lock"])
     ap.add_argument("--port", type=int, default=int(os.environ.get("LABEL_STUDIO_PORT", DEFAULT_PORT)))
     ap.add_argument("--data-dir", type=Path, default=DATA_DIR, help="the server's data (made on first use)")
+    ap.add_argument("--host", help="address to listen on (default LABEL_STUDIO_BIND, else 127.0.0.1)")
+    ap.add_argument("--public-url", help="the URL annotators open, e.g. behind a TLS proxy (default LABEL_STUDIO_HOST)")
     args = ap.parse_args()
+    try:
+        exposure = from_environment(args.host, args.public_url)
+    except ValueError as err:
+        ap.error(str(err))
     if args.command == "lock":
         pins = lock_requirements()
         print(f"{LOCK.relative_to(REPO)}: {len(pins)} packages pinned")
         return
     creds = credentials()
     if args.command == "url":
-        print(_describe(args.port, creds))
+        print(_describe(args.port, creds, exposure))
         return
     print(f"starting Label Studio (data in {args.data_dir}, files served from {DOCUMENT_ROOT})", flush=True)
+    warning = tls_warning(exposure, args.port)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     # SIGTERM (a supervisor, a scheduler, `kill`) stops the server as Ctrl-C does, even while it is starting
     with Supervisor("Label Studio", pidfile=args.data_dir.parent / "labelstudio.pids") as sup:
-        sup.adopt(start(args.port, args.data_dir, creds=creds, log=args.data_dir.parent / "labelstudio.log"))
-        print(_describe(args.port, creds))
+        log = args.data_dir.parent / "labelstudio.log"
+        sup.adopt(start(args.port, args.data_dir, creds=creds, log=log, exposure=exposure))
+        print(_describe(args.port, creds, exposure))
         print("Ctrl-C or SIGTERM stops it.", flush=True)
         sup.wait()
     sys.exit(sup.exit_code)
