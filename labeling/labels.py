@@ -42,6 +42,7 @@ class Parsed:
     problems: list[dict] = field(default_factory=list)
     seen: set[tuple[str, str, int | str]] = field(default_factory=set)  # (project, ref, ann) already read
     unsure: set[str] = field(default_factory=set)  # tags refs with an annotation whose annotator ticked `unsure`
+    authors: dict[tuple[str, str, int | str], str] = field(default_factory=dict)  # (project, ref, ann) -> e-mail
 
 
 def _problem(out: Parsed, kind: str, ref, ann, what: str) -> None:
@@ -105,6 +106,8 @@ def annotations(tasks, kind: str, out: Parsed):
                 _problem(out, kind, ref, ann, "the same annotation given twice (a duplicated task): read once")
                 continue
             out.seen.add((kind, ref, ann))
+            if isinstance(a.get("completed_by"), str) and a["completed_by"]:
+                out.authors[(kind, ref, ann)] = a["completed_by"]  # labeling/annotators.py: agreement per annotator
             result = a.get("result")
             if not isinstance(result, list):
                 _problem(out, kind, ref, ann, f"result is {type(result).__name__}, not a list")

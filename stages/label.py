@@ -16,7 +16,8 @@
 - report.json: every problem found in the exports (a missing, duplicated or outside joint, an unknown label or
   choice, a value of the wrong type or out of range, a task given twice: the task or annotation is left out, the
   rest is kept, nothing crashes), and the agreement of several annotators on one task:
-  per-joint disagreement in pixels and Cohen's kappa per attribute group.
+  per-joint disagreement in pixels and Cohen's kappa per attribute group; and per annotator (`by_annotator`,
+  labeling/annotators.py): their annotations, and their agreement with the others' consensus on shared tasks.
 
 Files are written in a stable order and only when their content changes, so DVC re-runs downstream stages only when
 labels really changed. This module reads the exports and writes; labeling/files.py computes the files' content.
@@ -31,6 +32,7 @@ from pathlib import Path
 from core.atomic import write_json, write_text
 from core.errors import BadInput, run_main
 from core.params import Params, load_params
+from labeling.annotators import annotator_figures, by_annotator
 from labeling.configs import tag_groups
 from labeling.disputes import disputed_refs
 from labeling.files import figures, joint_items, joints_json, report_json, tag_rows, tags_csv
@@ -71,8 +73,9 @@ def run(params: Params, exports: Path, ingest: Path, render: Path, out: Path) ->
     _write_if_changed(out / "tags.csv", tags_csv(rows, groups))
     _write_if_changed(out / "joints.json", joints_json(items))
     agree = agreement(parsed, groups)
-    _write_if_changed(out / "report.json", report_json(parsed, agree, disputed))
-    return figures(rows, items, parsed, disputed, agree)
+    team = by_annotator(parsed, groups)  # each annotator against the others (labeling/annotators.py)
+    _write_if_changed(out / "report.json", report_json(parsed, {**agree, "by_annotator": team}, disputed))
+    return {**figures(rows, items, parsed, disputed, agree), "annotators": annotator_figures(team)}
 
 
 def main() -> None:
