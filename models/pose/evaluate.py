@@ -11,6 +11,8 @@
   random subset of as many test poses, among their projections) count the same number of candidates;
   `retrieval_top1` asks among every test projection and `retrieval_top1_all` among every split's (the index that is
   saved and served).
+- Annotated images held out of training (`labelled_figures`): pck over their joints in frame, and over the occluded
+  ones alone when there are any.
 - Beside posenet, under their own keys: `joints_embedding` (the same retrieval with posenet's joints, centred and
   scaled, instead of the learned embedding) and `floor` (chance for retrieval; the training split's mean pose of
   each kind predicted for every image of the kind for `pck_0_05`).
@@ -24,6 +26,7 @@ import numpy as np
 
 from core.names import JOINTS, POSE_KINDS
 from models.metrics.pck import pck, per_joint_error
+from models.pose.labels import OCCLUDED
 from models.pose.net import PoseNet, embed_images, predict
 from models.pose.retrieval import RetrievalIndex, embed_joints, retrieval_top1
 from synth.pose.figure import draw_stick
@@ -119,6 +122,24 @@ def evaluate(net: PoseNet, ps, splits: dict, size: int, seed: int) -> tuple[dict
         "val_retrieval_top1": round(1 / n_val, 6),
     }
     return {"posenet": posenet, "joints_embedding": joints_embedding, "floor": floor}, preds, index_all
+
+
+def labelled_figures(net: PoseNet, held: list[tuple[np.ndarray, ...]], size: int, key: str) -> dict:
+    """Figures on annotated images held out of training (models/pose/labels.py's sets: images, joints, visibility):
+    `pck_0_05_<key>` over the joints in frame (visible and occluded; out of frame has no truth), `<key>_scored`
+    images, and, when some joints are occluded, `pck_0_05_<key>_occluded` over those alone with their count
+    `<key>_occluded_joints`. Empty when no image is held out."""
+    held = [h for h in held if len(h[0])]
+    if not held:
+        return {}
+    x, y, vis = (np.concatenate([h[i] for h in held]) for i in range(3))
+    pred = predict(net, x)
+    out = {f"pck_0_05_{key}": round(pck(pred, y, size), 4), f"{key}_scored": len(x)}
+    occluded = vis == OCCLUDED
+    if occluded.any():
+        out[f"pck_0_05_{key}_occluded"] = round(pck(pred, y, size, counted=occluded), 4)
+        out[f"{key}_occluded_joints"] = int(occluded.sum())
+    return out
 
 
 def replaced_sticks(

@@ -29,10 +29,8 @@ from core.errors import BadInput
 from core.names import POSE_KINDS
 from core.params import Params
 from models.engine.record import run_record
-from models.metrics.pck import pck
-from models.pose.evaluate import evaluate, log_figures
+from models.pose.evaluate import evaluate, labelled_figures, log_figures
 from models.pose.labels import annotated_sets, imported_sets
-from models.pose.net import predict
 from models.pose.train import train_posenet
 from models.promote import promote
 from synth.pose.poseset import PoseSet
@@ -105,19 +103,9 @@ def _train(params: Params, data: dict, inputs: list[str], tmp: Path, units: trac
         res = train_posenet(train_images, y_tr, pp, size, params.seed, ckpt, log=tracking.log_metrics, annotated=extra)
         metrics, preds, index_all = evaluate(res.net, ps, splits, size, params.seed)
         posenet = metrics["posenet"]
-        held_out = [annotated[s] for s in ("val", "test")] if annotated is not None else []
-        held_x = np.concatenate([x for x, _ in held_out]) if held_out else np.zeros((0,))
-        if len(held_x):  # annotated sketches of the validation and test sets: scored, never trained on
-            held_y = np.concatenate([y for _, y in held_out])
-            posenet["pck_0_05_annotated"] = round(pck(predict(res.net, held_x), held_y, size), 4)
-            posenet["annotated_scored"] = len(held_x)
-        own_held = [own[s] for s in ("val", "test") if len(own[s][0])] if own is not None else []
-        if own_held:  # annotated pictures of the pose source's validation and test splits
-            own_y = np.concatenate([y for _, y in own_held])
-            posenet["pck_0_05_imported"] = round(
-                pck(predict(res.net, np.concatenate([x for x, _ in own_held])), own_y, size), 4
-            )
-            posenet["imported_scored"] = len(own_y)
+        for key, sets in (("annotated", annotated), ("imported", own)):  # held-out sketches, the source's pictures
+            held = [sets[s] for s in ("val", "test")] if sets is not None else []
+            posenet.update(labelled_figures(res.net, held, size, key))  # scored, never trained on
         n_own = len(own["train"][0]) if own is not None else 0
         posenet.update(
             {

@@ -48,6 +48,32 @@ def random_placement(
     return theta, moved + t[:, None, :]
 
 
+def joint_loss(
+    pred: torch.Tensor,
+    logp: torch.Tensor,
+    y: torch.Tensor,
+    size: int,
+    sigma: float,
+    heatmap_weight: float,
+    known: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The joints' L1 plus the heatmap cross-entropy. pred, y [B, 11, 2] pixels; logp [B, 11, (size/2)^2].
+
+    `known` [B, 11] (None: every joint) marks the joints that have a target: an annotated joint out of frame has
+    none (NaN in y) and adds neither loss nor gradient; the means are over the known joints."""
+    hm = size // 2
+    if known is None:
+        l1 = (pred - y).abs().mean() / size * 10
+        ce = -(gaussian_targets(y, size, hm, sigma) * logp).sum(-1).mean()
+    else:
+        w = known.to(pred.dtype)
+        y = torch.where(known[..., None], y, torch.zeros_like(y))  # any finite stand-in: its weight is 0
+        n = w.sum().clamp_min(1.0)
+        l1 = ((pred - y).abs().sum(-1) * w).sum() / (2 * n) / size * 10
+        ce = -((gaussian_targets(y, size, hm, sigma) * logp).sum(-1) * w).sum() / n
+    return l1 + heatmap_weight * ce / math.log(hm * hm)
+
+
 def _place(xb: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     grid = nn.functional.affine_grid(theta, list(xb.shape), align_corners=False)
     return nn.functional.grid_sample(xb, grid, mode="bilinear", padding_mode="border", align_corners=False)
@@ -83,7 +109,8 @@ def train_posenet(
     """images: per kind uint8 [N, S, S, 3], all of the same N poses (row i of every kind is pose i);
     y float32 [N, 11, 2] pixels, shared by the kinds, or per kind (the drawn kind's joints follow the one-colour
     left/right rule, synth/pose/skeleton.py). Each step takes batch // kinds poses, every kind of each.
-    `annotated`: images an annotator gave joints to (uint8 [M, S, S, 3], joints [M, 11, 2]); each step adds
+    `annotated`: images an annotator gave joints to (uint8 [M, S, S, 3], joints [M, 11, 2], NaN for a joint out
+    of frame: left out of the loss; an occluded joint's estimated point trains like a visible one); each step adds
     max(1, batch // 8) of them, drawn at random, whose joint losses count `pose.label_weight` times.
     Settings from params section `pose`; the loop is models/engine/loop.py."""
     kinds = list(images)
@@ -103,19 +130,18 @@ def train_posenet(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=pp.lr, total_steps=pp.epochs * loop.steps_for(n, per_step), pct_start=0.15
     )
-    hm = size // 2
     scale = (pp.scale.lo, pp.scale.hi)
     if annotated is not None and len(annotated[0]):
         xa = torch.from_numpy(np.ascontiguousarray(annotated[0].transpose(0, 3, 1, 2)))
         ya = torch.from_numpy(np.array(annotated[1], np.float32))
+        ka = torch.isfinite(ya).all(dim=-1)  # [M, 11]: False where out of frame (no target)
+        ka = None if bool(ka.all()) else ka  # every joint in frame: the loss as it always was
         per_step_annotated = max(1, pp.batch // 8)
     else:
-        xa = None
+        xa = ka = None
 
-    def joint_loss(pred, logp, yb):
-        l1 = (pred - yb).abs().mean() / size * 10
-        ce = -(gaussian_targets(yb, size, hm, pp.sigma) * logp).sum(-1).mean()
-        return l1 + pp.heatmap_weight * ce / math.log(hm * hm)
+    def loss_of(pred, logp, yb, known=None):
+        return joint_loss(pred, logp, yb, size, pp.sigma, pp.heatmap_weight, known)
 
     def step(idx: torch.Tensor, gen: torch.Generator):
         xb = torch.cat([xt[k][idx] for k in kinds]).float().div_(255.0)
@@ -124,7 +150,7 @@ def train_posenet(
             theta, yb = random_placement(yb, size, gen, scale, share=pp.place)
             xb = _place(xb, theta)
         pred, logp, emb = net(xb.contiguous(memory_format=torch.channels_last))
-        loss = joint_loss(pred, logp, yb)
+        loss = loss_of(pred, logp, yb)
         if pp.embed_weight:
             loss = loss + pp.embed_weight * _contrastive(emb, kinds, pp.temperature)
         px = float((pred.detach() - yb).norm(dim=-1).mean())
@@ -132,8 +158,10 @@ def train_posenet(
         if xa is not None:  # (drawn after everything else: without annotations the run is what it always was)
             pick = torch.randint(len(xa), (per_step_annotated,), generator=gen)
             pa, la, _ = net(xa[pick].float().div_(255.0).contiguous(memory_format=torch.channels_last))
-            loss = loss + pp.label_weight * joint_loss(pa, la, ya[pick])
-            logged["train_px_error_annotated"] = float((pa.detach() - ya[pick]).norm(dim=-1).mean())
+            known = ka[pick] if ka is not None else None
+            loss = loss + pp.label_weight * loss_of(pa, la, ya[pick], known)
+            err = (pa.detach() - ya[pick]).norm(dim=-1)
+            logged["train_px_error_annotated"] = float(err[known].mean() if known is not None else err.mean())
         return loss, logged, len(xb)
 
     return loop.fit(

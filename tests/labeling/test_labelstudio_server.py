@@ -347,5 +347,5 @@ def test_the_pose_source_goes_to_the_pose_project(labelstudio_empty, smoke_param
     m = label.run(params, exports, tmp_path / "none", tmp_path / "render", tmp_path / "label")
     assert m["joint_items_annotated"] == 1
     sets = imported_sets(tmp_path / "label" / "joints.json", tmp_path / "imported", 64)
-    found = [y for x, y in sets.values() if len(x)]
+    found = [y for x, y, _ in sets.values() if len(x)]
     assert len(found) == 1 and np.allclose(found[0][0], joints, atol=0.05)

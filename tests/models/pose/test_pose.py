@@ -73,6 +73,42 @@ def test_pck_embedding_and_index(tmp_path):
         pck(truth[:3], truth, 64)
 
 
+def test_pck_counts_only_joints_with_a_truth_and_can_narrow_to_some():
+    rng = np.random.default_rng(4)
+    truth = rng.uniform(0, 64, (4, 11, 2))
+    pred = truth.copy()
+    pred[0, :3] += 10.0  # three joints of the first image far off
+    assert pck(pred, truth, 64) == pytest.approx(41 / 44)
+    truth[0, 0] = np.nan  # out of frame: no truth, not counted, wherever the prediction lies
+    assert pck(pred, truth, 64) == pytest.approx(41 / 43)
+    occluded = np.zeros((4, 11), bool)
+    occluded[0, :2] = occluded[1, 5] = True
+    assert pck(pred, truth, 64, counted=occluded) == pytest.approx(1 / 2)  # joint 0 has no truth: 1 of 2 near
+    with pytest.raises(ValueError, match="at least one joint"):
+        pck(pred, np.full_like(truth, np.nan), 64)
+
+
+def test_an_out_of_frame_joint_adds_no_loss_and_no_gradient():
+    size, hm = 32, 16
+    gen = torch.Generator().manual_seed(0)
+    y = torch.rand(3, 11, 2, generator=gen) * (size - 1)
+    pred = (y + torch.randn(3, 11, 2, generator=gen)).requires_grad_()
+    logp = torch.randn(3, 11, hm * hm, generator=gen).log_softmax(-1).requires_grad_()
+    every = torch.ones(3, 11, dtype=torch.bool)
+    plain = pose_train.joint_loss(pred, logp, y, size, 1.0, 1.0)
+    assert torch.allclose(pose_train.joint_loss(pred, logp, y, size, 1.0, 1.0, every), plain)  # same mean
+    known = every.clone()
+    known[1, 4] = False
+    y[1, 4] = float("nan")  # the left hand of image 1 is out of frame
+    loss = pose_train.joint_loss(pred, logp, y, size, 1.0, 1.0, known)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(pred.grad).all() and torch.isfinite(logp.grad).all()
+    assert not pred.grad[1, 4].any() and not logp.grad[1, 4].any()  # nothing pulls the unknown joint anywhere
+    assert pred.grad[1, 3].abs().sum() > 0 and logp.grad[0, 4].abs().sum() > 0  # the others still learn
+    y[1, 4] = 1e6  # whatever stands in for the missing target, the loss is the same
+    assert torch.allclose(pose_train.joint_loss(pred, logp, y, size, 1.0, 1.0, known), loss)
+
+
 def test_query_size_says_nothing_of_the_candidate():
     """Retrieval queries are drawn at the size of another pose: their size does not follow their own pose's size."""
     rng = np.random.default_rng(3)
@@ -271,6 +307,8 @@ def test_annotated_sketches_join_training_and_keep_their_split(smoke_params, tmp
     with pytest.raises(ValueError, match="not the label stage's joints.json"):
         annotated_sets(path, ps)
 
+    assert not np.isnan(sets["train"][1]).any() and not sets["train"][2].any()  # no visibility: all visible
+
     x, y = ps.split("train", "stick")
     cfg = smoke_params.pose.model_copy(update={"width": 4, "epochs": 1, "batch": 24, "kinds": ["stick"]})
     plain = pose_train.train_posenet({"stick": x}, y, cfg, ps.size, seed=3)
@@ -282,6 +320,54 @@ def test_annotated_sketches_join_training_and_keep_their_split(smoke_params, tmp
         not torch.equal(a, b) for a, b in zip(plain.net.state_dict().values(), with_labels.net.state_dict().values())
     )
     assert "train_px_error_annotated" in with_labels.history[-1]
+
+
+def test_annotated_visibility_reaches_training_and_scoring(smoke_params, tmp_path):
+    """joints.json's visibility: an out-of-frame joint (null) becomes NaN, trains nothing and is not scored; an
+    occluded one keeps its point and is scored apart as well; an item with every joint out is left out."""
+    import json
+
+    from models.pose.evaluate import labelled_figures
+    from models.pose.labels import OCCLUDED, OUT_OF_FRAME, VISIBLE, annotated_sets
+    from stages import render
+
+    render.run(smoke_params, tmp_path / "render", workers=1)
+    ps = PoseSet(tmp_path / "render")
+    truth = np.asarray(ps.array("joints"))
+    picked = [m for m in ps.meta if m["split"] == "train"][:4] + [m for m in ps.meta if m["split"] == "val"][:3]
+    vis = ["visible"] * 11
+    vis[2], vis[4] = "occluded", "out_of_frame"
+    items = []
+    for m in picked:
+        joints = truth[int(m["index"])].reshape(-1).tolist()
+        joints[8:10] = [None, None]
+        items.append({"id": m["id"], "source": "label-studio", "size": [64, 64], "joints": joints, "visibility": vis})
+    items[-1] = {**items[-1], "joints": [None] * 22, "visibility": ["out_of_frame"] * 11}  # nothing in frame
+    path = tmp_path / "joints.json"
+    path.write_text(json.dumps({"joints": [], "items": items}))
+    sets = annotated_sets(path, ps)
+    x, y, codes = sets["train"]
+    assert len(x) == 4 and len(sets["val"][0]) == 2  # the all-out one left out
+    assert np.isnan(y[:, 4]).all() and not np.isnan(np.delete(y, 4, axis=1)).any()
+    assert (codes[:, 2] == OCCLUDED).all() and (codes[:, 4] == OUT_OF_FRAME).all() and (codes[:, 0] == VISIBLE).all()
+
+    cfg = smoke_params.pose.model_copy(update={"width": 4, "epochs": 1, "batch": 24, "kinds": ["stick"]})
+    xs, ys = ps.split("train", "stick")
+    res = pose_train.train_posenet({"stick": xs}, ys, cfg, ps.size, seed=3, annotated=sets["train"])
+    assert all(torch.isfinite(v).all() for v in res.net.state_dict().values() if v.is_floating_point())
+    assert np.isfinite(res.history[-1]["train_px_error_annotated"])
+    got = labelled_figures(res.net, [sets["val"], sets["test"]], ps.size, "annotated")
+    pred = predict(res.net, sets["val"][0])
+    in_frame = np.delete(np.arange(11), 4)
+    assert got["annotated_scored"] == 2 and got["annotated_occluded_joints"] == 2
+    assert got["pck_0_05_annotated"] == round(pck(pred[:, in_frame], sets["val"][1][:, in_frame], ps.size), 4)
+    assert got["pck_0_05_annotated_occluded"] == round(pck(pred[:, 2:3], sets["val"][1][:, 2:3], ps.size), 4)
+    plain = (sets["val"][0], np.nan_to_num(sets["val"][1]), np.zeros((2, 11), np.uint8))  # every joint visible
+    assert "pck_0_05_annotated_occluded" not in labelled_figures(res.net, [plain], ps.size, "annotated")
+    items[0]["visibility"] = ["seen"] * 11
+    path.write_text(json.dumps({"joints": [], "items": items}))
+    with pytest.raises(ValueError, match="visibility"):
+        annotated_sets(path, ps)
 
 
 def test_each_kind_trains_on_its_own_targets(smoke_params):
