@@ -211,6 +211,41 @@ def test_push_annotate_pull(labelstudio_empty, smoke_params, smoke_ingest, store
     assert item["source"] == "label-studio" and np.allclose(np.reshape(item["joints"], (11, 2)), truth[row], atol=1e-3)
 
 
+def test_visibility_choices_come_back_through_pull_and_the_label_stage(labelstudio_empty, smoke_params, tmp_path):
+    """The pose config on a real server: an annotation with an occluded joint (a per-region choice under its point's
+    region id, as the editor writes it) and one out of frame (ticked, no point) is accepted, pulled with the ids that
+    link choice and point, and the label stage reads the same visibility."""
+    from labeling.client import ensure_project
+    from stages import label
+
+    srv = connect(labelstudio_empty["url"], labelstudio_empty["creds"].token)
+    ls = srv.client()
+    project = ensure_project(ls, "pose", configs.pose_config())
+    ls.tasks.create(project=project, data={"image": "/data/local-files/?d=labeling/pose/v.png", "ref_id": "vis-1"})
+    (task,) = ls.tasks.list(project=project, fields="all")
+    joints = np.random.default_rng(5).uniform(2, 60, (11, 2))
+    vis = ["visible"] * 11
+    vis[JOINTS.index("left_hand")], vis[JOINTS.index("right_foot")] = "occluded", "out_of_frame"
+    ls.annotations.create(id=task.id, result=keypoint_results(joints, 64, vis))
+    exports = tmp_path / "exports"
+    assert pull(srv, exports, projects=tmp_path / "projects.json")["pose"]["tasks"] == 1
+    (exported,) = json.loads((exports / "pose.json").read_text())
+    result = exported["annotations"][0]["result"]
+    occluded = next(r for r in result if r["from_name"] == configs.VISIBILITY_CONTROL)
+    point = next(r for r in result if r["type"] == "keypointlabels" and r["id"] == occluded["id"])
+    assert point["value"]["keypointlabels"] == ["left_hand"] and occluded["value"]["choices"] == ["occluded"]
+    m = label.run(smoke_params, exports, tmp_path / "none", tmp_path / "none", tmp_path / "label")
+    assert m["problems"] == 0 and m["annotated_joints_by_visibility"] == {
+        "visible": 9,
+        "occluded": 1,
+        "out_of_frame": 1,
+    }
+    (item,) = json.loads((tmp_path / "label" / "joints.json").read_text())["items"]
+    got = np.array([np.nan if v is None else v for v in item["joints"]], float).reshape(11, 2)
+    assert item["visibility"] == vis and np.isnan(got[-1]).all()
+    assert np.allclose(got[:-1], joints[:-1], atol=1e-3)  # the occluded hand keeps its point
+
+
 def test_disputed_task_goes_back_to_the_queue(labelstudio_empty, smoke_params, smoke_ingest, store, tmp_path):
     """Two annotators disagree on smile: the next push asks for a third annotation (a new task of the same image),
     a re-run asks nothing more, the label stage keeps the disputed label out; the third annotation resolves it."""
