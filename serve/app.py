@@ -502,16 +502,10 @@ def create_app(
         family = req.family or m.default_generator
         if family not in m.generators:
             raise HTTPException(422, f"family {family!r}: deployed generators are {', '.join(m.generators)}")
-        g = m.generators[family]
-        unknown = sorted(set(req.sliders) - set(g.sliders))
-        if unknown:
-            raise HTTPException(422, f"{family} has no slider {unknown[0]!r}; it has: {', '.join(g.sliders) or 'none'}")
-        for name, v in req.sliders.items():
-            lo, hi = g.ranges[name]
-            if not lo <= v <= hi:
-                raise HTTPException(422, f"slider {name} of {family} goes from {lo:g} to {hi:g}, not {v}")
-        if req.conditions and not g.conditional:
-            raise HTTPException(422, f"{family} does not take conditions; use sliders")
+        try:
+            m.generators[family].check(req.sliders, req.conditions)
+        except ValueError as err:
+            raise HTTPException(422, str(err)) from None
         if req.upscale and "sr" not in m.upscalers:
             raise HTTPException(422, "no upscaler deployed")
         seeds = list(range(req.seed, req.seed + req.count))

@@ -65,6 +65,22 @@ class Generator:
     def conditional(self) -> bool:
         return bool(getattr(self.net, "conditional", False))
 
+    def check(self, sliders: dict[str, float], conditions: dict[str, str]) -> None:
+        """A ValueError that says what is wrong with a request's sliders or conditions, if anything is."""
+        unknown = sorted(set(sliders) - set(self.sliders))
+        if unknown:
+            raise ValueError(f"{self.family} has no slider {unknown[0]!r}; it has: {', '.join(self.sliders) or 'none'}")
+        for name, v in sliders.items():
+            lo, hi = self.ranges[name]
+            if not lo <= v <= hi:
+                raise ValueError(f"slider {name} of {self.family} goes from {lo:g} to {hi:g}, not {v}")
+        if conditions and not self.conditional:
+            raise ValueError(f"{self.family} does not take conditions; use sliders")
+        for group, value in conditions.items():
+            if value not in ATTRIBUTES.get(group, ()):
+                want = ", ".join(ATTRIBUTES[group]) if group in ATTRIBUTES else f"a group: {', '.join(GROUPS)}"
+                raise ValueError(f"condition {group}={value!r}: expected {want}")
+
     @torch.no_grad()
     def sample(
         self,
@@ -130,6 +146,33 @@ def _conditioned(family: str, net: torch.nn.Module, folder: Path) -> Generator:
     return Generator(family, net, int(net.config["size"]), prior, ranges=ranges, control_success=success)
 
 
+def _directed(folder: Path) -> Generator:
+    """A StyleGAN version of the unconditional route: its sliders are unit directions in W (sliders.safetensors)."""
+    from safetensors.torch import load_file
+
+    from models.stylegan.net import Generator as StyleG
+
+    net = _load(StyleG, folder)
+    doc = _json(folder / "sliders.json")
+    arrays = load_file(str(folder / "sliders.safetensors"))
+    names = list(doc.get("tags", []))
+    if len(names) != len(arrays["sigma"]):
+        raise BundleError(f"{folder}: sliders.json names {len(names)} sliders, the arrays {len(arrays['sigma'])}")
+    directions = {n: arrays["directions"][i].numpy().astype(np.float32) for i, n in enumerate(names)}
+    sigma = {n: float(arrays["sigma"][i]) for i, n in enumerate(names)}
+    return Generator(
+        "stylegan",
+        net,
+        int(_json(folder / "config.json")["size"]),
+        None,
+        directions,
+        sigma,
+        float(doc.get("step_sigmas", 3.0)),
+        {n: (-1.0, 1.0) for n in names},
+        _figures(doc.get("control_success_by_tag"), directions),
+    )
+
+
 @dataclass(eq=False)  # compared and hashed by identity: a request is answered by the models it started with
 class Models:
     """Every deployed bundle, loaded; `generator` is the one evaluate chose (or the only one deployed)."""
@@ -158,83 +201,75 @@ class Models:
         for f in families:
             if f not in FAMILIES:
                 raise BundleError(f"{root / DEPLOYED}: unknown family {f!r}")
-            for path in sorted((root / f).glob("*.safetensors")):
-                check_safetensors(path)
-            for path in sorted((root / f).glob("*.np[yz]")):
-                check_numpy(path)
+            check_files(root / f)
         cards = {f: _json(root / f / "card.json") for f in families}
+        models = cls._guarded(root, deployed, {f: root / f for f in families}, cards)
+        if not models.generators:
+            raise BundleError(f"{root}: no generator deployed (dcgan or stylegan)")
+        return models
+
+    @classmethod
+    def from_bundle(cls, family: str, folder: str | Path) -> Models:
+        """One family's bundle as the registry holds it (no card, no deploy record), loaded as `load` loads it: what
+        a registered version's MLflow pyfunc model answers with (serve/pyfunc.py). Its card holds the bundle's size,
+        which the deploy stage's card falls back to."""
+        folder = Path(folder)
+        if family not in FAMILIES:
+            raise BundleError(f"{folder}: unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
+        check_files(folder)
+        size = bundle_size(folder)
+        deployed = {"families": {family: {"model": f"anime-{family}", "size": size}}, "generator": None}
+        return cls._guarded(folder, deployed, {family: folder}, {family: {"size": size}})
+
+    @classmethod
+    def _guarded(cls, root: Path, deployed: dict, folders: dict[str, Path], cards: dict) -> Models:
         try:
-            return cls._load(root, deployed, families, cards)
+            return cls._load(root, deployed, folders, cards)
         except BundleError:
             raise
-        except Exception as err:  # noqa: BLE001 (any loader's failure on a file that passed the checks above)
+        except Exception as err:  # noqa: BLE001 (any loader's failure on a file that passed the checks before)
             raise BundleError(f"{root}: a bundle did not load ({type(err).__name__}: {err})") from None
 
     @classmethod
-    def _load(cls, root: Path, deployed: dict, families: dict, cards: dict) -> Models:
+    def _load(cls, root: Path, deployed: dict, folders: dict[str, Path], cards: dict) -> Models:
+        """The bundles of `folders` (family -> its folder) loaded."""
         gens: dict[str, Generator] = {}
-        if "dcgan" in families:
+        if "dcgan" in folders:
             from models.dcgan.net import Generator as DcganG
 
-            gens["dcgan"] = _conditioned("dcgan", _load(DcganG, root / "dcgan"), root / "dcgan")
-        if "stylegan" in families and _json(root / "stylegan" / "config.json").get("conditional"):
+            gens["dcgan"] = _conditioned("dcgan", _load(DcganG, folders["dcgan"]), folders["dcgan"])
+        if "stylegan" in folders and _json(folders["stylegan"] / "config.json").get("conditional"):
             from models.stylegan.conditional import ConditionalGenerator
 
-            net = _load(ConditionalGenerator, root / "stylegan")
-            gens["stylegan"] = _conditioned("stylegan", net, root / "stylegan")
-        elif "stylegan" in families:  # a version registered before the conditional route: sliders are directions in W
-            from safetensors.torch import load_file
-
-            from models.stylegan.net import Generator as StyleG
-
-            folder = root / "stylegan"
-            net = _load(StyleG, folder)
-            doc = _json(folder / "sliders.json")
-            arrays = load_file(str(folder / "sliders.safetensors"))
-            names = list(doc.get("tags", []))
-            if len(names) != len(arrays["sigma"]):
-                raise BundleError(
-                    f"{folder}: sliders.json names {len(names)} sliders, the arrays {len(arrays['sigma'])}"
-                )
-            directions = {n: arrays["directions"][i].numpy().astype(np.float32) for i, n in enumerate(names)}
-            sigma = {n: float(arrays["sigma"][i]) for i, n in enumerate(names)}
-            size = int(_json(folder / "config.json")["size"])
-            gens["stylegan"] = Generator(
-                "stylegan",
-                net,
-                size,
-                None,
-                directions,
-                sigma,
-                float(doc.get("step_sigmas", 3.0)),
-                {n: (-1.0, 1.0) for n in names},
-                _figures(doc.get("control_success_by_tag"), directions),
-            )
+            net = _load(ConditionalGenerator, folders["stylegan"])
+            gens["stylegan"] = _conditioned("stylegan", net, folders["stylegan"])
+        elif "stylegan" in folders:  # a version registered before the conditional route: sliders are directions in W
+            gens["stylegan"] = _directed(folders["stylegan"])
         ups = {}
         for f in ("sr", "srgan"):
-            if f in families:
+            if f in folders:
                 from models.sr.net import SrNet
 
-                ups[f] = _load(SrNet, root / f)
+                ups[f] = _load(SrNet, folders[f])
         p2s = posenet = index = refs = None
-        if "pose2sketch" in families:
+        if "pose2sketch" in folders:
             from models.pose2sketch.net import UNet
 
-            p2s = _load(UNet, root / "pose2sketch")
-        if "posenet" in families:
+            p2s = _load(UNet, folders["pose2sketch"])
+        if "posenet" in folders:
             from models.pose.net import PoseNet
             from models.pose.retrieval import RetrievalIndex
 
-            posenet = _load(PoseNet, root / "posenet")
-            index = RetrievalIndex.load(root / "posenet")
-            ref_path = root / "posenet" / "references.npy"
+            posenet = _load(PoseNet, folders["posenet"])
+            index = RetrievalIndex.load(folders["posenet"])
+            ref_path = folders["posenet"] / "references.npy"
             if ref_path.exists():
                 refs = np.load(ref_path, allow_pickle=False)
                 if len(refs) != len(index.ids):
                     raise BundleError(f"{ref_path}: {len(refs)} references for {len(index.ids)} index entries")
         tagger, thresholds = None, {}
-        if "tagger" in families:
-            folder = root / "tagger"
+        if "tagger" in folders:
+            folder = folders["tagger"]
             cfg = _json(folder / "config.json")
             thresholds = cfg.get("thresholds", {})
             if cfg.get("kind") == "hog-colour-logreg":
@@ -245,10 +280,8 @@ class Models:
                 from models.tagger.net import TaggerNet
 
                 tagger = _load(TaggerNet, folder)
-        if not gens:
-            raise BundleError(f"{root}: no generator deployed (dcgan or stylegan)")
-        default = deployed.get("generator") or next(iter(gens))
-        if default not in gens:
+        default = deployed.get("generator") or next(iter(gens), "")
+        if gens and default not in gens:
             default = next(iter(gens))
         return cls(root, deployed, gens, default, ups, p2s, posenet, index, refs, tagger, thresholds, cards)
 
@@ -292,8 +325,9 @@ class Models:
         with self.lock:
             return read_drawing(self.posenet, image)
 
-    def tag(self, image: np.ndarray) -> dict:
-        """uint8 [H, W, 3] -> per group the read value and its probability (the tagger's own size)."""
+    def read_tags(self, image: np.ndarray) -> dict[str, tuple[str, np.ndarray]]:
+        """uint8 [H, W, 3] -> per group the value read (the version's thresholds) and the probability of each of the
+        group's values, in ATTRIBUTES' order; the image is first resized to the tagger's own size."""
         import cv2
 
         from models.tagger.evaluate import predict_groups
@@ -308,9 +342,13 @@ class Models:
 
                 probs = predict_proba(self.tagger, x)
         pred = predict_groups(probs, self.tagger_thresholds)[0]
+        return {g: (ATTRIBUTES[g][int(pred[k])], np.asarray(probs[g][0])) for k, g in enumerate(GROUPS)}
+
+    def tag(self, image: np.ndarray) -> dict:
+        """uint8 [H, W, 3] -> per group the read value and its probability (the tagger's own size)."""
         return {
-            g: {"value": ATTRIBUTES[g][int(pred[k])], "p": round(float(probs[g][0, int(pred[k])]), 4)}
-            for k, g in enumerate(GROUPS)
+            g: {"value": value, "p": round(float(p[ATTRIBUTES[g].index(value)]), 4)}
+            for g, (value, p) in self.read_tags(image).items()
         }
 
     def info(self) -> dict:
@@ -348,6 +386,23 @@ def _figures(doc: object, names) -> dict[str, float]:
         for k, v in doc.items()
         if k in names and isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0
     }
+
+
+def check_files(folder: Path) -> None:
+    """Every safetensors and numpy file of a bundle whole and readable without pickles (else BundleError naming it)."""
+    for path in sorted(folder.glob("*.safetensors")):
+        check_safetensors(path)
+    for path in sorted(folder.glob("*.np[yz]")):
+        check_numpy(path)
+
+
+def bundle_size(folder: Path) -> int | None:
+    """The px a bundle's network reads or writes, from its config.json (`size`); None where it says none."""
+    try:
+        size = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("size")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(size) if isinstance(size, int | float) and not isinstance(size, bool) and size > 0 else None
 
 
 def check_safetensors(path: Path) -> None:

@@ -22,7 +22,7 @@ from core import tracking
 from core.atomic import atomic_path, write_json
 from core.errors import BadInput
 from core.names import JOINTS
-from serve.bundles import DEPLOYED, BundleError, Models
+from serve.bundles import DEPLOYED, BundleError, Models, bundle_size
 from serve.cards import card, card_markdown
 
 SKIP = ("discriminator.safetensors", "discriminator.json")  # training-only files of a bundle
@@ -120,15 +120,6 @@ def describe(card_text: str) -> str:
         return card_text
     note = "\n\n(cut to fit the registry; the whole card is the bundle's README.md)"
     return card_text[: card_text.rfind("\n", 0, DESCRIPTION_LIMIT - len(note))] + note
-
-
-def bundle_size(folder: Path) -> int | None:
-    """The px a bundle's network reads or writes, from its config.json (`size`); None where it says none."""
-    try:
-        size = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("size")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return int(size) if isinstance(size, int | float) and not isinstance(size, bool) and size > 0 else None
 
 
 def reload_server(url: str, token: str | None) -> str:
