@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -159,8 +160,11 @@ def clear(name: str, folder: Path | None = None) -> None:
 
 
 def clear_states(folder: Path) -> None:
-    """Remove a run's numbered states (once its result is stored) and the folder when nothing else is in it."""
+    """Remove a run's numbered states and its sample grids (models/engine/plots.py; once its result is stored) and
+    the folder when nothing else is in it."""
     for p in list(folder.glob("step-*")):
         p.unlink(missing_ok=True)
+    if (folder / "grids").is_dir():
+        shutil.rmtree(folder / "grids")
     if folder.exists() and not any(folder.iterdir()):
         folder.rmdir()

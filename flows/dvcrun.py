@@ -205,7 +205,8 @@ def champion_changes(project: Path) -> list[dict]:
 
 
 def key_metrics(project: Path, limit: int = 100) -> list[tuple[str, str, float]]:
-    """(file, dotted key, value) of the headline figures among DVC's metrics (`dvc metrics show`), test split."""
+    """(file, dotted key, value) of the headline figures among DVC's metrics (`dvc metrics show`), test split: every
+    figure of the `summary` stage's file (stages/summary.py), and in other files those named in HEADLINE."""
     proc = subprocess.run(["dvc", "metrics", "show", "--json"], cwd=project, env=dvc_env(), capture_output=True)
     try:
         files = json.loads(proc.stdout or b"{}").get("", {}).get("data", {})
@@ -218,7 +219,7 @@ def key_metrics(project: Path, limit: int = 100) -> list[tuple[str, str, float]]
             for k, v in node.items():
                 walk(name, v, f"{prefix}.{k}" if prefix else k)
         elif isinstance(node, (int, float)) and not isinstance(node, bool):
-            if prefix.rsplit(".", 1)[-1] in HEADLINE:
+            if prefix.startswith("summary.") or prefix.rsplit(".", 1)[-1] in HEADLINE:
                 out.append((name, prefix, float(node)))
 
     for name, entry in sorted(files.items()):

@@ -10,7 +10,8 @@ Each table sits between two marker comments in a Markdown file:
 `python -m tools.results --write` rewrites them. Run it after a pipeline run changed `metrics/`, and commit the
 pages with the metrics. tests/docs/test_results_tables.py runs the check.
 
-The targets are the `cpu` profile's, written here once: the summary table and the model pages both read them.
+The targets are the `cpu` profile's, written once in core/headline.py: the summary table, the model pages and the
+`summary` stage's metrics/summary.json all read them.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import re
 import statistics
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+
+from core.headline import DASH, TARGETS, Metrics, Target, num
 
 REPO = Path(__file__).resolve().parent.parent
 GROUPS = ("hair_color", "hair_length", "eye_color", "glasses", "smile", "blush")  # core/names.py's order
@@ -31,41 +33,9 @@ MARKER = re.compile(
     r"(?P<begin><!-- results:(?P<key>[a-z0-9_-]+):begin[^>]*-->\n)(?P<body>.*?)(?P<end><!-- results:(?P=key):end -->)",
     re.S,
 )
-DASH = "–"
-
-
-# --- reading ---------------------------------------------------------------------------------------------------
-
-
-class Metrics:
-    """metrics/<stage>.json of one folder; `m["dcgan.dcgan.fd_tagger"]` is that figure or None when absent."""
-
-    def __init__(self, folder: Path):
-        self.docs = {}
-        for path in sorted(Path(folder).glob("*.json")):
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            self.docs.update(doc)
-
-    def __getitem__(self, dotted: str):
-        node = self.docs
-        for part in dotted.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return None
-            node = node[part]
-        return node
 
 
 # --- formatting ------------------------------------------------------------------------------------------------
-
-
-def num(v, digits: int = 3, sign: bool = False) -> str:
-    if v is None:
-        return DASH
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return f"{v:+,.{digits}f}" if sign else f"{v:,.{digits}f}"
 
 
 def tv(test, val, digits: int = 3, sign: bool = False) -> str:
@@ -98,302 +68,11 @@ def by_group(d: dict | None, digits: int = 3) -> str:
     return ", ".join(f"{g} {num(d[g], digits)}" for g in GROUPS if g in d)
 
 
-# --- targets ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """One figure with its bar: `value(m)` gives (test, validation, note), `bound(m)` the bar's number."""
-
-    model: str
-    label: str
-    op: str  # ">=", "<=", "<", ">"
-    bound: Callable[[Metrics], float | None]
-    text: Callable[[Metrics], str]
-    value: Callable[[Metrics], tuple]
-    page: str
-    digits: int = 3
-    sign: bool = False
-    optional: bool = False  # left out while its figure is not in the metrics
-
-    def present(self, m: Metrics) -> bool:
-        return self.value(m)[0] is not None
-
-    def status(self, m: Metrics) -> str:
-        test, bound = self.value(m)[0], self.bound(m)
-        if test is None or bound is None:
-            return DASH
-        ok = {">=": test >= bound, "<=": test <= bound, "<": test < bound, ">": test > bound}[self.op]
-        return "met" if ok else "**missed**"
-
-    def shown(self, m: Metrics) -> str:
-        test, val, note = self.value(m)
-        s = tv(test, val, self.digits, self.sign)
-        return f"{s} {note}" if note else s
-
-
-def _const(x: float) -> Callable[[Metrics], float]:
-    return lambda m: x
-
-
-def _pair(stage_model: str, figure: str) -> Callable[[Metrics], tuple]:
-    return lambda m: (m[f"{stage_model}.{figure}"], m[f"{stage_model}.val_{figure}"], "")
-
-
-def _kind(kind: str) -> Callable[[Metrics], tuple]:
-    return lambda m: (
-        m[f"pose.posenet.pck_0_05_by_kind.{kind}"],
-        m[f"pose.posenet.val_pck_0_05_by_kind.{kind}"],
-        "",
-    )
-
-
-def _chosen_tagger(m: Metrics) -> tuple:
-    chosen = m["tagger.chosen"] or "cnn"
-    return m[f"tagger.{chosen}.macro_f1"], m[f"tagger.{chosen}.val_macro_f1"], f"(`{chosen}`)"
-
-
-def _lowest_ratio(m: Metrics) -> tuple:
-    test, val = m["dcgan.dcgan.cond_vs_tagger_by_group"], m["dcgan.dcgan.val_cond_vs_tagger_by_group"]
-    if not test:
-        return None, None, ""
-    g = min(test, key=test.get)
-    note = f"({g}"
-    if val:
-        gv = min(val, key=val.get)
-        note += f"; validation: {gv})" if gv != g else ")"
-        return test[g], val[gv], note
-    return test[g], None, note + ")"
-
-
-def _lowest_slider(stage_model: str) -> Callable[[Metrics], tuple]:
-    def value(m: Metrics) -> tuple:
-        test, val = m[f"{stage_model}.control_success_by_tag"], m[f"{stage_model}.val_control_success_by_tag"]
-        if not test:
-            return None, None, ""
-        t = min(test, key=test.get)
-        if not val:
-            return test[t], None, f"(`{t}`)"
-        v = min(val, key=val.get)
-        return test[t], val[v], f"(`{t}`" + (f"; validation: `{v}`)" if v != t else ")")
-
-    return value
-
-
-def _half_baseline(m: Metrics) -> float | None:
-    base = m["dcgan.pca_gaussian.fd_tagger"]
-    return None if base is None else base / 2
-
-
-TARGETS: tuple[Target, ...] = (
-    Target(
-        "generated data set",
-        "linear model on raw pixels, macro-F1 (`pixel_baseline`)",
-        "<",
-        _const(0.85),
-        lambda m: "below 0.85: the set is not trivial",
-        _pair("pixel_baseline.pixel_linear", "macro_f1"),
-        "data.md",
-    ),
-    Target(
-        "`anime-tagger`",
-        "macro-F1 of the chosen model",
-        ">=",
-        _const(0.95),
-        lambda m: "≥ 0.95",
-        _chosen_tagger,
-        "tagger.md",
-    ),
-    Target(
-        "`anime-posenet`",
-        "`pck_0_05`, stick figures",
-        ">=",
-        _const(0.95),
-        lambda m: "≥ 0.95",
-        _kind("stick"),
-        "posenet.md",
-    ),
-    Target(
-        "`anime-posenet`",
-        "`pck_0_05`, sketches",
-        ">=",
-        _const(0.85),
-        lambda m: "≥ 0.85",
-        _kind("sketch"),
-        "posenet.md",
-    ),
-    Target(
-        "`anime-posenet`",
-        "`pck_0_05`, hand-drawn-style figures",
-        ">=",
-        _const(0.9),
-        lambda m: "≥ 0.9",
-        _kind("drawn"),
-        "posenet.md",
-        optional=True,
-    ),
-    Target(
-        "`anime-posenet`",
-        "`retrieval_top1` among the split's projections",
-        ">=",
-        _const(0.9),
-        lambda m: "≥ 0.9",
-        _pair("pose.posenet", "retrieval_top1"),
-        "posenet.md",
-    ),
-    Target(
-        "`anime-dcgan`",
-        "`fd_tagger` ↓",
-        "<=",
-        _half_baseline,
-        lambda m: f"≤ {num(_half_baseline(m))}: half the PCA-Gaussian baseline's",
-        _pair("dcgan.dcgan", "fd_tagger"),
-        "dcgan.md",
-    ),
-    Target(
-        "`anime-dcgan`",
-        "`precision`",
-        ">=",
-        _const(0.5),
-        lambda m: "≥ 0.5",
-        _pair("dcgan.dcgan", "precision"),
-        "dcgan.md",
-    ),
-    Target(
-        "`anime-dcgan`",
-        "`recall`",
-        ">=",
-        _const(0.25),
-        lambda m: "≥ 0.25",
-        _pair("dcgan.dcgan", "recall"),
-        "dcgan.md",
-    ),
-    Target(
-        "`anime-dcgan`",
-        "`tag_tv` ↓",
-        "<=",
-        _const(0.2),
-        lambda m: "≤ 0.2",
-        _pair("dcgan.dcgan", "tag_tv"),
-        "dcgan.md",
-    ),
-    Target(
-        "`anime-dcgan`",
-        "`cond_accuracy`",
-        ">=",
-        _const(0.8),
-        lambda m: "≥ 0.8",
-        _pair("dcgan.dcgan", "cond_accuracy"),
-        "dcgan.md",
-    ),
-    Target(
-        "`anime-dcgan`",
-        "lowest group's `cond_accuracy` / the tagger's accuracy",
-        ">=",
-        _const(0.9),
-        lambda m: "≥ 0.9 in every group",
-        _lowest_ratio,
-        "dcgan.md",
-    ),
-    Target(
-        "`anime-dcgan`",
-        "`control_success` of the sliders (mean)",
-        ">=",
-        _const(0.8),
-        lambda m: "≥ 0.8",
-        _pair("dcgan.dcgan", "control_success"),
-        "dcgan.md",
-        optional=True,
-    ),
-    Target(
-        "`anime-dcgan`",
-        "lowest slider's `control_success`",
-        ">=",
-        _const(0.5),
-        lambda m: "≥ 0.5 for every slider",
-        _lowest_slider("dcgan.dcgan"),
-        "dcgan.md",
-        optional=True,
-    ),
-    Target(
-        "`anime-stylegan`",
-        "`fd_tagger` ↓",
-        "<=",
-        _half_baseline,
-        lambda m: f"≤ {num(_half_baseline(m))}: half the PCA-Gaussian baseline's",
-        _pair("stylegan.stylegan", "fd_tagger"),
-        "stylegan.md",
-    ),
-    Target(
-        "`anime-stylegan`",
-        "`recall`",
-        ">=",
-        _const(0.25),
-        lambda m: "≥ 0.25",
-        _pair("stylegan.stylegan", "recall"),
-        "stylegan.md",
-    ),
-    Target(
-        "`anime-stylegan`",
-        "`control_success` of the sliders (mean)",
-        ">=",
-        _const(0.8),
-        lambda m: "≥ 0.8",
-        _pair("stylegan.stylegan", "control_success"),
-        "stylegan.md",
-    ),
-    Target(
-        "`anime-stylegan`",
-        "lowest slider's `control_success`",
-        ">=",
-        _const(0.5),
-        lambda m: "≥ 0.5 for every slider",
-        _lowest_slider("stylegan.stylegan"),
-        "stylegan.md",
-    ),
-    Target(
-        "`anime-sr`",
-        "`psnr_gain_vs_bicubic_db`",
-        ">=",
-        _const(1.5),
-        lambda m: "≥ +1.5 dB",
-        lambda m: (
-            m["sr.sr.psnr_gain_vs_bicubic_db"],
-            m["sr.sr.val_psnr_gain_vs_bicubic_db"],
-            f"dB ({m['sr.sr.size'] // 4} → {m['sr.sr.size']} px)" if m["sr.sr.size"] else "dB",
-        ),
-        "sr.md",
-        digits=2,
-        sign=True,
-    ),
-    Target(
-        "`anime-pose2sketch`",
-        "`pck_0_05` (posenet reads the sketch)",
-        ">=",
-        _const(0.7),
-        lambda m: "≥ 0.7",
-        _pair("pose2sketch.pose2sketch", "pck_0_05"),
-        "pose2sketch.md",
-    ),
-    Target(
-        "`anime-pose2sketch`",
-        "`l1` ↓",
-        "<",
-        lambda m: m["pose2sketch.retrieval.l1"],
-        lambda m: f"< {num(m['pose2sketch.retrieval.l1'])}: the retrieval baseline's",
-        _pair("pose2sketch.pose2sketch", "l1"),
-        "pose2sketch.md",
-    ),
-    Target(
-        "`anime-pose2sketch`",
-        "`ssim`",
-        ">",
-        lambda m: m["pose2sketch.retrieval.ssim"],
-        lambda m: f"> {num(m['pose2sketch.retrieval.ssim'])}: the retrieval baseline's",
-        _pair("pose2sketch.pose2sketch", "ssim"),
-        "pose2sketch.md",
-    ),
-)
+def shown(t: Target, m: Metrics) -> str:
+    """A target's test figure with its validation twin in brackets, and its note."""
+    test, val, note = t.value(m)
+    s = tv(test, val, t.digits, t.sign)
+    return f"{s} {note}" if note else s
 
 
 def targets_of(page: str, m: Metrics) -> list[Target]:
@@ -412,7 +91,7 @@ def target_lines(page: str, m: Metrics) -> list[str]:
 
 
 def summary(m: Metrics) -> list[str]:
-    rows = [[t.model, t.label, t.shown(m), t.text(m), t.status(m)] for t in TARGETS if t.present(m) or not t.optional]
+    rows = [[t.model, t.label, shown(t, m), t.text(m), t.status(m)] for t in TARGETS if t.present(m) or not t.optional]
     out = table(["model", "figure", "test [validation]", "target", ""], rows)
     served = m["evaluate.serving_generator"]
     if served:

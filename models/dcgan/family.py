@@ -42,6 +42,7 @@ from models.dcgan.pca import PcaGaussian
 from models.dcgan.train import build
 from models.engine import bundle, distributed, gan, tracked
 from models.engine.gan import to_uint8
+from models.engine.plots import UnitPlots
 from models.engine.record import run_record
 from models.metrics import generators
 from models.tagger.extractor import Tagger, load_judge
@@ -180,6 +181,7 @@ def _train_one(
     name: str,
     steps: int | None = None,
     init: Path | None = None,
+    plots: UnitPlots | None = None,
 ):
     """Train (or fine-tune from bundle `init`) one DCGAN, with MLflow callbacks on rank 0."""
     p = params.dcgan
@@ -196,7 +198,8 @@ def _train_one(
         bundle.load_weights(task.G, init)
         task.D.load_state_dict(bundle.load_tensors(init / "discriminator.safetensors"))
 
-    result = tracked.train(task, gan.config(p, params.seed, steps), world=world, folder=folder, desc=f"dcgan-{size}")
+    config = gan.config(p, params.seed, steps)
+    result = tracked.train(task, config, world=world, folder=folder, desc=f"dcgan-{size}", plots=plots)
     return task, result
 
 
@@ -250,7 +253,8 @@ def run(
 
                 mlflow.set_tags({"role": "dcgan", "size": str(size)})
                 t0 = time.perf_counter()
-                task, result = _train_one(params, size, d["train"], world, folder, section)
+                plots = UnitPlots(out / tracking.PLOTS, unit)
+                task, result = _train_one(params, size, d["train"], world, folder, section, plots=plots)
                 seconds = time.perf_counter() - t0
                 prior = ConditionPrior.fit(d["train"].labels)
                 scores = score(extractor, refs, sampler(result.g_ema, prior), params.seed, result.g_ema.conditional)
@@ -270,7 +274,7 @@ def run(
                     **run_record(result, seconds, size),
                 }
                 tags = {"role": "dcgan", "size": str(size)}
-                kept["version"] = units.register(unit, MODEL, bundle_dir, kept, files, tags)
+                kept["version"] = units.register(unit, MODEL, bundle_dir, kept, files, tags, plots.stored())
                 checkpoint.clear_states(folder)
         figures[section] = kept
         if i == 0:
@@ -384,7 +388,10 @@ def _transfer(params, size, d, extractor, inputs, out, world, ckpt_root, run_ver
 
                     mlflow.set_tags({"role": role, "transfer_tag": t.tag, "transfer_source": source})
                     t0 = time.perf_counter()
-                    task, result = _train_one(params, size, sub["train"], world, folders[role], role, t.steps, start)
+                    plots = UnitPlots(out / tracking.PLOTS, unit)
+                    task, result = _train_one(
+                        params, size, sub["train"], world, folders[role], role, t.steps, start, plots
+                    )
                     seconds = time.perf_counter() - t0
                     prior = ConditionPrior.fit(sub["train"].labels)
                     scores = score(extractor, refs, _unconditional(sampler(result.g_ema, prior)), params.seed, False)
@@ -397,9 +404,8 @@ def _transfer(params, size, d, extractor, inputs, out, world, ckpt_root, run_ver
                         **run_record(result, seconds, keys=("steps_done", "train_seconds")),
                         **({"source_version": source} if start is not None else {}),
                     }
-                    kept["version"] = units.register(
-                        unit, MODEL, out / unit, kept, tags={"role": role, "size": str(size)}
-                    )
+                    tags = {"role": role, "size": str(size)}
+                    kept["version"] = units.register(unit, MODEL, out / unit, kept, tags=tags, plots=plots.stored())
                     checkpoint.clear_states(folders[role])
             figures[role] = kept
     return figures

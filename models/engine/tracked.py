@@ -5,8 +5,9 @@
 
 The engine (models/engine/gan.py) knows nothing of MLflow; this gives it the callbacks every family used to write
 out by hand: the losses' means as metrics every `log_every` steps, the sample grid as the image `samples` at its step,
-and the watchdog's reason as run tags. Other ranks under torchrun train in step with rank 0 and log nothing (they
-are not inside a run).
+and the watchdog's reason as run tags. With `plots` (models/engine/plots.UnitPlots) the same curves and grids are
+also written into the stage's output as DVC plots. Other ranks under torchrun train in step with rank 0 and log
+nothing (they are not inside a run).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from core import tracking
 from models.engine import distributed, gan
+from models.engine.plots import UnitPlots
 
 
 def grid(img: np.ndarray, step: int) -> None:
@@ -30,9 +32,19 @@ def tag(tags: dict[str, str]) -> None:
     mlflow.set_tags(tags)
 
 
-def callbacks(main: bool = True) -> dict:
-    """The engine's `log`, `grid` and `tag` callbacks for the open MLflow run; none off rank 0."""
-    return {"log": tracking.log_metrics, "grid": grid, "tag": tag} if main else {}
+def callbacks(main: bool = True, plots: UnitPlots | None = None) -> dict:
+    """The engine's `log`, `grid` and `tag` callbacks for the open MLflow run (grids also to `plots`); none off
+    rank 0."""
+    if not main:
+        return {}
+    if plots is None:
+        return {"log": tracking.log_metrics, "grid": grid, "tag": tag}
+
+    def both(img: np.ndarray, step: int) -> None:
+        grid(img, step)
+        plots.grid(img, step)
+
+    return {"log": tracking.log_metrics, "grid": both, "tag": tag}
 
 
 def train(
@@ -42,6 +54,14 @@ def train(
     world: distributed.World | None = None,
     folder: Path | None = None,
     desc: str = "gan",
+    plots: UnitPlots | None = None,
 ) -> gan.GanResult:
-    """`gan.train` with the MLflow callbacks on rank 0 (the caller has started the run there)."""
-    return gan.train(task, config, world=world, folder=folder, desc=desc, **callbacks(world is None or world.main))
+    """`gan.train` with the MLflow callbacks on rank 0 (the caller has started the run there); with `plots`, the
+    unit's loss curve and grids written as DVC plots when it ends."""
+    main = world is None or world.main
+    if plots is not None and main:
+        plots.start(folder)
+    result = gan.train(task, config, world=world, folder=folder, desc=desc, **callbacks(main, plots if main else None))
+    if plots is not None and main:
+        plots.finish(result.history, result.steps_done)
+    return result

@@ -1,6 +1,6 @@
-"""The files `dvc plots show` reads (dvc.yaml `plots:`), written by the evaluate stage into data/evaluate/plots/: loss and
-learning curves of this run's candidates, candidate against champion, every registered version, the tagger's
-precision-recall curve and posenet's error per joint."""
+"""The evaluate stage's files of `dvc plots show` (dvc.yaml `plots:`), in data/evaluate/plots/: candidate against
+champion, every registered version, the tagger's precision-recall curve and posenet's error per joint. Training curves
+and sample grids are not rebuilt here: each training stage writes its own (models/engine/plots.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from core import tracking
 from core.names import JOINTS
 from models.evaluate import scorers
 from models.evaluate.report import versions_table
@@ -26,36 +25,12 @@ def _csv(path: Path, rows: list[dict]) -> None:
     path.write_text(buf.getvalue())
 
 
-LOSS_FILES = {  # model -> the file of its loss curves in plots/ (dvc.yaml `plots:` names them)
-    "anime-dcgan": "loss_dcgan.csv",
-    "anime-stylegan": "loss_stylegan.csv",
-    "anime-srgan": "loss_srgan.csv",
-    "anime-pose2sketch": "loss_pose2sketch.csv",
-    "anime-tagger": "loss_tagger.csv",
-    "anime-posenet": "loss_posenet.csv",
-}
-
-
-def loss_curves(run_id: str) -> list[dict]:
-    """The run's loss histories, one row per step: {"step", "loss_g", "loss_d"} or {"step", "train_loss"}."""
-    _, client = tracking.connect()
-    keys = [k for k in client.get_run(run_id).data.metrics if k in ("loss_g", "loss_d", "train_loss")]
-    rows: dict[int, dict] = {}
-    for k in sorted(keys):
-        for m in client.get_metric_history(run_id, k):
-            rows.setdefault(m.step, {"step": m.step})[k] = round(m.value, 6)
-    return [rows[s] for s in sorted(rows)]
-
-
 def write_plots(records: dict, folder: Path, ctx: scorers.Context) -> None:
-    """The files `dvc plots show` reads (dvc.yaml `plots:`): loss and learning curves of this run's candidates,
-    candidate against champion, every registered version, the tagger's precision-recall curve and posenet's error
-    per joint."""
+    """Candidate against champion, every registered version, the tagger's precision-recall curve and posenet's
+    error per joint."""
     folder.mkdir(parents=True, exist_ok=True)
     comp, versions = [], []
     for model, r in records.items():
-        if model in LOSS_FILES and r["candidate"]["run_id"]:
-            _csv(folder / LOSS_FILES[model], loss_curves(r["candidate"]["run_id"]))
         p = r["primary"]
         for who, x in (("candidate", r["candidate"]), ("champion", r["champion_before"])):
             if x:

@@ -26,6 +26,7 @@ from core.errors import BadInput
 from core.params import Params
 from models import metrics
 from models.engine import distributed, gan, tracked
+from models.engine.plots import UnitPlots
 from models.engine.record import run_record
 from models.pose.net import PoseNet, embed_images, predict
 from models.pose.retrieval import RetrievalIndex
@@ -124,7 +125,8 @@ def run(
         mlflow.set_tags({"role": "pose2sketch", "size": str(size)})
         task = Pose2sketchTask(tr_sticks, tr_sketches, p, size, params.seed)
         t0 = time.perf_counter()
-        result = tracked.train(task, gan.config(p, params.seed), folder=folder, desc=unit)
+        plots = UnitPlots(out / tracking.PLOTS, unit)
+        result = tracked.train(task, gan.config(p, params.seed), folder=folder, desc=unit, plots=plots)
         seconds = time.perf_counter() - t0
         figures: dict = {"pose2sketch": {}, "retrieval": {}, "floor": {}}
         drawn = {}
@@ -145,7 +147,7 @@ def run(
         cols = [sticks[rows], _rgb(gen[rows]), _rgb(ret[rows]), _rgb(truth[rows])]
         np.save(out / "sheet.npy", np.stack(cols, axis=1).reshape(-1, *sticks.shape[1:]))
         tags = {"role": "pose2sketch", "size": str(size)}
-        version = units.register(unit, MODEL, bundle_dir, figures, [out / "sheet.npy"], tags)
+        version = units.register(unit, MODEL, bundle_dir, figures, [out / "sheet.npy"], tags, plots.stored())
         checkpoint.clear_states(folder)
     figures["pose2sketch"]["version"] = version
     return figures

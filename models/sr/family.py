@@ -30,6 +30,7 @@ from core.params import Params
 from dataset.shards import ImageShards
 from models import metrics
 from models.engine import distributed, gan, tracked
+from models.engine.plots import UnitPlots, write_fit
 from models.engine.record import run_record
 from models.sr.net import MODEL_SR, MODEL_SRGAN, SrNet
 from models.sr.task import Perceptual, SrganTask
@@ -96,13 +97,16 @@ def _both(splits: dict[str, Split], restore) -> dict:
     return out
 
 
-def _srgan(params: Params, size: int, w: float, hi: np.ndarray, sr_dir: Path, perceptual: Perceptual, key: str):
-    """One SRGAN candidate fine-tuned from the content model (inside an open MLflow run)."""
+def _srgan(params: Params, size: int, w: float, hi: np.ndarray, sr_dir: Path, perceptual: Perceptual, key: str, out):
+    """One SRGAN candidate fine-tuned from the content model (inside an open MLflow run), its curve and grids in
+    `out`'s plots."""
     G = SrNet.load(sr_dir)
     task = SrganTask(G, hi, params.sr, perceptual, w, params.seed)
     folder = checkpoint.ROOT / "gan" / f"srgan-{size}-{w:g}-{key}"
-    result = tracked.train(task, gan.config(params.sr.gan, params.seed), folder=folder, desc=f"srgan-{size}-p{w:g}")
-    return result, folder
+    plots = UnitPlots(out / tracking.PLOTS, f"srgan-{size}-p{w:g}")
+    config = gan.config(params.sr.gan, params.seed)
+    result = tracked.train(task, config, folder=folder, desc=f"srgan-{size}-p{w:g}", plots=plots)
+    return result, folder, plots
 
 
 def run(
@@ -134,6 +138,7 @@ def run(
                 t0 = time.perf_counter()
                 res = train_content(p, d["train"], params.seed, f"sr-{size}-{key}", tracking.log_metrics)
                 seconds = time.perf_counter() - t0
+                fit = write_fit(out / tracking.PLOTS, f"sr-{size}", res.history, ("l1",))
                 scores = _both(splits, lambda lo, net=res.net: upscale(net, lo))
                 tracking.log_metrics(scores)
                 res.net.save(sr_dir, {"role": "sr", "size": size, "extractor_version": extractor.version})
@@ -141,9 +146,9 @@ def run(
                     **scores,
                     **run_record(res, seconds, size),
                 }
-                kept["version"] = units.register(
-                    f"sr-{size}", MODEL_SR, sr_dir, kept, tags={"role": "sr", "size": str(size)}
-                )
+                tags = {"role": "sr", "size": str(size)}
+                plots = (out / tracking.PLOTS, [fit.relative_to(out / tracking.PLOTS)])
+                kept["version"] = units.register(f"sr-{size}", MODEL_SR, sr_dir, kept, tags=tags, plots=plots)
         figures[f"sr{suffix}"] = kept
         figures[f"srgan{suffix}"] = units.earlier(f"srgan-{size}", MODEL_SRGAN, out) or _srgan_unit(
             params, size, d, splits, sr_dir, perceptual, key, inputs, out, units, sheet=i == 0
@@ -169,12 +174,12 @@ def _srgan_unit(params, size, d, splits, sr_dir, perceptual, key, inputs, out, u
         with tracking.start_run("sr", params, "train", SECTIONS, inputs, run_name=f"srgan-{size}-p{w:g}") as run:
             mlflow.set_tags({"role": "srgan_candidate", "size": str(size), "perceptual_weight": str(w)})
             t0 = time.perf_counter()
-            result, folder = _srgan(params, size, w, d["train"], sr_dir, perceptual, key)
+            result, folder, plots = _srgan(params, size, w, d["train"], sr_dir, perceptual, key, out)
             val = {f"val_{k}": v for k, v in splits["val"].score(upscale(result.g_ema, splits["val"].lo)).items()}
             tracking.log_metrics(val)
-            candidates[w] = (val, result, folder, run.info.run_id, time.perf_counter() - t0)
+            candidates[w] = (val, result, folder, run.info.run_id, time.perf_counter() - t0, plots)
     best = min(candidates, key=lambda w: (candidates[w][0]["val_fd_tagger"], -candidates[w][0]["val_psnr_db"]))
-    val, result, folder, run_id, seconds = candidates[best]
+    val, result, folder, run_id, seconds, plots = candidates[best]
     with mlflow.start_run(run_id=run_id):
         test = {k: v for k, v in splits["test"].score(upscale(result.g_ema, splits["test"].lo)).items()}
         tracking.log_metrics(test)
@@ -199,8 +204,8 @@ def _srgan_unit(params, size, d, splits, sr_dir, perceptual, key, inputs, out, u
             **run_record(result, seconds, keys=("steps_done", "watchdog", "train_seconds")),
         }
         tags = {"role": "srgan", "size": str(size)}
-        kept["version"] = units.register(f"srgan-{size}", MODEL_SRGAN, gan_dir, kept, files, tags)
-    for _, _, f, _, _ in candidates.values():
+        kept["version"] = units.register(f"srgan-{size}", MODEL_SRGAN, gan_dir, kept, files, tags, plots.stored())
+    for _, _, f, _, _, _ in candidates.values():
         checkpoint.clear_states(f)
     return kept
 

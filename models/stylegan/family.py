@@ -32,6 +32,7 @@ from models.dcgan import sliders
 from models.dcgan.conditions import ConditionPrior
 from models.engine import distributed, gan, tracked
 from models.engine.gan import to_uint8
+from models.engine.plots import UnitPlots
 from models.engine.record import run_record
 from models.metrics import generators
 from models.stylegan import conditional
@@ -85,7 +86,8 @@ def run(
             mlflow.set_tags({"role": "stylegan", "size": str(size)})
             t0 = time.perf_counter()
             task = conditional.build(p, size, d["train"].images, d["train"].labels, params.seed)
-            result = tracked.train(task, gan.config(p, params.seed), world=world, folder=folder, desc=unit)
+            plots = UnitPlots(out / tracking.PLOTS, unit)
+            result = tracked.train(task, gan.config(p, params.seed), world=world, folder=folder, desc=unit, plots=plots)
             seconds = time.perf_counter() - t0
             G = result.g_ema
             prior = ConditionPrior.fit(d["train"].labels)
@@ -102,7 +104,7 @@ def run(
                 files.append(out / "sheet.npy")
             kept = {**scores, **run_record(result, seconds, size)}
             tags = {"role": "stylegan", "size": str(size)}
-            kept["version"] = units.register(unit, MODEL, bundle_dir, kept, files, tags)
+            kept["version"] = units.register(unit, MODEL, bundle_dir, kept, files, tags, plots.stored())
             checkpoint.clear_states(folder)
         figures[section] = kept
     return figures

@@ -19,6 +19,7 @@ import numpy as np
 from core import checkpoint, tracking
 from core.names import ATTRIBUTES, GROUPS
 from core.params import Params
+from models.engine.plots import write_fit
 from models.engine.record import run_record
 from models.tagger import baseline, evaluate
 from models.tagger.net import MODEL, TaggerNet, predict_proba
@@ -84,7 +85,11 @@ def train_cnn_role(
             "inference_images_per_s": infer,
             **run_record(res, res.seconds, keys=("train_seconds", "epochs_done", "stopped_by_budget")),
         }
-        figures["version"] = units.register(f"tagger-{role}", MODEL, folder, figures, tags={"role": role})
+        root = folder.parent / tracking.PLOTS  # the stage output's DVC plots: this role's learning curve
+        fit = write_fit(root, f"tagger-{role}", res.history).relative_to(root)
+        figures["version"] = units.register(
+            f"tagger-{role}", MODEL, folder, figures, tags={"role": role}, plots=(root, [fit])
+        )
     if res.stopped_by_budget:
         print(f"tagger {role}: stopped by tagger.max_minutes after {res.epochs_done} of {tp.epochs} epochs")
     return {"net": res.net, **figures}

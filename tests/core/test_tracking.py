@@ -259,6 +259,39 @@ def test_units_are_taken_up_by_a_retry_and_never_after_the_stage_finished(store,
     )
 
 
+def test_a_taken_up_unit_brings_its_plots_back_and_a_plot_path_cannot_climb_out(
+    store, tmp_path, smoke_params, monkeypatch
+):
+    """A unit's DVC plots (its curve and grids, models/engine/plots.py) are stored with it: a retry that takes the
+    unit up finds them under its own output's plots/ folder. A stored plot path that leaves that folder is refused."""
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    (out / "u").mkdir(parents=True)
+    (out / "u" / "config.json").write_text("{}")
+    root = out / tracking.PLOTS
+    (root / "losses").mkdir(parents=True)
+    (root / "losses" / "u.csv").write_text("step,loss_g,loss_d\n2,1.0,0.5\n")
+    (root / "samples" / "u").mkdir(parents=True)
+    (root / "samples" / "u" / "step_000002.png").write_bytes(b"png")
+    rels = [Path("losses/u.csv"), Path("samples/u/step_000002.png")]
+    with tracking.start_run("unit", smoke_params, "train", ["ingest"], [], run_name="u"):
+        tracking.Units(smoke_params, "train@unit", []).register("u", "anime-unit", out / "u", {}, plots=(root, rels))
+    again = tmp_path / "again"
+    assert tracking.Units(smoke_params, "train@unit", []).earlier("u", "anime-unit", again) == {"version": "1"}
+    assert (again / "plots" / "losses" / "u.csv").read_text().startswith("step,loss_g,loss_d")
+    assert (again / "plots" / "samples" / "u" / "step_000002.png").read_bytes() == b"png"
+
+    with tracking.start_run("unit", smoke_params, "train", ["ingest"], [], run_name="v"):
+        tracking.Units(smoke_params, "train@unit", []).register("v", "anime-unit", out / "u", {})
+        doc = {"unit": "v", "bundle": "u", "files": [], "figures": {}, "plots": ["../../evil.csv"]}
+        mlflow.log_text(json.dumps(doc), "unit/unit.json")
+    with pytest.raises(ValueError, match="not a relative path inside the plots folder"):
+        tracking.Units(smoke_params, "train@unit", []).earlier("v", "anime-unit", tmp_path / "o")
+    assert not (tmp_path / "evil.csv").exists()
+
+
 def test_a_unit_record_naming_a_path_is_refused(store, tmp_path, smoke_params, monkeypatch):
     """unit.json comes from the store: a file name that climbs out of the output folder is refused."""
     import mlflow

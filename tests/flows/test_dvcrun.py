@@ -121,3 +121,25 @@ def test_the_mlflow_runs_of_a_flow_run_are_found_with_links(store, smoke_params,
     exp = mine.info.experiment_id
     assert runs[0]["link"] == f"http://127.0.0.1:5123/#/experiments/{exp}/runs/{mine.info.run_id}"
     assert mlflow_runs(tmp_path / "elsewhere", "11111111-2222-3333-4444-555555555555", {}) == []  # no store there
+
+
+def test_the_run_report_shows_the_summary_stages_figures(tmp_path):
+    """The project declares metrics/summary.json alone under `metrics:` (stages/summary.py): every figure of it is a
+    key figure of the run's artifact, strings (the served generator) left out."""
+    import json
+
+    from flows.dvcrun import key_metrics
+    from tests.conftest import run
+
+    (tmp_path / "metrics").mkdir()
+    doc = {"summary": {"dcgan_fd_tagger": 2.06, "targets_met": 16, "served_generator": "anime-dcgan"}}
+    (tmp_path / "metrics" / "summary.json").write_text(json.dumps(doc))
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  summary:\n    cmd: 'true'\n    metrics: [{metrics/summary.json: {cache: false}}]\n"
+    )
+    run(["git", "init", "-q"], tmp_path)
+    run(["dvc", "init", "-q"], tmp_path)
+    assert key_metrics(tmp_path) == [
+        ("metrics/summary.json", "summary.dcgan_fd_tagger", 2.06),
+        ("metrics/summary.json", "summary.targets_met", 16.0),
+    ]

@@ -5,6 +5,7 @@ are the generated set mixed with small collections in the public data sets' layo
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 
@@ -122,8 +123,10 @@ def test_dvc_repro_noop_change_push_pull(repo_copy, tmp_path):
     assert card["training_data"]["images"]["licence"] and card["lineage"]["git_commit"]
     assert set(card["training_data"]["images"]["by_source"]) == set(metrics["images_by_source"])
     assert not (repo_copy / "data" / "deploy" / "dcgan" / "discriminator.safetensors").exists()
-    plots = run(["dvc", "plots", "show", "--json"], repo_copy).stdout
-    assert "No plots were loaded" not in plots and "loss_g" in plots and "error_px" in plots
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], repo_copy).stdout)
+    assert not plots.get("errors"), plots["errors"]
+    assert_training_plots(plots["data"], ["workspace"])
+    assert any("pose_joint_error" in k for k in plots["data"])  # the evaluate stage's own
 
     # a clean checkout's run is clean: the stages rewrite tracked records (contact sheets, metrics), not code
     from mlflow import MlflowClient
@@ -163,6 +166,9 @@ def test_dvc_repro_noop_change_push_pull(repo_copy, tmp_path):
     assert [(m["version"], m["previous"]) for m in moves] == [(str(other), champion), (champion, str(other))]
     assert "Running stage" not in run(["dvc", "repro"], repo_copy).stdout
 
+    run(["git", "add", "-A"], repo_copy)
+    run(["git", "commit", "-qm", "the first run"], repo_copy)  # the record `dvc plots diff` compares against
+
     # A change outside the active profile re-runs nothing.
     doc = yaml.safe_load((repo_copy / "params.yaml").read_text())
     doc["profiles"]["gpu"]["ingest"]["sizes"] = [64, 256]
@@ -185,6 +191,16 @@ def test_dvc_repro_noop_change_push_pull(repo_copy, tmp_path):
     assert ev2["champion_version"] == expected
     shown = run(["python", "-m", "models.promote", "anime-dcgan", "--show"], repo_copy).stdout
     assert f"v{expected} @champion (now)" in shown
+    # ... and `dvc plots diff` shows both runs' DCGAN curves (10 steps against the first run's) and grids
+    diff = run(["dvc", "plots", "diff", "HEAD", "--json", "--targets", "data/train/dcgan/plots"], repo_copy).stdout
+    shown = json.loads(diff)
+    assert not shown.get("errors"), shown["errors"]
+    (curve,) = [v for k, v in shown["data"].items() if re.search(r"/losses/dcgan-\d+\.csv$", k)]
+    rows = [row for entry in curve for row in entry["content"]["data"]["values"]]
+    steps = {rev: max(int(r["step"]) for r in rows if r["rev"] == rev) for rev in ("HEAD", "workspace")}
+    assert steps["workspace"] == 10 and steps["HEAD"] != 10, steps
+    grids = {e["revisions"][0] for k, v in shown["data"].items() if k.endswith(".png") for e in v}
+    assert grids == {"HEAD", "workspace"}
 
     # Push to the default local remote, lose the outputs and the cache, pull them back: the whole DAG is up to date.
     run(["dvc", "push"], repo_copy)
@@ -238,6 +254,22 @@ def test_dvc_repro_noop_change_push_pull(repo_copy, tmp_path):
     by_origin = trained["data"]["conditions_by_origin"]  # conditioned on trusted auto-tags, unknown elsewhere
     assert by_origin["train_labels"] == 0 and by_origin["train_auto_tags"] + by_origin["train_unknown"] > 0
     assert "tagger.pin.json" in (repo_copy / "dvc.lock").read_text()  # the record names the pin it used
+
+
+def assert_training_plots(data: dict, revisions: list[str]) -> None:
+    """`dvc plots show`'s data holds each training stage's own curves (every adversarial unit's losses, the epoch
+    loops' fits) and sample grids, for each revision."""
+    for family in ("dcgan", "stylegan", "sr", "pose2sketch"):
+        curves = [k for k in data if k.startswith(f"data/train/{family}/plots/losses/") and k.endswith(".csv")]
+        grids = [k for k in data if k.startswith(f"data/train/{family}/plots/samples/") and k.endswith(".png")]
+        assert curves and grids, (family, sorted(data))
+        for k in curves:
+            (entry,) = data[k]
+            assert entry["revisions"] == revisions and {"step", "loss_g", "loss_d"} <= set(
+                entry["content"]["data"]["values"][0]
+            )
+    for prefix in ("data/tagger/plots/fit/tagger-cnn", "data/pose/plots/fit/posenet", "data/train/sr/plots/fit/"):
+        assert any(k.startswith(prefix) for k in data), (prefix, sorted(data))
 
 
 def test_params_typo_stops_the_pipeline_with_exit_2(repo_copy):
@@ -298,7 +330,9 @@ def test_queued_experiments_with_different_keys_compare(repo_copy):
     assert {"seed7", "val30"} <= set(exps), sorted(exps)
     params = {n: exps[n]["data"]["params"]["params.yaml"]["data"] for n in ("seed7", "val30")}
     assert params["seed7"]["seed"] == 7 and params["val30"]["ingest"]["split"]["val"] == 0.3
-    diff = json.loads(run(["dvc", "metrics", "diff", "seed7", "val30", "--json"], repo_copy).stdout)
+    # only metrics/summary.json is declared (the stages' full files are beside it): name the file to compare
+    full = ["--targets", "metrics/ingest.json"]
+    diff = json.loads(run(["dvc", "metrics", "diff", "seed7", "val30", "--json", *full], repo_copy).stdout)
     changed = diff["metrics/ingest.json"]
     assert "ingest.images_by_split.val" in changed, sorted(changed)
     assert changed["ingest.images_by_split.val"]["new"] > changed["ingest.images_by_split.val"]["old"]
