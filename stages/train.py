@@ -35,6 +35,7 @@ from core.params import Params, load_params
 from core.rounding import rounded
 from models.engine import distributed
 from models.tagger.extractor import PIN, load_extractor
+from serve import pyfunc
 
 PATHS = {
     "data": Path("data/ingest"),  # stages/ingest.OUT
@@ -83,7 +84,7 @@ def run(params: Params, name: str, paths: dict[str, Path], out: Path, pin: str) 
         family.run(params, data, extractor, inputs, out, world, None)
         distributed.finish(world)
         return None
-    units = tracking.Units(params, f"train@{name}", inputs)
+    units = tracking.Units(params, f"train@{name}", inputs, pyfunc.log_model)  # each version also a pyfunc
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         figures = family.run(params, data, extractor, inputs, tmp, world, units)

@@ -300,7 +300,9 @@ def stage(params: Params, paths: dict[str, Path | None], out: Path) -> dict:
             metrics = pinned.run(params, data, pin, tmp)
         return rounded(metrics)
     inputs = [str(paths[k]) for k in INPUTS if paths.get(k) is not None]
-    units = tracking.Units(params, "tagger", inputs)  # a retry takes the roles an earlier attempt registered
+    from serve import pyfunc  # each version is also an MLflow pyfunc model that loads as the service does
+
+    units = tracking.Units(params, "tagger", inputs, pyfunc.log_model)  # a retry takes the roles registered before
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         metrics = run(params, data, None, inputs, tmp, None, units)
