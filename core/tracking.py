@@ -20,7 +20,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -270,32 +270,18 @@ def log_figure(fig: Any, name: str) -> None:
     mlflow.log_figure(fig, name)
 
 
-# logs a bundle as an MLflow model of the active run for a registered name: the model's id, or None to register the
-# bundle alone (serve/pyfunc.log_model: a pyfunc model that loads the bundle as the service does)
-LogModel = Callable[[Path, str], "str | None"]
+def register_bundle(bundle_dir: str | os.PathLike[str], name: str, tags: Mapping[str, str] | None = None) -> str:
+    """Log `bundle_dir` (safetensors + JSON + arrays) as artifacts `model/` of the active run and register it.
 
-
-def register_bundle(
-    bundle_dir: str | os.PathLike[str],
-    name: str,
-    tags: Mapping[str, str] | None = None,
-    log_model: LogModel | None = None,
-) -> str:
-    """Register `bundle_dir` (safetensors + JSON + arrays) as a new version of `name` from the active run.
-
-    With `log_model`, the version is the MLflow model it logs (`mlflow.pyfunc.load_model("models:/<name>/<version>")`),
-    the bundle inside it; without, or when it declines, the bundle alone as artifacts `model/` of the run.
-    `download_version` gives the bundle either way. Returns the new version number; the version gets the run's
-    lineage tags (plus `tags`). Aliases are moved by models/promote.py alone.
+    Returns the new version number; the version gets the run's lineage tags (plus `tags`). Aliases are moved by
+    models/promote.py alone.
     """
     mlflow, client = connect()
     run = mlflow.active_run()
     if run is None:
         raise RuntimeError("register_bundle needs an active run (use tracking.start_run)")
-    model_id = log_model(Path(bundle_dir), name) if log_model is not None else None
-    if model_id is None:
-        mlflow.log_artifacts(str(bundle_dir), artifact_path="model")
-    source = f"models:/{model_id}" if model_id else f"{run.info.artifact_uri}/model"
+    mlflow.log_artifacts(str(bundle_dir), artifact_path="model")
+    source = f"{run.info.artifact_uri}/model"
     try:
         client.create_registered_model(name)
     except mlflow.exceptions.MlflowException as err:
@@ -304,7 +290,7 @@ def register_bundle(
     run_tags = client.get_run(run.info.run_id).data.tags
     version_tags = {k: v for k, v in run_tags.items() if not k.startswith("mlflow.")}
     version_tags.update(tags or {})
-    mv = client.create_model_version(name, source, run.info.run_id, tags=version_tags, model_id=model_id)
+    mv = client.create_model_version(name, source=source, run_id=run.info.run_id, tags=version_tags)
     return str(mv.version)
 
 
@@ -320,18 +306,9 @@ def alias_version(name: str, alias: str) -> str | None:
 
 
 def download_version(name: str, version: str, dst: str | os.PathLike[str]) -> str:
-    """Download registered version `version` of `name` into `dst`; returns the local folder of its bundle (inside
-    the MLflow model where the version is one, its artifact `bundle`)."""
+    """Download registered version `version` of `name` (its bundle) into `dst`; returns the local folder."""
     mlflow, _ = connect()
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dst)))
-    if not (local / "MLmodel").is_file():  # a version registered as a bundle alone
-        return str(local)
-    from mlflow.models import Model
-
-    artifacts = Model.load(str(local)).flavors.get("python_function", {}).get("artifacts", {})
-    if "bundle" not in artifacts:
-        raise ValueError(f"{name} version {version}: its MLflow model has no artifact 'bundle' ({sorted(artifacts)})")
-    return str(local / artifacts["bundle"]["path"])
+    return mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dst))
 
 
 def code_identity(cwd: Path = REPO) -> str:
@@ -374,6 +351,20 @@ UNIT_TAG = "unit_key"  # on a registered version: the unit of work it is the res
 DONE_TAG = "stage_done"  # "true" once the stage run that registered it finished
 
 
+PLOTS = "plots"  # a stage output's DVC plots folder (models/engine/plots.py), where a taken-up unit's plots return
+
+
+def _restore_plot(src_root: Path, dst_root: Path, rel: object, what: str) -> None:
+    """Move one downloaded plot file `rel` from `src_root` to the same place under `dst_root`, refusing any path
+    that would leave it."""
+    parts = Path(rel).parts if isinstance(rel, str) else ()
+    if not parts or Path(rel).is_absolute() or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"{what}: plot file {rel!r} is not a relative path inside the plots folder")
+    dst = dst_root / rel
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src_root / rel, dst)
+
+
 class Units:
     """The models one stage run registers, each a unit of work under a key; a retried stage takes the units an
     earlier attempt already registered from the registry instead of training them again.
@@ -387,11 +378,10 @@ class Units:
     `dvc repro --force` of a finished stage trains anew.
     """
 
-    def __init__(self, params: Params, stage: str, inputs: list[str], log_model: LogModel | None = None):
+    def __init__(self, params: Params, stage: str, inputs: list[str]):
         digest = hashlib.sha256(params.model_dump_json().encode()).hexdigest()
         self.base = [code_identity(), stage, digest, sorted((Path(p).as_posix(), dvc_md5(p)) for p in inputs)]
         self.versions: list[tuple[str, str]] = []
-        self.log_model = log_model  # how each bundle becomes an MLflow model (register_bundle)
 
     def key(self, unit: str) -> str:
         return hashlib.sha256(json.dumps([*self.base, unit]).encode()).hexdigest()[:32]
@@ -422,9 +412,11 @@ class Units:
             for name in [doc["bundle"], *doc["files"]]:
                 if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
                     raise ValueError(f"{model} version {mv.version}: unit file name {name!r} is not a plain name")
-            bundle = Path(download_version(model, str(mv.version), Path(tmp) / "version"))
+            bundle = Path(mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="model", dst_path=tmp))
             for name in doc["files"]:
                 os.replace(got / "files" / name, out / name)
+            for rel in doc.get("plots", []):
+                _restore_plot(got / "plots", out / PLOTS, rel, f"{model} version {mv.version}")
             os.replace(bundle, bundle_to or out / doc["bundle"])
         if client.get_run(mv.run_id).info.status == "RUNNING":  # the attempt died before closing it
             client.set_terminated(mv.run_id, "FAILED")
@@ -440,9 +432,10 @@ class Units:
         figures: dict,
         files: list[Path] = (),  # type: ignore[assignment]
         tags: Mapping[str, str] | None = None,
+        plots: tuple[Path, list[Path]] | None = None,
     ) -> str:
-        """Log the unit (figures, `files`) to the active run, register `bundle_dir` under the unit's key; the
-        version."""
+        """Log the unit (figures, `files`, and `plots`: (the stage output's plots/ folder, the unit's plot files
+        relative to it)) to the active run, register `bundle_dir` under the unit's key; the version."""
         import mlflow
 
         names = [Path(f).name for f in files]
@@ -450,10 +443,17 @@ class Units:
             raise ValueError(f"{unit}: the unit's files need distinct names ({names}, bundle {Path(bundle_dir).name})")
         for f in files:
             mlflow.log_artifact(str(f), artifact_path="unit/files")
-        doc = {"unit": unit, "bundle": Path(bundle_dir).name, "files": names, "figures": figures}
+        rels = []
+        if plots is not None:
+            root, rels = plots[0], [Path(r).as_posix() for r in plots[1]]
+            for rel in rels:
+                parent = Path(rel).parent.as_posix()
+                mlflow.log_artifact(
+                    str(root / rel), artifact_path="unit/plots" + ("" if parent == "." else f"/{parent}")
+                )
+        doc = {"unit": unit, "bundle": Path(bundle_dir).name, "files": names, "figures": figures, "plots": rels}
         mlflow.log_text(json.dumps(doc, default=_plain), "unit/unit.json")
-        tags = {**(tags or {}), UNIT_TAG: self.key(unit), "unit": unit}
-        version = register_bundle(bundle_dir, model, tags, self.log_model)
+        version = register_bundle(bundle_dir, model, {**(tags or {}), UNIT_TAG: self.key(unit), "unit": unit})
         self.versions.append((model, version))
         return version
 

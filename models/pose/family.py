@@ -28,6 +28,7 @@ from core.atomic import atomic_path, write_json
 from core.errors import BadInput
 from core.names import POSE_KINDS
 from core.params import Params
+from models.engine.plots import write_fit
 from models.engine.record import run_record
 from models.pose.evaluate import evaluate, labelled_figures, log_figures
 from models.pose.labels import annotated_sets, imported_sets
@@ -125,6 +126,7 @@ def _train(params: Params, data: dict, inputs: list[str], tmp: Path, units: trac
         tmp.mkdir(parents=True)
         res.net.save(tmp, {"kinds": list(pp.kinds), "epochs_done": res.epochs_done, "seed": params.seed})
         index_all.save(tmp, {"size": size})
+        write_fit(tmp / tracking.PLOTS, "posenet", res.history, ("train_loss", "train_px_error"))  # a DVC plot
         posenet["version"] = units.register("posenet", MODEL, tmp, metrics, tags={"role": "posenet"})
     if res.stopped_by_budget:
         print(f"pose: stopped by pose.max_minutes after {res.epochs_done} of {pp.epochs} epochs")
@@ -151,9 +153,7 @@ def stage(params: Params, paths: dict[str, Path | None], out: Path) -> dict:
     tracking.preflight()
     data, _ = load(params, paths)
     inputs = inputs_of(paths, data)
-    from serve import pyfunc  # each version is also an MLflow pyfunc model that loads as the service does
-
-    units = tracking.Units(params, "pose", inputs, pyfunc.log_model)  # a retry takes the posenet registered before
+    units = tracking.Units(params, "pose", inputs)  # a retry takes the posenet an earlier attempt registered
     with atomic_path(out) as tmp:
         metrics = run(params, data, None, inputs, tmp, None, units)
     units.complete()
