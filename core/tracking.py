@@ -20,7 +20,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -270,18 +270,32 @@ def log_figure(fig: Any, name: str) -> None:
     mlflow.log_figure(fig, name)
 
 
-def register_bundle(bundle_dir: str | os.PathLike[str], name: str, tags: Mapping[str, str] | None = None) -> str:
-    """Log `bundle_dir` (safetensors + JSON + arrays) as artifacts `model/` of the active run and register it.
+# logs a bundle as an MLflow model of the active run for a registered name: the model's id, or None to register the
+# bundle alone (serve/pyfunc.log_model: a pyfunc model that loads the bundle as the service does)
+LogModel = Callable[[Path, str], "str | None"]
 
-    Returns the new version number; the version gets the run's lineage tags (plus `tags`). Aliases are moved by
-    models/promote.py alone.
+
+def register_bundle(
+    bundle_dir: str | os.PathLike[str],
+    name: str,
+    tags: Mapping[str, str] | None = None,
+    log_model: LogModel | None = None,
+) -> str:
+    """Register `bundle_dir` (safetensors + JSON + arrays) as a new version of `name` from the active run.
+
+    With `log_model`, the version is the MLflow model it logs (`mlflow.pyfunc.load_model("models:/<name>/<version>")`),
+    the bundle inside it; without, or when it declines, the bundle alone as artifacts `model/` of the run.
+    `download_version` gives the bundle either way. Returns the new version number; the version gets the run's
+    lineage tags (plus `tags`). Aliases are moved by models/promote.py alone.
     """
     mlflow, client = connect()
     run = mlflow.active_run()
     if run is None:
         raise RuntimeError("register_bundle needs an active run (use tracking.start_run)")
-    mlflow.log_artifacts(str(bundle_dir), artifact_path="model")
-    source = f"{run.info.artifact_uri}/model"
+    model_id = log_model(Path(bundle_dir), name) if log_model is not None else None
+    if model_id is None:
+        mlflow.log_artifacts(str(bundle_dir), artifact_path="model")
+    source = f"models:/{model_id}" if model_id else f"{run.info.artifact_uri}/model"
     try:
         client.create_registered_model(name)
     except mlflow.exceptions.MlflowException as err:
@@ -290,7 +304,7 @@ def register_bundle(bundle_dir: str | os.PathLike[str], name: str, tags: Mapping
     run_tags = client.get_run(run.info.run_id).data.tags
     version_tags = {k: v for k, v in run_tags.items() if not k.startswith("mlflow.")}
     version_tags.update(tags or {})
-    mv = client.create_model_version(name, source=source, run_id=run.info.run_id, tags=version_tags)
+    mv = client.create_model_version(name, source, run.info.run_id, tags=version_tags, model_id=model_id)
     return str(mv.version)
 
 
@@ -306,9 +320,18 @@ def alias_version(name: str, alias: str) -> str | None:
 
 
 def download_version(name: str, version: str, dst: str | os.PathLike[str]) -> str:
-    """Download registered version `version` of `name` (its bundle) into `dst`; returns the local folder."""
+    """Download registered version `version` of `name` into `dst`; returns the local folder of its bundle (inside
+    the MLflow model where the version is one, its artifact `bundle`)."""
     mlflow, _ = connect()
-    return mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dst))
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dst)))
+    if not (local / "MLmodel").is_file():  # a version registered as a bundle alone
+        return str(local)
+    from mlflow.models import Model
+
+    artifacts = Model.load(str(local)).flavors.get("python_function", {}).get("artifacts", {})
+    if "bundle" not in artifacts:
+        raise ValueError(f"{name} version {version}: its MLflow model has no artifact 'bundle' ({sorted(artifacts)})")
+    return str(local / artifacts["bundle"]["path"])
 
 
 def code_identity(cwd: Path = REPO) -> str:
@@ -378,10 +401,11 @@ class Units:
     `dvc repro --force` of a finished stage trains anew.
     """
 
-    def __init__(self, params: Params, stage: str, inputs: list[str]):
+    def __init__(self, params: Params, stage: str, inputs: list[str], log_model: LogModel | None = None):
         digest = hashlib.sha256(params.model_dump_json().encode()).hexdigest()
         self.base = [code_identity(), stage, digest, sorted((Path(p).as_posix(), dvc_md5(p)) for p in inputs)]
         self.versions: list[tuple[str, str]] = []
+        self.log_model = log_model  # how each bundle becomes an MLflow model (register_bundle)
 
     def key(self, unit: str) -> str:
         return hashlib.sha256(json.dumps([*self.base, unit]).encode()).hexdigest()[:32]
@@ -412,7 +436,7 @@ class Units:
             for name in [doc["bundle"], *doc["files"]]:
                 if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
                     raise ValueError(f"{model} version {mv.version}: unit file name {name!r} is not a plain name")
-            bundle = Path(mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="model", dst_path=tmp))
+            bundle = Path(download_version(model, str(mv.version), Path(tmp) / "version"))
             for name in doc["files"]:
                 os.replace(got / "files" / name, out / name)
             for rel in doc.get("plots", []):
@@ -453,7 +477,8 @@ class Units:
                 )
         doc = {"unit": unit, "bundle": Path(bundle_dir).name, "files": names, "figures": figures, "plots": rels}
         mlflow.log_text(json.dumps(doc, default=_plain), "unit/unit.json")
-        version = register_bundle(bundle_dir, model, {**(tags or {}), UNIT_TAG: self.key(unit), "unit": unit})
+        tags = {**(tags or {}), UNIT_TAG: self.key(unit), "unit": unit}
+        version = register_bundle(bundle_dir, model, tags, self.log_model)
         self.versions.append((model, version))
         return version
 

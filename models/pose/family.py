@@ -153,7 +153,9 @@ def stage(params: Params, paths: dict[str, Path | None], out: Path) -> dict:
     tracking.preflight()
     data, _ = load(params, paths)
     inputs = inputs_of(paths, data)
-    units = tracking.Units(params, "pose", inputs)  # a retry takes the posenet an earlier attempt registered
+    from serve import pyfunc  # each version is also an MLflow pyfunc model that loads as the service does
+
+    units = tracking.Units(params, "pose", inputs, pyfunc.log_model)  # a retry takes the posenet registered before
     with atomic_path(out) as tmp:
         metrics = run(params, data, None, inputs, tmp, None, units)
     units.complete()
