@@ -4,9 +4,10 @@
 
 - Pose: one KeyPointLabels over the 11 joints in the order of dataset/skeleton.JOINTS, each with a hotkey
   (1-9, 0, then q), a colour, and placed at most once (`maxUsages`), on the image `$image`; a per-region
-  `visibility` choice shown for the selected point (visible s, occluded c, out of frame x; nothing chosen means
-  visible); and a task-level `out_of_frame` box per joint for a joint outside the picture, which has no point to
-  click. labeling/labels.py reads both (docs/labeling.md).
+  `visibility` choice shown for the selected point (visible s, occluded c; nothing chosen means visible); and a
+  task-level `out_of_frame` box per joint for a joint outside the picture, which has no point to click (keys
+  OUT_OF_FRAME_HOTKEYS). Every choice has a hotkey of its own: Label Studio gives one to any choice without, from
+  its own list, which holds its tools' keys (v, b, e...). labeling/labels.py reads both (docs/labeling.md).
 - Tags: one single-choice Choices per attribute group (dataset/attributes.ATTRIBUTES plus `label.extra_groups` from
   params.yaml), every choice with its own hotkey (TAG_HOTKEYS, in order; the value's key is shown on its button), and
   an `unsure` box: an annotation with it ticked is left out and the task goes back to the queue for another
@@ -37,8 +38,11 @@ VISIBILITY_CONTROL = "visibility"  # the per-region choice on a joint's point
 OUT_OF_FRAME_CONTROL = "out_of_frame"  # the task-level boxes for joints that have no point
 # a joint's visibility, in the order of the codes models/pose/labels.py uses (0, 1, 2); the default is the first
 VISIBILITY = ("visible", "occluded", "out_of_frame")
-# "seen", "covered", "off the picture": none of Label Studio's own single keys nor a joint's
-VISIBILITY_HOTKEYS = {"visible": "s", "occluded": "c", "out_of_frame": "x"}
+POINT_VISIBILITY = VISIBILITY[:2]  # what a placed point can say; out of frame is the boxes' (it has no point)
+# "seen", "covered"; then the out-of-frame boxes' in the order of JOINTS: the single keys left once the joints' and
+# Label Studio's own (its tools' h, o, e, m, k, w, p, r, v, b; u for regions; z beside ctrl+z) are taken
+VISIBILITY_HOTKEYS = {"visible": "s", "occluded": "c"}
+OUT_OF_FRAME_HOTKEYS = tuple("adfgijlntxy")
 UNSURE = "unsure"  # the tags project's box for "I cannot tell": the annotation is left out and the task re-queued
 UNSURE_HOTKEY = "n"  # "not sure"
 # the tag choices' hotkeys, in order of the groups and their values; none of Label Studio's own single keys (its
@@ -49,8 +53,8 @@ INSTRUCTIONS = {
         "<p>Click each of the 11 joints once (its hotkey, then the image). <b>left_*</b> is the character's own "
         "left: on the image's right when the character faces you. A joint hidden behind something: place it where "
         "it must be, then, with the point selected, press <b>c</b> (occluded). A joint outside the picture: tick it "
-        "under <b>Out of frame</b> and place no point (or select its point and press <b>x</b>). A point with no "
-        "choice counts as visible (<b>s</b>). The champion posenet's guess is pre-filled: move what is wrong.</p>"
+        "under <b>Out of frame</b> (the key on its box) and place no point; a guessed point left for it is ignored. "
+        "A point with no choice counts as visible (<b>s</b>). The champion posenet's guess is pre-filled: move what is wrong.</p>"
     ),
     "tags": (
         "<p>Pick one value per group (the key on each button picks it). The champion tagger's guess is pre-filled: "
@@ -95,9 +99,11 @@ def pose_config() -> str:
         for j, k in zip(JOINTS, HOTKEYS)
     )
     seen = "\n".join(
-        f"    <Choice value={quoteattr(v)} hotkey={quoteattr(VISIBILITY_HOTKEYS[v])}/>" for v in VISIBILITY
+        f"    <Choice value={quoteattr(v)} hotkey={quoteattr(VISIBILITY_HOTKEYS[v])}/>" for v in POINT_VISIBILITY
     )
-    outside = "\n".join(f"    <Choice value={quoteattr(j)}/>" for j in JOINTS)
+    outside = "\n".join(
+        f"    <Choice value={quoteattr(j)} hotkey={quoteattr(k)}/>" for j, k in zip(JOINTS, OUT_OF_FRAME_HOTKEYS)
+    )
     return f"""<View>
   <Header value="Click each of the 11 joints in the picture once. left_* is the character's own left (on the image's right when it faces you)."/>
   <KeyPointLabels name="{POSE_CONTROL}" toName="{POSE_IMAGE}" strokeWidth="2" opacity="0.9">

@@ -4,10 +4,10 @@ Keypoints: Label Studio stores percent of the image; a joint at pixel x (centres
 100 * (x + 0.5) / width percent, so x = percent / 100 * width - 0.5. A pose annotation becomes 22 numbers in the
 order of dataset/skeleton.JOINTS and a visibility per joint (labeling/configs.VISIBILITY):
 
-- a point with no `visibility` choice is visible; its choice (a per-region result: the point's region `id`) may say
-  occluded (the point is an estimate, kept) or out_of_frame (the point is dropped);
-- a joint ticked under `out_of_frame` has no point and no coordinates (NaN); a tick wins over a point left with no
-  choice, and contradicts one chosen visible or occluded (a problem);
+- a point with no `visibility` choice is visible; its choice (a per-region result under the point's region `id`)
+  may say occluded: the point is the annotator's estimate, kept;
+- a joint ticked under `out_of_frame` has no coordinates (NaN); a tick wins over a point left with no choice (a
+  pre-filled guess), and contradicts one chosen visible or occluded (a problem);
 - exports from before the choice existed have neither: every joint visible, as they always parsed.
 
 An export is untrusted input (a hand-edited file, a hostile or broken server): every field is checked for its type
@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from labeling.configs import OUT_OF_FRAME_CONTROL, VISIBILITY, VISIBILITY_CONTROL
+from labeling.configs import OUT_OF_FRAME_CONTROL, POINT_VISIBILITY, VISIBILITY, VISIBILITY_CONTROL
 from synth.pose.skeleton import JOINTS
 
 MAX_IMAGE_SIDE = 1 << 16  # pixels: an `original_width` beyond this is not an image this project labels
@@ -190,7 +190,7 @@ def _read_visibility(r: dict, got: _PoseRegions) -> None:
     choices = v.get("choices") if isinstance(v, dict) else None
     rid = export_id(r.get("id"))
     name = got.joint_of.get(rid) if rid is not None else None
-    if not isinstance(choices, list) or len(choices) != 1 or choices[0] not in VISIBILITY:
+    if not isinstance(choices, list) or len(choices) != 1 or choices[0] not in POINT_VISIBILITY:
         got.problems.append(f"unknown visibility {choices!r:.60}")
     elif name is None:
         got.problems.append(f"a visibility ({choices[0]}) for no single joint's point (region id {rid!r:.40})")
@@ -221,9 +221,9 @@ def _visibility(got: _PoseRegions) -> list[str | None]:
     out: list[str | None] = []
     for j in JOINTS:
         flag = got.flags.get(j)
-        if j in got.outside and flag not in (None, OUT_OF_FRAME):
+        if j in got.outside and flag is not None:
             got.problems.append(f"{j}: ticked out of frame but its point says {flag}")
-        if j in got.outside or flag == OUT_OF_FRAME:
+        if j in got.outside:
             out.append(OUT_OF_FRAME)
         else:
             out.append((flag or VISIBLE) if j in got.points else None)

@@ -43,16 +43,16 @@ def test_pose_config_has_the_11_joints_in_order_with_hotkeys():
 def test_pose_config_asks_each_points_visibility_and_which_joints_are_out_of_frame():
     li = LabelInterface(configs.pose_config())
     seen = li.get_control(configs.VISIBILITY_CONTROL)
-    assert seen.tag == "Choices" and seen.labels == ["visible", "occluded", "out_of_frame"]
+    assert seen.tag == "Choices" and seen.labels == ["visible", "occluded"]
     assert seen.attr["perRegion"] == "true" and seen.attr["choice"] == "single" and "required" not in seen.attr
     outside = li.get_control(configs.OUT_OF_FRAME_CONTROL)
     assert outside.tag == "Choices" and outside.labels == list(JOINTS) and outside.attr["choice"] == "multiple"
     joints = li.get_control(configs.POSE_CONTROL)
     keys = [joints.labels_attrs[j].attr.get("hotkey") for j in JOINTS]
-    keys += [seen.labels_attrs[v].attr.get("hotkey") for v in configs.VISIBILITY]
-    assert None not in keys  # a key per joint and per visibility; the out-of-frame boxes may have theirs
-    keys += [k for j in JOINTS if (k := outside.labels_attrs[j].attr.get("hotkey"))]
-    assert len(set(keys)) == len(keys)  # none shared
+    keys += [seen.labels_attrs[v].attr.get("hotkey") for v in seen.labels]
+    keys += [outside.labels_attrs[j].attr.get("hotkey") for j in JOINTS]
+    assert None not in keys  # every value its own key: Label Studio would give one without a key one of its own
+    assert len(set(keys)) == len(keys) == 24  # none shared
     assert not set("hoemkwprvbuz") & set(keys)  # Label Studio's own single keys (tools, regions)
     occluded = {**_keypoint("head"), "from_name": configs.VISIBILITY_CONTROL, "type": "choices"}
     occluded["value"] = {"x": 10.0, "y": 20.0, "width": 0.75, "choices": ["occluded"]}

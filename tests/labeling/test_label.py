@@ -90,12 +90,8 @@ def test_visibility_occluded_out_of_frame_and_the_default():
     assert np.isnan(one.joints[-1]).all() and np.allclose(one.joints[:-1], joints[:-1], atol=1e-9)  # kept: occluded
 
 
-def test_an_unchosen_pre_filled_point_ticked_out_of_frame_is_out_of_frame():
-    joints = np.full((11, 2), 20.0)
-    res = keypoint_results(joints, 64)  # every point, as the pre-annotation leaves them
-    chosen = keypoint_results(joints, 64, _vis(neck="out_of_frame"))  # the point's own choice says so
-    neck = next(r for r in res if r["value"]["keypointlabels"] == ["neck"])
-    chosen.append(neck)  # the point stays, chosen out of frame
+def test_a_pre_filled_point_left_for_a_joint_ticked_out_of_frame_is_dropped():
+    res = keypoint_results(np.full((11, 2), 20.0), 64)  # every point, as the pre-annotation leaves them
     ticked = {"from_name": "out_of_frame", "to_name": "image", "type": "choices", "value": {"choices": ["neck"]}}
     parsed = Parsed()
     parse_pose([_task("a", (1, [*res, ticked]))], parsed)
@@ -111,7 +107,7 @@ def test_hostile_visibility_becomes_problem_rows_and_the_rest_is_kept():
     ticked = {"from_name": "out_of_frame", "to_name": "image", "type": "choices", "value": {"choices": ["neck"]}}
     no_neck = [r for r in rest if r["value"].get("keypointlabels") != ["neck"]]
     cases = {
-        1: [*rest, {**seen, "value": {**seen["value"], "choices": ["invisible"]}}],  # an unknown value
+        1: [*rest, {**seen, "value": {**seen["value"], "choices": ["out_of_frame"]}}],  # not a point's to say
         2: [*rest, {**seen, "value": {"choices": "occluded"}}],  # not a list
         3: [*rest, {**seen, "id": "gone"}],  # for a region that is not there
         4: [*rest, {k: v for k, v in seen.items() if k != "id"}],  # for no region at all
