@@ -88,8 +88,14 @@ def test_dvc_repro_noop_change_push_pull(repo_copy, tmp_path):
 
     for path in (repo_copy / "metrics").glob("*.json"):
         assert layout_problems(json.loads(path.read_text()), path.stem) == [], path.name
-    shown = run(["dvc", "metrics", "show", "--json"], repo_copy).stdout
-    assert "macro_f1" in shown and "images" in shown
+    # `dvc metrics show` lists the summary stage's headline figures alone; a stage's full file by name
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo_copy).stdout)[""]["data"]
+    assert list(shown) == ["metrics/summary.json"], sorted(shown)
+    headline = shown["metrics/summary.json"]["data"]["summary"]
+    assert headline == json.loads((repo_copy / "metrics" / "summary.json").read_text())["summary"]
+    assert headline["tagger_macro_f1"] == tagger[tagger["chosen"]]["macro_f1"] and headline["targets"] >= 20
+    full = run(["dvc", "metrics", "show", "--json", "metrics/ingest.json"], repo_copy).stdout
+    assert '"images_by_split"' in full
 
     # evaluate: every model's candidate scored, a first store's candidates become champions; deploy serves them
     ev = json.loads((repo_copy / "metrics" / "evaluate.json").read_text())["evaluate"]
