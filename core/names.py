@@ -5,9 +5,16 @@ params validation); `core/` imports nothing above it, so these live here and not
 
 Attribute groups are single-choice; yes/no groups list "no" first so that index 1 means present. Joints are in this
 order everywhere (labels, models, files); `left_*` is the character's own left.
+
+`AttributeSchema` is the groups a generator is conditioned on: the six fixed ones first, then any extra group the
+annotators labelled (`label.extra_groups`) that has a tagger head. Generator bundles record it (`groups` in their
+config.json); a bundle without it is the fixed six (`FIXED`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "hair_color": ("black", "brown", "blonde", "red", "blue", "pink", "silver", "green"),
@@ -30,6 +37,75 @@ def index_of(group: str, value: str) -> int:
     except (KeyError, ValueError):
         raise ValueError(f"attribute {group}={value!r}: expected one of {ATTRIBUTES.get(group)}") from None
 
+
+@dataclass(frozen=True, eq=False)
+class AttributeSchema:
+    """Attribute groups in order (the fixed ATTRIBUTES first, then extra ones) with their values."""
+
+    groups: Mapping[str, tuple[str, ...]]
+
+    @classmethod
+    def with_extra(cls, extra: Mapping[str, Sequence[str]] | None = None) -> AttributeSchema:
+        """The fixed groups, then `extra` (group -> values) in its order."""
+        clash = sorted(set(extra or {}) & set(ATTRIBUTES))
+        if clash:
+            raise ValueError(f"extra attribute groups {clash} are fixed groups already")
+        for g, values in (extra or {}).items():
+            if len(values) < 2 or len(set(values)) != len(values):
+                raise ValueError(f"extra attribute group {g}: expected two or more distinct values, got {list(values)}")
+        return cls({**ATTRIBUTES, **{g: tuple(v) for g, v in (extra or {}).items()}})
+
+    @classmethod
+    def recorded(cls, groups: Mapping[str, Sequence[str]] | None) -> AttributeSchema:
+        """The schema a bundle's config records (`groups`; None: a bundle from before schemas, the fixed six). Its
+        fixed groups must be this code's, in this code's order, before any extra one."""
+        if groups is None:
+            return FIXED
+        names = list(groups)
+        fixed = {g: list(groups[g]) for g in names[: len(GROUPS)]}
+        if fixed != {g: list(v) for g, v in ATTRIBUTES.items()} or list(fixed) != list(GROUPS):
+            raise ValueError(f"attribute groups {dict(groups)} differ from this code's")
+        return cls.with_extra({g: groups[g] for g in names[len(GROUPS) :]})
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.groups)
+
+    @property
+    def extra(self) -> tuple[str, ...]:
+        """The groups beyond the fixed six."""
+        return self.names[len(GROUPS) :]
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Each group's value count, which is also its null (not conditioned) index."""
+        return tuple(len(v) for v in self.groups.values())
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AttributeSchema) and self.as_config() == other.as_config()
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.groups.items()))
+
+    def index_of(self, group: str, value: str) -> int:
+        """Class index of `value` in `group`, or -1 when unlabelled."""
+        if value == UNKNOWN:
+            return -1
+        if group not in self.groups:
+            raise ValueError(f"attribute group {group!r}: expected one of {', '.join(self.names)}")
+        if value not in self.groups[group]:
+            raise ValueError(f"attribute {group}={value!r}: expected one of {', '.join(self.groups[group])}")
+        return self.groups[group].index(value)
+
+    def as_config(self) -> dict[str, list[str]]:
+        """What a bundle's config.json records (`groups`), in order."""
+        return {g: list(v) for g, v in self.groups.items()}
+
+
+FIXED = AttributeSchema(ATTRIBUTES)  # the six groups every tagger reads
 
 JOINTS: tuple[str, ...] = (
     "head",

@@ -10,6 +10,9 @@ sliders.json for the page. Beside it:
 - `pca_gaussian`: the baseline (models/dcgan/pca.py), its component count chosen on validation, registered
   (role=pca_gaussian);
 - `floor`: training images in place of generated ones, the same N;
+- the attribute schema: the six groups, then each annotators' extra group the tagger stage fitted a head for
+  (models/dcgan/conditions.read_extra_tags); the generator's config.json records it (`groups`), its figures list the
+  extra ones (`extra_groups`), and a group still waiting for labels is left out, said in one line;
 - transfer (`dcgan.transfer.tag`, e.g. hair_color=red): the registered version `transfer.source` ("run": the one
   just trained) fine-tuned for `transfer.steps` on the training images of that tag, against the same network trained
   from scratch for the same steps on the same images; both scored on the tag's validation and test images and
@@ -33,7 +36,7 @@ import torch
 
 from core import checkpoint, tracking
 from core.errors import BadInput
-from core.names import ATTRIBUTES, GROUPS
+from core.names import FIXED, AttributeSchema
 from core.params import Params, SliderParams
 from models.dcgan import sliders
 from models.dcgan.conditions import ConditionPrior
@@ -48,40 +51,52 @@ from models.metrics import generators
 from models.tagger.extractor import Tagger, load_judge
 
 SECTION = "dcgan"
-INPUTS = ("data", "labels", "auto_tags", "judge_tagger")  # keys of stages/train.PATHS
+INPUTS = ("data", "labels", "auto_tags", "extra_tags", "extra_heads", "judge_tagger")  # keys of stages/train.PATHS
 SECTIONS = [SECTION]
 
 
 @dataclass
 class SplitData:
     images: np.ndarray  # uint8 [N, S, S, 3]
-    labels: np.ndarray  # [N, groups] conditions (-1 unknown)
+    labels: np.ndarray  # [N, groups of `schema`] conditions (-1 unknown)
+    schema: AttributeSchema = FIXED
 
 
 def load(params: Params, paths: dict[str, Path]) -> tuple[dict, dict]:
     """({"images": {size: {split: SplitData}}, "judge": the slider judge}, what the stage records of the data): the
     ingest shards of every size with their conditions (the `label` stage's tags, the tagger's auto-tags where an
-    image has none), and the tagger stage's judge CNN that scores the sliders (models/dcgan/sliders.py)."""
+    image has none; the annotators' extra groups with a tagger head after the six), and the tagger stage's judge
+    CNN that scores the sliders (models/dcgan/sliders.py)."""
     return load_conditioned(paths, params.dcgan.sizes)
 
 
 def load_conditioned(paths: dict[str, Path], sizes: list[int]) -> tuple[dict, dict]:
     """`load` for the shards of `sizes` (also the conditional StyleGAN's, models/stylegan/family.py)."""
     from dataset.shards import ImageShards
-    from models.dcgan.conditions import conditions, read_auto_tags
+    from models.dcgan.conditions import conditions, read_auto_tags, read_extra_tags
     from models.tagger.labels import read_tags
 
     try:
         tags, auto = read_tags(paths["labels"]), read_auto_tags(paths["auto_tags"])
+        extra = None
+        if paths.get("extra_tags") is not None and Path(paths["extra_tags"]).exists():  # absent: a tagger output
+            extra = read_extra_tags(paths["extra_tags"], paths["extra_heads"])  # from before extra groups
         judge = load_judge(paths["judge_tagger"])
+        schema = extra.schema if extra is not None else FIXED
+        unread = sorted(set(schema.extra) - set(judge.schema.extra))
+        if unread or any(judge.schema.groups[g] != schema.groups[g] for g in schema.extra):
+            raise BadInput(
+                f"{paths['judge_tagger']}: the judge has no head, or other values, for the extra groups "
+                f"{', '.join(unread or schema.extra)} that {paths['extra_heads']} has; re-run the tagger stage"
+            )
         out: dict[int, dict] = {}
         counts: dict[str, int] = {}
         for size in sizes:
             out[size] = {}
             for split in ("train", "val", "test"):
                 shards = ImageShards(paths["data"], size, split)
-                y, c = conditions(shards.ids, tags, auto)
-                out[size][split] = SplitData(shards.arrays()[0], y)
+                y, c = conditions(shards.ids, tags, auto, extra if schema.extra else None)
+                out[size][split] = SplitData(shards.arrays()[0], y, schema)
                 if size == sizes[0]:
                     counts.update({f"{split}_{k}": v for k, v in c.items()})
     except FileNotFoundError as err:
@@ -93,10 +108,15 @@ def load_conditioned(paths: dict[str, Path], sizes: list[int]) -> tuple[dict, di
             raise BadInput(
                 f"{paths['data']}: the {split} split has {len(d.images)} images; a generator needs at least 8"
             )
-    return {"images": out, "judge": judge}, {
-        "train_images": len(out[sizes[0]]["train"].images),
-        "conditions_by_origin": counts,
-    }
+    record = {"train_images": len(out[sizes[0]]["train"].images), "conditions_by_origin": counts}
+    if extra is not None and (schema.extra or extra.waiting):  # only where annotators added groups
+        record.update({"extra_groups": list(schema.extra), "extra_groups_waiting": extra.waiting})
+    if extra is not None and extra.waiting:
+        print(
+            f"conditions: extra groups {', '.join(extra.waiting)} have no tagger head yet (too few labelled training "
+            "images, tagger.extra_min_labels): left out of the generators' conditions and sliders"
+        )
+    return {"images": out, "judge": judge, "schema": schema}, record
 
 
 def sheet(out: Path) -> np.ndarray:
@@ -119,7 +139,7 @@ def summary(figures: dict) -> str:
 def sampler(G: Generator, prior: ConditionPrior | None, batch: int = 256) -> generators.Sampler:
     """sample(n, cond, seed) with the EMA generator in eval mode. A conditional G draws what `cond` does not ask
     (-1, or all of it when cond is None) from the training prior (models/dcgan/conditions.py)."""
-    null = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])
+    null = torch.tensor(G.schema.sizes)
 
     @torch.no_grad()
     def sample(n: int, cond: np.ndarray | None, seed: int) -> np.ndarray:
@@ -141,11 +161,15 @@ def sampler(G: Generator, prior: ConditionPrior | None, batch: int = 256) -> gen
 
 
 def slider_scores(p: SliderParams, seed: int, G: Generator, prior: ConditionPrior, judge: Tagger) -> dict:
-    """control_success of every slider (models/dcgan/sliders.py) on validation and test latents and conditions."""
+    """control_success of every slider (models/dcgan/sliders.py) on validation and test latents and conditions; a
+    generator with extra groups lists them (`extra_groups`: their sliders and cond_accuracy are read by the judge's
+    own heads for them)."""
     t0 = time.perf_counter()
     val = sliders.control_success(G, prior, judge, p.val, seed + 11)
     test = sliders.control_success(G, prior, judge, p.test, seed + 12)
+    extra = {"extra_groups": list(G.schema.extra)} if G.schema.extra else {}
     return {
+        **extra,
         "control_success": float(np.mean(list(test.values()))),
         "control_success_by_tag": test,
         "val_control_success": float(np.mean(list(val.values()))),
@@ -154,13 +178,23 @@ def slider_scores(p: SliderParams, seed: int, G: Generator, prior: ConditionPrio
     }
 
 
-def score(extractor: Tagger, refs: dict, sample: generators.Sampler, seed: int, conditional: bool) -> dict:
+def score(
+    extractor: Tagger,
+    refs: dict,
+    sample: generators.Sampler,
+    seed: int,
+    conditional: bool,
+    schema: AttributeSchema | None = None,
+    judge: Tagger | None = None,
+) -> dict:
+    """Every generator figure on each reference split; `schema`: the generator's groups (default: the references'),
+    `judge`: the reader of its extra groups (models/metrics/generators.conditional_scores)."""
     figures: dict = {}
     for split, ref in refs.items():
         prefix = "" if split == "test" else "val_"
         scores = generators.unconditional_scores(extractor, ref, sample(len(ref.images), None, seed), seed)
         if conditional:
-            scores.update(generators.conditional_scores(extractor, ref, sample, seed + 1))
+            scores.update(generators.conditional_scores(extractor, ref, sample, seed + 1, schema, judge))
         figures.update({f"{prefix}{k}": v for k, v in scores.items()})
     return figures
 
@@ -169,7 +203,8 @@ def log_scores(figures: dict) -> None:
     tracking.log_metrics({k: v for k, v in figures.items() if isinstance(v, (int, float, dict))})
 
 
-_DEFAULTS = {"cond_bn": False, "reader": 0}  # settings bundles written before they existed had off
+# settings bundles written before they existed had: off, the six groups
+_DEFAULTS = {"cond_bn": False, "reader": 0, "groups": FIXED.as_config()}
 
 
 def _train_one(
@@ -185,7 +220,7 @@ def _train_one(
 ):
     """Train (or fine-tune from bundle `init`) one DCGAN, with MLflow callbacks on rank 0."""
     p = params.dcgan
-    task = build(p, size, data.images, data.labels, params.seed)
+    task = build(p, size, data.images, data.labels, params.seed, data.schema)
     if init is not None:
         for net, config in ((task.G, "config.json"), (task.D, "discriminator.json")):
             was = json.loads((init / config).read_text())
@@ -203,9 +238,9 @@ def _train_one(
     return task, result
 
 
-def save_sliders(folder: Path, control_success_by_tag: dict[str, float]) -> None:
+def save_sliders(folder: Path, control_success_by_tag: dict[str, float], schema: AttributeSchema = FIXED) -> None:
     """sliders.json of a bundle: the test control_success per slider (shown beside each on the page), the ranges."""
-    doc = {"control_success_by_tag": control_success_by_tag, "ranges": sliders.ranges()}
+    doc = {"control_success_by_tag": control_success_by_tag, "ranges": sliders.ranges(schema)}
     (folder / "sliders.json").write_text(json.dumps(doc, indent=1) + "\n")
 
 
@@ -243,7 +278,9 @@ def run(
                 _transfer(params, size, d, None, inputs, out, world, ckpt_root, None, units)
             continue
         refs = {
-            s: generators.reference(extractor, d[s].images, d[s].labels, d["train"].images, p.eval.samples, params.seed)
+            s: generators.reference(
+                extractor, d[s].images, d[s].labels, d["train"].images, p.eval.samples, params.seed, d[s].schema
+            )
             for s in ("val", "test")
         }
         kept = units.earlier(unit, MODEL, out)
@@ -257,14 +294,15 @@ def run(
                 task, result = _train_one(params, size, d["train"], world, folder, section, plots=plots)
                 seconds = time.perf_counter() - t0
                 prior = ConditionPrior.fit(d["train"].labels)
-                scores = score(extractor, refs, sampler(result.g_ema, prior), params.seed, result.g_ema.conditional)
+                G = result.g_ema
+                scores = score(extractor, refs, sampler(G, prior), params.seed, G.conditional, G.schema, data["judge"])
                 if result.g_ema.conditional:
                     scores.update(slider_scores(p.sliders, params.seed, result.g_ema, prior, data["judge"]))
                 log_scores(scores)
                 bundle_dir = out / unit
                 save(task, result, prior, bundle_dir, "dcgan", {"extractor_version": extractor.version})
                 if result.g_ema.conditional:
-                    save_sliders(bundle_dir, scores["control_success_by_tag"])
+                    save_sliders(bundle_dir, scores["control_success_by_tag"], result.g_ema.schema)
                 files = []
                 if i == 0:  # the contact sheet's samples
                     np.save(out / "samples.npy", sampler(result.g_ema, prior)(64, None, params.seed + 5))
@@ -326,8 +364,8 @@ def _unconditional(sample: generators.Sampler) -> generators.Sampler:
 
 
 def _subset(d: SplitData, group: str, value: str) -> SplitData:
-    keep = d.labels[:, GROUPS.index(group)] == ATTRIBUTES[group].index(value)
-    return SplitData(d.images[keep], d.labels[keep])
+    keep = d.labels[:, d.schema.names.index(group)] == d.schema.index_of(group, value)
+    return SplitData(d.images[keep], d.labels[keep], d.schema)
 
 
 def transfer_shortfall(tag: str, d: dict[str, SplitData]) -> str | None:
@@ -366,7 +404,13 @@ def _transfer(params, size, d, extractor, inputs, out, world, ckpt_root, run_ver
         return figures
     refs = {
         s: generators.reference(
-            extractor, sub[s].images, sub[s].labels, sub["train"].images, params.dcgan.eval.samples, params.seed
+            extractor,
+            sub[s].images,
+            sub[s].labels,
+            sub["train"].images,
+            params.dcgan.eval.samples,
+            params.seed,
+            sub[s].schema,
         )
         for s in ("val", "test")
     }

@@ -12,6 +12,9 @@ D is a projection discriminator (Miyato and Koyama 2018; the null entry projects
 head per group (AC-GAN): G learns to make D read the requested value. D scores nothing that is reported: the metrics
 use the pinned tagger, which never gives G gradients.
 
+The groups are an `AttributeSchema` (core/names.py): the six fixed ones, then any annotators' extra group the tagger
+has a head for; the generator's config.json records it (`groups`), and a bundle without extra groups is the six.
+
 Layouts: z [B, nz], cond [B, groups] (class indices, null where unconditioned), images [B, 3, S, S] in [-1, 1].
 """
 
@@ -23,7 +26,7 @@ import os
 import torch
 from torch import nn
 
-from core.names import ATTRIBUTES, GROUPS
+from core.names import FIXED, AttributeSchema
 from models.engine import bundle
 from models.tagger.net import TaggerNet
 
@@ -40,9 +43,9 @@ def layout(size: int) -> tuple[int, int]:
     raise ValueError(f"size {size}: expected 3 or 4 times a power of two of at least 4 (e.g. {SIZES})")
 
 
-def null_condition(n: int) -> torch.Tensor:
+def null_condition(n: int, schema: AttributeSchema = FIXED) -> torch.Tensor:
     """[n, groups]: every group unconditioned."""
-    return torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS]).repeat(n, 1)
+    return torch.tensor(schema.sizes).repeat(n, 1)
 
 
 def _init(m: nn.Module) -> None:  # the DCGAN paper's initialisation
@@ -71,7 +74,15 @@ class CondBatchNorm(nn.Module):
 
 
 class Generator(nn.Module):
-    def __init__(self, size: int = 64, nz: int = 100, ngf: int = 64, embed: int = 0, cond_bn: bool = False):
+    def __init__(
+        self,
+        size: int = 64,
+        nz: int = 100,
+        ngf: int = 64,
+        embed: int = 0,
+        cond_bn: bool = False,
+        schema: AttributeSchema = FIXED,
+    ):
         super().__init__()
         if cond_bn and not embed:
             raise ValueError("cond_bn needs a conditional generator (embed > 0)")
@@ -81,12 +92,13 @@ class Generator(nn.Module):
             "ngf": ngf,
             "embed": embed,
             "cond_bn": cond_bn,
-            "groups": {g: list(ATTRIBUTES[g]) for g in GROUPS},
+            "groups": schema.as_config(),  # the attribute schema it is conditioned on
         }
         base, k = layout(size)
         self.nz = nz
+        self.schema = schema
         # one embedding per group, the last row the null condition; embed = 0: unconditional only
-        self.embeds = nn.ModuleList([nn.Embedding(len(ATTRIBUTES[g]) + 1, embed) for g in GROUPS] if embed else [])
+        self.embeds = nn.ModuleList([nn.Embedding(n + 1, embed) for n in schema.sizes] if embed else [])
         cond_dim = embed * len(self.embeds)
         ch = ngf * 2 ** (k - 1)
         convs = [nn.ConvTranspose2d(nz + cond_dim, ch, base, 1, 0, bias=False)]
@@ -119,7 +131,7 @@ class Generator(nn.Module):
                 c = torch.cat([w.to(e.weight.dtype) @ e.weight for w, e in zip(soft, self.embeds, strict=True)], dim=1)
             else:
                 if cond is None:
-                    cond = null_condition(len(z)).to(z.device)
+                    cond = null_condition(len(z), self.schema).to(z.device)
                 c = torch.cat([e(cond[:, i]) for i, e in enumerate(self.embeds)], dim=1)
             z = torch.cat([z, c], dim=1)
         if not self.config["cond_bn"]:
@@ -135,10 +147,10 @@ class Generator(nn.Module):
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> Generator:
         def build(config: dict) -> Generator:
-            net = cls(config["size"], config["nz"], config["ngf"], config["embed"], config.get("cond_bn", False))
-            if config["groups"] != net.config["groups"]:
-                raise ValueError(f"attribute groups {config['groups']} differ from this code's")
-            return net
+            schema = AttributeSchema.recorded(config.get("groups"))
+            return cls(
+                config["size"], config["nz"], config["ngf"], config["embed"], config.get("cond_bn", False), schema
+            )
 
         return bundle.load(folder, build, "DCGAN generator")[0]
 
@@ -151,6 +163,7 @@ class Discriminator(nn.Module):
         conditional: bool = False,
         batchnorm: bool = True,
         reader: int = 0,
+        schema: AttributeSchema = FIXED,
     ):
         super().__init__()
         self.config = {
@@ -159,7 +172,9 @@ class Discriminator(nn.Module):
             "conditional": conditional,
             "batchnorm": batchnorm,
             "reader": reader,
+            "groups": schema.as_config(),
         }
+        self.schema = schema
         base, k = layout(size)
         layers: list[nn.Module] = [nn.Conv2d(3, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
         ch = ndf
@@ -171,15 +186,13 @@ class Discriminator(nn.Module):
         self.features = nn.Sequential(*layers)  # [B, ch, base, base]
         self.out = nn.Conv2d(ch, 1, base, 1, 0, bias=False)
         if conditional:
-            self.project = nn.ModuleList(
-                [nn.Embedding(len(ATTRIBUTES[g]) + 1, ch, padding_idx=len(ATTRIBUTES[g])) for g in GROUPS]
-            )
-            self.classify = nn.ModuleList([nn.Linear(ch, len(ATTRIBUTES[g])) for g in GROUPS])
+            self.project = nn.ModuleList([nn.Embedding(n + 1, ch, padding_idx=n) for n in schema.sizes])
+            self.classify = nn.ModuleList([nn.Linear(ch, n) for n in schema.sizes])
         self.apply(_init)
         # reader: D's own attribute classifier, a tagger-shaped CNN of this width (stride-1 and stride-2 convolutions
         # per stage: it learns cues of a few pixels that D's strided stack does not), trained on real training
         # images only; G is asked to make it read the requested values. Its weights are D's, never the scoring tagger's.
-        self.reader = TaggerNet(reader, size, dropout=0.0) if reader else None
+        self.reader = TaggerNet(reader, size, dropout=0.0, schema=schema) if reader else None
         if conditional:
             for p in self.project:  # small, like the rest of D's weights: the projection starts near zero
                 nn.init.normal_(p.weight, 0.0, 0.02)
@@ -187,10 +200,10 @@ class Discriminator(nn.Module):
                     p.weight[p.padding_idx].zero_()
 
     def read(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The reader's logits per group (GROUPS order) for images [B, 3, S, S] in [-1, 1]."""
+        """The reader's logits per group (the schema's order) for images [B, 3, S, S] in [-1, 1]."""
         assert self.reader is not None, "this discriminator has no reader"
         out = self.reader((x + 1) / 2)
-        return [out[g] for g in GROUPS]
+        return [out[g] for g in self.schema.names]
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """x [B, 3, S, S] -> (logits [B], {"classes": [logits [B, classes] per group]} when conditional)."""

@@ -12,6 +12,10 @@ never used for anything else; each slider moved to the end of its range (+1, and
 tagger reads the start and the moved image. A move counts where the start is on the other side of the tag (for +1
 the tag is not read at the start, for -1 it is) and succeeds when the tag's reading crosses while no other group's
 reading changes. Success = successes / counted moves, per tag.
+
+The sliders follow the generator's attribute schema (`G.schema`, core/names.py): an annotators' extra group the
+generator is conditioned on has its sliders by the same rules (`hat=yes` from -1 to 1), and the judge reads it with
+its own head (models/tagger/extractor.py).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.names import ATTRIBUTES, GROUPS
+from core.names import FIXED, AttributeSchema
 from models.dcgan.conditions import ConditionPrior
 from models.dcgan.net import Generator
 from models.engine.gan import to_uint8
@@ -28,30 +32,33 @@ from models.metrics.generators import Show, slider_moves, slider_tags
 from models.tagger.extractor import Tagger
 
 
-def two_sided(tag: str) -> bool:
+def two_sided(tag: str, schema: AttributeSchema = FIXED) -> bool:
     """A yes/no group's slider (`g=yes`) goes from -1 (towards no) to 1; the others from 0 to 1."""
     group, value = tag.split("=", 1)
-    return list(ATTRIBUTES[group]) == ["no", "yes"] and value == "yes"
+    return list(schema.groups[group]) == ["no", "yes"] and value == "yes"
 
 
-def ranges() -> dict[str, tuple[float, float]]:
-    return {name: (-1.0 if two_sided(name) else 0.0, 1.0) for name, _, _ in slider_tags()}
+def ranges(schema: AttributeSchema = FIXED) -> dict[str, tuple[float, float]]:
+    """Every slider of a generator conditioned on `schema`, with its range."""
+    return {name: (-1.0 if two_sided(name, schema) else 0.0, 1.0) for name, _, _ in slider_tags(schema)}
 
 
-def soft_condition(cond: torch.Tensor, sliders: dict[str, float]) -> list[torch.Tensor]:
-    """Per group, weights [B, values + 1] over its embedding rows: the condition `cond` [B, groups] (class indices,
-    the null row where unconditioned) moved by `sliders` {tag: value in its range}."""
-    weights = [F.one_hot(cond[:, i], len(ATTRIBUTES[g]) + 1).float() for i, g in enumerate(GROUPS)]
+def soft_condition(
+    cond: torch.Tensor, sliders: dict[str, float], schema: AttributeSchema = FIXED
+) -> list[torch.Tensor]:
+    """Per group of `schema`, weights [B, values + 1] over its embedding rows: the condition `cond` [B, groups]
+    (class indices, the null row where unconditioned) moved by `sliders` {tag: value in its range}."""
+    weights = [F.one_hot(cond[:, i], n + 1).float() for i, n in enumerate(schema.sizes)]
     moves: dict[int, list[tuple[int, float]]] = {}
-    lows = ranges()
+    lows = ranges(schema)
     for name, a in sliders.items():
         if name not in lows or not lows[name][0] <= a <= 1.0:
             raise ValueError(f"slider {name}={a}: the sliders are {', '.join(lows)} within their ranges")
         if a == 0:
             continue
         group, value = name.split("=", 1)
-        target = ATTRIBUTES[group].index(value if a > 0 else "no")
-        moves.setdefault(GROUPS.index(group), []).append((target, abs(float(a))))
+        target = schema.groups[group].index(value if a > 0 else "no")
+        moves.setdefault(schema.names.index(group), []).append((target, abs(float(a))))
     for i, shares in moves.items():
         total = sum(s for _, s in shares)
         scale = 1.0 / total if total > 1 else 1.0
@@ -62,9 +69,10 @@ def soft_condition(cond: torch.Tensor, sliders: dict[str, float]) -> list[torch.
     return weights
 
 
-def conditions_for(prior: ConditionPrior | None, n: int, seed: int) -> torch.Tensor:
-    """[n, groups] class indices, the null row where a group is not conditioned: drawn from the training prior."""
-    null = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])
+def conditions_for(prior: ConditionPrior | None, n: int, seed: int, schema: AttributeSchema = FIXED) -> torch.Tensor:
+    """[n, groups of `schema`] class indices, the null row where a group is not conditioned: drawn from the training
+    prior."""
+    null = torch.tensor(schema.sizes)
     if prior is None:
         return null.expand(n, -1).clone()
     y = torch.from_numpy(prior.sample(n, np.random.default_rng(seed)))
@@ -78,10 +86,13 @@ def _reads(
     out = []
     for i in range(0, len(z), batch):
         c = cond[i : i + batch]
-        soft = soft_condition(c, sliders) if sliders else None
+        soft = soft_condition(c, sliders, G.schema) if sliders else None
         images = to_uint8(G(z[i : i + batch], c, soft))
         _, r = judge.read(show(images) if show else images)
-        out.append(np.stack([r[g] for g in GROUPS], axis=1))
+        unread = [g for g in G.schema.names if g not in r]
+        if unread:
+            raise ValueError(f"the judge tagger reads no {', '.join(unread)}; the generator's sliders need it to")
+        out.append(np.stack([r[g] for g in G.schema.names], axis=1))
     return np.concatenate(out)  # [n, groups]
 
 
@@ -93,13 +104,14 @@ def control_success(
     judge reads the generator's images, or what `show` makes of them (the page's 4x upscale)."""
     G.eval()
     z = torch.randn(n, G.nz, generator=torch.Generator().manual_seed(seed))
-    cond = conditions_for(prior, n, seed)
+    schema = G.schema
+    cond = conditions_for(prior, n, seed, schema)
     start = _reads(G, judge, z, cond, {}, show)
     out = {}
-    for name, g, k in slider_tags():
-        col = GROUPS.index(g)
+    for name, g, k in slider_tags(schema):
+        col = schema.names.index(g)
         ok = counted = 0
-        for sign in (1.0, -1.0) if two_sided(name) else (1.0,):
+        for sign in (1.0, -1.0) if two_sided(name, schema) else (1.0,):
             good, n_moves = slider_moves(start, _reads(G, judge, z, cond, {name: sign}, show), col, k, sign)
             ok, counted = ok + good, counted + n_moves
         out[name] = ok / counted if counted else 0.0

@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.names import ATTRIBUTES, GROUPS
+from core.names import FIXED
 from models.dcgan.net import Discriminator, Generator
 from models.engine import batchnorm
 from models.engine.gan import Batch
 
-NULL = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])  # the null index of each group
+NULL = torch.tensor(FIXED.sizes)  # the null index of each fixed group (a task's own: `DcganTask.null`)
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class ReaderRecipe:
     flip: bool = False  # horizontal flips per image (every attribute is left-right symmetric)
     shift: int = 0  # px: one random shift per batch, up to this far, edges replicated
     label_smoothing: float = 0.0
-    group_weights: tuple[float, ...] = ()  # per group (GROUPS' order), a factor on its cross-entropy in G's loss
+    group_weights: tuple[float, ...] = ()  # per group (the schema's order), a factor on its cross-entropy in G's loss
     pair_weight: float = 0.0  # moved pairs (`DcganTask.g_extra`) in G's loss; 0: none
 
 
@@ -68,13 +68,14 @@ def reader_view(
 
 
 def moved_pair(
-    cond: torch.Tensor, gen: torch.Generator, rows: slice, global_batch: int
+    cond: torch.Tensor, gen: torch.Generator, rows: slice, global_batch: int, null: torch.Tensor = NULL
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(group moved [B], the condition with it moved [B, groups]): per row one group, uniformly, set to another of
-    its values (any value where it was null), as a slider's end does; the randomness is drawn for the global batch."""
-    which = torch.randint(len(GROUPS), (global_batch,), generator=gen)[rows]
+    its values (any value where it was null), as a slider's end does; the randomness is drawn for the global batch.
+    `null`: each group's null index (its value count)."""
+    which = torch.randint(len(null), (global_batch,), generator=gen)[rows]
     u = torch.rand(global_batch, generator=gen)[rows]
-    n = NULL[which]  # values in the moved group
+    n = null[which]  # values in the moved group
     current = cond.gather(1, which[:, None]).squeeze(1).cpu()
     other = (current + 1 + (u * (n - 1)).long().clamp(max=n - 2)) % n  # one of the n - 1 other values
     value = torch.where(current == n, (u * n).long().clamp(max=n - 1), other)
@@ -101,6 +102,10 @@ class DcganTask:
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         self.images = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))  # [N, 3, S, S] uint8
         self.labels = torch.from_numpy(labels.astype(np.int64))  # [N, groups], -1 unknown
+        self.null = torch.tensor(G.schema.sizes)  # each group's null index, the generator's schema
+        assert labels.shape[1] == len(self.null), (
+            f"labels {labels.shape}: expected a column per group of {G.schema.names}"
+        )
         self.rows = len(images)
         self.cond_dropout = cond_dropout
         self.group_dropout = group_dropout
@@ -112,17 +117,17 @@ class DcganTask:
         z = torch.randn(global_batch, self.G.nz, generator=gen)[rows]
         if not self.G.conditional:
             return Batch(real, (z,), None)
-        r = torch.rand(global_batch, 1 + len(GROUPS), generator=gen)[rows].to(real.device)
+        r = torch.rand(global_batch, 1 + len(self.null), generator=gen)[rows].to(real.device)
         # the whole condition dropped (unconditional training), or single groups (partial conditions)
         drop = (r[:, :1] < self.cond_dropout) | (r[:, 1:] < self.group_dropout)
         y = self.labels[idx]
-        cond = torch.where(drop | (y < 0), NULL.expand_as(y), y)
+        cond = torch.where(drop | (y < 0), self.null.expand_as(y), y)
         if not self.recipe.weight:
             return Batch(real, (z, cond), cond)
         view = reader_view(real, self.recipe, gen, rows, global_batch)
         if not self.recipe.pair_weight:
             return ReaderBatch(real, (z, cond), cond, view, y)
-        moved, pair = moved_pair(cond, gen, rows, global_batch)
+        moved, pair = moved_pair(cond, gen, rows, global_batch, self.null)
         return ReaderBatch(real, (z, cond), cond, view, y, pair, moved)
 
     def fixed_inputs(self, n: int, gen: torch.Generator) -> tuple:
@@ -131,19 +136,24 @@ class DcganTask:
         if not self.G.conditional:
             return (z,)
         y = self.labels[torch.randint(self.rows, (n,), generator=gen)]
-        return (z, torch.where(y < 0, NULL.expand_as(y), y))
+        return (z, torch.where(y < 0, self.null.expand_as(y), y))
 
     @staticmethod
     def _ce(
-        classes: list[torch.Tensor], cond: torch.Tensor | None, weight: float, groups: tuple[float, ...] = ()
+        classes: list[torch.Tensor],
+        cond: torch.Tensor | None,
+        weight: float,
+        groups: tuple[float, ...] = (),
+        null: torch.Tensor = NULL,
     ) -> tuple[torch.Tensor, float]:
-        """Mean cross-entropy over the groups, each over the rows whose condition is not null and times its factor
-        in `groups` (1 where empty); times `weight`. The figure logged is the plain mean."""
+        """Mean cross-entropy over the groups, each over the rows whose condition is not null (`null`: each group's
+        null index) and times its factor in `groups` (1 where empty); times `weight`. The figure logged is the plain
+        mean."""
         if not classes or cond is None or weight == 0:
             return torch.zeros(()), 0.0
         losses, factors = [], []
         for i, logits in enumerate(classes):
-            known = cond[:, i] != NULL[i]
+            known = cond[:, i] != null[i]
             if known.any():
                 losses.append(F.cross_entropy(logits[known].float(), cond[known, i]))
                 factors.append(groups[i] if groups else 1.0)
@@ -155,7 +165,7 @@ class DcganTask:
 
     def d_extra(self, batch: Batch, aux_real: dict, aux_fake: dict) -> tuple[torch.Tensor, dict[str, float]]:
         # D learns the classes on real images only
-        loss, value = self._ce(aux_real.get("classes", []), batch.cond, self.ac_weight)
+        loss, value = self._ce(aux_real.get("classes", []), batch.cond, self.ac_weight, null=self.null)
         figs = {"ac_d": value} if aux_real else {}
         if self.recipe.weight:  # the reader learns the rows' own labels on real images (its own augmentation)
             read = self.D.read(batch.reader_real.to(batch.real.device))
@@ -174,13 +184,15 @@ class DcganTask:
 
     def g_extra(self, batch: Batch, fake: torch.Tensor, aux_fake: dict) -> tuple[torch.Tensor, dict[str, float]]:
         # G makes D read the requested values
-        loss, value = self._ce(aux_fake.get("classes", []), batch.cond, self.ac_weight)
+        loss, value = self._ce(aux_fake.get("classes", []), batch.cond, self.ac_weight, null=self.null)
         figs = {"ac_g": value} if aux_fake else {}
         if self.recipe.weight:  # and the reader, with the batch statistics of real images (eval mode): D is frozen
             reader = self.D.reader
             reader.eval()
             reads = self.D.read(fake)
-            read, figs["reader_g"] = self._ce(reads, batch.cond, self.recipe.weight, self.recipe.group_weights)
+            read, figs["reader_g"] = self._ce(
+                reads, batch.cond, self.recipe.weight, self.recipe.group_weights, self.null
+            )
             if self.recipe.pair_weight:
                 pair, figs["pair_move"], figs["pair_keep"] = self._pair(batch, reads)
                 read = read + self.recipe.pair_weight * pair
@@ -194,7 +206,7 @@ class DcganTask:
         other group as it reads it on the first image (KL divergence both ways, both images learn)."""
         z = batch.g_in[0]
         moved = self.D.read(self.G(z, batch.pair.to(z.device)))
-        ce, ce_value = self._ce(moved, batch.pair.to(z.device), 1.0, self.recipe.group_weights)
+        ce, ce_value = self._ce(moved, batch.pair.to(z.device), 1.0, self.recipe.group_weights, self.null)
         which = batch.moved.to(z.device)
         keeps = []
         for i, (a, b) in enumerate(zip(reads, moved, strict=True)):

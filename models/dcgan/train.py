@@ -18,17 +18,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.names import GROUPS
+from core.names import FIXED, AttributeSchema
 from core.params import DcganParams, DiscriminatorParams, load_params
 from models.dcgan.net import Discriminator, Generator
 from models.dcgan.task import DcganTask, ReaderRecipe
 from models.engine import distributed, gan
 
 
-def build(p: DcganParams, size: int, images: np.ndarray, labels: np.ndarray, seed: int) -> DcganTask:
-    """Networks (initialised from `seed`), Adam optimizers and the task over uint8 images [N, S, S, 3]."""
+def build(
+    p: DcganParams, size: int, images: np.ndarray, labels: np.ndarray, seed: int, schema: AttributeSchema = FIXED
+) -> DcganTask:
+    """Networks (initialised from `seed`), Adam optimizers and the task over uint8 images [N, S, S, 3] and their
+    conditions [N, groups of `schema`]."""
     torch.manual_seed(seed)
-    G = Generator(size, p.nz, p.ngf, p.embed, p.cond_bn)
+    G = Generator(size, p.nz, p.ngf, p.embed, p.cond_bn, schema)
     fused = {"fused": True} if torch.cuda.is_available() else {}
     opt_g = torch.optim.Adam(G.parameters(), lr=p.lr_g, betas=p.betas, **fused)
     return task_with(G, opt_g, p.discriminator(), p.embed > 0, p.lr_d, p.betas, size, images, labels)
@@ -45,11 +48,12 @@ def task_with(
     images: np.ndarray,
     labels: np.ndarray,
 ) -> DcganTask:
-    """The DCGAN task around generator `G` (DCGAN's interface: `nz`, `conditional`, `G(z, cond, soft)`): DCGAN's
-    discriminator with its projection term, AC heads and reader (`d`), its AdamW, and the conditioning recipe. The
-    discriminator is initialised from torch's current random state."""
+    """The DCGAN task around generator `G` (DCGAN's interface: `nz`, `conditional`, `schema`, `G(z, cond, soft)`):
+    DCGAN's discriminator over G's attribute groups with its projection term, AC heads and reader (`d`), its AdamW,
+    and the conditioning recipe. The discriminator is initialised from torch's current random state."""
     reader = d.reader.width if conditional else 0
-    D = Discriminator(size, d.ndf, conditional=conditional, batchnorm=d.batchnorm, reader=reader)
+    schema = G.schema
+    D = Discriminator(size, d.ndf, conditional=conditional, batchnorm=d.batchnorm, reader=reader, schema=schema)
     fused = {"fused": True} if torch.cuda.is_available() else {}
     own = [q for name, q in D.named_parameters() if not name.startswith("reader.")]
     groups = [{"params": own, "weight_decay": 0.0}]  # AdamW without decay: Adam
@@ -59,7 +63,7 @@ def task_with(
             {"params": list(D.reader.parameters()), "lr": r.lr, "betas": (0.9, 0.999), "weight_decay": r.weight_decay}
         )
     opt_d = torch.optim.AdamW(groups, lr=lr_d, betas=betas, **fused)
-    factors = tuple(float(r.group_weights.get(g, 1.0)) for g in GROUPS)
+    factors = tuple(float(r.group_weights.get(g, 1.0)) for g in schema.names)
     recipe = ReaderRecipe(r.weight, r.flip, r.shift, r.label_smoothing, factors, r.pair_weight)
     return DcganTask(G, D, opt_g, opt_d, images, labels, d.cond_dropout, d.group_dropout, d.ac_weight, recipe)
 

@@ -88,7 +88,7 @@ class Context:
             raise BadInput(f"no {size} px shard for {family} ({family}.sizes {sizes})")
         d = images[size]
         return {
-            s: generators.reference(self.extractor, d[s].images, d[s].labels, d["train"].images, n, seed)
+            s: generators.reference(self.extractor, d[s].images, d[s].labels, d["train"].images, n, seed, d[s].schema)
             for s in ("val", "test")
         }
 
@@ -120,7 +120,10 @@ def dcgan(folder: Path, ctx: Context) -> dict:
     cond = folder / "conditions.safetensors"
     prior = ConditionPrior.load(cond) if cond.exists() else None
     refs = ctx.generator_refs("dcgan", size, ctx.params.dcgan.eval.samples)
-    scores = family.score(ctx.extractor, refs, family.sampler(G, prior), ctx.params.seed, G.conditional)
+    judge = ctx.dcgan["judge"]  # reads the extra groups a generator may be conditioned on
+    scores = family.score(
+        ctx.extractor, refs, family.sampler(G, prior), ctx.params.seed, G.conditional, G.schema, judge
+    )
     return {**_split(scores), "size": size}
 
 
@@ -138,7 +141,8 @@ def stylegan(folder: Path, ctx: Context) -> dict:
     refs = ctx.generator_refs("stylegan", size, ctx.params.stylegan.samples)
     if G.conditional:
         prior = ConditionPrior.load(folder / "conditions.safetensors")
-        scores = family.score(ctx.extractor, refs, family.sampler(G, prior), ctx.params.seed, True)
+        sample = family.sampler(G, prior)
+        scores = family.score(ctx.extractor, refs, sample, ctx.params.seed, True, G.schema, ctx.stylegan["judge"])
         return {**_split(scores), "size": size}
     out: dict = {"val": {}, "test": {}, "size": size}
     for s, ref in refs.items():

@@ -15,6 +15,11 @@ uint8 images.
                                 images (lower is better)
     cond_accuracy               conditional samples asked for the split's label combinations: the share of
                                 (image, group) pairs on which the tagger reads the requested value
+
+A generator conditioned on annotators' extra groups (its schema, core/names.AttributeSchema) is asked for them too;
+the extractor reads the six groups only, so `cond_accuracy_by_group` reads each extra group with the judge's head
+for it (models/tagger/extractor.load_judge), and the pooled `cond_accuracy` stays on the six, comparable between
+runs with and without extra groups.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.names import ATTRIBUTES, GROUPS
+from core.names import FIXED, GROUPS, AttributeSchema
 from models import metrics
 from models.metrics.tags import cond_accuracy_by_group
 from models.tagger.extractor import Tagger
@@ -48,16 +53,30 @@ def slider_moves(start: np.ndarray, moved: np.ndarray, col: int, k: int, sign: f
     return int((eligible & crossed & kept).sum()), int(eligible.sum())
 
 
-def slider_tags() -> list[tuple[str, str, int]]:
-    """(tag, group, class index) of every attribute slider, for every family: a yes/no group once (`glasses=yes`),
-    a group of other values once per value (`hair_color=red`)."""
+def slider_tags(schema: AttributeSchema = FIXED) -> list[tuple[str, str, int]]:
+    """(tag, group, class index) of every attribute slider of a generator conditioned on `schema`, for every family:
+    a yes/no group once (`glasses=yes`), a group of other values once per value (`hair_color=red`)."""
     out = []
-    for g in GROUPS:
-        values = list(ATTRIBUTES[g])
+    for g, values in schema.groups.items():
+        values = list(values)
         if values == ["no", "yes"]:
             out.append((f"{g}=yes", g, 1))
         else:
             out += [(f"{g}={v}", g, k) for k, v in enumerate(values)]
+    return out
+
+
+def realign(labels: np.ndarray, source: AttributeSchema, target: AttributeSchema) -> np.ndarray:
+    """Conditions [N, len(source)] as columns of `target` (class indices by value name; -1 where `source` lacks the
+    group or its value): the labels of one run asked of a generator conditioned on another schema."""
+    if source == target:
+        return labels
+    out = np.full((len(labels), len(target)), -1, np.int64)
+    for k, g in enumerate(target.names):
+        if g in source.groups:
+            col = labels[:, source.names.index(g)]
+            mapping = np.array([target.groups[g].index(v) if v in target.groups[g] else -1 for v in source.groups[g]])
+            out[:, k] = np.where(col >= 0, mapping[np.clip(col, 0, None)], -1)
     return out
 
 
@@ -66,21 +85,29 @@ class Reference:
     """What every model of one split is compared with, computed once: N real images and their readings."""
 
     images: np.ndarray
-    labels: np.ndarray  # [N, groups], -1 unknown
+    labels: np.ndarray  # [N, groups of `schema`], -1 unknown
     features: np.ndarray
-    reads: dict[str, np.ndarray]
+    reads: dict[str, np.ndarray]  # the extractor's, the six groups
     train_features: np.ndarray  # the NDB bins' data
+    schema: AttributeSchema = FIXED  # the groups of `labels`' columns
 
 
 def reference(
-    extractor: Tagger, split_images: np.ndarray, split_labels: np.ndarray, train_images: np.ndarray, n: int, seed: int
+    extractor: Tagger,
+    split_images: np.ndarray,
+    split_labels: np.ndarray,
+    train_images: np.ndarray,
+    n: int,
+    seed: int,
+    schema: AttributeSchema = FIXED,
 ) -> Reference:
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(split_images), min(n, len(split_images)), replace=False))
     feats, reads = extractor.read(split_images[pick])
+    reads = {g: reads[g] for g in GROUPS}
     t_pick = np.sort(rng.choice(len(train_images), min(len(train_images), 5000), replace=False))
     train_feats, _ = extractor.read(train_images[t_pick])
-    return Reference(split_images[pick], split_labels[pick], feats, reads, train_feats)
+    return Reference(split_images[pick], split_labels[pick], feats, reads, train_feats, schema)
 
 
 def unconditional_scores(extractor: Tagger, ref: Reference, fake: np.ndarray, seed: int) -> dict:
@@ -88,6 +115,7 @@ def unconditional_scores(extractor: Tagger, ref: Reference, fake: np.ndarray, se
     if fake.shape[1:] != ref.images.shape[1:] or fake.dtype != np.uint8:
         raise ValueError(f"generated images {fake.shape} {fake.dtype}; expected uint8 {ref.images.shape[1:]}")
     f, reads = extractor.read(fake)
+    reads = {g: reads[g] for g in GROUPS}
     bins = min(100, len(ref.train_features) // 10)
     return {
         "fd_tagger": metrics.get("fd_tagger").fn(ref.features, f),
@@ -100,16 +128,35 @@ def unconditional_scores(extractor: Tagger, ref: Reference, fake: np.ndarray, se
     }
 
 
-def conditional_scores(extractor: Tagger, ref: Reference, sample: Sampler, seed: int) -> dict:
+def conditional_scores(
+    extractor: Tagger,
+    ref: Reference,
+    sample: Sampler,
+    seed: int,
+    schema: AttributeSchema | None = None,
+    judge: Tagger | None = None,
+) -> dict:
     """cond_accuracy: samples asked for the reference's own label combinations (unknown groups not asked), with
-    the tagger's accuracy on the real images beside (`tagger_accuracy_by_group`: the ceiling at this resolution)."""
-    fake = sample(len(ref.labels), ref.labels, seed)
+    the tagger's accuracy on the real images beside (`tagger_accuracy_by_group`: the ceiling at this resolution).
+    `schema`: the generator's groups (default: the reference's), whose columns `sample` takes; its extra groups are
+    scored by `judge`'s heads (module docstring), and left out without a judge."""
+    schema = schema or ref.schema
+    asked = realign(ref.labels, ref.schema, schema)
+    fake = sample(len(asked), asked, seed)
     _, reads = extractor.read(fake)
-    requested = {g: ref.labels[:, k] for k, g in enumerate(GROUPS)}
-    by_group = cond_accuracy_by_group(requested, reads)
+    requested = {g: asked[:, k] for k, g in enumerate(schema.names) if g in GROUPS}
+    by_group = cond_accuracy_by_group(requested, {g: reads[g] for g in GROUPS})
     tagger = cond_accuracy_by_group(requested, ref.reads)
+    if schema.extra and judge is not None:
+        extra = {g: asked[:, schema.names.index(g)] for g in schema.extra}
+        _, fake_reads = judge.read(fake)
+        _, real_reads = judge.read(ref.images)
+        if any(g not in fake_reads for g in extra):
+            raise ValueError(f"the judge tagger reads no {', '.join(g for g in extra if g not in fake_reads)}")
+        by_group.update(cond_accuracy_by_group(extra, {g: fake_reads[g] for g in extra}, schema))
+        tagger.update(cond_accuracy_by_group(extra, {g: real_reads[g] for g in extra}, schema))
     return {
-        "cond_accuracy": metrics.get("cond_accuracy").fn(requested, reads),
+        "cond_accuracy": metrics.get("cond_accuracy").fn(requested, {g: reads[g] for g in GROUPS}),
         "cond_accuracy_by_group": by_group,
         "tagger_accuracy_by_group": tagger,
         # the per-group bar: cond_accuracy >= 0.9 x the tagger's own accuracy on real images

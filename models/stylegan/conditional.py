@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.names import ATTRIBUTES, GROUPS
+from core.names import FIXED, AttributeSchema
 from core.params import StyleganParams
 from models.dcgan.net import null_condition
 from models.engine import bundle
@@ -45,14 +45,16 @@ class ConditionalGenerator(Generator):
         base: int = 128,
         cap: int = 256,
         embed: int = 16,
+        schema: AttributeSchema = FIXED,
     ):
         super().__init__(size, z_dim, w_dim, mapping, base, cap)
         if embed < 1:
             raise ValueError(f"a conditional generator needs an embedding (embed >= 1); got {embed}")
-        self.config.update({"embed": embed, "groups": {g: list(ATTRIBUTES[g]) for g in GROUPS}, "conditional": True})
+        self.config.update({"embed": embed, "groups": schema.as_config(), "conditional": True})
         self.nz = z_dim
-        self.embeds = nn.ModuleList([nn.Embedding(len(ATTRIBUTES[g]) + 1, embed) for g in GROUPS])
-        self.embed_fc = EqLinear(embed * len(GROUPS), w_dim)
+        self.schema = schema  # the attribute groups it is conditioned on (core/names.py), recorded in its config
+        self.embeds = nn.ModuleList([nn.Embedding(n + 1, embed) for n in schema.sizes])
+        self.embed_fc = EqLinear(embed * len(schema), w_dim)
         self.mapping[0] = EqLinear(z_dim + w_dim, w_dim, lr_mul=0.01)
         for layer in self.layers:  # no noise inputs (module docstring)
             layer.noise_strength.requires_grad_(False)
@@ -67,7 +69,7 @@ class ConditionalGenerator(Generator):
         if soft is not None:
             rows = [w.to(e.weight.dtype) @ e.weight for w, e in zip(soft, self.embeds, strict=True)]
         else:
-            cond = null_condition(n).to(self.const.device) if cond is None else cond
+            cond = null_condition(n, self.schema).to(self.const.device) if cond is None else cond
             rows = [e(cond[:, i]) for i, e in enumerate(self.embeds)]
         return _unit_rms(self.embed_fc(torch.cat(rows, dim=1)))
 
@@ -119,10 +121,7 @@ class ConditionalGenerator(Generator):
         keys = ("size", "z_dim", "w_dim", "mapping", "base", "cap", "embed")
 
         def build(config: dict) -> ConditionalGenerator:
-            net = cls(*(config[k] for k in keys))
-            if config["groups"] != net.config["groups"]:
-                raise ValueError(f"attribute groups {config['groups']} differ from this code's")
-            return net
+            return cls(*(config[k] for k in keys), schema=AttributeSchema.recorded(config.get("groups")))
 
         return bundle.load(folder, build, "conditional StyleGAN generator")[0]
 
@@ -144,14 +143,15 @@ def _quiet(layer: nn.Module, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return _act(layer.conv(x, w) + layer.bias.view(1, -1, 1, 1))
 
 
-def build(p: StyleganParams, size: int, images, labels, seed: int):
+def build(p: StyleganParams, size: int, images, labels, seed: int, schema: AttributeSchema = FIXED):
     """The generator of the `stylegan` section (initialised from `seed` + 1), its Adam (`lr_g`, `betas_g`: StyleGAN2's
     0.002 and (0, 0.99) suit its equalised learning rate), and the DCGAN task around it (models/dcgan/train.task_with:
-    D of `p.discriminator`, initialised from `seed`, with its projection term, AC heads and reader; the conditions)."""
+    D of `p.discriminator`, initialised from `seed`, with its projection term, AC heads and reader; the conditions
+    [N, groups of `schema`])."""
     from models.dcgan.train import task_with
 
     torch.manual_seed(seed + 1)
-    G = ConditionalGenerator(size, p.z_dim, p.w_dim, p.mapping, p.base, p.cap, p.embed)
+    G = ConditionalGenerator(size, p.z_dim, p.w_dim, p.mapping, p.base, p.cap, p.embed, schema)
     fused = {"fused": True} if torch.cuda.is_available() else {}
     opt_g = torch.optim.Adam(G.parameters(), lr=p.lr_g, betas=tuple(p.betas_g), **fused)
     torch.manual_seed(seed)

@@ -40,7 +40,7 @@ from models.stylegan.conditional import MODEL, ConditionalGenerator
 from models.tagger.extractor import Tagger
 
 SECTION = "stylegan"
-INPUTS = ("data", "labels", "auto_tags", "judge_tagger")  # keys of stages/train.PATHS
+INPUTS = dcgan_family.INPUTS  # DCGAN's data, conditions and judge (keys of stages/train.PATHS)
 SECTIONS = [SECTION]
 
 
@@ -70,7 +70,7 @@ def run(
         unit = f"stylegan-{size}"
         if not world.main:  # under torchrun: the same training in step with rank 0, which alone scores and registers
             if not distributed.share(False, world):
-                task = conditional.build(p, size, d["train"].images, d["train"].labels, params.seed)
+                task = conditional.build(p, size, d["train"].images, d["train"].labels, params.seed, d["train"].schema)
                 gan.train(task, gan.config(p, params.seed), world=world, folder=folder)
             continue
         section = "stylegan" if i == 0 else f"stylegan_{size}"
@@ -79,25 +79,27 @@ def run(
             figures[section] = kept
             continue
         refs = {
-            s: generators.reference(extractor, d[s].images, d[s].labels, d["train"].images, p.samples, params.seed)
+            s: generators.reference(
+                extractor, d[s].images, d[s].labels, d["train"].images, p.samples, params.seed, d[s].schema
+            )
             for s in ("val", "test")
         }
         with tracking.start_run("stylegan", params, "train", SECTIONS, inputs, run_name=unit):
             mlflow.set_tags({"role": "stylegan", "size": str(size)})
             t0 = time.perf_counter()
-            task = conditional.build(p, size, d["train"].images, d["train"].labels, params.seed)
+            task = conditional.build(p, size, d["train"].images, d["train"].labels, params.seed, d["train"].schema)
             plots = UnitPlots(out / tracking.PLOTS, unit)
             result = tracked.train(task, gan.config(p, params.seed), world=world, folder=folder, desc=unit, plots=plots)
             seconds = time.perf_counter() - t0
             G = result.g_ema
             prior = ConditionPrior.fit(d["train"].labels)
             sample = dcgan_family.sampler(G, prior)
-            scores = dcgan_family.score(extractor, refs, sample, params.seed, conditional=True)
+            scores = dcgan_family.score(extractor, refs, sample, params.seed, True, G.schema, data["judge"])
             scores.update(dcgan_family.slider_scores(p.sliders, params.seed, G, prior, data["judge"]))
             dcgan_family.log_scores(scores)
             bundle_dir = out / unit
             dcgan_family.save(task, result, prior, bundle_dir, "stylegan", {"extractor_version": extractor.version})
-            dcgan_family.save_sliders(bundle_dir, scores["control_success_by_tag"])
+            dcgan_family.save_sliders(bundle_dir, scores["control_success_by_tag"], G.schema)
             files = []
             if i == 0:
                 np.save(out / "sheet.npy", _sheet(G, prior, params.seed))
@@ -120,12 +122,13 @@ def _sheet(G: ConditionalGenerator, prior: ConditionPrior, seed: int) -> np.ndar
     rows = [dcgan_family.sampler(G, prior)(48, None, seed + 5)]
     G.eval()
     z = torch.randn(1, G.nz, generator=torch.Generator().manual_seed(seed + 6))
-    cond = sliders.conditions_for(prior, 1, seed + 6)
-    ranges = sliders.ranges()
+    cond = sliders.conditions_for(prior, 1, seed + 6, G.schema)
+    ranges = sliders.ranges(G.schema)
     for name in SHEET_SLIDERS:
         low, high = ranges[name]
         moved = [
-            to_uint8(G(z, cond, sliders.soft_condition(cond, {name: float(a)}))) for a in np.linspace(low, high, 8)
+            to_uint8(G(z, cond, sliders.soft_condition(cond, {name: float(a)}, G.schema)))
+            for a in np.linspace(low, high, 8)
         ]
         rows.append(np.concatenate(moved))
     return np.concatenate(rows)

@@ -9,14 +9,19 @@ test split's. Until then the group waits, and the metrics say how many more trai
 A head auto-tags every image like the pipeline's groups do: its confidence floor is chosen on the validation labels
 (evaluate.floor_entry, `tagger.auto_min_accuracy`), and below it the group is unknown for that image.
 
-Written into the stage's folder:
-- extra/heads.npz (mean, scale, coef_<group>, bias_<group>) and extra/heads.json (each group's values, C, floor):
-  arrays and JSON, nothing pickled;
+Each head is fitted a second time, the same way, on the judge CNN's features (`judge_heads`): the judge reads the
+extra groups of generated images with its own network (models/tagger/extractor.load_judge), not with the head whose
+auto-tags the generators trained on.
+
+Written into the stage's folder (always, so that the train stage can depend on them; empty without extra groups):
+- extra/heads.json (each group's values, C, floor; `groups` {} without a head) and, with a head, extra/heads.npz
+  (mean, scale, coef_<group>, bias_<group>): arrays and JSON, nothing pickled;
+- judge/extra/: the judge's heads, the same files;
 - tags_extra.csv: per image, each extra group's best tag and where it came from (`annotation`, `auto` or
   `unknown`), and the head's reading with its confidence (`c:<group>`).
 
-The generators' conditions and sliders stay on the pipeline's own groups (core/names.GROUPS) for now: an extra
-group is labelled, learnt and auto-tagged, not yet generated.
+The generators condition on every extra group with a head, and have sliders for it (models/dcgan/conditions.py);
+a group still waiting for labels is left out of them.
 """
 
 from __future__ import annotations
@@ -80,16 +85,64 @@ def macro_f1(y: np.ndarray, pred: np.ndarray) -> float | None:
     return float(f1_score(y, pred, labels=np.unique(y), average="macro", zero_division=0))
 
 
-def run(params, net: TaggerNet, x_all: np.ndarray, rows: list[dict], extra: dict, out: Path) -> dict:
-    """Fit what the labels allow, auto-tag every image (manifest `rows`, `x_all` in their order) into `out`; the
-    figures for metrics/tagger.json's `extra_groups` (flat: `<figure>_by_group` over the extra groups)."""
+def _best_head(z: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, seed: int):
+    """(validation macro-F1, C, model): the head of C_GRID with the best validation macro-F1."""
+    best = None
+    for C in C_GRID:
+        model = _fit(z[tr], y[tr], C, seed)
+        score = macro_f1(y[va], model.predict(z[va])) if va.any() else 0.0
+        if best is None or score > best[0]:
+            best = (score, C, model)
+    return best
+
+
+def _head_arrays(model, n_values: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(coef [values, D], bias [values]) of a fitted head as a softmax over every value of its group."""
+    coef = np.zeros((n_values, dim))
+    bias = np.full(n_values, -1e9)  # a value never seen in training is never read
+    if len(model.classes_) == 2:  # scikit-learn keeps one row for two classes: softmax of (-w, w) / 2
+        coef[model.classes_] = np.stack([-model.coef_[0], model.coef_[0]]) / 2
+        bias[model.classes_] = np.array([-model.intercept_[0], model.intercept_[0]]) / 2
+    else:
+        coef[model.classes_], bias[model.classes_] = model.coef_, model.intercept_
+    return coef, bias
+
+
+def _standardised(net: TaggerNet, x_all: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    feats = extract_features(net, x_all)
+    mean, scale = feats.mean(axis=0), feats.std(axis=0) + 1e-6
+    return (feats - mean) / scale, {"mean": mean, "scale": scale}
+
+
+def save_heads(folder: Path, heads: dict, arrays: dict[str, np.ndarray]) -> None:
+    """`folder`/extra/heads.json (and heads.npz when there is a head)."""
+    (folder / "extra").mkdir(parents=True, exist_ok=True)
+    if heads:
+        np.savez(folder / "extra" / "heads.npz", **arrays)
+    write_json(folder / "extra" / "heads.json", {"feature": "cnn", "groups": heads})
+
+
+def write_no_heads(out: Path, ids: list[str], extra: dict[str, dict[str, str]]) -> None:
+    """What a run that fits no head writes (no extra group, or a pinned tagger): heads.json without groups and
+    tags_extra.csv with the annotators' tags alone."""
+    save_heads(out, {}, {})
+    (out / "tags_extra.csv").write_text(tags_extra_csv(ids, extra, {}), encoding="utf-8")
+
+
+def run(
+    params, net: TaggerNet, x_all: np.ndarray, rows: list[dict], extra: dict, out: Path, judge: TaggerNet | None = None
+) -> dict:
+    """Fit what the labels allow, auto-tag every image (manifest `rows`, `x_all` in their order) into `out`, and fit
+    the same heads on the `judge` CNN's features into `out`/judge; the figures for metrics/tagger.json's
+    `extra_groups` (flat: `<figure>_by_group` over the extra groups)."""
     tp = params.tagger
     declared = params.label.extra_groups
     split = np.array([r["split"] for r in rows])
     ids = [r["id"] for r in rows]
-    feats = extract_features(net, x_all)
-    mean, scale = feats.mean(axis=0), feats.std(axis=0) + 1e-6
-    z = (feats - mean) / scale
+    if not extra:
+        write_no_heads(out, ids, extra)
+        return {"min_labels": tp.extra_min_labels}
+    z, arrays = _standardised(net, x_all)
     figures: dict[str, dict] = {
         k: {}
         for k in (
@@ -98,11 +151,12 @@ def run(params, net: TaggerNet, x_all: np.ndarray, rows: list[dict], extra: dict
             "head_by_group",
             "val_macro_f1_by_group",
             "macro_f1_by_group",
+            "judge_macro_f1_by_group",
             "floor_by_group",
             "trusted_share_by_group",
         )
     }
-    arrays, heads, readings = {"mean": mean, "scale": scale}, {}, {}
+    heads, readings, labelled = {}, {}, {}
     for g, labels in extra.items():
         values = values_of(g, labels, declared)
         y = np.array([values.index(labels[i]) if i in labels else -1 for i in ids], np.int64)
@@ -112,42 +166,49 @@ def run(params, net: TaggerNet, x_all: np.ndarray, rows: list[dict], extra: dict
         figures["train_labels_by_group"][g] = n_train
         figures["labels_needed_by_group"][g] = max(0, tp.extra_min_labels - n_train) if not ready else 0
         figures["head_by_group"][g] = ready
-        for k in ("val_macro_f1_by_group", "macro_f1_by_group", "floor_by_group", "trusted_share_by_group"):
+        for k in (
+            "val_macro_f1_by_group",
+            "macro_f1_by_group",
+            "judge_macro_f1_by_group",
+            "floor_by_group",
+            "trusted_share_by_group",
+        ):
             figures[k][g] = None
         if not ready:
             continue
-        best = None
-        for C in C_GRID:
-            model = _fit(z[tr], y[tr], C, params.seed)
-            score = macro_f1(y[va], model.predict(z[va])) if va.any() else 0.0
-            if best is None or score > best[0]:
-                best = (score, C, model)
-        val_f1, C, model = best
+        val_f1, C, model = _best_head(z, y, tr, va, params.seed)
         probs = _softmax_probs(model, z, len(values))
         pred = probs.argmax(axis=1)
         conf = probs[np.arange(len(pred)), pred]
         floor = evaluate.floor_entry(conf[va], pred[va] == y[va], tp.auto_min_accuracy)
         trusted = conf >= floor["floor"] if floor["floor"] is not None else np.zeros(len(pred), bool)
-        coef = np.zeros((len(values), z.shape[1]))
-        bias = np.full(len(values), -1e9)  # a value never seen in training is never read
-        if len(model.classes_) == 2:  # scikit-learn keeps one row for two classes: softmax of (-w, w) / 2
-            coef[model.classes_] = np.stack([-model.coef_[0], model.coef_[0]]) / 2
-            bias[model.classes_] = np.array([-model.intercept_[0], model.intercept_[0]]) / 2
-        else:
-            coef[model.classes_], bias[model.classes_] = model.coef_, model.intercept_
-        arrays[f"coef_{g}"], arrays[f"bias_{g}"] = coef, bias
+        arrays[f"coef_{g}"], arrays[f"bias_{g}"] = _head_arrays(model, len(values), z.shape[1])
         heads[g] = {"values": values, "C": C, "floor": floor}
         readings[g] = (values, y, pred, conf, trusted)
+        labelled[g] = (values, y, tr, va, te)
         figures["val_macro_f1_by_group"][g] = val_f1 if va.any() else None
         figures["macro_f1_by_group"][g] = macro_f1(y[te], pred[te])
         figures["floor_by_group"][g] = floor["floor"]
         figures["trusted_share_by_group"][g] = float(trusted.mean())
-    if heads:
-        (out / "extra").mkdir(parents=True, exist_ok=True)
-        np.savez(out / "extra" / "heads.npz", **arrays)
-        write_json(out / "extra" / "heads.json", {"feature": "cnn", "groups": heads})
+    save_heads(out, heads, arrays)
+    if judge is not None and heads:
+        figures["judge_macro_f1_by_group"].update(judge_heads(judge, x_all, labelled, out / "judge", params.seed))
     (out / "tags_extra.csv").write_text(tags_extra_csv(ids, extra, readings), encoding="utf-8")
     return {"min_labels": tp.extra_min_labels, **figures}
+
+
+def judge_heads(judge: TaggerNet, x_all: np.ndarray, labelled: dict, folder: Path, seed: int) -> dict:
+    """Fit each ready group's head on the judge CNN's features (the same procedure: C on validation) into
+    `folder`/extra; each head's test macro-F1. `labelled`: group -> (values, labels, train, val, test masks)."""
+    z, arrays = _standardised(judge, x_all)
+    heads, scores = {}, {}
+    for g, (values, y, tr, va, te) in labelled.items():
+        _, C, model = _best_head(z, y, tr, va, seed)
+        arrays[f"coef_{g}"], arrays[f"bias_{g}"] = _head_arrays(model, len(values), z.shape[1])
+        heads[g] = {"values": values, "C": C}
+        scores[g] = macro_f1(y[te], model.predict(z[te]))
+    save_heads(folder, heads, arrays)
+    return scores
 
 
 def tags_extra_csv(ids: list[str], extra: dict[str, dict[str, str]], readings: dict) -> str:
@@ -186,6 +247,8 @@ def load_heads(folder: Path) -> tuple[dict, dict[str, np.ndarray]]:
     import json
 
     info = json.loads((folder / "extra" / "heads.json").read_text(encoding="utf-8"))
+    if not info["groups"]:
+        return {}, {}
     with np.load(folder / "extra" / "heads.npz") as f:
         return info["groups"], {k: f[k] for k in f.files}
 

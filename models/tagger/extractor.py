@@ -7,6 +7,10 @@ Every figure records which version made it (`extractor_version`). The pin is `da
 `extractor` stage, stages/extractor.py): retraining the tagger does not move it, `python -m stages.extractor --move`
 does and re-scores, so numbers computed months apart stay comparable. Loading the pinned version checks its weights
 against the pin's sha256: a store that changed under the pin is refused, not silently used.
+
+The judge also reads the annotators' extra groups that have a head (models/tagger/extra.py): the tagger stage fits
+each one a second time on the judge CNN's features and saves it with the judge (`judge/extra/`), so the sliders of an
+extra group are judged by another network than the head whose auto-tags the generator trained on.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from core import tracking
-from core.names import GROUPS
+from core.names import FIXED, GROUPS, AttributeSchema
 from models import metrics
 from models.engine import bundle
 from models.tagger.evaluate import predict_groups
@@ -40,11 +44,26 @@ class Tagger:
     net: TaggerNet
     thresholds: dict[str, float]
     version: str
+    extra: tuple[dict, dict[str, np.ndarray]] | None = None  # extra groups' heads on its features (extra.load_heads)
+
+    @property
+    def schema(self) -> AttributeSchema:
+        """The groups it reads: the six, then its extra heads'."""
+        if self.extra is None:
+            return FIXED
+        return AttributeSchema.with_extra({g: h["values"] for g, h in self.extra[0].items()})
 
     def read(self, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """(features [N, D], the value read per group: class indices [N])."""
+        """(features [N, D], the value read per group: class indices [N]; extra groups by their heads' arg-max)."""
         pred = predict_groups(predict_proba(self.net, images), self.thresholds)
-        return extract_features(self.net, images), {g: pred[:, k] for k, g in enumerate(GROUPS)}
+        feats = extract_features(self.net, images)
+        reads = {g: pred[:, k] for k, g in enumerate(GROUPS)}
+        if self.extra is not None:
+            from models.tagger.extra import probabilities
+
+            heads, arrays = self.extra
+            reads.update({g: p.argmax(axis=1) for g, p in probabilities(heads, arrays, feats).items()})
+        return feats, reads
 
     def features(self, images: np.ndarray) -> np.ndarray:
         return extract_features(self.net, images)
@@ -76,9 +95,14 @@ def load_extractor(pinned: str = PIN, version: str | None = None) -> Tagger:
 
 def load_judge(folder: str | Path) -> Tagger:
     """The judge as a Tagger: the tagger stage's judge CNN (`data/tagger/judge`, another seed than the extractor)
-    with its validation thresholds; version "judge"."""
+    with its validation thresholds and the extra groups' heads fitted on its features (`judge/extra/`, when the
+    tagger stage fitted any); version "judge"."""
+    from models.tagger.extra import load_heads
+
     net = TaggerNet.load(folder)
-    return Tagger(net, json.loads((Path(folder) / "config.json").read_text()).get("thresholds", {}), "judge")
+    thresholds = json.loads((Path(folder) / "config.json").read_text()).get("thresholds", {})
+    heads = load_heads(Path(folder)) if (Path(folder) / "extra" / "heads.json").exists() else None
+    return Tagger(net, thresholds, "judge", heads if heads and heads[0] else None)
 
 
 def score(real, fake, version: str | None = None, seed: int = 0, pinned: str = PIN) -> dict:

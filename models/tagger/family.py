@@ -136,8 +136,10 @@ def run(
     pred, trusted, by_source = trust.auto_tag(params, rows, probs, chosen["thresholds"], y_all, floors, out, model)
     auto = auto_figures(params, floors, by_source, rows, data["tags"], pred, trusted, out / "tags_best.csv")
     figures = {**_figures(splits, origins, balance, cnn, base, judge, pick, chosen, len(rows)), "auto_tags": auto}
-    if data["extra"]:  # the annotators' extra groups: heads on the cnn role's features once labelled enough
-        figures["extra_groups"] = extra.run(params, cnn["net"], x_all, rows, data["extra"], out)
+    # the annotators' extra groups: heads on the cnn role's features once labelled enough, and on the judge's
+    extra_figures = extra.run(params, cnn["net"], x_all, rows, data["extra"], out, judge["net"] if judge else None)
+    if data["extra"]:
+        figures["extra_groups"] = extra_figures
     return figures
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.names import ATTRIBUTES, GROUPS
+from core.names import ATTRIBUTES, FIXED, GROUPS, AttributeSchema
 from models.engine import bundle
 
 MODEL = "anime-tagger"  # its name in the MLflow registry
@@ -35,19 +35,21 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 class TaggerNet(nn.Module):
-    def __init__(self, width: int = 24, size: int = 64, dropout: float = 0.1):
+    def __init__(self, width: int = 24, size: int = 64, dropout: float = 0.1, schema: AttributeSchema = FIXED):
+        """`schema`: the groups it has heads for; the tagger's are the six, a DCGAN discriminator's reader has its
+        generator's (models/dcgan/net.py)."""
         super().__init__()
         self.config = {
             "width": width,
             "size": size,
             "dropout": dropout,
-            "groups": {g: list(ATTRIBUTES[g]) for g in GROUPS},
+            "groups": schema.as_config(),
         }
         w = width
         self.trunk = nn.Sequential(_block(3, w), _block(w, 2 * w), _block(2 * w, 4 * w), _block(4 * w, 8 * w))
         self.feature_dim = 8 * w
         self.drop = nn.Dropout(dropout)
-        self.heads = nn.ModuleDict({g: nn.Linear(self.feature_dim, len(ATTRIBUTES[g])) for g in GROUPS})
+        self.heads = nn.ModuleDict({g: nn.Linear(self.feature_dim, len(v)) for g, v in schema.groups.items()})
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
 
@@ -71,10 +73,10 @@ class TaggerNet(nn.Module):
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> TaggerNet:
         def build(config: dict) -> TaggerNet:
-            net = cls(config["width"], config["size"], config.get("dropout", 0.0))
-            if config["groups"] != net.config["groups"]:
+            schema = AttributeSchema.recorded(config.get("groups"))
+            if schema.extra:  # a tagger reads the six: a reader's heads never load as one
                 raise ValueError(f"attribute groups {config['groups']} differ from this code's")
-            return net
+            return cls(config["width"], config["size"], config.get("dropout", 0.0))
 
         return bundle.load(folder, build, "tagger")[0]
 

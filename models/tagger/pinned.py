@@ -25,7 +25,7 @@ from core import tracking
 from core.atomic import write_json
 from core.errors import BadInput
 from core.names import GROUPS
-from models.tagger import evaluate
+from models.tagger import evaluate, extra
 from models.tagger.net import MODEL
 
 PIN = Path("tagger.pin.json")
@@ -120,6 +120,7 @@ def run(params, data: dict, pin: dict, out: Path) -> dict:
             params, rows, probabilities(x_all), thresholds, y_all, floors, out, model
         )
     write_json(out / "balance.json", evaluate.balance({s: splits[s][1] for s in splits}))
+    extra.write_no_heads(out, [r["id"] for r in rows], data.get("extra", {}))  # a pinned tagger fits no head
     registered = {"model": MODEL, "pinned": version, "judge": judge}
     if role in ("cnn", "judge"):
         registered["cnn"] = version  # what a store without an extractor pins (stages/extractor.py)

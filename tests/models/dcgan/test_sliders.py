@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.names import ATTRIBUTES, GROUPS
+from core.names import ATTRIBUTES, FIXED, GROUPS
 from models.dcgan import sliders
 from models.dcgan.conditions import ConditionPrior
 from models.dcgan.net import Generator
@@ -66,7 +66,7 @@ class _World(nn.Module):
 
     def __init__(self, leak: float):
         super().__init__()
-        self.nz, self.conditional, self.leak = 2, True, leak
+        self.nz, self.conditional, self.leak, self.schema = 2, True, leak, FIXED
 
     def forward(self, z, cond=None, soft=None):
         soft = soft or sliders.soft_condition(cond, {})

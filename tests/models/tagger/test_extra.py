@@ -94,3 +94,14 @@ def test_the_threshold_is_checked(min_labels):
     params = load_params(REPO / "params.yaml", "smoke")
     with pytest.raises(ValidationError, match="extra_min_labels"):
         type(params.tagger).model_validate({**params.tagger.model_dump(), "extra_min_labels": min_labels})
+
+
+def test_without_extra_groups_the_stage_still_writes_empty_heads_and_tags(tmp_path):
+    """The train stage depends on extra/ and tags_extra.csv: a run without extra groups (or a pinned one) writes them
+    empty, and fits nothing."""
+    params = load_params(REPO / "params.yaml", "smoke")
+    rows = [{"id": f"i{k}", "split": "train"} for k in range(3)]
+    figures = extra.run(params, TaggerNet(width=4, size=32), np.zeros((3, 32, 32, 3), np.uint8), rows, {}, tmp_path)
+    assert figures == {"min_labels": params.tagger.extra_min_labels}
+    assert extra.load_heads(tmp_path) == ({}, {}) and not (tmp_path / "extra" / "heads.npz").exists()
+    assert (tmp_path / "tags_extra.csv").read_text().splitlines() == ["id", "i0", "i1", "i2"]
