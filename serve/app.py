@@ -77,15 +77,17 @@ UPSCALERS = ("sr", "srgan")  # ... and as upscalers
 Family = TypeAliasType("Family", Literal[FAMILIES])
 GeneratorFamily = TypeAliasType("GeneratorFamily", Literal[GENERATORS])
 UpscalerFamily = TypeAliasType("UpscalerFamily", Literal[UPSCALERS])
-Group = TypeAliasType("Group", Literal[GROUPS])
 Joint = TypeAliasType("Joint", Literal[JOINTS])
 VALUES = {  # per attribute group, its values: hair_color -> HairColor
     g: TypeAliasType("".join(w.title() for w in g.split("_")), Literal[ATTRIBUTES[g]]) for g in GROUPS
 }
-Conditions = with_config(ConfigDict(extra="forbid"))(
-    TypedDict("Conditions", {g: VALUES[g] for g in GROUPS}, total=False)  # type: ignore[misc]
+# the six fixed groups as enums; a generator trained on annotators' extra groups takes those too (their names and
+# values are the loaded generator's, listed by /api/info, and checked against it: an unknown one is a 422)
+Conditions = TypedDict("Conditions", {g: VALUES[g] for g in GROUPS}, total=False, extra_items=str)  # type: ignore[call-arg]
+Conditions.__doc__ = (
+    "Attribute group -> its value, for the groups to fix; the others are drawn per seed. A generator may take more "
+    "groups than these six (annotators' extra groups): /api/info lists each generator's groups and values."
 )
-Conditions.__doc__ = "Attribute group -> its value, for the groups to fix; the others are drawn per seed."
 
 
 class GenerateRequest(BaseModel):
@@ -240,7 +242,13 @@ class GeneratorInfo(BaseModel):
     slider_ranges: dict[str, Pair] = Field(description="slider -> [low, high]")
     control_success_by_tag: dict[str, float] = Field(description="slider -> how often moving it shows its tag")
     conditional: bool = Field(description="takes conditions")
-    conditions: dict[Group, list[str]] = Field(description="group -> its values; empty when not conditional")
+    conditions: dict[str, list[str]] = Field(
+        description="group -> its values, the six fixed groups first, then any extra one; empty when not conditional"
+    )
+    extra_groups: list[str] = Field(
+        default_factory=list,
+        description="the groups beyond the six (annotators' extra groups) this generator was trained on",
+    )
 
 
 class InfoResponse(BaseModel):

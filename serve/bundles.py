@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.names import ATTRIBUTES, GROUPS, JOINTS
+from core.names import ATTRIBUTES, FIXED, GROUPS, JOINTS, AttributeSchema
 
 FAMILIES = ("dcgan", "stylegan", "sr", "srgan", "pose2sketch", "posenet", "tagger")
 DEPLOYED = "deployed.json"
@@ -45,7 +45,9 @@ class Generator:
     Both have one slider per tag. DCGAN's and the conditional StyleGAN's blend a group's condition embedding from the
     character's value towards the tag (models/dcgan/sliders.py); a StyleGAN version of the unconditional route
     (registered before the conditional one) moves w along a direction (+-1 = +-step_sigmas standard deviations).
-    `ranges` and `control_success` (the bundle's test figure per slider) are what the page shows beside each."""
+    `ranges` and `control_success` (the bundle's test figure per slider) are what the page shows beside each.
+    A conditional generator's groups are its `schema` (its bundle's record: the six, then any annotators' extra
+    group it was trained on); conditions and sliders are checked against it."""
 
     family: str
     net: torch.nn.Module
@@ -65,6 +67,11 @@ class Generator:
     def conditional(self) -> bool:
         return bool(getattr(self.net, "conditional", False))
 
+    @property
+    def schema(self) -> AttributeSchema:
+        """The attribute groups it takes (an unconditional StyleGAN version: the six its sliders are named after)."""
+        return getattr(self.net, "schema", FIXED)
+
     def check(self, sliders: dict[str, float], conditions: dict[str, str]) -> None:
         """A ValueError that says what is wrong with a request's sliders or conditions, if anything is."""
         unknown = sorted(set(sliders) - set(self.sliders))
@@ -76,10 +83,12 @@ class Generator:
                 raise ValueError(f"slider {name} of {self.family} goes from {lo:g} to {hi:g}, not {v}")
         if conditions and not self.conditional:
             raise ValueError(f"{self.family} does not take conditions; use sliders")
+        groups = self.schema.groups
         for group, value in conditions.items():
-            if value not in ATTRIBUTES.get(group, ()):
-                want = ", ".join(ATTRIBUTES[group]) if group in ATTRIBUTES else f"a group: {', '.join(GROUPS)}"
-                raise ValueError(f"condition {group}={value!r}: expected {want}")
+            if group not in groups:
+                raise ValueError(f"{self.family} has no attribute group {group!r}; its groups: {', '.join(groups)}")
+            if not isinstance(value, str) or value not in groups[group]:
+                raise ValueError(f"condition {group}={value!r}: expected {', '.join(groups[group])}")
 
     @torch.no_grad()
     def sample(
@@ -106,13 +115,14 @@ class Generator:
             # the noise inputs are drawn per image from its own seed, so a batch-mate never changes a character
             return np.concatenate([render(self.net, w[i : i + 1], int(s)) for i, s in enumerate(seeds)])
         cond = None
+        schema = self.schema
         if self.conditional:
-            null = torch.tensor([len(ATTRIBUTES[g]) for g in GROUPS])
+            null = torch.tensor(schema.sizes)
             rows = []
             for s in seeds:
-                req = np.full((1, len(GROUPS)), -1)
+                req = np.full((1, len(schema)), -1)
                 for g, v in (conditions or {}).items():
-                    req[0, GROUPS.index(g)] = ATTRIBUTES[g].index(v)
+                    req[0, schema.names.index(g)] = schema.index_of(g, v)
                 rows.append(self.prior.sample(1, np.random.default_rng(int(s)), req) if self.prior is not None else req)
             y = torch.from_numpy(np.concatenate(rows))
             cond = torch.where(y < 0, null.expand_as(y), y)
@@ -121,7 +131,7 @@ class Generator:
         if sliders and cond is not None:
             from models.dcgan.sliders import soft_condition
 
-            soft = soft_condition(cond, sliders)
+            soft = soft_condition(cond, sliders, schema)
         if self.family == "stylegan":  # truncation in W towards the mean w (its mapping normalises z)
             return to_uint8(self.net(z, cond, soft, psi))
         if psi != 1.0:  # the truncation trick for a Gaussian prior: shrink z towards its mean (0)
@@ -140,7 +150,7 @@ def _conditioned(family: str, net: torch.nn.Module, folder: Path) -> Generator:
     if net.conditional:
         from models.dcgan.sliders import ranges as slider_ranges
 
-        ranges = slider_ranges()
+        ranges = slider_ranges(net.schema)
         doc = _json(folder / "sliders.json") if (folder / "sliders.json").exists() else {}
         success = _figures(doc.get("control_success_by_tag"), ranges)
     return Generator(family, net, int(net.config["size"]), prior, ranges=ranges, control_success=success)
@@ -359,7 +369,8 @@ class Models:
                 "slider_ranges": {n: list(r) for n, r in g.ranges.items()},
                 "control_success_by_tag": g.control_success,
                 "conditional": g.conditional,
-                "conditions": dict(ATTRIBUTES) if g.conditional else {},
+                "conditions": g.schema.as_config() if g.conditional else {},
+                "extra_groups": list(g.schema.extra) if g.conditional else [],
             }
             for f, g in self.generators.items()
         }

@@ -14,7 +14,8 @@ operations, so a version answers as the service does with it deployed.
 | family              | input                                                     | output                          |
 |---------------------|-----------------------------------------------------------|---------------------------------|
 | dcgan, stylegan     | DataFrame, a row per image: seed, truncation, a column    | uint8 images [N, S, S, 3]       |
-|                     | per slider (smile=yes) and per attribute group            |                                 |
+|                     | per slider (smile=yes) and per attribute group (its extra |                                 |
+|                     | groups too)                                               |                                 |
 | tagger              | uint8 RGB images [N, H, W, 3]                             | DataFrame: group, group=value   |
 | posenet             | uint8 pictures of stick figures [N, H, W, 3]              | float32 joints [N, 11, 2]       |
 | sr, srgan           | uint8 RGB images [N, H, W, 3]                             | uint8 images [N, 4H, 4W, 3]     |
@@ -92,9 +93,10 @@ def _cell(row: dict, key: str, default: Any) -> Any:
 @dataclass(frozen=True)
 class GeneratorIO:
     """One row per image: its `seed` (the same seed, the same character), `truncation`, one column per slider (the tag,
-    e.g. `smile=yes`: its position) and, for a conditional generator, one per attribute group (e.g. `hair_color`: the
-    value asked for), as the service's /api/generate takes them; an empty cell is a setting not given. Rows with the
-    same settings are sampled together, as one request is."""
+    e.g. `smile=yes`: its position) and, for a conditional generator, one per attribute group of its schema (e.g.
+    `hair_color`: the value asked for; an annotators' extra group such as `hat` where it was trained on one), as the
+    service's /api/generate takes them; an empty cell is a setting not given. Rows with the same settings are
+    sampled together, as one request is."""
 
     family: str
 
@@ -103,7 +105,7 @@ class GeneratorIO:
         cols = [ColSpec(DataType.long, "seed"), ColSpec(DataType.double, "truncation", required=False)]
         cols += [ColSpec(DataType.double, name, required=False) for name in g.sliders]
         if g.conditional:
-            cols += [ColSpec(DataType.string, group, required=False) for group in GROUPS]
+            cols += [ColSpec(DataType.string, group, required=False) for group in g.schema.names]
         return cols
 
     def signature(self, models: Models) -> ModelSignature:
@@ -134,7 +136,7 @@ class GeneratorIO:
             seeds.append(int(_cell(row, "seed", -1)))
             psi = float(_cell(row, "truncation", 1.0))
             sliders = {k: float(row[k]) for k in g.sliders if _cell(row, k, None) is not None}
-            conditions = {k: str(row[k]) for k in GROUPS if _cell(row, k, None) is not None}
+            conditions = {k: str(row[k]) for k in g.schema.names if _cell(row, k, None) is not None}
             if seeds[-1] < 0 or not 0.0 <= psi <= 1.0:
                 raise ValueError(f"row {i}: expected a seed >= 0 and a truncation in [0, 1]; got {row}")
             try:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from core.names import GROUPS, JOINTS
+from core.names import JOINTS, AttributeSchema
 
 # a standing pose on the tiny pose2sketch's 64 px canvas, [x, y] per joint in JOINTS' order
 JOINTS_XY = (
@@ -51,10 +51,16 @@ def _card(model: str, size: int) -> dict:
 
 
 def make_deploy(
-    root: Path, size: int = 32, generator: str = "dcgan", seed: int = 0, stylegan: str = "conditional"
+    root: Path,
+    size: int = 32,
+    generator: str = "dcgan",
+    seed: int = 0,
+    stylegan: str = "conditional",
+    extra: dict[str, list[str]] | None = None,
 ) -> Path:
     """Write a tiny deploy folder at `root`; returns it. `stylegan`: "conditional" (the family's route) or
-    "unconditional" (a version registered before it, still served)."""
+    "unconditional" (a version registered before it, still served). `extra`: annotators' extra groups the
+    conditional generators were trained on (e.g. {"hat": ["no", "yes"]})."""
     from models.dcgan.conditions import ConditionPrior
     from models.dcgan.net import Generator as DcganG
     from models.pose.net import PoseNet, embed_images
@@ -69,6 +75,7 @@ def make_deploy(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     root = Path(root)
+    schema = AttributeSchema.with_extra(extra)
     families: dict[str, dict] = {}
 
     def done(family: str, folder: Path, s: int) -> None:
@@ -76,17 +83,17 @@ def make_deploy(
         families[family] = {"model": f"anime-{family}", "version": "1", "size": s}
 
     f = root / "dcgan"
-    net = DcganG(size, nz=16, ngf=8, embed=4).eval()
+    net = DcganG(size, nz=16, ngf=8, embed=4, schema=schema).eval()
     net.save(f, {"role": "dcgan"})
-    ConditionPrior.fit(rng.integers(0, 2, (50, len(GROUPS)))).save(f / "conditions.safetensors")
+    ConditionPrior.fit(rng.integers(0, 2, (50, len(schema)))).save(f / "conditions.safetensors")
     (f / "sliders.json").write_text(json.dumps({"control_success_by_tag": {"smile=yes": 0.81, "hair_color=red": 0.5}}))
     done("dcgan", f, size)
 
     f = root / "stylegan"
     if stylegan == "conditional":  # what the train stage registers
-        sg = CondG(size=size, z_dim=16, w_dim=16, mapping=2, base=8, cap=16, embed=4).eval()
+        sg = CondG(size=size, z_dim=16, w_dim=16, mapping=2, base=8, cap=16, embed=4, schema=schema).eval()
         sg.save(f, {"role": "stylegan"})
-        ConditionPrior.fit(rng.integers(0, 2, (50, len(GROUPS)))).save(f / "conditions.safetensors")
+        ConditionPrior.fit(rng.integers(0, 2, (50, len(schema)))).save(f / "conditions.safetensors")
         doc = {"control_success_by_tag": {"smile=yes": 0.25, "glasses=yes": 0.6}}
     else:  # a version of the unconditional route: sliders are directions in W
         sg = StyleG(size=size, z_dim=16, w_dim=16, mapping=2, base=8, cap=16).eval()
