@@ -41,6 +41,8 @@ PATHS = {
     "data": Path("data/ingest"),  # stages/ingest.OUT
     "labels": Path("data/label/tags.csv"),  # stages/label.OUT
     "auto_tags": Path("data/tagger/tags_auto.csv"),  # stages/tagger.OUT
+    "extra_tags": Path("data/tagger/tags_extra.csv"),  # annotators' extra groups: each image's best tag
+    "extra_heads": Path("data/tagger/extra"),  # which extra groups have a tagger head, and their values
     "judge_tagger": Path("data/tagger/judge"),  # the tagger of another seed: perceptual losses, slider judging
     "render": Path("data/render"),  # stages/render.OUT: stick figure / sketch / projection pairs
     "posenet": Path("data/pose"),  # stages/pose.OUT: posenet and its retrieval index

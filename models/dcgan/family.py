@@ -113,8 +113,9 @@ def load_conditioned(paths: dict[str, Path], sizes: list[int]) -> tuple[dict, di
         record.update({"extra_groups": list(schema.extra), "extra_groups_waiting": extra.waiting})
     if extra is not None and extra.waiting:
         print(
-            f"conditions: extra groups {', '.join(extra.waiting)} have no tagger head yet (too few labelled training "
-            "images, tagger.extra_min_labels): left out of the generators' conditions and sliders"
+            f"conditions: extra groups {', '.join(extra.waiting)} have no tagger head yet (the tagger stage fits one "
+            "from tagger.extra_min_labels labelled training images; a pinned tagger fits none): left out of the "
+            "generators' conditions and sliders"
         )
     return {"images": out, "judge": judge, "schema": schema}, record
 

@@ -311,6 +311,16 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     with open(out / "tags_extra.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == len(manifest)
     assert "hat: head, test macro-F1" in family.summary(metrics) and "scarf: " in family.summary(metrics)
+    # the judge reads `hat` with a head of its own, and the train stage conditions its generators on it
+    from models.dcgan import family as dcgan_family
+    from models.tagger.extractor import load_judge
+
+    assert xg["judge_macro_f1_by_group"]["hat"] is not None and xg["judge_macro_f1_by_group"]["scarf"] is None
+    assert load_judge(out / "judge").schema.extra == ("hat",)
+    paths = {"data": smoke_ingest, "labels": tags_csv, "auto_tags": out / "tags_auto.csv"}
+    paths.update(extra_tags=out / "tags_extra.csv", extra_heads=out / "extra", judge_tagger=out / "judge")
+    conditioned, record = dcgan_family.load_conditioned(paths, [32])
+    assert conditioned["schema"].extra == ("hat",) and record["extra_groups_waiting"] == ["scarf"]
     n_train = len(train_ids)
     assert metrics["data"]["train_images"] == n_train - 5
     assert metrics["data"]["train_images_by_origin"] == {"generated": n_train - 6, "source": 0, "label_studio": 1}
