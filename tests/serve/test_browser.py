@@ -35,6 +35,16 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def hat_server(tmp_path_factory):
+    """The tiny deploy whose generators were trained on an annotators' extra group, `hat`."""
+    from tests.serve.tiny import make_deploy
+
+    tmp = tmp_path_factory.mktemp("browser-hat")
+    with serving(make_deploy(tmp / "deploy", generator="stylegan", extra={"hat": ["no", "yes"]}), tmp) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def drawn_server(tmp_path_factory):
     """The tiny deploy with a small posenet that learnt to read drawn figures (tests/serve/drawn_posenet.py)."""
     from tests.serve.drawn_posenet import install_posenet, small_drawn_posenet
@@ -122,6 +132,27 @@ def test_moving_a_slider_changes_the_image(browser, server):
         assert await page.js("document.getElementById('status').className") != "error"
 
     _run(browser, server, slider)
+
+
+def test_an_extra_groups_slider_is_on_the_page_and_steers(browser, hat_server):
+    """The page builds its sliders from /api/info: the generator's extra group gets one, two-sided, that moves the
+    characters."""
+
+    async def hat(page: _Page):
+        sliders = await page.js(
+            "[...document.querySelectorAll('input[data-slider]')].map(i => [i.dataset.slider, i.min, i.max])"
+        )
+        assert ["hat=yes", "-1", "1"] in sliders, sliders
+        first = await page.js("document.querySelector('#grid img').src")
+        n = await page.js("window.generations")
+        await page.js("document.getElementById('slider-hat-yes').focus()")
+        for _ in range(10):
+            await page.key("ArrowRight", 39)
+        await page.idle("generations", n)
+        assert await page.js("document.querySelector('#grid img').src") != first
+        assert await page.js("document.getElementById('status').className") != "error"
+
+    _run(browser, hat_server, hat)
 
 
 def test_moving_a_dcgan_slider_changes_the_image_at_128_px(browser, server):
