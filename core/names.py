@@ -1,4 +1,4 @@
-"""The names users see, in one place: attribute groups, the 11 joints and 10 sticks, the pose families.
+"""The names users see, in one place: attribute groups, the 11 joints and 10 sticks, joint visibility, the pose families.
 
 Everything agrees on these (the face generator, importers, tagger, pose renderer, posenet, Label Studio configs,
 params validation); `core/` imports nothing above it, so these live here and not with their first user.
@@ -132,6 +132,9 @@ STICKS: tuple[tuple[str, str], ...] = (
     ("left_knee", "left_foot"),
     ("right_knee", "right_foot"),
 )
+# what an annotator says of each joint (Label Studio's pose config, joints.json, posenet's targets): an occluded joint
+# keeps its estimated point, one out of frame has none
+VISIBILITY: tuple[str, ...] = ("visible", "occluded", "out_of_frame")
 POSE_FAMILIES: tuple[str, ...] = ("standing", "walking", "running", "sitting", "arms_raised", "waving", "kicking")
 # the images of each pose: input, target, reference, and the one-colour figure a person draws
 POSE_KINDS: tuple[str, ...] = ("stick", "sketch", "projection", "drawn")

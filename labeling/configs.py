@@ -24,7 +24,7 @@ import argparse
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from core.names import ATTRIBUTES
+from core.names import ATTRIBUTES, VISIBILITY
 from synth.pose.skeleton import JOINTS
 
 HERE = Path(__file__).resolve().parent
@@ -36,8 +36,7 @@ TAG_IMAGE = POSE_IMAGE = "image"
 HOTKEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "q")
 VISIBILITY_CONTROL = "visibility"  # the per-region choice on a joint's point
 OUT_OF_FRAME_CONTROL = "out_of_frame"  # the task-level boxes for joints that have no point
-# a joint's visibility, in the order of the codes models/pose/labels.py uses (0, 1, 2); the default is the first
-VISIBILITY = ("visible", "occluded", "out_of_frame")
+# core/names.VISIBILITY is in the order of the codes models/pose/labels.py uses (0, 1, 2); the default is the first
 POINT_VISIBILITY = VISIBILITY[:2]  # what a placed point can say; out of frame is the boxes' (it has no point)
 # "seen", "covered"; then the out-of-frame boxes' in the order of JOINTS: the single keys left once the joints' and
 # Label Studio's own (its tools' h, o, e, m, k, w, p, r, v, b; u for regions; z beside ctrl+z) are taken

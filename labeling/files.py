@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.names import GROUPS
-from labeling.configs import VISIBILITY
+from core.names import GROUPS, VISIBILITY
 from labeling.labels import VISIBLE, Parsed, consensus_joints, consensus_tags
 from synth.pose.skeleton import JOINTS
 

@@ -21,7 +21,7 @@ from labeling.labels import OUT_OF_FRAME, VISIBLE, export_id, finite_number, id_
 def keypoint_results(joints: np.ndarray, size: int, visibility: Sequence[str] | None = None) -> list[dict]:
     """11 joints [11, 2] in pixels (centres at integers) -> Label Studio keypoint regions (percent of the image).
 
-    With `visibility` (per joint, a value of labeling/configs.VISIBILITY) the result is what an annotator's choices
+    With `visibility` (per joint, a value of core/names.VISIBILITY) the result is what an annotator's choices
     make: each point gets a region id, an occluded one a per-region `visibility` choice under that id, and the
     joints out of frame no point but one task-level `out_of_frame` tick; without it, the points alone."""
     joints = np.asarray(joints)

@@ -2,7 +2,7 @@
 
 Keypoints: Label Studio stores percent of the image; a joint at pixel x (centres at integers) is at
 100 * (x + 0.5) / width percent, so x = percent / 100 * width - 0.5. A pose annotation becomes 22 numbers in the
-order of dataset/skeleton.JOINTS and a visibility per joint (labeling/configs.VISIBILITY):
+order of dataset/skeleton.JOINTS and a visibility per joint (core/names.VISIBILITY):
 
 - a point with no `visibility` choice is visible; its choice (a per-region result under the point's region `id`)
   may say occluded: the point is the annotator's estimate, kept;
@@ -26,7 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from labeling.configs import OUT_OF_FRAME_CONTROL, POINT_VISIBILITY, VISIBILITY, VISIBILITY_CONTROL
+from core.names import VISIBILITY
+from labeling.configs import OUT_OF_FRAME_CONTROL, POINT_VISIBILITY, VISIBILITY_CONTROL
 from synth.pose.skeleton import JOINTS
 
 MAX_IMAGE_SIDE = 1 << 16  # pixels: an `original_width` beyond this is not an image this project labels
@@ -125,7 +126,7 @@ class PoseAnnotation(NamedTuple):
     ann: int | str  # the annotation's id
     joints: np.ndarray  # [11, 2] pixels in the order of JOINTS; NaN for a joint out of frame
     size: tuple[int, int]  # the annotated image's (width, height)
-    visibility: tuple[str, ...] = (VISIBLE,) * len(JOINTS)  # per joint, a value of labeling/configs.VISIBILITY
+    visibility: tuple[str, ...] = (VISIBLE,) * len(JOINTS)  # per joint, a value of core/names.VISIBILITY
 
 
 @dataclass

@@ -7,7 +7,7 @@ set's; it keeps its pose-set split: annotated training sketches join posenet's t
 `pose.label_weight`), annotated validation and test sketches are scored (`pck_0_05_annotated`), never trained on.
 
 Each set carries the joints' visibility (the item's `visibility`, all visible without one) as codes, the index in
-labeling/configs.VISIBILITY (VISIBLE, OCCLUDED, OUT_OF_FRAME): a joint out of frame has NaN coordinates (no target,
+core/names.VISIBILITY (VISIBLE, OCCLUDED, OUT_OF_FRAME): a joint out of frame has NaN coordinates (no target,
 not scored); an occluded one keeps its estimated point. An item with no joint in frame is left out.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labeling.configs import VISIBILITY
+from core.names import VISIBILITY
 
 VISIBLE, OCCLUDED, OUT_OF_FRAME = range(len(VISIBILITY))  # the codes of the sets' visibility arrays
 
