@@ -95,15 +95,17 @@ def mlflow_server(tmp_path):
     cmd = ["mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     cmd += ["--backend-store-uri", f"sqlite:///{store / 'db.sqlite'}", "--artifacts-destination", str(store / "art")]
     store.mkdir()
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
+    # its log to a file: a pipe nobody reads fills up (64 KB; registering MLflow models is hundreds of requests) and
+    # then stalls every request the server answers
+    log = open(store / "server.log", "w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_health(url, proc)
         yield url
     finally:
         stop(proc)
+        log.close()
 
 
 def _inputs(tmp_path: Path, smoke_ingest: Path) -> dict[str, Path]:
