@@ -203,6 +203,12 @@ def posenet(m: Metrics) -> list[str]:
             num(m[f"{f}.retrieval_top1"], 4),
         ]
     )
+    if m[f"{p}.retrieval_pose_top1"] is not None:  # records from before the pose-level figures have none
+        for figure, label, digits in (
+            ("retrieval_pose_top1", "`retrieval_pose_top1` (the reference is in the query's pose)", 3),
+            ("retrieval_pose_error_px", "`retrieval_pose_error_px` (the reference's joints to the query's) ↓", 2),
+        ):
+            rows.append([label, num(m[f"{p}.val_{figure}"], digits), num(m[f"{p}.{figure}"], digits), "", "", ""])
     rows.append(
         [
             f"`retrieval_top1_at_val_size` ({num(m[f'{p}.val_retrieval_candidates'])} test projections)",

@@ -10,7 +10,10 @@
   `val_retrieval_top1` (validation queries among the validation projections) and `retrieval_top1_at_val_size` (a
   random subset of as many test poses, among their projections) count the same number of candidates;
   `retrieval_top1` asks among every test projection and `retrieval_top1_all` among every split's (the index that is
-  saved and served).
+  saved and served). What an artist needs is a reference in the query's pose, not the one projection it came from:
+  `retrieval_pose_top1` counts a hit when the reference returned has every joint within pck 0.05 of the query's own
+  projection's joints (another camera or a near-identical pose qualifies), `retrieval_pose_error_px` is the mean
+  joint distance between the two; both among the split's projections, validation beside test.
 - Annotated images held out of training (`labelled_figures`): pck over their joints in frame, and over the occluded
   ones alone when there are any.
 - Beside posenet, under their own keys: `joints_embedding` (the same retrieval with posenet's joints, centred and
@@ -28,7 +31,7 @@ from core.names import JOINTS, POSE_KINDS
 from models.metrics.pck import pck, per_joint_error
 from models.pose.labels import OCCLUDED
 from models.pose.net import PoseNet, embed_images, predict
-from models.pose.retrieval import RetrievalIndex, embed_joints, retrieval_top1
+from models.pose.retrieval import RetrievalIndex, embed_joints, retrieval_pose, retrieval_top1
 from synth.pose.figure import draw_stick
 from synth.pose.skeleton import STICK_INDEX
 from synth.sheet import tile
@@ -92,6 +95,10 @@ def evaluate(net: PoseNet, ps, splits: dict, size: int, seed: int) -> tuple[dict
         "retrieval_top1_all": top1_all,
         "pck_0_05_queries": pck(q_pred["test"], queries["test"][0], size),
     }
+    for s, prefix in (("test", ""), ("val", "val_")):  # the reference's pose against the query's (the same camera)
+        true = splits[s]["projection"][1]
+        found_pose = retrieval_pose(RetrievalIndex(emb[s], ids[s]), q_emb[s], true, true, size)
+        posenet.update({prefix + k: v for k, v in found_pose.items()})
     posenet = _r4(posenet)
     posenet.update(
         {

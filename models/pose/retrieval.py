@@ -1,4 +1,4 @@
-"""The retrieval index over 3D-model projections, and `retrieval_top1`.
+"""The retrieval index over 3D-model projections, `retrieval_top1` and the pose-level `retrieval_pose`.
 
 - `RetrievalIndex`: embeddings of the projections (posenet's pose embedding, computed from the images alone) in
   scikit-learn NearestNeighbors; stored as arrays (`index.npz`) + JSON, rebuilt on load, never pickled.
@@ -61,3 +61,19 @@ def retrieval_top1(index: RetrievalIndex, query: np.ndarray, truth_rows: np.ndar
     """Share of queries whose nearest indexed projection is their own (row truth_rows[i])."""
     _, rows = index.query(query, 1)
     return float((rows[:, 0] == truth_rows).mean())
+
+
+def retrieval_pose(
+    index: RetrievalIndex, query: np.ndarray, index_joints: np.ndarray, truth_joints: np.ndarray, size: int
+) -> dict[str, float]:
+    """What an artist gets back as a reference: the nearest indexed projection's pose against the query's true pose
+    (both in the projections' frame, [N, 11, 2] px of `size`). `retrieval_pose_top1`: the share of queries whose
+    reference has every joint within pck 0.05 of the query's (the same pose, whichever camera or copy it came
+    from); `retrieval_pose_error_px`: the mean joint distance of the reference to the query's pose."""
+    _, rows = index.query(query, 1)
+    got = index_joints[rows[:, 0]]
+    dist = np.linalg.norm(got - truth_joints, axis=-1)  # [N, 11]
+    return {
+        "retrieval_pose_top1": float((dist <= 0.05 * size).all(axis=1).mean()),
+        "retrieval_pose_error_px": float(dist.mean()),
+    }

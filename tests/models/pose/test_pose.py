@@ -211,6 +211,10 @@ def test_pose_stage_on_the_smoke_set(smoke_params, store, tmp_path, monkeypatch)
     assert m["retrieval_candidates"] == smoke_params.render.count.test
     assert m["val_retrieval_candidates"] == smoke_params.render.count.val
     assert m["index_size"] == sum(smoke_params.render.count.model_dump().values())
+    # a query's own projection is in its pose: the pose-level figure is never below exact top-1
+    for prefix in ("", "val_"):
+        assert m[f"{prefix}retrieval_top1"] <= m[f"{prefix}retrieval_pose_top1"] <= 1
+        assert m[f"{prefix}retrieval_pose_error_px"] >= 0
     assert all(not isinstance(v, dict) for k, v in m.items() if "_by_" not in k)
     net = PoseNet.load(tmp_path / "pose")
     index = RetrievalIndex.load(tmp_path / "pose")
@@ -392,3 +396,22 @@ def test_each_kind_trains_on_its_own_targets(smoke_params):
         pose_train.train_posenet(images, {"stick": y}, cfg, 32, seed=2)
     with pytest.raises(ValueError, match="same"):
         pose_train.train_posenet(images, {"stick": y, "drawn": y[:-1]}, cfg, 32, seed=2)
+
+
+def test_pose_level_retrieval_counts_a_reference_in_the_same_pose():
+    """Exact top-1 asks for the query's own projection; the pose-level figure accepts any reference whose joints
+    all lie within pck 0.05 of the query's pose (a copy from another camera), and says how far the reference is."""
+    from models.pose.retrieval import RetrievalIndex, retrieval_pose, retrieval_top1
+
+    size = 100
+    pose_a = np.stack([np.linspace(10, 90, 11), np.linspace(20, 80, 11)], axis=1)
+    pose_b = pose_a[::-1].copy()
+    joints = np.stack([pose_a, pose_a + 2.0, pose_b])  # reference 1: pose a moved by 2 px (under 5 px)
+    index = RetrievalIndex(np.eye(3, dtype=np.float32), ["a", "a-copy", "b"])
+    queries = np.array([[0.1, 1.0, 0.0], [1.0, 0.0, 0.1]], dtype=np.float32)  # nearest: reference 1, then 0
+    truth = np.stack([pose_a, pose_b])  # query 0 is pose a, query 1 is pose b
+    assert retrieval_top1(index, queries, np.array([0, 2])) == 0.0
+    got = retrieval_pose(index, queries, joints, truth, size)
+    assert got["retrieval_pose_top1"] == 0.5  # query 0's reference is pose a; query 1 got pose a for pose b
+    expected = (np.hypot(2.0, 2.0) + np.linalg.norm(pose_a - pose_b, axis=-1).mean()) / 2
+    assert abs(got["retrieval_pose_error_px"] - expected) < 1e-5
