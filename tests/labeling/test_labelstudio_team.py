@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import re
+import secrets
 import stat
 import subprocess
 import sys
@@ -21,6 +22,11 @@ from labeling.formats import choice_results
 from labeling.network import Exposure
 from labeling.pull import pull
 from tests.conftest import REPO, free_port
+
+# The session's Label Studio is shared with other tests, which add annotators of their own (the fault tests add
+# bo@example.com): this test's annotators have addresses no other test uses.
+_RUN = secrets.token_hex(3)
+ANN, BO = f"ann-{_RUN}@example.com", f"bo-{_RUN}@example.com"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -51,52 +57,52 @@ def test_an_added_annotator_logs_in_annotates_and_is_the_exported_author(labelst
     ls.projects.import_tasks(id=project.id, request=[{"ref_id": "img-1", "image": "/data/local-files/?d=x/img-1.png"}])
 
     folder = tmp_path / "team"
-    args = ["add", "ann@example.com", "--name", "Ann Example", "--folder", str(folder), "--url", url]
+    args = ["add", ANN, "--name", "Ann Example", "--folder", str(folder), "--url", url]
     got = _team(args, tmp_path, admin)
     assert got.returncode == 0, got.stderr
-    secret = folder / "ann@example.com.env"
+    secret = folder / f"{ANN}.env"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600 and stat.S_IMODE(folder.stat().st_mode) == 0o700
     password = _env_file(secret)["LABEL_STUDIO_PASSWORD"]
     assert len(password) >= 20 and password not in got.stdout + got.stderr
     assert f"log in at {url}/user/login/" in got.stdout and str(secret) in got.stdout
 
     # the annotator logs in through Label Studio's form, takes their own token and annotates with it
-    session = team.log_in(url, "ann@example.com", password)
+    session = team.log_in(url, ANN, password)
     token = session.get_json("/api/current-user/token")["token"]
     assert token and token != admin
     as_ann = LabelStudio(base_url=url, api_key=token)
-    assert as_ann.users.whoami().email == "ann@example.com"
+    assert as_ann.users.whoami().email == ANN
     assert [p.id for p in as_ann.projects.list()] == [project.id]  # a member of the organisation sees its projects
     (task,) = list(as_ann.tasks.list(project=project.id))
     as_ann.annotations.create(id=task.id, result=choice_results({"smile": "yes"}))
     with pytest.raises(Exception, match="refused the log-in"):
-        team.log_in(url, "ann@example.com", password + "x")
+        team.log_in(url, ANN, password + "x")
 
     pull(srv, tmp_path / "labeling" / "exports")
     (entry,) = json.loads((tmp_path / "labeling" / "exports" / "tags.json").read_text())
-    assert [a["completed_by"] for a in entry["annotations"]] == ["ann@example.com"]
+    assert [a["completed_by"] for a in entry["annotations"]] == [ANN]
 
     # a password from stdin: the account works and no file is written
-    args = ["add", "bo@example.com", "--password-stdin", "--folder", str(folder), "--url", url]
+    args = ["add", BO, "--password-stdin", "--folder", str(folder), "--url", url]
     got = _team(args, tmp_path, admin, "bo-secret-pw-42\n")
     assert got.returncode == 0, got.stderr
     assert "the password given on stdin" in got.stdout
-    assert not (folder / "bo@example.com.env").exists() and "bo-secret-pw-42" not in got.stdout + got.stderr
-    team.log_in(url, "bo@example.com", "bo-secret-pw-42")
+    assert not (folder / f"{BO}.env").exists() and "bo-secret-pw-42" not in got.stdout + got.stderr
+    team.log_in(url, BO, "bo-secret-pw-42")
 
     # the list: every member, Ann's name and her exported annotation (the exports of the working directory)
     listed = _team(["list", "--url", url], tmp_path, admin)
     assert listed.returncode == 0, listed.stderr
-    ann_row = next(line for line in listed.stdout.splitlines() if "ann@example.com" in line)
+    ann_row = next(line for line in listed.stdout.splitlines() if ANN in line)
     assert "Ann Example" in ann_row and re.search(r"\s0\s+1$", ann_row)  # 0 pose, 1 tags annotation
-    assert "bo@example.com" in listed.stdout and labelstudio_empty["creds"].username in listed.stdout
+    assert BO in listed.stdout and labelstudio_empty["creds"].username in listed.stdout
 
     # the same e-mail again: refused with exit 2, the account and its file untouched
     before = secret.read_bytes()
-    again = _team(["add", "ann@example.com", "--folder", str(tmp_path / "other"), "--url", url], tmp_path, admin)
+    again = _team(["add", ANN, "--folder", str(tmp_path / "other"), "--url", url], tmp_path, admin)
     assert again.returncode == 2 and "has an account" in again.stderr and "Traceback" not in again.stderr
-    assert not (tmp_path / "other" / "ann@example.com.env").exists() and secret.read_bytes() == before
-    team.log_in(url, "ann@example.com", password)
+    assert not (tmp_path / "other" / f"{ANN}.env").exists() and secret.read_bytes() == before
+    team.log_in(url, ANN, password)
 
 
 def _browser_login(port: int, host: str, origin: str, email: str, password: str) -> int:

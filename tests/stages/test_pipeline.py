@@ -202,7 +202,8 @@ def test_dvc_repro_noop_change_push_pull(repo_copy, tmp_path):
     diff = run(["dvc", "plots", "diff", "HEAD", "--json", *targets], repo_copy).stdout
     shown = json.loads(diff)
     assert not shown.get("errors"), shown["errors"]
-    (curve,) = [v for k, v in shown["data"].items() if re.search(r"/losses/dcgan-\d+\.csv$", k)]
+    # the declared plot (dvc.yaml's x and y) is named `dvc.yaml::<file>`; DVC also gives each file raw beside it
+    (curve,) = [v for k, v in shown["data"].items() if re.search(r"^dvc\.yaml::.*/losses/dcgan-\d+\.csv$", k)]
     rows = [row for entry in curve for row in entry["content"]["data"]["values"]]
     steps = {rev: max(int(r["step"]) for r in rows if r["rev"] == rev) for rev in ("HEAD", "workspace")}
     assert steps["workspace"] == 10 and steps["HEAD"] != 10, steps
