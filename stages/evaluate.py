@@ -35,13 +35,14 @@ from core.atomic import atomic_path, write_bytes, write_json
 from core.errors import BadInput, run_main
 from core.params import Params, load_params
 from core.rounding import rounded
+from models.engine.plots import png
 from models.evaluate import scorers
 from models.evaluate.compare import candidate_version, evaluate_model, serving_generator
 from models.evaluate.plots import write_plots
 from models.evaluate.report import comparison_markdown, dvc_metrics, log_to_mlflow
 from models.evaluate.upscaled import sr_on_generated
 from models.tagger.extractor import PIN, load_extractor
-from stages.train import PATHS, png
+from stages.train import PATHS
 
 OUT = Path("data/evaluate")
 METRICS = Path("metrics/evaluate.json")

@@ -26,14 +26,13 @@ import argparse
 import importlib
 from pathlib import Path
 
-import numpy as np
-
 from core import tracking
 from core.atomic import atomic_path, write_bytes, write_json
 from core.errors import BadInput, run_main
 from core.params import Params, load_params
 from core.rounding import rounded
 from models.engine import distributed
+from models.engine.plots import png
 from models.tagger.extractor import PIN, load_extractor
 from serve import pyfunc
 
@@ -57,15 +56,6 @@ FAMILIES = {
     "sr": "models.sr.family",
     "pose2sketch": "models.pose2sketch.family",
 }
-
-
-def png(image: np.ndarray) -> bytes:
-    """uint8 [H, W, 3] RGB as PNG bytes."""
-    import cv2
-
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    assert ok
-    return buf.tobytes()
 
 
 def run(params: Params, name: str, paths: dict[str, Path], out: Path, pin: str) -> dict | None:
