@@ -15,6 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def merged(base: dict, overrides: dict) -> dict:
+    """`base` with `overrides` laid over it, nested sections key by key ({reader: {width: 8}} keeps the rest)."""
+    out = dict(base)
+    for k, v in overrides.items():
+        out[k] = merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
 def result_path(study: str, profile: str) -> Path:
     """experiments/results/<study>-<profile>-<machine kind>.json, the default output of a study's run here."""
     from core import machine  # imports torch: only when a study names its output

@@ -28,7 +28,7 @@ import yaml
 from core import machine
 from core.names import ATTRIBUTES, GROUPS
 from core.params import load_params
-from experiments import ROOT, result_path
+from experiments import ROOT, merged, result_path
 from models.dcgan import family, sliders
 from models.dcgan.conditions import ConditionPrior
 from models.dcgan.family import sampler
@@ -37,14 +37,6 @@ from models.engine import distributed, gan
 from models.metrics import generators as evaluate
 from models.tagger.extractor import load_extractor
 from stages.train import PATHS
-
-
-def merged(base: dict, overrides: dict) -> dict:
-    """`base` with `overrides` laid over it, nested sections key by key ({reader: {width: 8}} keeps the rest)."""
-    out = dict(base)
-    for k, v in overrides.items():
-        out[k] = merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-    return out
 
 
 def run_variant(
@@ -60,8 +52,7 @@ def run_variant(
     seed = params.seed if seed is None else seed
     paths = {**{k: ROOT / v for k, v in PATHS.items()}, "data": data}
     data = family.load(params.model_copy(update={"dcgan": p}), paths)[0]
-    d = data["images"][size]
-    x, y, vx, vy = d["train"].images, d["train"].labels, d["val"].images, d["val"].labels
+    x, y = data["images"][size]["train"].images, data["images"][size]["train"].labels
     if style is None:
         task = build(p, size, x, y, seed)
     else:
@@ -71,9 +62,24 @@ def run_variant(
     t0 = time.perf_counter()
     result = fit(task, gan.config(p, seed, steps), distributed.World(0, 1, torch.device("cpu")), None)
     seconds = time.perf_counter() - t0
+    return {
+        **validation_figures(result.g_ema, p, data, pin),
+        "seconds_per_step": round(seconds / max(result.steps_done, 1), 4),
+        "watchdog": result.watchdog,
+        "settings": p.model_dump(mode="json"),  # what it trained with, whatever params.yaml says later
+    }
+
+
+def validation_figures(G, p, data: dict, pin: Path) -> dict:
+    """A trained generator `G` (DCGAN's interface), scored on validation as the train@dcgan stage scores it: the
+    pinned extractor's figures against the validation images, `cond_accuracy` per group and per value, and the
+    sliders' `control_success` with the judge of `data` (models/dcgan/family.load), at the first of `p.sizes`."""
+    params = load_params(ROOT / "params.yaml", "cpu")
+    d = data["images"][p.sizes[0]]
+    x, y, vx, vy = d["train"].images, d["train"].labels, d["val"].images, d["val"].labels
     extractor = load_extractor(pinned=str(pin))
     ref = evaluate.reference(extractor, vx, vy, x, p.eval.samples, params.seed)
-    sample = sampler(result.g_ema, ConditionPrior.fit(y))
+    sample = sampler(G, ConditionPrior.fit(y))
     scores = evaluate.unconditional_scores(extractor, ref, sample(len(ref.images), None, params.seed), params.seed)
     scores.update(evaluate.conditional_scores(extractor, ref, sample, params.seed + 1))
     keep = ("fd_tagger", "precision", "recall", "ndb_ratio", "msssim_diversity", "tag_tv", "cond_accuracy")
@@ -81,13 +87,8 @@ def run_variant(
     out["val_cond_accuracy_by_group"] = {g: round(v, 3) for g, v in scores["cond_accuracy_by_group"].items()}
     out["val_cond_vs_tagger_by_group"] = {g: round(v, 3) for g, v in scores["cond_vs_tagger_by_group"].items()}
     out["val_cond_accuracy_by_value"] = by_value(extractor, ref, sample, params.seed + 1)
-    out.update(slider_figures(result.g_ema, ConditionPrior.fit(y), data["judge"], p.sliders.val, params.seed + 11))
-    return {
-        **out,
-        "seconds_per_step": round(seconds / max(result.steps_done, 1), 4),
-        "watchdog": result.watchdog,
-        "settings": p.model_dump(mode="json"),  # what it trained with, whatever params.yaml says later
-    }
+    out.update(slider_figures(G, ConditionPrior.fit(y), data["judge"], p.sliders.val, params.seed + 11))
+    return out
 
 
 def style_params(stylegan, dcgan, style: dict):
