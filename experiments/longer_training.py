@@ -1,9 +1,12 @@
 """What more training would give the generators' sliders: the `cpu` profile's `dcgan` and `stylegan` sections trained
 for more steps or on bigger batches (on a GPU, where two cores would take hours), scored on validation here.
 
-    .venv/bin/python -m experiments.longer_training prepare                 # after a cpu pipeline run (or its upstream)
+    .venv/bin/python -m experiments.longer_training prepare                 # after `dvc repro extractor label`
     python -m experiments.longer_training train --arm dcgan_x3 --device cuda --out DIR   # on the GPU machine
     .venv/bin/python -m experiments.longer_training score DIR/dcgan_x3 ...  # back here
+
+`--root` (prepare, score) names another checkout whose `data/` and MLflow store hold those stages' outputs (its
+store then holds the pinned extractor's version too, unless MLFLOW_TRACKING_URI says otherwise).
 
 The sliders' `control_success` misses its bar on the `cpu` profile (docs/reports/2026-11-26-dcgan-sliders.md), and
 each longer or wider run on two cores takes an hour or more. This study asks what the same settings would reach with
@@ -30,6 +33,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -153,6 +157,8 @@ def score(folders: list[Path], root: Path, data: Path, out: Path | None) -> Path
     params = load_params(ROOT / "params.yaml", "cpu")
     loaded = family.load(params, paths_under(root))[0]
     pin = root / "data" / "extractor" / "pin.json"
+    if root.resolve() != ROOT and not os.environ.get("MLFLOW_TRACKING_URI"):  # the pin names a version of root's store
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{(root / 'mlruns' / 'mlflow.db').resolve()}"
     out = out or ROOT / "experiments" / "results" / f"longer-training-cpu-{devices.pop()}.json"
     doc = json.loads(out.read_text()) if out.exists() else {"split": "val", "arms": {}}
     for folder, run in zip(folders, runs, strict=True):
