@@ -171,9 +171,52 @@ def score(folders: list[Path], root: Path, data: Path, out: Path | None) -> Path
         print(run["arm"], f"scored in {time.perf_counter() - t0:.0f} s:", json.dumps(figures)[:300], flush=True)
         out.write_text(json.dumps(doc, indent=1) + "\n")
     doc["record"] = record(ROOT / "metrics")
+    doc["baseline"] = pca_baseline(params, loaded, pin)
     out.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"-> {out}")
     return out
+
+
+def pca_baseline(params, loaded: dict, pin: Path) -> dict:
+    """The PCA-Gaussian baseline as the train@dcgan stage fits it (its components chosen by validation `fd_tagger`),
+    scored on validation with this study's extractor: the bar `fd_tagger` is measured against. (The committed
+    record's baseline was scored with the record's own extractor, another tagger run, so its figure is not this
+    study's ruler.)"""
+    from models.dcgan.pca import PcaGaussian
+    from models.metrics import generators
+    from models.tagger.extractor import load_extractor
+
+    p, seed = params.dcgan, params.seed
+    d = loaded["images"][p.sizes[0]]
+    extractor = load_extractor(pinned=str(pin))
+    ref = generators.reference(extractor, d["val"].images, d["val"].labels, d["train"].images, p.eval.samples, seed)
+    full = PcaGaussian.fit(d["train"].images, max(p.eval.pca_components), seed)
+    by_k = {}
+    for k in p.eval.pca_components:
+        fake = full.truncate(k).sample(len(ref.images), seed)
+        by_k[k] = generators.unconditional_scores(extractor, ref, fake, seed)["fd_tagger"]
+    best = min(by_k, key=lambda k: (by_k[k], k))
+    scores = generators.unconditional_scores(extractor, ref, full.truncate(best).sample(len(ref.images), seed), seed)
+    return {
+        **{f"val_{k}": round(scores[k], 4) for k in ("fd_tagger", "precision", "recall")},
+        "components": best,
+        "val_fd_tagger_by_components": {str(k): round(v, 4) for k, v in by_k.items()},
+    }
+
+
+def baseline_only(result: Path, root: Path) -> None:
+    """Add the baseline to a result that `score` wrote before it computed one."""
+    from models.dcgan import family
+
+    doc = json.loads(result.read_text())
+    if root.resolve() != ROOT and not os.environ.get("MLFLOW_TRACKING_URI"):
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{(root / 'mlruns' / 'mlflow.db').resolve()}"
+    params = load_params(ROOT / "params.yaml", "cpu")
+    doc["baseline"] = pca_baseline(
+        params, family.load(params, paths_under(root))[0], root / "data" / "extractor" / "pin.json"
+    )
+    result.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"-> {result}: baseline {doc['baseline']}")
 
 
 def main() -> None:
@@ -194,8 +237,13 @@ def main() -> None:
     a.add_argument("--root", default=str(ROOT))
     a.add_argument("--data", default=str(DATA))
     a.add_argument("--out")
+    a = sub.add_parser("baseline", help="add the PCA-Gaussian baseline to an existing result")
+    a.add_argument("result")
+    a.add_argument("--root", default=str(ROOT))
     args = ap.parse_args()
-    if args.command == "prepare":
+    if args.command == "baseline":
+        baseline_only(Path(args.result), Path(args.root))
+    elif args.command == "prepare":
         prepare(Path(args.root), Path(args.data))
     elif args.command == "train":
         train(args.arm, Path(args.data), args.device, Path(args.out), args.threads, Path(args.spec))

@@ -565,6 +565,41 @@ def stylegan_routes(m: Metrics) -> list[str]:
     return table(header, rows)
 
 
+LONGER = REPO / "experiments" / "results" / "longer-training-cpu-H100.json"
+
+
+def longer_training(m: Metrics) -> list[str]:
+    """experiments/longer_training.py: each arm's validation figures (trained on a GPU, scored on the CPU) with its
+    `fd_tagger` over the PCA-Gaussian baseline's on the same extractor, and the committed record's rows (another
+    tagger run: another extractor and judge; their ratio is to the record's own baseline)."""
+    doc = _result(LONGER)
+
+    def row(name: str, how: str, steps: str, batch, r: dict, base: dict | None, s_step) -> list[str]:
+        by_tag = r.get("val_control_success_by_tag") or {}
+        low = f"{num(min(by_tag.values()), 2)} (`{min(by_tag, key=by_tag.get)}`)" if by_tag else DASH
+        ratio = r["val_fd_tagger"] / base["val_fd_tagger"] if base else None
+        return [name, how, steps, num(batch), num(r.get("val_fd_tagger")), num(ratio, 2), num(r.get("val_recall")),
+                num(r.get("val_cond_accuracy")), num(r.get("val_control_success")), low, num(s_step)]  # fmt: skip
+
+    rows = []
+    base = doc.get("baseline")
+    for name, r in doc.get("arms", {}).items():
+        how = r["family"] + ("".join(f", {k} {v}" for k, v in (r.get("overrides") or {}).items()))
+        steps = f"{num(r['steps_done'])} of {num(r['steps'])}" + (" (guard)" if r["stopped_by_budget"] else "")
+        rows.append(row(f"`{name}`", how, steps, r["settings"]["batch"], r, base, r["seconds_per_step"]))
+    if base:
+        rows.append(row("PCA-Gaussian baseline", f"{base['components']} components", DASH, None, base, base, None))
+    rec = doc.get("record", {})
+    for family in ("dcgan", "stylegan"):
+        if family in rec:
+            r = rec[family]
+            rows.append(row(f"`anime-{family}`, committed record", "its own extractor and judge", num(r["steps"]),
+                            None, r, rec.get("pca_gaussian"), r["seconds_per_step"]))  # fmt: skip
+    header = ["arm", "section, overrides", "steps", "batch", "`fd_tagger` ↓", "÷ baseline's", "`recall`",
+              "`cond_accuracy`", "`control_success`", "lowest slider", "s/step (arms: four sharing the GPU)"]  # fmt: skip
+    return table(header, rows)
+
+
 GENERATOR_STEP_BF16 = REPO / "bench" / "results" / "generator-step-bf16-cpu-AVX512-AMD.json"
 
 
@@ -948,6 +983,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "gpu-run": gpu_run,
     "dcgan-slider-variants": dcgan_slider_variants,
     "stylegan-routes": stylegan_routes,
+    "longer-training": longer_training,
     "generator-step": generator_step,
     "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),
     "test-suite": test_suite,
