@@ -14,6 +14,11 @@ engine (models/engine/gan.py) with everything the profile turns on (R1, EMA, Dif
   cond_base32, ...   the same with the generator settings of each variant of experiments/stylegan_routes.yaml and
                      the dcgan section's D and schedule, named as there, in fp32 unless the variant sets `amp`
 
+`--profile gpu --size 64 --device cuda` (on a GPU machine: it needs torch, numpy, PyYAML and pydantic alone) builds
+`dcgan`, `dcgan_bf16`, `stylegan` and `stylegan_bf16` from the `gpu` profile's sections at that size instead, and
+names the result after the GPU (bench/results/generator-step-gpu-H100.json); the route variants are the `cpu`
+profile's and are not built there.
+
 In every round the contestants run in turn, each `steps` timed steps after `warmup` untimed ones; a step's time is
 the gap between two consecutive steps' log calls, so setup, sample grids and the end of a run are not timed. The figure is the median over rounds of each
 contestant's time a step and its ratio to DCGAN's in the same round; images a second are the batch over the time a
@@ -40,21 +45,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core import machine  # noqa: E402
 from core.names import ATTRIBUTES, GROUPS  # noqa: E402
 from core.params import load_params  # noqa: E402
-from models.engine import gan  # noqa: E402
+from models.engine import distributed, gan  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def contestants(rows: int = 512, seed: int = 0) -> dict:
-    """{name: (build() -> task, engine config of `steps`, batch)} for the cpu profile."""
-    from experiments.gan_variants import style_params
+def contestants(rows: int = 512, seed: int = 0, profile: str = "cpu", size: int | None = None) -> dict:
+    """{name: (build() -> task, engine config of `steps`, batch)} for `profile`, at `size` (default: the dcgan
+    section's first size). The StyleGAN route variants are the `cpu` profile's (experiments/stylegan_routes.yaml) and
+    are built for it alone."""
     from models.dcgan.train import build as build_dcgan
     from models.stylegan import conditional
 
-    params = load_params(REPO / "params.yaml", "cpu")
+    params = load_params(REPO / "params.yaml", profile)
     d, s = params.dcgan, params.stylegan
     rng = np.random.default_rng(seed)
-    size = d.sizes[0]
+    size = size or d.sizes[0]
     images = rng.integers(0, 256, (rows, size, size, 3), dtype=np.uint8)
     labels = np.stack([rng.integers(-1, len(ATTRIBUTES[g]), rows) for g in GROUPS], axis=1)
 
@@ -67,6 +73,10 @@ def contestants(rows: int = 512, seed: int = 0) -> dict:
         "stylegan": (lambda: conditional.build(s, size, images, labels, seed), cfg(s, "off"), s.batch),
         "stylegan_bf16": (lambda: conditional.build(s, size, images, labels, seed), cfg(s, "bf16"), s.batch),
     }
+    if profile != "cpu":
+        return out
+    from experiments.gan_variants import style_params  # imports the stages (MLflow): the cpu routes only
+
     routes = yaml.safe_load((REPO / "experiments" / "stylegan_routes.yaml").read_text())["variants"]
     for name, v in routes.items():
         sp = style_params(s, d, v["style"])
@@ -75,13 +85,20 @@ def contestants(rows: int = 512, seed: int = 0) -> dict:
     return out
 
 
-def timed(build, config, steps: int, warmup: int) -> float:
+def device_kind(dev: torch.device) -> str:
+    """A GPU's model word (`H100` of "NVIDIA H100 80GB HBM3"), the machine kind's counterpart for a result's name."""
+    words = [w for w in torch.cuda.get_device_name(dev).split() if any(c.isdigit() for c in w) and w[:1].isalpha()]
+    return words[0] if words else "cuda"
+
+
+def timed(build, config, steps: int, warmup: int, device: str = "cpu") -> float:
     """Seconds a step: the median time between consecutive steps' log calls (the engine logs every step here, and
     draws no sample grid but the last), over the `steps` after `warmup` untimed ones, from a fresh build."""
     stamps: list[float] = []
     n = warmup + steps
     cfg = dataclasses.replace(config(n), log_every=1, sample_every=n)
-    gan.train(build(), cfg, folder=None, log=lambda _figures, _step: stamps.append(time.perf_counter()))
+    world = distributed.World(0, 1, torch.device(device))
+    gan.train(build(), cfg, world=world, folder=None, log=lambda _figures, _step: stamps.append(time.perf_counter()))
     gaps = np.diff(stamps[warmup - 1 :]) if warmup else np.diff(stamps)
     return float(np.median(gaps))
 
@@ -92,9 +109,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--only", help="comma-separated contestants (dcgan is always run: the baseline)")
+    ap.add_argument("--profile", default="cpu", help="the params profile whose sections are built (default cpu)")
+    ap.add_argument("--size", type=int, help="px (default: the profile's first dcgan size)")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine")
     ap.add_argument("--out")
     args = ap.parse_args()
-    every = contestants()
+    every = contestants(profile=args.profile, size=args.size)
     asked = args.only.split(",") if args.only else list(every)
     unknown = [n for n in asked if n not in every]
     if unknown:
@@ -108,13 +128,17 @@ def main() -> None:
         got = {}
         for n in names:
             build, config, _ = every[n]
-            got[n] = timed(build, config, args.steps, args.warmup)
+            got[n] = timed(build, config, args.steps, args.warmup, args.device)
             per[n].append(got[n])
             ratios[n].append(got[n] / got["dcgan"])
         print(f"round {r + 1}: " + ", ".join(f"{n} {got[n]:.3f} s" for n in names), flush=True)
-    kind = machine.kind()
+    dev = torch.device(args.device)
+    kind = device_kind(dev) if dev.type == "cuda" else machine.kind()
     doc = {
         "machine": kind,
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+        "profile": args.profile,
+        "size": args.size or load_params(REPO / "params.yaml", args.profile).dcgan.sizes[0],
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),
@@ -132,7 +156,7 @@ def main() -> None:
             for n in names
         },
     }
-    out = Path(args.out) if args.out else REPO / "bench" / "results" / f"generator-step-cpu-{kind}.json"
+    out = Path(args.out) if args.out else REPO / "bench" / "results" / f"generator-step-{args.profile}-{kind}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
     for n, c in doc["contestants"].items():
