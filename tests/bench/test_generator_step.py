@@ -37,3 +37,12 @@ def test_one_round_names_the_machine_and_times_every_contestant_against_dcgan(tm
     for c in doc["contestants"].values():
         assert c["seconds_per_step"] > 0 and len(c["rounds_seconds_per_step"]) == 1
         assert c["images_per_second"] == pytest.approx(c["batch"] / c["seconds_per_step"], rel=1e-2)
+
+
+def test_the_gpu_profile_builds_the_two_families_alone_and_refuses_the_cpu_routes():
+    """A GPU machine times the gpu profile's sections (`--profile gpu --size 64 --device cuda`); the StyleGAN route
+    variants are the cpu profile's, so asking for one there is refused before anything is timed."""
+    run = subprocess.run([sys.executable, str(BENCH), "--profile", "gpu", "--size", "64", "--only", "cond_base8"],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 2 and "round 1" not in run.stdout
+    assert "dcgan, dcgan_bf16, stylegan, stylegan_bf16" in run.stderr and "cond_base16" not in run.stderr
