@@ -454,6 +454,7 @@ class TransferParams(Section):
     tag: str  # "<group>=<value>", e.g. hair_color=red; "" : no transfer run
     source: str  # "run": the version this stage just trained; a version number; or an alias (champion)
     steps: int = Field(ge=1)
+    samples: int = Field(ge=8)  # images each model generates for its KID against the tag's held-out images
 
     @field_validator("tag")
     @classmethod

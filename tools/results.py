@@ -285,8 +285,28 @@ def dcgan(m: Metrics) -> list[str]:
     comps = m[f"{b}.components"]
     header = ["figure", "`dcgan`, test [validation]", f"`pca_gaussian` ({num(comps)} components)", "`floor`"]
     out = table(header, rows) + ["", _gan_run_line(d, "anime-dcgan", m)]
-    t, s = "dcgan.transfer", "dcgan.transfer_scratch"
-    if m[t] is not None:
+    t, s, fl = "dcgan.transfer", "dcgan.transfer_scratch", "dcgan.transfer_floor"
+    if m[t] is not None and m[f"{t}.kid_generated"] is not None:  # records since KID with its interval
+
+        def kid(x: str, split: str = "") -> str:
+            low, high = m[f"{x}.{split}kid_tagger_low"], m[f"{x}.{split}kid_tagger_high"]
+            return f"{num(m[f'{x}.{split}kid_tagger'], 4)} ({num(low, 4)} to {num(high, 4)})"
+
+        out += [
+            "",
+            f"Transfer to `{m[f'{t}.tag']}` ({num(m[f'{t}.train_images'])} training images, "
+            f"{num(m[f'{t}.steps_done'])} steps each), fine-tuned from v{m[f'{t}.source_version']} against the same "
+            f"network from scratch: `kid_tagger` of {num(m[f'{t}.kid_generated'])} generated images against the "
+            f"tag's {num(m[f'{t}.kid_real'])} test [{num(m[f'{t}.val_kid_real'])} validation] images, with 95% "
+            f"bootstrap intervals, test {kid(t)} against {kid(s)}, validation {kid(t, 'val_')} against "
+            f"{kid(s, 'val_')}; the floor (as many of the tag's training images) test {kid(fl)}, validation "
+            f"{kid(fl, 'val_')}. `recall` {tv(m[f'{t}.recall'], m[f'{t}.val_recall'])} against "
+            f"{tv(m[f'{s}.recall'], m[f'{s}.val_recall'])}; `tag_tv` {num(m[f'{t}.tag_tv'])} against "
+            f"{num(m[f'{s}.tag_tv'])}; `msssim_diversity` {num(m[f'{t}.msssim_diversity'])} against "
+            f"{num(m[f'{s}.msssim_diversity'])} ({duration(m[f'{t}.train_seconds'])} and "
+            f"{duration(m[f'{s}.train_seconds'])} of training).",
+        ]
+    elif m[t] is not None:
         out += [
             "",
             f"Transfer to `{m[f'{t}.tag']}` ({num(m[f'{t}.train_images'])} training images, "

@@ -439,7 +439,12 @@ def _transfer(params, size, d, extractor, inputs, out, world, ckpt_root, run_ver
                     )
                     seconds = time.perf_counter() - t0
                     prior = ConditionPrior.fit(sub["train"].labels)
-                    scores = score(extractor, refs, _unconditional(sampler(result.g_ema, prior)), params.seed, False)
+                    sample = _unconditional(sampler(result.g_ema, prior))
+                    scores = score(extractor, refs, sample, params.seed, False)
+                    # the tag's held-out images are few: FD of so few is singular; KID of t.samples generated
+                    # images, with a bootstrap interval, and the floor at the same sizes, instead
+                    scores = {k: v for k, v in scores.items() if k not in ("fd_tagger", "val_fd_tagger")}
+                    scores.update(generators.held_out_kid(extractor, refs, sample, t.samples, params.seed))
                     log_scores(scores)
                     save(task, result, prior, out / unit, role, {"transfer_tag": t.tag})
                     kept = {
@@ -453,4 +458,16 @@ def _transfer(params, size, d, extractor, inputs, out, world, ckpt_root, run_ver
                     kept["version"] = units.register(unit, MODEL, out / unit, kept, tags=tags, plots=plots.stored())
                     checkpoint.clear_states(folders[role])
             figures[role] = kept
+    floor = generators.held_out_kid(extractor, refs, _real_draws(sub["train"].images), t.samples, params.seed)
+    figures["transfer_floor"] = {**floor, "tag": t.tag, "train_images": len(sub["train"].images)}
     return figures
+
+
+def _real_draws(images: np.ndarray) -> generators.Sampler:
+    """A sampler that draws real images (without replacement while it can): the floor's side of a comparison."""
+
+    def sample(n: int, cond, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        return images[rng.choice(len(images), n, replace=n > len(images))]
+
+    return sample

@@ -128,6 +128,30 @@ def unconditional_scores(extractor: Tagger, ref: Reference, fake: np.ndarray, se
     }
 
 
+def held_out_kid(extractor: Tagger, refs: dict[str, Reference], sample: Sampler, n: int, seed: int) -> dict:
+    """For a comparison on few held-out images (one tag's): KID of `n` images from `sample` against each split's
+    reference features, every pair used, with a bootstrap 95% interval (models/metrics/kid.kid_interval);
+    `kid_tagger`, `kid_tagger_low`, `kid_tagger_high`, `kid_real` (the split's images) and `kid_generated` (n), the
+    validation split's with the `val_` prefix."""
+    from models.metrics.kid import kid_interval
+
+    features, _ = extractor.read(sample(n, None, seed))
+    out: dict = {}
+    for split, ref in refs.items():
+        prefix = "" if split == "test" else "val_"
+        k = kid_interval(ref.features, features, seed=seed)
+        out.update(
+            {
+                f"{prefix}kid_tagger": k["kid"],
+                f"{prefix}kid_tagger_low": k["low"],
+                f"{prefix}kid_tagger_high": k["high"],
+                f"{prefix}kid_real": k["n_real"],
+            }
+        )
+    out["kid_generated"] = n
+    return out
+
+
 def conditional_scores(
     extractor: Tagger,
     ref: Reference,

@@ -198,3 +198,27 @@ def test_retrieval_meets_its_bar_by_either_figure(tmp_path):
     posenet["retrieval_pose_top1"] = 0.85  # neither clears the bar
     (metrics / "pose.json").write_text(json.dumps(doc))
     assert not target.met(results.Metrics(metrics))
+
+
+def test_the_transfer_sentence_gives_kid_with_its_interval_and_the_floor(tmp_path):
+    """A record made since the transfer is scored by KID: the sentence names both models' KID with their bootstrap
+    intervals, on both splits, and the floor; a record from before keeps its FD sentence."""
+    metrics = tmp_path / "metrics"
+    shutil.copytree(REPO / "metrics", metrics)
+    doc = json.loads((metrics / "dcgan.json").read_text())
+    d = doc["dcgan"]
+    for i, section in enumerate(("transfer", "transfer_scratch", "transfer_floor")):
+        for p in ("", "val_"):
+            d.setdefault(section, {}).update(
+                {f"{p}kid_tagger": 0.01 * (i + 1), f"{p}kid_tagger_low": 0.005, f"{p}kid_tagger_high": 0.02 + i}
+            )
+        d[section].update({"kid_generated": 1000, "kid_real": 83, "val_kid_real": 79})
+    (metrics / "dcgan.json").write_text(json.dumps(doc))
+    text = "\n".join(results.dcgan(results.Metrics(metrics)))
+    assert "`kid_tagger` of 1,000 generated images against the tag's 83 test [79 validation] images" in text
+    assert "test 0.0100 (0.0050 to 0.0200) against 0.0200 (0.0050 to 1.0200)" in text
+    assert "the floor (as many of the tag's training images) test 0.0300 (0.0050 to 2.0200)" in text
+    assert "`fd_tagger` 6" not in text.split("Transfer to")[1]
+    committed = "\n".join(results.dcgan(results.Metrics(REPO / "metrics")))
+    assert "Transfer to" in committed and ("kid_generated" in (REPO / "metrics" / "dcgan.json").read_text()
+                                           or "`fd_tagger`" in committed.split("Transfer to")[1])  # fmt: skip

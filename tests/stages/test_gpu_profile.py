@@ -50,6 +50,7 @@ COUNTS = {
     "pose__epochs": 1,
     "dcgan__steps": 1,
     "dcgan__transfer__steps": 1,
+    "dcgan__transfer__samples": 16,
     "dcgan__eval__samples": 32,
     "dcgan__sliders__val": 8,
     "dcgan__sliders__test": 8,

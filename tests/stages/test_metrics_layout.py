@@ -67,7 +67,7 @@ def test_models_report_validation_beside_test():
         (pixel["pixel_linear"], ("macro_f1",)),
         (dcgan["dcgan"], ("fd_tagger", "precision", "recall", "ndb_ratio", "tag_tv", "cond_accuracy")),
         (dcgan["pca_gaussian"], ("fd_tagger",)),
-        (dcgan["transfer"], ("fd_tagger",)),
+        (dcgan["transfer"], ("kid_tagger",)),
     ):
         for f in figures:
             assert isinstance(model[f], float) and isinstance(model[f"val_{f}"], float), f

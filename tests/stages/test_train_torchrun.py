@@ -25,7 +25,16 @@ EXPECTED = {
     "dcgan": {
         "bundles": ["dcgan-32", "dcgan-transfer", "dcgan-transfer_scratch", "pca_gaussian"],
         "steps": {"dcgan": 12, "transfer": 4, "transfer_scratch": 4},
-        "sections": {"dcgan", "pca_gaussian", "floor", "transfer", "transfer_scratch", "extractor_version", "data"},
+        "sections": {
+            "dcgan",
+            "pca_gaussian",
+            "floor",
+            "transfer",
+            "transfer_scratch",
+            "transfer_floor",
+            "extractor_version",
+            "data",
+        },
         "roles": ["dcgan", "pca_gaussian", "transfer", "transfer_scratch"],
         "arrays": ["samples.npy"],
     },
@@ -95,6 +104,11 @@ def test_stage_train_under_torchrun_with_two_gloo_processes(family, tmp_path, sm
         assert figures[section]["steps_done"] == steps, section
         assert isinstance(figures[section]["version"], str)
     assert isinstance(figures[family]["fd_tagger"], float) and isinstance(figures[family]["val_fd_tagger"], float)
+    for section in ("transfer", "transfer_scratch", "transfer_floor"):  # few held-out images: KID, not FD
+        if section in want["sections"]:
+            f = figures[section]
+            assert "fd_tagger" not in f and f["kid_generated"] == 16, section  # the smoke profile's transfer.samples
+            assert f["val_kid_tagger_low"] <= f["val_kid_tagger_high"] and f["kid_real"] >= 4, section
     out = work / "out"
     assert sorted(p.name for p in out.iterdir() if p.is_dir() and p.name != "plots") == want["bundles"]
     assert any((out / "plots" / "losses").glob("*.csv"))  # rank 0's curves, as DVC plots

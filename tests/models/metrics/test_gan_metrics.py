@@ -276,3 +276,64 @@ def test_a_collapsed_generator_is_caught_by_ndb_and_diversity():
     assert collapsed["ndb_ratio"] > 0.3 > 0.15 > healthy["ndb_ratio"]
     assert collapsed["msssim_diversity"] < 0.5 * healthy["msssim_diversity"]
     assert collapsed["recall"] < 0.3 < healthy["recall"]
+
+
+def _kid_u_statistic(x: np.ndarray, y: np.ndarray) -> float:
+    """The unbiased MMD^2 with the cubic kernel, pair by pair."""
+
+    def k(a, b):
+        return (a @ b / len(a) + 1) ** 3
+
+    xx = [k(x[i], x[j]) for i in range(len(x)) for j in range(len(x)) if i != j]
+    yy = [k(y[i], y[j]) for i in range(len(y)) for j in range(len(y)) if i != j]
+    xy = [k(a, b) for a in x for b in y]
+    return float(np.mean(xx) + np.mean(yy) - 2 * np.mean(xy))
+
+
+def test_kid_with_an_interval_is_the_u_statistic_of_every_pair():
+    from models.metrics.kid import kid_interval
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(12, 5)), rng.normal(0.5, 1, size=(20, 5))
+    out = kid_interval(x, y, boots=50)
+    assert out["kid"] == pytest.approx(_kid_u_statistic(x, y))
+    assert out["low"] <= out["kid"] <= out["high"] and (out["n_real"], out["n_fake"]) == (12, 20)
+
+
+def test_the_kid_interval_holds_zero_for_one_distribution_and_excludes_it_for_two():
+    """80 held-out rows against 1,000 generated ones, as a transfer comparison has them. A bootstrap that paired a
+    row drawn twice with itself would push every within-set term up and the interval off zero."""
+    from models.metrics.kid import kid_interval
+
+    rng = np.random.default_rng(1)
+    real = rng.normal(size=(80, 32))
+    same = kid_interval(real, rng.normal(size=(1000, 32)), boots=100, seed=2)
+    assert same["low"] < 0 < same["high"] and abs(same["kid"]) < same["high"] - same["low"]
+    shifted = kid_interval(real, rng.normal(0.4, 1, size=(1000, 32)), boots=100, seed=2)
+    assert shifted["low"] > same["high"] > 0
+
+
+def test_held_out_kid_scores_each_split_on_as_many_generated_images_as_asked():
+    from models.metrics.generators import Reference, held_out_kid
+
+    class Extractor:
+        def read(self, images):
+            return images.reshape(len(images), -1)[:, :8].astype(np.float64) / 255, {}
+
+    rng = np.random.default_rng(3)
+    real = {s: rng.integers(0, 255, (n, 4, 4, 3), dtype=np.uint8) for s, n in (("val", 10), ("test", 14))}
+    refs = {
+        s: Reference(im, np.zeros((len(im), 6), np.int64), Extractor().read(im)[0], {}, np.zeros((2, 8)))
+        for s, im in real.items()
+    }
+    asked = []
+
+    def sample(n, cond, seed):
+        asked.append((n, cond, seed))
+        return np.random.default_rng(seed).integers(0, 255, (n, 4, 4, 3), dtype=np.uint8)
+
+    out = held_out_kid(Extractor(), refs, sample, 40, seed=7)
+    assert asked == [(40, None, 7)]  # one draw, scored against both splits
+    assert out["kid_generated"] == 40 and out["kid_real"] == 14 and out["val_kid_real"] == 10
+    for p in ("", "val_"):
+        assert out[f"{p}kid_tagger_low"] <= out[f"{p}kid_tagger"] <= out[f"{p}kid_tagger_high"]
