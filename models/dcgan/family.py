@@ -196,7 +196,7 @@ def score(
         scores = generators.unconditional_scores(extractor, ref, sample(len(ref.images), None, seed), seed)
         if conditional:
             scores.update(generators.conditional_scores(extractor, ref, sample, seed + 1, schema, judge))
-        figures.update({f"{prefix}{k}": v for k, v in scores.items()})
+        figures.update({f"{prefix}{k}": v for k, v in scores.items() if not (prefix and k in generators.SPLIT_FREE)})
     return figures
 
 

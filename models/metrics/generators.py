@@ -20,6 +20,10 @@ A generator conditioned on annotators' extra groups (its schema, core/names.Attr
 the extractor reads the six groups only, so `cond_accuracy_by_group` reads each extra group with the judge's head
 for it (models/tagger/extractor.load_judge), and the pooled `cond_accuracy` stays on the six, comparable between
 runs with and without extra groups.
+
+`ndb_ratio` and `msssim_diversity` are split-free (SPLIT_FREE): the first compares the generated images with the
+training bins, the second compares them with each other, and both splits' scoring draws the same samples, so a
+figure is reported once, not as a test figure with a validation twin.
 """
 
 from __future__ import annotations
@@ -90,6 +94,9 @@ class Reference:
     reads: dict[str, np.ndarray]  # the extractor's, the six groups
     train_features: np.ndarray  # the NDB bins' data
     schema: AttributeSchema = FIXED  # the groups of `labels`' columns
+
+
+SPLIT_FREE = ("ndb_ratio", "msssim_diversity")  # no real image of the split enters them: reported once
 
 
 def reference(

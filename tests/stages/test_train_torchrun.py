@@ -104,6 +104,8 @@ def test_stage_train_under_torchrun_with_two_gloo_processes(family, tmp_path, sm
         assert figures[section]["steps_done"] == steps, section
         assert isinstance(figures[section]["version"], str)
     assert isinstance(figures[family]["fd_tagger"], float) and isinstance(figures[family]["val_fd_tagger"], float)
+    assert isinstance(figures[family]["ndb_ratio"], float) and "val_ndb_ratio" not in figures[family]  # split-free
+    assert isinstance(figures[family]["msssim_diversity"], float) and "val_msssim_diversity" not in figures[family]
     for section in ("transfer", "transfer_scratch", "transfer_floor"):  # few held-out images: KID, not FD
         if section in want["sections"]:
             f = figures[section]
