@@ -76,6 +76,12 @@ def paths_under(root: Path) -> dict[str, Path]:
     return {k: root / v for k, v in PATHS.items()}
 
 
+def use_store_of(root: Path) -> None:
+    """Another checkout's outputs: its pin names a version of its own MLflow store (unless MLFLOW_TRACKING_URI says)."""
+    if root.resolve() != ROOT and not os.environ.get("MLFLOW_TRACKING_URI"):
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{(root / 'mlruns' / 'mlflow.db').resolve()}"
+
+
 def prepare(root: Path, out: Path) -> None:
     from models.dcgan import family
 
@@ -154,11 +160,10 @@ def score(folders: list[Path], root: Path, data: Path, out: Path | None) -> Path
     devices = {device_kind(r["device"]) for r in runs}
     if len(devices) != 1:
         raise SystemExit(f"the arms ran on several devices ({', '.join(sorted(devices))}): score them apart")
+    use_store_of(root)
     params = load_params(ROOT / "params.yaml", "cpu")
     loaded = family.load(params, paths_under(root))[0]
     pin = root / "data" / "extractor" / "pin.json"
-    if root.resolve() != ROOT and not os.environ.get("MLFLOW_TRACKING_URI"):  # the pin names a version of root's store
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{(root / 'mlruns' / 'mlflow.db').resolve()}"
     out = out or ROOT / "experiments" / "results" / f"longer-training-cpu-{devices.pop()}.json"
     doc = json.loads(out.read_text()) if out.exists() else {"split": "val", "arms": {}}
     for folder, run in zip(folders, runs, strict=True):
@@ -209,8 +214,7 @@ def baseline_only(result: Path, root: Path) -> None:
     from models.dcgan import family
 
     doc = json.loads(result.read_text())
-    if root.resolve() != ROOT and not os.environ.get("MLFLOW_TRACKING_URI"):
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{(root / 'mlruns' / 'mlflow.db').resolve()}"
+    use_store_of(root)
     params = load_params(ROOT / "params.yaml", "cpu")
     doc["baseline"] = pca_baseline(
         params, family.load(params, paths_under(root))[0], root / "data" / "extractor" / "pin.json"
