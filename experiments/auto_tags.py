@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from core import checkpoint, tracking
+from core import checkpoint
 from core.errors import BadInput, run_main
 from core.names import ATTRIBUTES, GROUPS, index_of
 from core.params import Params, load_params
@@ -217,9 +217,7 @@ def dcgan_arm(params: Params, paths: dict, refs: dict, extractor, seed: int, arm
     size = p.sizes[0]
     data, record = family.load(params, paths)
     d = data["images"][size]
-    key = checkpoint.key(
-        p.model_dump(), size, seed, arm, *(tracking.dvc_md5(paths[k]) for k in ("data", "labels", "auto_tags"))
-    )
+    key = checkpoint.key(p.model_dump(), size, seed, arm, training_digest(d["train"].images, d["train"].labels))
     kept = CACHE / f"bench-auto-tags-{key}"
     G, doc = trained_generator(
         kept, Generator.load, lambda: build(p, size, d["train"].images, d["train"].labels, seed), p, seed, "dcgan"
@@ -234,6 +232,20 @@ def dcgan_arm(params: Params, paths: dict, refs: dict, extractor, seed: int, arm
         "steps_done": doc["steps_done"],
         "train_seconds": doc["train_seconds"],
     }
+
+
+def training_digest(images: np.ndarray, labels: np.ndarray) -> str:
+    """What a DCGAN of the study trains on, as one digest: its images and the conditions it is given. A kept
+    generator is found again whenever these are the same, whatever else the tagger's files say (tags_auto.csv names
+    the registry version that wrote it, which a scratch store counts up on every run)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (images, labels):
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def spread(values: list[float]) -> dict | None:

@@ -93,3 +93,23 @@ def test_the_study_on_the_smoke_profile(tmp_path):
     assert "labels of the hidden style" in again.stdout
     redone = json.loads(out.read_text())
     assert redone["runs"] == doc["runs"] and redone["tagger"]["calibration"] == calib
+
+
+def test_a_kept_dcgan_is_found_again_by_what_it_trains_on():
+    """The study keeps each trained DCGAN under a digest of its training images and conditions, so a re-run whose
+    tagger files differ only in bookkeeping (the registry version a scratch store counts up) re-scores it, and any
+    change to an image or a condition trains anew."""
+    from experiments.auto_tags import training_digest
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (6, 8, 8, 3), dtype=np.uint8)
+    labels = rng.integers(-1, 2, (6, 6))
+    base = training_digest(images, labels)
+    assert training_digest(images.copy(), labels.copy()) == base
+    moved = labels.copy()
+    moved[2, 3] = 1 - moved[2, 3] if moved[2, 3] >= 0 else 0
+    assert training_digest(images, moved) != base
+    bright = images.copy()
+    bright[0, 0, 0, 0] ^= 1
+    assert training_digest(bright, labels) != base
+    assert training_digest(images, labels.astype(np.int32)) != base  # the dtype is part of what is trained on
