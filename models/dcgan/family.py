@@ -458,16 +458,19 @@ def _transfer(params, size, d, extractor, inputs, out, world, ckpt_root, run_ver
                     kept["version"] = units.register(unit, MODEL, out / unit, kept, tags=tags, plots=plots.stored())
                     checkpoint.clear_states(folders[role])
             figures[role] = kept
-    floor = generators.held_out_kid(extractor, refs, _real_draws(sub["train"].images), t.samples, params.seed)
+    n = min(t.samples, len(sub["train"].images))  # real images in place of generated ones, each drawn once
+    floor = generators.held_out_kid(extractor, refs, _real_draws(sub["train"].images), n, params.seed)
     figures["transfer_floor"] = {**floor, "tag": t.tag, "train_images": len(sub["train"].images)}
     return figures
 
 
 def _real_draws(images: np.ndarray) -> generators.Sampler:
-    """A sampler that draws real images (without replacement while it can): the floor's side of a comparison."""
+    """A sampler of real images, each drawn at most once (a repeated image would pair with itself in KID's
+    within-set term): the floor's side of a comparison."""
 
     def sample(n: int, cond, seed: int) -> np.ndarray:
-        rng = np.random.default_rng(seed)
-        return images[rng.choice(len(images), n, replace=n > len(images))]
+        if n > len(images):
+            raise ValueError(f"{n} real images asked of {len(images)}")
+        return images[np.random.default_rng(seed).choice(len(images), n, replace=False)]
 
     return sample

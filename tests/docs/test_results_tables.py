@@ -217,7 +217,10 @@ def test_the_transfer_sentence_gives_kid_with_its_interval_and_the_floor(tmp_pat
     text = "\n".join(results.dcgan(results.Metrics(metrics)))
     assert "`kid_tagger` of 1,000 generated images against the tag's 83 test [79 validation] images" in text
     assert "test 0.0100 (0.0050 to 0.0200) against 0.0200 (0.0050 to 1.0200)" in text
-    assert "the floor (as many of the tag's training images) test 0.0300 (0.0050 to 2.0200)" in text
+    assert (
+        "the floor (1,000 of the tag's training images in place of generated ones) test 0.0300 (0.0050 to 2.0200)"
+        in text
+    )
     assert "`fd_tagger` 6" not in text.split("Transfer to")[1]
     committed = "\n".join(results.dcgan(results.Metrics(REPO / "metrics")))
     assert "Transfer to" in committed and ("kid_generated" in (REPO / "metrics" / "dcgan.json").read_text()
