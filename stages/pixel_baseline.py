@@ -51,7 +51,7 @@ def main() -> None:
         "tagger", params, "pixel_baseline", ["pixel_baseline"], [args.data], run_name="pixel-baseline"
     ):
         t0 = time.perf_counter()
-        pred, pred_val, chosen = fit_predict(x_train, y_train, x_val, y_val, x_test, p.C, p.max_iter, params.seed)
+        pred, pred_val, chosen, grid = fit_predict(x_train, y_train, x_val, y_val, x_test, p.C, p.max_iter, params.seed)
         per_group = macro_f1_by_group(y_test, pred)
         per_group_val = macro_f1_by_group(y_val, pred_val)
         model = {
@@ -61,6 +61,8 @@ def main() -> None:
             "macro_f1_by_group": {k: round(v, 4) for k, v in per_group.items()},
             "val_macro_f1_by_group": {k: round(v, 4) for k, v in per_group_val.items()},
             "C_by_group": chosen,
+            "C_interior_by_group": {g: v["interior"] for g, v in grid.items()},  # else the widened grid ran out
+            "C_tried_by_group": {g: v["tried"] for g, v in grid.items()},
             "train_images": len(x_train),
             "test_images": len(x_test),
             "seconds": round(time.perf_counter() - t0, 1),

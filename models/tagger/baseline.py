@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from core.names import ATTRIBUTES, GROUPS
+from models.tagger.grid import choose_C
 
 HOG = dict(win=64, block=16, stride=8, cell=8, bins=9)
 
@@ -102,7 +103,8 @@ def fit(
     max_iter: int,
     seed: int,
 ) -> LinearTagger:
-    """One multinomial logistic regression per group, class_weight balanced, C picked by validation macro-F1."""
+    """One multinomial logistic regression per group, class_weight balanced, C picked by validation macro-F1 from
+    `Cs`, the grid widened until the choice is interior (models/tagger/grid.py)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
@@ -112,6 +114,8 @@ def fit(
     scale[scale < 1e-6] = 1.0
     zt, zv = (f_train - mean) / scale, (f_val - mean) / scale
     coef, bias, chosen = {}, {}, {}
+    interior: dict[str, bool | None] = {}
+    tried: dict[str, str] = {}
     for k, g in enumerate(GROUPS):
         n_cls = len(ATTRIBUTES[g])
         mt, mv = y_train[:, k] >= 0, y_val[:, k] >= 0
@@ -119,18 +123,19 @@ def fit(
         if len(seen) < 2:  # no label, or one value only: nothing to fit; predict that value, or nothing known
             w = np.zeros((n_cls, zt.shape[1]), np.float64)
             b = np.zeros(n_cls) if len(seen) == 0 else np.where(np.arange(n_cls) == seen[0], 0.0, -1e9)
-            coef[g], bias[g], chosen[g] = w, b, None
+            coef[g], bias[g], chosen[g], interior[g] = w, b, None, None
             continue
-        best = None
-        for C in Cs:
+
+        def fit_one(C: float, mt=mt, mv=mv, k=k):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 m = LogisticRegression(C=C, max_iter=max_iter, class_weight="balanced", random_state=seed)
                 m.fit(zt[mt], y_train[mt, k])
-            score = f1_score(y_val[mv, k], m.predict(zv[mv]), average="macro") if mv.any() else 0.0
-            if best is None or score > best[0]:
-                best = (score, C, m)
-        _, C, m = best
+            return (f1_score(y_val[mv, k], m.predict(zv[mv]), average="macro") if mv.any() else 0.0), m
+
+        choice = choose_C(fit_one, Cs)
+        C, m = choice.C, choice.model
+        interior[g], tried[g] = choice.interior, ", ".join(f"{c:g}" for c in choice.scores)
         w = np.zeros((n_cls, zt.shape[1]), np.float64)
         b = np.full(n_cls, -1e9)  # a class never seen in training is never predicted
         if len(m.classes_) == 2 and n_cls >= 2:  # sklearn keeps one row for two classes: logit(c1) - logit(c0)
@@ -139,4 +144,5 @@ def fit(
         else:
             w[m.classes_], b[m.classes_] = m.coef_, m.intercept_
         coef[g], bias[g], chosen[g] = w, b, C
-    return LinearTagger(mean, scale, coef, bias, {"C_by_group": chosen, "dim": int(zt.shape[1])})
+    info = {"C_by_group": chosen, "C_interior_by_group": interior, "C_tried_by_group": tried}
+    return LinearTagger(mean, scale, coef, bias, {**info, "dim": int(zt.shape[1])})

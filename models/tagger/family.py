@@ -48,6 +48,7 @@ from models.tagger.net import MODEL, predict_proba
 
 SECTION = "tagger"
 INPUTS = ("data", "labels", "pin")  # keys of `paths`; labels None: the manifest's own tags; pin None: no pin
+GRID_KEYS = ("C_by_group", "C_interior_by_group", "C_tried_by_group")  # the HOG baseline's C, chosen on validation
 
 
 class NoTrainingLabels(BadInput):
@@ -227,7 +228,7 @@ def _figures(data, origins, balance, cnn, base, judge, pick, chosen, auto_tagged
     floor_val = evaluate.majority_floor(data["train"][1], data["val"][1])
     metrics = {
         "cnn": {**summary(cnn), "epochs_done": cnn["epochs_done"], "stopped_by_budget": cnn["stopped_by_budget"]},
-        "hog_baseline": summary(base),
+        "hog_baseline": {**summary(base), **{k: base["model"].info.get(k) for k in GRID_KEYS}},
         "floor": {
             "macro_f1": floor_test["macro_f1"],
             "val_macro_f1": floor_val["macro_f1"],

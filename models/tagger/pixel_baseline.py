@@ -16,6 +16,7 @@ from sklearn.metrics import f1_score
 from sklearn.preprocessing import StandardScaler
 
 from core.names import GROUPS
+from models.tagger.grid import choose_C
 
 
 def macro_f1_by_group(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -42,9 +43,11 @@ def fit_predict(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """One multinomial logistic regression per group on flattened, standardised pixels.
 
-    Each group's C is the one with the best validation macro-F1 (the test split is never looked at).
+    Each group's C is the one with the best validation macro-F1 (the test split is never looked at), from `Cs`
+    widened until the choice is interior (models/tagger/grid.py).
     x: uint8 [N, S, S, 3]; y: [N, len(GROUPS)] (-1 = unlabelled, skipped).
-    Returns (test predictions [M, len(GROUPS)], validation predictions, chosen C per group).
+    Returns (test predictions [M, len(GROUPS)], validation predictions, chosen C per group, per group the values
+    tried and whether the choice is interior).
     """
     scaler = StandardScaler()
     flat = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255.0  # noqa: E731
@@ -53,6 +56,7 @@ def fit_predict(
     pred = np.full((len(x_test), len(GROUPS)), -1, np.int64)
     pred_val = np.full((len(x_val), len(GROUPS)), -1, np.int64)
     chosen: dict[str, float] = {}
+    grid: dict[str, dict] = {}
     for g, name in enumerate(GROUPS):
         mask = y_train[:, g] >= 0
         classes = np.unique(y_train[mask, g])
@@ -60,21 +64,22 @@ def fit_predict(
             pred[:, g] = pred_val[:, g] = classes[0] if len(classes) else -1
             continue
         vmask = y_val[:, g] >= 0
-        best = (-1.0, Cs[0], None)
-        for C in Cs:
+
+        def fit_one(C: float, mask=mask, vmask=vmask, g=g):
             clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
             with warnings.catch_warnings():  # a bounded iteration count is the point of a cheap baseline
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 clf.fit(xtr[mask], y_train[mask, g])
-            score = 0.0
-            if vmask.any():
-                labels = np.unique(y_val[vmask, g])
-                score = f1_score(
-                    y_val[vmask, g], clf.predict(xva[vmask]), labels=labels, average="macro", zero_division=0
-                )
-            if score > best[0]:
-                best = (score, C, clf)
-        chosen[name] = best[1]
-        pred[:, g] = best[2].predict(xte)
-        pred_val[:, g] = best[2].predict(xva)
-    return pred, pred_val, chosen
+            if not vmask.any():
+                return 0.0, clf
+            labels = np.unique(y_val[vmask, g])
+            return f1_score(
+                y_val[vmask, g], clf.predict(xva[vmask]), labels=labels, average="macro", zero_division=0
+            ), clf
+
+        choice = choose_C(fit_one, Cs)
+        chosen[name] = choice.C
+        grid[name] = {"interior": choice.interior, "tried": ", ".join(f"{c:g}" for c in choice.scores)}
+        pred[:, g] = choice.model.predict(xte)
+        pred_val[:, g] = choice.model.predict(xva)
+    return pred, pred_val, chosen, grid

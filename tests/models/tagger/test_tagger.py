@@ -391,7 +391,9 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
             c = float(r[f"c:{g}"])
             assert abs(c - float(r[f"p:{g}={r[g]}"])) < 1e-3
             floor = doc["by_source"]["generated"][g]["floor"]
-            assert r[f"trusted:{g}"] == ("1" if floor is not None and c >= floor - 1e-4 else "0")
+            if floor is not None and abs(c - floor) <= 1e-4:  # the file's 4 decimals cannot say on which side
+                continue
+            assert r[f"trusted:{g}"] == ("1" if floor is not None and c > floor else "0")
     # the five images the labels left out take their trusted auto-tags, the rest stays unknown; the annotated image
     # repeats the generated set's values, so its tags count as the source's
     untagged = [r for r in auto if r["id"] in dropped]
