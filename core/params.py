@@ -268,6 +268,7 @@ class PixelBaselineParams(Section):
 
     size: int = Field(ge=16, le=128)  # which shard it reads
     C: list[float] = Field(min_length=1)  # inverse L2 strengths tried; the val split picks
+    widen: int = Field(ge=0, le=6)  # decades added a side while the best C is at an end (models/tagger/grid.py)
     max_iter: int = Field(ge=10, le=100_000)
     max_train: int = Field(ge=10)  # subsample train for speed on big sets
 
@@ -284,6 +285,7 @@ class TaggerBaselineParams(Section):
     """HOG + colour-histogram features, one class-weighted logistic regression per group."""
 
     C: list[float] = Field(min_length=1)
+    widen: int = Field(ge=0, le=6)  # as the pixel baseline's
     max_iter: int = Field(ge=10, le=100_000)
     max_train: int = Field(ge=10)
 

@@ -51,7 +51,9 @@ def main() -> None:
         "tagger", params, "pixel_baseline", ["pixel_baseline"], [args.data], run_name="pixel-baseline"
     ):
         t0 = time.perf_counter()
-        pred, pred_val, chosen, grid = fit_predict(x_train, y_train, x_val, y_val, x_test, p.C, p.max_iter, params.seed)
+        pred, pred_val, chosen, grid = fit_predict(
+            x_train, y_train, x_val, y_val, x_test, p.C, p.max_iter, params.seed, p.widen
+        )
         per_group = macro_f1_by_group(y_test, pred)
         per_group_val = macro_f1_by_group(y_val, pred_val)
         model = {

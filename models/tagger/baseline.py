@@ -102,9 +102,10 @@ def fit(
     Cs: list[float],
     max_iter: int,
     seed: int,
+    widen: int = 3,
 ) -> LinearTagger:
     """One multinomial logistic regression per group, class_weight balanced, C picked by validation macro-F1 from
-    `Cs`, the grid widened until the choice is interior (models/tagger/grid.py)."""
+    `Cs`, the grid widened until the choice is interior, `widen` decades a side at most (models/tagger/grid.py)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
@@ -133,7 +134,7 @@ def fit(
                 m.fit(zt[mt], y_train[mt, k])
             return (f1_score(y_val[mv, k], m.predict(zv[mv]), average="macro") if mv.any() else 0.0), m
 
-        choice = choose_C(fit_one, Cs)
+        choice = choose_C(fit_one, Cs, widen)
         C, m = choice.C, choice.model
         interior[g], tried[g] = choice.interior, ", ".join(f"{c:g}" for c in choice.scores)
         w = np.zeros((n_cls, zt.shape[1]), np.float64)

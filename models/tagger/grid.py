@@ -2,7 +2,7 @@
 
 A baseline whose chosen C sits at the end of its grid may be under-tuned: the best value could lie beyond it. So the
 grid of `params.yaml` is where the search starts, not where it must end: while the best validation score is at an
-end of the grid, the grid grows by one decade on that side and the new value is fitted and scored, up to `extend`
+end of the grid, the grid grows by one decade on that side and the new value is fitted and scored, up to `widen`
 decades a side. The result says which values were tried and whether the choice ended inside the grid (`interior`),
 so that a figure from an edge choice is never mistaken for a tuned one.
 """
@@ -22,9 +22,9 @@ class Choice:
     interior: bool  # the chosen value has a tried neighbour on each side
 
 
-def choose_C(fit: Callable[[float], tuple[float, Any]], grid: list[float], extend: int = 3) -> Choice:
+def choose_C(fit: Callable[[float], tuple[float, Any]], grid: list[float], widen: int = 3) -> Choice:
     """`fit(C)` -> (validation score, model) for each C of `grid` (ascending after sorting), widened by a decade on
-    the side where the best score lies at the end, at most `extend` times a side. Ties go to the smaller C (the
+    the side where the best score lies at the end, at most `widen` times a side. Ties go to the smaller C (the
     stronger regularisation)."""
     if not grid or any(c <= 0 for c in grid):
         raise ValueError(f"C grid {grid}: positive values expected")
@@ -41,10 +41,10 @@ def choose_C(fit: Callable[[float], tuple[float, Any]], grid: list[float], exten
     while True:
         values = sorted(tried)
         best = max(values, key=lambda c: (tried[c][0], -c))
-        if best == values[-1] and added["high"] < extend:  # (a grid of one value grows upwards first)
+        if best == values[-1] and added["high"] < widen:  # (a grid of one value grows upwards first)
             added["high"] += 1
             run(values[-1] * 10)
-        elif best == values[0] and added["low"] < extend:
+        elif best == values[0] and added["low"] < widen:
             added["low"] += 1
             run(values[0] / 10)
         else:

@@ -40,11 +40,12 @@ def fit_predict(
     Cs: list[float],
     max_iter: int,
     seed: int,
-) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    widen: int = 3,
+) -> tuple[np.ndarray, np.ndarray, dict[str, float], dict[str, dict]]:
     """One multinomial logistic regression per group on flattened, standardised pixels.
 
     Each group's C is the one with the best validation macro-F1 (the test split is never looked at), from `Cs`
-    widened until the choice is interior (models/tagger/grid.py).
+    widened until the choice is interior, `widen` decades a side at most (models/tagger/grid.py).
     x: uint8 [N, S, S, 3]; y: [N, len(GROUPS)] (-1 = unlabelled, skipped).
     Returns (test predictions [M, len(GROUPS)], validation predictions, chosen C per group, per group the values
     tried and whether the choice is interior).
@@ -77,7 +78,7 @@ def fit_predict(
                 y_val[vmask, g], clf.predict(xva[vmask]), labels=labels, average="macro", zero_division=0
             ), clf
 
-        choice = choose_C(fit_one, Cs)
+        choice = choose_C(fit_one, Cs, widen)
         chosen[name] = choice.C
         grid[name] = {"interior": choice.interior, "tried": ", ".join(f"{c:g}" for c in choice.scores)}
         pred[:, g] = choice.model.predict(xte)

@@ -112,7 +112,7 @@ def train_baseline_role(params: Params, data: dict, inputs: list[str], folder: P
         mlflow.set_tag("role", "baseline")
         t0 = time.perf_counter()
         f_tr, f_va = baseline.features(x_tr), baseline.features(x_va)
-        model = baseline.fit(f_tr, y_tr, f_va, y_va, bp.C, bp.max_iter, params.seed)
+        model = baseline.fit(f_tr, y_tr, f_va, y_va, bp.C, bp.max_iter, params.seed, bp.widen)
         seconds = time.perf_counter() - t0
         probs_val = model.probabilities_from_features(f_va)
         thresholds = evaluate.calibrate(probs_val, y_va)

@@ -42,7 +42,7 @@ def test_the_widening_stops_after_its_decades_and_says_the_choice_is_at_an_edge(
         calls.append(C)
         return C, None
 
-    choice = choose_C(always_better_higher, [0.01, 0.1], extend=2)
+    choice = choose_C(always_better_higher, [0.01, 0.1], widen=2)
     assert choice.C == 10.0 and not choice.interior and sorted(choice.scores) == [0.01, 0.1, 1.0, 10.0]
 
 
@@ -77,3 +77,10 @@ def test_the_pixel_baseline_reports_the_values_tried_and_an_interior_choice():
     tried = [float(c) for c in grid["glasses"]["tried"].split(", ")]
     assert chosen["glasses"] in tried and len(tried) >= 2
     assert grid["glasses"]["interior"] == (min(tried) < chosen["glasses"] < max(tried))
+
+
+def test_widen_zero_keeps_the_grid_as_given():
+    """The smoke profile's setting: the params grid alone, the edge choice said as such."""
+    fit, calls = peaked(1e-5)
+    choice = choose_C(fit, [0.001, 0.01, 0.1], widen=0)
+    assert choice.C == 0.001 and not choice.interior and sorted(calls) == [0.001, 0.01, 0.1]
