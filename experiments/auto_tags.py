@@ -271,6 +271,11 @@ def main() -> None:
         action="store_true",
         help="re-score the labels-per-style calibration from the kept tagger output into the existing result",
     )
+    ap.add_argument(
+        "--dcgan-only",
+        action="store_true",
+        help="the DCGAN part again on the kept tagger output: unfinished seeds train, kept generators re-score",
+    )
     args = ap.parse_args()
     base = load_params(args.params, args.profile)
     cfg = read_config(Path(args.config), args)
@@ -278,6 +283,8 @@ def main() -> None:
     work = CACHE / "auto_tags" / params.profile
     if args.calibration_only:
         return calibration_only(params, cfg, work, args.out)
+    if args.dcgan_only:
+        return dcgan_only(params, cfg, work, args.out)
     shutil.rmtree(work / "tagger", ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     os.environ["MLFLOW_TRACKING_URI"] = (
@@ -289,7 +296,6 @@ def main() -> None:
     from models.tagger import family as tagger
     from models.tagger.extractor import load_extractor
     from stages import extractor as extractor_stage
-    from stages.train import PATHS
 
     metrics = ingest(params, work / "ingest", open_sources(params))
     truth = hidden_truth(params, work / "ingest")
@@ -298,24 +304,6 @@ def main() -> None:
     calib = calibrate(params, cfg, work, truth, figures["auto_tags"]["floor_by_group"])
     pin = extractor_stage.run(work / "tagger", work / "extractor")
     extractor = load_extractor(work / "extractor" / "pin.json")
-    write_truth_labels(work / "ingest", truth, work / "truth.csv")
-    base_paths = {**PATHS, "data": work / "ingest", "auto_tags": work / "tagger" / "tags_auto.csv"}
-    base_paths["judge_tagger"] = work / "tagger" / "judge"
-    paths = {"auto": {**base_paths, "labels": work / "auto.csv"}, "truth": {**base_paths, "labels": work / "truth.csv"}}
-    write_truth_labels(work / "ingest", {}, work / "auto.csv")  # the tagged set's own tags only: the rest auto
-
-    from models.dcgan import family as dcgan
-    from models.metrics import generators
-
-    truth_data, _ = dcgan.load(params, paths["truth"])
-    d = truth_data["images"][params.dcgan.sizes[0]]
-    refs = {
-        s: generators.reference(
-            extractor, d[s].images, d[s].labels, d["train"].images, params.dcgan.eval.samples, params.seed
-        )
-        for s in ("val", "test")
-    }
-    runs: dict[str, dict] = {arm: {} for arm in ARMS}
     head = {
         "profile": params.profile,
         "config": cfg,
@@ -329,13 +317,9 @@ def main() -> None:
             "calibration": calib,
         },
     }
-    write_result(summarise(head, runs), "auto_tags", params.profile, args.out)  # the tagger's figures, before any seed
-    for seed in cfg["seeds"]:
-        for arm in ARMS:
-            runs[arm][str(seed)] = dcgan_arm(params, paths[arm], refs, extractor, seed, arm)
-            print(f"auto_tags: seed {seed} {arm}: {runs[arm][str(seed)]}")
-        doc = summarise(head, runs)  # after every seed: an interrupted study keeps the seeds it finished
-        write_result(doc, "auto_tags", params.profile, args.out)
+    write_truth_labels(work / "ingest", truth, work / "truth.csv")
+    write_truth_labels(work / "ingest", {}, work / "auto.csv")  # the tagged set's own tags only: the rest auto
+    doc = dcgan_seeds(params, cfg, work, extractor, head, args.out)
     if not cfg["seeds"]:
         return
     print(
@@ -360,6 +344,53 @@ def calibration_only(params: Params, cfg: dict, work: Path, out: str | None) -> 
         f"auto_tags: labels of the hidden style for its own floors to reach the bar: {c['labels_to_reach_bar']} "
         f"(mean), {c['labels_for_steady_bar']} ({c['steady_share']:.0%} of draws)"
     )
+
+
+def dcgan_seeds(params: Params, cfg: dict, work: Path, extractor, head: dict, out: str | None) -> dict:
+    """The DCGAN part on the tagger output under `work`: both arms for each seed of `cfg` (a kept generator is
+    re-scored, not retrained), the result written after the head (the tagger's figures) and after every seed."""
+    from models.dcgan import family as dcgan
+    from models.metrics import generators
+    from stages.train import PATHS
+
+    base_paths = {**PATHS, "data": work / "ingest", "auto_tags": work / "tagger" / "tags_auto.csv"}
+    base_paths["judge_tagger"] = work / "tagger" / "judge"
+    paths = {"auto": {**base_paths, "labels": work / "auto.csv"}, "truth": {**base_paths, "labels": work / "truth.csv"}}
+    truth_data, _ = dcgan.load(params, paths["truth"])
+    d = truth_data["images"][params.dcgan.sizes[0]]
+    refs = {
+        s: generators.reference(
+            extractor, d[s].images, d[s].labels, d["train"].images, params.dcgan.eval.samples, params.seed
+        )
+        for s in ("val", "test")
+    }
+    runs: dict[str, dict] = {arm: {} for arm in ARMS}
+    doc = summarise(head, runs)
+    write_result(doc, "auto_tags", params.profile, out)  # the tagger's figures, before any seed
+    for seed in cfg["seeds"]:
+        for arm in ARMS:
+            runs[arm][str(seed)] = dcgan_arm(params, paths[arm], refs, extractor, seed, arm)
+            print(f"auto_tags: seed {seed} {arm}: {runs[arm][str(seed)]}")
+        doc = summarise(head, runs)  # after every seed: an interrupted study keeps the seeds it finished
+        write_result(doc, "auto_tags", params.profile, out)
+    return doc
+
+
+def dcgan_only(params: Params, cfg: dict, work: Path, out: str | None) -> None:
+    """Run the DCGAN part again on the tagger output a finished or interrupted run kept under `work`, with the head
+    (the tagger's figures) of the result it wrote: the seeds it had not finished train, the kept ones re-score."""
+    path = ROOT / out if out else result_path("auto_tags", params.profile)
+    needed = [work / "tagger" / "tags_auto.csv", work / "extractor" / "pin.json", work / "auto.csv", work / "truth.csv"]
+    missing = [str(p) for p in needed if not p.exists()]
+    if not path.exists() or missing:
+        raise BadInput(f"{path} or {', '.join(missing) or 'its tagger output'}: run the whole study first")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    head = {k: doc[k] for k in ("profile", "config", "images_by_source", "extractor_version", "tagger")}
+    head["config"] = cfg
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"  # the store the pin names a version of
+    from models.tagger.extractor import load_extractor
+
+    dcgan_seeds(params, cfg, work, load_extractor(work / "extractor" / "pin.json"), head, out)
 
 
 def summarise(head: dict, runs: dict) -> dict:

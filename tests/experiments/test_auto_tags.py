@@ -93,6 +93,15 @@ def test_the_study_on_the_smoke_profile(tmp_path):
     assert "labels of the hidden style" in again.stdout
     redone = json.loads(out.read_text())
     assert redone["runs"] == doc["runs"] and redone["tagger"]["calibration"] == calib
+    # the DCGAN part again on the kept tagger output: the kept generators are found and re-scored, none retrains
+    kept = sorted((tmp_path / "bench").glob("bench-auto-tags-*/model.safetensors"))
+    stamps = [k.stat().st_mtime_ns for k in kept]
+    dcgan = run([*cmd, "--out", str(out), "--dcgan-only"], tmp_path, env=env)
+    assert "auto_tags: seed" in dcgan.stdout
+    again = json.loads(out.read_text())
+    assert again["runs"] == doc["runs"] and again["tagger"] == redone["tagger"]
+    assert sorted((tmp_path / "bench").glob("bench-auto-tags-*/model.safetensors")) == kept and len(kept) == 2
+    assert [k.stat().st_mtime_ns for k in kept] == stamps
 
 
 def test_a_kept_dcgan_is_found_again_by_what_it_trains_on():
