@@ -85,12 +85,6 @@ def contestants(rows: int = 512, seed: int = 0, profile: str = "cpu", size: int 
     return out
 
 
-def device_kind(dev: torch.device) -> str:
-    """A GPU's model word (`H100` of "NVIDIA H100 80GB HBM3"), the machine kind's counterpart for a result's name."""
-    words = [w for w in torch.cuda.get_device_name(dev).split() if any(c.isdigit() for c in w) and w[:1].isalpha()]
-    return words[0] if words else "cuda"
-
-
 def timed(build, config, steps: int, warmup: int, device: str = "cpu") -> float:
     """Seconds a step: the median time between consecutive steps' log calls (the engine logs every step here, and
     draws no sample grid but the last), over the `steps` after `warmup` untimed ones, from a fresh build."""
@@ -133,7 +127,7 @@ def main() -> None:
             ratios[n].append(got[n] / got["dcgan"])
         print(f"round {r + 1}: " + ", ".join(f"{n} {got[n]:.3f} s" for n in names), flush=True)
     dev = torch.device(args.device)
-    kind = device_kind(dev) if dev.type == "cuda" else machine.kind()
+    kind = (machine.gpu_kind(torch.cuda.get_device_name(dev)) or "cuda") if dev.type == "cuda" else machine.kind()
     doc = {
         "machine": kind,
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",

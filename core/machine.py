@@ -45,3 +45,10 @@ def describe() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
     return f"cpu {kind()}, {torch.get_num_threads()} threads"
+
+
+def gpu_kind(name: str) -> str:
+    """A GPU's model word, the machine kind's counterpart in a result's name: its first word with a digit, `H100` of
+    "NVIDIA H100 80GB HBM3", `4090` of "NVIDIA GeForce RTX 4090"; "" where the name has none."""
+    words = [w for w in name.split() if any(c.isdigit() for c in w)]
+    return words[0] if words else ""

@@ -143,8 +143,9 @@ def train(name: str, data: Path, device: str, out: Path, threads: int, spec_path
 
 def device_kind(device: str) -> str:
     """A result file's device word: `H100` of "NVIDIA H100 80GB HBM3", `cpu` of a CPU run."""
-    words = [w for w in device.replace("NVIDIA", "").split() if w[:1].isalpha() and any(c.isdigit() for c in w)]
-    return words[0] if words and not device.startswith("cpu") else "cpu"
+    from core.machine import gpu_kind
+
+    return "cpu" if device.startswith("cpu") else (gpu_kind(device) or "cuda")
 
 
 def score(folders: list[Path], root: Path, data: Path, out: Path | None) -> Path:

@@ -29,3 +29,10 @@ def test_the_kind_fits_inside_a_result_key():
     assert kind.split("-")[0] == torch.backends.cpu.get_cpu_capability()
     assert kind.count("-") <= 1 and "," not in kind and "@" not in kind  # `<variant>@<steps>steps,seed<S>,<kind>`
     assert machine.describe().endswith(f"{torch.get_num_threads()} threads") or torch.cuda.is_available()
+
+
+def test_a_gpu_is_named_by_its_model_word():
+    assert machine.gpu_kind("NVIDIA H100 80GB HBM3") == "H100"
+    assert machine.gpu_kind("NVIDIA H200") == "H200"
+    assert machine.gpu_kind("NVIDIA GeForce RTX 4090") == "4090"
+    assert machine.gpu_kind("cuda") == ""
