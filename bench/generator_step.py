@@ -16,7 +16,7 @@ engine (models/engine/gan.py) with everything the profile turns on (R1, EMA, Dif
 
 `--profile gpu --size 64 --device cuda` (on a GPU machine: it needs torch, numpy, PyYAML and pydantic alone) builds
 `dcgan`, `dcgan_bf16`, `stylegan` and `stylegan_bf16` from the `gpu` profile's sections at that size instead, and
-names the result after the GPU (bench/results/generator-step-gpu-H100.json); the route variants are the `cpu`
+names the result after the size and the GPU (bench/results/generator-step-gpu-64-H100.json); the route variants are the `cpu`
 profile's and are not built there.
 
 In every round the contestants run in turn, each `steps` timed steps after `warmup` untimed ones; a step's time is
@@ -150,7 +150,10 @@ def main() -> None:
             for n in names
         },
     }
-    out = Path(args.out) if args.out else REPO / "bench" / "results" / f"generator-step-{args.profile}-{kind}.json"
+    sized = f"-{args.size}" if args.size else ""
+    out = (
+        Path(args.out) if args.out else REPO / "bench" / "results" / f"generator-step-{args.profile}{sized}-{kind}.json"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
     for n, c in doc["contestants"].items():

@@ -938,12 +938,29 @@ def pipeline_time(m: Metrics, path: Path = PIPELINE_TIME, trainings: bool = True
 
 
 GPU_STEP = REPO / "bench" / "results" / "train-step-gpu-h200.json"  # bench/train_step.py on an H200
+# bench/generator_step.py --profile gpu --size <px> --device cuda: the gpu profile's own DCGAN and StyleGAN
+PROFILE_STEP = REPO / "bench" / "results"
+PROFILE_STEP_GPU = "H100"
+
+
+def profile_step_cells(family: str, size: int, steps: int, runs: int = 1) -> list[str] | None:
+    """The gpu profile's own network and batch timed on a GPU (bench/generator_step.py): the bf16-autocast contestant
+    is what `amp: native` runs on CUDA; the fp32 one is said beside it. None where that size was not timed."""
+    doc = _result(PROFILE_STEP / f"generator-step-gpu-{size}-{PROFILE_STEP_GPU}.json")
+    c = doc.get("contestants", {})
+    if f"{family}_bf16" not in c or family not in c:
+        return None
+    bf16, fp32 = c[f"{family}_bf16"]["seconds_per_step"], c[family]["seconds_per_step"]
+    said = (f"{doc['machine']}: {num(bf16 * 1000, 1)} ms a step at {size} px, this profile's network and batch, bf16 "
+            f"autocast (`amp: native`); fp32 {num(fp32 * 1000, 1)} ms")  # fmt: skip
+    return [said, f"{duration(runs * steps * bf16)} (fp32: {duration(runs * steps * fp32)})"]
 
 
 def gpu_run(m: Metrics) -> list[str]:
     """docs/gpu.md: what each model trains at the gpu profile (params.yaml), its budget, and the time that length
-    takes at a step time measured on a GPU, where one was (bench/results/train-step-gpu-h200.json: DCGAN at one size,
-    with the network it names; a measured network that differs from the profile's is said to)."""
+    takes at a step time measured on a GPU, where one was: the profile's own DCGAN and StyleGAN at each size
+    (bench/generator_step.py --profile gpu), else bench/results/train-step-gpu-h200.json (DCGAN at one size, with the
+    network it names; a measured network that differs from the profile's is said to)."""
     from core.params import load_params
 
     p = load_params(REPO / "params.yaml", profile="gpu")
@@ -959,6 +976,9 @@ def gpu_run(m: Metrics) -> list[str]:
     none = "none"
 
     def dcgan_cells(size: int, steps: int, runs: int = 1) -> list[str]:
+        own = profile_step_cells("dcgan", size, steps, runs)
+        if own:
+            return own
         if measured is None or size != bench.get("size"):
             return [none, DASH]
         said = f"{where}: {num(measured, 1)} ms a step at {size} px"
@@ -984,7 +1004,8 @@ def gpu_run(m: Metrics) -> list[str]:
     s = p.stylegan
     for size in s.sizes:
         rows.append([f"`anime-stylegan` {size} px", f"{num(s.steps)} steps, batch {s.batch}, base/cap {s.base}/{s.cap}, "
-                     f"mapping {s.mapping}, w {s.w_dim}", minutes(s.max_minutes), none, DASH])  # fmt: skip
+                     f"mapping {s.mapping}, w {s.w_dim}", minutes(s.max_minutes),
+                     *(profile_step_cells("stylegan", size, s.steps) or [none, DASH])])  # fmt: skip
     r = p.sr
     for size in r.sizes:
         rows.append([f"`anime-sr` {size // r.scale} → {size} px", f"{r.content.epochs} epochs of the training split, "

@@ -225,3 +225,19 @@ def test_the_transfer_sentence_gives_kid_with_its_interval_and_the_floor(tmp_pat
     committed = "\n".join(results.dcgan(results.Metrics(REPO / "metrics")))
     assert "Transfer to" in committed and ("kid_generated" in (REPO / "metrics" / "dcgan.json").read_text()
                                            or "`fd_tagger`" in committed.split("Transfer to")[1])  # fmt: skip
+
+
+def test_the_gpu_table_uses_the_profiles_own_step_time_where_it_was_timed(tmp_path, monkeypatch):
+    """A size timed by `bench/generator_step.py --profile gpu` gives its row the bf16 rate (what `amp: native` runs on
+    CUDA) times the profile's steps, with fp32 beside it; a size not timed falls back to the H200 figure or none."""
+    doc = {"machine": "H100", "contestants": {"dcgan": {"seconds_per_step": 0.05},
+           "dcgan_bf16": {"seconds_per_step": 0.06}, "stylegan": {"seconds_per_step": 0.1},
+           "stylegan_bf16": {"seconds_per_step": 0.12}}}  # fmt: skip
+    (tmp_path / "generator-step-gpu-128-H100.json").write_text(json.dumps(doc))
+    monkeypatch.setattr(results, "PROFILE_STEP", tmp_path)
+    rows = {r.split(" | ")[0].lstrip("| "): r for r in results.gpu_run(results.Metrics(REPO / "metrics"))}
+    dcgan, stylegan = rows["`anime-dcgan` 128 px"], rows["`anime-stylegan` 128 px"]
+    assert "H100: 60.0 ms a step at 128 px" in dcgan and "fp32 50.0 ms" in dcgan
+    assert "30 min 0 s (fp32: 25 min 0 s)" in dcgan  # 30,000 steps
+    assert "H100: 120.0 ms" in stylegan and "100 min 0 s (fp32: 83 min 20 s)" in stylegan  # 50,000 steps
+    assert "H100" not in rows["`anime-stylegan` 64 px"] and "none" in rows["`anime-stylegan` 64 px"]
