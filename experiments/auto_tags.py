@@ -346,9 +346,12 @@ def calibration_only(params: Params, cfg: dict, work: Path, out: str | None) -> 
     )
 
 
-def dcgan_seeds(params: Params, cfg: dict, work: Path, extractor, head: dict, out: str | None) -> dict:
+def dcgan_seeds(
+    params: Params, cfg: dict, work: Path, extractor, head: dict, out: str | None, write_head: bool = True
+) -> dict:
     """The DCGAN part on the tagger output under `work`: both arms for each seed of `cfg` (a kept generator is
-    re-scored, not retrained), the result written after the head (the tagger's figures) and after every seed."""
+    re-scored, not retrained), the result written after the head (the tagger's figures; not when `write_head` is
+    off, so that a re-run keeps the seeds the file holds until it has scored them again) and after every seed."""
     from models.dcgan import family as dcgan
     from models.metrics import generators
     from stages.train import PATHS
@@ -366,7 +369,8 @@ def dcgan_seeds(params: Params, cfg: dict, work: Path, extractor, head: dict, ou
     }
     runs: dict[str, dict] = {arm: {} for arm in ARMS}
     doc = summarise(head, runs)
-    write_result(doc, "auto_tags", params.profile, out)  # the tagger's figures, before any seed
+    if write_head:
+        write_result(doc, "auto_tags", params.profile, out)  # the tagger's figures, before any seed
     for seed in cfg["seeds"]:
         for arm in ARMS:
             runs[arm][str(seed)] = dcgan_arm(params, paths[arm], refs, extractor, seed, arm)
@@ -390,7 +394,7 @@ def dcgan_only(params: Params, cfg: dict, work: Path, out: str | None) -> None:
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"  # the store the pin names a version of
     from models.tagger.extractor import load_extractor
 
-    dcgan_seeds(params, cfg, work, load_extractor(work / "extractor" / "pin.json"), head, out)
+    dcgan_seeds(params, cfg, work, load_extractor(work / "extractor" / "pin.json"), head, out, write_head=False)
 
 
 def summarise(head: dict, runs: dict) -> dict:

@@ -122,3 +122,35 @@ def test_a_kept_dcgan_is_found_again_by_what_it_trains_on():
     bright[0, 0, 0, 0] ^= 1
     assert training_digest(bright, labels) != base
     assert training_digest(images, labels.astype(np.int32)) != base  # the dtype is part of what is trained on
+
+
+def test_a_dcgan_only_rerun_keeps_the_result_until_a_seed_is_scored_again(tmp_path, monkeypatch):
+    """`--dcgan-only` re-scores seeds into a result that already holds them: the file is not cut back to the tagger's
+    figures before the first seed, so a rerun that stops early loses none of the seeds it held."""
+    from types import SimpleNamespace
+
+    from core.params import load_params
+    from experiments import auto_tags
+    from models.dcgan import family as dcgan
+    from models.metrics import generators
+
+    params = load_params(REPO / "params.yaml", "smoke")
+    split = SimpleNamespace(images=np.zeros((2, 8, 8, 3), np.uint8), labels=np.zeros((2, 6), int))
+    data = {"images": {params.dcgan.sizes[0]: {"train": split, "val": split, "test": split}}}
+    monkeypatch.setattr(dcgan, "load", lambda p, paths: (data, None))
+    monkeypatch.setattr(generators, "reference", lambda *a, **k: None)
+
+    def stopped(*a, **k):
+        raise RuntimeError("stopped before the first seed was scored")
+
+    monkeypatch.setattr(auto_tags, "dcgan_arm", stopped)
+    out = tmp_path / "result.json"
+    out.write_text('{"runs": "kept"}')
+    monkeypatch.setattr(auto_tags, "write_result", lambda doc, *a: out.write_text(json.dumps(doc)))
+    cfg = {"seeds": [1]}
+    with pytest.raises(RuntimeError):
+        auto_tags.dcgan_seeds(params, cfg, tmp_path, None, {}, str(out), write_head=False)
+    assert out.read_text() == '{"runs": "kept"}'
+    with pytest.raises(RuntimeError):  # the whole study writes the tagger's figures first (it has no seeds yet)
+        auto_tags.dcgan_seeds(params, cfg, tmp_path, None, {}, str(out))
+    assert json.loads(out.read_text())["seeds_done"] == 0
