@@ -3,6 +3,9 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DO_NOT_TRACK=1 PYTHONDONTWRITEBYTECODE=1
 PYTHON ?= python3
+# pytest workers of make test and test-fast (pytest-xdist; tests/conftest.py groups them); 0: the tests in one process
+TEST_WORKERS ?= 2
+PYTEST := python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: pipeline test test-fast docs lock lock-deps lock-labelstudio alerts mlflow mlflow-server labelstudio label-sync serve prefect-server schedule contact-sheet lint clean-outputs
 
@@ -19,11 +22,11 @@ pipeline: $(STAMP)
 
 ## every test, the real services included
 test: $(STAMP)
-	$(RUN) python -m pytest
+	$(RUN) $(PYTEST)
 
 ## the quick subset for the edit loop (no whole-pipeline or service tests)
 test-fast: $(STAMP)
-	$(RUN) python -m pytest -m "not slow"
+	$(RUN) $(PYTEST) -m "not slow"
 
 ## the documentation site (mkdocs.yml, docs/) on 127.0.0.1 (DOCS_PORT, default 8001); make test builds it with --strict
 docs: $(STAMP)

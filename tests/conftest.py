@@ -16,6 +16,27 @@ from core.params import Params, load_params
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+
+# -- several workers (make test: pytest -n 2 --dist loadgroup) -----------------------------------------------------
+# Each worker computes on its share of the cores, and so does every stage or server it starts (they inherit the
+# environment): two workers of two threads each on two cores would oversubscribe them, and OpenMP's waiting threads
+# then slow every step many times over, not by half.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKERS > 1:
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[_var] = str(max(1, (os.cpu_count() or 1) // WORKERS))
+
+# Tests that share a session's server run on one worker, which starts it once; a module's tests stay together, so its
+# module fixtures (a trained model, a running service) are made once. The heaviest groups are handed out first: the
+# suite's wall time is at least its longest group's, and a long group that starts last ends last.
+SERVER_GROUPS = {"labelstudio": "labelstudio", "labelstudio_empty": "labelstudio", "prefect_server": "prefect"}
+HEAVY_FIRST = (  # by their time in the last full run, longest first (bench/test_suite.py prints the durations)
+    "tests/stages/test_gpu_profile.py",
+    "tests/stages/test_pipeline.py",
+    "labelstudio",
+    "tests/serve/test_browser.py",
+    "prefect",
+)
 COPY_IGNORE = shutil.ignore_patterns(
     ".venv",
     ".venv-*",
@@ -238,6 +259,25 @@ def labelstudio_empty(labelstudio):
     return labelstudio
 
 
+def worker_group(item) -> str:
+    """The worker group of a test: the session server it uses, else its module."""
+    for fixture, group in SERVER_GROUPS.items():
+        if fixture in item.fixturenames:
+            return group
+    return item.nodeid.split("::")[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (its own hook renames the items by them)
+def pytest_collection_modifyitems(config, items):
+    groups = {id(item): worker_group(item) for item in items}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[id(item)]))
+    if WORKERS == 1:
+        return
+    rank = {g: i for i, g in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(groups[id(item)], len(rank)))  # stable: the rest keep their order
+
+
 # -- the suite leaves the working tree as it found it --------------------------------------------------------------
 # Tracked files, untracked files git does not ignore, and the DVC state a user's next `dvc repro` reads (the resolved
 # params, the locks, the metrics) are fingerprinted before the session and compared after it; any difference fails
@@ -288,6 +328,7 @@ def pytest_sessionstart(session):
     session.config.stash[_BEFORE] = _workspace()
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-xdist has stopped its workers (they are this process's children)
 def pytest_sessionfinish(session, exitstatus):
     before = session.config.stash.get(_BEFORE, None)
     if before is None or getattr(session.config, "workerinput", None) is not None:
