@@ -263,6 +263,23 @@ class IngestParams(Section):
         return tag_map
 
 
+class RulerParams(Section):
+    """The second ruler (models/ruler/): a self-supervised encoder trained on the training split, whose features are
+    a second space for every generator figure (`fd_ssl`, `kid_ssl`, `precision_ssl`, `recall_ssl`)."""
+
+    size: int = Field(ge=16, le=256)  # px it reads (images of other sizes are resized): the generators' first size
+    width: int = Field(ge=2, le=256)  # channels of the first stage; 8x that is the feature dimension
+    dim: int = Field(ge=2, le=1024)  # the projection the loss compares (not a feature)
+    epochs: int = Field(ge=1, le=10_000)
+    batch: int = Field(ge=4, le=8192)  # images per step: each gives two views, and every other view is a negative
+    lr: float = Field(gt=0, le=1)
+    weight_decay: float = Field(ge=0, le=1)
+    temperature: float = Field(gt=0, le=10)
+    min_scale: float = Field(gt=0, le=1)  # a view is a crop of this much of the side, or more
+    jitter: float = Field(ge=0, le=1)  # brightness and contrast move by up to this much
+    max_minutes: float = Field(gt=0)  # a guard against runaway runs (stops after the epoch that passes it)
+
+
 class PixelBaselineParams(Section):
     """A linear model on raw pixels: the measure that the data set is not trivial."""
 
@@ -702,6 +719,7 @@ class Params(Section):
     ingest: IngestParams
     pixel_baseline: PixelBaselineParams
     tagger: TaggerParams
+    ruler: RulerParams
     render: RenderParams
     pose: PoseParams
     label: LabelParams

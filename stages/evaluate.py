@@ -41,8 +41,9 @@ from models.evaluate.compare import candidate_version, evaluate_model, serving_g
 from models.evaluate.plots import write_plots
 from models.evaluate.report import comparison_markdown, dvc_metrics, log_to_mlflow
 from models.evaluate.upscaled import sr_on_generated
+from models.ruler.read import load_ruler
 from models.tagger.extractor import PIN, load_extractor
-from stages.train import PATHS
+from stages.train import PATHS, RULER
 
 OUT = Path("data/evaluate")
 METRICS = Path("metrics/evaluate.json")
@@ -59,10 +60,11 @@ CANDIDATES: dict[str, tuple[str, tuple[str, ...], str]] = {
 }
 
 
-def run(params: Params, out: Path, models: list[str] | None = None, pin: str = PIN) -> dict:
+def run(params: Params, out: Path, models: list[str] | None = None, pin: str = PIN, ruler: Path = RULER) -> dict:
     tracking.preflight()
     try:
         extractor = load_extractor(pin)
+        extractor.ruler = load_ruler(ruler)  # every feature figure read a second time (fd_ssl, ...)
     except FileNotFoundError as err:
         raise BadInput(str(err)) from None
     ctx = scorers.Context(params, PATHS, extractor)
@@ -91,6 +93,7 @@ def run(params: Params, out: Path, models: list[str] | None = None, pin: str = P
                 "serving": serving,
                 "sr_on_generated": upscaled,
                 "extractor_version": extractor.version,
+                "ruler_version": extractor.ruler.version,
                 "profile": params.profile,
             }
         )

@@ -33,6 +33,7 @@ from core.params import Params, load_params
 from core.rounding import rounded
 from models.engine import distributed
 from models.engine.plots import png
+from models.ruler.read import load_ruler
 from models.tagger.extractor import PIN, load_extractor
 from serve import pyfunc
 
@@ -58,8 +59,12 @@ FAMILIES = {
 }
 
 
-def run(params: Params, name: str, paths: dict[str, Path], out: Path, pin: str) -> dict | None:
-    """Train family `name`; returns its figures (rank 0; None on the other ranks of a torchrun)."""
+RULER = Path("data/ruler")  # stages/ruler.OUT: the second ruler, read beside the extractor
+
+
+def run(params: Params, name: str, paths: dict[str, Path], out: Path, pin: str, ruler: Path = RULER) -> dict | None:
+    """Train family `name`; returns its figures (rank 0; None on the other ranks of a torchrun). Every feature
+    figure is read in the pinned extractor's space and in `ruler`'s (`fd_ssl`, ...)."""
     family = importlib.import_module(FAMILIES[name])
     world = distributed.init()
     if world.main:
@@ -70,6 +75,7 @@ def run(params: Params, name: str, paths: dict[str, Path], out: Path, pin: str) 
     if world.main:
         try:
             extractor = load_extractor(pin)
+            extractor.ruler = load_ruler(ruler)
         except FileNotFoundError as err:
             raise BadInput(str(err)) from None
     if not world.main:
@@ -85,6 +91,7 @@ def run(params: Params, name: str, paths: dict[str, Path], out: Path, pin: str) 
     distributed.finish(world)
     units.complete()
     figures["extractor_version"] = extractor.version
+    figures["ruler_version"] = extractor.ruler.version
     figures["data"] = record
     return rounded(figures)
 
@@ -96,13 +103,14 @@ def main() -> None:
     for key, default in PATHS.items():
         ap.add_argument(f"--{key.replace('_', '-')}", default=str(default))
     ap.add_argument("--pin", default=PIN, help="the pinned extractor (the extractor stage's pin.json)")
+    ap.add_argument("--ruler", default=str(RULER), help="the second ruler (the ruler stage's output)")
     ap.add_argument("--out", help="default: data/train/<family>")
     ap.add_argument("--metrics", help="default: metrics/<family>.json")
     args = ap.parse_args()
     params = load_params(args.params)
     out = Path(args.out or OUT.format(family=args.family))
     paths = {key: Path(getattr(args, key)) for key in PATHS}
-    figures = run(params, args.family, paths, out, args.pin)
+    figures = run(params, args.family, paths, out, args.pin, Path(args.ruler))
     if figures is None:
         return
     write_json(args.metrics or METRICS.format(family=args.family), {args.family: figures})

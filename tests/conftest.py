@@ -165,6 +165,24 @@ def repo_copy(tmp_path) -> Path:
     return dst
 
 
+def untrained_ruler(folder: Path, params: Params) -> Path:
+    """A second ruler (the ruler stage's output) of `params`' shape with its initial weights, for a stage test that
+    scores but does not judge the figures: `--ruler <folder>`."""
+    import json
+
+    import torch
+
+    from core.hashing import file_digest
+    from models.ruler.net import RulerNet
+
+    torch.manual_seed(0)
+    p = params.ruler
+    RulerNet(p.width, p.size, p.dim).save(folder)
+    record = {"weights_sha256": file_digest(folder / "model.safetensors")}
+    (folder / "ruler.json").write_text(json.dumps(record))
+    return folder
+
+
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> Path:
     """A private local MLflow store (SQLite + artifacts under tmp_path) for one test."""

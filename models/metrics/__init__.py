@@ -21,6 +21,7 @@ MODULES = (
     "psnr",
     "ssim",
     "l1",
+    "ssl",
 )  # one module per metric family; each registers its names
 
 

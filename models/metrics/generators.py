@@ -94,6 +94,7 @@ class Reference:
     reads: dict[str, np.ndarray]  # the extractor's, the six groups
     train_features: np.ndarray  # the NDB bins' data
     schema: AttributeSchema = FIXED  # the groups of `labels`' columns
+    ruler_features: np.ndarray | None = None  # the same images in the second ruler's space (the extractor's `ruler`)
 
 
 SPLIT_FREE = ("ndb_ratio", "msssim_diversity")  # no real image of the split enters them: reported once
@@ -114,7 +115,26 @@ def reference(
     reads = {g: reads[g] for g in GROUPS}
     t_pick = np.sort(rng.choice(len(train_images), min(len(train_images), 5000), replace=False))
     train_feats, _ = extractor.read(train_images[t_pick])
-    return Reference(split_images[pick], split_labels[pick], feats, reads, train_feats, schema)
+    ruler = getattr(extractor, "ruler", None)
+    second = ruler.features(split_images[pick]) if ruler is not None else None
+    return Reference(split_images[pick], split_labels[pick], feats, reads, train_feats, schema, second)
+
+
+def ruler_scores(extractor: Tagger, ref: Reference, fake: np.ndarray, seed: int) -> dict:
+    """FD, KID, precision and recall of `fake` in the second ruler's space (`fd_ssl`, ...), where the extractor
+    carries a ruler and the reference was read in it; {} otherwise."""
+    from models.metrics.ssl import SSL
+
+    ruler = getattr(extractor, "ruler", None)
+    if ruler is None or ref.ruler_features is None:
+        return {}
+    f = ruler.features(fake)
+    return {
+        SSL["fd_tagger"]: metrics.get("fd_ssl").fn(ref.ruler_features, f),
+        SSL["kid_tagger"]: metrics.get("kid_ssl").fn(ref.ruler_features, f, seed=seed),
+        SSL["precision"]: metrics.get("precision_ssl").fn(ref.ruler_features, f),
+        SSL["recall"]: metrics.get("recall_ssl").fn(ref.ruler_features, f),
+    }
 
 
 def unconditional_scores(extractor: Tagger, ref: Reference, fake: np.ndarray, seed: int) -> dict:
@@ -132,6 +152,7 @@ def unconditional_scores(extractor: Tagger, ref: Reference, fake: np.ndarray, se
         "ndb_ratio": metrics.get("ndb_ratio").fn(ref.train_features, f, bins=bins, seed=seed),
         "msssim_diversity": metrics.get("msssim_diversity").fn(fake, seed=seed),
         "tag_tv": metrics.get("tag_tv").fn(ref.reads, reads),
+        **ruler_scores(extractor, ref, fake, seed),
     }
 
 
@@ -142,7 +163,10 @@ def held_out_kid(extractor: Tagger, refs: dict[str, Reference], sample: Sampler,
     validation split's with the `val_` prefix."""
     from models.metrics.kid import kid_interval
 
-    features, _ = extractor.read(sample(n, None, seed))
+    fake = sample(n, None, seed)
+    features, _ = extractor.read(fake)
+    ruler = getattr(extractor, "ruler", None)
+    second = ruler.features(fake) if ruler is not None else None
     out: dict = {}
     for split, ref in refs.items():
         prefix = "" if split == "test" else "val_"
@@ -155,6 +179,11 @@ def held_out_kid(extractor: Tagger, refs: dict[str, Reference], sample: Sampler,
                 f"{prefix}kid_real": k["n_real"],
             }
         )
+        if second is not None and ref.ruler_features is not None:
+            s = kid_interval(ref.ruler_features, second, seed=seed)
+            out.update(
+                {f"{prefix}kid_ssl": s["kid"], f"{prefix}kid_ssl_low": s["low"], f"{prefix}kid_ssl_high": s["high"]}
+            )
     out["kid_generated"] = n
     return out
 

@@ -20,6 +20,7 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,9 @@ class Tagger:
     thresholds: dict[str, float]
     version: str
     extra: tuple[dict, dict[str, np.ndarray]] | None = None  # extra groups' heads on its features (extra.load_heads)
+    # the second ruler (models/ruler/read.Ruler), which the scorers read the same images in beside these features
+    # (`fd_ssl`, ...: models/metrics/generators.ruler_scores); the stages that score attach it, None elsewhere
+    ruler: Any = None
 
     @property
     def schema(self) -> AttributeSchema:

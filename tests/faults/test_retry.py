@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from core.names import ATTRIBUTES, GROUPS
-from tests.conftest import REPO, VENV_BIN, set_profile
+from tests.conftest import REPO, VENV_BIN, set_profile, untrained_ruler
 from tests.core.test_mlflow_server import free_port, stop, wait_health
 
 pytestmark = pytest.mark.slow
@@ -158,6 +158,7 @@ def test_a_retry_takes_the_size_an_earlier_attempt_registered(tmp_path, smoke_in
     cmd = [sys.executable, "-m", "stages.train", "--family", "dcgan", "--params", str(params)]
     cmd += ["--data", str(smoke_ingest), "--labels", str(files["labels"]), "--auto-tags", str(files["auto_tags"])]
     cmd += ["--pin", str(pin), "--judge-tagger", str(tmp_path / "judge")]
+    cmd += ["--ruler", str(untrained_ruler(tmp_path / "ruler", smoke_params))]
     cmd += ["--out", str(work / "out"), "--metrics", str(work / "m.json")]
     blink = Blinker(mlflow_server.removeprefix("http://"), down_after=1)
     env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_TRACKING_URI": blink.url}

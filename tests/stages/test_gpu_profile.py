@@ -48,6 +48,7 @@ COUNTS = {
     "render__count__test": 16,
     "tagger__epochs": 1,
     "pose__epochs": 1,
+    "ruler__epochs": 1,
     "dcgan__steps": 1,
     "dcgan__transfer__steps": 1,
     "dcgan__transfer__samples": 16,
@@ -174,6 +175,12 @@ def _check(repo_copy: Path, p) -> None:
     assert (train / "sr" / "srgan-256" / "model.safetensors").exists()
     cfg = _config(train / "pose2sketch" / "pose2sketch-128")
     assert (cfg["size"], cfg["ngf"]) == (128, p.pose2sketch.ngf), cfg
+    r = p.ruler  # the second ruler reads the profile's first generator size, at its width
+    assert (_config(repo_copy / "data" / "ruler")["size"], metrics["ruler"]["ruler"]["feature_dim"]) == (
+        64,
+        8 * r.width,
+    )
+    assert metrics["dcgan"]["dcgan"]["fd_ssl"] >= 0 and metrics["stylegan"]["stylegan"]["val_fd_ssl"] >= 0
     cfg = _config(repo_copy / "data" / "pose")
     assert (cfg["size"], cfg["width"]) == (p.render.size, p.pose.width) == (128, 32), cfg
 

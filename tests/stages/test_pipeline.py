@@ -56,6 +56,11 @@ def test_dvc_repro_noop_change_push_pull(repo_copy, tmp_path):
         assert isinstance(dcgan["dcgan"][figure], float) and isinstance(dcgan["dcgan"][f"val_{figure}"], float)
     for figure in ("ndb_ratio", "msssim_diversity"):  # split-free: reported once
         assert isinstance(dcgan["dcgan"][figure], float) and f"val_{figure}" not in dcgan["dcgan"]
+    ruler = json.loads((repo_copy / "metrics" / "ruler.json").read_text())["ruler"]["ruler"]
+    assert ruler["epochs_done"] >= 1 and dcgan["ruler_version"] == ruler["weights_sha256"][:12]
+    for section in ("dcgan", "pca_gaussian", "floor"):  # every feature figure in the second ruler's space too
+        for figure in ("fd_ssl", "kid_ssl", "precision_ssl", "recall_ssl"):
+            assert isinstance(dcgan[section][figure], float) and isinstance(dcgan[section][f"val_{figure}"], float)
     assert dcgan["transfer"]["source_version"] == dcgan["dcgan"]["version"]
     by_k = dcgan["pca_gaussian"]["val_fd_tagger_by_components"]  # the baseline's size: validation's minimum
     assert set(by_k) == {"2", "4"} and dcgan["pca_gaussian"]["val_fd_tagger"] == min(by_k.values())

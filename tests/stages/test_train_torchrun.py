@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, VENV_BIN, set_profile
+from tests.conftest import REPO, VENV_BIN, set_profile, untrained_ruler
 from tests.faults.test_retry import _inputs  # the label and tagger outputs the train stage reads
 
 pytestmark = pytest.mark.slow
@@ -82,6 +82,7 @@ def test_stage_train_under_torchrun_with_two_gloo_processes(family, tmp_path, sm
     cmd = [*torchrun, "-m", "stages.train", "--family", family, "--params", str(params)]
     cmd += ["--data", str(smoke_ingest), "--labels", str(files["labels"]), "--auto-tags", str(files["auto_tags"])]
     cmd += ["--pin", str(pin), "--judge-tagger", str(tmp_path / "judge")]
+    cmd += ["--ruler", str(untrained_ruler(tmp_path / "ruler", smoke_params))]
     cmd += ["--out", str(work / "out"), "--metrics", str(work / "m.json")]
     env = {
         **os.environ,
@@ -104,6 +105,9 @@ def test_stage_train_under_torchrun_with_two_gloo_processes(family, tmp_path, sm
         assert figures[section]["steps_done"] == steps, section
         assert isinstance(figures[section]["version"], str)
     assert isinstance(figures[family]["fd_tagger"], float) and isinstance(figures[family]["val_fd_tagger"], float)
+    for figure in ("fd_ssl", "kid_ssl", "precision_ssl", "recall_ssl"):  # the second ruler's space, beside
+        assert isinstance(figures[family][figure], float) and isinstance(figures[family][f"val_{figure}"], float)
+    assert len(figures["ruler_version"]) == 12
     assert isinstance(figures[family]["ndb_ratio"], float) and "val_ndb_ratio" not in figures[family]  # split-free
     assert isinstance(figures[family]["msssim_diversity"], float) and "val_msssim_diversity" not in figures[family]
     for section in ("transfer", "transfer_scratch", "transfer_floor"):  # few held-out images: KID, not FD
@@ -111,6 +115,7 @@ def test_stage_train_under_torchrun_with_two_gloo_processes(family, tmp_path, sm
             f = figures[section]
             assert "fd_tagger" not in f and f["kid_generated"] == 16, section  # the smoke profile's transfer.samples
             assert f["val_kid_tagger_low"] <= f["val_kid_tagger_high"] and f["kid_real"] >= 4, section
+            assert f["val_kid_ssl_low"] <= f["val_kid_ssl_high"] and isinstance(f["kid_ssl"], float), section
     out = work / "out"
     assert sorted(p.name for p in out.iterdir() if p.is_dir() and p.name != "plots") == want["bundles"]
     assert any((out / "plots" / "losses").glob("*.csv"))  # rank 0's curves, as DVC plots

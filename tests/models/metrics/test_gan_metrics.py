@@ -337,3 +337,34 @@ def test_held_out_kid_scores_each_split_on_as_many_generated_images_as_asked():
     assert out["kid_generated"] == 40 and out["kid_real"] == 14 and out["val_kid_real"] == 10
     for p in ("", "val_"):
         assert out[f"{p}kid_tagger_low"] <= out[f"{p}kid_tagger"] <= out[f"{p}kid_tagger_high"]
+
+
+def test_an_extractor_with_a_ruler_reads_every_feature_figure_in_both_spaces():
+    """With the second ruler attached (as the train and evaluate stages attach it), FD, KID, precision and recall are
+    read again in its space under `_ssl` names, from the same images; without it, they are not reported."""
+    from models.metrics.ssl import SSL
+
+    rng = np.random.default_rng(4)
+    real, fake, train = (rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8) for n in (60, 60, 120))
+    features = {}
+
+    class Ruler:
+        def features(self, images):
+            features.setdefault("calls", []).append(len(images))
+            return images.reshape(len(images), -1)[:, :16].astype(np.float64)
+
+    plain = _extractor()
+    ref = generators.reference(plain, real, np.full((60, len(GROUPS)), -1), train, 60, seed=0)
+    without = generators.unconditional_scores(plain, ref, fake, seed=0)
+    assert not set(SSL.values()) & set(without) and ref.ruler_features is None
+    both = _extractor()
+    both.ruler = Ruler()
+    ref2 = generators.reference(both, real, np.full((60, len(GROUPS)), -1), train, 60, seed=0)
+    scores = generators.unconditional_scores(both, ref2, fake, seed=0)
+    assert features["calls"] == [60, 60]  # the reference's images once, the generated ones once
+    second = Ruler().features
+    assert scores["fd_ssl"] == pytest.approx(metrics.get("fd_tagger").fn(second(real), second(fake)))
+    assert scores["recall_ssl"] == metrics.get("recall").fn(second(real), second(fake))
+    assert scores["fd_tagger"] == without["fd_tagger"]  # the first space's figures do not move
+    assert {metrics.get(n).lower_is_better for n in ("fd_ssl", "kid_ssl")} == {True}
+    assert not metrics.get("precision_ssl").lower_is_better and not metrics.get("recall_ssl").lower_is_better
