@@ -235,9 +235,12 @@ def train(
     tag: Callable[[dict[str, str]], None] | None = None,
     grid_size: int = 64,
     desc: str = "gan",
+    snapshot: Callable[[nn.Module, int], None] | None = None,
 ) -> GanResult:
     """Train `task` for `config.steps` steps; see the module docstring. `folder`: where checkpoints live (None: no
-    checkpoints). The folder is left in place: the caller clears it once the result is safely stored."""
+    checkpoints). The folder is left in place: the caller clears it once the result is safely stored. `snapshot`:
+    called with the EMA generator and the step at every grid (rank 0), for a study that scores a run part-way; it
+    must copy what it keeps, and must not change it."""
     c = config
     world = world or distributed.World(0, 1, torch.device("cpu"))
     rows = world.rows(c.batch)
@@ -349,6 +352,8 @@ def train(
                     reason = dog.check_samples(done, _live_samples(task.G, fixed)) or reason
             if grid is not None and world.main:
                 grid(tile(to_uint8(samples)), done)
+            if snapshot is not None and world.main:
+                snapshot(g_ema, done)
         if reason and tag is not None and world.main:
             tag({"watchdog": reason, "watchdog_detail": dog.detail[:4000]})
             tag = None  # once

@@ -1,0 +1,83 @@
+"""experiments/ruler_check.py: both feature spaces judged on what is known to be ordered (floor, final DCGAN,
+PCA-Gaussian; a later step before an earlier one)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from experiments.ruler_check import FIGURES, known_orders, verdicts
+from tests.conftest import REPO, set_profile, untrained_ruler
+
+
+def _models(tagger: dict[str, float], ssl: dict[str, float]) -> dict:
+    """Made-up validation figures: per model one distance in each space, read alike for FD and KID; precision and
+    recall the opposite way (higher is better)."""
+    out = {}
+    for m in tagger:
+        out[m] = {}
+        for space, d in (("tagger", tagger), ("ssl", ssl)):
+            for kind, figure in FIGURES[space].items():
+                out[m][f"val_{figure}"] = d[m] if kind in ("fd", "kid") else 1 / (1 + d[m])
+    return out
+
+
+def test_the_known_orders_and_where_the_spaces_disagree():
+    assert known_orders(["step_500", "step_1000"]) == [
+        ("floor", "final"),
+        ("final", "pca_gaussian"),
+        ("final", "step_1000"),
+        ("final", "step_500"),
+        ("step_1000", "step_500"),
+    ]
+    good = {"floor": 0.1, "final": 1.0, "step_500": 3.0, "pca_gaussian": 5.0}
+    v = verdicts(_models(good, good), ["step_500"])
+    assert v["every_known_order_holds"] == {"tagger": True, "ssl": True}
+    assert v["order"]["fd_ssl"] == ["floor", "final", "step_500", "pca_gaussian"]
+    assert v["order"]["recall_ssl"] == v["order"]["fd_ssl"]  # higher recall first
+    assert v["disagree"] == {"fd": [], "kid": [], "precision": [], "recall": []}
+    # the second space ranks the early step behind PCA and puts the final DCGAN behind the early one
+    odd = {"floor": 0.1, "final": 4.0, "step_500": 3.0, "pca_gaussian": 2.0}
+    v = verdicts(_models(good, odd), ["step_500"])
+    assert v["every_known_order_holds"] == {"tagger": True, "ssl": False}
+    assert v["holds"]["fd_ssl"] == {"floor < final": True, "final < pca_gaussian": False, "final < step_500": False}
+    assert "final / step_500" in v["disagree"]["fd"] and "final / pca_gaussian" in v["disagree"]["recall"]
+
+
+@pytest.mark.slow
+def test_the_study_on_the_smoke_profile(tmp_path, smoke_ingest, smoke_params, store):
+    """On a checkout's layout (the train stage's inputs, the extractor pin, the ruler), at the smoke profile's
+    length: one run, the snapshot at the early step, every model scored in both spaces on validation alone."""
+    from experiments.ruler_check import run
+    from tests.faults.test_retry import _inputs
+    from tests.stages.test_train_torchrun import _pin
+
+    root = tmp_path / "root"
+    (root / "data" / "label").mkdir(parents=True)
+    (root / "data" / "tagger").mkdir(parents=True)
+    (root / "data" / "extractor").mkdir(parents=True)
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    set_profile(root / "params.yaml", "smoke")
+    (root / "data" / "ingest").symlink_to(smoke_ingest)
+    files = _inputs(tmp_path, smoke_ingest)
+    shutil.copy(files["labels"], root / "data" / "label" / "tags.csv")
+    shutil.copy(files["auto_tags"], root / "data" / "tagger" / "tags_auto.csv")
+    pin = _pin(tmp_path, smoke_params)
+    shutil.copy(pin, root / "data" / "extractor" / "pin.json")
+    shutil.copytree(tmp_path / "judge", root / "data" / "tagger" / "judge")
+    untrained_ruler(root / "data" / "ruler", smoke_params)
+
+    doc = run(root, None, None)
+    p = smoke_params.dcgan
+    assert doc["early_steps"] == [p.sample_every] and doc["steps"] == p.steps  # a tenth, up to the next grid
+    assert set(doc["models"]) == {"floor", "final", f"step_{p.sample_every}", "pca_gaussian"}
+    for figures in doc["models"].values():
+        assert all(f.startswith("val_") for f in figures if f != "components")  # validation only
+        assert len([f for f in figures if f.startswith("val_")]) == 8
+    assert set(doc["holds"]) == {f for names in FIGURES.values() for f in names.values()}
+    assert set(doc["every_known_order_holds"]) == {"tagger", "ssl"} and len(doc["ruler_version"]) == 12
+    json.dumps(doc)  # a result file
+    with pytest.raises(SystemExit, match="multiples of"):
+        run(root, [p.sample_every + 1], None)
