@@ -57,7 +57,7 @@ def verdicts(models: dict[str, dict], early: list[str]) -> dict:
     """Per space and figure: the models from best to worst, each known pair held or not, and the pairs that the two
     spaces order differently."""
     out: dict = {"order": {}, "holds": {}, "disagree": {}}
-    for space, names in FIGURES.items():
+    for names in FIGURES.values():
         for kind, figure in names.items():
             sign = 1 if LOWER_IS_BETTER[kind] else -1
             ranked = sorted(models, key=lambda m: sign * models[m][f"val_{figure}"])
