@@ -9,10 +9,12 @@ kernels on each kind and the float results of one seed differ between them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
+CACHE = Path(os.environ.get("BENCH_CACHE", ROOT / ".cache" / "bench"))  # what the studies keep between runs
 
 
 def merged(base: dict, overrides: dict) -> dict:

@@ -46,10 +46,9 @@ from core.atomic import write_json
 from core.errors import BadInput
 from core.names import ATTRIBUTES, GROUPS
 from core.params import Params, load_params
-from experiments import ROOT, result_path
+from experiments import CACHE, ROOT, result_path
 
 DOCS = ROOT / "docs"
-CACHE = Path(os.environ.get("BENCH_CACHE", ROOT / ".cache" / "bench"))
 SPLITS = ("train", "val", "test")
 
 

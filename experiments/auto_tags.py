@@ -39,9 +39,8 @@ from core import checkpoint
 from core.errors import BadInput, run_main
 from core.names import ATTRIBUTES, GROUPS, index_of
 from core.params import Params, load_params
-from experiments import ROOT, result_path, write_result
+from experiments import CACHE, ROOT, result_path, write_result
 
-CACHE = Path(os.environ.get("BENCH_CACHE", ROOT / ".cache" / "bench"))
 STEADY = 0.95  # the calibration's second headline: the fewest labels from which this share of draws meets the bar
 ARMS = ("auto", "truth")
 

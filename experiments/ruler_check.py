@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import time
 from pathlib import Path
 
@@ -33,7 +34,7 @@ import torch
 from core import machine
 from core.errors import run_main
 from core.params import load_params
-from experiments import ROOT, write_result
+from experiments import CACHE, ROOT, write_result
 
 # lower is better for the distances, higher for the manifold estimates; a model's figure per space
 FIGURES = {
@@ -96,8 +97,6 @@ def run(root: Path, early_steps: list[int] | None, profile: str | None) -> dict:
     from models.dcgan.conditions import ConditionPrior
     from models.dcgan.family import sampler
     from models.dcgan.pca import PcaGaussian
-    from models.dcgan.train import build, fit
-    from models.engine import distributed, gan
     from models.metrics import generators
     from models.ruler.read import load_ruler
     from models.tagger.extractor import load_extractor
@@ -117,24 +116,10 @@ def run(root: Path, early_steps: list[int] | None, profile: str | None) -> dict:
     ref = generators.reference(extractor, data["val"].images, data["val"].labels, x, p.eval.samples, seed)
     n = len(ref.images)
 
-    task = build(p, size, x, y, seed)
-    kept: dict[int, torch.nn.Module] = {}
-
-    def snapshot(g_ema: torch.nn.Module, step: int) -> None:
-        if step in early_steps:
-            g = copy.deepcopy(g_ema)
-            task.finish(g, torch.Generator().manual_seed(seed + 3))  # what the end of training does to the EMA G
-            kept[step] = g.eval()
-
-    t0 = time.perf_counter()
-    result = fit(task, gan.config(p, seed), distributed.World(0, 1, torch.device("cpu")), None, snapshot=snapshot)
-    seconds = time.perf_counter() - t0
-    missing = sorted(set(early_steps) - set(kept))
-    if missing or result.steps_done < p.steps:
-        raise SystemExit(f"ruler_check: the run reached step {result.steps_done}; no snapshot at {missing}")
+    final, kept, seconds = generators_of_the_run(p, size, x, y, seed, early_steps)
     prior = ConditionPrior.fit(y)
     models = {"floor": scored(extractor, ref, _floor(x, n, seed), seed)}
-    models["final"] = scored(extractor, ref, sampler(result.g_ema, prior)(n, None, seed), seed)
+    models["final"] = scored(extractor, ref, sampler(final, prior)(n, None, seed), seed)
     for step in sorted(kept):
         models[f"step_{step}"] = scored(extractor, ref, sampler(kept[step], prior)(n, None, seed), seed)
     full = PcaGaussian.fit(x, max(p.eval.pca_components), seed)
@@ -157,6 +142,46 @@ def run(root: Path, early_steps: list[int] | None, profile: str | None) -> dict:
         "models": models,
         **verdicts(models, early),
     }
+
+
+def generators_of_the_run(p, size: int, x: np.ndarray, y: np.ndarray, seed: int, early_steps: list[int]):
+    """(the final EMA generator, {early step: its EMA generator then}, training seconds) of one DCGAN run of `p` on
+    (x, y). Kept under .cache/bench/ruler_check/<digest of the settings, seed, steps and training data> (BENCH_CACHE),
+    so scoring with another ruler or extractor does not train again."""
+    from core import checkpoint
+    from core.atomic import atomic_path, write_json
+    from experiments.auto_tags import training_digest
+    from models.dcgan.net import Generator
+    from models.dcgan.train import build, fit
+    from models.engine import distributed, gan
+
+    key = checkpoint.key(p.model_dump(mode="json"), size, seed, sorted(early_steps), training_digest(x, y))
+    folder = CACHE / "ruler_check" / key
+    if (folder / "run.json").exists():
+        run = json.loads((folder / "run.json").read_text())
+        kept = {s: Generator.load(folder / f"step_{s}") for s in early_steps}
+        return Generator.load(folder / "final"), kept, run["train_seconds"]
+    task = build(p, size, x, y, seed)
+    kept: dict[int, torch.nn.Module] = {}
+
+    def snapshot(g_ema: torch.nn.Module, step: int) -> None:
+        if step in early_steps:
+            g = copy.deepcopy(g_ema)
+            task.finish(g, torch.Generator().manual_seed(seed + 3))  # what the end of training does to the EMA G
+            kept[step] = g.eval()
+
+    t0 = time.perf_counter()
+    result = fit(task, gan.config(p, seed), distributed.World(0, 1, torch.device("cpu")), None, snapshot=snapshot)
+    seconds = round(time.perf_counter() - t0, 1)
+    missing = sorted(set(early_steps) - set(kept))
+    if missing or result.steps_done < p.steps or result.stopped_by_budget:
+        raise SystemExit(f"ruler_check: the run reached step {result.steps_done}; no snapshot at {missing}")
+    with atomic_path(folder) as tmp:
+        result.g_ema.save(tmp / "final", {"seed": seed})
+        for s, g in kept.items():
+            g.save(tmp / f"step_{s}", {"seed": seed, "step": s})
+        write_json(tmp / "run.json", {"train_seconds": seconds, "steps_done": result.steps_done})
+    return result.g_ema, kept, seconds
 
 
 def _floor(train: np.ndarray, n: int, seed: int) -> np.ndarray:

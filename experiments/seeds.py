@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -32,9 +31,7 @@ from core import checkpoint, tracking
 from core.atomic import write_json
 from core.names import POSE_KINDS
 from core.params import load_params
-from experiments import ROOT, result_path
-
-CACHE = Path(os.environ.get("BENCH_CACHE", ROOT / ".cache" / "bench"))
+from experiments import CACHE, result_path
 
 
 def tagger_figures(params, seed: int, data_dir: Path) -> dict:

@@ -47,10 +47,14 @@ def test_the_known_orders_and_where_the_spaces_disagree():
 
 
 @pytest.mark.slow
-def test_the_study_on_the_smoke_profile(tmp_path, smoke_ingest, smoke_params, store):
+def test_the_study_on_the_smoke_profile(tmp_path, smoke_ingest, smoke_params, store, monkeypatch):
     """On a checkout's layout (the train stage's inputs, the extractor pin, the ruler), at the smoke profile's
-    length: one run, the snapshot at the early step, every model scored in both spaces on validation alone."""
+    length: one run, the snapshot at the early step, every model scored in both spaces on validation alone; a
+    second scoring takes the kept generators and trains nothing."""
+    from experiments import ruler_check
     from experiments.ruler_check import run
+
+    monkeypatch.setattr(ruler_check, "CACHE", tmp_path / "bench")
     from tests.faults.test_retry import _inputs
     from tests.stages.test_train_torchrun import _pin
 
@@ -79,5 +83,14 @@ def test_the_study_on_the_smoke_profile(tmp_path, smoke_ingest, smoke_params, st
     assert set(doc["holds"]) == {f for names in FIGURES.values() for f in names.values()}
     assert set(doc["every_known_order_holds"]) == {"tagger", "ssl"} and len(doc["ruler_version"]) == 12
     json.dumps(doc)  # a result file
+    (kept,) = (tmp_path / "bench" / "ruler_check").iterdir()
+    stamp = (kept / "final" / "model.safetensors").stat().st_mtime_ns
+    from models.engine import gan
+
+    monkeypatch.setattr(gan, "train", lambda *a, **k: pytest.fail("a kept run trained again"))
+    again = run(root, None, None)
+    assert (kept / "final" / "model.safetensors").stat().st_mtime_ns == stamp
+    for m, figures in doc["models"].items():  # the kept generators' memory layout may move a last digit
+        assert again["models"][m] == pytest.approx(figures, rel=1e-3, abs=1e-3), m
     with pytest.raises(SystemExit, match="multiples of"):
         run(root, [p.sample_every + 1], None)
