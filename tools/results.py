@@ -628,6 +628,40 @@ def longer_training(m: Metrics) -> list[str]:
     return table(header, rows)
 
 
+RULER_CHECK = REPO / "experiments" / "results" / "ruler_check-cpu-AVX2-AMD.json"
+
+
+def ruler_check(m: Metrics, path: Path = RULER_CHECK) -> list[str]:
+    """experiments/ruler_check.py: each model's validation figures in both spaces, best first, and whether each
+    space keeps every known order (floor < final DCGAN < PCA-Gaussian; the final DCGAN before its early steps)."""
+    from experiments.ruler_check import FIGURES
+
+    doc = _result(path)
+    header = ["model", *(f"`{f}`" for names in FIGURES.values() for f in names.values())]
+    rows = []
+    for name, figures in doc.get("models", {}).items():
+        label = {"floor": "floor (training images)", "final": f"DCGAN, {num(doc['steps'])} steps",
+                 "pca_gaussian": f"PCA-Gaussian ({figures.get('components')} components)"}.get(name)  # fmt: skip
+        label = label or f"DCGAN, step {num(int(name.removeprefix('step_')))} of the same run"
+        rows.append([label, *(num(figures[f"val_{f}"]) for names in FIGURES.values() for f in names.values())])
+    if not doc:
+        return table(header, rows)
+    verdict = []
+    for space, names in FIGURES.items():
+        failed = [f"`{f}`: {k}" for f in names.values() for k, ok in doc["holds"][f].items() if not ok]
+        verdict.append(f"{space}: {'every known order holds' if not failed else 'fails ' + '; '.join(failed)}")
+    flips = [f"{k}: {', '.join(v)}" for k, v in doc["disagree"].items() if v]
+    return table(header, rows) + [
+        "",
+        f"Validation, {num(doc['images'])} images a model, profile `{doc['profile']}` on {doc['machine']}, seed "
+        f"{doc['seed']}. Known orders: "
+        + "; ".join(verdict)
+        + ". Pairs the two spaces order differently: "
+        + ("; ".join(flips) if flips else "none")
+        + ".",
+    ]
+
+
 GENERATOR_STEP_BF16 = REPO / "bench" / "results" / "generator-step-bf16-cpu-AVX512-AMD.json"
 
 
@@ -1033,6 +1067,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "dcgan-slider-variants": dcgan_slider_variants,
     "stylegan-routes": stylegan_routes,
     "longer-training": longer_training,
+    "ruler-check": ruler_check,
     "generator-step": generator_step,
     "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),
     "test-suite": test_suite,

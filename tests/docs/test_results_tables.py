@@ -241,3 +241,26 @@ def test_the_gpu_table_uses_the_profiles_own_step_time_where_it_was_timed(tmp_pa
     assert "30 min 0 s (fp32: 25 min 0 s)" in dcgan  # 30,000 steps
     assert "H100: 120.0 ms" in stylegan and "100 min 0 s (fp32: 83 min 20 s)" in stylegan  # 50,000 steps
     assert "H100" not in rows["`anime-stylegan` 64 px"] and "none" in rows["`anime-stylegan` 64 px"]
+
+
+def test_the_ruler_check_table_gives_both_spaces_and_the_orders_each_keeps(tmp_path):
+    from experiments.ruler_check import FIGURES, verdicts
+
+    def figs(d):
+        return {f"val_{f}": (d if k in ("fd", "kid") else 1 / (1 + d)) for n in FIGURES.values() for k, f in n.items()}
+
+    models = {"floor": figs(0.1), "final": figs(1.0), "step_500": figs(3.0), "pca_gaussian": figs(2.0)}
+    models["pca_gaussian"]["components"] = 16
+    doc = {"models": models, "steps": 4500, "images": 800, "profile": "cpu", "machine": "AVX2-AMD", "seed": 1234}
+    doc.update(verdicts(models, ["step_500"]))
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    lines = results.ruler_check(results.Metrics(REPO / "metrics"), tmp_path / "r.json")
+    assert lines[0].count("|") == 10 and "`fd_ssl`" in lines[0]
+    assert any(r.startswith("| DCGAN, step 500 of the same run | 3.000") for r in lines)
+    assert any(r.startswith("| PCA-Gaussian (16 components) | 2.000") for r in lines)
+    assert "tagger: every known order holds; ssl: every known order holds" in lines[-1] and "none." in lines[-1]
+    models["step_500"] = figs(0.5)  # the early step ahead of the final one, in both spaces
+    doc.update(verdicts(models, ["step_500"]))
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    last = results.ruler_check(results.Metrics(REPO / "metrics"), tmp_path / "r.json")[-1]
+    assert "tagger: fails `fd_tagger`: final < step_500; `kid_tagger`: final < step_500" in last
