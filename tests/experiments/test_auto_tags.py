@@ -99,9 +99,17 @@ def test_the_study_on_the_smoke_profile(tmp_path):
     dcgan = run([*cmd, "--out", str(out), "--dcgan-only"], tmp_path, env=env)
     assert "auto_tags: seed" in dcgan.stdout
     again = json.loads(out.read_text())
-    assert again["runs"] == doc["runs"] and again["tagger"] == redone["tagger"]
+    assert again["tagger"] == redone["tagger"] and _numbers(again["runs"]) == pytest.approx(_numbers(doc["runs"]))
     assert sorted((tmp_path / "bench").glob("bench-auto-tags-*/model.safetensors")) == kept and len(kept) == 2
     assert [k.stat().st_mtime_ns for k in kept] == stamps
+
+
+def _numbers(doc, prefix: str = "") -> dict:
+    """Every number of a nested result by its path: a kept generator loaded from its bundle computes in another
+    memory layout than the one just trained, which can move the last digits of a figure (not its value)."""
+    if isinstance(doc, dict):
+        return {k: v for key, value in doc.items() for k, v in _numbers(value, f"{prefix}{key}.").items()}
+    return {prefix: doc}
 
 
 def test_a_kept_dcgan_is_found_again_by_what_it_trains_on():
