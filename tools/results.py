@@ -724,6 +724,33 @@ def make_test_fresh(m: Metrics) -> list[str]:
                                       f"{doc['date']}; {doc['skipped_note']}."]  # fmt: skip
 
 
+MAKE_TEST_WORKERS = REPO / "bench" / "results" / "make-test-workers-AVX2-AMD.json"
+
+
+def make_test_workers(m: Metrics) -> list[str]:
+    """The suite on pytest workers (make test's command) against the last serial run on record: wall time, the
+    summary, the CPU time, and the slowest tests on the workers."""
+    doc = _result(MAKE_TEST_WORKERS)
+    header = ["run", "tests", "wall", "÷ the serial run's"]
+    if not doc:
+        return table(header, [])
+
+    def tests(sm: dict) -> str:
+        return f"{num(sm.get('passed'))} passed, {num(sm.get('failed', 0))} failed, {num(sm.get('skipped', 0))} skipped"
+
+    ref = doc["serial_reference"]
+    rows = [[f"{doc['workers']} workers, `{doc['commit']}`", tests(doc["summary"]), duration(doc["wall_seconds"]),
+             num(doc["wall_seconds"] / ref["wall_seconds"], 2)],
+            [f"one process, `{ref['commit']}` ({ref['where']})", tests(ref["summary"]), duration(ref["wall_seconds"]),
+             "1"]]  # fmt: skip
+    rows += [[f"  `{t['test']}` ({t['phase']})", "", duration(t["seconds"]), ""] for t in doc["slowest"][:6]]
+    cpu = doc["cpu_seconds"]["user"] + doc["cpu_seconds"]["sys"]
+    return table(header, rows) + ["", f"Measured on {doc['machine_kind']}, {doc['cores']} cores, {doc['date']}: "
+                                      f"{duration(cpu)} of CPU time in {duration(doc['wall_seconds'])}, "
+                                      f"{num(cpu / doc['wall_seconds'], 2)} cores busy on average. "
+                                      f"{doc['failed_note'][0].upper()}{doc['failed_note'][1:]}."]  # fmt: skip
+
+
 BF16_PAIRS = (  # (family, the fp32 variant, its bf16 twin, the result file): experiments/gan_variants.yaml, stylegan_routes.yaml
     ("DCGAN", "default", "default_bf16", VARIANTS),
     ("StyleGAN (cond_base16)", "cond_base16", "cond_base16_bf16", ROUTES),
@@ -1071,6 +1098,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "generator-step": generator_step,
     "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),
     "test-suite": test_suite,
+    "make-test-workers": make_test_workers,
     "make-test-fresh": make_test_fresh,
     "pipeline-time": pipeline_time,
     "pipeline-time-612a431": lambda m: pipeline_time(
