@@ -92,7 +92,9 @@ def scored(extractor, ref, images: np.ndarray, seed: int) -> dict:
     return {f"val_{f}": round(float(s[f]), 4) for names in FIGURES.values() for f in names.values()}
 
 
-def run(root: Path, early_steps: list[int] | None, profile: str | None) -> dict:
+def run(root: Path, early_steps: list[int] | None, profile: str | None, ruler: Path | None = None) -> dict:
+    """The study on `root`'s data; `ruler`: another trained ruler folder than root's data/ruler (one of several
+    compared: the kept DCGAN run is scored again, not retrained)."""
     from models.dcgan import family
     from models.dcgan.conditions import ConditionPrior
     from models.dcgan.family import sampler
@@ -111,7 +113,9 @@ def run(root: Path, early_steps: list[int] | None, profile: str | None) -> dict:
         raise SystemExit(f"ruler_check: early steps {early_steps} must be multiples of {every} below {p.steps}")
     data = family.load(params, {k: root / v for k, v in PATHS.items()})[0]["images"][size]
     extractor = load_extractor(pinned=str(root / "data/extractor/pin.json"))
-    extractor.ruler = load_ruler(root / RULER)
+    ruler = ruler or root / RULER
+    extractor.ruler = load_ruler(ruler)
+    record = json.loads((ruler / "ruler.json").read_text())
     x, y = data["train"].images, data["train"].labels
     ref = generators.reference(extractor, data["val"].images, data["val"].labels, x, p.eval.samples, seed)
     n = len(ref.images)
@@ -138,6 +142,7 @@ def run(root: Path, early_steps: list[int] | None, profile: str | None) -> dict:
         "images": n,
         "extractor_version": extractor.version,
         "ruler_version": extractor.ruler.version,
+        "ruler": {**extractor.ruler.net.config, **{k: record.get(k) for k in ("epochs_done", "loss", "pair_found")}},
         "train_seconds": round(seconds, 1),
         "models": models,
         **verdicts(models, early),
@@ -195,10 +200,11 @@ def main() -> None:
     ap.add_argument("--root", default=str(ROOT), help="the checkout whose data/ and MLflow store to read")
     ap.add_argument("--early", help="comma-separated early steps (default: a tenth of the run)")
     ap.add_argument("--profile", help="default: the params file's")
+    ap.add_argument("--ruler", help="a trained ruler folder (default: the root's data/ruler)")
     ap.add_argument("--out", help="default: experiments/results/ruler_check-<profile>-<machine kind>.json")
     args = ap.parse_args()
     early = [int(s) for s in args.early.split(",")] if args.early else None
-    doc = run(Path(args.root).resolve(), early, args.profile)
+    doc = run(Path(args.root).resolve(), early, args.profile, Path(args.ruler).resolve() if args.ruler else None)
     path = write_result(doc, "ruler_check", doc["profile"], args.out)
     for space, ok in doc["every_known_order_holds"].items():
         print(f"ruler_check: {space}: {'every known order holds' if ok else 'an order fails'}")
