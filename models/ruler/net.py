@@ -12,7 +12,7 @@ from those of every other image in the batch: no label is ever read), and no los
 it.
 
 Input: float images [B, 3, S, S] in [0, 1] (S = ruler.size); features: global average of the last stage, `8 *
-width` wide. The projection head serves the training loss only and is not part of the saved bundle's features.
+width` wide. The projection head serves the training loss only: it is saved with the bundle, and no figure reads it.
 """
 
 from __future__ import annotations
