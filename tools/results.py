@@ -628,10 +628,41 @@ def longer_training(m: Metrics) -> list[str]:
     return table(header, rows)
 
 
-RULER_CHECK = REPO / "experiments" / "results" / "ruler_check-cpu-AVX2-AMD.json"
+RULER_CHECKS = "ruler_check-cpu-AVX2-AMD-e*.json"  # one file per ruler compared: its training epochs in the name
 
 
-def ruler_check(m: Metrics, path: Path = RULER_CHECK) -> list[str]:
+def _ruler_checks(folder: Path = REPO / "experiments" / "results") -> dict[int, Path]:
+    return {int(p.stem.rsplit("-e", 1)[1]): p for p in folder.glob(RULER_CHECKS)}
+
+
+def ruler_check_chosen(m: Metrics) -> list[str]:
+    """ruler_check's full table for the ruler params.yaml trains (its `cpu` profile's epochs)."""
+    from core.params import load_params
+
+    epochs = load_params(REPO / "params.yaml", profile="cpu").ruler.epochs
+    path = _ruler_checks().get(epochs)
+    return ruler_check(m, path) if path else ruler_check(m, REPO / "missing.json")
+
+
+def ruler_variants(m: Metrics, folder: Path = REPO / "experiments" / "results") -> list[str]:
+    """One row per ruler compared (its training epochs): its training loss and pair-finding share, each model's
+    validation `fd_ssl`, and whether every known order holds in its space."""
+    header = ["ruler epochs", "loss", "pair found", "floor", "DCGAN", "DCGAN early", "PCA-Gaussian",
+              "known orders (all four figures)"]  # fmt: skip
+    rows = []
+    for epochs, path in sorted(_ruler_checks(folder).items()):
+        doc = _result(path)
+        mod = doc["models"]
+        early = [k for k in mod if k.startswith("step_")]
+        failed = [k for f, held in doc["holds"].items() if f.endswith("_ssl") for k, ok in held.items() if not ok]
+        rows.append([num(epochs), num(doc["ruler"].get("loss")), num(doc["ruler"].get("pair_found"), 3),
+                     *(num(mod[k]["val_fd_ssl"]) for k in ("floor", "final")),
+                     num(mod[early[0]]["val_fd_ssl"]) if early else DASH, num(mod["pca_gaussian"]["val_fd_ssl"]),
+                     "all hold" if not failed else "fails " + ", ".join(sorted(set(failed)))])  # fmt: skip
+    return table(header, rows)
+
+
+def ruler_check(m: Metrics, path: Path) -> list[str]:
     """experiments/ruler_check.py: each model's validation figures in both spaces, best first, and whether each
     space keeps every known order (floor < final DCGAN < PCA-Gaussian; the final DCGAN before its early steps)."""
     from experiments.ruler_check import FIGURES
@@ -1094,7 +1125,8 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "dcgan-slider-variants": dcgan_slider_variants,
     "stylegan-routes": stylegan_routes,
     "longer-training": longer_training,
-    "ruler-check": ruler_check,
+    "ruler-check": ruler_check_chosen,
+    "ruler-variants": ruler_variants,
     "generator-step": generator_step,
     "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),
     "test-suite": test_suite,

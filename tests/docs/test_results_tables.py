@@ -264,3 +264,20 @@ def test_the_ruler_check_table_gives_both_spaces_and_the_orders_each_keeps(tmp_p
     (tmp_path / "r.json").write_text(json.dumps(doc))
     last = results.ruler_check(results.Metrics(REPO / "metrics"), tmp_path / "r.json")[-1]
     assert "tagger: fails `fd_tagger`: final < step_500; `kid_tagger`: final < step_500" in last
+
+
+def test_the_ruler_variants_table_has_a_row_per_ruler_by_its_epochs(tmp_path):
+    from experiments.ruler_check import FIGURES, verdicts
+
+    def figs(d):
+        return {f"val_{f}": (d if k in ("fd", "kid") else 1 / (1 + d)) for n in FIGURES.values() for k, f in n.items()}
+
+    for epochs, early in ((10, 3.0), (3, 0.5)):  # the 3-epoch ruler ranks the early step ahead of the final one
+        models = {"floor": figs(0.1), "final": figs(1.0), "step_500": figs(early), "pca_gaussian": figs(2.0)}
+        doc = {"models": models, "ruler": {"loss": 3.5, "pair_found": 0.4, "epochs_done": epochs}}
+        doc.update(verdicts(models, ["step_500"]))
+        (tmp_path / f"ruler_check-cpu-AVX2-AMD-e{epochs}.json").write_text(json.dumps(doc))
+    rows = results.ruler_variants(results.Metrics(REPO / "metrics"), tmp_path)[2:]
+    assert [r.split(" | ")[0] for r in rows] == ["| 3", "| 10"]  # by epochs, not by name
+    assert rows[0].endswith("| fails final < step_500 |") and rows[1].endswith("| all hold |")
+    assert "| 0.100 | 1.000 | 0.500 | 2.000 |" in rows[0]
