@@ -42,8 +42,13 @@ def test_the_known_orders_and_where_the_spaces_disagree():
     odd = {"floor": 0.1, "final": 4.0, "step_500": 3.0, "pca_gaussian": 2.0}
     v = verdicts(_models(good, odd), ["step_500"])
     assert v["every_known_order_holds"] == {"tagger": True, "ssl": False}
+    assert v["fd_keeps_the_known_orders"] == {"tagger": True, "ssl": False}
     assert v["holds"]["fd_ssl"] == {"floor < final": True, "final < pca_gaussian": False, "final < step_500": False}
     assert "final / step_500" in v["disagree"]["fd"] and "final / pca_gaussian" in v["disagree"]["recall"]
+    precise = _models(good, good)  # only the first space's precision ranks PCA ahead of the final DCGAN
+    precise["pca_gaussian"]["val_precision"] = 0.99
+    v = verdicts(precise, ["step_500"])
+    assert v["every_known_order_holds"]["tagger"] is False and v["fd_keeps_the_known_orders"]["tagger"] is True
 
 
 @pytest.mark.slow
