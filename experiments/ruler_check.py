@@ -91,11 +91,15 @@ def verdicts(models: dict[str, dict], early: list[str]) -> dict:
     return out
 
 
+def _val(scores: dict) -> dict:
+    """The feature figures of both spaces, as validation figures."""
+    return {f"val_{f}": round(float(scores[f]), 4) for names in FIGURES.values() for f in names.values()}
+
+
 def scored(extractor, ref, images: np.ndarray, seed: int) -> dict:
     from models.metrics import generators
 
-    s = generators.unconditional_scores(extractor, ref, images, seed)
-    return {f"val_{f}": round(float(s[f]), 4) for names in FIGURES.values() for f in names.values()}
+    return _val(generators.unconditional_scores(extractor, ref, images, seed))
 
 
 def run(root: Path, early_steps: list[int] | None, profile: str | None, ruler: Path | None = None) -> dict:
@@ -128,7 +132,7 @@ def run(root: Path, early_steps: list[int] | None, profile: str | None, ruler: P
 
     final, kept, seconds = generators_of_the_run(p, size, x, y, seed, early_steps)
     prior = ConditionPrior.fit(y)
-    models = {"floor": scored(extractor, ref, _floor(x, n, seed), seed)}
+    models = {"floor": _val(generators.floor_scores(extractor, ref, x, seed))}  # the stage's real-vs-real floor
     models["final"] = scored(extractor, ref, sampler(final, prior)(n, None, seed), seed)
     for step in sorted(kept):
         models[f"step_{step}"] = scored(extractor, ref, sampler(kept[step], prior)(n, None, seed), seed)
@@ -193,12 +197,6 @@ def generators_of_the_run(p, size: int, x: np.ndarray, y: np.ndarray, seed: int,
             g.save(tmp / f"step_{s}", {"seed": seed, "step": s})
         write_json(tmp / "run.json", {"train_seconds": seconds, "steps_done": result.steps_done})
     return result.g_ema, kept, seconds
-
-
-def _floor(train: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """n training images, drawn as generators.floor_scores draws them."""
-    rng = np.random.default_rng(seed + 17)
-    return train[np.sort(rng.choice(len(train), min(n, len(train)), replace=False))]
 
 
 def main() -> None:
