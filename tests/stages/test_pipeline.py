@@ -19,6 +19,7 @@ from tests.dataset.test_layouts import build_crypko, real_layouts
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.timeout(1800)  # about 11 minutes on one core of a 2-core machine (a make test worker): 900 s is too near
 def test_dvc_repro_noop_change_push_pull(repo_copy, tmp_path):
     extra = real_layouts(tmp_path / "layouts")
     set_profile(repo_copy / "params.yaml", "smoke", ingest__sources=[{"spec": "generated"}, *extra])
