@@ -640,8 +640,7 @@ def ruler_check_chosen(m: Metrics) -> list[str]:
     from core.params import load_params
 
     epochs = load_params(REPO / "params.yaml", profile="cpu").ruler.epochs
-    path = _ruler_checks().get(epochs)
-    return ruler_check(m, path) if path else ruler_check(m, REPO / "missing.json")
+    return ruler_check(m, _ruler_checks().get(epochs))
 
 
 def ruler_variants(m: Metrics, folder: Path = REPO / "experiments" / "results") -> list[str]:
@@ -664,12 +663,12 @@ def ruler_variants(m: Metrics, folder: Path = REPO / "experiments" / "results") 
     return table(header, rows)
 
 
-def ruler_check(m: Metrics, path: Path) -> list[str]:
+def ruler_check(m: Metrics, path: Path | None) -> list[str]:
     """experiments/ruler_check.py: each model's validation figures in both spaces, best first, and whether each
     space keeps every known order (floor < final DCGAN < PCA-Gaussian; the final DCGAN before its early steps)."""
     from experiments.ruler_check import FIGURES
 
-    doc = _result(path)
+    doc = _result(path) if path else {}  # no result for that ruler yet: the header alone
     header = ["model", *(f"`{f}`" for names in FIGURES.values() for f in names.values())]
     rows = []
     for name, figures in doc.get("models", {}).items():
