@@ -698,6 +698,53 @@ def ruler_check(m: Metrics, path: Path | None) -> list[str]:
     ]
 
 
+TRANSFER_SEEDS = REPO / "experiments" / "results" / "transfer_seeds-cpu-AVX2-AMD.json"
+
+
+def transfer_seeds(m: Metrics, path: Path = TRANSFER_SEEDS) -> list[str]:
+    """experiments/transfer_seeds.py: per training seed, both arms' KID with its interval in each space, validation
+    first, and the gap (scratch minus fine-tune); then the gap's mean ± std over the seeds and the floor."""
+    doc = _result(path)
+
+    def kid(r: dict, key: str) -> str:
+        if key not in r:
+            return DASH
+        return f"{num(r[key], 4)} ({num(r[key + '_low'], 4)}, {num(r[key + '_high'], 4)})"
+
+    keys = [f"{pre}kid_{space}" for pre in ("val_", "") for space in ("tagger", "ssl")]
+    header = ["seed", "split, space", "fine-tune KID (95% interval)", "from scratch", "gap (scratch − fine-tune)"]
+    rows = []
+    for seed, arms in doc.get("runs", {}).items():
+        for key in keys:
+            both = key in arms["transfer"] and key in arms["transfer_scratch"]
+            gap = arms["transfer_scratch"][key] - arms["transfer"][key] if both else None
+            rows.append([seed, _split_space(key), kid(arms["transfer"], key), kid(arms["transfer_scratch"], key),
+                         num(gap, 4, sign=True)])  # fmt: skip
+    for key, g in doc.get("gaps", {}).items():
+        gap = g["gap"]
+        rows.append([f"**{g['seeds']} seeds**", _split_space(key), f"ahead on {g['seeds_fine_tune_ahead']} of {g['seeds']}",
+                     DASH, f"**{num(gap['mean'], 4, sign=True)} ± {num(gap['std'], 4)}**"])  # fmt: skip
+    for key in keys:
+        if key in doc.get("floor", {}):
+            rows.append(["floor", _split_space(key), kid(doc["floor"], key), DASH, DASH])
+    if not doc:
+        return table(header, rows)
+    n = doc["images"]
+    return table(header, rows) + [
+        "",
+        f"`{doc['tag']}`: {num(doc['steps'])} steps on its {num(n['train'])} training images, KID of "
+        f"{num(doc['samples'])} generated images against its {num(n['val'])} validation and {num(n['test'])} test "
+        f"images; the fine-tune starts from `{doc['source']}`. Profile `{doc['profile']}` on {doc['device']}; "
+        f"a run trained in {duration(doc['mean_train_seconds'])} on average. Ahead: the fine-tune's interval wholly "
+        "below the scratch run's KID.",
+    ]
+
+
+def _split_space(key: str) -> str:
+    split = "validation" if key.startswith("val_") else "test"
+    return f"{split}, {'tagger' if key.endswith('tagger') else 'second ruler'}"
+
+
 GENERATOR_STEP_BF16 = REPO / "bench" / "results" / "generator-step-bf16-cpu-AVX512-AMD.json"
 
 
@@ -991,7 +1038,7 @@ def auto_tags(m: Metrics, path: Path = AUTO_TAGS) -> list[str]:
     ]
 
 
-PIPELINE_TIME = REPO / "bench" / "results" / "pipeline-time-cpu-AVX512-AMD.json"
+PIPELINE_TIME = REPO / "bench" / "results" / "pipeline-time-cpu-AVX2-AMD.json"
 # per stage, the trainings inside it whose seconds the stage's metrics record
 TRAINED_IN = {
     "tagger": [("cnn", "tagger.cnn.train_seconds"), ("judge", "tagger.judge.train_seconds"),
@@ -1132,6 +1179,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "longer-training": longer_training,
     "ruler-check": ruler_check_chosen,
     "ruler-variants": ruler_variants,
+    "transfer-seeds": transfer_seeds,
     "generator-step": generator_step,
     "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),
     "test-suite": test_suite,
@@ -1143,6 +1191,9 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     ),
     "pipeline-time-60a53c9": lambda m: pipeline_time(
         m, PIPELINE_TIME.with_name("pipeline-time-cpu-AVX512-AMD-60a53c9.json")
+    ),
+    "pipeline-time-cad8e12": lambda m: pipeline_time(
+        m, PIPELINE_TIME.with_name("pipeline-time-cpu-AVX512-AMD-cad8e12.json")
     ),
     "bf16-study": bf16_study,
     "bf16-full-length": bf16_full_length,
