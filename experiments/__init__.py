@@ -25,6 +25,16 @@ def merged(base: dict, overrides: dict) -> dict:
     return out
 
 
+def read_store_of(root: Path) -> None:
+    """Read the model registry of the checkout at `root` (its `mlruns/`, where its pins name versions), unless the
+    environment names a server or a store (MLFLOW_TRACKING_URI, ANIME_MLFLOW_STORE) or `root` has none."""
+    from core import tracking
+
+    env = os.environ.get("MLFLOW_TRACKING_URI") or os.environ.get("ANIME_MLFLOW_STORE")
+    if not env and (root / "mlruns" / "mlflow.db").exists():
+        tracking.STORE = root / "mlruns"
+
+
 def result_path(study: str, profile: str) -> Path:
     """experiments/results/<study>-<profile>-<machine kind>.json, the default output of a study's run here."""
     from core import machine  # imports torch: only when a study names its output

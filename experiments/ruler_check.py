@@ -36,7 +36,7 @@ import torch
 from core import machine
 from core.errors import run_main
 from core.params import load_params
-from experiments import CACHE, ROOT, write_result
+from experiments import CACHE, ROOT, read_store_of, write_result
 
 # lower is better for the distances, higher for the manifold estimates; a model's figure per space
 FIGURES = {
@@ -114,6 +114,7 @@ def run(root: Path, early_steps: list[int] | None, profile: str | None, ruler: P
     from models.tagger.extractor import load_extractor
     from stages.train import PATHS, RULER
 
+    read_store_of(root)
     params = load_params(root / "params.yaml", profile)
     p, seed = params.dcgan, params.seed
     size = p.sizes[0]

@@ -4,12 +4,10 @@ PCA-Gaussian; a later step before an earlier one)."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
 from experiments.ruler_check import FIGURES, known_orders, verdicts
-from tests.conftest import REPO, set_profile, untrained_ruler
 
 
 def _models(tagger: dict[str, float], ssl: dict[str, float]) -> dict:
@@ -52,7 +50,7 @@ def test_the_known_orders_and_where_the_spaces_disagree():
 
 
 @pytest.mark.slow
-def test_the_study_on_the_smoke_profile(tmp_path, smoke_ingest, smoke_params, store, monkeypatch):
+def test_the_study_on_the_smoke_profile(tmp_path, smoke_root, smoke_params, monkeypatch):
     """On a checkout's layout (the train stage's inputs, the extractor pin, the ruler), at the smoke profile's
     length: one run, the snapshot at the early step, every model scored in both spaces on validation alone; a
     second scoring takes the kept generators and trains nothing."""
@@ -60,24 +58,7 @@ def test_the_study_on_the_smoke_profile(tmp_path, smoke_ingest, smoke_params, st
     from experiments.ruler_check import run
 
     monkeypatch.setattr(ruler_check, "CACHE", tmp_path / "bench")
-    from tests.faults.test_retry import _inputs
-    from tests.stages.test_train_torchrun import _pin
-
-    root = tmp_path / "root"
-    (root / "data" / "label").mkdir(parents=True)
-    (root / "data" / "tagger").mkdir(parents=True)
-    (root / "data" / "extractor").mkdir(parents=True)
-    shutil.copy(REPO / "params.yaml", root / "params.yaml")
-    set_profile(root / "params.yaml", "smoke")
-    (root / "data" / "ingest").symlink_to(smoke_ingest)
-    files = _inputs(tmp_path, smoke_ingest)
-    shutil.copy(files["labels"], root / "data" / "label" / "tags.csv")
-    shutil.copy(files["auto_tags"], root / "data" / "tagger" / "tags_auto.csv")
-    pin = _pin(tmp_path, smoke_params)
-    shutil.copy(pin, root / "data" / "extractor" / "pin.json")
-    shutil.copytree(tmp_path / "judge", root / "data" / "tagger" / "judge")
-    untrained_ruler(root / "data" / "ruler", smoke_params)
-
+    root = smoke_root
     doc = run(root, None, None)
     p = smoke_params.dcgan
     assert doc["early_steps"] == [p.sample_every] and doc["steps"] == p.steps  # a tenth, up to the next grid
