@@ -745,6 +745,29 @@ def _split_space(key: str) -> str:
     return f"{split}, {'tagger' if key.endswith('tagger') else 'second ruler'}"
 
 
+SOAK_600 = REPO / "bench" / "results" / "serve-soak-cpu-600s-AVX2-AMD.json"
+
+
+def serve_soak(m: Metrics, path: Path = SOAK_600) -> list[str]:
+    """bench/serve_soak.py: per endpoint the requests, statuses and latencies of one soak; then its totals, the
+    server's RSS and the second half's trend against the 1 MB a minute target."""
+    doc = _result(path)
+    header = ["endpoint", "requests", "200", "busy 503", "failures", "p50 ms", "p99 ms"]
+    rows = [[f"`{name}`", num(e["requests"]), num(e["statuses"].get("200", 0)), num(e["busy_503"]), num(e["failures"]),
+             num(e["p50_ms"], 0), num(e["p99_ms"], 0)] for name, e in doc.get("endpoints", {}).items()]  # fmt: skip
+    if not doc:
+        return table(header, rows)
+    trend = doc["rss_trend_second_half_mb_per_min"]
+    return table(header, rows) + [
+        "",
+        f"{num(doc['clients'])} clients for {duration(doc['seconds'])} on {doc['machine']} ({doc['date']}): "
+        f"{num(doc['requests'])} requests, {num(doc['failures'])} failures, {num(doc['busy_503'])} busy 503s. "
+        f"Server RSS {num(doc['rss_mb_start'], 1)} → {num(doc['rss_mb_end'], 1)} MB (max {num(doc['rss_mb_max'], 1)}), "
+        f"second-half trend **{num(trend, 2)} MB a minute**: the target (under 1) "
+        + ("met." if trend < 1 else "**missed**."),
+    ]
+
+
 GENERATOR_STEP_BF16 = REPO / "bench" / "results" / "generator-step-bf16-cpu-AVX512-AMD.json"
 
 
@@ -1180,6 +1203,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "ruler-check": ruler_check_chosen,
     "ruler-variants": ruler_variants,
     "transfer-seeds": transfer_seeds,
+    "serve-soak-600s": serve_soak,
     "generator-step": generator_step,
     "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),
     "test-suite": test_suite,
