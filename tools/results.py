@@ -768,6 +768,26 @@ def serve_soak(m: Metrics, path: Path = SOAK_600) -> list[str]:
     ]
 
 
+GPU_PROFILE_TEST = REPO / "bench" / "results" / "gpu-profile-test-stages-AVX2-AMD.json"
+
+
+def gpu_profile_test(m: Metrics, path: Path = GPU_PROFILE_TEST) -> list[str]:
+    """The `gpu` profile test's seconds per stage (what it prints), slowest first, with each one's share."""
+    doc = _result(path)
+    stages = doc.get("seconds_per_stage", {})
+    total = sum(stages.values()) or 1
+    rows = [[f"`{k}`", duration(v), f"{v / total:.0%}"] for k, v in sorted(stages.items(), key=lambda kv: -kv[1])
+            if v >= 1]  # fmt: skip
+    header = ["stage", "time", "share"]
+    if not doc:
+        return table(header, rows)
+    return table(header, rows) + [
+        "",
+        f"`{doc['test']}` alone at commit `{doc['commit']}` on {doc['machine']}, {doc['threads']} threads "
+        f"({doc['date']}): {duration(doc['test_seconds'])} in all; stages under a second not listed.",
+    ]
+
+
 GENERATOR_STEP_BF16 = REPO / "bench" / "results" / "generator-step-bf16-cpu-AVX512-AMD.json"
 
 
@@ -1204,6 +1224,8 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "ruler-variants": ruler_variants,
     "transfer-seeds": transfer_seeds,
     "serve-soak-600s": serve_soak,
+    "serve-soak-120s-avx2": lambda m: serve_soak(m, SOAK_600.with_name("serve-soak-cpu-AVX2-AMD.json")),
+    "gpu-profile-test": gpu_profile_test,
     "generator-step": generator_step,
     "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),
     "test-suite": test_suite,
