@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/serve_soak.py                  # 64 clients, 120 s: bench/results/serve-soak-<machine>.json
     .venv/bin/python bench/serve_soak.py --quick --out /tmp/soak.json     # tiny networks, 8 clients, 6 s (the test)
+    .venv/bin/python bench/serve_soak.py --runs 5        # five soaks, each on a fresh server: the trend's mean ± std
 
 One real server (`python -m serve`, the default micro-batching window and queue) over a deploy folder built as
 bench/serve.py builds it (the DCGAN generator at the gpu profile's 64 px width, the rest tests/serve/tiny.py's
@@ -165,25 +166,45 @@ def soak(server: Server, clients: int, seconds: float, only: list[str] | None = 
     }
 
 
+def repeated(results: list[dict]) -> dict:
+    """The first soak's result; with more than one, each run's totals and trend (`runs`) and the trend's mean and
+    sample standard deviation over them."""
+    result = dict(results[0])
+    if len(results) > 1:
+        trends = [r["rss_trend_second_half_mb_per_min"] for r in results]
+        keep = ("requests", "failures", "busy_503", "rss_mb_start", "rss_mb_end", "rss_mb_max")
+        result["runs"] = [{k: r[k] for k in keep} | {"rss_trend_second_half_mb_per_min": t, "samples": r["samples"]}
+                          for r, t in zip(results, trends, strict=True)]  # fmt: skip
+        result["rss_trend_mean_mb_per_min"] = round(statistics.fmean(trends), 2)
+        result["rss_trend_std_mb_per_min"] = round(statistics.stdev(trends), 2)
+        result["failures_all_runs"] = sum(r["failures"] for r in results)
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="tiny networks, 8 clients, 6 s")
     ap.add_argument("--clients", type=int)
     ap.add_argument("--seconds", type=float)
     ap.add_argument("--only", nargs="+", help="these request kinds only (to find which one a figure comes from)")
+    ap.add_argument("--runs", type=int, default=1, help="soaks one after another, each on a fresh server: the "
+                    "trend's mean and spread over them (one 60 s slope scatters by a few MB a minute)")  # fmt: skip
     ap.add_argument("--out")
     args = ap.parse_args()
     clients = args.clients or (8 if args.quick else 64)
     seconds = args.seconds or (6.0 if args.quick else 120.0)
     kind = machine.kind()
+    results = []
     with tempfile.TemporaryDirectory(prefix="serve-soak-") as td:
         root = build_deploy(Path(td) / "deploy", 64, tiny=args.quick)
-        server = Server(root, 10.0, Path(td) / "server.log")
-        try:
-            server.wait_healthy(120)
-            result = soak(server, clients, seconds, args.only)
-        finally:
-            server.stop()
+        for run in range(max(1, args.runs)):
+            server = Server(root, 10.0, Path(td) / f"server-{run}.log")
+            try:
+                server.wait_healthy(120)
+                results.append(soak(server, clients, seconds, args.only))
+            finally:
+                server.stop()
+    result = repeated(results)
     result.update(
         only=args.only,
         machine=kind,
@@ -201,6 +222,9 @@ def main() -> None:
         print(f"  {label:<17} {e['requests']:>6}  p50 {e['p50_ms']} ms  p99 {e['p99_ms']} ms  {e['statuses']}")
     print(f"RSS {result['rss_mb_start']} -> {result['rss_mb_end']} MB (max {result['rss_mb_max']}), "
           f"second-half trend {result['rss_trend_second_half_mb_per_min']} MB/min; written to {out}")  # fmt: skip
+    if "runs" in result:
+        print(f"{len(result['runs'])} runs: trend {result['rss_trend_mean_mb_per_min']} ± "
+              f"{result['rss_trend_std_mb_per_min']} MB/min, {result['failures_all_runs']} failures in all")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ until a reload brings models.
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def fixed_mmap_threshold(nbytes: int = 1 << 20) -> bool:
@@ -59,6 +60,8 @@ def main() -> None:
         app = create_app(args.root, args.batch_window_ms, args.max_batch, max_queue=args.max_queue, strict=True)
     except BundleError as err:
         raise BadInput(f"cannot serve {args.root}: {err}") from None
+    if getattr(app.state, "warm_seconds", None) is not None:
+        print(f"serve: models warmed in {app.state.warm_seconds:.1f} s", file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level="warning", timeout_graceful_shutdown=5)
 
 

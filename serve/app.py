@@ -436,10 +436,13 @@ def create_app(
     admin_token: str | None = None,
     max_queue: int = 512,
     strict: bool = False,
+    warm: bool = True,
 ) -> FastAPI:
     """The app over the deploy folder `root`. A missing deploy starts it with every model call answering 503 (and
     a reload later can bring models); a deploy that is there but broken raises BundleError when `strict` (what
-    `python -m serve` does: exit 2 naming the file) and is reported like a missing one otherwise."""
+    `python -m serve` does: exit 2 naming the file) and is reported like a missing one otherwise. Loaded models
+    are warmed (`Models.warm`: each network once at every padded batch size it will run) before they answer, at
+    start and on a reload, unless `warm` is False."""
     app = FastAPI(title="anime character service", version="1", description=__doc__)
     install_error_shape(app)
     limits = {path: MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD for path in UPLOAD_ROUTES}
@@ -448,7 +451,10 @@ def create_app(
     token = admin_token if admin_token is not None else os.environ.get("ANIME_ADMIN_TOKEN")
 
     def load() -> None:
-        state["models"] = Models.load(root)
+        models = Models.load(root)
+        if warm:  # before it answers anything: a reload swaps in warmed models only
+            app.state.warm_seconds = models.warm(max_images, MAX_COUNT)
+        state["models"] = models
         state["error"] = None
 
     try:

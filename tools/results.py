@@ -758,6 +758,8 @@ def serve_soak(m: Metrics, path: Path = SOAK_600) -> list[str]:
     if not doc:
         return table(header, rows)
     trend = doc["rss_trend_second_half_mb_per_min"]
+    if "runs" in doc:
+        return serve_soak_runs(doc, table(header, rows))
     return table(header, rows) + [
         "",
         f"{num(doc['clients'])} clients for {duration(doc['seconds'])} on {doc['machine']} ({doc['date']}): "
@@ -765,6 +767,27 @@ def serve_soak(m: Metrics, path: Path = SOAK_600) -> list[str]:
         f"Server RSS {num(doc['rss_mb_start'], 1)} → {num(doc['rss_mb_end'], 1)} MB (max {num(doc['rss_mb_max'], 1)}), "
         f"second-half trend **{num(trend, 2)} MB a minute**: the target (under 1) "
         + ("met." if trend < 1 else "**missed**."),
+    ]
+
+
+def serve_soak_runs(doc: dict, endpoints: list[str]) -> list[str]:
+    """A soak repeated on fresh servers (`--runs`): each run's totals, RSS and trend, then the trend's mean ± std
+    against the target; the endpoint table (the first run's) after it."""
+    runs = doc["runs"]
+    rows = [[str(i + 1), num(r["requests"]), num(r["failures"]), num(r["busy_503"]),
+             f"{num(r['rss_mb_start'], 1)} → {num(r['rss_mb_end'], 1)}", num(r["rss_mb_max"], 1),
+             num(r["rss_trend_second_half_mb_per_min"], 2)] for i, r in enumerate(runs)]  # fmt: skip
+    mean, std = doc["rss_trend_mean_mb_per_min"], doc["rss_trend_std_mb_per_min"]
+    under = sum(r["rss_trend_second_half_mb_per_min"] < 1 for r in runs)
+    header = ["run", "requests", "failures", "busy 503", "RSS MB start → end", "max MB", "second-half trend MB/min"]
+    return table(header, rows) + [
+        "",
+        f"{len(runs)} runs of {num(doc['clients'])} clients for {duration(doc['seconds'])} each, every one on a fresh "
+        f"server, on {doc['machine']} ({doc['date']}): {num(doc['failures_all_runs'])} failures in all. Second-half "
+        f"trend **{num(mean, 2)} ± {num(std, 2)} MB a minute** (mean ± std over the runs; {under} of {len(runs)} "
+        "under 1): the target (under 1) " + ("met." if mean < 1 else "**missed**.") + " Per endpoint, the first run:",
+        "",
+        *endpoints,
     ]
 
 
@@ -1224,7 +1247,8 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "ruler-variants": ruler_variants,
     "transfer-seeds": transfer_seeds,
     "serve-soak-600s": serve_soak,
-    "serve-soak-120s-avx2": lambda m: serve_soak(m, SOAK_600.with_name("serve-soak-cpu-AVX2-AMD.json")),
+    "serve-soak-120s-avx2": lambda m: serve_soak(m, SOAK_600.with_name("serve-soak-cpu-unwarmed-AVX2-AMD.json")),
+    "serve-soak-120s-runs": lambda m: serve_soak(m, SOAK_600.with_name("serve-soak-cpu-AVX2-AMD.json")),
     "gpu-profile-test": gpu_profile_test,
     "generator-step": generator_step,
     "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),

@@ -82,11 +82,12 @@ def test_quick_run_writes_every_figure_and_leaves_no_server(tmp_path):
 
 
 def test_the_mixed_soak_runs_and_reports_every_endpoint(tmp_path):
-    """bench/serve_soak.py --quick: a real server, 8 clients on the five request kinds of the page; every endpoint is
-    answered, nothing fails, the memory samples and their trend are there, and no server outlives the bench."""
+    """bench/serve_soak.py --quick --runs 2: a real server per run, 8 clients on the five request kinds of the page;
+    every endpoint is answered, nothing fails, the memory samples and their trend are there for each run with the
+    trend's mean and spread, and no server outlives the bench."""
     out = tmp_path / "soak.json"
     proc = subprocess.run(
-        [sys.executable, "bench/serve_soak.py", "--quick", "--out", str(out)],
+        [sys.executable, "bench/serve_soak.py", "--quick", "--runs", "2", "--out", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -98,4 +99,8 @@ def test_the_mixed_soak_runs_and_reports_every_endpoint(tmp_path):
     assert all(e["requests"] > 0 and e["statuses"].get("200", 0) > 0 for e in doc["endpoints"].values())
     assert doc["failures"] == 0 and len(doc["samples"]) >= 5 and "rss_trend_second_half_mb_per_min" in doc
     assert doc["machine"] and doc["quick"] is True
+    trends = [r["rss_trend_second_half_mb_per_min"] for r in doc["runs"]]
+    assert len(trends) == 2 and trends[0] == doc["rss_trend_second_half_mb_per_min"]
+    assert doc["rss_trend_mean_mb_per_min"] == round(sum(trends) / 2, 2) and doc["rss_trend_std_mb_per_min"] >= 0
+    assert doc["failures_all_runs"] == 0 and all(len(r["samples"]) >= 5 for r in doc["runs"])
     assert not _processes_naming("serve-soak-")
