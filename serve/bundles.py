@@ -342,8 +342,9 @@ class Models:
         """Run every network once at each padded batch size the service asks of it, so that oneDNN's kernels for
         them are built before the first request (its latency is not the warm-up's) and the memory they take is
         taken at start; seconds spent. Generators: 1 to `most_generated` images (the micro-batcher's largest
-        pass); upscalers: 1 to `most_upscaled` (one request's images) at each generator's size, and one upload;
-        the tagger, posenet and pose2sketch: one image."""
+        pass); upscalers: 1 to `most_upscaled` (one request's images) at each generator's size (an upload of
+        another size is a shape of its own, at most the upload limit's side); the tagger, posenet and pose2sketch:
+        one image."""
         import time
 
         start = time.perf_counter()

@@ -629,6 +629,8 @@ def longer_training(m: Metrics) -> list[str]:
 
 
 RULER_CHECKS = "ruler_check-cpu-AVX2-AMD-e*.json"  # one file per ruler compared: its training epochs in the name
+# the same study on the pipeline's own `cpu` data (its ingest, tags, extractor and ruler stage)
+RULER_CHECK_PIPELINE = REPO / "experiments" / "results" / "ruler_check-cpu-AVX2-AMD-pipeline.json"
 
 
 def _ruler_checks(folder: Path = REPO / "experiments" / "results") -> dict[int, Path]:
@@ -1244,6 +1246,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "stylegan-routes": stylegan_routes,
     "longer-training": longer_training,
     "ruler-check": ruler_check_chosen,
+    "ruler-check-pipeline": lambda m: ruler_check(m, RULER_CHECK_PIPELINE),
     "ruler-variants": ruler_variants,
     "transfer-seeds": transfer_seeds,
     "serve-soak-600s": serve_soak,
