@@ -854,6 +854,31 @@ def test_suite(m: Metrics) -> list[str]:
                                       f"making each clone's `.venv` from pip's cache first: {setup}."]  # fmt: skip
 
 
+GPU_PROFILE_PROFILE = REPO / "bench" / "results" / "gpu-profile-test-profile-AVX2-AMD.json"
+
+
+def gpu_profile_profile(m: Metrics, path: Path = GPU_PROFILE_PROFILE) -> list[str]:
+    """The `gpu` profile test sampled by py-spy: each stage process's seconds, the share of them spent importing,
+    and the seconds of slider scoring."""
+    doc = _result(path)
+    header = ["stage process", "sampled", "importing", "scoring sliders"]
+    stages = doc.get("stages", {})
+    rows = [[f"`{k}`", duration(v["seconds"]), f"{duration(v['import_seconds'])} ({v['import_seconds'] / v['seconds']:.0%})",
+             duration(v["slider_seconds"]) if v["slider_seconds"] else DASH]
+            for k, v in stages.items() if v["seconds"] >= 5]  # fmt: skip
+    if not doc:
+        return table(header, rows)
+    imports = sum(v["import_seconds"] for v in stages.values())
+    sliders = sum(v["slider_seconds"] for v in stages.values())
+    return table(header, rows) + [
+        "",
+        f"Commit `{doc['commit']}` on {doc['machine_kind']}, {doc['cores']} threads ({doc['date']}): "
+        f"{duration(doc['sampled_seconds'])} sampled in all, {duration(imports)} of it importing "
+        f"({imports / doc['sampled_seconds']:.0%}) and {duration(sliders)} scoring sliders on "
+        f"{doc['sliders_per_split_then']} latents a split; processes under 5 s not listed.",
+    ]
+
+
 MAKE_TEST_FRESH = REPO / "bench" / "results" / "make-test-fresh-clone-AVX2-AMD.json"
 
 
@@ -900,6 +925,28 @@ def make_test_workers(m: Metrics) -> list[str]:
                                       f"{duration(cpu)} of CPU time in {duration(doc['wall_seconds'])}, "
                                       f"{num(cpu / doc['wall_seconds'], 2)} cores busy on average. "
                                       f"{doc['failed_note'][0].upper()}{doc['failed_note'][1:]}."]  # fmt: skip
+
+
+MAKE_TEST_FRESH_WORKERS = REPO / "bench" / "results" / "make-test-fresh-clone-2workers-AVX2-AMD.json"
+
+
+def make_test_fresh_workers(m: Metrics, path: Path = MAKE_TEST_FRESH_WORKERS) -> list[str]:
+    """`make test` on two workers in a fresh clone, setup included: the two steps, the slowest tests, the CPU time
+    and what failed."""
+    doc = _result(path)
+    header = ["what", "time"]
+    if not doc:
+        return table(header, [])
+    sm = doc["summary"]
+    rows = [["making `.venv` (`make .venv/.installed`)", duration(doc["setup_seconds"])],
+            [f"`make test`: {num(sm.get('passed'))} passed, {num(sm.get('failed', 0))} failed, "
+             f"{num(sm.get('skipped', 0))} skipped", duration(doc["test_seconds"])]]  # fmt: skip
+    rows += [[f"  `{t['test']}` ({t['phase']})", duration(t["seconds"])] for t in doc["slowest"][:6]]
+    cpu = doc["cpu_seconds"]["user"] + doc["cpu_seconds"]["sys"]
+    return table(header, rows) + ["", f"Commit `{doc['commit']}` on {doc['machine_kind']}, {doc['cores']} cores, "
+                                      f"{doc['workers']} workers, {doc['date']}: {duration(cpu)} of CPU time in the "
+                                      f"tests. {doc['failed_note'][0].upper()}{doc['failed_note'][1:]}; "
+                                      f"{doc['skipped_note']}."]  # fmt: skip
 
 
 BF16_PAIRS = (  # (family, the fp32 variant, its bf16 twin, the result file): experiments/gan_variants.yaml, stylegan_routes.yaml
@@ -1253,6 +1300,11 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "serve-soak-120s-avx2": lambda m: serve_soak(m, SOAK_600.with_name("serve-soak-cpu-unwarmed-AVX2-AMD.json")),
     "serve-soak-120s-runs": lambda m: serve_soak(m, SOAK_600.with_name("serve-soak-cpu-AVX2-AMD.json")),
     "gpu-profile-test": gpu_profile_test,
+    "gpu-profile-test-6d2caf8": lambda m: gpu_profile_test(
+        m, GPU_PROFILE_TEST.with_name("gpu-profile-test-stages-AVX2-AMD-6d2caf8.json")
+    ),
+    "gpu-profile-test-profile": gpu_profile_profile,
+    "make-test-fresh-workers": make_test_fresh_workers,
     "generator-step": generator_step,
     "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),
     "test-suite": test_suite,
