@@ -60,7 +60,7 @@ def main() -> None:
         app = create_app(args.root, args.batch_window_ms, args.max_batch, max_queue=args.max_queue, strict=True)
     except BundleError as err:
         raise BadInput(f"cannot serve {args.root}: {err}") from None
-    if getattr(app.state, "warm_seconds", None) is not None:
+    if getattr(app.state, "warm_seconds", None) is not None:  # none when no deploy was there to load
         print(f"serve: models warmed in {app.state.warm_seconds:.1f} s", file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level="warning", timeout_graceful_shutdown=5)
 
