@@ -759,9 +759,9 @@ def serve_soak(m: Metrics, path: Path = SOAK_600) -> list[str]:
              num(e["p50_ms"], 0), num(e["p99_ms"], 0)] for name, e in doc.get("endpoints", {}).items()]  # fmt: skip
     if not doc:
         return table(header, rows)
-    trend = doc["rss_trend_second_half_mb_per_min"]
     if "runs" in doc:
         return serve_soak_runs(doc, table(header, rows))
+    trend = doc["rss_trend_second_half_mb_per_min"]
     return table(header, rows) + [
         "",
         f"{num(doc['clients'])} clients for {duration(doc['seconds'])} on {doc['machine']} ({doc['date']}): "
@@ -882,22 +882,28 @@ def gpu_profile_profile(m: Metrics, path: Path = GPU_PROFILE_PROFILE) -> list[st
 MAKE_TEST_FRESH = REPO / "bench" / "results" / "make-test-fresh-clone-AVX2-AMD.json"
 
 
-def make_test_fresh(m: Metrics) -> list[str]:
-    """`make test` on a fresh clone, one commit, one machine: setup, tests, the slowest tests, and the gpu-profile
-    test's seconds per stage (its own print, from a run of that test alone)."""
-    doc = _result(MAKE_TEST_FRESH)
+def make_test_fresh(m: Metrics, path: Path = MAKE_TEST_FRESH) -> list[str]:
+    """`make test` on a fresh clone, one commit, one machine: setup, tests, the slowest tests, the gpu-profile
+    test's seconds per stage where a run of that test alone was added (its own print), and what failed."""
+    doc = _result(path)
     header = ["what", "seconds", "time"]
     if not doc:
         return table(header, [])
     sm = doc["summary"]
+    failed = f", {num(sm['failed'])} failed" if sm.get("failed") else ""
     rows = [["making `.venv` (`make .venv/.installed`)", num(doc["setup_seconds"]), duration(doc["setup_seconds"])],
-            [f"`make test`: {num(sm.get('passed'))} passed, {num(sm.get('skipped', 0))} skipped",
+            [f"`make test`: {num(sm.get('passed'))} passed{failed}, {num(sm.get('skipped', 0))} skipped",
              num(doc["test_seconds"]), duration(doc["test_seconds"])]]  # fmt: skip
-    rows += [[f"  `{t['test']}`", num(t["seconds"], 1), duration(t["seconds"])] for t in doc["slowest"][:8]]
-    stages = sorted(doc["gpu_profile_seconds_per_stage"].items(), key=lambda kv: -kv[1])[:6]
+    rows += [[f"  `{t['test']}`" + (f" ({t['phase']})" if "phase" in t else ""), num(t["seconds"], 1),
+              duration(t["seconds"])] for t in doc["slowest"][:8]]  # fmt: skip
+    stages = sorted(doc.get("gpu_profile_seconds_per_stage", {}).items(), key=lambda kv: -kv[1])[:6]
     rows += [[f"  gpu-profile test: `{k}`", num(v, 1), duration(v)] for k, v in stages]
-    return table(header, rows) + ["", f"Commit `{doc['commit']}` on {doc['machine_kind']}, {doc['cores']} cores, "
-                                      f"{doc['date']}; {doc['skipped_note']}."]  # fmt: skip
+    how = f", {doc['workers']} workers" if "workers" in doc else ""
+    cpu = doc.get("cpu_seconds")
+    spent = f": {duration(cpu['user'] + cpu['sys'])} of CPU time in the tests" if cpu else ""
+    note = f" {doc['failed_note'][0].upper()}{doc['failed_note'][1:]}." if doc.get("failed_note") else ""
+    return table(header, rows) + ["", f"Commit `{doc['commit']}` on {doc['machine_kind']}, {doc['cores']} cores{how}, "
+                                      f"{doc['date']}{spent}; {doc['skipped_note']}.{note}"]  # fmt: skip
 
 
 MAKE_TEST_WORKERS = REPO / "bench" / "results" / "make-test-workers-AVX2-AMD.json"
@@ -928,25 +934,6 @@ def make_test_workers(m: Metrics) -> list[str]:
 
 
 MAKE_TEST_FRESH_WORKERS = REPO / "bench" / "results" / "make-test-fresh-clone-2workers-AVX2-AMD.json"
-
-
-def make_test_fresh_workers(m: Metrics, path: Path = MAKE_TEST_FRESH_WORKERS) -> list[str]:
-    """`make test` on two workers in a fresh clone, setup included: the two steps, the slowest tests, the CPU time
-    and what failed."""
-    doc = _result(path)
-    header = ["what", "time"]
-    if not doc:
-        return table(header, [])
-    sm = doc["summary"]
-    rows = [["making `.venv` (`make .venv/.installed`)", duration(doc["setup_seconds"])],
-            [f"`make test`: {num(sm.get('passed'))} passed, {num(sm.get('failed', 0))} failed, "
-             f"{num(sm.get('skipped', 0))} skipped", duration(doc["test_seconds"])]]  # fmt: skip
-    rows += [[f"  `{t['test']}` ({t['phase']})", duration(t["seconds"])] for t in doc["slowest"][:6]]
-    cpu = doc["cpu_seconds"]["user"] + doc["cpu_seconds"]["sys"]
-    return table(header, rows) + ["", f"Commit `{doc['commit']}` on {doc['machine_kind']}, {doc['cores']} cores, "
-                                      f"{doc['workers']} workers, {doc['date']}: {duration(cpu)} of CPU time in the "
-                                      f"tests. {doc['failed_note'][0].upper()}{doc['failed_note'][1:]}; "
-                                      f"{doc['skipped_note']}."]  # fmt: skip
 
 
 BF16_PAIRS = (  # (family, the fp32 variant, its bf16 twin, the result file): experiments/gan_variants.yaml, stylegan_routes.yaml
@@ -1304,7 +1291,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
         m, GPU_PROFILE_TEST.with_name("gpu-profile-test-stages-AVX2-AMD-6d2caf8.json")
     ),
     "gpu-profile-test-profile": gpu_profile_profile,
-    "make-test-fresh-workers": make_test_fresh_workers,
+    "make-test-fresh-workers": lambda m: make_test_fresh(m, MAKE_TEST_FRESH_WORKERS),
     "generator-step": generator_step,
     "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),
     "test-suite": test_suite,
