@@ -397,6 +397,15 @@ class RenderParams(Section):
         return families
 
 
+class RetrievalParams(Section):
+    """How the retrieval index returns a reference (models/pose/retrieval.py `rerank`), chosen on validation
+    (experiments/retrieval_rerank.py)."""
+
+    k: int = Field(ge=1, le=1000)  # the embedding's nearest projections put in order by joints (1: the nearest alone)
+    weight: float = Field(ge=0, le=1e6)  # of the joint distance, beside the embedding distance
+    joints: Literal["predicted", "rendered"]  # the projections': posenet's reading of each image, or the render's
+
+
 class PoseParams(Section):
     """posenet and the retrieval index (stages/pose.py)."""
 
@@ -415,6 +424,7 @@ class PoseParams(Section):
     kinds: list[Literal["stick", "sketch", "projection", "drawn"]]  # trained on
     label_weight: float = Field(ge=0, le=100)  # the joint loss of annotated sketches (data/label/joints.json)
     max_minutes: float = Field(gt=0)  # a guard against runaway runs (stops after the epoch that passes it)
+    retrieval: RetrievalParams  # scoring and serving alone: posenet trains the same whatever it says
 
     @field_validator("kinds")
     @classmethod

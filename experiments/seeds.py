@@ -67,7 +67,9 @@ def trained_posenet(params, seed: int, render_dir: Path):
 
     pp = params.pose
     ps = PoseSet(render_dir)
-    name = "bench-posenet-" + checkpoint.key(pp.model_dump(), ps.size, seed, tracking.dvc_md5(render_dir))
+    name = "bench-posenet-" + checkpoint.key(
+        pp.model_dump(exclude={"retrieval"}), ps.size, seed, tracking.dvc_md5(render_dir)
+    )
     kept = CACHE / name
     if (kept / "model.safetensors").exists():
         doc = json.loads((kept / "bench.json").read_text())

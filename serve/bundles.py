@@ -373,8 +373,8 @@ class Models:
             sketch = draw(self.pose2sketch, stick[None])[0]
             out = {"stick": stick, "sketch": sketch, "reference": None, "reference_id": None}
             if self.posenet is not None and self.index is not None:
-                _, rows = self.index.query(embed_images(self.posenet, stick[None]), k=1)
-                r = int(rows[0, 0])
+                joints_in = np.asarray(joints, np.float32)[None]  # the artist's own: no need to read them back
+                r = int(self.index.nearest(embed_images(self.posenet, stick[None]), joints_in)[0])
                 out["reference_id"] = self.index.ids[r]
                 if self.references is not None:
                     out["reference"] = self.references[r]

@@ -3,10 +3,13 @@
 - `pck_0_05` (models/metrics/pck.py) per kind (stick figures, sketches, projections, hand-drawn-style figures; the
   last scored by the one-colour left/right rule), validation beside test; the headline `pck_0_05` is the mean over
   the kinds, the kinds under `pck_0_05_by_kind`.
-- The retrieval index embeds 3D-model projections from the images alone (posenet's pose embedding). The queries are
+- The retrieval index embeds 3D-model projections from their images (posenet's pose embedding). The queries are
   a split's stick figures drawn anew (`replaced_sticks`): each at the size of *another* pose of the split, chosen at
   random, and at a random place, so that neither where a figure sits nor how big it is says which candidate is its
-  own; a hit when the projection of the same pose and camera comes back first. Like with like:
+  own; a hit when the projection of the same pose and camera comes back first. What comes back is the index's answer
+  under `pose.retrieval`: the embedding's k nearest projections put in order by their joints (the render stage's, or
+  posenet's reading of each projection) against posenet's reading of the query (models/pose/retrieval.py `rerank`);
+  `embedding_nearest` holds the same figures for the embedding's nearest alone. Like with like:
   `val_retrieval_top1` (validation queries among the validation projections) and `retrieval_top1_at_val_size` (a
   random subset of as many test poses, among their projections) count the same number of candidates;
   `retrieval_top1` asks among every test projection and `retrieval_top1_all` among every split's (the index that is
@@ -16,8 +19,8 @@
   joint distance between the two; both among the split's projections, validation beside test.
 - Annotated images held out of training (`labelled_figures`): pck over their joints in frame, and over the occluded
   ones alone when there are any.
-- Beside posenet, under their own keys: `joints_embedding` (the same retrieval with posenet's joints, centred and
-  scaled, instead of the learned embedding) and `floor` (chance for retrieval; the training split's mean pose of
+- Beside posenet, under their own keys: `embedding_nearest` (above), `joints_embedding` (the same retrieval with
+  posenet's joints of both sides, centred and scaled, instead of the learned embedding) and `floor` (chance for retrieval; the training split's mean pose of
   each kind predicted for every image of the kind for `pck_0_05`).
 """
 
@@ -44,16 +47,19 @@ def _r4(d: dict) -> dict:
     return {k: round(float(v), 4) for k, v in d.items()}
 
 
-def _top1(index_emb: np.ndarray, ids: list[str], query_emb: np.ndarray) -> float:
-    """Top-1 when query i's own candidate is row i of `index_emb`."""
-    return retrieval_top1(RetrievalIndex(index_emb, ids), query_emb, np.arange(len(query_emb)))
+def _top1(index_emb: np.ndarray, ids: list[str], query_emb: np.ndarray, **how) -> float:
+    """Top-1 when query i's own candidate is row i of `index_emb`; `how`: `rerank`'s query_joints, index_joints, k
+    and weight (none: the embedding's nearest)."""
+    return retrieval_top1(RetrievalIndex(index_emb, ids), query_emb, np.arange(len(query_emb)), **how)
 
 
-def evaluate(net: PoseNet, ps, splits: dict, size: int, seed: int) -> tuple[dict, dict, RetrievalIndex]:
+def evaluate(net: PoseNet, ps, splits: dict, size: int, seed: int, retrieval=None) -> tuple[dict, dict, RetrievalIndex]:
     """(metrics, predictions per (split, kind), the index over every split's projections) of a trained posenet.
 
-    `splits[split][kind]` = (images uint8 [N, S, S, 3], joints [N, 11, 2]); `ps` the PoseSet (for ids). `metrics`
-    = {"posenet": {...}, "joints_embedding": {...}, "floor": {...}} (the layout of metrics/pose.json)."""
+    `splits[split][kind]` = (images uint8 [N, S, S, 3], joints [N, 11, 2]); `ps` the PoseSet (for ids);
+    `retrieval` params.pose.retrieval (k, weight, joints: how a reference is returned; None: the embedding's
+    nearest). `metrics` = {"posenet": {...}, "embedding_nearest": {...}, "joints_embedding": {...}, "floor": {...}}
+    (the layout of metrics/pose.json)."""
     preds: dict = {}
     found: dict = {"val": {}, "test": {}}
     t_infer, n_infer = 0.0, 0
@@ -76,29 +82,52 @@ def evaluate(net: PoseNet, ps, splits: dict, size: int, seed: int) -> tuple[dict
     q_pred = {s: predict(net, queries[s][1]) for s in queries}
     q_emb = {s: embed_images(net, queries[s][1]) for s in queries}
     q_joint = {s: embed_joints(q_pred[s]) for s in queries}
+    top_k, weight, source = (retrieval.k, retrieval.weight, retrieval.joints) if retrieval else (1, 0.0, None)
+    # the projections' joints the index keeps: the render stage's, or posenet's reading of each projection
+    if source == "rendered":
+        known = {s: splits[s]["projection"][1] for s in proj}
+    else:
+        known = {s: preds[s, "projection"] if (s, "projection") in preds else predict(net, proj[s]) for s in proj}
 
     # like with like: as many test poses as validation has, drawn once per seed
     n_val, n_test = len(ids["val"]), len(ids["test"])
     sub = np.sort(np.random.default_rng([seed, 0x600]).choice(n_test, min(n_val, n_test), replace=False))
     sub_ids = [ids["test"][i] for i in sub]
 
-    index_all = RetrievalIndex(np.concatenate([emb[s] for s in proj]), sum((ids[s] for s in proj), []))
-    offset = len(ids["train"]) + len(ids["val"])
-    top1_all = retrieval_top1(index_all, q_emb["test"], np.arange(n_test) + offset)
+    def how(s: str, rows=slice(None)) -> dict:  # the returned reference: the index's settings, the query's joints
+        return {"query_joints": q_pred[s][rows], "index_joints": known[s][rows], "k": top_k, "weight": weight}
 
+    def retrieval_figures(**h) -> dict:
+        """Top-1 (exact and pose-level) on both splits; `h` maps a split to `how`'s settings (none: the nearest)."""
+        out = {
+            "retrieval_top1": _top1(emb["test"], ids["test"], q_emb["test"], **h.get("test", {})),
+            "retrieval_top1_at_val_size": _top1(emb["test"][sub], sub_ids, q_emb["test"][sub], **h.get("sub", {})),
+            "val_retrieval_top1": _top1(emb["val"], ids["val"], q_emb["val"], **h.get("val", {})),
+        }
+        for s, prefix in (("test", ""), ("val", "val_")):  # the reference's pose against the query's (same camera)
+            true = splits[s]["projection"][1]
+            found_pose = retrieval_pose(RetrievalIndex(emb[s], ids[s]), q_emb[s], true, true, size, **h.get(s, {}))
+            out.update({prefix + key: v for key, v in found_pose.items()})
+        return out
+
+    index_all = RetrievalIndex(
+        np.concatenate([emb[s] for s in proj]),
+        sum((ids[s] for s in proj), []),
+        np.concatenate([known[s] for s in proj]),
+        top_k,
+        weight,
+    )
+    offset = len(ids["train"]) + len(ids["val"])
+    top1_all = float((index_all.nearest(q_emb["test"], q_pred["test"]) == np.arange(n_test) + offset).mean())
+
+    reranked = {"test": how("test"), "val": how("val"), "sub": how("test", sub)} if top_k > 1 else {}
     posenet = {
         "pck_0_05": float(np.mean([found["test"][k]["pck"] for k in KINDS])),
         "val_pck_0_05": float(np.mean([found["val"][k]["pck"] for k in KINDS])),
-        "retrieval_top1": _top1(emb["test"], ids["test"], q_emb["test"]),
-        "retrieval_top1_at_val_size": _top1(emb["test"][sub], sub_ids, q_emb["test"][sub]),
-        "val_retrieval_top1": _top1(emb["val"], ids["val"], q_emb["val"]),
+        **retrieval_figures(**reranked),
         "retrieval_top1_all": top1_all,
         "pck_0_05_queries": pck(q_pred["test"], queries["test"][0], size),
     }
-    for s, prefix in (("test", ""), ("val", "val_")):  # the reference's pose against the query's (the same camera)
-        true = splits[s]["projection"][1]
-        found_pose = retrieval_pose(RetrievalIndex(emb[s], ids[s]), q_emb[s], true, true, size)
-        posenet.update({prefix + k: v for k, v in found_pose.items()})
     posenet = _r4(posenet)
     posenet.update(
         {
@@ -107,10 +136,14 @@ def evaluate(net: PoseNet, ps, splits: dict, size: int, seed: int) -> tuple[dict
             "px_error_by_kind": {k: round(found["test"][k]["px"], 3) for k in KINDS},
             "retrieval_candidates": n_test,
             "val_retrieval_candidates": n_val,
+            "retrieval_k": top_k,
+            "retrieval_weight": weight,
+            "retrieval_joints": source,
             "index_size": len(index_all.ids),
             "inference_images_per_s": round(n_infer / max(t_infer, 1e-9), 1),
         }
     )
+    embedding_nearest = _r4(retrieval_figures())  # the embedding's nearest alone, what k 1 returns
     joints_embedding = _r4(
         {
             "retrieval_top1": _top1(joint_emb["test"], ids["test"], q_joint["test"]),
@@ -128,7 +161,8 @@ def evaluate(net: PoseNet, ps, splits: dict, size: int, seed: int) -> tuple[dict
         "retrieval_top1": round(1 / n_test, 6),
         "val_retrieval_top1": round(1 / n_val, 6),
     }
-    return {"posenet": posenet, "joints_embedding": joints_embedding, "floor": floor}, preds, index_all
+    figures = {"posenet": posenet, "embedding_nearest": embedding_nearest, "joints_embedding": joints_embedding}
+    return {**figures, "floor": floor}, preds, index_all
 
 
 def labelled_figures(net: PoseNet, held: list[tuple[np.ndarray, ...]], size: int, key: str) -> dict:

@@ -6,9 +6,11 @@ index over 3D-model projections.
   figures labelled and scored by the one-colour left/right rule: docs/pose.md). Annotated sketches and annotated
   pictures of the pose source (data/label/joints.json, data/pose_import: models/pose/labels.py) join training by
   their split; held-out ones are scored (`pck_0_05_annotated`, `pck_0_05_imported`).
-- The retrieval index embeds 3D-model projections from the images alone (posenet's learned pose embedding) in
-  scikit-learn NearestNeighbors; `retrieval_top1` on validation and test and the other figures are
-  models/pose/evaluate.py's. Figures: {posenet: {...}, joints_embedding: {...}, floor: {...}}.
+- The retrieval index embeds 3D-model projections from the images (posenet's learned pose embedding) in
+  scikit-learn NearestNeighbors and keeps each projection's joints: a reference is the embedding's `pose.retrieval.k`
+  nearest put in order by their joints against the query's (models/pose/retrieval.py `rerank`). `retrieval_top1` on
+  validation and test and the other figures are models/pose/evaluate.py's. Figures: {posenet: {...},
+  embedding_nearest: {...}, joints_embedding: {...}, floor: {...}}.
 - One MLflow run (experiment `posenet`) with the figures, a per-joint error plot and a grid of test predictions; the
   bundle (model.safetensors, config.json, index.npz, index.json) is registered as a version of `anime-posenet` with
   alias `challenger`; the evaluate stage scores it against the champion and moves `champion`.
@@ -95,14 +97,16 @@ def _train(params: Params, data: dict, inputs: list[str], tmp: Path, units: trac
     pp = params.pose
     ps, size, splits, train_images = data["poseset"], data["size"], data["splits"], data["train_images"]
     annotated, own = data["annotated"], data["own"]
-    ckpt = "posenet-" + checkpoint.key(pp.model_dump(), size, params.seed, [tracking.dvc_md5(p) for p in inputs])
+    ckpt = "posenet-" + checkpoint.key(
+        pp.model_dump(exclude={"retrieval"}), size, params.seed, [tracking.dvc_md5(p) for p in inputs]
+    )
     with tracking.start_run("posenet", params, "pose", ["pose", "render"], inputs, "posenet"):
         y_tr = {k: splits["train"][k][1] for k in pp.kinds}  # the drawn kind's by the one-colour rule
         extra = annotated["train"] if annotated is not None else None
         if own is not None and len(own["train"][0]):  # annotated pictures of the pose source train beside them
             extra = tuple(np.concatenate([a, b]) for a, b in zip(extra, own["train"]))
         res = train_posenet(train_images, y_tr, pp, size, params.seed, ckpt, log=tracking.log_metrics, annotated=extra)
-        metrics, preds, index_all = evaluate(res.net, ps, splits, size, params.seed)
+        metrics, preds, index_all = evaluate(res.net, ps, splits, size, params.seed, pp.retrieval)
         posenet = metrics["posenet"]
         for key, sets in (("annotated", annotated), ("imported", own)):  # held-out sketches, the source's pictures
             held = [sets[s] for s in ("val", "test")] if sets is not None else []

@@ -7,8 +7,9 @@ validation (`val_` prefix) and test, N = min(`pose2sketch.samples`, split size) 
 - `l1` (mean absolute grey-level difference to the true sketch, 0..1) and `ssim` (models/metrics/ssim.py);
 - `pck_0_05`: pose fidelity, the pose stage's posenet reading the generated sketch against the input's true joints.
   Posenet reads stick figures too, so a generator that copied its input would pass this alone: hence
-- `retrieval`, the baseline: the training sketch of the nearest training 3D-model projection in the pose stage's
-  index (posenet's pose embedding of the input stick figure as the query), scored the same way;
+- `retrieval`, the baseline: the training sketch of the training 3D-model projection the pose stage's index returns
+  for the input stick figure, as the service returns its reference (posenet's pose embedding of the figure as the
+  query, the embedding's nearest re-ranked by the input's joints under the index's settings), scored the same way;
 - `floor`: posenet on the true sketches (`pck_0_05`'s ceiling for a perfect generator; L1 0, SSIM 1).
 
 Annotated pose/sketch pairs would join the training pairs; the label stage has none to give yet (docs/pose2sketch.md).
@@ -65,8 +66,10 @@ def load(params: Params, paths: dict[str, Path]) -> tuple[dict, dict]:
     for s, (x, _, _) in splits.items():
         if len(x) < 4:
             raise BadInput(f"{paths['render']}: the {s} split has {len(x)} pairs; pose -> sketch needs at least 4")
-    emb = index.embeddings[[where[pid] for pid in train_ids]]
-    data = {"splits": splits, "posenet": posenet, "index": RetrievalIndex(emb, train_ids), "size": ps.size}
+    rows = [where[pid] for pid in train_ids]
+    joints = index.joints[rows] if index.joints is not None else None
+    train_index = RetrievalIndex(index.embeddings[rows], train_ids, joints, index.k, index.weight)
+    data = {"splits": splits, "posenet": posenet, "index": train_index, "size": ps.size}
     return data, {"train_pairs": len(train_ids), "annotated_pairs": 0}
 
 
@@ -87,10 +90,11 @@ def scores(sketches: np.ndarray, truth: np.ndarray, joints: np.ndarray, posenet:
     }
 
 
-def retrieve(data: dict, sticks: np.ndarray) -> np.ndarray:
-    """The baseline: the training sketch of the nearest training projection to each stick figure's pose."""
-    _, rows = data["index"].query(embed_images(data["posenet"], sticks), k=1)
-    return data["splits"]["train"][1][rows[:, 0]]
+def retrieve(data: dict, sticks: np.ndarray, joints: np.ndarray | None = None) -> np.ndarray:
+    """The baseline: the training sketch of the training projection the index returns for each stick figure (its
+    `joints` [N, 11, 2], when given, re-rank the embedding's nearest: RetrievalIndex.nearest)."""
+    rows = data["index"].nearest(embed_images(data["posenet"], sticks), joints)
+    return data["splits"]["train"][1][rows]
 
 
 def run(
@@ -132,7 +136,7 @@ def run(
         drawn = {}
         for s, (sticks, truth, joints) in picked.items():
             prefix = "" if s == "test" else "val_"
-            drawn[s] = (draw(result.g_ema, sticks), retrieve(data, sticks))
+            drawn[s] = (draw(result.g_ema, sticks), retrieve(data, sticks, joints))
             for name, sk in zip(("pose2sketch", "retrieval"), drawn[s], strict=True):
                 figures[name].update({prefix + k: v for k, v in scores(sk, truth, joints, posenet, size).items()})
             floor_pck = metrics.get("pck_0_05").fn(predict(posenet, _rgb(truth)), joints, size)

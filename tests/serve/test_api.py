@@ -175,7 +175,7 @@ def test_upscale_tag_and_upload_limits(client):
     assert client.post("/api/restore", files={"file": ("s.png", _png(small))}).status_code == 422
 
 
-def test_sketch_follows_the_joints(client):
+def test_sketch_follows_the_joints(client, deploy):
     joints = [list(xy) for xy in JOINTS_XY]
     a = client.post("/api/sketch", json={"joints": joints}).json()
     assert a["size"] == 64 and a["reference_id"].startswith("pose-") and a["reference"]
@@ -183,6 +183,13 @@ def test_sketch_follows_the_joints(client):
     moved[4] = [8, 12]
     b = client.post("/api/sketch", json={"joints": moved}).json()
     assert _decode(a["stick"])[0].shape == (64, 64, 3) and a["stick"] != b["stick"] and a["sketch"] != b["sketch"]
+    # the reference returned is the indexed pose of the artist's joints (the index re-ranks by joints)
+    from models.pose.retrieval import RetrievalIndex
+
+    index = RetrievalIndex.load(deploy / "posenet")
+    for row in (3, 7):
+        got = client.post("/api/sketch", json={"joints": index.joints[row].tolist()}).json()
+        assert got["reference_id"] == f"pose-{row}"
     assert client.post("/api/sketch", json={"joints": joints[:10]}).status_code == 422
     assert client.post("/api/sketch", json={"joints": [[1e9, 0]] * 11}).status_code == 422
 

@@ -124,12 +124,16 @@ def make_deploy(
     f = root / "posenet"
     pn = PoseNet(width=4, size=64).eval()
     pn.save(f, {"kinds": ["stick"]})
-    refs, sticks = [], []
+    refs, sticks, poses = [], [], []
     for i in range(12):
-        joints = rng.uniform(12, 52, (len(JOINTS), 2)).astype(np.float32)
-        sticks.append(draw_stick(joints, 64, 2, np.random.default_rng(i)))
+        poses.append(rng.uniform(12, 52, (len(JOINTS), 2)).astype(np.float32))
+        sticks.append(draw_stick(poses[-1], 64, 2, np.random.default_rng(i)))
         refs.append(sticks[-1][..., 0])
-    RetrievalIndex(embed_images(pn, np.stack(sticks)), [f"pose-{i}" for i in range(12)]).save(f, {"size": 64})
+    # an untrained posenet's embedding says little: its 12 nearest (every pose) are put in order by their joints
+    index = RetrievalIndex(
+        embed_images(pn, np.stack(sticks)), [f"pose-{i}" for i in range(12)], np.stack(poses), 12, 100.0
+    )
+    index.save(f, {"size": 64})
     np.save(f / "references.npy", np.stack(refs), allow_pickle=False)
     done("posenet", f, 64)
 

@@ -16,7 +16,7 @@ from models.metrics.pck import pck
 from models.pose import train as pose_train
 from models.pose.evaluate import replaced_sticks
 from models.pose.net import PoseNet, embed_images, gaussian_targets, predict
-from models.pose.retrieval import RetrievalIndex, embed_joints, retrieval_top1
+from models.pose.retrieval import RetrievalIndex, embed_joints, rerank, retrieval_pose, retrieval_top1
 from synth.pose.poseset import PoseSet, render_one
 from tests.conftest import REPO
 
@@ -67,10 +67,42 @@ def test_pck_embedding_and_index(tmp_path):
     back = RetrievalIndex.load(tmp_path / "ix")
     assert back.ids == index.ids and np.array_equal(back.embeddings, index.embeddings)
     assert not list((tmp_path / "ix").glob("*.pkl"))
+    assert back.joints is None and back.k == 1  # an index without joints: the embedding's nearest
+    RetrievalIndex(e, index.ids, truth, k=3, weight=2.0).save(tmp_path / "rr")
+    again = RetrievalIndex.load(tmp_path / "rr")
+    assert np.array_equal(again.joints, truth.astype(np.float32)) and (again.k, again.weight) == (3, 2.0)
+    assert list(again.nearest(e[:4] + 1e-4, truth[:4])) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="joints of shape"):
+        RetrievalIndex(e, index.ids, truth[:3])
     with pytest.raises(ValueError, match="not a retrieval index"):
         RetrievalIndex.load(tmp_path)
     with pytest.raises(ValueError):
         pck(truth[:3], truth, 64)
+
+
+def test_rerank_puts_the_embeddings_nearest_in_order_by_their_joints():
+    """Two projections whose embeddings are near-equal but whose poses differ: the embedding alone returns the wrong
+    one, re-ranking its 2 nearest by joints returns the query's own; a weight of 0 or k 1 leaves the embedding's
+    order."""
+    rng = np.random.default_rng(3)
+    poses = rng.uniform(8, 56, (6, 11, 2))
+    emb = rng.normal(size=(6, 4)).astype(np.float32)
+    emb[1] = emb[0] + 0.01  # projection 1 sits next to projection 0 in the embedding
+    index = RetrievalIndex(emb, [f"p{i}" for i in range(6)])
+    query = emb[[0, 2]] + np.array([[0.004] * 4, [0] * 4], np.float32)  # the first nearer to 0 than to 1
+    q_joints = poses[[1, 2]] * 1.7 + 3  # the same poses, elsewhere and larger: the joint distance is 0
+    assert list(rerank(index, query)) == [0, 2]
+    assert list(rerank(index, query, q_joints, poses, k=1, weight=5.0)) == [0, 2]
+    assert list(rerank(index, query, q_joints, poses, k=2, weight=0.0)) == [0, 2]
+    assert list(rerank(index, query, q_joints, poses, k=2, weight=5.0)) == [1, 2]
+    assert (
+        retrieval_top1(index, query, np.array([1, 2]), query_joints=q_joints, index_joints=poses, k=2, weight=5.0) == 1
+    )
+    pose = retrieval_pose(
+        index, query, poses, poses[[1, 2]], 64, query_joints=q_joints, index_joints=poses, k=2, weight=5
+    )
+    assert pose == {"retrieval_pose_top1": 1.0, "retrieval_pose_error_px": 0.0}
+    assert retrieval_pose(index, query, poses, poses[[1, 2]], 64)["retrieval_pose_top1"] == 0.5
 
 
 def test_pck_counts_only_joints_with_a_truth_and_can_narrow_to_some():
@@ -206,7 +238,7 @@ def test_pose_stage_on_the_smoke_set(smoke_params, store, tmp_path, monkeypatch)
     metrics = pose.run(smoke_params, tmp_path / "render", tmp_path / "pose", labels, imported=tmp_path / "none")
     assert metrics["posenet"]["train_images_by_origin"]["label_studio"] == 2
     assert metrics["posenet"]["annotated_scored"] == 1 and 0 <= metrics["posenet"]["pck_0_05_annotated"] <= 1
-    assert set(metrics) == {"posenet", "joints_embedding", "floor"}  # the one metrics layout
+    assert set(metrics) == {"posenet", "embedding_nearest", "joints_embedding", "floor"}  # the one metrics layout
     m = metrics["posenet"]
     assert m["retrieval_candidates"] == smoke_params.render.count.test
     assert m["val_retrieval_candidates"] == smoke_params.render.count.val
@@ -233,12 +265,30 @@ def test_pose_stage_on_the_smoke_set(smoke_params, store, tmp_path, monkeypatch)
     n_before = len(ps.rows("train")) + len(ps.rows("val"))
     query_joints, query = replaced_sticks(ps.split("test", "stick")[1], ps.size, smoke_params.seed)
     own = np.arange(len(query)) + n_before
-    assert m["retrieval_top1_all"] == round(retrieval_top1(index, embed_images(net, query), own), 4)
+    # the saved index keeps each projection's rendered joints and re-ranks the embedding's k nearest by them
+    how = smoke_params.pose.retrieval
+    assert how.k > 1 and how.joints == "rendered" and (index.k, index.weight) == (how.k, how.weight)
+    rendered = np.concatenate([ps.split(s, "projection")[1] for s in ("train", "val", "test")])
+    assert np.array_equal(index.joints, rendered.astype(np.float32))
+    found_all = index.nearest(embed_images(net, query), predict(net, query))
+    assert m["retrieval_top1_all"] == round(float((found_all == own).mean()), 4)
     assert m["pck_0_05_queries"] == round(pck(predict(net, query), query_joints, ps.size), 4)
-    # validation retrieval: its own queries among the validation projections
+    assert (m["retrieval_k"], m["retrieval_weight"], m["retrieval_joints"]) == (how.k, how.weight, how.joints)
+    # validation retrieval: its own queries among the validation projections, re-ranked, and the embedding alone
     _, vq = replaced_sticks(ps.split("val", "stick")[1], ps.size, smoke_params.seed, salt=0x51D)
-    val_index = RetrievalIndex(embed_images(net, ps.split("val", "projection")[0]), [str(i) for i in range(len(vq))])
-    assert m["val_retrieval_top1"] == round(retrieval_top1(val_index, embed_images(net, vq), np.arange(len(vq))), 4)
+    val_x, val_y = ps.split("val", "projection")
+    val_index = RetrievalIndex(embed_images(net, val_x), [str(i) for i in range(len(vq))])
+    rerank_how = {"query_joints": predict(net, vq), "index_joints": val_y, "k": how.k, "weight": how.weight}
+    truth = np.arange(len(vq))
+    assert m["val_retrieval_top1"] == round(retrieval_top1(val_index, embed_images(net, vq), truth, **rerank_how), 4)
+    alone = metrics["embedding_nearest"]
+    assert alone["val_retrieval_top1"] == round(retrieval_top1(val_index, embed_images(net, vq), truth), 4)
+    assert set(alone) == {k for k in m if k.startswith(("retrieval_", "val_retrieval_")) and "candidates" not in k} - {
+        "retrieval_top1_all",
+        "retrieval_k",
+        "retrieval_weight",
+        "retrieval_joints",
+    }
     floor = metrics["floor"]
     assert floor["retrieval_top1"] == round(1 / m["retrieval_candidates"], 6)
     mean_pose = ps.split("train", "stick")[1].mean(axis=0)

@@ -89,3 +89,9 @@ def test_retrieval_baseline_returns_the_training_sketch_of_the_nearest_pose(monk
     )
     got = family.retrieve(data, np.zeros((3, 32, 32, 3), np.uint8))
     assert np.array_equal(got, sketches[[2, 0, 2]])
+    # with each projection's joints the index re-ranks its 2 nearest by the input's joints: the first query's pose
+    # is row 1's, which its embedding had second
+    poses = np.random.default_rng(0).uniform(4, 28, (3, 11, 2))
+    data["index"] = RetrievalIndex(emb, ["a", "b", "c"], poses, k=2, weight=10.0)
+    got = family.retrieve(data, np.zeros((3, 32, 32, 3), np.uint8), poses[[1, 0, 2]] * 0.5 + 3)
+    assert np.array_equal(got, sketches[[1, 0, 2]])
