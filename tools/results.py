@@ -222,6 +222,11 @@ def posenet(m: Metrics) -> list[str]:
             ("retrieval_pose_error_px", "`retrieval_pose_error_px` (the reference's joints to the query's) ↓", 2),
         ):
             rows.append([label, num(m[f"{p}.val_{figure}"], digits), num(m[f"{p}.{figure}"], digits), "", "", ""])
+    e = "pose.embedding_nearest"
+    if m[f"{e}.retrieval_top1"] is not None:  # records from before the re-ranking have the embedding's alone
+        for figure, label in (("retrieval_top1", "exact"), ("retrieval_pose_top1", "pose-level")):
+            name = f"{label} top-1, the embedding's nearest alone (`embedding_nearest`)"
+            rows.append([name, num(m[f"{e}.val_{figure}"]), num(m[f"{e}.{figure}"]), "", "", ""])
     rows.append(
         [
             f"`retrieval_top1_at_val_size` ({num(m[f'{p}.val_retrieval_candidates'])} test projections)",
@@ -258,6 +263,12 @@ def posenet(m: Metrics) -> list[str]:
         + f") in {duration(m[f'{p}.train_seconds'])}; stopped by its budget: {num(m[f'{p}.stopped_by_budget'])}; "
         f"inference {num(m[f'{p}.inference_images_per_s'], 0)} images/s."
     )
+    if m[f"{p}.retrieval_k"] is not None:
+        run += (
+            f" A reference is the embedding's {num(m[f'{p}.retrieval_k'])} nearest projections put in order by "
+            f"embedding distance + {m[f'{p}.retrieval_weight']:g} × the joint distance to the query's joints as "
+            f"posenet reads them (the projections' joints: {m[f'{p}.retrieval_joints']})."
+        )
     return table(header, rows) + ["", run] + target_lines("posenet.md", m)
 
 
@@ -388,7 +399,7 @@ def pose2sketch(m: Metrics) -> list[str]:
     p, r, f = "pose2sketch.pose2sketch", "pose2sketch.retrieval", "pose2sketch.floor"
     rows = [
         ["`anime-pose2sketch`"] + [tv(m[f"{p}.{x}"], m[f"{p}.val_{x}"]) for x in ("l1", "ssim", "pck_0_05")],
-        ["retrieval baseline (the nearest training projection's sketch)"]
+        ["retrieval baseline (the sketch of the training projection the index returns)"]
         + [tv(m[f"{r}.{x}"], m[f"{r}.val_{x}"]) for x in ("l1", "ssim", "pck_0_05")],
         ["`floor`: posenet on the true sketches", "", "", tv(m[f"{f}.pck_0_05"], m[f"{f}.val_pck_0_05"])],
     ]
@@ -1274,7 +1285,45 @@ def gpu_run(m: Metrics) -> list[str]:
     return table(header, rows)
 
 
+RETRIEVAL_RERANK = REPO / "experiments" / "results" / "retrieval-rerank-cpu-AVX2-AMD.json"
+
+
+def retrieval_rerank(m: Metrics, path: Path = RETRIEVAL_RERANK) -> list[str]:
+    """experiments/retrieval_rerank.py: validation's pose-level top-1 at the test split's candidate count (at
+    validation's own in brackets) for each source of the projections' joints and weight (rows) and k (columns), the
+    chosen setting in bold; the embedding's nearest alone (k 1) below it."""
+    doc = _result(path)
+    rows_in = doc.get("rows", [])
+    ks = sorted({r["k"] for r in rows_in if r["k"] > 1})
+    header = ["projections' joints", "weight", *(f"k {k}" for k in ks)]
+
+    def cell(r: dict) -> str:
+        text = f"{num(r['val_retrieval_pose_top1_at_test_size'])} ({num(r['val_retrieval_pose_top1'])})"
+        return f"**{text}**" if r == doc.get("chosen") else text
+
+    rows = []
+    grid = {(r["joints"], r["weight"], r["k"]): r for r in rows_in[1:]}
+    for source in doc.get("settings", {}).get("joints", []):
+        for w in doc["settings"]["weight"]:
+            rows.append([source, f"{w:g}", *(cell(grid[source, w, k]) if (source, w, k) in grid else DASH for k in ks)])
+    if not doc:
+        return table(header, rows)
+    c, base = doc["chosen"], rows_in[0]
+    return table(header, rows) + [
+        "",
+        f"Validation's {num(doc['queries'])} queries among {num(base['val_retrieval_candidates_at_test_size'])} "
+        f"projections (validation's own and {num(doc['distractors'])} training projections drawn at random: the test "
+        f"split's count), in brackets among validation's {num(base['val_retrieval_candidates'])}. Chosen: k "
+        f"{c['k']}, weight {c['weight']:g}, {c['joints']} joints: exact top-1 "
+        f"{num(c['val_retrieval_top1_at_test_size'])} and a pose error of "
+        f"{num(c['val_retrieval_pose_error_px_at_test_size'], 2)} px at that count. The embedding's nearest alone "
+        f"(k 1): pose-level top-1 {cell(base)}, exact {num(base['val_retrieval_top1_at_test_size'])}, a pose error "
+        f"of {num(base['val_retrieval_pose_error_px_at_test_size'], 2)} px. Profile `{doc['profile']}`, seed {doc['seed']}, the pose stage's posenet; `{path.name}`.",
+    ]
+
+
 TABLES: dict[str, Callable[[Metrics], list[str]]] = {
+    "retrieval-rerank": retrieval_rerank,
     "gpu-run": gpu_run,
     "dcgan-slider-variants": dcgan_slider_variants,
     "stylegan-routes": stylegan_routes,

@@ -284,3 +284,25 @@ def test_the_ruler_variants_table_has_a_row_per_ruler_by_its_epochs(tmp_path):
                             "`recall_ssl`: final < step_500 |")  # fmt: skip
     assert rows[1].endswith("| yes | none |")
     assert "| 0.100 | 1.000 | 0.500 | 2.000 |" in rows[0]
+
+
+def test_the_retrieval_rerank_table_puts_each_k_in_a_column_and_the_choice_in_bold(tmp_path):
+    from experiments.retrieval_rerank import chosen
+
+    def row(k, weight, joints, at_test, at_val):
+        figures = {"val_retrieval_top1": at_val, "val_retrieval_pose_top1": at_val, "val_retrieval_candidates": 600}
+        figures.update({"val_retrieval_pose_error_px": 1.0, "val_retrieval_candidates_at_test_size": 1200})
+        figures.update({"val_retrieval_top1_at_test_size": at_test, "val_retrieval_pose_top1_at_test_size": at_test})
+        return {"k": k, "weight": weight, "joints": joints, **figures, "val_retrieval_pose_error_px_at_test_size": 0.5}
+
+    rows = [row(1, 0.0, None, 0.8, 0.9), row(2, 1.0, "rendered", 0.85, 0.92), row(5, 1.0, "rendered", 0.95, 0.97)]
+    settings = {"k": [2, 5], "weight": [1.0], "joints": ["rendered"]}
+    doc = {"profile": "cpu", "seed": 1, "rows": rows, "queries": 600, "distractors": 600, "settings": settings}
+    doc["chosen"] = chosen(rows)
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    lines = results.retrieval_rerank(results.Metrics(REPO / "metrics"), tmp_path / "r.json")
+    assert lines[0] == "| projections' joints | weight | k 2 | k 5 |"
+    assert lines[2] == "| rendered | 1 | 0.850 (0.920) | **0.950 (0.970)** |"
+    assert (
+        "Chosen: k 5, weight 1, rendered joints" in lines[-1] and "(k 1): pose-level top-1 0.800 (0.900)" in lines[-1]
+    )
