@@ -45,9 +45,10 @@ def with_overrides(params: Params, name: str, overrides: dict) -> Params:
 
 
 def score(params: Params, seed: int, render_dir: Path) -> dict:
-    """Validation figures of posenet and of the joints-only retrieval, for one variant, computed as the pose stage's
-    scorer (models/pose/evaluate.py) computes them but from the validation split alone: the test split is never
-    read (the scorer itself computes test beside validation, so it is not called here)."""
+    """Validation figures of posenet (retrieval re-ranked by `pose.retrieval`) and of the joints-only retrieval, for
+    one variant, computed as the pose stage's scorer (models/pose/evaluate.py) computes them but from the validation
+    split alone: the test split is never read (the scorer itself computes test beside validation, so it is not
+    called here)."""
     import numpy as np
 
     from core.names import POSE_KINDS
@@ -67,13 +68,16 @@ def score(params: Params, seed: int, render_dir: Path) -> dict:
     # the validation queries: its stick figures drawn anew at another pose's size and place (the scorer's stream)
     queries = replaced_sticks(val["stick"][1], ps.size, seed, QUERY_SALT["val"])[1]
 
-    def top1(index: np.ndarray, query: np.ndarray) -> float:  # query i's own candidate is row i
-        return round(float(retrieval_top1(RetrievalIndex(index, ids), query, np.arange(len(query)))), 4)
+    def top1(index: np.ndarray, query: np.ndarray, **how) -> float:  # query i's own candidate is row i
+        return round(float(retrieval_top1(RetrievalIndex(index, ids), query, np.arange(len(query)), **how)), 4)
 
+    r = params.pose.retrieval  # the reference the index returns, as the pose stage scores it
+    known = val["projection"][1] if r.joints == "rendered" else preds["projection"]
+    how = {"query_joints": predict(net, queries), "index_joints": known, "k": r.k, "weight": r.weight}
     return {
         "posenet": {  # the keys of VALIDATION
             "val_pck_0_05": round(float(np.mean([found[k] for k in POSE_KINDS])), 4),
-            "val_retrieval_top1": top1(embed_images(net, val["projection"][0]), embed_images(net, queries)),
+            "val_retrieval_top1": top1(embed_images(net, val["projection"][0]), embed_images(net, queries), **how),
             "val_pck_0_05_by_kind": {k: round(float(v), 4) for k, v in found.items()},
             "val_retrieval_candidates": len(ids),
         },

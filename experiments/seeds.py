@@ -90,13 +90,13 @@ def pose_figures(params, seed: int, render_dir: Path) -> dict:
     ps = PoseSet(render_dir)
     splits = {s: {k: ps.split(s, k) for k in POSE_KINDS} for s in ("train", "val", "test")}
     net, epochs_done, seconds = trained_posenet(params, seed, render_dir)
-    metrics, _, _ = evaluate(net, ps, splits, ps.size, seed)
+    metrics, _, _ = evaluate(net, ps, splits, ps.size, seed, params.pose.retrieval)
     flat = {"epochs_done": epochs_done, "train_seconds": seconds}
-    for model in ("posenet", "joints_embedding"):
+    for model in ("posenet", "embedding_nearest", "joints_embedding"):
         for key, value in metrics[model].items():
             if isinstance(value, dict):
                 flat.update({f"{model}/{key}/{k}": v for k, v in value.items() if key.startswith(("pck", "val_pck"))})
-            elif "retrieval_top1" in key or key.startswith(("pck", "val_pck")):
+            elif "retrieval_top1" in key or "retrieval_pose_top1" in key or key.startswith(("pck", "val_pck")):
                 flat[f"{model}/{key}"] = value
     return flat
 

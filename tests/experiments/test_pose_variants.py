@@ -118,6 +118,6 @@ def test_the_study_never_reads_the_test_split(smoke_params, render_dir, tmp_path
     net, _, _ = seeds.trained_posenet(smoke_params, smoke_params.seed, render_dir)  # the kept model
     ps = PoseSet(render_dir)
     splits = {s: {k: ps.split(s, k) for k in POSE_KINDS} for s in SPLITS}
-    metrics, _, _ = evaluate(net, ps, splits, ps.size, smoke_params.seed)
+    metrics, _, _ = evaluate(net, ps, splits, ps.size, smoke_params.seed, smoke_params.pose.retrieval)
     assert chosen["posenet"] == {k: metrics["posenet"][k] for k in pose_variants.VALIDATION}
     assert chosen["joints_embedding"] == {"val_retrieval_top1": metrics["joints_embedding"]["val_retrieval_top1"]}
