@@ -894,8 +894,9 @@ MAKE_TEST_FRESH = REPO / "bench" / "results" / "make-test-fresh-clone-AVX2-AMD.j
 
 
 def make_test_fresh(m: Metrics, path: Path = MAKE_TEST_FRESH) -> list[str]:
-    """`make test` on a fresh clone, one commit, one machine: setup, tests, the slowest tests, the gpu-profile
-    test's seconds per stage where a run of that test alone was added (its own print), and what failed."""
+    """`make test` on a fresh clone, one commit, one machine: setup (where it was timed), tests, the slowest tests,
+    the gpu-profile test's seconds per stage where a run of that test alone was added (its own print), and what
+    failed."""
     doc = _result(path)
     header = ["what", "seconds", "time"]
     if not doc:
@@ -905,6 +906,8 @@ def make_test_fresh(m: Metrics, path: Path = MAKE_TEST_FRESH) -> list[str]:
     rows = [["making `.venv` (`make .venv/.installed`)", num(doc["setup_seconds"]), duration(doc["setup_seconds"])],
             [f"`make test`: {num(sm.get('passed'))} passed{failed}, {num(sm.get('skipped', 0))} skipped",
              num(doc["test_seconds"]), duration(doc["test_seconds"])]]  # fmt: skip
+    if doc["setup_seconds"] is None:  # a run in a clone with the checkout's venv: no setup to time
+        rows = rows[1:]
     rows += [[f"  `{t['test']}`" + (f" ({t['phase']})" if "phase" in t else ""), num(t["seconds"], 1),
               duration(t["seconds"])] for t in doc["slowest"][:8]]  # fmt: skip
     stages = sorted(doc.get("gpu_profile_seconds_per_stage", {}).items(), key=lambda kv: -kv[1])[:6]

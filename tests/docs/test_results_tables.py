@@ -306,3 +306,16 @@ def test_the_retrieval_rerank_table_puts_each_k_in_a_column_and_the_choice_in_bo
     assert (
         "Chosen: k 5, weight 1, rendered joints" in lines[-1] and "(k 1): pose-level top-1 0.800 (0.900)" in lines[-1]
     )
+
+
+def test_a_suite_run_without_setup_has_no_setup_row(tmp_path):
+    doc = {"commit": "abc1234", "machine_kind": "AVX2-AMD", "cores": 2, "date": "2026-11-28", "workers": 2,
+           "setup_seconds": None, "test_seconds": 1800, "summary": {"passed": 3, "skipped": 1},
+           "skipped_note": "one skip", "slowest": [{"test": "t::a", "phase": "call", "seconds": 90.0}]}  # fmt: skip
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    lines = results.make_test_fresh(results.Metrics(REPO / "metrics"), tmp_path / "r.json")
+    assert not any("making `.venv`" in line for line in lines)
+    assert lines[2] == "| `make test`: 3 passed, 1 skipped | 1,800 | 30 min 0 s |"
+    doc["setup_seconds"] = 200
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    assert "making `.venv`" in results.make_test_fresh(results.Metrics(REPO / "metrics"), tmp_path / "r.json")[2]
