@@ -1344,6 +1344,9 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     ),
     "gpu-profile-test-profile": gpu_profile_profile,
     "make-test-fresh-workers": lambda m: make_test_fresh(m, MAKE_TEST_FRESH_WORKERS),
+    "make-test-workers-7b31800": lambda m: make_test_fresh(
+        m, MAKE_TEST_FRESH_WORKERS.with_name("make-test-2workers-AVX2-AMD-7b31800.json")
+    ),
     "generator-step": generator_step,
     "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),
     "test-suite": test_suite,
