@@ -112,3 +112,66 @@ def test_control_success_reads_what_show_makes_of_the_images():
     got = sliders.control_success(world, prior, world, 100, seed=4, show=blank)
     assert plain["glasses=yes"] == 1.0 and got["glasses=yes"] == 0.0 and got["smile=yes"] == 0.0
     assert seen and all(shape[1:] == (32, 32, 3) for shape in seen)
+
+
+class _Steerable(_World):
+    """_World whose smile also follows z[:, 0] (so a nudged latent can undo the leak), with a reader that reads
+    both pixels softly, as the discriminator's reader reads a generated image ([-1, 1], [B, 3, S, S])."""
+
+    def forward(self, z, cond=None, soft=None):
+        soft = soft or sliders.soft_condition(cond, {})
+        g = soft[G_IDX][:, ATTRIBUTES["glasses"].index("yes")]
+        s = soft[S_IDX][:, ATTRIBUTES["smile"].index("yes")] + self.leak * g + 0.3 * z[:, 0]
+        plane = torch.ones(len(z), 32, 32)
+        return torch.stack([(g * 2 - 1)[:, None, None] * plane, (s * 2 - 1)[:, None, None] * plane, 0 * plane], 1)
+
+    @staticmethod
+    def logits(images: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for g, n in zip(GROUPS, FIXED.sizes, strict=True):
+            if g in ("glasses", "smile"):
+                v = images[:, 0 if g == "glasses" else 1].mean(dim=(1, 2))
+                yes = torch.stack([-4 * v, 4 * v], 1)
+                out.append(yes if ATTRIBUTES[g] == ["no", "yes"] else yes.flip(1))
+            else:
+                out.append(torch.zeros(len(images), n))
+        return out
+
+
+def test_a_reader_guided_slider_keeps_what_the_plain_one_drags_along():
+    labels = np.zeros((2, len(GROUPS)), np.int64)
+    labels[1, S_IDX] = 1
+    prior = ConditionPrior.fit(labels)
+    world = _Steerable(leak=0.6)
+    reader = type("Reader", (), {"read": staticmethod(_Steerable.logits)})()
+    plain = sliders.control_success(world, prior, world, 64, seed=5)
+    guide = sliders.Guide(steps=20, lr=0.15)
+    steered = sliders.control_success(world, prior, world, 64, seed=5, reader=reader, guide=guide)
+    assert plain["glasses=yes"] < 0.75 and steered["glasses=yes"] > 0.95, (plain, steered)
+    assert sliders.control_success(world, prior, world, 64, seed=5, reader=reader) == plain  # no steps: plain
+
+    z, cond = torch.randn(8, 2), sliders.conditions_for(prior, 8, 0)
+    assert torch.equal(sliders.guided(world, reader, z, cond, {}, guide), z)  # nothing moved: nothing to keep
+    nudged = sliders.guided(world, reader, z, cond, {"glasses=yes": 1.0}, guide)
+    assert not nudged.requires_grad and torch.equal(nudged[:, 1], z[:, 1])  # only what the reader sees moves
+
+
+def test_the_reader_loads_from_a_generator_bundle(tmp_path):
+    import json
+
+    from models.dcgan.net import Discriminator
+    from models.engine import bundle
+
+    assert sliders.load_reader(tmp_path) is None  # no discriminator beside the generator
+    torch.manual_seed(0)
+    D = Discriminator(32, 8, True, True, reader=4)
+    bundle.save_tensors(D, tmp_path / "discriminator.safetensors")
+    (tmp_path / "discriminator.json").write_text(json.dumps(D.config))
+    loaded = sliders.load_reader(tmp_path)
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    D.eval()
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(D.read(x), loaded.read(x), strict=True))
+    assert not loaded.training and not any(p.requires_grad for p in loaded.parameters())
+    (tmp_path / "discriminator.json").write_text(json.dumps({**D.config, "reader": 0}))
+    assert sliders.load_reader(tmp_path) is None  # a discriminator without a reader guides nothing
