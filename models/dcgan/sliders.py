@@ -20,10 +20,7 @@ its own head (models/tagger/extractor.py).
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -31,8 +28,7 @@ import torch.nn.functional as F
 
 from core.names import FIXED, AttributeSchema
 from models.dcgan.conditions import ConditionPrior
-from models.dcgan.net import Discriminator, Generator
-from models.engine import bundle
+from models.dcgan.net import Generator
 from models.engine.gan import to_uint8
 from models.metrics.generators import Show, slider_moves, slider_tags
 from models.tagger.extractor import Tagger
@@ -85,82 +81,8 @@ def conditions_for(prior: ConditionPrior | None, n: int, seed: int, schema: Attr
     return torch.where(y < 0, null.expand_as(y), y)
 
 
-@dataclass(frozen=True)
-class Guide:
-    """Reader-guided moves: a slider's image is drawn from a latent nudged so that the generator's own reader (the
-    discriminator's attribute head, models/dcgan/net.py) reads every group the sliders do not move as it reads the
-    character before the move, and (`move` > 0) the moved group as the slider asks. `steps` of Adam at `lr` on z
-    minimise, per image, the KL divergence of each kept group's reading from the start's, plus `move` times |a| the
-    cross-entropy of the moved group's reading against its slider's value, plus `anchor` times the mean squared
-    distance of the nudged latent from the drawn one. steps 0: the plain move. The judge that scores the sliders
-    never guides them."""
-
-    steps: int = 0
-    lr: float = 0.05
-    move: float = 0.0
-    anchor: float = 0.0
-
-
-def load_reader(folder: str | os.PathLike[str]) -> Discriminator | None:
-    """The discriminator a generator bundle was trained against (its reader guides the sliders), in eval mode;
-    None where the bundle has none or its discriminator has no reader."""
-    cfg_path, weights = Path(folder) / "discriminator.json", Path(folder) / "discriminator.safetensors"
-    if not (cfg_path.is_file() and weights.is_file()):
-        return None
-    cfg = json.loads(cfg_path.read_text())
-    if not cfg.get("reader"):
-        return None
-    schema = AttributeSchema.recorded(cfg.get("groups"))
-    D = Discriminator(cfg["size"], cfg["ndf"], cfg["conditional"], cfg.get("batchnorm", True), cfg["reader"], schema)
-    D.load_state_dict(bundle.load_tensors(weights))
-    return D.eval().requires_grad_(False)
-
-
-def _moved_groups(sliders: dict[str, float], schema: AttributeSchema) -> dict[int, tuple[int, float]]:
-    """{group column: (the class its sliders move towards, |a|)} (the largest share where one group has several)."""
-    out: dict[int, tuple[int, float]] = {}
-    for name, a in sliders.items():
-        if a == 0:
-            continue
-        group, value = name.split("=", 1)
-        col = schema.names.index(group)
-        k = schema.groups[group].index(value if a > 0 else "no")
-        if col not in out or abs(a) > out[col][1]:
-            out[col] = (k, abs(float(a)))
-    return out
-
-
-def guided(
-    G: Generator,
-    reader: Discriminator,
-    z: torch.Tensor,
-    cond: torch.Tensor,
-    sliders: dict[str, float],
-    guide: Guide,
-) -> torch.Tensor:
-    """The latents [B, nz] of the sliders' images under `guide` (class docstring); the images are G(z', cond, soft)."""
-    if not guide.steps or not sliders:
-        return z
-    schema = G.schema
-    soft = soft_condition(cond, sliders, schema)
-    moved = _moved_groups(sliders, schema)
-    with torch.no_grad():
-        start = [F.log_softmax(r.float(), dim=1) for r in reader.read(G(z, cond))]
-    kept = [i for i in range(len(start)) if i not in moved]
-    zz = z.clone().requires_grad_(True)
-    opt = torch.optim.Adam([zz], lr=guide.lr)
-    with torch.enable_grad():
-        for _ in range(guide.steps):
-            reads = [F.log_softmax(r.float(), dim=1) for r in reader.read(G(zz, cond, soft))]
-            loss = sum((start[i].exp() * (start[i] - reads[i])).sum() for i in kept)
-            if guide.move:
-                for i, (k, a) in moved.items():
-                    loss = loss - guide.move * a * reads[i][:, k].sum()
-            if guide.anchor:
-                loss = loss + guide.anchor * (zz - z).pow(2).mean(dim=1).sum()
-            (zz.grad,) = torch.autograd.grad(loss, [zz])  # z's gradient alone: the networks' weights stay as they are
-            opt.step()
-    return zz.detach()
+# (latents [B, nz], conditions [B, groups], sliders) -> the latents a moved image is drawn from (a study's guide)
+Nudge = Callable[[torch.Tensor, torch.Tensor, dict], torch.Tensor]
 
 
 @torch.no_grad()
@@ -172,16 +94,13 @@ def _reads(
     sliders: dict,
     show: Show | None,
     batch: int = 256,
-    reader: Discriminator | None = None,
-    guide: Guide = Guide(),
+    nudge: Nudge | None = None,
 ):
     out = []
     for i in range(0, len(z), batch):
         c = cond[i : i + batch]
         soft = soft_condition(c, sliders, G.schema) if sliders else None
-        zb = z[i : i + batch]
-        if reader is not None and guide.steps and sliders:
-            zb = guided(G, reader, zb, c, sliders, guide)
+        zb = nudge(z[i : i + batch], c, sliders) if nudge is not None and sliders else z[i : i + batch]
         images = to_uint8(G(zb, c, soft))
         _, r = judge.read(show(images) if show else images)
         unread = [g for g in G.schema.names if g not in r]
@@ -198,13 +117,12 @@ def control_success(
     n: int,
     seed: int,
     show: Show | None = None,
-    reader: Discriminator | None = None,
-    guide: Guide = Guide(),
+    nudge: Nudge | None = None,
 ) -> dict[str, float]:
     """Per tag: the share of counted full-range moves that cross the tag the intended way and change no other
     group's reading (module docstring); n latents and conditions drawn from `seed`, nothing else uses them. The
-    judge reads the generator's images, or what `show` makes of them (the page's 4x upscale); with a `reader` and a
-    `guide` of some steps, the moves are reader-guided (`Guide`)."""
+    judge reads the generator's images, or what `show` makes of them (the page's 4x upscale); `nudge` (a study's)
+    gives the latents each moved image is drawn from (None: the drawn ones)."""
     G.eval()
     z = torch.randn(n, G.nz, generator=torch.Generator().manual_seed(seed))
     schema = G.schema
@@ -215,7 +133,7 @@ def control_success(
         col = schema.names.index(g)
         ok = counted = 0
         for sign in (1.0, -1.0) if two_sided(name, schema) else (1.0,):
-            moved = _reads(G, judge, z, cond, {name: sign}, show, reader=reader, guide=guide)
+            moved = _reads(G, judge, z, cond, {name: sign}, show, nudge=nudge)
             good, n_moves = slider_moves(start, moved, col, k, sign)
             ok, counted = ok + good, counted + n_moves
         out[name] = ok / counted if counted else 0.0
