@@ -19,6 +19,7 @@ Each judge is then read three ways, none of which touches a test split or a gene
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import yaml
 from core.names import GROUPS
 from core.params import load_params
 from dataset.shards import ImageShards
-from experiments import ROOT, write_result
+from experiments import ROOT, result_path, write_result
 from experiments import slider_ceiling as ceiling_study
 from experiments.guided_sliders import Guide, score
 from models.tagger import evaluate
@@ -53,45 +54,55 @@ def main() -> None:
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--data", default=str(ROOT / "data"), help="the pipeline's outputs (ingest/, label/tags.csv)")
     ap.add_argument("--dcgan", help="a DCGAN bundle whose sliders to score on validation under each judge")
+    ap.add_argument("--only", help="comma-separated judges of the settings file (the result file keeps the others)")
     ap.add_argument("--out", help="result file (default: experiments/results/judge-size-<profile>-<machine>.json)")
     args = ap.parse_args()
-    sizes = yaml.safe_load(SETTINGS.read_text())["sizes"]
+    settings = yaml.safe_load(SETTINGS.read_text())
+    judges, low_size = settings["judges"], int(settings["low_size"])
+    if args.only:
+        judges = {k: judges[k] for k in args.only.split(",")}
     params = load_params(ROOT / "params.yaml", args.profile)
     tp, data = params.tagger, Path(args.data)
     tags = read_tags(data / "label" / "tags.csv")
-    val = {s: split(data, tags, s, "val", False) for s in sorted({32, tp.size, *sizes})}
-    settings = yaml.safe_load((ROOT / "experiments/slider_ceiling.yaml").read_text())
-    starts, truth, moved = ceiling_study.pairs(params, settings["n"], settings["seed"])
+    val = {s: split(data, tags, s, "val", False) for s in sorted({low_size, tp.size})}
+    ceiling = yaml.safe_load((ROOT / "experiments/slider_ceiling.yaml").read_text())
+    starts, truth, moved = ceiling_study.pairs(params, ceiling["n"], ceiling["seed"])
+    seed = params.seed + tp.judge_seed_offset
     doc = {
-        "what": "the slider test's judge trained on each shard size: validation macro-F1 and the slider ceiling",
+        "what": "the slider test's judge trained on each recipe: validation macro-F1 and the 32 px slider ceiling",
         "profile": args.profile,
-        "seed": params.seed + tp.judge_seed_offset,
+        "seed": seed,
+        "low_size": low_size,
         "judges": {},
     }
-    for size in sizes:
+    for name, spec in judges.items():
         t0 = time.perf_counter()
-        x, y = split(data, tags, size, "train", True)
-        res = train_cnn(x, y, tp, params.seed + tp.judge_seed_offset)
-        xv, yv = val[size]
-        thresholds = evaluate.calibrate(predict_proba(res.net, xv), yv)
-        judge = Tagger(res.net, thresholds, f"judge-{size}", None)
-        row = {"train_images": len(x), "epochs_done": res.epochs_done, "train_seconds": round(res.seconds, 1)}
-        for s, (xs, ys) in val.items():
-            rep = evaluate.report(predict_proba(res.net, xs), ys, thresholds)
-            row[f"val_macro_f1_{s}px"] = round(rep["macro_f1"], 4)
-            row[f"val_macro_f1_by_group_{s}px"] = {g: round(v, 4) for g, v in rep["macro_f1_by_group"].items()}
-        c = ceiling_study.ceiling(judge, starts, truth, moved, ceiling_study.route("32"))
-        row["ceiling_32px"], row["ceiling_32px_lowest"] = c["ceiling"], c["lowest"]
-        row["ceiling_32px_by_tag"] = c["ceiling_by_tag"]
-        row["ceiling_32px_accuracy_on_starts"] = c["accuracy_on_starts"]
-        if args.dcgan:
-            row["dcgan_val"] = score(Path(args.dcgan), "dcgan", params, judge, Guide())
-        row["seconds"] = round(time.perf_counter() - t0, 1)
-        doc["judges"][str(size)] = row
-        print(f"judge on {size} px: val macro-F1 32 px {row['val_macro_f1_32px']}, 64 px {row.get('val_macro_f1_64px')}, "
-              f"ceiling 32 px {row['ceiling_32px']}"
-              + (f", dcgan val {row['dcgan_val']['val_control_success']}" if args.dcgan else ""), flush=True)  # fmt: skip
+        x, y = split(data, tags, int(spec["shard"]), "train", True)
+        res = train_cnn(x, y, tp, seed, low_res=float(spec.get("low_res", 0.0)), low_size=low_size)
+        trained = {"train_images": len(x), "epochs_done": res.epochs_done, "train_seconds": round(res.seconds, 1)}
+        probs = {s: predict_proba(res.net, xs) for s, (xs, _) in val.items()}
+        for cal in spec["calibrate"]:
+            thresholds = evaluate.calibrate(probs[cal], val[cal][1])
+            judge = Tagger(res.net, thresholds, f"judge-{name}", None)
+            row = {"spec": spec, "calibrated_at": cal, **trained}
+            for s, (_, ys) in val.items():
+                rep = evaluate.report(probs[s], ys, thresholds)
+                row[f"val_macro_f1_{s}px"] = round(rep["macro_f1"], 4)
+                row[f"val_macro_f1_by_group_{s}px"] = {g: round(v, 4) for g, v in rep["macro_f1_by_group"].items()}
+            c = ceiling_study.ceiling(judge, starts, truth, moved, ceiling_study.route(str(low_size)))
+            row["ceiling"], row["ceiling_lowest"] = c["ceiling"], c["lowest"]
+            row["ceiling_by_tag"], row["ceiling_accuracy_on_starts"] = c["ceiling_by_tag"], c["accuracy_on_starts"]
+            if args.dcgan:
+                row["dcgan_val"] = score(Path(args.dcgan), "dcgan", params, judge, Guide())
+            row["seconds"] = round(time.perf_counter() - t0, 1)
+            doc["judges"][f"{name}@{cal}"] = row
+            print(f"judge {name}, thresholds at {cal} px: val macro-F1 {low_size} px {row[f'val_macro_f1_{low_size}px']}, "
+                  f"{tp.size} px {row[f'val_macro_f1_{tp.size}px']}, ceiling {row['ceiling']}"
+                  + (f", dcgan val {row['dcgan_val']['val_control_success']}" if args.dcgan else ""), flush=True)  # fmt: skip
     doc["groups"] = list(GROUPS)
+    path = ROOT / args.out if args.out else result_path("judge-size", args.profile)
+    if args.only and path.exists():  # a run of some judges keeps the others' rows of the result file
+        doc["judges"] = {**json.loads(path.read_text())["judges"], **doc["judges"]}
     write_result(doc, "judge-size", args.profile, args.out)
 
 

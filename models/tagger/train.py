@@ -45,6 +45,21 @@ def _augment(xb: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor
     return xb
 
 
+def _low_res(xb: torch.Tensor, share: float, size: int, gen: torch.Generator) -> torch.Tensor:
+    """Each row, with probability `share`, shown at `size` px: area-averaged down, then enlarged back by repetition
+    as the network enlarges a small image it reads (models/tagger/net.py), e.g. a 32 px generator's output."""
+    pick = torch.rand(xb.shape[0], generator=gen) < share
+    if not bool(pick.any()):
+        return xb
+    side = xb.shape[-1]
+    small = nn.functional.interpolate(
+        nn.functional.interpolate(xb[pick], size=size, mode="area"), size=side, mode="area"
+    )
+    out = xb.clone()
+    out[pick] = small
+    return out
+
+
 def train_cnn(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -52,9 +67,12 @@ def train_cnn(
     seed: int,
     checkpoint_name: str | None = None,
     log=None,
+    low_res: float = 0.0,
+    low_size: int = 32,
 ) -> LoopResult:
     """Train one TaggerNet on uint8 [N, S, S, 3] images and labels [N, groups] (-1 unknown) with the settings of
-    params section `tagger`, through the one training loop (models/engine/loop.py)."""
+    params section `tagger`, through the one training loop (models/engine/loop.py). `low_res`: the share of rows
+    shown at `low_size` px (`_low_res`; the judge's, params `tagger.judge_low_res`); 0 draws nothing more."""
     torch.manual_seed(seed)
     net = TaggerNet(tp.width, tp.size).to(memory_format=torch.channels_last)  # 1.4x faster convs on CPU
     x = to_tensor(x_train)
@@ -69,7 +87,10 @@ def train_cnn(
     )
 
     def step(idx: torch.Tensor, gen: torch.Generator):
-        xb = _augment(x[idx], tp.shift, gen).float().div_(255.0).contiguous(memory_format=torch.channels_last)
+        xb = _augment(x[idx], tp.shift, gen).float().div_(255.0)
+        if low_res:
+            xb = _low_res(xb, low_res, low_size, gen)
+        xb = xb.contiguous(memory_format=torch.channels_last)
         out = net(xb)
         yb = y[idx]
         # a group with no label in this batch adds nothing (its loss would be 0/0): labels may cover a few groups

@@ -224,6 +224,36 @@ def test_training_resumes_from_its_checkpoint(smoke_params, tmp_path, monkeypatc
         assert torch.equal(a, b)  # bit-identical: the resumed run drew what the unbroken one drew
 
 
+def test_low_res_rows_are_shown_as_a_small_image_enlarged():
+    """The judge's resolution augmentation: a picked row is its 2x2 block means, each repeated over its block (what
+    the network makes of a 32 px image); other rows and a share of 0 leave the batch as it was."""
+    from models.tagger.train import _low_res
+
+    xb = torch.rand(64, 3, 16, 16)
+    same = _low_res(xb, 0.0, 8, torch.Generator().manual_seed(0))
+    assert torch.equal(same, xb)
+    out = _low_res(xb, 0.5, 8, torch.Generator().manual_seed(0))
+    blocks = xb.reshape(64, 3, 8, 2, 8, 2).mean(dim=(3, 5))
+    small = blocks.repeat_interleave(2, 2).repeat_interleave(2, 3)
+    picked = [i for i in range(64) if not torch.equal(out[i], xb[i])]
+    assert 16 < len(picked) < 48  # about half
+    for i in range(64):
+        assert torch.allclose(out[i], small[i], atol=1e-6) if i in picked else torch.equal(out[i], xb[i])
+    assert torch.allclose(_low_res(xb, 1.0, 8, torch.Generator().manual_seed(1)), small, atol=1e-6)
+
+
+def test_a_judge_shown_small_images_learns_otherwise_and_the_plain_run_is_unchanged(smoke_params):
+    rng = np.random.default_rng(0)
+    x = (rng.random((40, 32, 32, 3)) * 255).astype(np.uint8)
+    y = _toy_labels(40)
+    cfg = smoke_params.tagger.model_copy(update={"size": 32, "width": 4, "epochs": 2, "batch": 16})
+    plain, again = train_cnn(x, y, cfg, seed=5), train_cnn(x, y, cfg, seed=5, low_res=0.0, low_size=16)
+    low = train_cnn(x, y, cfg, seed=5, low_res=0.5, low_size=16)
+    pairs = list(zip(plain.net.state_dict().values(), again.net.state_dict().values(), strict=True))
+    assert all(torch.equal(a, b) for a, b in pairs)  # a share of 0 draws nothing: the cnn role's stream is as it was
+    assert not all(torch.equal(a, b) for a, b in zip(plain.net.state_dict().values(), low.net.state_dict().values()))
+
+
 def test_frechet_and_kernel_distances():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(2000, 8))
