@@ -329,6 +329,10 @@ class TaggerParams(Section):
     group_weights: dict[str, float]  # loss weight per attribute group (1 where not given)
     judge: bool  # train the independent judge CNN (another seed) for the slider test
     judge_seed_offset: int = Field(ge=1)
+    # the share of the judge's training rows shown at judge_low_size px (area-averaged, enlarged back by repetition,
+    # as it reads a generator's smaller images; models/tagger/train.py); 0: the judge learns as the CNN does
+    judge_low_res: float = Field(ge=0, lt=1)
+    judge_low_size: int = Field(ge=8, le=256)
     # an auto-tag counts (for the generators' conditions) only at a confidence whose auto-tags were right this often
     # on the labelled validation images of its group; below it, the group is unknown for that image
     auto_min_accuracy: float = Field(gt=0, le=1)
@@ -344,6 +348,15 @@ class TaggerParams(Section):
     @classmethod
     def _group_weights(cls, weights: dict[str, float]) -> dict[str, float]:
         return group_weights(weights)
+
+    @model_validator(mode="after")
+    def _judge_low_size(self) -> TaggerParams:
+        if self.judge_low_res and self.judge_low_size >= self.size:
+            raise ValueError(
+                f"tagger.judge_low_size {self.judge_low_size} must be below tagger.size {self.size} "
+                "(or judge_low_res 0)"
+            )
+        return self
 
 
 class RenderCounts(Section):

@@ -1288,6 +1288,88 @@ def gpu_run(m: Metrics) -> list[str]:
     return table(header, rows)
 
 
+GUIDED_SLIDERS = REPO / "experiments" / "results" / "guided-sliders-cpu-AVX2-AMD.json"
+JUDGE_SIZE = REPO / "experiments" / "results" / "judge-size-cpu-AVX2-AMD.json"
+WEAK_GROUPS = ("glasses", "smile", "blush", "eye_color")
+
+
+def guided_sliders(m: Metrics, path: Path = GUIDED_SLIDERS) -> list[str]:
+    """experiments/guided_sliders.py: validation control_success per guide (plain first), its cost, and how often
+    the reader and the judge read the groups no slider moved as before the move (mean over groups)."""
+    doc = _result(path)
+    rows = []
+    for family, fam in doc.get("families", {}).items():
+        for name, r in fam["variants"].items():
+            g = r["guide"]
+            guide = (
+                "none"
+                if not g["steps"]
+                else f"{g['steps']} steps at {g['lr']:g}, move {g['move']:g}, anchor {g['anchor']:g}"
+            )
+            kept = r["readings"]["unmoved_kept"]
+            rows.append([f"`{family}`", name, guide, num(r["val_control_success"]), num(r["val_lowest"]),
+                         num(statistics.fmean(kept["reader"].values())),
+                         num(statistics.fmean(kept["judge"].values())), num(r["ms_per_moved_image"], 1)])  # fmt: skip
+    header = ["family", "variant", "guide (Adam on z)", "`val_control_success`", "lowest slider",
+              "unmoved groups kept: reader", "unmoved groups kept: judge", "ms a moved image"]  # fmt: skip
+    if not doc:
+        return table(header, rows)
+    return table(header, rows) + [
+        "",
+        f"Validation latents and conditions of the train stage (seed + 11), profile `{doc['profile']}`, "
+        f"{doc['threads']} threads; `{path.name}`.",
+    ]
+
+
+def guided_sliders_readings(m: Metrics, path: Path = GUIDED_SLIDERS) -> list[str]:
+    """experiments/guided_sliders.py, the plain sliders per group: how often the reader and the judge read the
+    condition the generator was given at the start, and read the group as before when another group's slider moved."""
+    doc = _result(path)
+    rows = []
+    for family, fam in doc.get("families", {}).items():
+        r = fam["variants"].get("plain", {}).get("readings")
+        if not r:
+            continue
+        start, kept = r["condition_read_at_start"], r["unmoved_kept"]
+        for g in start["reader"]:
+            rows.append([f"`{family}`", g, num(start["reader"][g]), num(start["judge"][g]), num(kept["reader"][g]),
+                         num(kept["judge"][g])])  # fmt: skip
+    header = ["family", "group", "condition read at the start: reader", "judge",
+              "kept when another slider moves: reader", "judge"]  # fmt: skip
+    return table(header, rows)
+
+
+def judge_size(m: Metrics, path: Path = JUDGE_SIZE) -> list[str]:
+    """experiments/judge_size.py: each judge recipe (and the validation shard of its thresholds) with its validation
+    macro-F1 at the generators' size and at its own, the weak groups' F1 at the generators' size, the slider ceiling
+    there, and (beside it, not chosen by it) one DCGAN's validation sliders under that judge."""
+    doc = _result(path)
+    low = doc.get("low_size", 32)
+    rows = []
+    for name, r in doc.get("judges", {}).items():
+        spec = r["spec"]
+        recipe = f"{spec['shard']} px shard" + (
+            f", {spec['low_res']:g} of rows at {low} px" if spec.get("low_res") else ""
+        )
+        f1 = r[f"val_macro_f1_by_group_{low}px"]
+        dcgan = r.get("dcgan_val")
+        rows.append([f"`{name.split('@')[0]}`", recipe, f"{r['calibrated_at']} px", num(r[f"val_macro_f1_{low}px"]),
+                     num(r["val_macro_f1_64px"]), " / ".join(num(f1[g]) for g in WEAK_GROUPS), num(r["ceiling"]),
+                     f"{num(r['ceiling_by_tag'][r['ceiling_lowest']])} (`{r['ceiling_lowest']}`)",
+                     f"{num(dcgan['val_control_success'])} ({num(dcgan['val_lowest'])})" if dcgan else DASH])  # fmt: skip
+    header = ["judge", "learns from", "thresholds on validation at", f"macro-F1 {low} px", "macro-F1 64 px",
+              f"F1 {low} px: {' / '.join(WEAK_GROUPS)}", f"ceiling {low} px", "lowest slider's ceiling",
+              "DCGAN's sliders (lowest)"]  # fmt: skip
+    if not doc:
+        return table(header, rows)
+    return table(header, rows) + [
+        "",
+        f"Validation only: real validation images at {low} and 64 px; the ceiling is the renderer's one-attribute "
+        f"changes (experiments/slider_ceiling.yaml's characters) read at {low} px; DCGAN's sliders on the train stage's "
+        f"validation latents. Profile `{doc['profile']}`, seed {doc['seed']}; `{path.name}`.",
+    ]
+
+
 RETRIEVAL_RERANK = REPO / "experiments" / "results" / "retrieval-rerank-cpu-AVX2-AMD.json"
 
 
@@ -1326,6 +1408,9 @@ def retrieval_rerank(m: Metrics, path: Path = RETRIEVAL_RERANK) -> list[str]:
 
 
 TABLES: dict[str, Callable[[Metrics], list[str]]] = {
+    "guided-sliders": guided_sliders,
+    "guided-sliders-readings": guided_sliders_readings,
+    "judge-size": judge_size,
     "retrieval-rerank": retrieval_rerank,
     "gpu-run": gpu_run,
     "dcgan-slider-variants": dcgan_slider_variants,

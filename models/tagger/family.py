@@ -8,8 +8,9 @@ Three models on the ingest split, each an MLflow run in experiment `tagger` and 
              extractor, the feature space of fd_tagger / kid_tagger (the `extractor` stage pins it; retraining does
              not move it)
   baseline   HOG + colour histograms + logistic regression (models/tagger/baseline.py): tag `role=baseline`
-  judge      the same CNN trained with seed + judge_seed_offset: tag `role=judge`, alias `judge`; the independent
-             judge of the attribute-slider test
+  judge      the same CNN trained with seed + judge_seed_offset, judge_low_res of its rows shown at judge_low_size px
+             (the generators' size, which it reads): tag `role=judge`, alias `judge`; the independent judge of the
+             attribute-slider test
 
 Labels come from `data/label/tags.csv` (the `label` stage: the source's tags with the annotators' consensus over
 them; models/tagger/labels.py): a human label overrides or adds, images with no known group stay out of training

@@ -1,7 +1,8 @@
 """The tagger's three roles as MLflow runs: train, calibrate thresholds on validation, score on test, register.
 
     cnn        the TaggerNet (models/tagger/net.py) with seed `seed`; the feature space of fd_tagger / kid_tagger
-    judge      the same CNN trained with seed + judge_seed_offset: the independent judge of the slider test
+    judge      the same CNN trained with seed + judge_seed_offset, judge_low_res of its rows shown at judge_low_size px
+               (the generators' size): the independent judge of the slider test
     baseline   HOG + colour histograms + logistic regression (models/tagger/baseline.py)
 
 Each returns its figures (validation and test reports, version, timings); `write_auto_tags` writes tags_auto.csv.
@@ -57,7 +58,8 @@ def train_cnn_role(
         import mlflow
 
         mlflow.set_tag("role", role)
-        res = train_cnn(x_tr, y_tr, tp, seed, ckpt, log=tracking.log_metrics)
+        low = tp.judge_low_res if role == "judge" else 0.0  # the judge also learns the generators' smaller size
+        res = train_cnn(x_tr, y_tr, tp, seed, ckpt, log=tracking.log_metrics, low_res=low, low_size=tp.judge_low_size)
         probs_val = predict_proba(res.net, x_va)
         thresholds = evaluate.calibrate(probs_val, y_va)
         val = evaluate.report(probs_val, y_va, thresholds)

@@ -319,3 +319,45 @@ def test_a_suite_run_without_setup_has_no_setup_row(tmp_path):
     doc["setup_seconds"] = 200
     (tmp_path / "r.json").write_text(json.dumps(doc))
     assert "making `.venv`" in results.make_test_fresh(results.Metrics(REPO / "metrics"), tmp_path / "r.json")[2]
+
+
+def test_the_judge_size_table_gives_each_recipe_and_where_its_thresholds_were_chosen(tmp_path):
+    groups = ["hair_color", "hair_length", "eye_color", "glasses", "smile", "blush"]
+
+    def row(spec, cal, f1_32, ceiling, dcgan=None):
+        by = {g: f1_32 for g in groups}
+        r = {"spec": spec, "calibrated_at": cal, "val_macro_f1_32px": f1_32, "val_macro_f1_64px": 0.98,
+             "val_macro_f1_by_group_32px": by, "val_macro_f1_by_group_64px": by, "ceiling": ceiling,
+             "ceiling_lowest": "smile=yes", "ceiling_by_tag": {"smile=yes": 0.4}}  # fmt: skip
+        return {**r, **({"dcgan_val": dcgan} if dcgan else {})}
+
+    judges = {
+        "64@64": row({"shard": 64, "calibrate": [64]}, 64, 0.9, 0.69, {"val_control_success": 0.42, "val_lowest": 0.2}),
+        "mixed_50@32": row({"shard": 64, "low_res": 0.5, "calibrate": [32]}, 32, 0.95, 0.82),
+    }
+    (tmp_path / "j.json").write_text(json.dumps({"profile": "cpu", "seed": 7, "low_size": 32, "judges": judges}))
+    lines = results.judge_size(results.Metrics(REPO / "metrics"), tmp_path / "j.json")
+    assert lines[2].startswith("| `64` | 64 px shard | 64 px | 0.900 | 0.980 | 0.900 / 0.900 / 0.900 / 0.900 | 0.690 |")
+    assert lines[2].endswith("| 0.400 (`smile=yes`) | 0.420 (0.200) |")
+    assert lines[3].startswith("| `mixed_50` | 64 px shard, 0.5 of rows at 32 px | 32 px | 0.950 |")
+    assert lines[3].endswith(f"| {results.DASH} |")  # no generator scored under it
+    assert "seed 7; `j.json`" in lines[-1]
+
+
+def test_the_guided_sliders_tables_give_each_guide_and_both_readers(tmp_path):
+    readings = {
+        "condition_read_at_start": {"reader": {"glasses": 1.0, "smile": 0.9}, "judge": {"glasses": 0.6, "smile": 0.7}},
+        "unmoved_kept": {"reader": {"glasses": 0.99, "smile": 0.97}, "judge": {"glasses": 0.8, "smile": 0.9}},
+    }
+    plain = {"guide": {"steps": 0, "lr": 0.05, "move": 0.0, "anchor": 0.0}, "val_control_success": 0.4,
+             "val_lowest": 0.2, "ms_per_moved_image": 2.5, "readings": readings}  # fmt: skip
+    keep = {**plain, "guide": {"steps": 10, "lr": 0.05, "move": 1.0, "anchor": 0.0}, "val_control_success": 0.41}
+    doc = {"profile": "cpu", "threads": 2, "families": {"dcgan": {"size": 32, "variants": {"plain": plain, "k": keep}}}}
+    (tmp_path / "g.json").write_text(json.dumps(doc))
+    m = results.Metrics(REPO / "metrics")
+    lines = results.guided_sliders(m, tmp_path / "g.json")
+    assert lines[2] == "| `dcgan` | plain | none | 0.400 | 0.200 | 0.980 | 0.850 | 2.5 |"
+    assert lines[3].startswith("| `dcgan` | k | 10 steps at 0.05, move 1, anchor 0 | 0.410 |")
+    by_group = results.guided_sliders_readings(m, tmp_path / "g.json")
+    assert by_group[2:] == ["| `dcgan` | glasses | 1.000 | 0.600 | 0.990 | 0.800 |",
+                            "| `dcgan` | smile | 0.900 | 0.700 | 0.970 | 0.900 |"]  # fmt: skip

@@ -328,7 +328,21 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     tags_csv.write_text("\n".join(",".join(r) for r in [[*head, "hat", "scarf"], *body]) + "\n")
 
     out = tmp_path / "tagger"
+    from models.tagger import roles
+
+    shown_small, train = {}, roles.train_cnn
+
+    def spy(x, y, tp, seed, *args, low_res=0.0, low_size=32, **kw):  # what each role is shown at the smaller size
+        shown_small[seed] = (low_res, low_size)
+        return train(x, y, tp, seed, *args, low_res=low_res, low_size=low_size, **kw)
+
+    monkeypatch.setattr(roles, "train_cnn", spy)
     metrics = stage.run(smoke_params, smoke_ingest, out, labels=tags_csv)
+    tp = smoke_params.tagger
+    assert tp.judge_low_res > 0 and shown_small == {
+        smoke_params.seed: (0.0, tp.judge_low_size),  # the CNN, the extractor's feature space, learns as before
+        smoke_params.seed + tp.judge_seed_offset: (tp.judge_low_res, tp.judge_low_size),  # the judge also at 32 px
+    }
     xg = metrics["extra_groups"]
     assert xg["head_by_group"] == {"hat": True, "scarf": False} and xg["labels_needed_by_group"]["hat"] == 0
     assert (
@@ -508,3 +522,6 @@ def test_tagger_params_checked():
         TaggerParams.model_validate({**base, "group_weights": {"nose": 2}})
     with pytest.raises(ValidationError):
         TaggerParams.model_validate({**base, "baseline": {**base["baseline"], "C": [0]}})
+    with pytest.raises(ValidationError, match="judge_low_size 64 must be below tagger.size 64"):
+        TaggerParams.model_validate({**base, "judge_low_res": 0.5, "judge_low_size": 64})
+    assert TaggerParams.model_validate({**base, "judge_low_res": 0.0, "judge_low_size": 64}).judge_low_res == 0.0
