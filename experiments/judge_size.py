@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--data", default=str(ROOT / "data"), help="the pipeline's outputs (ingest/, label/tags.csv)")
     ap.add_argument("--dcgan", help="a DCGAN bundle whose sliders to score on validation under each judge")
+    ap.add_argument("--n", type=int, help="characters of the ceiling (default: experiments/slider_ceiling.yaml's)")
     ap.add_argument("--only", help="comma-separated judges of the settings file (the result file keeps the others)")
     ap.add_argument("--out", help="result file (default: experiments/results/judge-size-<profile>-<machine>.json)")
     args = ap.parse_args()
@@ -66,7 +67,7 @@ def main() -> None:
     tags = read_tags(data / "label" / "tags.csv")
     val = {s: split(data, tags, s, "val", False) for s in sorted({low_size, tp.size})}
     ceiling = yaml.safe_load((ROOT / "experiments/slider_ceiling.yaml").read_text())
-    starts, truth, moved = ceiling_study.pairs(params, ceiling["n"], ceiling["seed"])
+    starts, truth, moved = ceiling_study.pairs(params, args.n or ceiling["n"], ceiling["seed"])
     seed = params.seed + tp.judge_seed_offset
     doc = {
         "what": "the slider test's judge trained on each recipe: validation macro-F1 and the 32 px slider ceiling",

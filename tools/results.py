@@ -1288,8 +1288,8 @@ def gpu_run(m: Metrics) -> list[str]:
     return table(header, rows)
 
 
-GUIDED_SLIDERS = REPO / "experiments" / "results" / "guided-sliders-cpu-AVX2-AMD.json"
-JUDGE_SIZE = REPO / "experiments" / "results" / "judge-size-cpu-AVX2-AMD.json"
+GUIDED_SLIDERS = REPO / "experiments" / "results" / "guided-sliders-cpu-AVX512-Intel.json"
+JUDGE_SIZE = REPO / "experiments" / "results" / "judge-size-cpu-AVX512-Intel.json"
 WEAK_GROUPS = ("glasses", "smile", "blush", "eye_color")
 
 
