@@ -11,6 +11,8 @@ import pytest
 
 from experiments import judge_size
 
+pytestmark = pytest.mark.slow  # trains two tagger CNNs: make test, not the edit loop
+
 
 def test_each_recipe_is_read_on_validation_alone(smoke_root, tmp_path, monkeypatch):
     opened = []
