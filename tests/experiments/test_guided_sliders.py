@@ -19,17 +19,14 @@ from models.dcgan.net import Discriminator
 from models.dcgan.net import Generator as DcganGenerator
 from models.engine import bundle
 from tests.experiments.test_sliders_on_page import PixelJudge, _params
+from tests.models.dcgan.test_sliders import _World
 
 G_IDX, S_IDX = GROUPS.index("glasses"), GROUPS.index("smile")
 
 
-class Leaky(torch.nn.Module):
-    """Glasses drag smile along (`leak`); smile also follows z[:, 0], so a nudged latent can undo the leak. It is its
-    own judge (reads two pixels, uint8 [N, S, S, 3]) and its own reader (the same pixels, softly, [B, 3, S, S])."""
-
-    def __init__(self, leak: float):
-        super().__init__()
-        self.nz, self.conditional, self.leak, self.schema = 2, True, leak, FIXED
+class Leaky(_World):
+    """_World (its judge reads two pixels of uint8 [N, S, S, 3]) whose smile also follows z[:, 0], so a nudged latent
+    can undo the leak, and which is its own reader too: the same pixels, softly, of [B, 3, S, S] in [-1, 1]."""
 
     def forward(self, z, cond=None, soft=None):
         soft = soft or sliders.soft_condition(cond, {})
@@ -39,19 +36,16 @@ class Leaky(torch.nn.Module):
         return torch.stack([(g * 2 - 1)[:, None, None] * plane, (s * 2 - 1)[:, None, None] * plane, 0 * plane], 1)
 
     def read(self, images):
-        if isinstance(images, torch.Tensor):  # the reader: logits per group
-            out = []
-            for g, n in zip(GROUPS, FIXED.sizes, strict=True):
-                if g in ("glasses", "smile"):
-                    v = images[:, 0 if g == "glasses" else 1].mean(dim=(1, 2))
-                    out.append(torch.stack([-4 * v, 4 * v], 1))  # [no, yes]
-                else:
-                    out.append(torch.zeros(len(images), n))
-            return out
-        reads = {g: np.zeros(len(images), np.int64) for g in GROUPS}  # the judge: class indices
-        reads["glasses"] = (images[:, 0, 0, 0] > 127).astype(np.int64)
-        reads["smile"] = (images[:, 0, 0, 1] > 127).astype(np.int64)
-        return None, reads
+        if not isinstance(images, torch.Tensor):  # the judge
+            return super().read(images)
+        out = []  # the reader: logits per group
+        for g, n in zip(GROUPS, FIXED.sizes, strict=True):
+            if g in ("glasses", "smile"):
+                v = images[:, 0 if g == "glasses" else 1].mean(dim=(1, 2))
+                out.append(torch.stack([-4 * v, 4 * v], 1))  # [no, yes]
+            else:
+                out.append(torch.zeros(len(images), n))
+        return out
 
 
 def test_a_guided_slider_keeps_what_the_plain_one_drags_along():
