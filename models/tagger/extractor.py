@@ -49,6 +49,9 @@ class Tagger:
     # the second ruler (models/ruler/read.Ruler), which the scorers read the same images in beside these features
     # (`fd_ssl`, ...: models/metrics/generators.ruler_scores); the stages that score attach it, None elsewhere
     ruler: Any = None
+    # read each image and its mirror and average their probabilities (the judge's `read_flip`, config.json); the
+    # thresholds must come from the same read
+    flip: bool = False
 
     @property
     def schema(self) -> AttributeSchema:
@@ -59,7 +62,7 @@ class Tagger:
 
     def read(self, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(features [N, D], the value read per group: class indices [N]; extra groups by their heads' arg-max)."""
-        pred = predict_groups(predict_proba(self.net, images), self.thresholds)
+        pred = predict_groups(predict_proba(self.net, images, flip=self.flip), self.thresholds)
         feats = extract_features(self.net, images)
         reads = {g: pred[:, k] for k, g in enumerate(GROUPS)}
         if self.extra is not None:
@@ -99,14 +102,15 @@ def load_extractor(pinned: str = PIN, version: str | None = None) -> Tagger:
 
 def load_judge(folder: str | Path) -> Tagger:
     """The judge as a Tagger: the tagger stage's judge CNN (`data/tagger/judge`, another seed than the extractor)
-    with its validation thresholds and the extra groups' heads fitted on its features (`judge/extra/`, when the
-    tagger stage fitted any); version "judge"."""
+    with its validation thresholds, read as they were calibrated (`read_flip`: with each image's mirror), and the
+    extra groups' heads fitted on its features (`judge/extra/`, when the tagger stage fitted any); version "judge"."""
     from models.tagger.extra import load_heads
 
     net = TaggerNet.load(folder)
-    thresholds = json.loads((Path(folder) / "config.json").read_text()).get("thresholds", {})
+    config = json.loads((Path(folder) / "config.json").read_text())
     heads = load_heads(Path(folder)) if (Path(folder) / "extra" / "heads.json").exists() else None
-    return Tagger(net, thresholds, "judge", heads if heads and heads[0] else None)
+    extra = heads if heads and heads[0] else None
+    return Tagger(net, config.get("thresholds", {}), "judge", extra, flip=bool(config.get("read_flip", False)))
 
 
 def score(real, fake, version: str | None = None, seed: int = 0, pinned: str = PIN) -> dict:

@@ -87,13 +87,18 @@ def to_tensor(x: np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_proba(net: TaggerNet, x: np.ndarray, batch: int = 512) -> dict[str, np.ndarray]:
-    """uint8 [N, S, S, 3] -> per group, probabilities [N, classes]."""
+def predict_proba(net: TaggerNet, x: np.ndarray, batch: int = 512, flip: bool = False) -> dict[str, np.ndarray]:
+    """uint8 [N, S, S, 3] -> per group, probabilities [N, classes]; `flip`: the mean of the image's and its mirror's
+    (every attribute is left-right symmetric, and the CNN learns with flips)."""
     net.eval()
     parts: dict[str, list[np.ndarray]] = {g: [] for g in GROUPS}
     for i in range(0, len(x), batch):
         xb = to_tensor(x[i : i + batch]).float().div_(255.0).contiguous(memory_format=torch.channels_last)
-        for g, p in net.probabilities(xb).items():
+        probs = net.probabilities(xb)
+        if flip:
+            mirrored = net.probabilities(xb.flip(3).contiguous(memory_format=torch.channels_last))
+            probs = {g: (p + mirrored[g]) / 2 for g, p in probs.items()}
+        for g, p in probs.items():
             parts[g].append(p.numpy())
     return {g: np.concatenate(v) if v else np.zeros((0, len(ATTRIBUTES[g])), np.float32) for g, v in parts.items()}
 

@@ -254,6 +254,35 @@ def test_a_judge_shown_small_images_learns_otherwise_and_the_plain_run_is_unchan
     assert not all(torch.equal(a, b) for a, b in zip(plain.net.state_dict().values(), low.net.state_dict().values()))
 
 
+def test_a_flipped_read_is_the_mean_of_the_image_and_its_mirror(tmp_path):
+    """`flip`: the probabilities are the mean of the image's and its mirror's (a mirror-symmetric image reads as
+    plainly); a judge folder saying `read_flip` loads reading that way, one without it plainly."""
+    from models.tagger.net import TaggerNet
+
+    torch.manual_seed(0)
+    net = TaggerNet(width=4, size=16).eval()
+    x = (np.random.default_rng(0).random((6, 16, 16, 3)) * 255).astype(np.uint8)
+    plain, mirror = predict_proba(net, x), predict_proba(net, x[:, :, ::-1])
+    both = predict_proba(net, x, flip=True)
+    for g in GROUPS:
+        np.testing.assert_allclose(both[g], (plain[g] + mirror[g]) / 2, atol=1e-6)
+        assert not np.array_equal(both[g], plain[g])  # an asymmetric image reads otherwise mirrored
+    symmetric = np.concatenate([x[:, :, :8], x[:, :, :8][:, :, ::-1]], axis=2)
+    for g in GROUPS:
+        np.testing.assert_allclose(
+            predict_proba(net, symmetric, flip=True)[g], predict_proba(net, symmetric)[g], atol=1e-6
+        )
+
+    for read_flip in (None, True):
+        folder = tmp_path / f"judge-{read_flip}"
+        net.save(folder, {"thresholds": {"smile=yes": 0.3}, **({"read_flip": read_flip} if read_flip else {})})
+        judge = extractor.load_judge(folder)
+        assert judge.flip is bool(read_flip) and judge.thresholds == {"smile=yes": 0.3}
+        want = evaluate.predict_groups(both if read_flip else plain, judge.thresholds)
+        _, reads = judge.read(x)
+        assert np.array_equal(np.stack([reads[g] for g in GROUPS], axis=1), want)
+
+
 def test_frechet_and_kernel_distances():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(2000, 8))
