@@ -7,7 +7,7 @@ PYTHON ?= python3
 TEST_WORKERS ?= 2
 PYTEST := python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
-.PHONY: pipeline test test-fast docs lock lock-deps lock-labelstudio alerts mlflow mlflow-server labelstudio label-sync serve prefect-server schedule contact-sheet lint clean-outputs
+.PHONY: pipeline test test-fast docs lock lock-deps lock-labelstudio labelstudio-venv alerts mlflow mlflow-server labelstudio label-sync serve prefect-server schedule contact-sheet lint clean-outputs
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -20,9 +20,14 @@ pipeline: $(STAMP)
 	$(RUN) python -m stages.source
 	$(RUN) dvc repro
 
-## every test, the real services included
-test: $(STAMP)
+## every test, the real services included; Label Studio's venv, which its tests need, is made beside the main one
+test:
+	$(MAKE) --no-print-directory -j2 $(STAMP) labelstudio-venv
 	$(RUN) $(PYTEST)
+
+## Label Studio's own venv (.venv-labelstudio) from its lock; needs only python3 (make labelstudio makes it too)
+labelstudio-venv:
+	$(PYTHON) -m labeling.server venv
 
 ## the quick subset for the edit loop (no whole-pipeline or service tests)
 test-fast: $(STAMP)

@@ -5,6 +5,7 @@
     python -m labeling.server start --host 0.0.0.0   # listen on the network too (LABEL_STUDIO_BIND): plain HTTP, warned
     python -m labeling.server start --public-url https://labels.example.org   # behind a TLS proxy (LABEL_STUDIO_HOST)
     python -m labeling.server lock      # (make lock-labelstudio) re-resolves the venv's lock file
+    python -m labeling.server venv      # makes the venv now (make test does, beside the main venv); start would
 
 Label Studio cannot share the main venv (its pins conflict with Prefect's), so it lives in `.venv-labelstudio`,
 made on first use from labeling/requirements-labelstudio.lock: every package at the version resolved from the
@@ -97,19 +98,28 @@ def api_token(env_file: Path = ENV_FILE) -> str:
 
 def ensure_venv(venv: Path = VENV, lock: Path = LOCK) -> Path:
     """The Label Studio venv, made on first use from the lock file and brought to it again whenever the lock changes
-    (`venv/.installed` holds the digest of the lock it was installed from); returns its `label-studio` executable."""
+    (`venv/.installed` holds the digest of the lock it was installed from); returns its `label-studio` executable.
+    One process installs at a time (a lock on `venv/.lock`): another that asks meanwhile waits, then finds it made
+    (`make test` makes it beside the main venv while tests that need it may already ask)."""
+    import fcntl
+
     from core.hashing import file_digest
 
     exe, stamp = venv / "bin" / "label-studio", venv / ".installed"
     want = file_digest(lock)
     if exe.exists() and stamp.exists() and stamp.read_text().strip() == want:
         return exe
-    if not (venv / "bin" / "pip").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "-q", "-r", str(lock)], check=True
-    )
-    stamp.write_text(want + "\n")
+    venv.mkdir(parents=True, exist_ok=True)
+    with open(venv / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # released when the file closes, or when a killed holder's process ends
+        if exe.exists() and stamp.exists() and stamp.read_text().strip() == want:
+            return exe  # made while this one waited
+        if not (venv / "bin" / "pip").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "-q", "-r", str(lock)], check=True
+        )
+        stamp.write_text(want + "\n")
     return exe
 
 
@@ -257,7 +267,7 @@ def main() -> None:
     from core.launch import Supervisor
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["start", "url", "lock"])
+    ap.add_argument("command", choices=["start", "url", "lock", "venv"])
     ap.add_argument("--port", type=int, default=int(os.environ.get("LABEL_STUDIO_PORT", DEFAULT_PORT)))
     ap.add_argument("--data-dir", type=Path, default=DATA_DIR, help="the server's data (made on first use)")
     ap.add_argument("--host", help="address to listen on (default LABEL_STUDIO_BIND, else 127.0.0.1)")
@@ -267,6 +277,9 @@ def main() -> None:
         exposure = from_environment(args.host, args.public_url)
     except ValueError as err:
         ap.error(str(err))
+    if args.command == "venv":  # make (or bring to the lock) the server's venv, and nothing else
+        print(f"Label Studio's venv: {ensure_venv().parent.parent.relative_to(REPO)}")
+        return
     if args.command == "lock":
         pins = lock_requirements()
         print(f"{LOCK.relative_to(REPO)}: {len(pins)} packages pinned")

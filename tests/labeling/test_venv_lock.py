@@ -48,3 +48,28 @@ def test_ensure_venv_installs_from_the_lock_once_and_again_when_it_changes(tmp_p
     calls.clear()
     server.ensure_venv(venv, lock)
     assert len(calls) == 1
+
+
+def test_two_processes_asking_at_once_install_once(tmp_path):
+    """`make test` makes the venv while a test may already ask for it: the second caller waits on the first's lock,
+    then finds the venv made. Two real processes, a fake pip that takes a while and counts its installs."""
+    import subprocess
+    import sys
+    import textwrap
+
+    venv, lock, count = tmp_path / "venv", tmp_path / "requirements.lock", tmp_path / "installs"
+    lock.write_text("label-studio==1.23.2\n")
+    (venv / "bin").mkdir(parents=True)
+    pip = venv / "bin" / "pip"
+    pip.write_text(f"#!/bin/sh\nsleep 1\necho x >> {count}\n: > {venv / 'bin' / 'label-studio'}\n")
+    pip.chmod(0o755)
+    code = textwrap.dedent(f"""
+        from pathlib import Path
+        from labeling import server
+        print(server.ensure_venv(Path({str(venv)!r}), Path({str(lock)!r})))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=server.REPO, stdout=subprocess.PIPE) for _ in (0, 1)]
+    outs = [p.communicate(timeout=60)[0].decode().strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert outs == [str(venv / "bin" / "label-studio")] * 2
+    assert count.read_text().splitlines() == ["x"]  # one install; the other waited and found it done
