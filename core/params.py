@@ -333,6 +333,9 @@ class TaggerParams(Section):
     # as it reads a generator's smaller images; models/tagger/train.py); 0: the judge learns as the CNN does
     judge_low_res: float = Field(ge=0, lt=1)
     judge_low_size: int = Field(ge=8, le=256)
+    # the judge reads each image and its mirror and averages their probabilities, its thresholds calibrated on that
+    # read (models/tagger/net.predict_proba `flip`); the CNN, the extractor, reads as before
+    judge_read_flip: bool
     # an auto-tag counts (for the generators' conditions) only at a confidence whose auto-tags were right this often
     # on the labelled validation images of its group; below it, the group is unknown for that image
     auto_min_accuracy: float = Field(gt=0, le=1)

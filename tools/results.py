@@ -1370,6 +1370,35 @@ def judge_size(m: Metrics, path: Path = JUDGE_SIZE) -> list[str]:
     ]
 
 
+JUDGE_FLIP = REPO / "experiments" / "results" / "judge-flip-cpu-AVX512-Intel.json"
+
+
+def judge_flip(m: Metrics, path: Path = JUDGE_FLIP) -> list[str]:
+    """experiments/judge_flip.py: the pipeline's judge read plainly and with each image's mirror (thresholds of each
+    read calibrated on validation): validation macro-F1 at 32 and 64 px, the weak groups' F1 at 32, the slider
+    ceiling at 32 px and each generator's validation sliders under that read."""
+    doc = _result(path)
+    families = [f for f in ("dcgan", "stylegan") if f in doc.get("bundles", {})]
+    rows = []
+    for name, r in doc.get("reads", {}).items():
+        f1, c = r["val_macro_f1_by_group_32px"], r["ceiling_32"]
+        gens = [f"{num(r[f'{f}_val']['val_control_success'])} ({num(r[f'{f}_val']['val_lowest'])})" for f in families]
+        rows.append([f"`{name}`", "image and mirror, mean" if r["spec"]["flip"] else "the image", num(r["val_macro_f1_32px"]),
+                     num(r["val_macro_f1_64px"]), " / ".join(num(f1[g]) for g in WEAK_GROUPS), num(c["ceiling"]),
+                     f"{num(c['ceiling_by_tag'][c['lowest']])} (`{c['lowest']}`)", *gens])  # fmt: skip
+    header = ["read", "what the judge reads", "macro-F1 32 px", "macro-F1 64 px",
+              f"F1 32 px: {' / '.join(WEAK_GROUPS)}", "ceiling 32 px", "lowest slider's ceiling",
+              *[f"{f.replace('dcgan', 'DCGAN').replace('stylegan', 'StyleGAN')}'s sliders (lowest)" for f in families]]  # fmt: skip
+    if not doc:
+        return table(header, rows)
+    return table(header, rows) + [
+        "",
+        f"Validation only, the pipeline's judge (no retraining), thresholds of each read chosen on the validation "
+        f"images at {doc['calibrated_at']} px; the ceiling is the renderer's one-attribute changes read at 32 px; the "
+        f"generators' sliders on the train stage's validation latents. Profile `{doc['profile']}`; `{path.name}`.",
+    ]
+
+
 RETRIEVAL_RERANK = REPO / "experiments" / "results" / "retrieval-rerank-cpu-AVX2-AMD.json"
 
 
@@ -1411,6 +1440,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "guided-sliders": guided_sliders,
     "guided-sliders-readings": guided_sliders_readings,
     "judge-size": judge_size,
+    "judge-flip": judge_flip,
     "retrieval-rerank": retrieval_rerank,
     "gpu-run": gpu_run,
     "dcgan-slider-variants": dcgan_slider_variants,

@@ -2,7 +2,8 @@
 
     cnn        the TaggerNet (models/tagger/net.py) with seed `seed`; the feature space of fd_tagger / kid_tagger
     judge      the same CNN trained with seed + judge_seed_offset, judge_low_res of its rows shown at judge_low_size px
-               (the generators' size): the independent judge of the slider test
+               (the generators' size), read with each image's mirror (judge_read_flip): the independent judge of the
+               slider test
     baseline   HOG + colour histograms + logistic regression (models/tagger/baseline.py)
 
 Each returns its figures (validation and test reports, version, timings); `write_auto_tags` writes tags_auto.csv.
@@ -60,12 +61,13 @@ def train_cnn_role(
         mlflow.set_tag("role", role)
         low = tp.judge_low_res if role == "judge" else 0.0  # the judge also learns the generators' smaller size
         res = train_cnn(x_tr, y_tr, tp, seed, ckpt, log=tracking.log_metrics, low_res=low, low_size=tp.judge_low_size)
-        probs_val = predict_proba(res.net, x_va)
+        flip = tp.judge_read_flip and role == "judge"  # the judge reads with each image's mirror, so calibrates so
+        probs_val = predict_proba(res.net, x_va, flip=flip)
         thresholds = evaluate.calibrate(probs_val, y_va)
         val = evaluate.report(probs_val, y_va, thresholds)
         floors = evaluate.auto_floors(probs_val, y_va, thresholds, tp.auto_min_accuracy)
         t0 = time.perf_counter()
-        probs_test = predict_proba(res.net, x_te)
+        probs_test = predict_proba(res.net, x_te, flip=flip)
         infer = len(x_te) / max(time.perf_counter() - t0, 1e-9)
         rep = evaluate.report(probs_test, y_te, thresholds)
         log_evaluation(role, probs_test, y_te, thresholds, rep)
@@ -78,6 +80,8 @@ def train_cnn_role(
             }
         )
         config = {"role": role, "seed": seed, "thresholds": thresholds, "auto_floors": floors}
+        if flip:
+            config["read_flip"] = True  # load_judge reads as calibrated
         res.net.save(folder, {**config, "epochs_done": res.epochs_done})
         figures = {
             "thresholds": thresholds,

@@ -344,6 +344,29 @@ def test_the_judge_size_table_gives_each_recipe_and_where_its_thresholds_were_ch
     assert "seed 7; `j.json`" in lines[-1]
 
 
+def test_the_judge_flip_table_gives_each_read_and_each_generator(tmp_path):
+    groups = ["hair_color", "hair_length", "eye_color", "glasses", "smile", "blush"]
+
+    def row(flip, f1, ceiling, dcgan, stylegan):
+        return {"spec": {"flip": flip}, "val_macro_f1_32px": f1, "val_macro_f1_64px": 0.96,
+                "val_macro_f1_by_group_32px": {g: f1 for g in groups},
+                "ceiling_32": {"ceiling": ceiling, "lowest": "smile=yes", "ceiling_by_tag": {"smile=yes": 0.5}},
+                "dcgan_val": {"val_control_success": dcgan, "val_lowest": 0.4},
+                "stylegan_val": {"val_control_success": stylegan, "val_lowest": 0.1}}  # fmt: skip
+
+    doc = {"profile": "cpu", "calibrated_at": 64, "bundles": {"dcgan": "d", "stylegan": "s"},
+           "reads": {"plain": row(False, 0.95, 0.82, 0.65, 0.2), "flip": row(True, 0.96, 0.85, 0.68, 0.21)}}  # fmt: skip
+    (tmp_path / "f.json").write_text(json.dumps(doc))
+    lines = results.judge_flip(results.Metrics(REPO / "metrics"), tmp_path / "f.json")
+    assert lines[0].endswith("| DCGAN's sliders (lowest) | StyleGAN's sliders (lowest) |")
+    assert lines[2] == (
+        "| `plain` | the image | 0.950 | 0.960 | 0.950 / 0.950 / 0.950 / 0.950 | 0.820 | 0.500 (`smile=yes`) "
+        "| 0.650 (0.400) | 0.200 (0.100) |"
+    )
+    assert lines[3].startswith("| `flip` | image and mirror, mean | 0.960 |")
+    assert "at 64 px" in lines[-1] and "`f.json`" in lines[-1]
+
+
 def test_the_guided_sliders_tables_give_each_guide_and_both_readers(tmp_path):
     readings = {
         "condition_read_at_start": {"reader": {"glasses": 1.0, "smile": 0.9}, "judge": {"glasses": 0.6, "smile": 0.7}},

@@ -389,7 +389,9 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     from models.tagger.extractor import load_judge
 
     assert xg["judge_macro_f1_by_group"]["hat"] is not None and xg["judge_macro_f1_by_group"]["scarf"] is None
-    assert load_judge(out / "judge").schema.extra == ("hat",)
+    judge = load_judge(out / "judge")
+    assert judge.schema.extra == ("hat",) and judge.flip is tp.judge_read_flip is True  # as its thresholds were chosen
+    assert "read_flip" not in json.loads((out / "cnn" / "config.json").read_text())  # the extractor reads plainly
     paths = {"data": smoke_ingest, "labels": tags_csv, "auto_tags": out / "tags_auto.csv"}
     paths.update(extra_tags=out / "tags_extra.csv", extra_heads=out / "extra", judge_tagger=out / "judge")
     conditioned, record = dcgan_family.load_conditioned(paths, [32])
@@ -425,8 +427,9 @@ def test_stage_on_the_smoke_set(smoke_ingest, smoke_params, store, tmp_path, mon
     # the figures are those of the saved bundles: recomputed from them on the test split, they agree to the digit
     for role in ("cnn", "judge"):
         bundle = out / role
-        thresholds = json.loads((bundle / "config.json").read_text())["thresholds"]
-        rep = evaluate.report(predict_proba(TaggerNet.load(bundle), x_te), y_te, thresholds)
+        config = json.loads((bundle / "config.json").read_text())
+        probs = predict_proba(TaggerNet.load(bundle), x_te, flip=config.get("read_flip", False))  # as it reads
+        rep = evaluate.report(probs, y_te, config["thresholds"])
         assert metrics[role]["macro_f1"] == round(rep["macro_f1"], 4)
         assert metrics[role]["macro_f1_by_group"] == {g: round(v, 4) for g, v in rep["macro_f1_by_group"].items()}
     base = LinearTagger.load(out / "baseline")
