@@ -439,7 +439,7 @@ def evaluate(m: Metrics) -> list[str]:
     return out
 
 
-CEILING = REPO / "experiments" / "results" / "slider-ceiling-cpu-AVX512-AMD.json"
+CEILING = REPO / "experiments" / "results" / "slider-ceiling-cpu-AVX512-Intel.json"
 ON_PAGE = REPO / "experiments" / "results" / "sliders-on-page-cpu-AVX512-AMD.json"
 
 
@@ -1026,7 +1026,11 @@ def bf16_sr_pose2sketch(m: Metrics) -> list[str]:
     return table(header, rows)
 
 
-SEEDS = REPO / "experiments" / "results" / "seeds-cpu-AVX512-AMD.json"
+# each family's seed study, on the machine kind of the record its pipeline run belongs to
+SEEDS = {
+    "dcgan": REPO / "experiments" / "results" / "seeds-cpu-AVX512-AMD.json",
+    "stylegan": REPO / "experiments" / "results" / "seeds-cpu-AVX512-AMD.json",
+}
 SEED_FIGURES = (("fd_tagger", "`fd_tagger` ↓"), ("recall", "`recall`"), ("cond_accuracy", "`cond_accuracy`"),
                 ("control_success", "`control_success` (mean)"), ("control_success_min", "lowest slider"))  # fmt: skip
 
@@ -1035,7 +1039,7 @@ def generator_seeds(m: Metrics, family: str) -> list[str]:
     """experiments/seeds.py for one generator family: each headline figure as mean ± sample std over the study's
     seeds (the pipeline's own run is one of them when the study read it), test and validation; `fd_tagger` also as
     a share of the PCA-Gaussian baseline's (the committed run's) on the same split."""
-    doc = _result(SEEDS).get(family)
+    doc = _result(SEEDS[family]).get(family) if family in SEEDS else None
     header = ["split", "seeds", *(label for _, label in SEED_FIGURES), "lowest group's `cond_accuracy` / the tagger's",
               "`fd_tagger` ÷ PCA-Gaussian's"]  # fmt: skip
     if not doc:

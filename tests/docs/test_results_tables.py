@@ -95,7 +95,7 @@ def test_the_seed_table_gives_mean_and_sample_std_and_each_runs_lowest_group(tmp
     spread = {"fd_tagger": {"mean": 3.0, "std": 1.0}, "val_fd_tagger": {"mean": 3.0, "std": 1.0}}
     seeds = tmp_path / "seeds.json"
     seeds.write_text(json.dumps({"stylegan": {"device": "cpu", "runs": runs, "spread": spread}}))
-    monkeypatch.setattr(results, "SEEDS", seeds)
+    monkeypatch.setattr(results, "SEEDS", {"stylegan": seeds, "dcgan": seeds})
     metrics = tmp_path / "metrics"
     metrics.mkdir()
     (metrics / "dcgan.json").write_text(
