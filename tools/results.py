@@ -1028,7 +1028,7 @@ def bf16_sr_pose2sketch(m: Metrics) -> list[str]:
 
 # each family's seed study, on the machine kind of the record its pipeline run belongs to
 SEEDS = {
-    "dcgan": REPO / "experiments" / "results" / "seeds-cpu-AVX512-AMD.json",
+    "dcgan": REPO / "experiments" / "results" / "seeds-cpu-AVX512-Intel.json",
     "stylegan": REPO / "experiments" / "results" / "seeds-cpu-AVX512-AMD.json",
 }
 SEED_FIGURES = (("fd_tagger", "`fd_tagger` ↓"), ("recall", "`recall`"), ("cond_accuracy", "`cond_accuracy`"),
