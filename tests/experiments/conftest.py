@@ -31,3 +31,21 @@ def smoke_root(tmp_path, smoke_ingest, smoke_params, store) -> Path:
     shutil.copytree(tmp_path / "judge", root / "data" / "tagger" / "judge")
     untrained_ruler(root / "data" / "ruler", smoke_params)
     return root
+
+
+@pytest.fixture
+def validation_only(monkeypatch) -> list[tuple[int, str | None]]:
+    """The judge studies' image shards (experiments/judge_size.py's, which judge_flip reads through) refuse the test
+    split; the (size, split) pairs they opened."""
+    from experiments import judge_size
+
+    opened: list[tuple[int, str | None]] = []
+
+    class ValidationOnly(judge_size.ImageShards):
+        def __init__(self, folder, size, split=None):
+            assert split != "test", "the study read the test split"
+            opened.append((size, split))
+            super().__init__(folder, size, split)
+
+    monkeypatch.setattr(judge_size, "ImageShards", ValidationOnly)
+    return opened

@@ -9,19 +9,11 @@ import sys
 
 import pytest
 
-from experiments import judge_flip, judge_size
+from experiments import judge_flip
 
 
-def test_each_read_is_calibrated_and_scored_on_validation_alone(smoke_root, tmp_path, monkeypatch):
-    opened = []
-
-    class ValidationOnly(judge_size.ImageShards):
-        def __init__(self, folder, size, split=None):
-            assert split != "test", "the study read the test split"
-            opened.append((size, split))
-            super().__init__(folder, size, split)
-
-    monkeypatch.setattr(judge_size, "ImageShards", ValidationOnly)
+def test_each_read_is_calibrated_and_scored_on_validation_alone(smoke_root, tmp_path, monkeypatch, validation_only):
+    opened = validation_only
     out = tmp_path / "result.json"
     argv = ["judge_flip", "--profile", "smoke", "--data", str(smoke_root / "data"), "--n", "12", "--out", str(out)]
     monkeypatch.setattr(sys, "argv", argv)

@@ -14,16 +14,8 @@ from experiments import judge_size
 pytestmark = pytest.mark.slow  # trains two tagger CNNs: make test, not the edit loop
 
 
-def test_each_recipe_is_read_on_validation_alone(smoke_root, tmp_path, monkeypatch):
-    opened = []
-
-    class ValidationOnly(judge_size.ImageShards):
-        def __init__(self, folder, size, split=None):
-            assert split != "test", "the study read the test split"
-            opened.append((size, split))
-            super().__init__(folder, size, split)
-
-    monkeypatch.setattr(judge_size, "ImageShards", ValidationOnly)
+def test_each_recipe_is_read_on_validation_alone(smoke_root, tmp_path, monkeypatch, validation_only):
+    opened = validation_only
     settings = tmp_path / "judges.yaml"
     settings.write_text(
         "judges:\n  '64': {shard: 64, calibrate: [64]}\n  mixed: {shard: 64, low_res: 0.5, calibrate: [32, 64]}\n"
