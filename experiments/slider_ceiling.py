@@ -17,11 +17,16 @@ Characters come from a seed no split uses (`seed` below), one view each, drawn f
 the judge (data/tagger/judge, which scores the sliders) and the pinned extractor (data/extractor/pin.json), each at
 the ingest's sizes it was trained for. Also reported: each reader's accuracy on the unmoved images (the real
 attribute is known), and how often each group's reading changes when another group moves.
+
+The result names the judge it read (`judge`: whether it reads each image with its mirror, and its validation
+macro-F1 from the same run's metrics/tagger.json, `--metrics`), so that a table built from it can tell a ceiling of
+the committed record's judge from one of an earlier record's.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -127,12 +132,23 @@ def ceiling(reader: Tagger, starts: np.ndarray, truth: np.ndarray, moved: dict[s
     }
 
 
+def judge_identity(judge: Tagger, metrics: Path) -> dict:
+    """Which judge a result read: its mirrored read, and its validation macro-F1 as the tagger stage recorded it in
+    the same run's metrics (None when that file is not there)."""
+    f = metrics / "tagger.json"
+    figures = json.loads(f.read_text())["tagger"].get("judge", {}) if f.exists() else {}
+    return {"read_flip": bool(judge.flip), "val_macro_f1": figures.get("val_macro_f1")}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--n", type=int, help="characters (default: the settings file's)")
     ap.add_argument(
         "--data", default=str(ROOT / "data"), help="the pipeline's outputs (tagger/judge, extractor/pin.json, train/sr)"
+    )
+    ap.add_argument(
+        "--metrics", default=str(ROOT / "metrics"), help="the same run's metrics folder (the judge's figure)"
     )
     ap.add_argument("--out", help="result file (default: experiments/results/slider-ceiling-<profile>-<machine>.json)")
     args = ap.parse_args()
@@ -154,6 +170,7 @@ def main() -> None:
         "seed": settings["seed"],
         "render_size": params.generated.render_size,
         "upscaler": str(sr_folder.relative_to(data)) if sr else None,
+        "judge": judge_identity(readers["judge"], Path(args.metrics)),
         "routes": {},
     }
     for name in settings["routes"]:

@@ -497,9 +497,13 @@ def sliders(m: Metrics) -> list[str]:
         same = (f.get("stage") or {}).get("control_success") == m[f"{key}.control_success"]
         return f" (v{f.get('version')})" if same else f" (v{f.get('version')} of an earlier record)"
 
+    # a ceiling is this record's where the study read this record's judge (its validation macro-F1, as recorded)
+    judge = _result(CEILING).get("judge") or {}
+    ours = judge.get("val_macro_f1") is not None and judge["val_macro_f1"] == m["tagger.judge.val_macro_f1"]
+    of = "" if ours else " (an earlier record's judge)"
     header = ["slider", f"`anime-dcgan` 32 px{ver(d)}", f"`anime-dcgan` on the page{ver(d, 'dcgan')}",
               f"`anime-stylegan` 32 px{ver(s)}", f"`anime-stylegan` on the page{ver(s, 'stylegan')}",
-              "ceiling 32 px", "ceiling on the page",
+              f"ceiling 32 px{of}", f"ceiling on the page{of}",
               "tagger's accuracy on real images of that size, its group"]  # fmt: skip
     return table(header, rows)
 

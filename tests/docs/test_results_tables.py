@@ -384,3 +384,22 @@ def test_the_guided_sliders_tables_give_each_guide_and_both_readers(tmp_path):
     by_group = results.guided_sliders_readings(m, tmp_path / "g.json")
     assert by_group[2:] == ["| `dcgan` | glasses | 1.000 | 0.600 | 0.990 | 0.800 |",
                             "| `dcgan` | smile | 0.900 | 0.700 | 0.970 | 0.900 |"]  # fmt: skip
+
+
+def test_the_sliders_table_says_whose_judge_its_ceilings_read(tmp_path, monkeypatch):
+    m = results.Metrics(REPO / "metrics")
+    route = {"judge": {"ceiling": 0.8, "lowest": "smile=yes", "ceiling_by_tag": {"smile=yes": 0.5}}}
+    for judge, header in (
+        (
+            {"read_flip": True, "val_macro_f1": m["tagger.judge.val_macro_f1"]},
+            "| ceiling 32 px | ceiling on the page |",
+        ),
+        ({"read_flip": True, "val_macro_f1": 0.5}, "| ceiling 32 px (an earlier record's judge) |"),
+        (None, "| ceiling 32 px (an earlier record's judge) |"),  # a result from before it named its judge
+    ):
+        doc = {"routes": {"32": route, "32_sr": route}, **({"judge": judge} if judge else {})}
+        (tmp_path / "c.json").write_text(json.dumps(doc))
+        monkeypatch.setattr(results, "CEILING", tmp_path / "c.json")
+        lines = results.sliders(m)
+        assert header in lines[0], lines[0]
+        assert lines[-1].split(" | ")[-3:-1] == ["0.800", "0.800"]  # the mean row's ceilings

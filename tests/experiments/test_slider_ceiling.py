@@ -7,11 +7,13 @@ every move."""
 from __future__ import annotations
 
 import hashlib
+import json
+from types import SimpleNamespace
 
 import numpy as np
 
 from core.names import ATTRIBUTES, GROUPS
-from experiments.slider_ceiling import ceiling, moves, pairs, route
+from experiments.slider_ceiling import ceiling, judge_identity, moves, pairs, route
 
 
 class TruthReader:
@@ -75,3 +77,9 @@ def test_a_reader_that_knows_the_truth_scores_the_renderer_one(smoke_params):
     ]
     assert spoilt["changed_when_another_group_moves"]["smile"] == round(float(np.mean(differ)), 4)
     assert spoilt["changed_when_another_group_moves"]["glasses"] == 0.0
+
+
+def test_the_result_names_the_judge_it_read(tmp_path):
+    (tmp_path / "tagger.json").write_text(json.dumps({"tagger": {"judge": {"val_macro_f1": 0.964, "macro_f1": 0.9}}}))
+    assert judge_identity(SimpleNamespace(flip=True), tmp_path) == {"read_flip": True, "val_macro_f1": 0.964}
+    assert judge_identity(SimpleNamespace(flip=False), tmp_path / "none") == {"read_flip": False, "val_macro_f1": None}
