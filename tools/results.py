@@ -440,7 +440,7 @@ def evaluate(m: Metrics) -> list[str]:
 
 
 CEILING = REPO / "experiments" / "results" / "slider-ceiling-cpu-AVX512-Intel.json"
-ON_PAGE = REPO / "experiments" / "results" / "sliders-on-page-cpu-AVX512-AMD.json"
+ON_PAGE = REPO / "experiments" / "results" / "sliders-on-page-cpu-AVX2-AMD.json"
 
 
 def _result(path: Path) -> dict:
