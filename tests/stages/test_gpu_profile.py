@@ -16,7 +16,7 @@ nothing; the stages finishing, and the sizes and networks they record, are what 
 BATCHES: at the profile's own batches (DCGAN 128, StyleGAN 64, SRGAN 32, pose2sketch 64) one step of the 128 px
 StyleGAN alone takes minutes on two cores and the whole run about twice as long; no network here has a shape that
 depends on the batch (StyleGAN's minibatch-stddev group is gcd(4, batch): 4 in both), so the test runs those four
-at small batches. `ANIME_GPU_TEST_BATCHES=profile` runs it at the profile's batches instead (COUNTS alone).
+at small batches. `ANIME_GPU_TEST_BATCHES=profile` runs it at the profile's batches instead (COUNTS and DATA alone).
 posenet (192) and the tagger (128) keep theirs.
 
 DATA: the transfer's tag (`dcgan.transfer.tag`, hair_color=red in the profile) is set to glasses=no, as the smoke
