@@ -439,7 +439,7 @@ def evaluate(m: Metrics) -> list[str]:
     return out
 
 
-CEILING = REPO / "experiments" / "results" / "slider-ceiling-cpu-AVX512-Intel.json"
+CEILING = REPO / "experiments" / "results" / "slider-ceiling-cpu-AVX2-AMD.json"
 ON_PAGE = REPO / "experiments" / "results" / "sliders-on-page-cpu-AVX2-AMD.json"
 
 
@@ -924,6 +924,26 @@ def make_test_fresh(m: Metrics, path: Path = MAKE_TEST_FRESH) -> list[str]:
                                       f"{doc['date']}{spent}; {doc['skipped_note']}.{note}"]  # fmt: skip
 
 
+VENV_SETUP = REPO / "bench" / "results" / "setup-AVX2-AMD.json"
+
+
+def venv_setup(m: Metrics, path: Path = VENV_SETUP) -> list[str]:
+    """bench/venv_setup.py: the setup `make test` runs (both venvs), from nothing, at a baseline commit and at HEAD."""
+    doc = _result(path)
+    header = ["commit", "setup `make test` runs", "seconds", "time"]
+    if not doc:
+        return table(header, [])
+    rows = [[f"`{doc['commits'][k][:7]}` ({k})", f"`{doc['commands'][k]}`", num(doc["seconds"][k], 1),
+             duration(doc["seconds"][k])] for k in ("baseline", "head")]  # fmt: skip
+    same = " and ".join(f"`{v}`" for v, ok in doc["same_packages"].items() if ok) or "neither venv"
+    return table(header, rows) + [
+        "",
+        f"HEAD ÷ baseline: {num(doc['ratio'], 2)}. Same packages at the same versions in both commits' venvs: {same} "
+        f"({', '.join(f'{n} in `{v}`' for v, n in doc['packages'].items())}). On {doc['machine_kind']}, "
+        f"{doc['cores']} cores, {doc['date']}; empty download caches (`python bench/venv_setup.py`).",
+    ]
+
+
 MAKE_TEST_WORKERS = REPO / "bench" / "results" / "make-test-workers-AVX2-AMD.json"
 
 
@@ -1032,18 +1052,21 @@ def bf16_sr_pose2sketch(m: Metrics) -> list[str]:
 
 # each family's seed study, on the machine kind of the record its pipeline run belongs to
 SEEDS = {
-    "dcgan": REPO / "experiments" / "results" / "seeds-cpu-AVX512-Intel.json",
+    "dcgan": REPO / "experiments" / "results" / "seeds-cpu-AVX2-AMD.json",
     "stylegan": REPO / "experiments" / "results" / "seeds-cpu-AVX512-AMD.json",
 }
+SEEDS_INTEL = REPO / "experiments" / "results" / "seeds-cpu-AVX512-Intel.json"  # the record of 911355e
 SEED_FIGURES = (("fd_tagger", "`fd_tagger` ↓"), ("recall", "`recall`"), ("cond_accuracy", "`cond_accuracy`"),
                 ("control_success", "`control_success` (mean)"), ("control_success_min", "lowest slider"))  # fmt: skip
 
 
-def generator_seeds(m: Metrics, family: str) -> list[str]:
-    """experiments/seeds.py for one generator family: each headline figure as mean ± sample std over the study's
-    seeds (the pipeline's own run is one of them when the study read it), test and validation; `fd_tagger` also as
-    a share of the PCA-Gaussian baseline's (the committed run's) on the same split."""
-    doc = _result(SEEDS[family]).get(family) if family in SEEDS else None
+def generator_seeds(m: Metrics, family: str, path: Path | None = None) -> list[str]:
+    """experiments/seeds.py for one generator family (`path`: that study's result file, default the family's in
+    SEEDS): each headline figure as mean ± sample std over the study's seeds (the pipeline's own run is one of them
+    when the study read it), test and validation; `fd_tagger` also as a share of the PCA-Gaussian baseline's (the
+    committed run's) on the same split."""
+    path = path or SEEDS.get(family)
+    doc = _result(path).get(family) if path else None
     header = ["split", "seeds", *(label for _, label in SEED_FIGURES), "lowest group's `cond_accuracy` / the tagger's",
               "`fd_tagger` ÷ PCA-Gaussian's"]  # fmt: skip
     if not doc:
@@ -1474,6 +1497,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),
     "test-suite": test_suite,
     "make-test-workers": make_test_workers,
+    "venv-setup": venv_setup,
     "make-test-fresh": make_test_fresh,
     "pipeline-time": pipeline_time,
     "pipeline-time-612a431": lambda m: pipeline_time(
@@ -1489,6 +1513,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "bf16-full-length": bf16_full_length,
     "bf16-sr-pose2sketch": bf16_sr_pose2sketch,
     "dcgan-seeds": lambda m: generator_seeds(m, "dcgan"),
+    "dcgan-seeds-avx512-intel": lambda m: generator_seeds(m, "dcgan", SEEDS_INTEL),
     "auto-tags": auto_tags,
     "auto-tag-floors": auto_tag_floors,
     "stylegan-seeds": lambda m: generator_seeds(m, "stylegan"),
