@@ -7,12 +7,11 @@ PYTHON ?= python3
 TEST_WORKERS ?= 2
 PYTEST := python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
-.PHONY: pipeline test test-fast docs lock lock-deps lock-labelstudio labelstudio-venv alerts mlflow mlflow-server labelstudio label-sync serve prefect-server schedule contact-sheet lint clean-outputs
+.PHONY: pipeline test setup test-fast docs lock lock-deps lock-labelstudio labelstudio-venv alerts mlflow mlflow-server labelstudio label-sync serve prefect-server schedule contact-sheet lint clean-outputs
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps --require-hashes -r requirements.lock
-	$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps -e .
+	$(PYTHON) -m tools.install --venv $(VENV)
 	touch $(STAMP)
 
 ## the whole pipeline on the built-in data, on the CPU (profile from params.yaml, `cpu` by default)
@@ -20,10 +19,13 @@ pipeline: $(STAMP)
 	$(RUN) python -m stages.source
 	$(RUN) dvc repro
 
-## every test, the real services included; Label Studio's venv, which its tests need, is made beside the main one
-test:
-	$(MAKE) --no-print-directory -j2 $(STAMP) labelstudio-venv
+## every test, the real services included, after making the venvs they need
+test: setup
 	$(RUN) $(PYTEST)
+
+## the venvs make test needs: .venv, then Label Studio's (.venv-labelstudio), which .venv's uv installs
+setup: $(STAMP)
+	$(RUN) python -m labeling.server venv
 
 ## Label Studio's own venv (.venv-labelstudio) from its lock; needs only python3 (make labelstudio makes it too)
 labelstudio-venv:

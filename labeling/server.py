@@ -36,6 +36,7 @@ VENV = REPO / ".venv-labelstudio"
 REQUIREMENTS = Path(__file__).resolve().parent / "requirements-labelstudio.txt"  # what we ask for
 LOCK = Path(__file__).resolve().parent / "requirements-labelstudio.lock"  # what that resolved to: what is installed
 ENV_FILE = REPO / ".labelstudio.env"
+UV = Path(sys.executable).parent / "uv"  # the main venv's (its lock pins one) installs the venv; pip without it
 DATA_DIR = REPO / "services" / "labelstudio"
 DOCUMENT_ROOT = Path(os.environ.get("LABEL_STUDIO_DOCUMENT_ROOT") or REPO / "data")  # local files served from here
 DEFAULT_PORT = 8080
@@ -116,9 +117,11 @@ def ensure_venv(venv: Path = VENV, lock: Path = LOCK) -> Path:
             return exe  # made while this one waited
         if not (venv / "bin" / "pip").exists():
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "-q", "-r", str(lock)], check=True
-        )
+        if UV.exists():
+            cmd = [str(UV), "pip", "install", "--python", str(venv / "bin" / "python"), "--quiet"]
+        else:
+            cmd = [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "-q"]
+        subprocess.run([*cmd, "-r", str(lock)], check=True)
         stamp.write_text(want + "\n")
     return exe
 

@@ -19,13 +19,14 @@ dependency of torch), so the lock is the whole venv.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from tools.install import find_links
 
 REPO = Path(__file__).resolve().parents[1]
 LOCK = REPO / "requirements.lock"
@@ -34,17 +35,6 @@ HEADER = """\
 # from pyproject.toml's dependencies and extras. torch==2.13.0+cpu is the CPU-only build, from pip's find-links
 # (on this project's machines /opt/wheels; elsewhere https://download.pytorch.org/whl/cpu/torch/). Do not edit.
 """
-
-
-def find_links() -> list[str]:
-    """The folders or URLs pip's find-links names here (the environment first, then pip's configuration)."""
-    links = os.environ.get("PIP_FIND_LINKS", "").split()
-    if not links:
-        got = subprocess.run(
-            [sys.executable, "-m", "pip", "config", "get", "global.find-links"], capture_output=True, text=True
-        )
-        links = got.stdout.split() if got.returncode == 0 else []
-    return links
 
 
 def uv() -> str:

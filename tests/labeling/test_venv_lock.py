@@ -18,6 +18,7 @@ def test_the_lock_pins_every_package_and_the_declared_label_studio():
 
 
 def test_ensure_venv_installs_from_the_lock_once_and_again_when_it_changes(tmp_path, monkeypatch):
+    monkeypatch.setattr(server, "UV", tmp_path / "no-uv")  # pip, as with a Python that has no uv beside it
     venv, lock = tmp_path / "venv", tmp_path / "requirements.lock"
     lock.write_text("label-studio==1.23.2\n")
     calls: list[list[str]] = []
@@ -50,6 +51,29 @@ def test_ensure_venv_installs_from_the_lock_once_and_again_when_it_changes(tmp_p
     assert len(calls) == 1
 
 
+def test_uv_beside_the_python_installs_the_lock(tmp_path, monkeypatch):
+    """With the main venv's uv beside the interpreter (make runs it so), uv installs the lock into the venv's Python."""
+    uv = tmp_path / "uv"
+    uv.write_text("")
+    monkeypatch.setattr(server, "UV", uv)
+    venv, lock = tmp_path / "venv", tmp_path / "requirements.lock"
+    lock.write_text("label-studio==1.23.2\n")
+    calls: list[list[str]] = []
+
+    def fake_run(cmd, check):
+        calls.append([str(c) for c in cmd])
+        if cmd[1:3] == ["-m", "venv"]:
+            (venv / "bin").mkdir(parents=True)
+            (venv / "bin" / "pip").write_text("")
+        else:
+            (venv / "bin" / "label-studio").write_text("")
+
+    monkeypatch.setattr(server.subprocess, "run", fake_run)
+    assert server.ensure_venv(venv, lock) == venv / "bin" / "label-studio"
+    assert calls[1][:5] == [str(uv), "pip", "install", "--python", str(venv / "bin" / "python")]
+    assert calls[1][-2:] == ["-r", str(lock)]
+
+
 def test_two_processes_asking_at_once_install_once(tmp_path):
     """`make test` makes the venv while a test may already ask for it: the second caller waits on the first's lock,
     then finds the venv made. Two real processes, a fake pip that takes a while and counts its installs."""
@@ -66,6 +90,7 @@ def test_two_processes_asking_at_once_install_once(tmp_path):
     code = textwrap.dedent(f"""
         from pathlib import Path
         from labeling import server
+        server.UV = Path({str(tmp_path / "no-uv")!r})  # the fake pip below, not the main venv's uv
         print(server.ensure_venv(Path({str(venv)!r}), Path({str(lock)!r})))
     """)
     procs = [subprocess.Popen([sys.executable, "-c", code], cwd=server.REPO, stdout=subprocess.PIPE) for _ in (0, 1)]
