@@ -100,7 +100,7 @@ def api_token(env_file: Path = ENV_FILE) -> str:
 def ensure_venv(venv: Path = VENV, lock: Path = LOCK) -> Path:
     """The Label Studio venv, made on first use from the lock file and brought to it again whenever the lock changes
     (`venv/.installed` holds the digest of the lock it was installed from); returns its `label-studio` executable.
-    One process installs at a time (a lock on `venv/.lock`): another that asks meanwhile waits, then finds it made
+    One process installs at a time (a lock on `venv/.installing`): another that asks meanwhile waits, then finds it made
     (`make test` makes it beside the main venv while tests that need it may already ask)."""
     import fcntl
 
@@ -111,7 +111,7 @@ def ensure_venv(venv: Path = VENV, lock: Path = LOCK) -> Path:
     if exe.exists() and stamp.exists() and stamp.read_text().strip() == want:
         return exe
     venv.mkdir(parents=True, exist_ok=True)
-    with open(venv / ".lock", "w") as held:
+    with open(venv / ".installing", "w") as held:  # not `.lock`: uv locks the venv it installs into by that name
         fcntl.flock(held, fcntl.LOCK_EX)  # released when the file closes, or when a killed holder's process ends
         if exe.exists() and stamp.exists() and stamp.read_text().strip() == want:
             return exe  # made while this one waited

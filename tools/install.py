@@ -6,10 +6,9 @@
 The lock pins every package with its hashes, uv among them (the locker, `make lock-deps`). pip installs that one
 pinned uv into the venv first (its hashes checked), then uv installs the whole lock (`uv pip install --no-deps
 --require-hashes`: exactly the locked files, each checked against its hash, nothing resolved) and the project
-(`--no-deps -e .`). uv fetches and unpacks the files side by side where pip takes them one after another: on the
-2-core machines of this project's records, making `.venv` took 225 s with pip (docs/testing.md has the measured
-times). torch's CPU build comes from the folders of pip's find-links (`PIP_FIND_LINKS` or pip's configuration), as
-for the locker (tools/lock.py), which uv is told of.
+(`--no-deps -e .`). uv fetches and unpacks the files side by side where pip takes them one after another
+(bench/venv_setup.py measures both; docs/testing.md has the figures). torch's CPU build comes from the folders of
+pip's find-links (`PIP_FIND_LINKS` or pip's configuration), as for the locker (tools/lock.py), which uv is told of.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""Label Studio's venv is installed from its lock file, and installed again when the lock changes (no real install:
-subprocess is recorded; tests/labeling/test_labelstudio_server.py checks the real venv against the lock)."""
+"""Label Studio's venv is installed from its lock file, and installed again when the lock changes (subprocess is
+recorded; tests/labeling/test_labelstudio_server.py checks the real venv against the lock), and once for real by the
+main venv's uv, from a wheel made here."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from labeling import server
 
@@ -98,3 +100,51 @@ def test_two_processes_asking_at_once_install_once(tmp_path):
     assert [p.returncode for p in procs] == [0, 0]
     assert outs == [str(venv / "bin" / "label-studio")] * 2
     assert count.read_text().splitlines() == ["x"]  # one install; the other waited and found it done
+
+
+def _wheel(folder: Path, name: str = "tinypkg", version: str = "1.0") -> Path:
+    """A minimal pure-Python wheel (a package with one module, its metadata and RECORD), made here: no index needed."""
+    import base64
+    import hashlib
+    import zipfile
+
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": "VALUE = 1\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(text.encode())}")
+    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for path, text in files.items():
+            z.writestr(path, text)
+    return wheel
+
+
+def test_the_main_venvs_uv_installs_a_real_venv_without_waiting_on_its_own_lock(tmp_path):
+    """A real venv and the main venv's real uv, on a lock that names a local wheel: uv locks the venv it installs into
+    (`<venv>/.lock`), so ensure_venv's own lock must be another file, or the two wait on each other for ever."""
+    import subprocess
+    import sys
+
+    uv = Path(sys.executable).parent / "uv"
+    assert uv.exists(), "the main venv has uv (requirements.lock pins it)"
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels)
+    venv, lock = tmp_path / "venv", tmp_path / "requirements.lock"
+    lock.write_text(f"--no-index\n--find-links {wheels}\ntinypkg==1.0\n")
+    code = f"from pathlib import Path\nfrom labeling import server\nserver.ensure_venv(Path({str(venv)!r}), Path({str(lock)!r}))\n"
+    done = subprocess.run([sys.executable, "-c", code], cwd=server.REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    got = subprocess.run([str(venv / "bin" / "python"), "-c", "import tinypkg; print(tinypkg.VALUE)"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert got.stdout.strip() == "1", got.stderr
+    from core.hashing import file_digest
+
+    assert (venv / ".installed").read_text().strip() == file_digest(lock)
