@@ -8,8 +8,10 @@ from nothing, as on a new machine: the main venv (`.venv`, from requirements.loc
 (`.venv-labelstudio`, from its lock). At HEAD that is `make setup` (uv installs both, one after the other); a commit
 without that target ran `make -j2 .venv/.installed labelstudio-venv` (pip, two installs at once). The download
 caches start empty (pip's off, uv's in a fresh folder), so the files are fetched as on a new machine. Figures per
-commit: the wall time and each venv's packages (`pip freeze --all`); the ratio HEAD / baseline is the figure, and
-both venvs must hold the same packages at the same versions. Nothing else should run on the machine meanwhile; the
+commit: the wall time, each venv's packages (`pip freeze --all`) and how long a process takes to import torch and
+MLflow in the main venv (as every stage's process does; make runs them with PYTHONDONTWRITEBYTECODE=1, so a venv
+installed without its bytecode compiles them again in each one). The ratio HEAD / baseline of the setup is the
+figure; both venvs must hold the same packages at the same versions, and HEAD's import must be no slower. Nothing else should run on the machine meanwhile; the
 clones are removed afterwards. Result: bench/results/setup-<machine kind>.json.
 """
 
@@ -51,6 +53,18 @@ def packages(venv: Path) -> list[str]:
     return sorted(line for line in out.splitlines() if line and not line.startswith(("-e ", "#")) and " @ " not in line)
 
 
+def import_seconds(venv: Path, env: dict, runs: int = 3) -> float:
+    """The median wall time of a process that imports torch and MLflow in `venv`, as every stage's process does, under
+    make's PYTHONDONTWRITEBYTECODE=1: the bytecode the install compiled is read, none is written."""
+    cmd = [str(venv / "bin" / "python"), "-c", "import torch, mlflow"]
+    seconds = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, env={**env, "PYTHONDONTWRITEBYTECODE": "1"}, check=True, capture_output=True)
+        seconds.append(time.perf_counter() - t0)
+    return round(sorted(seconds)[runs // 2], 2)
+
+
 def time_setup(where: Path, env: dict) -> dict:
     cmd = setup_command(where)
     with tempfile.TemporaryDirectory(prefix="bench-setup-uv-") as cache:
@@ -63,6 +77,7 @@ def time_setup(where: Path, env: dict) -> dict:
         "command": " ".join(cmd),
         "seconds": round(seconds, 1),
         "packages": {v: packages(where / v) for v in (".venv", ".venv-labelstudio")},
+        "import_seconds": import_seconds(where / ".venv", env),
     }
 
 
@@ -100,6 +115,7 @@ def main() -> None:
         "seconds": {name: r["seconds"] for name, r in runs.items()},
         "commands": {name: r["command"] for name, r in runs.items()},
         "ratio": round(runs["head"]["seconds"] / runs["baseline"]["seconds"], 3),
+        "import_seconds": {name: r["import_seconds"] for name, r in runs.items()},
         "same_packages": same,
         "differences": {
             v: sorted(set(runs["baseline"]["packages"][v]) ^ set(runs["head"]["packages"][v])) for v in same

@@ -118,7 +118,7 @@ def ensure_venv(venv: Path = VENV, lock: Path = LOCK) -> Path:
         if not (venv / "bin" / "pip").exists():
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         if UV.exists():
-            cmd = [str(UV), "pip", "install", "--python", str(venv / "bin" / "python"), "--quiet"]
+            cmd = [str(UV), "pip", "install", "--python", str(venv / "bin" / "python"), "--quiet", "--compile-bytecode"]
         else:
             cmd = [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "-q"]
         subprocess.run([*cmd, "-r", str(lock)], check=True)

@@ -7,7 +7,9 @@ The lock pins every package with its hashes, uv among them (the locker, `make lo
 pinned uv into the venv first (its hashes checked), then uv installs the whole lock (`uv pip install --no-deps
 --require-hashes`: exactly the locked files, each checked against its hash, nothing resolved) and the project
 (`--no-deps -e .`). uv fetches and unpacks the files side by side where pip takes them one after another
-(bench/venv_setup.py measures both; docs/testing.md has the figures). torch's CPU build comes from the folders of
+(bench/venv_setup.py measures both; docs/testing.md has the figures). It compiles every module to bytecode as pip
+does (`--compile-bytecode`; uv's default leaves that to the first import): `make` runs everything with
+PYTHONDONTWRITEBYTECODE=1, so without it every process that imports torch or MLflow compiles them again. torch's CPU build comes from the folders of
 pip's find-links (`PIP_FIND_LINKS` or pip's configuration), as for the locker (tools/lock.py), which uv is told of.
 """
 
@@ -59,7 +61,7 @@ def install(venv: Path, lock: Path, project: Path | None) -> None:
             pin.flush()
             pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps"]
             subprocess.run([*pip, "--require-hashes", "-r", pin.name], check=True)
-    cmd = [str(uv), "pip", "install", "--python", str(python), "--quiet", "--no-deps"]
+    cmd = [str(uv), "pip", "install", "--python", str(python), "--quiet", "--no-deps", "--compile-bytecode"]
     links = [arg for link in find_links() for arg in ("--find-links", link)]
     subprocess.run([*cmd, "--require-hashes", *links, "-r", str(lock)], check=True)
     if project is not None:

@@ -907,7 +907,8 @@ def make_test_fresh(m: Metrics, path: Path = MAKE_TEST_FRESH) -> list[str]:
         return table(header, [])
     sm = doc["summary"]
     failed = f", {num(sm['failed'])} failed" if sm.get("failed") else ""
-    rows = [["making `.venv` (`make .venv/.installed`)", num(doc["setup_seconds"]), duration(doc["setup_seconds"])],
+    setup = "make setup" if "`make setup`" in doc.get("what", "") else "make .venv/.installed"  # as the run says
+    rows = [[f"setup (`{setup}`)", num(doc["setup_seconds"]), duration(doc["setup_seconds"])],
             [f"`make test`: {num(sm.get('passed'))} passed{failed}, {num(sm.get('skipped', 0))} skipped",
              num(doc["test_seconds"]), duration(doc["test_seconds"])]]  # fmt: skip
     if doc["setup_seconds"] is None:  # a run in a clone with the checkout's venv: no setup to time

@@ -314,11 +314,30 @@ def test_a_suite_run_without_setup_has_no_setup_row(tmp_path):
            "skipped_note": "one skip", "slowest": [{"test": "t::a", "phase": "call", "seconds": 90.0}]}  # fmt: skip
     (tmp_path / "r.json").write_text(json.dumps(doc))
     lines = results.make_test_fresh(results.Metrics(REPO / "metrics"), tmp_path / "r.json")
-    assert not any("making `.venv`" in line for line in lines)
+    assert not any("setup" in line for line in lines)
     assert lines[2] == "| `make test`: 3 passed, 1 skipped | 1,800 | 30 min 0 s |"
     doc["setup_seconds"] = 200
     (tmp_path / "r.json").write_text(json.dumps(doc))
-    assert "making `.venv`" in results.make_test_fresh(results.Metrics(REPO / "metrics"), tmp_path / "r.json")[2]
+    assert (
+        "setup (`make .venv/.installed`)"
+        in results.make_test_fresh(results.Metrics(REPO / "metrics"), tmp_path / "r.json")[2]
+    )
+    doc["what"] = "git clone, then `make setup` (both venvs) and `make test`"  # bench/make_test.py's runs
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    assert "setup (`make setup`)" in results.make_test_fresh(results.Metrics(REPO / "metrics"), tmp_path / "r.json")[2]
+
+
+def test_the_setup_table_gives_both_commits_and_whether_their_venvs_agree(tmp_path):
+    doc = {"commits": {"baseline": "a" * 40, "head": "b" * 40}, "seconds": {"baseline": 236.3, "head": 39.0},
+           "commands": {"baseline": "make -j2 .venv/.installed labelstudio-venv", "head": "make setup"},
+           "ratio": 0.165, "same_packages": {".venv": True, ".venv-labelstudio": False},
+           "packages": {".venv": 285, ".venv-labelstudio": 159}, "machine_kind": "AVX2-AMD", "cores": 2,
+           "date": "2026-11-29"}  # fmt: skip
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    lines = results.venv_setup(results.Metrics(REPO / "metrics"), tmp_path / "r.json")
+    assert lines[2] == "| `aaaaaaa` (baseline) | `make -j2 .venv/.installed labelstudio-venv` | 236.3 | 3 min 56 s |"
+    assert lines[3] == "| `bbbbbbb` (head) | `make setup` | 39.0 | 39 s |"
+    assert "HEAD ÷ baseline: 0.17" in lines[-1] and "both commits' venvs: `.venv` (" in lines[-1]
 
 
 def test_the_judge_size_table_gives_each_recipe_and_where_its_thresholds_were_chosen(tmp_path):

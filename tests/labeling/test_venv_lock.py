@@ -73,6 +73,7 @@ def test_uv_beside_the_python_installs_the_lock(tmp_path, monkeypatch):
     monkeypatch.setattr(server.subprocess, "run", fake_run)
     assert server.ensure_venv(venv, lock) == venv / "bin" / "label-studio"
     assert calls[1][:5] == [str(uv), "pip", "install", "--python", str(venv / "bin" / "python")]
+    assert "--compile-bytecode" in calls[1]  # as pip does: make runs everything with PYTHONDONTWRITEBYTECODE=1
     assert calls[1][-2:] == ["-r", str(lock)]
 
 
@@ -142,6 +143,7 @@ def test_the_main_venvs_uv_installs_a_real_venv_without_waiting_on_its_own_lock(
     code = f"from pathlib import Path\nfrom labeling import server\nserver.ensure_venv(Path({str(venv)!r}), Path({str(lock)!r}))\n"
     done = subprocess.run([sys.executable, "-c", code], cwd=server.REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+    assert list(venv.glob("lib/python3*/site-packages/tinypkg/__pycache__/__init__.*.pyc"))  # compiled at install
     got = subprocess.run([str(venv / "bin" / "python"), "-c", "import tinypkg; print(tinypkg.VALUE)"],
                          capture_output=True, text=True)  # fmt: skip
     assert got.stdout.strip() == "1", got.stderr
