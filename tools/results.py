@@ -931,11 +931,12 @@ VENV_SETUP = REPO / "bench" / "results" / "setup-AVX2-AMD.json"
 def venv_setup(m: Metrics, path: Path = VENV_SETUP) -> list[str]:
     """bench/venv_setup.py: the setup `make test` runs (both venvs), from nothing, at a baseline commit and at HEAD."""
     doc = _result(path)
-    header = ["commit", "setup `make test` runs", "seconds", "time"]
+    header = ["commit", "setup `make test` runs", "seconds", "time", "import torch and MLflow (s)"]
     if not doc:
         return table(header, [])
+    imports = doc.get("import_seconds", {})
     rows = [[f"`{doc['commits'][k][:7]}` ({k})", f"`{doc['commands'][k]}`", num(doc["seconds"][k], 1),
-             duration(doc["seconds"][k])] for k in ("baseline", "head")]  # fmt: skip
+             duration(doc["seconds"][k]), num(imports.get(k), 2)] for k in ("baseline", "head")]  # fmt: skip
     same = " and ".join(f"`{v}`" for v, ok in doc["same_packages"].items() if ok) or "neither venv"
     return table(header, rows) + [
         "",
@@ -1499,6 +1500,10 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "test-suite": test_suite,
     "make-test-workers": make_test_workers,
     "venv-setup": venv_setup,
+    "venv-setup-bytecode": lambda m: venv_setup(m, VENV_SETUP.with_name("setup-bytecode-AVX2-AMD.json")),
+    "make-test-fresh-b2f3a3e": lambda m: make_test_fresh(
+        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-b2f3a3e.json")
+    ),
     "make-test-fresh": make_test_fresh,
     "pipeline-time": pipeline_time,
     "pipeline-time-612a431": lambda m: pipeline_time(

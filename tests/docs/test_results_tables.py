@@ -335,8 +335,16 @@ def test_the_setup_table_gives_both_commits_and_whether_their_venvs_agree(tmp_pa
            "date": "2026-11-29"}  # fmt: skip
     (tmp_path / "r.json").write_text(json.dumps(doc))
     lines = results.venv_setup(results.Metrics(REPO / "metrics"), tmp_path / "r.json")
-    assert lines[2] == "| `aaaaaaa` (baseline) | `make -j2 .venv/.installed labelstudio-venv` | 236.3 | 3 min 56 s |"
-    assert lines[3] == "| `bbbbbbb` (head) | `make setup` | 39.0 | 39 s |"
+    assert (
+        lines[2]
+        == "| `aaaaaaa` (baseline) | `make -j2 .venv/.installed labelstudio-venv` | 236.3 | 3 min 56 s | "
+        + results.DASH
+        + " |"
+    )
+    doc["import_seconds"] = {"baseline": 4.5, "head": 4.25}
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    lines = results.venv_setup(results.Metrics(REPO / "metrics"), tmp_path / "r.json")
+    assert lines[3] == "| `bbbbbbb` (head) | `make setup` | 39.0 | 39 s | 4.25 |"
     assert "HEAD ÷ baseline: 0.17" in lines[-1] and "both commits' venvs: `.venv` (" in lines[-1]
 
 
