@@ -19,10 +19,9 @@ def test_the_lock_pins_every_package_and_the_declared_label_studio():
     assert len(names) == len(set(names))  # one version per package
 
 
-def test_ensure_venv_installs_from_the_lock_once_and_again_when_it_changes(tmp_path, monkeypatch):
-    monkeypatch.setattr(server, "UV", tmp_path / "no-uv")  # pip, as with a Python that has no uv beside it
-    venv, lock = tmp_path / "venv", tmp_path / "requirements.lock"
-    lock.write_text("label-studio==1.23.2\n")
+def _record_installs(monkeypatch, venv: Path) -> list[list[str]]:
+    """server's subprocess.run recorded, not run: `python -m venv` makes the venv's bin/pip, an install its
+    bin/label-studio; returns the list each command is appended to."""
     calls: list[list[str]] = []
 
     def fake_run(cmd, check):
@@ -34,6 +33,14 @@ def test_ensure_venv_installs_from_the_lock_once_and_again_when_it_changes(tmp_p
             (venv / "bin" / "label-studio").write_text("")
 
     monkeypatch.setattr(server.subprocess, "run", fake_run)
+    return calls
+
+
+def test_ensure_venv_installs_from_the_lock_once_and_again_when_it_changes(tmp_path, monkeypatch):
+    monkeypatch.setattr(server, "UV", tmp_path / "no-uv")  # pip, as with a Python that has no uv beside it
+    venv, lock = tmp_path / "venv", tmp_path / "requirements.lock"
+    lock.write_text("label-studio==1.23.2\n")
+    calls = _record_installs(monkeypatch, venv)
     exe = server.ensure_venv(venv, lock)
     assert exe == venv / "bin" / "label-studio"
     assert [c[1:3] for c in calls] == [["-m", "venv"], ["install", "--disable-pip-version-check"]]
@@ -60,17 +67,7 @@ def test_uv_beside_the_python_installs_the_lock(tmp_path, monkeypatch):
     monkeypatch.setattr(server, "UV", uv)
     venv, lock = tmp_path / "venv", tmp_path / "requirements.lock"
     lock.write_text("label-studio==1.23.2\n")
-    calls: list[list[str]] = []
-
-    def fake_run(cmd, check):
-        calls.append([str(c) for c in cmd])
-        if cmd[1:3] == ["-m", "venv"]:
-            (venv / "bin").mkdir(parents=True)
-            (venv / "bin" / "pip").write_text("")
-        else:
-            (venv / "bin" / "label-studio").write_text("")
-
-    monkeypatch.setattr(server.subprocess, "run", fake_run)
+    calls = _record_installs(monkeypatch, venv)
     assert server.ensure_venv(venv, lock) == venv / "bin" / "label-studio"
     assert calls[1][:5] == [str(uv), "pip", "install", "--python", str(venv / "bin" / "python")]
     assert "--compile-bytecode" in calls[1]  # as pip does: make runs everything with PYTHONDONTWRITEBYTECODE=1
