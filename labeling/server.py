@@ -100,8 +100,9 @@ def api_token(env_file: Path = ENV_FILE) -> str:
 def ensure_venv(venv: Path = VENV, lock: Path = LOCK) -> Path:
     """The Label Studio venv, made on first use from the lock file and brought to it again whenever the lock changes
     (`venv/.installed` holds the digest of the lock it was installed from); returns its `label-studio` executable.
-    One process installs at a time (a lock on `venv/.installing`): another that asks meanwhile waits, then finds it made
-    (`make test` makes it beside the main venv while tests that need it may already ask)."""
+    One process installs at a time (a lock on `venv/.installing`): another that asks meanwhile waits, then finds it
+    made (`make labelstudio` and a test may ask at once). The main venv's uv installs it where it is beside the
+    interpreter (make runs this with `.venv`'s Python), pip otherwise."""
     import fcntl
 
     from core.hashing import file_digest
