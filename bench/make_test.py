@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.test_suite import DURATION, clone, failed, summary  # noqa: E402
+from bench.test_suite import DURATION, clone, failed, outside_env, resolve, summary  # noqa: E402
 
 
 def slowest(output: str, n: int = 25) -> list[dict]:
@@ -56,12 +56,8 @@ def main() -> None:
     args = ap.parse_args()
     from core import machine
 
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", args.commit], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env["PATH"] = ":".join(p for p in env["PATH"].split(":") if "/.venv" not in p)
-    env.update({"PIP_NO_CACHE_DIR": "1", "PYTEST_ADDOPTS": "--durations=0 --durations-min=0"})
+    commit = resolve(args.commit)
+    env = {**outside_env(), "PIP_NO_CACHE_DIR": "1", "PYTEST_ADDOPTS": "--durations=0 --durations-min=0"}
     where = ROOT.parent / ".bench-make-test"
     log = ROOT.parent / ".bench-make-test.log"
     try:

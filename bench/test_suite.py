@@ -96,6 +96,20 @@ def _run(cmd: list[str], cwd: Path, log: Path, env: dict | None = None) -> tuple
     return time.perf_counter() - t0, rc, log.read_text(errors="replace")
 
 
+def resolve(ref: str) -> str:
+    """The full commit id of `ref` in this checkout."""
+    got = subprocess.run(["git", "-C", str(ROOT), "rev-parse", ref], capture_output=True, text=True, check=True)
+    return got.stdout.strip()
+
+
+def outside_env() -> dict[str, str]:
+    """This process's environment without this checkout's venv (no VIRTUAL_ENV, no `.venv` on PATH): a clone's `make`
+    then makes and uses its own."""
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env["PATH"] = ":".join(p for p in env["PATH"].split(":") if "/.venv" not in p)
+    return env
+
+
 def clone(commit: str, where: Path) -> Path:
     if where.exists():
         shutil.rmtree(where)
@@ -115,17 +129,10 @@ def main() -> None:
     from core import machine
 
     targets = args.target or ["test-fast", "test"]
-    commits = {
-        name: subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", c], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        for name, c in (("baseline", args.baseline), ("head", args.head))
-    }
+    commits = {"baseline": resolve(args.baseline), "head": resolve(args.head)}
     work = ROOT.parent / ".bench-test-suite-logs"  # the clones sit beside this checkout, so ../shared resolves
     work.mkdir(exist_ok=True)
-    env = {**os.environ, "PYTEST_ADDOPTS": "--durations=0 --durations-min=0"}
-    env.pop("VIRTUAL_ENV", None)
-    env["PATH"] = ":".join(p for p in env["PATH"].split(":") if "/.venv" not in p)
+    env = {**outside_env(), "PYTEST_ADDOPTS": "--durations=0 --durations-min=0"}
     doc: dict = {"commits": commits, "targets": {}, "setup_seconds": {}}
     try:
         clones = {name: clone(c, ROOT.parent / f".bench-test-suite-{name}") for name, c in commits.items()}

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.test_suite import clone  # noqa: E402
+from bench.test_suite import clone, outside_env, resolve  # noqa: E402
 
 BASELINE = "7794849"  # the last commit whose make installed with pip
 OLD_SETUP = ["make", "-j2", ".venv/.installed", "labelstudio-venv"]
@@ -89,15 +89,8 @@ def main() -> None:
     args = ap.parse_args()
     from core import machine
 
-    commits = {
-        name: subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", c], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        for name, c in (("baseline", args.baseline), ("head", args.head))
-    }
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env["PATH"] = ":".join(p for p in env["PATH"].split(":") if "/.venv" not in p)
-    env["PIP_NO_CACHE_DIR"] = "1"
+    commits = {"baseline": resolve(args.baseline), "head": resolve(args.head)}
+    env = {**outside_env(), "PIP_NO_CACHE_DIR": "1"}
     runs = {}
     try:
         for name, commit in commits.items():
