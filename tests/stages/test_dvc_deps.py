@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -79,41 +80,105 @@ STAGES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(STAGES))
-def test_stage_deps_cover_its_imports(name):
-    module = STAGES[name]["cmd"].split()[2]
-    lazily = []
-    if name.startswith("train@"):  # the family's module (imported by name) and every metric (the registry's)
-        from models.metrics import MODULES
-        from stages.train import FAMILIES
+# One process imports the heavy third-party packages once, then forks a child per stage, which imports that stage's
+# modules (and what it imports lazily) and lists the repository files among them: what a fresh `python -m stages.<x>`
+# process would load of the project, at the cost of one interpreter rather than one per stage. The preloaded packages
+# import nothing of the project, so a child's project files are the stage's own.
+PRELOAD = (
+    "numpy",
+    "torch",
+    "torch.optim",
+    "torchmetrics",
+    "mlflow",
+    "mlflow.pyfunc",
+    "sklearn.neighbors",
+    "sklearn.metrics",
+    "scipy.linalg",
+    "pandas",
+    "cv2",
+    "PIL",
+    "matplotlib.pyplot",
+    "safetensors.torch",
+)
+_PROBE = r"""
+import importlib, json, os, sys
+for m in sys.argv[1].split(","):
+    try:
+        importlib.import_module(m)
+    except ImportError:
+        pass
+out = {}
+for name, modules in json.loads(sys.stdin.read()).items():
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            for m in modules:
+                importlib.import_module(m)
+            files = [getattr(m, "__file__", None) for m in list(sys.modules.values())]
+            os.write(w, json.dumps(files).encode())
+            os._exit(0)
+        except BaseException as e:
+            os.write(w, json.dumps({"error": f"{type(e).__name__}: {e}"}).encode())
+            os._exit(1)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        out[name] = json.loads(f.read())
+    os.waitpid(pid, 0)
+print(json.dumps(out))
+"""
 
-        lazily = [FAMILIES[name.split("@")[1]], *(f"models.metrics.{m}" for m in MODULES)]
-    if name == "evaluate":
-        from models.metrics import MODULES
 
-        lazily = [*SCORED, *SERVED, *(f"models.metrics.{m}" for m in MODULES)]
-    if name == "deploy":
-        lazily = SERVED
-    code = (
-        "import json, sys, importlib; [importlib.import_module(m) for m in sys.argv[1:]]; "
-        "print(json.dumps([getattr(m, '__file__', None) for m in list(sys.modules.values())]))"
-    )
+def _imported_by_each_stage() -> dict[str, list[str]]:
+    """Per stage: the modules its process imports (its command's module, and what it imports lazily by name)."""
+    from models.metrics import MODULES
+    from stages.train import FAMILIES
+
+    metrics = [f"models.metrics.{m}" for m in MODULES]
+    wanted = {}
+    for name, stage in STAGES.items():
+        lazily = []
+        if name.startswith("train@"):  # the family's module (imported by name) and every metric (the registry's)
+            lazily = [FAMILIES[name.split("@")[1]], *metrics]
+        if name == "evaluate":
+            lazily = [*SCORED, *SERVED, *metrics]
+        if name == "deploy":
+            lazily = SERVED
+        wanted[name] = [stage["cmd"].split()[2], *lazily]
     out = subprocess.run(
-        [sys.executable, "-c", code, module, *lazily],
+        [sys.executable, "-c", _PROBE, ",".join(PRELOAD)],
+        input=json.dumps(wanted),
         cwd=REPO,
         capture_output=True,
         text=True,
         check=True,
     )
-    files = {
-        str(__import__("pathlib").Path(f).resolve().relative_to(REPO))
-        for f in json.loads(out.stdout.strip().splitlines()[-1])
-        if f and f.startswith(str(REPO)) and "/.venv" not in f
-    }
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    files = {}
+    for name, listed in found.items():
+        assert isinstance(listed, list), f"stage {name}: {listed['error']}"
+        files[name] = sorted(
+            {
+                str(Path(f).resolve().relative_to(REPO))
+                for f in listed
+                if f and f.startswith(str(REPO)) and "/.venv" not in f
+            }
+        )
+    return files
+
+
+@pytest.fixture(scope="module")
+def imported() -> dict[str, list[str]]:
+    return _imported_by_each_stage()
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_deps_cover_its_imports(name, imported):
     deps = STAGES[name].get("deps", [])
     missing = [
         f
-        for f in sorted(files)
+        for f in imported[name]
         if f.startswith(CHECKED)
         and not f.endswith("__init__.py")
         and not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)
