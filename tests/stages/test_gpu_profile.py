@@ -53,19 +53,19 @@ COUNTS = {
     "ruler__epochs": 1,
     "dcgan__steps": 1,
     "dcgan__transfer__steps": 1,
-    "dcgan__transfer__samples": 16,
-    "dcgan__eval__samples": 32,
+    "dcgan__transfer__samples": 8,
+    "dcgan__eval__samples": 16,
     "dcgan__sliders__val": 4,
     "dcgan__sliders__test": 4,
     "stylegan__steps": 1,
-    "stylegan__samples": 32,
+    "stylegan__samples": 16,
     "stylegan__sliders__val": 4,
     "stylegan__sliders__test": 4,
     "sr__content__epochs": 1,
     "sr__gan__steps": 1,
     "sr__samples": 16,
     "pose2sketch__steps": 1,
-    "pose2sketch__samples": 16,
+    "pose2sketch__samples": 8,
 }
 LENGTHS = {"count", "train", "val", "test", "epochs", "steps", "samples", "max_iter", "max_train"}
 BATCHES = {"dcgan__batch": 16, "stylegan__batch": 8, "sr__gan__batch": 8, "pose2sketch__batch": 8}
