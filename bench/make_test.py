@@ -2,14 +2,16 @@
 
     .venv/bin/python bench/make_test.py                    # HEAD
     .venv/bin/python bench/make_test.py --commit <commit> --out /tmp/make-test.json
+    .venv/bin/python bench/make_test.py --workers 3         # make test with TEST_WORKERS=3
 
 The commit is checked out as a fresh clone beside this checkout (so that `../shared` is found as on CI) and `make
 test` runs there from nothing: first the setup it runs (`make setup`: both venvs, with empty download caches, as on a
 new machine), timed alone, then the whole of `make test` (its setup now done), with pytest reporting every test's
 duration. Figures: the setup's and the tests' wall time, their sum (what the newcomer waits), the CPU time of the
 tests, the pytest summary, the slowest tests and what failed. Nothing else should run on the machine meanwhile; the
-clone is removed afterwards. Result: bench/results/make-test-fresh-clone-<machine kind>-<commit>.json, in the shape
-tools/results.py's `make_test_fresh` tables read.
+clone is removed afterwards. Result: bench/results/make-test-fresh-clone-<machine kind>-<commit>.json (with
+`--workers N`: ...-<N>workers.json), which records the pytest workers it ran on, in the shape tools/results.py's
+`make_test_fresh` tables read.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -44,6 +47,12 @@ def skipped(output: str) -> str:
     return "; ".join(lines) if lines else "nothing skipped"
 
 
+def makefile_workers(text: str) -> int | None:
+    """The pytest workers a Makefile's `TEST_WORKERS ?= N` gives `make test` (None: it names none)."""
+    m = re.search(r"^TEST_WORKERS\s*\?=\s*(\d+)", text, re.M)
+    return int(m.group(1)) if m else None
+
+
 def children_cpu() -> tuple[float, float]:
     got = resource.getrusage(resource.RUSAGE_CHILDREN)
     return got.ru_utime, got.ru_stime
@@ -52,16 +61,23 @@ def children_cpu() -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--commit", default="HEAD")
-    ap.add_argument("--out", help="default: bench/results/make-test-fresh-clone-<machine kind>-<commit>.json")
+    ap.add_argument("--workers", type=int, help="pytest workers (make's TEST_WORKERS; default: the Makefile's)")
+    ap.add_argument(
+        "--out", help="default: bench/results/make-test-fresh-clone-<machine kind>-<commit>[-<n>workers].json"
+    )
     args = ap.parse_args()
     from core import machine
 
     commit = resolve(args.commit)
     env = {**outside_env(), "PIP_NO_CACHE_DIR": "1", "PYTEST_ADDOPTS": "--durations=0 --durations-min=0"}
+    env.pop("TEST_WORKERS", None)
+    if args.workers is not None:
+        env["TEST_WORKERS"] = str(args.workers)
     where = ROOT.parent / ".bench-make-test"
     log = ROOT.parent / ".bench-make-test.log"
     try:
         clone(commit, where)
+        makefile = (where / "Makefile").read_text()
         with tempfile.TemporaryDirectory(prefix="bench-make-test-uv-") as cache:
             t0 = time.perf_counter()
             done = subprocess.run(
@@ -86,6 +102,7 @@ def main() -> None:
         "commit": commit[:7],
         "machine_kind": machine.kind(),
         "cores": os.cpu_count(),
+        "workers": args.workers if args.workers is not None else makefile_workers(makefile),
         "date": time.strftime("%Y-%m-%d"),
         "setup_seconds": round(setup),
         "test_seconds": round(tests),
@@ -97,10 +114,11 @@ def main() -> None:
         "slowest": slowest(output),
         "skipped_note": skipped(output),
     }
+    suffix = f"-{args.workers}workers" if args.workers is not None else ""
     out = (
         Path(args.out)
         if args.out
-        else ROOT / "bench" / "results" / (f"make-test-fresh-clone-{machine.kind()}-{commit[:7]}.json")
+        else ROOT / "bench" / "results" / f"make-test-fresh-clone-{machine.kind()}-{commit[:7]}{suffix}.json"
     )
     out.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"setup {doc['setup_seconds']} s + tests {doc['test_seconds']} s = {doc['make_test_seconds']} s, "

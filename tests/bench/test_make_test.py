@@ -32,3 +32,10 @@ def test_slowest_phases_longest_first():
 def test_skipped_tests_are_named_with_their_reason():
     assert bench.skipped(OUTPUT) == "[1] tests/serve/test_image.py:12: no Docker daemon"
     assert bench.skipped("2 passed in 1.0s") == "nothing skipped"
+
+
+def test_the_workers_are_read_from_the_makefile():
+    makefile = (REPO / "Makefile").read_text()
+    assert bench.makefile_workers(makefile) == int(makefile.split("TEST_WORKERS ?=")[1].split()[0])
+    assert bench.makefile_workers("TEST_WORKERS ?= 3\nPYTEST := pytest\n") == 3
+    assert bench.makefile_workers("PYTEST := pytest\n") is None
