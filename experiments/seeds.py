@@ -141,6 +141,13 @@ def trained_generator(kept: Path, load, build, p, seed: int, family: str):
     return res.g_ema, doc
 
 
+def kept_dcgan(params, seed: int, data_dir: Path) -> Path:
+    """Where the study keeps the DCGAN it trained with `seed` on the ingest folder `data_dir` (its params, first size,
+    seed and the data's hash name it; experiments/sliders_on_page.py reads it from there)."""
+    p = params.dcgan
+    return CACHE / ("bench-dcgan-" + checkpoint.key(p.model_dump(), p.sizes[0], seed, tracking.dvc_md5(data_dir)))
+
+
 def dcgan_figures(params, seed: int, data_dir: Path) -> dict:
     """The train@dcgan stage's headline model (its first size) retrained with `seed` and scored as the stage scores
     it, its sliders too (the same references, sampling and slider seeds: only the training seed moves); no transfer,
@@ -158,8 +165,7 @@ def dcgan_figures(params, seed: int, data_dir: Path) -> dict:
     size = p.sizes[0]
     data, _ = family.load(params, {**PATHS, "data": data_dir})
     d = data["images"][size]  # family.load: {"images": {size: {split: ...}}, "judge": ...}
-    name = "bench-dcgan-" + checkpoint.key(p.model_dump(), size, seed, tracking.dvc_md5(data_dir))
-    kept = CACHE / name  # the trained G is kept: a later run (another seed list, a scoring change) re-scores it
+    kept = kept_dcgan(params, seed, data_dir)  # the trained G is kept: a later run (a scoring change) re-scores it
     G, doc = trained_generator(
         kept, Generator.load, lambda: build(p, size, d["train"].images, d["train"].labels, seed), p, seed, "dcgan"
     )

@@ -2,7 +2,8 @@
 
     .venv/bin/python -m experiments.sliders_on_page                  # after `make pipeline`
     ANIME_MLFLOW_STORE=<clone>/mlruns .venv/bin/python -m experiments.sliders_on_page --data <clone>/data
-    -> experiments/results/sliders-on-page-<profile>-<machine kind>.json
+    .venv/bin/python -m experiments.sliders_on_page --seeds 1234 1235 1236   # DCGAN over the seed study's seeds
+    -> experiments/results/sliders-on-page-<profile>-<machine kind>.json (a run updates what it scored, keeps the rest)
 
 The train stage scores each family's sliders on its 32 px images (`control_success` in metrics/dcgan.json and
 metrics/stylegan.json): the judge tagger, trained at 64 px, reads them enlarged by repetition. The page shows every
@@ -10,6 +11,10 @@ character through anime-sr at 128 px. Here the same sliders, the same latents, c
 stage's validation and test figures, are read on those upscales (`control_success(..., show=upscale)`), so that
 each figure differs from the stage's in one thing only: what the judge is shown. experiments/slider_ceiling.py gives
 the ceiling of each route (the renderer's own one-attribute changes read the same ways).
+
+With `--seeds`, DCGAN's sliders are read the same way for each training seed of the seed study (experiments/seeds.py
+keeps the generators it trains; params' seed is the pipeline's own bundle), with their mean and sample std: the
+spread over seeds of the figure the page shows, beside the study's spread of the stage's 32 px figure.
 
 Bundles: the train stage's (data/train/dcgan/dcgan-<size>, data/train/stylegan/stylegan-<size>, data/train/sr/sr-<size>)
 and the judge (data/tagger/judge), all from the same pipeline run; the figures for the stage's own route are copied
@@ -28,7 +33,7 @@ import torch
 from safetensors.torch import load_file
 
 from core.params import load_params
-from experiments import ROOT, write_result
+from experiments import ROOT, result_path, write_result
 from models.dcgan import sliders as dcgan_sliders
 from models.dcgan.conditions import ConditionPrior
 from models.dcgan.net import Generator as DcganGenerator
@@ -85,12 +90,56 @@ def stylegan(folder: Path, params, judge, show) -> dict:
 FAMILIES = {"dcgan": dcgan, "stylegan": stylegan}
 
 
+def dcgan_seeds(seeds: list[int], params, data: Path, judge, show) -> dict:
+    """DCGAN's sliders on the page for each training seed of the seed study (experiments/seeds.py), then their mean
+    and sample std: params' seed is the pipeline's own bundle, another seed the generator that study kept for it
+    (`kept_dcgan`, trained on the same data). Every seed's sliders use the train stage's latents and conditions and
+    the bundle's condition prior, which the stage fits on the training labels exactly as the study does."""
+    from experiments.seeds import kept_dcgan, spread
+
+    bundle = data / "train" / "dcgan" / f"dcgan-{params.dcgan.sizes[0]}"
+    prior = ConditionPrior.load(bundle / "conditions.safetensors")
+    p, seed0 = params.dcgan.sliders, params.seed
+    runs = []
+    for seed in seeds:
+        folder = bundle if seed == seed0 else kept_dcgan(params, seed, data / "ingest")
+        if not (folder / "model.safetensors").exists():
+            raise SystemExit(
+                f"no DCGAN of seed {seed} at {folder}: run `python -m experiments.seeds --only dcgan` first"
+            )
+        G = DcganGenerator.load(folder)
+        t0 = time.perf_counter()
+        val = dcgan_sliders.control_success(G, prior, judge, p.val, seed0 + 11, show)
+        test = dcgan_sliders.control_success(G, prior, judge, p.test, seed0 + 12, show)
+        runs.append({"seed": seed, "from": str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder),
+                     **_figures(val, test), "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
+        print(f"dcgan seed {seed}: page {runs[-1]['control_success']} [val {runs[-1]['val_control_success']}]",
+              flush=True)  # fmt: skip
+    flat = [
+        {
+            "control_success": r["control_success"],
+            "control_success_min": min(r["control_success_by_tag"].values()),
+            "val_control_success": r["val_control_success"],
+            "val_control_success_min": min(r["val_control_success_by_tag"].values()),
+        }
+        for r in runs
+    ]
+    return {"runs": runs, "spread": spread(flat)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--data", default=str(ROOT / "data"), help="the pipeline's outputs (train/, tagger/judge)")
     ap.add_argument("--metrics", default=str(ROOT / "metrics"), help="the same run's metrics folder")
-    ap.add_argument("--family", action="append", choices=list(FAMILIES), help="only these (repeatable)")
+    ap.add_argument("--family", action="append", choices=list(FAMILIES), help="only these (repeatable; none: both)")
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="DCGAN's training seeds of experiments/seeds.py (params' seed: the pipeline's bundle); alone, without "
+        "--family, only these",
+    )
     ap.add_argument("--out", help="result file (default: experiments/results/sliders-on-page-<profile>-<machine>.json)")
     args = ap.parse_args()
     params = load_params(ROOT / "params.yaml", args.profile)
@@ -99,12 +148,17 @@ def main() -> None:
     sr_size = params.sr.sizes[0]
     net = SrNet.load(data / "train/sr" / f"sr-{sr_size}")
     torch.set_grad_enabled(False)
-    doc = {
-        "what": "control_success of each family's sliders, read by the judge on the anime-sr upscales the page shows",
-        "upscaler": f"train/sr/sr-{sr_size}",
-        "families": {},
-    }
-    for family in args.family or list(FAMILIES):
+    out = ROOT / args.out if args.out else result_path("sliders-on-page", args.profile)
+    doc = json.loads(out.read_text()) if out.exists() else {}  # a run of some families keeps the others' figures
+    doc.update(
+        {
+            "what": "control_success of each family's sliders, read by the judge on the anime-sr upscales the page "
+            "shows",
+            "upscaler": f"train/sr/sr-{sr_size}",
+        }
+    )
+    doc.setdefault("families", {})
+    for family in args.family or ([] if args.seeds else list(FAMILIES)):
         size = getattr(params, family).sizes[0]
         t0 = time.perf_counter()
         page = FAMILIES[family](data / "train" / family / f"{family}-{size}", params, judge, lambda x: upscale(net, x))
@@ -118,7 +172,9 @@ def main() -> None:
         }
         print(f"{family}: page {page['control_success']} [val {page['val_control_success']}], "
               f"stage {stage.get('control_success')}", flush=True)  # fmt: skip
-    write_result(doc, "sliders-on-page", args.profile, args.out)
+    if args.seeds:
+        doc["dcgan_seeds"] = dcgan_seeds(args.seeds, params, data, judge, lambda x: upscale(net, x))
+    write_result(doc, "sliders-on-page", args.profile, str(out))
 
 
 if __name__ == "__main__":

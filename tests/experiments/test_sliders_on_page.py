@@ -1,14 +1,17 @@
 """experiments/sliders_on_page.py scores the bundles' sliders with the train stage's own latents, conditions and
 seeds: without an upscale it gives exactly the train stage's figures (so the page's figure differs from the stage's
-in what the judge is shown only), and with one the judge reads the upscales."""
+in what the judge is shown only), and with one the judge reads the upscales. Over seeds, each seed's generator is
+the one the seed study kept (params' seed: the pipeline's bundle), scored with the same latents and prior."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from core.names import ATTRIBUTES, GROUPS
-from experiments.sliders_on_page import dcgan, stylegan
+from experiments import seeds as seed_study
+from experiments.sliders_on_page import dcgan, dcgan_seeds, stylegan
 from models.dcgan import family as dcgan_family
 from models.dcgan.conditions import ConditionPrior
 from models.dcgan.net import Generator as DcganGenerator
@@ -82,3 +85,35 @@ def test_stylegan_without_upscale_is_the_train_stage_figure(tmp_path, smoke_para
     _lively(got)
     assert got["control_success_by_tag"] == {k: round(v, 4) for k, v in stage["control_success_by_tag"].items()}
     assert got["val_control_success_by_tag"] == {k: round(v, 4) for k, v in stage["val_control_success_by_tag"].items()}
+
+
+def test_dcgan_over_seeds_reads_each_seeds_generator_with_the_stages_latents(tmp_path, smoke_params, monkeypatch):
+    params = _params(smoke_params)
+    size = params.dcgan.sizes[0]
+    data = tmp_path / "data"
+    (data / "ingest").mkdir(parents=True)
+    (data / "ingest" / "manifest.csv").write_text("id,split\n")  # what the seed study's key hashes
+    monkeypatch.setattr(seed_study, "CACHE", tmp_path / "cache")
+    bundle = data / "train" / "dcgan" / f"dcgan-{size}"
+    prior = ConditionPrior.fit(np.random.default_rng(0).integers(0, 2, (50, len(GROUPS))))
+    nets = {}
+    for i, seed in enumerate((params.seed, params.seed + 1)):
+        torch.manual_seed(i)
+        nets[seed] = DcganGenerator(size, nz=16, ngf=8, embed=4).eval()
+        folder = bundle if seed == params.seed else seed_study.kept_dcgan(params, seed, data / "ingest")
+        nets[seed].save(folder, {"role": "dcgan"})
+    prior.save(bundle / "conditions.safetensors")  # only the bundle has one: every seed is scored with it
+    judge = _judge()
+    got = dcgan_seeds([params.seed, params.seed + 1], params, data, judge, None)
+    assert [r["seed"] for r in got["runs"]] == [params.seed, params.seed + 1]
+    for run in got["runs"]:
+        stage = dcgan_family.slider_scores(params.dcgan.sliders, params.seed, nets[run["seed"]], prior, judge)
+        assert run["control_success_by_tag"] == {k: round(v, 4) for k, v in stage["control_success_by_tag"].items()}
+        assert run["val_control_success"] == round(stage["val_control_success"], 4)
+    means = [r["control_success"] for r in got["runs"]]
+    assert means[0] != means[1]  # two generators, two figures: the kept one was read, not the bundle twice
+    assert got["spread"]["control_success"]["mean"] == round(float(np.mean(means)), 4)
+    lowest = [min(r["control_success_by_tag"].values()) for r in got["runs"]]
+    assert got["spread"]["control_success_min"]["min"] == round(min(lowest), 4)
+    with pytest.raises(SystemExit, match="seed 99"):
+        dcgan_seeds([99], params, data, judge, None)
