@@ -508,6 +508,50 @@ def sliders(m: Metrics) -> list[str]:
     return table(header, rows)
 
 
+def dcgan_slider_seeds(m: Metrics) -> list[str]:
+    """DCGAN's sliders over training seeds: the seed study's 32 px figures (experiments/seeds.py, as the train stage
+    scores them) beside the same generators read on the page's 128 px upscales (experiments/sliders_on_page.py
+    --seeds), mean and lowest slider, test [validation]; then mean ± sample std over the seeds."""
+    header = ["seed", "32 px: mean", "32 px: lowest slider", "on the page: mean", "on the page: lowest slider"]
+    study = (_result(SEEDS["dcgan"]).get("dcgan") or {}).get("runs", [])
+    paged = _result(ON_PAGE).get("dcgan_seeds") or {}
+    page = {r["seed"]: r for r in paged.get("runs", [])}
+    if not study or not page:
+        return table(header, [])
+
+    def lowest(r: dict, prefix: str) -> float:
+        return min(r[f"{prefix}control_success_by_tag"].values())
+
+    rows = []
+    for r in study:
+        g = page.get(r["seed"])
+        cells = [tv(r["control_success"], r["val_control_success"]),
+                 tv(r["control_success_min"], r["val_control_success_min"])]  # fmt: skip
+        cells += (
+            [tv(g["control_success"], g["val_control_success"]), tv(lowest(g, ""), lowest(g, "val_"))]
+            if g
+            else [DASH, DASH]
+        )
+        rows.append([f"{r['seed']}" + (" (the pipeline's run)" if r.get("from") else ""), *cells])
+
+    def pm(spread: dict, key: str) -> str:
+        t, v = spread.get(key), spread.get(f"val_{key}")
+        return DASH if not t else f"{num(t['mean'])} ± {num(t['std'])} [{num(v['mean'])} ± {num(v['std'])}]"
+
+    s32 = _result(SEEDS["dcgan"])["dcgan"]["spread"]
+    sp = paged["spread"]
+    rows.append(["mean ± std", pm(s32, "control_success"), pm(s32, "control_success_min"),
+                 pm(sp, "control_success"), pm(sp, "control_success_min")])  # fmt: skip
+    timed = ", ".join(f"seed {r['seed']} in {duration(r['seconds'])}" for r in paged["runs"])
+    listed = " ".join(str(r["seed"]) for r in study)
+    return table(header, rows) + [
+        "",
+        "The same generators, latents, conditions and judge in both halves; only what the judge is shown differs "
+        "(the 32 px image, or its anime-sr upscale). Bars: mean ≥ 0.8, every slider ≥ 0.5; mean ± sample standard "
+        f"deviation. The page's figures: {timed} (`python -m experiments.sliders_on_page --seeds {listed}`).",
+    ]
+
+
 def slider_ceiling(m: Metrics) -> list[str]:
     """experiments/slider_ceiling.py: the mean and lowest ceiling per route and reader, and the reader's accuracy on
     the unmoved images of the groups that limit it."""
@@ -923,6 +967,28 @@ def make_test_fresh(m: Metrics, path: Path = MAKE_TEST_FRESH) -> list[str]:
     note = f" {doc['failed_note'][0].upper()}{doc['failed_note'][1:]}." if doc.get("failed_note") else ""
     return table(header, rows) + ["", f"Commit `{doc['commit']}` on {doc['machine_kind']}, {doc['cores']} cores{how}, "
                                       f"{doc['date']}{spent}; {doc['skipped_note']}.{note}"]  # fmt: skip
+
+
+def test_profile(m: Metrics, path: Path) -> list[str]:
+    """tools/profile_test.py: one test's processes sampled by py-spy, per command (the longest 12), with the seconds
+    spent importing; then the packages whose own import code ran longest."""
+    doc = _result(path)
+    header = ["command", "processes", "sampled", "importing", "share importing"]
+    if not doc:
+        return table(header, [])
+    rows = [[f"`{cmd}`", num(c["processes"]), duration(c["seconds"]), duration(c["import_seconds"]),
+             f"{c['import_seconds'] / c['seconds']:.0%}" if c["seconds"] else DASH]
+            for cmd, c in list(doc["by_command"].items())[:12]]  # fmt: skip
+    total, imported = doc["sampled_seconds"], doc["import_seconds"]
+    rows.append([f"all ({num(doc['processes'])} processes)", "", duration(total), duration(imported),
+                 f"{imported / total:.0%}"])  # fmt: skip
+    packages = ", ".join(f"{k} {duration(v)}" for k, v in list(doc["import_seconds_by_package"].items())[:8])
+    wall = f" in {duration(doc['test_seconds'])}" if doc.get("test_seconds") else ""
+    return table(header, rows) + [
+        "",
+        f"`{doc['test']}` alone{wall} at commit `{doc['commit']}` on {doc['machine_kind']}, one thread per process "
+        f"({doc['date']}; `python -m tools.profile_test`). Import code by package: {packages}.",
+    ]
 
 
 VENV_SETUP = REPO / "bench" / "results" / "setup-AVX2-AMD.json"
@@ -1504,6 +1570,12 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "make-test-fresh-b2f3a3e": lambda m: make_test_fresh(
         m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-b2f3a3e.json")
     ),
+    "make-test-fresh-38ab4dd": lambda m: make_test_fresh(
+        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-38ab4dd.json")
+    ),
+    "test-profile-smoke-pipeline": lambda m: test_profile(
+        m, REPO / "bench" / "results" / "test-profile-test_dvc_repro_noop_change_push_pull-AVX2-AMD.json"
+    ),
     "make-test-fresh": make_test_fresh,
     "pipeline-time": pipeline_time,
     "pipeline-time-612a431": lambda m: pipeline_time(
@@ -1525,6 +1597,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "stylegan-seeds": lambda m: generator_seeds(m, "stylegan"),
     "sliders": sliders,
     "slider-ceiling": slider_ceiling,
+    "dcgan-slider-seeds": dcgan_slider_seeds,
     "summary": summary,
     "data": data,
     "tagger": tagger,
