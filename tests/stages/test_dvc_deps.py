@@ -107,7 +107,7 @@ for m in sys.argv[1].split(","):
         importlib.import_module(m)
     except ImportError:
         pass
-out = {}
+out = {"": [getattr(m, "__file__", None) for m in list(sys.modules.values())]}  # what the preload brought
 for name, modules in json.loads(sys.stdin.read()).items():
     r, w = os.pipe()
     pid = os.fork()
@@ -165,6 +165,10 @@ def _imported_by_each_stage() -> dict[str, list[str]]:
                 if f and f.startswith(str(REPO)) and "/.venv" not in f
             }
         )
+    preloaded = files.pop("")
+    assert not preloaded, (
+        f"the preload imported project modules, which every stage would then seem to import: {preloaded}"
+    )
     return files
 
 
