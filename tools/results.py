@@ -1576,6 +1576,9 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "test-profile-smoke-pipeline": lambda m: test_profile(
         m, REPO / "bench" / "results" / "test-profile-test_dvc_repro_noop_change_push_pull-AVX2-AMD.json"
     ),
+    "make-test-fresh-3workers": lambda m: make_test_fresh(
+        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-ecff4e3-3workers.json")
+    ),
     "make-test-fresh": make_test_fresh,
     "pipeline-time": pipeline_time,
     "pipeline-time-612a431": lambda m: pipeline_time(
