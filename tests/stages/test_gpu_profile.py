@@ -40,7 +40,8 @@ from tests.conftest import REPO, TOOL_ENV, VENV_BIN, free_port, set_profile
 
 pytestmark = pytest.mark.slow
 
-# dotted (`__`) keys of profiles.gpu: lengths only
+# dotted (`__`) keys of profiles.gpu: lengths only; every sample and slider-latent count at the lowest core/params.py
+# allows (the figures mean nothing here, and each generated image costs the profile's full network)
 COUNTS = {
     "generated__count": 240,
     "pixel_baseline__max_iter": 50,
