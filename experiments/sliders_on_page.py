@@ -3,6 +3,7 @@
     .venv/bin/python -m experiments.sliders_on_page                  # after `make pipeline`
     ANIME_MLFLOW_STORE=<clone>/mlruns .venv/bin/python -m experiments.sliders_on_page --data <clone>/data
     .venv/bin/python -m experiments.sliders_on_page --seeds 1234 1235 1236   # DCGAN over the seed study's seeds
+    .venv/bin/python -m experiments.sliders_on_page --seeds 1234 1235 1236 --truncation 0.7   # at the page's psi
     -> experiments/results/sliders-on-page-<profile>-<machine kind>.json (a run updates what it scored, keeps the rest)
 
 The train stage scores each family's sliders on its 32 px images (`control_success` in metrics/dcgan.json and
@@ -15,6 +16,12 @@ the ceiling of each route (the renderer's own one-attribute changes read the sam
 With `--seeds`, DCGAN's sliders are read the same way for each training seed of the seed study (experiments/seeds.py
 keeps the generators it trains; params' seed is the pipeline's own bundle), with their mean and sample std: the
 spread over seeds of the figure the page shows, beside the study's spread of the stage's 32 px figure.
+
+With `--truncation psi`, every image (start and moved) is drawn at that truncation, as the service draws it
+(`Generator.forward`'s psi: DCGAN shrinks z towards 0, the conditional StyleGAN pulls w towards its mean w); the
+page draws its characters at PAGE_PSI unless the artist moves its truncation slider. The latents are the same draws,
+so a figure at psi differs from the psi 1 one in that alone. Those figures go under `truncation.<psi>` of the result
+file, each with the 32 px reading beside the page's.
 
 Bundles: the train stage's (data/train/dcgan/dcgan-<size>, data/train/stylegan/stylegan-<size>, data/train/sr/sr-<size>)
 and the judge (data/tagger/judge), all from the same pipeline run; the figures for the stage's own route are copied
@@ -44,6 +51,8 @@ from models.stylegan.conditional import load_generator
 from models.stylegan.task import latents
 from models.tagger.extractor import load_judge
 
+PAGE_PSI = 0.7  # the page's default truncation (serve/static/index.html's #truncation slider; tested)
+
 
 def _figures(val: dict, test: dict) -> dict:
     return {
@@ -54,18 +63,18 @@ def _figures(val: dict, test: dict) -> dict:
     }
 
 
-def dcgan(folder: Path, params, judge, show) -> dict:
+def dcgan(folder: Path, params, judge, show, psi: float = 1.0) -> dict:
     """DCGAN's sliders with the train stage's latents and conditions (models/dcgan/family.py: seed + 11, + 12)."""
     G = DcganGenerator.load(folder)
     cond = folder / "conditions.safetensors"
     prior = ConditionPrior.load(cond) if cond.exists() else None
     p, seed = params.dcgan.sliders, params.seed
-    val = dcgan_sliders.control_success(G, prior, judge, p.val, seed + 11, show)
-    test = dcgan_sliders.control_success(G, prior, judge, p.test, seed + 12, show)
+    val = dcgan_sliders.control_success(G, prior, judge, p.val, seed + 11, show, psi=psi)
+    test = dcgan_sliders.control_success(G, prior, judge, p.test, seed + 12, show, psi=psi)
     return _figures(val, test)
 
 
-def stylegan(folder: Path, params, judge, show) -> dict:
+def stylegan(folder: Path, params, judge, show, psi: float = 1.0) -> dict:
     """The conditional StyleGAN's sliders as DCGAN's, with the train stage's latents and conditions
     (models/stylegan/family.py: seed + 11, + 12); a bundle of the unconditional route: its kept directions in W with
     that stage's latents and noise."""
@@ -73,9 +82,11 @@ def stylegan(folder: Path, params, judge, show) -> dict:
     if G.conditional:
         prior = ConditionPrior.load(folder / "conditions.safetensors")
         p, seed = params.stylegan.sliders, params.seed
-        val = dcgan_sliders.control_success(G, prior, judge, p.val, seed + 11, show)
-        test = dcgan_sliders.control_success(G, prior, judge, p.test, seed + 12, show)
+        val = dcgan_sliders.control_success(G, prior, judge, p.val, seed + 11, show, psi=psi)
+        test = dcgan_sliders.control_success(G, prior, judge, p.test, seed + 12, show, psi=psi)
         return _figures(val, test)
+    if psi != 1.0:
+        raise SystemExit(f"{folder}: a version of the unconditional route; its sliders are scored at psi 1 only")
     names = json.loads((folder / "sliders.json").read_text())["tags"]
     arrays = load_file(str(folder / "sliders.safetensors"))
     directions = {n: arrays["directions"][i].numpy() for i, n in enumerate(names)}
@@ -90,11 +101,12 @@ def stylegan(folder: Path, params, judge, show) -> dict:
 FAMILIES = {"dcgan": dcgan, "stylegan": stylegan}
 
 
-def dcgan_seeds(seeds: list[int], params, data: Path, judge, show) -> dict:
+def dcgan_seeds(seeds: list[int], params, data: Path, judge, show, psi: float = 1.0) -> dict:
     """DCGAN's sliders on the page for each training seed of the seed study (experiments/seeds.py), then their mean
     and sample std: params' seed is the pipeline's own bundle, another seed the generator that study kept for it
     (`kept_dcgan`, trained on the same data). Every seed's sliders use the train stage's latents and conditions and
-    the bundle's condition prior, which the stage fits on the training labels exactly as the study does."""
+    the bundle's condition prior, which the stage fits on the training labels exactly as the study does. At `psi`
+    < 1 each seed is also read on its 32 px images at that truncation (`size_32`), beside the page's reading."""
     from experiments.seeds import kept_dcgan, spread
 
     bundle = data / "train" / "dcgan" / f"dcgan-{params.dcgan.sizes[0]}"
@@ -109,22 +121,30 @@ def dcgan_seeds(seeds: list[int], params, data: Path, judge, show) -> dict:
             )
         G = DcganGenerator.load(folder)
         t0 = time.perf_counter()
-        val = dcgan_sliders.control_success(G, prior, judge, p.val, seed0 + 11, show)
-        test = dcgan_sliders.control_success(G, prior, judge, p.test, seed0 + 12, show)
+        val = dcgan_sliders.control_success(G, prior, judge, p.val, seed0 + 11, show, psi=psi)
+        test = dcgan_sliders.control_success(G, prior, judge, p.test, seed0 + 12, show, psi=psi)
         runs.append({"seed": seed, "from": str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder),
                      **_figures(val, test), "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
+        if psi != 1.0:
+            small_val = dcgan_sliders.control_success(G, prior, judge, p.val, seed0 + 11, psi=psi)
+            small_test = dcgan_sliders.control_success(G, prior, judge, p.test, seed0 + 12, psi=psi)
+            runs[-1]["size_32"] = _figures(small_val, small_test)
         print(f"dcgan seed {seed}: page {runs[-1]['control_success']} [val {runs[-1]['val_control_success']}]",
               flush=True)  # fmt: skip
-    flat = [
-        {
-            "control_success": r["control_success"],
-            "control_success_min": min(r["control_success_by_tag"].values()),
-            "val_control_success": r["val_control_success"],
-            "val_control_success_min": min(r["val_control_success_by_tag"].values()),
-        }
-        for r in runs
-    ]
-    return {"runs": runs, "spread": spread(flat)}
+    out = {"runs": runs, "spread": spread([_lowest(r) for r in runs])}
+    if psi != 1.0:
+        out["spread_32"] = spread([_lowest(r["size_32"]) for r in runs])
+    return out
+
+
+def _lowest(figures: dict) -> dict:
+    """The mean and the lowest slider, on test and validation, of one reading's figures."""
+    return {
+        "control_success": figures["control_success"],
+        "control_success_min": min(figures["control_success_by_tag"].values()),
+        "val_control_success": figures["val_control_success"],
+        "val_control_success_min": min(figures["val_control_success_by_tag"].values()),
+    }
 
 
 def main() -> None:
@@ -140,8 +160,18 @@ def main() -> None:
         help="DCGAN's training seeds of experiments/seeds.py (params' seed: the pipeline's bundle); alone, without "
         "--family, only these",
     )
+    ap.add_argument(
+        "--truncation",
+        type=float,
+        default=1.0,
+        metavar="PSI",
+        help=f"draw every image at this truncation in (0, 1] (the page's default: {PAGE_PSI}); 1: none, the stage's",
+    )
     ap.add_argument("--out", help="result file (default: experiments/results/sliders-on-page-<profile>-<machine>.json)")
     args = ap.parse_args()
+    psi = args.truncation
+    if not 0.0 < psi <= 1.0:
+        ap.error(f"--truncation {psi}: expected a psi in (0, 1]")
     params = load_params(ROOT / "params.yaml", args.profile)
     data, metrics = Path(args.data), Path(args.metrics)
     judge = load_judge(data / "tagger/judge")
@@ -157,23 +187,29 @@ def main() -> None:
             "upscaler": f"train/sr/sr-{sr_size}",
         }
     )
-    doc.setdefault("families", {})
+    # psi 1: the stage's latents as they are; another psi: its own section, the 32 px reading at that psi beside
+    into = doc if psi == 1.0 else doc.setdefault("truncation", {}).setdefault(f"{psi:g}", {"psi": psi})
+    into.setdefault("families", {})
     for family in args.family or ([] if args.seeds else list(FAMILIES)):
         size = getattr(params, family).sizes[0]
+        folder = data / "train" / family / f"{family}-{size}"
         t0 = time.perf_counter()
-        page = FAMILIES[family](data / "train" / family / f"{family}-{size}", params, judge, lambda x: upscale(net, x))
+        page = FAMILIES[family](folder, params, judge, lambda x: upscale(net, x), psi)
         stage = json.loads((metrics / f"{family}.json").read_text())[family][family]
-        doc["families"][family] = {
+        into["families"][family] = {
             "size": size,
             "page": page,
-            "stage": {k: stage.get(k) for k in page},  # the train stage's figures: the judge on the 32 px images
             "version": stage.get("version"),
             "seconds": round(time.perf_counter() - t0, 1),
         }
-        print(f"{family}: page {page['control_success']} [val {page['val_control_success']}], "
+        if psi == 1.0:  # the train stage's figures: the judge on the 32 px images
+            into["families"][family]["stage"] = {k: stage.get(k) for k in page}
+        else:
+            into["families"][family]["size_32"] = FAMILIES[family](folder, params, judge, None, psi)
+        print(f"{family} at psi {psi:g}: page {page['control_success']} [val {page['val_control_success']}], "
               f"stage {stage.get('control_success')}", flush=True)  # fmt: skip
     if args.seeds:
-        doc["dcgan_seeds"] = dcgan_seeds(args.seeds, params, data, judge, lambda x: upscale(net, x))
+        into["dcgan_seeds"] = dcgan_seeds(args.seeds, params, data, judge, lambda x: upscale(net, x), psi)
     write_result(doc, "sliders-on-page", args.profile, str(out))
 
 

@@ -153,11 +153,8 @@ class Generator:
             from models.dcgan.sliders import soft_condition
 
             soft = soft_condition(cond, sliders, schema)
-        if self.family == "stylegan":  # truncation in W towards the mean w (its mapping normalises z)
-            return to_uint8(self.net(z, cond, soft, psi))
-        if psi != 1.0:  # the truncation trick for a Gaussian prior: shrink z towards its mean (0)
-            z = z * psi
-        return to_uint8(self.net(z, cond, soft))
+        # truncation: the conditional StyleGAN pulls w towards its mean w, DCGAN shrinks z towards 0
+        return to_uint8(self.net(z, cond, soft, psi))
 
 
 def _conditioned(family: str, net: torch.nn.Module, folder: Path) -> Generator:

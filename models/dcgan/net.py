@@ -122,10 +122,18 @@ class Generator(nn.Module):
         return len(self.embeds) > 0
 
     def forward(
-        self, z: torch.Tensor, cond: torch.Tensor | None = None, soft: list[torch.Tensor] | None = None
+        self,
+        z: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        soft: list[torch.Tensor] | None = None,
+        psi: float = 1.0,
     ) -> torch.Tensor:
         """z [B, nz], cond [B, groups] (None: unconditional) -> images [B, 3, S, S] in [-1, 1]. `soft` (the sliders,
-        models/dcgan/sliders.py): per group, weights [B, values + 1] over its embedding rows, in place of `cond`."""
+        models/dcgan/sliders.py): per group, weights [B, values + 1] over its embedding rows, in place of `cond`.
+        `psi` < 1: the truncation trick for a Gaussian prior, z shrunk towards its mean 0 (as the conditional
+        StyleGAN's `psi` pulls w towards its mean)."""
+        if psi != 1.0:
+            z = z * psi
         if self.conditional:
             if soft is not None:
                 c = torch.cat([w.to(e.weight.dtype) @ e.weight for w, e in zip(soft, self.embeds, strict=True)], dim=1)

@@ -95,13 +95,14 @@ def _reads(
     show: Show | None,
     batch: int = 256,
     nudge: Nudge | None = None,
+    psi: float = 1.0,
 ):
     out = []
     for i in range(0, len(z), batch):
         c = cond[i : i + batch]
         soft = soft_condition(c, sliders, G.schema) if sliders else None
         zb = nudge(z[i : i + batch], c, sliders) if nudge is not None and sliders else z[i : i + batch]
-        images = to_uint8(G(zb, c, soft))
+        images = to_uint8(G(zb, c, soft) if psi == 1.0 else G(zb, c, soft, psi))
         _, r = judge.read(show(images) if show else images)
         unread = [g for g in G.schema.names if g not in r]
         if unread:
@@ -118,22 +119,24 @@ def control_success(
     seed: int,
     show: Show | None = None,
     nudge: Nudge | None = None,
+    psi: float = 1.0,
 ) -> dict[str, float]:
     """Per tag: the share of counted full-range moves that cross the tag the intended way and change no other
     group's reading (module docstring); n latents and conditions drawn from `seed`, nothing else uses them. The
     judge reads the generator's images, or what `show` makes of them (the page's 4x upscale); `nudge` (a study's)
-    gives the latents each moved image is drawn from (None: the drawn ones)."""
+    gives the latents each moved image is drawn from (None: the drawn ones); `psi` < 1 draws every image at that
+    truncation, as the service does (`Generator.forward`'s psi; the page's default is 0.7)."""
     G.eval()
     z = torch.randn(n, G.nz, generator=torch.Generator().manual_seed(seed))
     schema = G.schema
     cond = conditions_for(prior, n, seed, schema)
-    start = _reads(G, judge, z, cond, {}, show)
+    start = _reads(G, judge, z, cond, {}, show, psi=psi)
     out = {}
     for name, g, k in slider_tags(schema):
         col = schema.names.index(g)
         ok = counted = 0
         for sign in (1.0, -1.0) if two_sided(name, schema) else (1.0,):
-            moved = _reads(G, judge, z, cond, {name: sign}, show, nudge=nudge)
+            moved = _reads(G, judge, z, cond, {name: sign}, show, nudge=nudge, psi=psi)
             good, n_moves = slider_moves(start, moved, col, k, sign)
             ok, counted = ok + good, counted + n_moves
         out[name] = ok / counted if counted else 0.0
