@@ -552,6 +552,47 @@ def dcgan_slider_seeds(m: Metrics) -> list[str]:
     ]
 
 
+def dcgan_slider_seeds_psi(m: Metrics) -> list[str]:
+    """The same generators' sliders at the page's default truncation (experiments/sliders_on_page.py --seeds ...
+    --truncation 0.7): read on the 32 px images and on the page's 128 px upscales, test [validation], then mean ±
+    sample std over the seeds, beside the untruncated page figures of dcgan_slider_seeds."""
+    header = ["seed", "ψ 0.7, 32 px: mean", "ψ 0.7, 32 px: lowest slider", "ψ 0.7, on the page: mean",
+              "ψ 0.7, on the page: lowest slider", "ψ 1, on the page: mean"]  # fmt: skip
+    doc = _result(ON_PAGE)
+    at = ((doc.get("truncation") or {}).get("0.7") or {}).get("dcgan_seeds") or {}
+    untruncated = {r["seed"]: r for r in (doc.get("dcgan_seeds") or {}).get("runs", [])}
+    if not at:
+        return table(header, [])
+
+    def pair(r: dict) -> list[str]:
+        return [tv(r["control_success"], r["val_control_success"]),
+                tv(min(r["control_success_by_tag"].values()), min(r["val_control_success_by_tag"].values()))]  # fmt: skip
+
+    def pm(spread: dict, key: str) -> str:
+        t, v = spread[key], spread[f"val_{key}"]
+        return f"{num(t['mean'])} ± {num(t['std'])} [{num(v['mean'])} ± {num(v['std'])}]"
+
+    rows = []
+    for r in at["runs"]:
+        plain = untruncated.get(r["seed"])
+        rows.append([str(r["seed"]), *pair(r["size_32"]), *pair(r),
+                     tv(plain["control_success"], plain["val_control_success"]) if plain else DASH])  # fmt: skip
+    sp, s32 = at["spread"], at["spread_32"]
+    plain_sp = (doc.get("dcgan_seeds") or {}).get("spread")
+    rows.append(["mean ± std", pm(s32, "control_success"), pm(s32, "control_success_min"),
+                 pm(sp, "control_success"), pm(sp, "control_success_min"),
+                 pm(plain_sp, "control_success") if plain_sp else DASH])  # fmt: skip
+    timed = ", ".join(f"seed {r['seed']} in {duration(r['seconds'])}" for r in at["runs"])
+    listed = " ".join(str(r["seed"]) for r in at["runs"])
+    return table(header, rows) + [
+        "",
+        "The same generators, latents, conditions, judge and upscaler as above; every image drawn at ψ 0.7, the page's "
+        "default truncation (DCGAN: z shrunk towards 0). Bars: mean ≥ 0.8, every slider ≥ 0.5; mean ± sample "
+        f"standard deviation. On the page: {timed} (`python -m experiments.sliders_on_page --seeds {listed} "
+        "--truncation 0.7`).",
+    ]
+
+
 def slider_ceiling(m: Metrics) -> list[str]:
     """experiments/slider_ceiling.py: the mean and lowest ceiling per route and reader, and the reader's accuracy on
     the unmoved images of the groups that limit it."""
@@ -1601,6 +1642,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "sliders": sliders,
     "slider-ceiling": slider_ceiling,
     "dcgan-slider-seeds": dcgan_slider_seeds,
+    "dcgan-slider-seeds-psi": dcgan_slider_seeds_psi,
     "summary": summary,
     "data": data,
     "tagger": tagger,

@@ -11,8 +11,9 @@ import torch
 
 from core.names import ATTRIBUTES, GROUPS
 from experiments import seeds as seed_study
-from experiments.sliders_on_page import dcgan, dcgan_seeds, stylegan
+from experiments.sliders_on_page import PAGE_PSI, dcgan, dcgan_seeds, stylegan
 from models.dcgan import family as dcgan_family
+from models.dcgan import sliders as dcgan_sliders
 from models.dcgan.conditions import ConditionPrior
 from models.dcgan.net import Generator as DcganGenerator
 from models.stylegan.conditional import ConditionalGenerator
@@ -117,3 +118,42 @@ def test_dcgan_over_seeds_reads_each_seeds_generator_with_the_stages_latents(tmp
     assert got["spread"]["control_success_min"]["min"] == round(min(lowest), 4)
     with pytest.raises(SystemExit, match="seed 99"):
         dcgan_seeds([99], params, data, judge, None)
+
+
+def test_at_the_pages_truncation_every_image_is_drawn_at_psi(tmp_path, smoke_params):
+    """--truncation: the same latents and conditions drawn at psi (as the service draws them), the 32 px reading at
+    that psi beside the page's in the seeds' figures; PAGE_PSI is the page's own default."""
+    import re
+
+    from tests.conftest import REPO
+
+    html = (REPO / "serve" / "static" / "index.html").read_text()
+    (default,) = re.findall(r'<input id="truncation"[^>]*value="([0-9.]+)"', html)
+    assert float(default) == PAGE_PSI
+
+    params = _params(smoke_params)
+    size = params.dcgan.sizes[0]
+    data = tmp_path / "data"
+    bundle = data / "train" / "dcgan" / f"dcgan-{size}"
+    torch.manual_seed(0)
+    G = DcganGenerator(size, nz=16, ngf=8, embed=4).eval()
+    G.save(bundle, {"role": "dcgan"})
+    prior = ConditionPrior.fit(np.random.default_rng(0).integers(0, 2, (50, len(GROUPS))))
+    prior.save(bundle / "conditions.safetensors")
+    judge = _judge()
+    got = dcgan(bundle, params, judge, None, PAGE_PSI)
+    _lively(got)
+    p = params.dcgan.sliders
+    direct = dcgan_sliders.control_success(G, prior, judge, p.test, params.seed + 12, psi=PAGE_PSI)
+    assert got["control_success_by_tag"] == {k: round(v, 4) for k, v in direct.items()}
+    assert got != dcgan(bundle, params, judge, None)  # psi reached the images
+
+    def double(x: np.ndarray) -> np.ndarray:
+        return np.repeat(np.repeat(x, 2, 1), 2, 2)
+
+    seeds = dcgan_seeds([params.seed], params, data, judge, double, PAGE_PSI)
+    (run,) = seeds["runs"]
+    assert run["size_32"] == got  # the 32 px reading at psi, beside the page's
+    assert run["control_success"] == dcgan(bundle, params, judge, double, PAGE_PSI)["control_success"]
+    assert seeds["spread_32"]["control_success"]["mean"] == got["control_success"]
+    assert "size_32" not in dcgan_seeds([params.seed], params, data, judge, double)["runs"][0]

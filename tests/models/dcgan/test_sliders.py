@@ -112,3 +112,58 @@ def test_control_success_reads_what_show_makes_of_the_images():
     got = sliders.control_success(world, prior, world, 100, seed=4, show=blank)
     assert plain["glasses=yes"] == 1.0 and got["glasses=yes"] == 0.0 and got["smile=yes"] == 0.0
     assert seen and all(shape[1:] == (32, 32, 3) for shape in seen)
+
+
+def test_psi_shrinks_z_towards_zero_and_one_is_no_truncation():
+    """The truncation trick for a Gaussian prior, as the service draws a DCGAN character at the page's psi."""
+    torch.manual_seed(0)
+    G = Generator(size=32, nz=8, ngf=8, embed=4).eval()
+    z, cond = torch.randn(4, 8), _cond(4, glasses="yes")
+    soft = sliders.soft_condition(cond, {"smile=yes": 0.5})
+    with torch.no_grad():
+        assert torch.equal(G(z, cond, soft, 1.0), G(z, cond, soft))
+        assert torch.equal(G(z, cond, soft, 0.7), G(z * 0.7, cond, soft))
+        assert not torch.allclose(G(z, cond, soft, 0.7), G(z, cond, soft))
+
+
+class _Shrunk(nn.Module):
+    """A generator whose glasses drag smile along where z is far from 0: the judge reads smile on a character with
+    glasses whose |z| is large, so psi < 1 (z nearer 0) untangles the glasses slider."""
+
+    def __init__(self):
+        super().__init__()
+        self.nz, self.schema, self.seen = 4, FIXED, []
+
+    def forward(self, z, cond=None, soft=None, psi=1.0):
+        self.seen.append(psi)
+        z = z * psi
+        yes = ATTRIBUTES["glasses"].index("yes")
+        glasses = soft[G_IDX][:, yes] if soft is not None else (cond[:, G_IDX] == yes).float()
+        x = torch.zeros(len(z), 3, 32, 32)
+        x[:, 1] = glasses[:, None, None] * 2 - 1
+        x[:, 0] = ((z.abs().mean(dim=1) > 0.6).float() * glasses)[:, None, None] * 2 - 1
+        return x
+
+
+class _ReadsTwo:
+    def read(self, images: np.ndarray):
+        reads = {g: np.zeros(len(images), np.int64) for g in GROUPS}
+        reads["smile"] = (images[:, 0, 0, 0] > 127).astype(np.int64) * ATTRIBUTES["smile"].index("yes")
+        reads["glasses"] = (images[:, 0, 0, 1] > 127).astype(np.int64) * ATTRIBUTES["glasses"].index("yes")
+        return None, reads
+
+
+def test_control_success_draws_every_image_at_psi():
+    """psi reaches every image the judge reads (the starts and the moved ones), with the same latents: a smaller
+    psi changes which starts count and what the moves read, and psi 1 passes nothing (plain generators)."""
+    labels = np.zeros((2, len(GROUPS)), np.int64)
+    labels[1, G_IDX] = 1
+    prior = ConditionPrior.fit(labels)
+    G = _Shrunk()
+    plain = sliders.control_success(G, prior, _ReadsTwo(), 100, seed=4)
+    assert G.seen == [1.0] * len(G.seen)  # psi 1: the generator's own default, as before
+    G.seen.clear()
+    shrunk = sliders.control_success(G, prior, _ReadsTwo(), 100, seed=4, psi=0.5)
+    moves = [t for t, _, _ in slider_tags()] + [t for t, _, _ in slider_tags() if sliders.two_sided(t)]  # and -1
+    assert set(G.seen) == {0.5} and len(G.seen) == 1 + len(moves)  # the starts, then every move
+    assert plain["glasses=yes"] < 0.8 and shrunk["glasses=yes"] > plain["glasses=yes"] + 0.2, (plain, shrunk)
