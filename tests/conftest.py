@@ -26,9 +26,12 @@ if WORKERS > 1:
     for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[_var] = str(max(1, (os.cpu_count() or 1) // WORKERS))
 
-# Tests that share a session's server run on one worker, which starts it once; a module's tests stay together, so its
-# module fixtures (a trained model, a running service) are made once. The heaviest groups are handed out first: the
-# suite's wall time is at least its longest group's, and a long group that starts last ends last.
+# Tests that share a session's server run on one worker, which starts it once; the tests of a module that makes a
+# fixture once per module (a trained model, a running service) stay together, so it is made once; every other test
+# goes to whichever worker is free (grouping those too left workers idle at the end). The heaviest groups are handed
+# out first: the suite's wall time is at least its longest group's, and a long group that starts last ends last.
+# (pytest-xdist 3.8 reads a test's group from a suffix it writes into the test's id, which pytest 9.2's structured
+# ids drop: every group then splits silently, so pyproject.toml holds pytest under 9.2; tests/test_grouping.py.)
 SERVER_GROUPS = {"labelstudio": "labelstudio", "labelstudio_empty": "labelstudio", "prefect_server": "prefect"}
 HEAVY_FIRST = (  # by their time in the last full run, longest first (bench/test_suite.py prints the durations)
     "tests/stages/test_gpu_profile.py",
@@ -277,23 +280,35 @@ def labelstudio_empty(labelstudio):
     return labelstudio
 
 
-def worker_group(item) -> str:
-    """The worker group of a test: the session server it uses, else its module."""
+SHARED_SCOPES = ("class", "module", "package")  # a fixture of these scopes is made once per worker that needs it
+
+
+def worker_group(item) -> str | None:
+    """The worker group of a test: the session server it uses; else its module, when the test uses a fixture made once
+    per module (or class, or package); else none: any worker may run it."""
     for fixture, group in SERVER_GROUPS.items():
         if fixture in item.fixturenames:
             return group
-    return item.nodeid.split("::")[0]
+    defs = getattr(item, "_fixtureinfo", None)  # pytest's record of the fixtures the test requests, with their scopes
+    if defs is not None and any(d.scope in SHARED_SCOPES for fd in defs.name2fixturedefs.values() for d in fd):
+        return item.nodeid.split("::")[0]
+    return None
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (its own hook renames the items by them)
 def pytest_collection_modifyitems(config, items):
     groups = {id(item): worker_group(item) for item in items}
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[id(item)]))
+        if groups[id(item)] is not None:
+            item.add_marker(pytest.mark.xdist_group(groups[id(item)]))
     if WORKERS == 1:
         return
     rank = {g: i for i, g in enumerate(HEAVY_FIRST)}
-    items.sort(key=lambda item: rank.get(groups[id(item)], len(rank)))  # stable: the rest keep their order
+
+    def heavy(item) -> int:
+        return rank.get(groups[id(item)] or item.nodeid.split("::")[0], len(rank))
+
+    items.sort(key=heavy)  # stable: the rest keep their order
 
 
 # -- the suite leaves the working tree as it found it --------------------------------------------------------------

@@ -2,6 +2,7 @@
 
     python -m tools.lock              # re-resolve pyproject.toml's dependencies and extras; versions stay as locked
     python -m tools.lock --upgrade    # let them move to the newest that resolve (then test before committing)
+    python -m tools.lock --release pytest   # only pytest may move (a changed specifier); the rest stay as locked
 
 pyproject.toml declares what the project needs (runtime dependencies, and the extras dask, kaggle, postgres, test,
 lint, docs; `dev` is all of them). uv resolves that for this interpreter's Python version on manylinux x86_64, with
@@ -46,8 +47,21 @@ def uv() -> str:
     return found
 
 
-def compile_lock(upgrade: bool = False, out: Path = LOCK) -> list[str]:
-    """Resolve pyproject.toml (every extra) into `out` with hashes; returns the pinned `name==version` lines."""
+def released(lock: str, names: list[str]) -> str:
+    """The lock's text without the entries (a `name==version` line and its hash lines) of packages `names`."""
+    drop = {n.lower().replace("_", "-") for n in names}
+    kept, skipping = [], False
+    for line in lock.splitlines(keepends=True):
+        if line[:1].isalnum():
+            skipping = line.split("==")[0].lower().replace("_", "-") in drop
+        if not skipping:
+            kept.append(line)
+    return "".join(kept)
+
+
+def compile_lock(upgrade: bool = False, out: Path = LOCK, release: list[str] | None = None) -> list[str]:
+    """Resolve pyproject.toml (every extra) into `out` with hashes; returns the pinned `name==version` lines. The
+    current lock constrains the resolution unless `upgrade`; `release`: packages it does not hold."""
     with tempfile.TemporaryDirectory(prefix="lock-") as tmp:
         cmd = [uv(), "pip", "compile", str(REPO / "pyproject.toml"), "--extra", "dev", "--generate-hashes"]
         cmd += ["--python-version", platform.python_version(), "--python-platform", "x86_64-manylinux_2_28"]
@@ -55,7 +69,9 @@ def compile_lock(upgrade: bool = False, out: Path = LOCK) -> list[str]:
         for link in find_links():
             cmd += ["--find-links", link]
         if not upgrade and out.exists():
-            cmd += ["--constraints", str(out)]
+            held = Path(tmp) / "constraints.txt"
+            held.write_text(released(out.read_text(), release or []))
+            cmd += ["--constraints", str(held)]
         subprocess.run(cmd, cwd=REPO, check=True)
         body = (Path(tmp) / "lock.txt").read_text()
     out.write_text(HEADER + body)
@@ -65,8 +81,9 @@ def compile_lock(upgrade: bool = False, out: Path = LOCK) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--upgrade", action="store_true", help="do not hold the versions of the current lock")
+    ap.add_argument("--release", action="append", metavar="NAME", help="do not hold this package (repeatable)")
     a = ap.parse_args(argv)
-    pins = compile_lock(upgrade=a.upgrade)
+    pins = compile_lock(upgrade=a.upgrade, release=a.release)
     print(f"requirements.lock: {len(pins)} packages pinned with hashes")
 
 

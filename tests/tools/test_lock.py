@@ -98,3 +98,20 @@ def test_the_project_builds_as_a_package_with_its_commands(tmp_path):
         exe = Path(sys.executable).parent / command
         done = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and "usage:" in done.stdout, (command, done.stderr[-2000:])
+
+
+def test_release_drops_only_the_named_packages_entries_from_the_constraints():
+    """`python -m tools.lock --release pytest`: the current lock holds every other package where it is."""
+    from tools.lock import released
+
+    lock = (REPO / "requirements.lock").read_text()
+    out = released(lock, ["PyTest", "pytest_timeout"])  # names as pip compares them
+    gone = {"pytest", "pytest-timeout"}
+    assert {k for k in _lock() if k not in gone} == {
+        canonicalize_name(m.group(1)) for m in map(PIN.match, out.splitlines()) if m
+    }
+    assert "pytest-xdist==" in out and "\npytest==" not in out and "pytest-timeout==" not in out
+    lines = out.splitlines()
+    orphans = [b for a, b in zip(lines, lines[1:]) if b.startswith("    --hash") and not a.endswith(" \\")]
+    assert not orphans  # every hash line still follows its own pin
+    assert released(lock, []) == lock
