@@ -1617,6 +1617,9 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "test-profile-smoke-pipeline": lambda m: test_profile(
         m, REPO / "bench" / "results" / "test-profile-test_dvc_repro_noop_change_push_pull-AVX2-AMD.json"
     ),
+    "make-test-fresh-bbc8ab9": lambda m: make_test_fresh(
+        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-bbc8ab9.json")
+    ),
     "make-test-fresh-3workers": lambda m: make_test_fresh(
         m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-ecff4e3-3workers.json")
     ),
