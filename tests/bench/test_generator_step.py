@@ -21,6 +21,7 @@ def test_an_unknown_contestant_is_refused_before_anything_is_timed():
     assert "round 1" not in run.stdout
 
 
+@pytest.mark.slow  # a round of the benchmark program itself: it builds and steps three networks
 def test_one_round_names_the_machine_and_times_every_contestant_against_dcgan(tmp_path):
     from core import machine
 

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -31,6 +33,7 @@ def _bench():
     return module
 
 
+@pytest.mark.slow  # the benchmark program itself, one round
 def test_the_result_names_the_machine_kind(tmp_path):
     from core import machine
 

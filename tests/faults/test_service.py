@@ -301,6 +301,7 @@ def _corruptions(deploy: Path, tmp_path: Path):
     yield "a truncated index", d, d / "posenet"
 
 
+@pytest.mark.slow  # the real service (`python -m serve`) started once per corruption
 def test_a_corrupt_bundle_stops_startup_with_exit_2_naming_it(deploy, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for name, broken, named in _corruptions(deploy, tmp_path):
