@@ -932,10 +932,10 @@ def generator_step(m: Metrics, path: Path = GENERATOR_STEP) -> list[str]:
 TEST_SUITE = REPO / "bench" / "results" / "test-suite-AVX512-AMD.json"
 
 
-def test_suite(m: Metrics) -> list[str]:
+def test_suite(m: Metrics, path: Path = TEST_SUITE) -> list[str]:
     """bench/test_suite.py: `make test-fast` and `make test` at HEAD against the baseline commit, the same machine,
     one run: wall time, the pytest summary, and the seconds of the tests both commits have (matched by name)."""
-    doc = _result(TEST_SUITE)
+    doc = _result(path)
     header = ["target", "commit", "tests passed (failed)", "wall", "the common tests", "HEAD ÷ baseline (common)",
               "HEAD ÷ baseline (wall)"]  # fmt: skip
     rows = []
@@ -1605,6 +1605,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "generator-step": generator_step,
     "generator-step-bf16": lambda m: generator_step(m, GENERATOR_STEP_BF16),
     "test-suite": test_suite,
+    "test-suite-fast-avx2": lambda m: test_suite(m, TEST_SUITE.with_name("test-suite-AVX2-AMD.json")),
     "make-test-workers": make_test_workers,
     "venv-setup": venv_setup,
     "venv-setup-bytecode": lambda m: venv_setup(m, VENV_SETUP.with_name("setup-bytecode-AVX2-AMD.json")),
