@@ -28,10 +28,10 @@ if WORKERS > 1:
 
 # Tests that share a session's server run on one worker, which starts it once; the tests of a module that makes a
 # fixture once per module (a trained model, a running service) stay together, so it is made once; every other test
-# goes to whichever worker is free (grouping those too left workers idle at the end). The heaviest groups are handed
-# out first: the suite's wall time is at least its longest group's, and a long group that starts last ends last.
-# (pytest-xdist 3.8 reads a test's group from a suffix it writes into the test's id, which pytest 9.2's structured
-# ids drop: every group then splits silently, so pyproject.toml holds pytest under 9.2; tests/test_grouping.py.)
+# goes to whichever worker is free. The heaviest groups are handed out first: the suite's wall time is at least its
+# longest group's, and a long group that starts last ends last. (pytest-xdist 3.8 reads a test's group from a suffix
+# it writes into the test's id, which pytest 9.2's structured ids drop: every group then splits silently, so
+# pyproject.toml holds pytest under 9.2; tests/test_workers.py runs two workers to check the groups hold.)
 SERVER_GROUPS = {"labelstudio": "labelstudio", "labelstudio_empty": "labelstudio", "prefect_server": "prefect"}
 HEAVY_FIRST = (  # by their time in the last full run, longest first (bench/test_suite.py prints the durations)
     "tests/stages/test_gpu_profile.py",

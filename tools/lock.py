@@ -49,11 +49,13 @@ def uv() -> str:
 
 def released(lock: str, names: list[str]) -> str:
     """The lock's text without the entries (a `name==version` line and its hash lines) of packages `names`."""
-    drop = {n.lower().replace("_", "-") for n in names}
+    from packaging.utils import canonicalize_name
+
+    drop = {canonicalize_name(n) for n in names}
     kept, skipping = [], False
     for line in lock.splitlines(keepends=True):
         if line[:1].isalnum():
-            skipping = line.split("==")[0].lower().replace("_", "-") in drop
+            skipping = canonicalize_name(line.split("==")[0].split("[")[0]) in drop
         if not skipping:
             kept.append(line)
     return "".join(kept)
