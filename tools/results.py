@@ -508,6 +508,12 @@ def sliders(m: Metrics) -> list[str]:
     return table(header, rows)
 
 
+def _mean_std(spread: dict, key: str) -> str:
+    """`key`'s mean ± std on test [validation] from a seed spread (experiments/seeds.spread); a dash without it."""
+    t, v = spread.get(key), spread.get(f"val_{key}")
+    return DASH if not t else f"{num(t['mean'])} ± {num(t['std'])} [{num(v['mean'])} ± {num(v['std'])}]"
+
+
 def dcgan_slider_seeds(m: Metrics) -> list[str]:
     """DCGAN's sliders over training seeds: the seed study's 32 px figures (experiments/seeds.py, as the train stage
     scores them) beside the same generators read on the page's 128 px upscales (experiments/sliders_on_page.py
@@ -534,14 +540,10 @@ def dcgan_slider_seeds(m: Metrics) -> list[str]:
         )
         rows.append([f"{r['seed']}" + (" (the pipeline's run)" if r.get("from") else ""), *cells])
 
-    def pm(spread: dict, key: str) -> str:
-        t, v = spread.get(key), spread.get(f"val_{key}")
-        return DASH if not t else f"{num(t['mean'])} ± {num(t['std'])} [{num(v['mean'])} ± {num(v['std'])}]"
-
     s32 = _result(SEEDS["dcgan"])["dcgan"]["spread"]
     sp = paged["spread"]
-    rows.append(["mean ± std", pm(s32, "control_success"), pm(s32, "control_success_min"),
-                 pm(sp, "control_success"), pm(sp, "control_success_min")])  # fmt: skip
+    rows.append(["mean ± std", _mean_std(s32, "control_success"), _mean_std(s32, "control_success_min"),
+                 _mean_std(sp, "control_success"), _mean_std(sp, "control_success_min")])  # fmt: skip
     timed = ", ".join(f"seed {r['seed']} in {duration(r['seconds'])}" for r in paged["runs"])
     listed = " ".join(str(r["seed"]) for r in study)
     return table(header, rows) + [
@@ -568,10 +570,6 @@ def dcgan_slider_seeds_psi(m: Metrics) -> list[str]:
         return [tv(r["control_success"], r["val_control_success"]),
                 tv(min(r["control_success_by_tag"].values()), min(r["val_control_success_by_tag"].values()))]  # fmt: skip
 
-    def pm(spread: dict, key: str) -> str:
-        t, v = spread[key], spread[f"val_{key}"]
-        return f"{num(t['mean'])} ± {num(t['std'])} [{num(v['mean'])} ± {num(v['std'])}]"
-
     rows = []
     for r in at["runs"]:
         plain = untruncated.get(r["seed"])
@@ -579,9 +577,9 @@ def dcgan_slider_seeds_psi(m: Metrics) -> list[str]:
                      tv(plain["control_success"], plain["val_control_success"]) if plain else DASH])  # fmt: skip
     sp, s32 = at["spread"], at["spread_32"]
     plain_sp = (doc.get("dcgan_seeds") or {}).get("spread")
-    rows.append(["mean ± std", pm(s32, "control_success"), pm(s32, "control_success_min"),
-                 pm(sp, "control_success"), pm(sp, "control_success_min"),
-                 pm(plain_sp, "control_success") if plain_sp else DASH])  # fmt: skip
+    rows.append(["mean ± std", _mean_std(s32, "control_success"), _mean_std(s32, "control_success_min"),
+                 _mean_std(sp, "control_success"), _mean_std(sp, "control_success_min"),
+                 _mean_std(plain_sp or {}, "control_success")])  # fmt: skip
     timed = ", ".join(f"seed {r['seed']} in {duration(r['seconds'])}" for r in at["runs"])
     listed = " ".join(str(r["seed"]) for r in at["runs"])
     return table(header, rows) + [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -46,6 +47,13 @@ def test_every_marker_names_a_known_table():
     for page in results.pages(REPO):
         for key in results.keys_in(page.read_text(encoding="utf-8")):
             assert key in results.TABLES, f"{page}: unknown results table {key!r}"
+
+
+def test_every_table_is_on_a_page_under_a_key_a_marker_can_name():
+    """A table whose key the marker cannot match (an upper-case letter) or that no page carries is never written."""
+    used = {k for page in results.pages(REPO) for k in results.keys_in(page.read_text(encoding="utf-8"))}
+    assert [k for k in results.TABLES if not re.fullmatch(r"[a-z0-9_-]+", k)] == []
+    assert sorted(set(results.TABLES) - used) == []
 
 
 def test_a_changed_figure_makes_the_table_stale(tmp_path):
