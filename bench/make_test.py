@@ -8,7 +8,8 @@ The commit is checked out as a fresh clone beside this checkout (so that `../sha
 test` runs there from nothing: first the setup it runs (`make setup`: both venvs, with empty download caches, as on a
 new machine), timed alone, then the whole of `make test` (its setup now done), with pytest reporting every test's
 duration. Figures: the setup's and the tests' wall time, their sum (what the newcomer waits), the CPU time of the
-tests, the pytest summary, the slowest tests and what failed. Nothing else should run on the machine meanwhile; the
+tests, the pytest summary, the slowest tests and what failed, and where the cores stood idle while tests ran (bench/timeline.py:
+the idle core-seconds, the tail after the first worker is done, and the tests beside the most idle cores). Nothing else should run on the machine meanwhile; the
 clone is removed afterwards. Result: bench/results/make-test-fresh-clone-<machine kind>-<commit>.json (with
 `--workers N`: ...-<N>workers.json), which records the pytest workers it ran on, in the shape tools/results.py's
 `make_test_fresh` tables read.
@@ -31,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import timeline  # noqa: E402
 from bench.test_suite import DURATION, clone, failed, outside_env, resolve, summary  # noqa: E402
 
 
@@ -56,6 +58,20 @@ def makefile_workers(text: str) -> int | None:
 def children_cpu() -> tuple[float, float]:
     got = resource.getrusage(resource.RUSAGE_CHILDREN)
     return got.ru_utime, got.ru_stime
+
+
+def idle_figures(ran: list[dict], cpu: timeline.CpuSampler, n: int = 20) -> dict:
+    """The cores' idle time while tests ran, the tail after the first worker's last test, and the `n` tests
+    that ran beside the most idle cores (bench/timeline.py); nothing when no timeline was written."""
+    if not ran:
+        return {}
+    got = timeline.idle_by_test(ran, cpu.samples, cpu.cores, cpu.every)
+    ranked = sorted(got["by_test"].items(), key=lambda kv: -kv[1])[:n]
+    return {
+        "idle_core_seconds": got["idle_core_seconds"],
+        "tail_seconds": got["tail_seconds"],
+        "idle_by_test": [{"test": t, "idle_core_seconds": round(s, 1)} for t, s in ranked],
+    }
 
 
 def main() -> None:
@@ -87,13 +103,19 @@ def main() -> None:
         if done.returncode:
             raise SystemExit(f"make setup exited {done.returncode}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
         print(f"setup {setup:.0f} s; make test ...", flush=True)
+        lines = ROOT.parent / ".bench-make-test-timeline.jsonl"
+        lines.unlink(missing_ok=True)
+        if (where / "bench" / "timeline.py").exists():  # an older commit has no plugin to load
+            env["PYTEST_ADDOPTS"] += " -p bench.timeline"
+            env[timeline.ENV] = str(lines)
         cpu0 = children_cpu()
         t0 = time.perf_counter()
-        with open(log, "w") as out:
+        with open(log, "w") as out, timeline.CpuSampler() as cpu:
             rc = subprocess.call(["make", "test"], cwd=where, env=env, stdout=out, stderr=subprocess.STDOUT)
         tests = time.perf_counter() - t0
         cpu1 = children_cpu()
         output = log.read_text(errors="replace")
+        ran = timeline.read(lines) if lines.exists() else []
     finally:
         shutil.rmtree(where, ignore_errors=True)
     doc = {
@@ -113,6 +135,7 @@ def main() -> None:
         "failed_tests": sorted(failed(output)),
         "slowest": slowest(output),
         "skipped_note": skipped(output),
+        **idle_figures(ran, cpu),
     }
     suffix = f"-{args.workers}workers" if args.workers is not None else ""
     out = (

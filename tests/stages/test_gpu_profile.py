@@ -56,12 +56,12 @@ COUNTS = {
     "dcgan__transfer__steps": 1,
     "dcgan__transfer__samples": 8,
     "dcgan__eval__samples": 16,
-    "dcgan__sliders__val": 4,
-    "dcgan__sliders__test": 4,
+    "dcgan__sliders__val": 1,
+    "dcgan__sliders__test": 1,
     "stylegan__steps": 1,
     "stylegan__samples": 16,
-    "stylegan__sliders__val": 4,
-    "stylegan__sliders__test": 4,
+    "stylegan__sliders__val": 1,
+    "stylegan__sliders__test": 1,
     "sr__content__epochs": 1,
     "sr__gan__steps": 1,
     "sr__samples": 16,
@@ -69,7 +69,7 @@ COUNTS = {
     "pose2sketch__samples": 8,
 }
 LENGTHS = {"count", "train", "val", "test", "epochs", "steps", "samples", "max_iter", "max_train"}
-BATCHES = {"dcgan__batch": 16, "stylegan__batch": 8, "sr__gan__batch": 8, "pose2sketch__batch": 8}
+BATCHES = {"dcgan__batch": 4, "stylegan__batch": 4, "sr__gan__batch": 4, "pose2sketch__batch": 4}
 DATA = {"dcgan__transfer__tag": "glasses=no"}
 
 
