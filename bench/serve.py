@@ -2,7 +2,7 @@
 the in-process batching gain the HTTP server keeps, and the server's memory over a bounded soak.
 
     .venv/bin/python bench/serve.py                     # results to bench/results/serve-cpu-<machine kind>.json
-    .venv/bin/python bench/serve.py --quick --out /tmp/serve.json     # tiny networks, 2 s a cell (the test)
+    .venv/bin/python bench/serve.py --quick --out /tmp/serve.json     # tiny networks, 1 s a cell (the test)
     .venv/bin/python bench/serve.py --seconds 20 --soak-seconds 300 --window-ms 5
 
 For each size (64 and 128 px) two servers run as real subprocesses (`python -m serve --root F --port P
@@ -417,9 +417,9 @@ def table(result: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="tiny networks, 2 s a cell, clients 1 and 8, a 5 s soak")
-    ap.add_argument("--seconds", type=float, help="timed seconds per cell (default 10; quick 2)")
-    ap.add_argument("--warmup", type=float, help="untimed seconds of load before each cell (default 2; quick 0.5)")
+    ap.add_argument("--quick", action="store_true", help="tiny networks, 1 s a cell, clients 1 and 8, a 5 s soak")
+    ap.add_argument("--seconds", type=float, help="timed seconds per cell (default 10; quick 1)")
+    ap.add_argument("--warmup", type=float, help="untimed seconds of load before each cell (default 2; quick 0.25)")
     ap.add_argument("--clients", type=int, nargs="+", help="client counts (default 1 8 32; quick 1 8)")
     ap.add_argument("--window-ms", type=float, default=10.0, help="the batching server's window (the default 10)")
     ap.add_argument("--soak-seconds", type=float, help="default 60; quick 5")
@@ -436,8 +436,8 @@ def main() -> None:
     ap.add_argument("--out", help="default bench/results/serve-cpu-<machine kind>.json")
     args = ap.parse_args()
     q = args.quick
-    seconds = args.seconds or (2.0 if q else 10.0)
-    warmup = args.warmup if args.warmup is not None else (0.5 if q else 2.0)
+    seconds = args.seconds or (1.0 if q else 10.0)
+    warmup = args.warmup if args.warmup is not None else (0.25 if q else 2.0)
     clients = args.clients or ([1, 8] if q else [1, 8, 32])
     soak_seconds = args.soak_seconds or (5.0 if q else 60.0)
     soak_clients = args.soak_clients or max(clients)

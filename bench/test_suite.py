@@ -76,14 +76,26 @@ def common_seconds(
     return sum(sum(a[n]) for n in names), sum(sum(b[n]) for n in names), sum(len(a[n]) for n in names)
 
 
+def largest_changes(
+    a: dict[str, list[float]], b: dict[str, list[float]], leave_out: set[str] = frozenset(), n: int = 15
+) -> list[dict]:
+    """The `n` common tests (as common_seconds matches them) whose time moved most from `a` to `b`, either way:
+    [{"test", "baseline", "head"}] in seconds, largest move first (where a ratio over the common tests comes from)."""
+    names = [k for k in a if k in b and len(a[k]) == len(b[k]) and k not in leave_out]
+    moved = sorted(names, key=lambda k: -abs(sum(b[k]) - sum(a[k])))[:n]
+    return [{"test": k, "baseline": round(sum(a[k]), 2), "head": round(sum(b[k]), 2)} for k in moved]
+
+
 def compare(got: dict) -> dict:
     """The target's figures from both commits' runs ({"baseline": ..., "head": ...}, each with `_durations`)."""
     leave_out = set(got["baseline"]["failed_tests"]) | set(got["head"]["failed_tests"])
-    base, head, n = common_seconds(got["baseline"].pop("_durations"), got["head"].pop("_durations"), leave_out)
+    a, b = got["baseline"].pop("_durations"), got["head"].pop("_durations")
+    base, head, n = common_seconds(a, b, leave_out)
     return {
         **got,
         "common_tests": n,
         "common_seconds": {"baseline": round(base, 1), "head": round(head, 1)},
+        "common_moved_most": largest_changes(a, b, leave_out),
         "ratio_common": round(head / base, 3) if base else None,
         "ratio_wall": round(got["head"]["seconds"] / got["baseline"]["seconds"], 3),
     }

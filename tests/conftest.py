@@ -27,11 +27,12 @@ if WORKERS > 1:
         os.environ[_var] = str(max(1, (os.cpu_count() or 1) // WORKERS))
 
 # Tests that share a session's server run on one worker, which starts it once; the tests of a module that makes a
-# fixture once per module (a trained model, a running service) stay together, so it is made once; every other test
-# goes to whichever worker is free. The heaviest groups are handed out first: the suite's wall time is at least its
-# longest group's, and a long group that starts last ends last. (pytest-xdist 3.8 reads a test's group from a suffix
-# it writes into the test's id, which pytest 9.2's structured ids drop: every group then splits silently, so
-# pyproject.toml holds pytest under 9.2; tests/test_workers.py runs two workers to check the groups hold.)
+# fixture once per module stay together, so it is made once; every other test goes to whichever worker is free. The
+# heaviest groups are handed out first (pytest_xdist_make_scheduler keeps that order): the suite's wall time is at
+# least its longest group's, and a long group that starts last ends last. (pytest-xdist 3.8 reads a test's group
+# from a suffix it writes into the test's id, which pytest 9.2's structured ids drop: every group then splits
+# silently, so pyproject.toml holds pytest under 9.2; tests/test_workers.py runs two workers to check the groups
+# hold.)
 SERVER_GROUPS = {"labelstudio": "labelstudio", "labelstudio_empty": "labelstudio", "prefect_server": "prefect"}
 HEAVY_FIRST = (  # by their time in the last full run, longest first (bench/test_suite.py prints the durations)
     "tests/stages/test_gpu_profile.py",
@@ -309,6 +310,15 @@ def pytest_collection_modifyitems(config, items):
         return rank.get(groups[id(item)] or item.nodeid.split("::")[0], len(rank))
 
     items.sort(key=heavy)  # stable: the rest keep their order
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's own loadgroup scheduler, told to hand the groups out in the collection's order (the order above):
+    by default it sorts them by their number of tests, which puts a one-test group such as the gpu profile test
+    behind every module group, however long it takes, and a long test that starts late ends the run late."""
+    if config.getoption("dist") == "loadgroup":
+        config.option.loadscopereorder = False
+    return None  # xdist makes the scheduler
 
 
 # -- the suite leaves the working tree as it found it --------------------------------------------------------------

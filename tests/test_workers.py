@@ -1,6 +1,6 @@
 """The suite on several pytest workers (make test: `-n 2 --dist loadgroup`): what shares a session server runs on one
 worker, the tests of a module that makes a fixture once per module stay together and every other test goes where a
-worker is free, the heaviest groups go first, and each worker computes on its share of the cores (tests/conftest.py)."""
+worker is free, the heaviest groups go first (in the collection's order), and each worker computes on its share of the cores (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,20 @@ def test_two_workers_keep_a_module_fixtures_tests_together():
     ran = re.findall(r"\[(gw\d+)\] \[ *\d+%\] PASSED \S+::(\w+)", done.stdout)
     assert {name for _, name in ran} >= shared, done.stdout[-3000:]
     assert len({worker for worker, name in ran if name in shared}) == 1, ran
+
+
+@pytest.mark.slow  # a pytest session of its own
+def test_groups_are_handed_out_in_the_collections_order():
+    """xdist's loadgroup sorts the groups by their number of tests unless told not to (tests/conftest.py tells it):
+    on one worker, a file of one-test groups named first runs before tests/core/test_params.py's group of ten."""
+    first, module = "tests/core/test_atomic.py", "tests/core/test_params.py"
+    cmd = [sys.executable, "-m", "pytest", "-n", "1", "--dist", "loadgroup", "-p", "no:cacheprovider", "-v"]
+    done = subprocess.run([*cmd, "-o", "addopts=", first, module], cwd=REPO, env={**os.environ, **TOOL_ENV},
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    ran = re.findall(r"\[gw0\] \[ *\d+%\] PASSED (\S+?)::", done.stdout)
+    assert ran and set(ran) == {first, module}, done.stdout[-3000:]
+    assert ran.index(module) == ran.count(first), ran  # every test of the first file, then the module
 
 
 def test_a_worker_computes_on_its_share_of_the_cores():

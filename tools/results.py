@@ -1005,7 +1005,22 @@ def make_test_fresh(m: Metrics, path: Path = MAKE_TEST_FRESH) -> list[str]:
     spent = f": {duration(cpu['user'] + cpu['sys'])} of CPU time in the tests" if cpu else ""
     note = f" {doc['failed_note'][0].upper()}{doc['failed_note'][1:]}." if doc.get("failed_note") else ""
     return table(header, rows) + ["", f"Commit `{doc['commit']}` on {doc['machine_kind']}, {doc['cores']} cores{how}, "
-                                      f"{doc['date']}{spent}; {doc['skipped_note']}.{note}"]  # fmt: skip
+                                      f"{doc['date']}{spent}; {doc['skipped_note']}.{note}{_idle(doc)}"]  # fmt: skip
+
+
+def _idle(doc: dict, n: int = 6) -> str:
+    """bench/timeline.py's figures of a make_test run, where it recorded them: the cores' idle time while tests ran,
+    the tail after the first worker was done, and the tests beside the most idle cores."""
+    if "idle_core_seconds" not in doc:
+        return ""
+    capacity = doc["cores"] * doc["test_seconds"]
+    beside = ", ".join(f"`{t['test']}` {duration(t['idle_core_seconds'])}" for t in doc["idle_by_test"][:n])
+    return (
+        f" The cores stood idle {duration(doc['idle_core_seconds'])} while tests ran "
+        f"({doc['idle_core_seconds'] / capacity:.0%} of {doc['cores']} cores over the tests' wall time); the first "
+        f"worker was done {duration(doc['tail_seconds'])} before the last; the idle core time beside each test, "
+        f"most first: {beside}."
+    )
 
 
 def test_profile(m: Metrics, path: Path) -> list[str]:
@@ -1618,6 +1633,9 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     ),
     "make-test-fresh-bbc8ab9": lambda m: make_test_fresh(
         m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-bbc8ab9.json")
+    ),
+    "make-test-fresh-b25dd69": lambda m: make_test_fresh(
+        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-b25dd69.json")
     ),
     "make-test-fresh-3workers": lambda m: make_test_fresh(
         m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-ecff4e3-3workers.json")

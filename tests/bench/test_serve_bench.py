@@ -1,4 +1,4 @@
-"""bench/serve.py as a user runs it, in its quick mode (tiny networks, 2 s a cell, a 5 s soak): real servers on
+"""bench/serve.py as a user runs it, in its quick mode (tiny networks, 1 s a cell, a 5 s soak): real servers on
 loopback with batching on and off, the in-process ratio, the soak's memory samples; the JSON has every figure, and
 no server outlives the bench. It proves the bench works, not the speed (the tiny networks time nothing real)."""
 

@@ -53,3 +53,10 @@ def test_failed_tests_are_named_and_left_out_of_the_common_time():
     base = {"test_a": [1.0], "test_b": [2.0]}
     head = {"test_a": [1.5], "test_b": [0.1]}
     assert suite.common_seconds(base, head, suite.failed(out)) == (1.0, 1.5, 1)
+
+
+def test_the_common_tests_that_moved_most_are_listed_either_way():
+    base = {"test_a": [1.0], "test_b": [2.0], "test_c": [4.0], "test_twice": [1.0, 1.0], "test_failed": [1.0]}
+    head = {"test_a": [1.1], "test_b": [5.0], "test_c": [1.0], "test_twice": [9.0], "test_failed": [20.0]}
+    got = suite.largest_changes(base, head, {"test_failed"}, n=2)
+    assert got == [{"test": "test_b", "baseline": 2.0, "head": 5.0}, {"test": "test_c", "baseline": 4.0, "head": 1.0}]

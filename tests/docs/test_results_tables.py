@@ -335,6 +335,17 @@ def test_a_suite_run_without_setup_has_no_setup_row(tmp_path):
     assert "setup (`make setup`)" in results.make_test_fresh(results.Metrics(REPO / "metrics"), tmp_path / "r.json")[2]
 
 
+def test_a_suite_run_with_a_timeline_says_where_the_cores_stood_idle(tmp_path):
+    doc = {"commit": "abc1234", "machine_kind": "AVX2-AMD", "cores": 2, "date": "2026-11-28", "workers": 2,
+           "setup_seconds": 90, "test_seconds": 1000, "summary": {"passed": 3}, "skipped_note": "nothing skipped",
+           "slowest": [], "idle_core_seconds": 200.0, "tail_seconds": 30.0,
+           "idle_by_test": [{"test": "t::a", "idle_core_seconds": 120.0}, {"test": "t::b", "idle_core_seconds": 5.0}]}  # fmt: skip
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    caption = results.make_test_fresh(results.Metrics(REPO / "metrics"), tmp_path / "r.json")[-1]
+    assert "idle 3 min 20 s while tests ran (10% of 2 cores" in caption and "done 30 s before the last" in caption
+    assert caption.endswith("most first: `t::a` 2 min 0 s, `t::b` 5 s.")
+
+
 def test_the_setup_table_gives_both_commits_and_whether_their_venvs_agree(tmp_path):
     doc = {"commits": {"baseline": "a" * 40, "head": "b" * 40}, "seconds": {"baseline": 236.3, "head": 39.0},
            "commands": {"baseline": "make -j2 .venv/.installed labelstudio-venv", "head": "make setup"},

@@ -4,7 +4,7 @@ condition, a judge that reads hair colour, and an upscaler for the page's 128 px
 the moved attribute on the page needs models that learnt, trained here by the pipeline's own trainers
 (models/dcgan/train.py, models/tagger/train.py, models/sr/train.py) on faces of the built-in generated set.
 
-    models = steering_models()            # about 3 minutes on 2 cores the first time; cached under .cache/tests/
+    models = steering_models()            # about 2.5 minutes on one core the first time; cached under .cache/tests/
     install_steering(deploy_root, models)  # into a tiny deploy folder: dcgan (with its sliders' figures) and sr
     models.judge.read(images)              # the judge, as models/tagger/extractor.Tagger reads
 
@@ -59,8 +59,12 @@ def _resized(x: np.ndarray, size: int) -> np.ndarray:
     return np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in x])
 
 
-def steering_models(count: int = 1500, dcgan_steps: int = 1500, seed: int = 0) -> Steering:
-    """Train (or load from .cache/tests/) the DCGAN, the judge and the upscaler on `count` generated faces."""
+def steering_models(count: int = 1500, dcgan_steps: int = 1500, dcgan_batch: int = 16, seed: int = 0) -> Steering:
+    """Train (or load from .cache/tests/) the DCGAN, the judge and the upscaler on `count` generated faces. The
+    DCGAN's 1,500 steps at batch 16 steer the page's hair colour as at batch 32 in 70% of the time: on ten pages of
+    16 characters (seeds 0-159, the page's truncation), the slider the page shows as best turned 87-100% of the
+    characters it counted into its colour against 100%, with 60-74% of the other groups' readings kept against
+    64-79% (the browser test asks for 75% and 60% on seeds 0-15: 100% and 70%)."""
     import torch
 
     from core import checkpoint
@@ -74,7 +78,7 @@ def steering_models(count: int = 1500, dcgan_steps: int = 1500, seed: int = 0) -
 
     params = load_params(REPO / "params.yaml")
     dp = params.dcgan.model_copy(
-        update={"ngf": 16, "ndf": 16, "embed": 8, "steps": dcgan_steps, "batch": 32, "max_minutes": 10,
+        update={"ngf": 16, "ndf": 16, "embed": 8, "steps": dcgan_steps, "batch": dcgan_batch, "max_minutes": 10,
                 "reader": params.dcgan.reader.model_copy(update={"width": 8}), "checkpoint_every": 10**6,
                 "sample_every": 10**6, "augment": ["translation"], "amp": "off",
                 "watchdog": params.dcgan.watchdog.model_copy(update={"stop": False})}
