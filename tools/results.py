@@ -1637,6 +1637,9 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "make-test-fresh-b25dd69": lambda m: make_test_fresh(
         m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-b25dd69.json")
     ),
+    "make-test-fresh-76a8beb": lambda m: make_test_fresh(
+        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-76a8beb.json")
+    ),
     "make-test-fresh-3workers": lambda m: make_test_fresh(
         m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-ecff4e3-3workers.json")
     ),

@@ -124,6 +124,9 @@ def prefect_server(tmp_path_factory):
     port = free_port()
     env = flow_env("", home)
     env.pop("PREFECT_API_URL")
+    # a deployment's run that finds its concurrency slot taken is put back for this long (30 s by default): the
+    # tests that queue a second run wait it out with nothing to compute
+    env["PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS"] = "2"
     proc = subprocess.Popen(
         [sys.executable, "-m", "flows.server", "--port", str(port), "--home", str(home)],
         cwd=REPO,
