@@ -948,8 +948,17 @@ def test_suite(m: Metrics, path: Path = TEST_SUITE) -> list[str]:
     if not doc:
         return table(header, rows)
     setup = ", ".join(f"{k} {duration(v)}" for k, v in doc["setup_seconds"].items())
+    moved = "".join(
+        f" The common tests of `make {target}` that moved most (baseline → HEAD): "
+        + ", ".join(
+            f"`{x['test']}` {num(x['baseline'], 1)} → {num(x['head'], 1)} s" for x in t["common_moved_most"][:8]
+        )
+        + "."
+        for target, t in doc["targets"].items()
+        if t.get("common_moved_most")
+    )
     return table(header, rows) + ["", f"Measured on {doc['machine_kind']}, {doc['cores']} cores, {doc['date']}; "
-                                      f"making each clone's `.venv` from pip's cache first: {setup}."]  # fmt: skip
+                                      f"making each clone's `.venv` from pip's cache first: {setup}.{moved}"]  # fmt: skip
 
 
 GPU_PROFILE_PROFILE = REPO / "bench" / "results" / "gpu-profile-test-profile-AVX2-AMD.json"

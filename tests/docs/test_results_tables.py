@@ -449,3 +449,21 @@ def test_the_sliders_table_says_whose_judge_its_ceilings_read(tmp_path, monkeypa
         lines = results.sliders(m)
         assert header in lines[0], lines[0]
         assert lines[-1].split(" | ")[-3:-1] == ["0.800", "0.800"]  # the mean row's ceilings
+
+
+def test_the_suite_comparison_names_the_common_tests_that_moved_most(tmp_path):
+    run = {"seconds": 300.0, "summary": {"passed": 3}}
+    target = {"baseline": run, "head": run, "common_tests": 2, "common_seconds": {"baseline": 10.0, "head": 12.0},
+              "ratio_common": 1.2, "ratio_wall": 1.0,
+              "common_moved_most": [{"test": "test_b", "baseline": 2.0, "head": 4.0}]}  # fmt: skip
+    doc = {"commits": {"baseline": "a" * 40, "head": "b" * 40}, "targets": {"test-fast": target},
+           "setup_seconds": {"baseline": 60.0, "head": 30.0}, "machine_kind": "AVX2-AMD", "cores": 2,
+           "date": "2026-11-29"}  # fmt: skip
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    caption = results.test_suite(results.Metrics(REPO / "metrics"), tmp_path / "r.json")[-1]
+    assert caption.endswith(
+        "The common tests of `make test-fast` that moved most (baseline → HEAD): `test_b` 2.0 → 4.0 s."
+    )
+    del target["common_moved_most"]  # a result from before the list was kept
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    assert "moved most" not in results.test_suite(results.Metrics(REPO / "metrics"), tmp_path / "r.json")[-1]
