@@ -8,9 +8,9 @@ The commit is checked out as a fresh clone beside this checkout (so that `../sha
 test` runs there from nothing: first the setup it runs (`make setup`: both venvs, with empty download caches, as on a
 new machine), timed alone, then the whole of `make test` (its setup now done), with pytest reporting every test's
 duration. Figures: the setup's and the tests' wall time, their sum (what the newcomer waits), the CPU time of the
-tests, the pytest summary, the slowest tests and what failed, and where the cores stood idle while tests ran (bench/timeline.py:
-the idle core-seconds, the tail after the first worker is done, and the tests beside the most idle cores). Nothing else should run on the machine meanwhile; the
-clone is removed afterwards. Result: bench/results/make-test-fresh-clone-<machine kind>-<commit>.json (with
+tests, the pytest summary, the slowest tests and what failed, and where the cores stood idle while tests ran
+(bench/timeline.py: the idle core-seconds, the tail after the first worker is done, and the tests beside the most
+idle cores). Nothing else should run on the machine meanwhile; the clone is removed afterwards. Result: bench/results/make-test-fresh-clone-<machine kind>-<commit>.json (with
 `--workers N`: ...-<N>workers.json), which records the pytest workers it ran on, in the shape tools/results.py's
 `make_test_fresh` tables read.
 """

@@ -1,6 +1,7 @@
 """The suite on several pytest workers (make test: `-n 2 --dist loadgroup`): what shares a session server runs on one
 worker, the tests of a module that makes a fixture once per module stay together and every other test goes where a
-worker is free, the heaviest groups go first (in the collection's order), and each worker computes on its share of the cores (tests/conftest.py)."""
+worker is free, the heaviest groups go first (in the collection's order), and each worker computes on its share of
+the cores (tests/conftest.py)."""
 
 from __future__ import annotations
 
