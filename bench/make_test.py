@@ -68,6 +68,7 @@ def idle_figures(ran: list[dict], cpu: timeline.CpuSampler, n: int = 20) -> dict
     got = timeline.idle_by_test(ran, cpu.samples, cpu.cores, cpu.every)
     ranked = sorted(got["by_test"].items(), key=lambda kv: -kv[1])[:n]
     return {
+        "steal_core_seconds": cpu.steal_core_seconds,
         "idle_core_seconds": got["idle_core_seconds"],
         "tail_seconds": got["tail_seconds"],
         "idle_by_test": [{"test": t, "idle_core_seconds": round(s, 1)} for t, s in ranked],

@@ -48,20 +48,33 @@ def pytest_runtest_protocol(item, nextitem):
             f.write(json.dumps(line) + "\n")
 
 
+def _fields() -> list[int]:
+    """/proc/stat's first line: user, nice, system, idle, iowait, irq, softirq, steal, ... jiffies of all cores."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
 def cpu_times() -> tuple[float, float]:
     """(busy, total) jiffies of all cores together since boot (/proc/stat's first line; idle and iowait are idle)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    fields = _fields()
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     total = sum(fields[:8])
     return total - idle, total
 
 
+def steal_times() -> tuple[float, float]:
+    """(steal, total) jiffies since boot: steal is the time a virtual machine's cores were ready to run but the host
+    ran something else (counted as busy by `cpu_times`: the tests had the cores, but not their time)."""
+    fields = _fields()
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 class CpuSampler:
     """Samples the cores' busy share every `every` seconds in a thread: `samples` is [(epoch seconds at the end of
-    the interval, busy cores over it)]."""
+    the interval, busy cores over it)]; `steal_core_seconds`, from its start to its end, the core-seconds the host
+    took from this machine (a figure that differs between two runs of the same suite for no reason of its own)."""
 
     def __init__(self, every: float = 1.0) -> None:
-        self.every, self.samples = every, []
+        self.every, self.samples, self.steal_core_seconds = every, [], 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.cores = os.cpu_count() or 1
@@ -75,12 +88,15 @@ class CpuSampler:
             busy0, total0 = busy, total
 
     def __enter__(self) -> CpuSampler:
+        self._steal0, self._t0 = steal_times()[0], time.monotonic()
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        hz = os.sysconf("SC_CLK_TCK")
+        self.steal_core_seconds = round((steal_times()[0] - self._steal0) / hz, 1)
 
 
 def read(path: Path) -> list[dict]:

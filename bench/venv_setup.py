@@ -9,8 +9,8 @@ from nothing, as on a new machine: the main venv (`.venv`, from requirements.loc
 without that target ran `make -j2 .venv/.installed labelstudio-venv` (pip, two installs at once). The download
 caches start empty (pip's off, uv's in a fresh folder), so the files are fetched as on a new machine. Figures per
 commit: the wall time, each venv's packages (`pip freeze --all`) and how long a process takes to import torch and
-MLflow in the main venv (as every stage's process does; make runs them with PYTHONDONTWRITEBYTECODE=1, so a venv
-installed without its bytecode compiles them again in each one). The ratio HEAD / baseline of the setup is the
+MLflow in the main venv (as every stage's process does), with PYTHONDONTWRITEBYTECODE=1: a venv installed without
+its bytecode then compiles them again in each run, as it would in every process of a user who sets it. The ratio HEAD / baseline of the setup is the
 figure; both venvs must hold the same packages at the same versions, and HEAD's import must be no slower. Nothing else should run on the machine meanwhile; the
 clones are removed afterwards. Result: bench/results/setup-<machine kind>.json.
 """
@@ -55,7 +55,7 @@ def packages(venv: Path) -> list[str]:
 
 def import_seconds(venv: Path, env: dict, runs: int = 3) -> float:
     """The median wall time of a process that imports torch and MLflow in `venv`, as every stage's process does, under
-    make's PYTHONDONTWRITEBYTECODE=1: the bytecode the install compiled is read, none is written."""
+    PYTHONDONTWRITEBYTECODE=1: the bytecode the install compiled is read, none is written."""
     cmd = [str(venv / "bin" / "python"), "-c", "import torch, mlflow"]
     seconds = []
     for _ in range(runs):

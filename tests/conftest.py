@@ -115,7 +115,6 @@ def smoke_ingest(tmp_path_factory, smoke_params) -> Path:
 TOOL_ENV = {
     "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
     "DO_NOT_TRACK": "1",
-    "PYTHONDONTWRITEBYTECODE": "1",
     "GIT_AUTHOR_NAME": "t",
     "GIT_AUTHOR_EMAIL": "t@localhost",
     "GIT_COMMITTER_NAME": "t",

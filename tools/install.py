@@ -7,11 +7,11 @@ The lock pins every package with its hashes, uv among them (the locker, `make lo
 pinned uv into the venv first (its hashes checked), then uv installs the whole lock (`uv pip install --no-deps
 --require-hashes`: exactly the locked files, each checked against its hash, nothing resolved) and the project
 (`--no-deps -e .`). uv fetches and unpacks the files side by side where pip takes them one after another
-(bench/venv_setup.py measures both; docs/testing.md has the figures). It compiles every module to bytecode as pip
-does (`--compile-bytecode`; uv's default leaves that to the first import): `make` runs everything with
-PYTHONDONTWRITEBYTECODE=1, so without it every process that imports torch or MLflow compiles them again. torch's
-CPU build comes from the folders of pip's find-links (`PIP_FIND_LINKS` or pip's configuration), as for the locker
-(tools/lock.py), which uv is told of.
+(bench/venv_setup.py measures both; docs/testing.md has the figures). It compiles every module to bytecode as pip does
+(`--compile-bytecode`; uv's default leaves that to the first import): otherwise the first processes on a new machine
+(two test workers, the stages they start) each compile torch and MLflow at once, and under PYTHONDONTWRITEBYTECODE=1
+every process would, every time. torch's CPU build comes from the folders of pip's find-links (`PIP_FIND_LINKS` or pip's
+configuration), as for the locker (tools/lock.py), which uv is told of.
 """
 
 from __future__ import annotations

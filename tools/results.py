@@ -1029,6 +1029,12 @@ def _idle(doc: dict, n: int = 6) -> str:
         f"({doc['idle_core_seconds'] / capacity:.0%} of {doc['cores']} cores over the tests' wall time); the first "
         f"worker was done {duration(doc['tail_seconds'])} before the last; the idle core time beside each test, "
         f"most first: {beside}."
+        + (
+            f" The host took {duration(doc['steal_core_seconds'])} of core time from this virtual machine meanwhile "
+            "(steal, /proc/stat)."
+            if "steal_core_seconds" in doc
+            else ""
+        )
     )
 
 

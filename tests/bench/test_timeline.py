@@ -65,3 +65,5 @@ def test_the_sampler_reads_this_machines_cores():
         while time.monotonic() < end:  # a busy core for several samples
             pass
     assert cpu.samples and all(0 <= b <= cpu.cores + 1e-6 for _, b in cpu.samples)
+    steal, total = timeline.steal_times()
+    assert 0 <= steal <= total and 0 <= cpu.steal_core_seconds <= cpu.cores * 0.4 + 0.1

@@ -52,9 +52,15 @@ def test_dataset_items(smoke_ingest):
 
 
 def test_deterministic(smoke_ingest, smoke_params, tmp_path, monkeypatch):
+    import dataset.sources
     from dataset.sources import open_sources
 
-    monkeypatch.chdir(smoke_ingest.parent)  # reuse the rendered source cache
+    # reuse the rendered source and its decode cache (the session's smoke_ingest made them under its folder's .cache,
+    # where the private_caches fixture would look elsewhere)
+    cache = smoke_ingest.parent / ".cache"
+    assert (cache / "sources").is_dir()
+    monkeypatch.setattr(dataset.sources, "CACHE_DIR", cache)
+    monkeypatch.setattr(importer, "DECODE_CACHE", cache / "ingest")
     importer.ingest(smoke_params, tmp_path / "again", open_sources(smoke_params))
     for name in ("manifest.csv", "images_32.npy", "images_64.npy", "summary.json", "rejects.csv"):
         assert (tmp_path / "again" / name).read_bytes() == (smoke_ingest / name).read_bytes(), name

@@ -70,7 +70,7 @@ def test_uv_beside_the_python_installs_the_lock(tmp_path, monkeypatch):
     calls = _record_installs(monkeypatch, venv)
     assert server.ensure_venv(venv, lock) == venv / "bin" / "label-studio"
     assert calls[1][:5] == [str(uv), "pip", "install", "--python", str(venv / "bin" / "python")]
-    assert "--compile-bytecode" in calls[1]  # as pip does: make runs everything with PYTHONDONTWRITEBYTECODE=1
+    assert "--compile-bytecode" in calls[1]  # as pip does: no first import compiles the packages again
     assert calls[1][-2:] == ["-r", str(lock)]
 
 
