@@ -242,11 +242,24 @@ def test_dvc_repro_noop_change_push_pull(repo_copy, tmp_path):
     assert "Running stage 'tagger'" in changed.stdout
     assert json.loads((repo_copy / "data" / "tagger" / "registered.json").read_text())["cnn"] != pin["version"]
     assert json.loads((repo_copy / "data" / "extractor" / "pin.json").read_text()) == pin
-    # moving it is a command: the alias moves, the pin is rewritten, DVC's record follows (nothing left to run)
-    moved = run(["python", "-m", "stages.extractor", "--move", registered["judge"], "--why", "test"], repo_copy)
-    assert f"-> version {registered['judge']}" in moved.stdout
+    # moving it is a command: the alias moves, then `dvc repro --force --single-item extractor` rewrites the pin
+    # (DVC sees no changed input of its own) and `dvc repro --downstream extractor` re-scores with it. The second
+    # re-runs every generator (minutes), so here the move leaves both to DVC (--no-repro; tests/stages/
+    # test_extractor_move.py checks the move runs them): the first rewrites the pin, DVC's record follows, and every
+    # stage that scores is then stale on it
+    move = ["python", "-m", "stages.extractor", "--move", registered["judge"], "--why", "test", "--no-repro"]
+    assert f"-> version {registered['judge']}" in run(move, repo_copy).stdout
+    assert "Running stage" not in run(upstream, repo_copy).stdout  # the alias is no input DVC sees
+    run(["dvc", "repro", "--force", "--single-item", "extractor"], repo_copy)
     assert json.loads((repo_copy / "data" / "extractor" / "pin.json").read_text())["version"] == registered["judge"]
     assert "Running stage" not in run(upstream, repo_copy).stdout
+    scoring = ["train@dcgan", "train@stylegan", "train@sr", "train@pose2sketch", "evaluate"]
+    stale = json.loads(run(["dvc", "status", "--json", *scoring], repo_copy).stdout)
+    for st in scoring:
+        changed = {
+            k: v for entry in stale[st] if isinstance(entry, dict) for k, v in entry.get("changed deps", {}).items()
+        }
+        assert changed.get("data/extractor") == "modified", (st, stale[st])
     refused = run(
         ["python", "-m", "stages.extractor", "--move", registered["baseline"], "--why", "x"], repo_copy, check=False
     )
