@@ -116,8 +116,9 @@ def resolve(ref: str) -> str:
 
 def outside_env() -> dict[str, str]:
     """This process's environment without this checkout's venv (no VIRTUAL_ENV, no `.venv` on PATH): a clone's `make`
-    then makes and uses its own."""
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    then makes and uses its own. Nor PYTHONDONTWRITEBYTECODE, which a shell may export and a newcomer's does not:
+    the clone's processes write the project's bytecode as they would on a new machine."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")}
     env["PATH"] = ":".join(p for p in env["PATH"].split(":") if "/.venv" not in p)
     return env
 
