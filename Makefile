@@ -2,7 +2,7 @@
 VENV := .venv
 STAMP := $(VENV)/.installed
 # Python writes the project's bytecode beside it (__pycache__/, which .gitignore and .dvcignore leave out): each stage
-# is a process of its own, and compiling the project's modules again in every one cost 0.6 s of its start
+# is a process of its own, which would otherwise compile the project's modules again every time it starts
 RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DO_NOT_TRACK=1
 PYTHON ?= python3
 # pytest workers of make test and test-fast (pytest-xdist; tests/conftest.py groups them); 0: the tests in one process

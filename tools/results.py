@@ -1081,6 +1081,25 @@ def venv_setup(m: Metrics, path: Path = VENV_SETUP) -> list[str]:
     ]
 
 
+STAGE_START = REPO / "bench" / "results" / "stage-start-AVX2-AMD.json"
+
+
+def stage_start(m: Metrics, path: Path = STAGE_START) -> list[str]:
+    """bench/stage_start.py: the CPU time of a stage's imports without the project's bytecode and with it."""
+    doc = _result(path)
+    header = ["stage", "imports", "no bytecode (s)", "bytecode beside the sources (s)", "ratio"]
+    if not doc:
+        return table(header, [])
+    rows = [[f"`{k}`", f"`{v['imports']}`", num(v["baseline_seconds"], 2), num(v["head_seconds"], 2),
+             num(v["ratio"], 2)] for k, v in doc["stages"].items()]  # fmt: skip
+    return table(header, rows) + [
+        "",
+        f"Medians of {doc['runs']} processes each, CPU time (user + system), one thread; {num(doc['saved_seconds_mean'], 2)}"
+        f" s saved a process on average. On {doc['machine_kind']}, {doc['cores']} cores, {doc['date']}, commit "
+        f"`{doc['commit']}` (`python bench/stage_start.py`).",
+    ]
+
+
 MAKE_TEST_WORKERS = REPO / "bench" / "results" / "make-test-workers-AVX2-AMD.json"
 
 
@@ -1655,10 +1674,17 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "make-test-fresh-76a8beb": lambda m: make_test_fresh(
         m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-76a8beb.json")
     ),
+    "make-test-fresh-559be7a": lambda m: make_test_fresh(
+        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-559be7a.json")
+    ),
+    "make-test-fresh-689fa2c": lambda m: make_test_fresh(
+        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-689fa2c.json")
+    ),
     "make-test-fresh-3workers": lambda m: make_test_fresh(
         m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-ecff4e3-3workers.json")
     ),
     "make-test-fresh": make_test_fresh,
+    "stage-start": stage_start,
     "pipeline-time": pipeline_time,
     "pipeline-time-612a431": lambda m: pipeline_time(
         m, PIPELINE_TIME.with_name("pipeline-time-cpu-AVX512-AMD-612a431.json"), False
