@@ -88,7 +88,7 @@ class CpuSampler:
             busy0, total0 = busy, total
 
     def __enter__(self) -> CpuSampler:
-        self._steal0, self._t0 = steal_times()[0], time.monotonic()
+        self._steal0 = steal_times()[0]
         self._thread.start()
         return self
 
