@@ -1680,6 +1680,9 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "make-test-fresh-689fa2c": lambda m: make_test_fresh(
         m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-689fa2c.json")
     ),
+    "make-test-fresh-90701e7": lambda m: make_test_fresh(
+        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-90701e7.json")
+    ),
     "make-test-fresh-3workers": lambda m: make_test_fresh(
         m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-ecff4e3-3workers.json")
     ),
