@@ -1,8 +1,11 @@
 # The few commands a newcomer types. Each makes .venv on first use (from requirements.lock) and reuses it after.
 VENV := .venv
 STAMP := $(VENV)/.installed
-# Python writes the project's bytecode beside it (__pycache__/, which .gitignore and .dvcignore leave out): each stage
-# is a process of its own, which would otherwise compile the project's modules again every time it starts
+# Python writes bytecode (the project's beside it in __pycache__/, which .gitignore and .dvcignore leave out; the
+# venv's packages', which tools/install.py warms for what the code imports, in .venv) even where the shell sets
+# PYTHONDONTWRITEBYTECODE: each stage is a process of its own, which would otherwise compile the same modules again
+# every time it starts
+unexport PYTHONDONTWRITEBYTECODE
 RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DO_NOT_TRACK=1
 PYTHON ?= python3
 # pytest workers of make test and test-fast (pytest-xdist; tests/conftest.py groups them); 0: the tests in one process

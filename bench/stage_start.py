@@ -9,7 +9,7 @@ Two copies of the tracked files are made in a temporary folder. For each stage m
 times, the two taking turns (`python -c "import stages.<name>, <what its run imports>"`, the user + system CPU time of
 the child, one thread): the baseline in the copy that never holds bytecode, with PYTHONDONTWRITEBYTECODE=1; HEAD's way
 in the other, after one process wrote its bytecode. The figure is the median of each, and their ratio (bytecode /
-none). The venv's own bytecode is the same in both (tools/install.py compiles it at install). Nothing else should run
+none). The venv's own bytecode is the same in both (tools/install.py warms it at install). Nothing else should run
 meanwhile.
 """
 

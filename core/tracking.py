@@ -19,9 +19,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -321,17 +322,24 @@ def alias_version(name: str, alias: str) -> str | None:
 
 def download_version(name: str, version: str, dst: str | os.PathLike[str]) -> str:
     """Download registered version `version` of `name` into `dst`; returns the local folder of its bundle (inside
-    the MLflow model where the version is one, its artifact `bundle`)."""
-    mlflow, _ = connect()
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dst)))
-    if not (local / "MLmodel").is_file():  # a version registered as a bundle alone
-        return str(local)
+    the MLflow model where the version is one, its artifact `bundle`). Of an MLflow model only its MLmodel file and
+    the bundle come down, not the copy of the project's code every logged model carries (about 130 files)."""
+    mlflow, client = connect()
     from mlflow.models import Model
 
-    artifacts = Model.load(str(local)).flavors.get("python_function", {}).get("artifacts", {})
+    root = client.get_model_version_download_uri(name, version).rstrip("/")
+    if "MLmodel" not in {Path(f.path).name for f in mlflow.artifacts.list_artifacts(artifact_uri=root)}:
+        return mlflow.artifacts.download_artifacts(artifact_uri=root, dst_path=str(dst))  # a bundle alone
+    meta = Path(dst) / ".mlmodel"
+    mlmodel = mlflow.artifacts.download_artifacts(artifact_uri=f"{root}/MLmodel", dst_path=str(meta))
+    artifacts = Model.load(mlmodel).flavors.get("python_function", {}).get("artifacts", {})
+    shutil.rmtree(meta, ignore_errors=True)
     if "bundle" not in artifacts:
         raise ValueError(f"{name} version {version}: its MLflow model has no artifact 'bundle' ({sorted(artifacts)})")
-    return str(local / artifacts["bundle"]["path"])
+    path = PurePosixPath(artifacts["bundle"]["path"])
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError(f"{name} version {version}: its bundle's path {path} is outside the model")
+    return mlflow.artifacts.download_artifacts(artifact_uri=f"{root}/{path}", dst_path=str(dst))
 
 
 def code_identity(cwd: Path = REPO) -> str:

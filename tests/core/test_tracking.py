@@ -325,3 +325,30 @@ def test_code_identity_follows_local_changes(tmp_path):
     assert tracking.code_identity(tmp_path) == clean
     (tmp_path / "new.py").write_text("y = 1\n")
     assert tracking.code_identity(tmp_path) != clean
+
+
+def test_a_model_whose_bundle_path_climbs_out_is_refused(tmp_path, monkeypatch):
+    """download_version reads the bundle's path from the version's MLmodel: one that leaves the model is refused,
+    nothing fetched from outside it."""
+    import mlflow
+
+    model = tmp_path / "model"
+    (model / "artifacts" / "bundle").mkdir(parents=True)
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "key").write_text("not yours")
+
+    class Client:
+        def get_model_version_download_uri(self, name, version):
+            return model.as_uri()
+
+    monkeypatch.setattr(tracking, "connect", lambda: (mlflow, Client()))
+    for path, ok in (("artifacts/bundle", True), ("../secret", False), ("/etc", False)):
+        flavor = {"python_function": {"artifacts": {"bundle": {"path": path}}}}
+        (model / "MLmodel").write_text(yaml.safe_dump({"flavors": flavor}))
+        dst = tmp_path / "dl" / path.replace("/", "_")
+        if ok:
+            assert Path(tracking.download_version("m", "1", dst)) == dst / "bundle"
+        else:
+            with pytest.raises(ValueError, match="outside the model"):
+                tracking.download_version("m", "1", dst)
+            assert not (dst / "secret").exists() and not any(dst.rglob("key"))

@@ -131,11 +131,15 @@ def test_each_champion_loads_by_name_in_a_fresh_process_and_answers_as_the_servi
         mlflow_own = {"mlflow-skinny", "mlflow-tracing"} if "mlflow" in pinned else set()
         assert {d.lower() for d in seen["imported"]} - mlflow_own <= pinned, (family, reqs)
 
-    # no pickle in any version; download_version still hands the deploy stage the bundle's files
+    # no pickle in any version; download_version still hands the deploy stage the bundle's files, and them alone
+    import mlflow
+
     for family in FAMILIES:
         folder = Path(tracking.download_version(f"anime-{family}", versions[family], tmp_path / "dl" / family))
         assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in (deploy / family).iterdir())
-        root = tmp_path / "dl" / family
+        assert [p.name for p in (tmp_path / "dl" / family).iterdir()] == [folder.name]  # not the model's code copy
+        uri = f"models:/anime-{family}/{versions[family]}"
+        root = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp_path / "whole" / family)))
         assert not [p for p in root.rglob("*") if p.suffix in (".pkl", ".pickle")]
         conf = yaml.safe_load((root / "MLmodel").read_text())
         assert "model_code_path" in conf["flavors"]["python_function"], family
