@@ -119,6 +119,7 @@ def warm(python: Path, names: list[str], timeout: float = 900.0) -> None:
     side (WARM_FIRST's trees in one), from a temporary folder: what the project's processes import is then compiled
     once, here, and read after. Warming only saves time later: a process still running after `timeout` seconds is
     stopped and the install goes on."""
+    python = Path(os.path.abspath(python))  # it runs from elsewhere; not resolve(): a venv's python links out of it
     first = [n for n in names if n.split(".")[0] in WARM_FIRST]
     groups = [g for g in (first, [n for n in names if n not in first]) if g]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}

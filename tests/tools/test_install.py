@@ -44,7 +44,9 @@ def test_warm_writes_bytecode_whatever_the_shell_says_and_skips_what_is_missing(
     (tmp_path / "torch_like.py").write_text("VALUE = 2\n")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
-    install.warm(Path(sys.executable), ["warmed", "no_such_module_here", "torch_like"])
+    exe = Path(sys.executable)  # named from its venv, as make names .venv/bin/python
+    monkeypatch.chdir(exe.parent.parent)
+    install.warm(Path(exe.parent.name) / exe.name, ["warmed", "no_such_module_here", "torch_like"])
     tag = sys.implementation.cache_tag
     assert (tmp_path / "warmed" / "__pycache__" / f"__init__.{tag}.pyc").exists()
     assert (tmp_path / "__pycache__" / f"torch_like.{tag}.pyc").exists()
