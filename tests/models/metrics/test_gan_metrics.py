@@ -185,6 +185,26 @@ def test_a_near_constant_set_is_much_less_diverse_than_a_varied_one():
     assert d_near < 0.05 and d_varied > 3 * d_near and d_varied > 0.1
 
 
+def test_a_few_images_are_scored_on_each_of_their_pairs_once_and_many_on_a_draw():
+    """Where the images make no more distinct pairs than asked for, every pair is scored once (the exact mean the
+    draw estimates; MS-SSIM is symmetric); above that, `pairs` are drawn with the seed."""
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as ms
+
+    images = _smooth_images(np.random.default_rng(9), 6, 32)  # 15 distinct pairs
+    kernel, betas = msssim_config(32)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+
+    args = {"sigma": msssim_module._sigma(kernel), "kernel_size": kernel, "betas": betas, "data_range": 1.0}
+
+    def one(i, j):
+        return float(ms(x[i : i + 1], x[j : j + 1], normalize="relu", **args))
+
+    exact = 1.0 - np.mean([one(i, j) for i in range(6) for j in range(i + 1, 6)])
+    assert msssim_diversity(images, pairs=15) == pytest.approx(exact, abs=1e-6)
+    assert msssim_diversity(images, pairs=500) == msssim_diversity(images, pairs=15, seed=3)  # no draw: no seed
+    assert msssim_diversity(images, pairs=14, seed=0) != msssim_diversity(images, pairs=14, seed=1)  # a draw
+
+
 def test_msssim_diversity_rejects_bad_images():
     with pytest.raises(ValueError, match="uint8"):
         msssim_diversity(np.zeros((4, 32, 32, 3), np.float32))
