@@ -1073,11 +1073,15 @@ def venv_setup(m: Metrics, path: Path = VENV_SETUP) -> list[str]:
     rows = [[f"`{doc['commits'][k][:7]}` ({k})", f"`{doc['commands'][k]}`", num(doc["seconds"][k], 1),
              duration(doc["seconds"][k]), num(imports.get(k), 2)] for k in ("baseline", "head")]  # fmt: skip
     same = " and ".join(f"`{v}`" for v, ok in doc["same_packages"].items() if ok) or "neither venv"
+    differ = [f"`{v}` differs in {' and '.join(f'`{d}`' for d in doc.get('differences', {}).get(v, []))}"
+              for v, ok in doc["same_packages"].items() if not ok]  # fmt: skip
     return table(header, rows) + [
         "",
         f"HEAD ÷ baseline: {num(doc['ratio'], 2)}. Same packages at the same versions in both commits' venvs: {same} "
-        f"({', '.join(f'{n} in `{v}`' for v, n in doc['packages'].items())}). On {doc['machine_kind']}, "
-        f"{doc['cores']} cores, {doc['date']}; empty download caches (`python bench/venv_setup.py`).",
+        f"({', '.join(f'{n} in `{v}`' for v, n in doc['packages'].items())})"
+        + (f"; {'; '.join(differ)}" if differ else "")
+        + f". On {doc['machine_kind']}, {doc['cores']} cores, {doc['date']}; empty download caches (`python "
+        "bench/venv_setup.py`).",
     ]
 
 
@@ -1656,6 +1660,7 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "make-test-workers": make_test_workers,
     "venv-setup": venv_setup,
     "venv-setup-bytecode": lambda m: venv_setup(m, VENV_SETUP.with_name("setup-bytecode-AVX2-AMD.json")),
+    "venv-setup-c595844": lambda m: venv_setup(m, VENV_SETUP.with_name("setup-AVX2-AMD-c595844.json")),
     "make-test-fresh-b2f3a3e": lambda m: make_test_fresh(
         m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-b2f3a3e.json")
     ),
