@@ -436,12 +436,14 @@ def create_app(
     admin_token: str | None = None,
     max_queue: int = 512,
     strict: bool = False,
+    warm: bool = True,
 ) -> FastAPI:
     """The app over the deploy folder `root`. A missing deploy starts it with every model call answering 503 (and
     a reload later can bring models); a deploy that is there but broken raises BundleError when `strict` (what
     `python -m serve` does: exit 2 naming the file) and is reported like a missing one otherwise. Loaded models
     are warmed (`Models.warm`: each network once at every padded batch size it will run) before they answer, at
-    start and on a reload."""
+    start and on a reload; `warm=False` leaves that to the first requests (what the tests of the API's answers do,
+    which time nothing)."""
     app = FastAPI(title="anime character service", version="1", description=__doc__)
     install_error_shape(app)
     limits = {path: MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD for path in UPLOAD_ROUTES}
@@ -452,7 +454,7 @@ def create_app(
     def load() -> None:
         models = Models.load(root)
         # before it answers anything: a reload swaps in warmed models only
-        app.state.warm_seconds = models.warm(max_images, MAX_COUNT)
+        app.state.warm_seconds = models.warm(max_images, MAX_COUNT) if warm else None
         state["models"] = models
         state["error"] = None
 

@@ -99,7 +99,7 @@ def _png(arr: np.ndarray) -> bytes:
 def test_a_body_over_the_limit_is_refused_before_it_is_sent(deploy):
     """A declared 50 MB upload gets 413 after its headers and 10 bytes; a chunked one as soon as it passes the limit;
     a JSON body over its own (smaller) limit likewise."""
-    with Served(create_app(deploy, window_ms=0)) as srv:
+    with Served(create_app(deploy, window_ms=0, warm=False)) as srv:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
             s.sendall(
                 b"POST /api/tag HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
@@ -142,7 +142,7 @@ def test_a_body_over_the_limit_is_refused_before_it_is_sent(deploy):
     ],
 )
 def test_hostile_json_is_a_422_in_one_shape(deploy, body, field):
-    with TestClient(create_app(deploy, window_ms=0), raise_server_exceptions=False) as c:
+    with TestClient(create_app(deploy, window_ms=0, warm=False), raise_server_exceptions=False) as c:
         r = c.post("/api/generate", content=body.encode(), headers={"content-type": "application/json"})
         assert r.status_code == 422, r.text[:300]
         got = _shape(r)
@@ -156,7 +156,7 @@ def test_hostile_json_is_a_422_in_one_shape(deploy, body, field):
 
 
 def test_every_error_has_one_shape(deploy):
-    with TestClient(create_app(deploy, window_ms=0, admin_token=TOKEN), raise_server_exceptions=False) as c:
+    with TestClient(create_app(deploy, window_ms=0, admin_token=TOKEN, warm=False), raise_server_exceptions=False) as c:
         answers = [
             c.post("/api/generate", json={"count": 99}),  # validation
             c.post("/api/generate", json={"family": "vae"}),  # a route's own refusal
@@ -166,14 +166,14 @@ def test_every_error_has_one_shape(deploy):
         ]
         assert [r.status_code for r in answers] == [422, 422, 401, 422, 404]
         assert all(_shape(r)["detail"] for r in answers)
-    schema = create_app(deploy).openapi()
+    schema = create_app(deploy, warm=False).openapi()
     assert schema["paths"]["/api/generate"]["post"]["responses"]["503"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorResponse"
     }
 
 
 def test_a_full_queue_answers_503_with_retry_after(deploy):
-    app = create_app(deploy, window_ms=0, max_queue=4)
+    app = create_app(deploy, window_ms=0, max_queue=4, warm=False)
     started = slow_generation(app, 1.0)
 
     async def burst():
@@ -192,7 +192,7 @@ def test_a_full_queue_answers_503_with_retry_after(deploy):
 
 
 def test_a_request_whose_client_went_away_is_not_computed(deploy):
-    app = create_app(deploy, window_ms=0)
+    app = create_app(deploy, window_ms=0, warm=False)
     started = slow_generation(app, 1.5)
     with Served(app) as srv:
         holder = hold_the_models(srv, started, 2)
@@ -211,7 +211,7 @@ def test_a_request_whose_client_went_away_is_not_computed(deploy):
 def test_tagging_runs_off_the_event_loop(deploy):
     """While a generate pass holds the models for 2 s, a tag request waits for them in a worker thread; the event
     loop goes on answering (before, /api/tag blocked it: nothing else was answered until the pass ended)."""
-    app = create_app(deploy, window_ms=0)
+    app = create_app(deploy, window_ms=0, warm=False)
     started = slow_generation(app, 2.0)
     with Served(app) as srv:
         gen = hold_the_models(srv, started, 1)
@@ -236,7 +236,7 @@ def test_a_request_queued_across_a_reload_is_answered_by_its_models(deploy, tmp_
     old = tmp_path / "deploy"
     shutil.copytree(deploy, old)
     new = make_deploy(tmp_path / "new", generator="dcgan", seed=7)
-    app = create_app(old, window_ms=0, admin_token=TOKEN)
+    app = create_app(old, window_ms=0, admin_token=TOKEN, warm=False)
     started = slow_generation(app, 1.0)
 
     async def across() -> tuple:
@@ -257,7 +257,7 @@ def test_a_request_queued_across_a_reload_is_answered_by_its_models(deploy, tmp_
     busy, queued, reload, after = asyncio.run(across())
     assert reload.status_code == 200 and busy.status_code == queued.status_code == after.status_code == 200
     assert queued.json()["version"] == "1" and after.json()["version"] == "2"
-    with TestClient(create_app(deploy, window_ms=0)) as c:  # the old models' own image of seed 3
+    with TestClient(create_app(deploy, window_ms=0, warm=False)) as c:  # the old models' own image of seed 3
         want = c.post("/api/generate", json={"count": 1, "seed": 3}).json()["images"][0]["png"]
     png = queued.json()["images"][0]["png"]
     assert _pixels(png) == _pixels(want) and _pixels(png) != _pixels(after.json()["images"][0]["png"])
@@ -315,7 +315,9 @@ def test_a_corrupt_bundle_on_reload_is_a_409_and_the_old_models_stay(deploy, tmp
     for name, broken, _ in _corruptions(deploy, tmp_path):
         live = tmp_path / f"live-{name}"
         shutil.copytree(deploy, live)
-        with TestClient(create_app(live, window_ms=0, admin_token=TOKEN), raise_server_exceptions=False) as c:
+        with TestClient(
+            create_app(live, window_ms=0, admin_token=TOKEN, warm=False), raise_server_exceptions=False
+        ) as c:
             shutil.rmtree(live)
             shutil.copytree(broken, live)
             r = c.post("/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})

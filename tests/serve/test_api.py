@@ -40,7 +40,7 @@ def deploy(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(deploy):
-    with TestClient(create_app(deploy, window_ms=5, admin_token=TOKEN)) as c:
+    with TestClient(create_app(deploy, window_ms=5, admin_token=TOKEN, warm=False)) as c:
         yield c
 
 
@@ -195,9 +195,9 @@ def test_sketch_follows_the_joints(client, deploy):
 
 
 def test_admin_reload_needs_the_token(deploy):
-    with TestClient(create_app(deploy, admin_token="")) as off:
+    with TestClient(create_app(deploy, admin_token="", warm=False)) as off:
         assert off.post("/admin/reload").status_code == 403
-    with TestClient(create_app(deploy, admin_token=TOKEN)) as c:
+    with TestClient(create_app(deploy, admin_token=TOKEN, warm=False)) as c:
         assert c.post("/admin/reload").status_code == 401
         assert c.post("/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 401
         r = c.post("/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
@@ -206,7 +206,7 @@ def test_admin_reload_needs_the_token(deploy):
 
 def test_reload_picks_up_a_new_deploy_and_keeps_the_old_on_failure(tmp_path):
     root = make_deploy(tmp_path / "d", generator="dcgan")
-    with TestClient(create_app(root, admin_token=TOKEN)) as c:
+    with TestClient(create_app(root, admin_token=TOKEN, warm=False)) as c:
         auth = {"Authorization": f"Bearer {TOKEN}"}
         doc = json.loads((root / "deployed.json").read_text())
         doc["generator"] = "stylegan"
@@ -220,15 +220,15 @@ def test_reload_picks_up_a_new_deploy_and_keeps_the_old_on_failure(tmp_path):
 
 
 def test_no_deploy_yet_is_a_clear_503(tmp_path):
-    with TestClient(create_app(tmp_path / "missing")) as c:
+    with TestClient(create_app(tmp_path / "missing", warm=False)) as c:
         assert c.get("/healthz").json()["status"] == "no models"
         r = c.post("/api/generate", json={})
         assert r.status_code == 503 and "dvc repro deploy" in r.text
 
 
 def test_concurrent_requests_are_micro_batched_with_the_same_images(deploy):
-    app = create_app(deploy, window_ms=50)
-    alone = create_app(deploy, window_ms=0)
+    app = create_app(deploy, window_ms=50, warm=False)
+    alone = create_app(deploy, window_ms=0, warm=False)
 
     async def burst(a) -> list[dict]:
         transport = httpx.ASGITransport(app=a)
@@ -245,7 +245,7 @@ def test_concurrent_requests_are_micro_batched_with_the_same_images(deploy):
 _fuzz_root = Path(tempfile.mkdtemp(prefix="serve-fuzz-"))
 atexit.register(shutil.rmtree, _fuzz_root, True)
 schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", create_app(make_deploy(_fuzz_root / "d"), window_ms=0, admin_token=TOKEN)
+    "/openapi.json", create_app(make_deploy(_fuzz_root / "d"), window_ms=0, admin_token=TOKEN, warm=False)
 )
 
 
@@ -263,7 +263,7 @@ def test_a_stylegan_version_of_the_unconditional_route_is_still_served(tmp_path)
     """A version registered before the conditional route (sliders as directions in W, no conditions) deploys and
     serves: its sliders move the image, and conditions are refused with the reason."""
     root = make_deploy(tmp_path / "d", generator="stylegan", stylegan="unconditional")
-    with TestClient(create_app(root, window_ms=0)) as c:
+    with TestClient(create_app(root, window_ms=0, warm=False)) as c:
         info = c.get("/api/info").json()["generators"]["stylegan"]
         assert info["sliders"] == ["hair_color=blonde", "smile=yes", "glasses=yes"]
         images = [

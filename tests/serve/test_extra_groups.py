@@ -30,7 +30,7 @@ def deploy(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(deploy):
-    with TestClient(create_app(deploy, window_ms=5)) as c:
+    with TestClient(create_app(deploy, window_ms=5, warm=False)) as c:
         yield c
 
 
@@ -80,7 +80,7 @@ def test_an_unknown_group_or_value_is_a_422_in_the_one_shape(client, body, says)
 
 
 def test_a_generator_of_the_six_groups_refuses_the_extra_one(tmp_path):
-    with TestClient(create_app(make_deploy(tmp_path / "d"), window_ms=5)) as c:
+    with TestClient(create_app(make_deploy(tmp_path / "d"), window_ms=5, warm=False)) as c:
         g = c.get("/api/info").json()["generators"]["dcgan"]
         assert g["extra_groups"] == [] and list(g["conditions"]) == list(GROUPS) and "hat=yes" not in g["sliders"]
         r = c.post("/api/generate", json={"conditions": {"hat": "yes"}})

@@ -42,7 +42,7 @@ def deploy(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(deploy):
-    with TestClient(create_app(deploy, window_ms=0, admin_token=TOKEN)) as c:
+    with TestClient(create_app(deploy, window_ms=0, admin_token=TOKEN, warm=False)) as c:
         yield c
 
 
@@ -220,9 +220,9 @@ def test_the_errors_routes_answer_are_declared_and_in_the_one_shape(client, sche
         ],
         "/admin/reload": [client.post("/admin/reload")],
     }
-    with TestClient(create_app(deploy, admin_token="")) as off:
+    with TestClient(create_app(deploy, admin_token="", warm=False)) as off:
         answers["/admin/reload"].append(off.post("/admin/reload"))
-    with TestClient(create_app(tmp_path / "none")) as empty:
+    with TestClient(create_app(tmp_path / "none", warm=False)) as empty:
         answers["/api/info"] = [empty.get("/api/info")]
         answers["/api/generate"].append(empty.post("/api/generate", json={}))
     seen = set()
@@ -261,7 +261,7 @@ def test_the_liveness_check_answers_a_deploy_whose_entries_say_less(tmp_path):
         entry.pop("version", None)
         entry.pop("model", None)
     (folder / "deployed.json").write_text(json.dumps(deployed))
-    with TestClient(create_app(folder, admin_token=TOKEN)) as c:
+    with TestClient(create_app(folder, admin_token=TOKEN, warm=False)) as c:
         r = c.get("/healthz")
     assert (
         r.status_code == 200 and r.json()["status"] == "ok" and set(r.json()["deployed"]) == set(deployed["families"])

@@ -23,7 +23,7 @@ from tests.serve.tiny import make_deploy
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    with TestClient(create_app(make_deploy(tmp_path_factory.mktemp("deploy")), window_ms=0)) as c:
+    with TestClient(create_app(make_deploy(tmp_path_factory.mktemp("deploy")), window_ms=0, warm=False)) as c:
         yield c
 
 
@@ -112,7 +112,7 @@ def test_no_posenet_deployed_is_a_clear_422(tmp_path):
     doc = json.loads((root / "deployed.json").read_text())
     del doc["families"]["posenet"]
     (root / "deployed.json").write_text(json.dumps(doc))
-    with TestClient(create_app(root, window_ms=0)) as c:
+    with TestClient(create_app(root, window_ms=0, warm=False)) as c:
         r = c.post("/api/sketch", files={"file": ("f.png", _png(_drawing()))})
         assert r.status_code == 422 and "no posenet" in _shape(r)["detail"]
         assert c.post("/api/sketch", json={"joints": [[32, 32]] * 11}).status_code == 200

@@ -62,3 +62,18 @@ def test_padding_never_changes_an_image(tmp_path):
     ups = models.upscale(alone)
     assert ups.shape == (5, 128, 128, 3)
     assert np.array_equal(ups[2:3], models.upscale(alone[2:3]))
+
+
+def test_the_app_warms_its_models_at_start_unless_told_not_to(tmp_path, monkeypatch):
+    """`create_app` (what `python -m serve` runs) warms the models it loads before it answers; `warm=False`, which
+    the tests of the API's answers pass, leaves that to the first requests."""
+    from serve.app import create_app
+
+    calls = []
+    real = Models.warm
+    monkeypatch.setattr(Models, "warm", lambda self, *a: calls.append(a) or real(self, *a))
+    deploy = make_deploy(tmp_path / "d")
+    app = create_app(deploy, window_ms=0, max_images=8)
+    assert calls == [(8, MAX_COUNT)] and app.state.warm_seconds > 0
+    cold = create_app(deploy, window_ms=0, max_images=8, warm=False)
+    assert len(calls) == 1 and cold.state.warm_seconds is None
