@@ -1688,6 +1688,12 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "make-test-fresh-90701e7": lambda m: make_test_fresh(
         m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-90701e7.json")
     ),
+    "make-test-fresh-e47b16a": lambda m: make_test_fresh(
+        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-e47b16a.json")
+    ),
+    "make-test-fresh-13b710e": lambda m: make_test_fresh(
+        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-13b710e.json")
+    ),
     "make-test-fresh-3workers": lambda m: make_test_fresh(
         m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-ecff4e3-3workers.json")
     ),
