@@ -987,6 +987,18 @@ def gpu_profile_profile(m: Metrics, path: Path = GPU_PROFILE_PROFILE) -> list[st
 
 
 MAKE_TEST_FRESH = REPO / "bench" / "results" / "make-test-fresh-clone-AVX2-AMD.json"
+MAKE_TEST_RUNS = (
+    "b2f3a3e",
+    "38ab4dd",
+    "bbc8ab9",
+    "b25dd69",
+    "76a8beb",
+    "559be7a",
+    "689fa2c",
+    "90701e7",
+    "e47b16a",
+    "13b710e",
+)  # bench/make_test.py's results by commit, oldest first
 
 
 def make_test_fresh(m: Metrics, path: Path = MAKE_TEST_FRESH) -> list[str]:
@@ -1661,39 +1673,15 @@ TABLES: dict[str, Callable[[Metrics], list[str]]] = {
     "venv-setup": venv_setup,
     "venv-setup-bytecode": lambda m: venv_setup(m, VENV_SETUP.with_name("setup-bytecode-AVX2-AMD.json")),
     "venv-setup-c595844": lambda m: venv_setup(m, VENV_SETUP.with_name("setup-AVX2-AMD-c595844.json")),
-    "make-test-fresh-b2f3a3e": lambda m: make_test_fresh(
-        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-b2f3a3e.json")
-    ),
-    "make-test-fresh-38ab4dd": lambda m: make_test_fresh(
-        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-38ab4dd.json")
-    ),
     "test-profile-smoke-pipeline": lambda m: test_profile(
         m, REPO / "bench" / "results" / "test-profile-test_dvc_repro_noop_change_push_pull-AVX2-AMD.json"
     ),
-    "make-test-fresh-bbc8ab9": lambda m: make_test_fresh(
-        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-bbc8ab9.json")
-    ),
-    "make-test-fresh-b25dd69": lambda m: make_test_fresh(
-        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-b25dd69.json")
-    ),
-    "make-test-fresh-76a8beb": lambda m: make_test_fresh(
-        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-76a8beb.json")
-    ),
-    "make-test-fresh-559be7a": lambda m: make_test_fresh(
-        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-559be7a.json")
-    ),
-    "make-test-fresh-689fa2c": lambda m: make_test_fresh(
-        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-689fa2c.json")
-    ),
-    "make-test-fresh-90701e7": lambda m: make_test_fresh(
-        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-90701e7.json")
-    ),
-    "make-test-fresh-e47b16a": lambda m: make_test_fresh(
-        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-e47b16a.json")
-    ),
-    "make-test-fresh-13b710e": lambda m: make_test_fresh(
-        m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-13b710e.json")
-    ),
+    **{  # each dated fresh-clone run the report and the testing page show, by its commit
+        f"make-test-fresh-{c}": lambda m, c=c: make_test_fresh(
+            m, MAKE_TEST_FRESH.with_name(f"make-test-fresh-clone-AVX2-AMD-{c}.json")
+        )
+        for c in MAKE_TEST_RUNS
+    },
     "make-test-fresh-3workers": lambda m: make_test_fresh(
         m, MAKE_TEST_FRESH.with_name("make-test-fresh-clone-AVX2-AMD-ecff4e3-3workers.json")
     ),
